@@ -1,0 +1,926 @@
+//! The engine: `Konektly` connects accounts, validates, schedules and publishes, and runs
+//! workers that move each target through its states (see ARCHITECTURE.md).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::{Semaphore, broadcast};
+use tokio::task::JoinSet;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::id::{AccountId, OwnerId, PlatformId, PostId, TargetId, WorkerId};
+use crate::media_host::MediaHost;
+use crate::model::{
+    Account, AccountStatus, Checkpoint, FailureRecord, Lease, Post, PublishOutcome, Reconciliation, TargetRecord,
+    TargetState, Violation,
+};
+use crate::platform::{CheckpointSaver, PendingAuthorization, Platform, PublishContext, RateLimitSink};
+use crate::ratelimit::{BudgetScope, RateLimitReport, budget_key, observed_key};
+use crate::scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, Scheduler, TargetFilter};
+use crate::store::TokenStore;
+use crate::token::TokenManager;
+
+/// Tuning of the engine. The defaults suit most applications.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Refresh tokens that expire within this window.
+    pub refresh_window: Duration,
+    /// Up to this much is added to the window at random.
+    pub refresh_jitter: Duration,
+    /// How long a pending authorization is accepted.
+    pub pending_authorization_ttl: Duration,
+    /// Attempts before a target fails for good (transient errors and unknown outcomes count;
+    /// rate limits and budget deferrals do not).
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt, with jitter.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    /// How often a worker extends its leases.
+    pub heartbeat: Duration,
+    /// How many targets a worker claims at once.
+    pub claim_batch: usize,
+    /// How many targets a worker processes at once.
+    pub worker_concurrency: usize,
+    /// Calls in flight per platform, per process.
+    pub per_platform_concurrency: usize,
+    /// Calls in flight per account, per process.
+    pub per_account_concurrency: usize,
+    /// Longest sleep of an idle worker between looks at the queue.
+    pub idle_poll: Duration,
+    /// Wait before reconciling after an unknown outcome.
+    pub reconcile_delay: Duration,
+    /// After a shutdown signal, how long in-flight work may take before it is abandoned (its
+    /// checkpoints are kept; its leases expire and another worker reconciles).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            refresh_window: Duration::from_secs(300),
+            refresh_jitter: Duration::from_secs(30),
+            pending_authorization_ttl: Duration::from_secs(600),
+            max_attempts: 5,
+            retry_base: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            lease: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(20),
+            claim_batch: 32,
+            worker_concurrency: 16,
+            per_platform_concurrency: 8,
+            per_account_concurrency: 2,
+            idle_poll: Duration::from_secs(1),
+            reconcile_delay: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The start of a connection: send the user to `url`.
+#[derive(Clone, Debug)]
+pub struct ConnectStart {
+    /// Where to send the user's browser.
+    pub url: Url,
+    /// The `state` the callback will carry.
+    pub state: String,
+    /// When the pending authorization expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Builds a [`Konektly`].
+#[derive(Default)]
+pub struct KonektlyBuilder {
+    platforms: Vec<Arc<dyn Platform>>,
+    store: Option<Arc<dyn TokenStore>>,
+    scheduler: Option<Arc<dyn Scheduler>>,
+    media_host: Option<Arc<dyn MediaHost>>,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for KonektlyBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KonektlyBuilder").field("platforms", &self.platforms.len()).finish_non_exhaustive()
+    }
+}
+
+impl KonektlyBuilder {
+    /// Registers a platform.
+    pub fn platform(mut self, platform: Arc<dyn Platform>) -> Self {
+        self.platforms.push(platform);
+        self
+    }
+
+    /// Sets the token store.
+    pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Sets the scheduler.
+    pub fn scheduler(mut self, scheduler: Arc<dyn Scheduler>) -> Self {
+        self.scheduler = Some(scheduler);
+        self
+    }
+
+    /// Sets the media host (needed by platforms that fetch media by URL).
+    pub fn media_host(mut self, host: Arc<dyn MediaHost>) -> Self {
+        self.media_host = Some(host);
+        self
+    }
+
+    /// Sets the tuning.
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Builds the engine. Fails on a missing store or scheduler, or two platforms with one id.
+    pub fn build(self) -> Result<Konektly> {
+        let store = self.store.ok_or_else(|| Error::Config("a TokenStore is required".into()))?;
+        let scheduler = self.scheduler.ok_or_else(|| Error::Config("a Scheduler is required".into()))?;
+        let mut platforms = HashMap::new();
+        for p in self.platforms {
+            let id = p.id();
+            if platforms.insert(id.clone(), p).is_some() {
+                return Err(Error::Config(format!("platform `{id}` is registered twice")));
+            }
+        }
+        let platforms = Arc::new(platforms);
+        let (events, _) = broadcast::channel(1024);
+        let tokens = TokenManager::new(
+            store.clone(),
+            platforms.clone(),
+            self.config.refresh_window,
+            self.config.refresh_jitter,
+            events.clone(),
+        );
+        Ok(Konektly {
+            inner: Arc::new(Inner {
+                platforms,
+                store,
+                scheduler,
+                media_host: self.media_host,
+                tokens,
+                events,
+                config: self.config,
+                platform_limits: Mutex::new(HashMap::new()),
+                account_limits: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    platforms: Arc<HashMap<PlatformId, Arc<dyn Platform>>>,
+    store: Arc<dyn TokenStore>,
+    scheduler: Arc<dyn Scheduler>,
+    media_host: Option<Arc<dyn MediaHost>>,
+    tokens: TokenManager,
+    events: broadcast::Sender<Event>,
+    config: EngineConfig,
+    platform_limits: Mutex<HashMap<PlatformId, Arc<Semaphore>>>,
+    account_limits: Mutex<HashMap<AccountId, Arc<Semaphore>>>,
+}
+
+/// The engine. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Konektly {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Konektly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut ids: Vec<&str> = self.inner.platforms.keys().map(PlatformId::as_str).collect();
+        ids.sort_unstable();
+        f.debug_struct("Konektly").field("platforms", &ids).finish_non_exhaustive()
+    }
+}
+
+impl Konektly {
+    /// A builder.
+    pub fn builder() -> KonektlyBuilder {
+        KonektlyBuilder::default()
+    }
+
+    /// The registered platform with this id.
+    pub fn platform(&self, id: &PlatformId) -> Result<&Arc<dyn Platform>> {
+        self.inner.platforms.get(id).ok_or_else(|| Error::Config(format!("no platform `{id}` is registered")))
+    }
+
+    /// The token store.
+    pub fn token_store(&self) -> &Arc<dyn TokenStore> {
+        &self.inner.store
+    }
+
+    /// The scheduler.
+    pub fn scheduler(&self) -> &Arc<dyn Scheduler> {
+        &self.inner.scheduler
+    }
+
+    /// The token manager.
+    pub fn tokens(&self) -> &TokenManager {
+        &self.inner.tokens
+    }
+
+    /// Subscribes to events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    // ---- connecting accounts -------------------------------------------------------------
+
+    /// Starts connecting an account of `owner` on `platform`: returns the URL to send the user
+    /// to. The callback, on any node sharing the store, calls [`Konektly::complete_connect`].
+    pub async fn connect(&self, owner: &OwnerId, platform: &PlatformId, redirect_uri: &Url) -> Result<ConnectStart> {
+        self.start_connect(owner, platform, redirect_uri, None).await
+    }
+
+    /// Starts reconnecting an existing account (after `ReauthRequired`).
+    pub async fn reconnect(&self, account: AccountId, redirect_uri: &Url) -> Result<ConnectStart> {
+        let a = self.account(account).await?;
+        self.start_connect(&a.owner, &a.platform, redirect_uri, Some(account)).await
+    }
+
+    async fn start_connect(
+        &self,
+        owner: &OwnerId,
+        platform: &PlatformId,
+        redirect_uri: &Url,
+        reconnect: Option<AccountId>,
+    ) -> Result<ConnectStart> {
+        let p = self.platform(platform)?;
+        let req = p.authorization_request(redirect_uri)?;
+        let expires_at =
+            Utc::now() + chrono::Duration::from_std(self.inner.config.pending_authorization_ttl).unwrap_or_default();
+        let pending = PendingAuthorization {
+            state: req.state.clone(),
+            platform: platform.clone(),
+            owner: owner.clone(),
+            redirect_uri: redirect_uri.clone(),
+            pkce_verifier: req.pkce_verifier,
+            expires_at,
+            reconnect,
+        };
+        self.inner.store.put_pending(&pending).await?;
+        Ok(ConnectStart { url: req.url, state: req.state, expires_at })
+    }
+
+    /// Completes a connection from the callback's `state` and `code`. The state is accepted
+    /// once, before it expires. Stores every account the grant reaches (Facebook Login: the
+    /// user, each Page and each linked Instagram account) and returns them; the application may
+    /// [`disconnect`](Konektly::disconnect) those it does not want. Reconnecting an account
+    /// unblocks its waiting targets.
+    pub async fn complete_connect(&self, state: &str, code: &str) -> Result<Vec<Account>> {
+        let pending = self
+            .inner
+            .store
+            .take_pending(state)
+            .await?
+            .ok_or_else(|| Error::Authorization("unknown or already used `state`".into()))?;
+        if pending.expires_at <= Utc::now() {
+            return Err(Error::Authorization("the authorization expired; start again".into()));
+        }
+        let platform = self.platform(&pending.platform)?.clone();
+        let grants = platform.exchange_code(code, &pending).await?;
+        let mut out: Vec<Account> = Vec::with_capacity(grants.len());
+        let mut by_remote: HashMap<(PlatformId, String), AccountId> = HashMap::new();
+        for grant in grants {
+            let parent =
+                grant.parent_remote_id.as_ref().and_then(|r| out.iter().find(|a| &a.remote_id == r).map(|a| a.id));
+            let now = Utc::now();
+            let existing =
+                self.inner.store.find_account(&pending.owner, &grant.platform, &grant.profile.remote_id).await?;
+            let account = match existing {
+                Some(mut a) => {
+                    a.tokens = a.tokens.merged_with(grant.tokens);
+                    a.status = AccountStatus::Active;
+                    a.handle = grant.profile.handle;
+                    a.display_name = grant.profile.display_name;
+                    a.avatar_url = grant.profile.avatar_url;
+                    a.parent = parent.or(a.parent);
+                    a.metadata.extend(grant.metadata);
+                    a.metadata.remove(crate::token::REFRESH_CLAIM_KEY);
+                    let a = self.inner.store.update_account(&a).await?;
+                    self.inner.scheduler.unblock_account(a.id, now).await?;
+                    a
+                }
+                None => {
+                    let a = Account {
+                        id: AccountId::new(),
+                        owner: pending.owner.clone(),
+                        platform: grant.platform.clone(),
+                        remote_id: grant.profile.remote_id,
+                        handle: grant.profile.handle,
+                        display_name: grant.profile.display_name,
+                        avatar_url: grant.profile.avatar_url,
+                        tokens: grant.tokens,
+                        status: AccountStatus::Active,
+                        parent,
+                        metadata: grant.metadata,
+                        version: 1,
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    self.inner.store.insert_account(&a).await?;
+                    a
+                }
+            };
+            by_remote.insert((account.platform.clone(), account.remote_id.clone()), account.id);
+            let _ = self.inner.events.send(Event::AccountConnected { account: account.id });
+            out.push(account);
+        }
+        Ok(out)
+    }
+
+    /// Disconnects an account: revokes the grant at the platform, cancels its pending targets,
+    /// then erases it. A temporary failure to revoke leaves everything as it was (try again); a
+    /// grant the platform says is already dead is erased anyway.
+    pub async fn disconnect(&self, account: AccountId) -> Result<()> {
+        let a = self.account(account).await?;
+        if let Ok(platform) = self.platform(&a.platform) {
+            match platform.revoke(&a).await {
+                Ok(())
+                | Err(Error::ReauthRequired { .. } | Error::AccessTokenRejected { .. } | Error::NotSupported(_)) => {}
+                Err(Error::Rejected { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for t in self.inner.scheduler.list(&TargetFilter::account(account)).await? {
+            if !t.state.is_final() {
+                let _ = self.inner.scheduler.cancel(t.id).await;
+            }
+        }
+        self.inner.store.delete_account(account).await?;
+        Ok(())
+    }
+
+    /// An account.
+    pub async fn account(&self, id: AccountId) -> Result<Account> {
+        self.inner.store.get_account(id).await?.ok_or_else(|| Error::NotFound(format!("account {id}")))
+    }
+
+    /// An owner's accounts.
+    pub async fn accounts(&self, owner: &OwnerId) -> Result<Vec<Account>> {
+        self.inner.store.list_accounts(owner).await
+    }
+
+    // ---- posts ---------------------------------------------------------------------------
+
+    /// Checks a post against every target platform's rules, offline. Returns every violation
+    /// (each naming its platform and target); empty means it can be published.
+    pub async fn validate(&self, post: &Post) -> Result<Vec<Violation>> {
+        Ok(self.validate_inner(post).await?.1)
+    }
+
+    async fn validate_inner(&self, post: &Post) -> Result<(Vec<TargetRecord>, Vec<Violation>)> {
+        let mut violations = Vec::new();
+        let mut records = Vec::new();
+        if post.targets.is_empty() {
+            violations.push(Violation::new("no_targets", "targets", "the post has no target account"));
+        }
+        let due = post.publish_at.unwrap_or_else(Utc::now);
+        for (i, target) in post.targets.iter().enumerate() {
+            let target_id = TargetId::for_post(post.id, target.account);
+            let mut push = |mut v: Violation, platform: Option<&PlatformId>| {
+                v.target = Some(target_id);
+                if v.platform.is_none() {
+                    v.platform = platform.cloned();
+                }
+                violations.push(v);
+            };
+            let Some(account) = self.inner.store.get_account(target.account).await? else {
+                push(Violation::new("unknown_account", format!("targets[{i}].account"), "no such account"), None);
+                continue;
+            };
+            if account.owner != post.owner {
+                push(
+                    Violation::new(
+                        "foreign_account",
+                        format!("targets[{i}].account"),
+                        "the account belongs to another owner",
+                    ),
+                    Some(&account.platform),
+                );
+                continue;
+            }
+            let Some(platform) = self.inner.platforms.get(&account.platform) else {
+                push(
+                    Violation::new(
+                        "unknown_platform",
+                        format!("targets[{i}]"),
+                        format!("no platform `{}` is registered", account.platform),
+                    ),
+                    Some(&account.platform),
+                );
+                continue;
+            };
+            if platform.capabilities().needs_media_host && self.inner.media_host.is_none() {
+                push(
+                    Violation::new(
+                        "media_host_required",
+                        format!("targets[{i}]"),
+                        "this platform fetches media by URL: configure a MediaHost",
+                    ),
+                    Some(&account.platform),
+                );
+            }
+            let content = post.content_for(target);
+            for v in platform.validate(content, &target.options) {
+                push(v, Some(&account.platform));
+            }
+            records.push(TargetRecord::new(post, target, account.platform.clone(), due));
+        }
+        Ok((records, violations))
+    }
+
+    /// Validates and stores a post for publishing at its `publish_at` (or now); workers publish
+    /// it. Submitting a post with the same idempotency key again adds nothing.
+    pub async fn schedule(&self, post: &Post) -> Result<PostId> {
+        let (records, violations) = self.validate_inner(post).await?;
+        if !violations.is_empty() {
+            return Err(Error::InvalidPost(violations));
+        }
+        self.inner.scheduler.enqueue(&records).await?;
+        Ok(post.id)
+    }
+
+    /// Validates, stores and publishes a post now, in this process, and returns its targets as
+    /// they stand afterwards (published, processing, retrying, failed…). The post is stored
+    /// first, so if this process dies a worker finishes the job.
+    pub async fn publish_now(&self, post: &Post) -> Result<Vec<TargetRecord>> {
+        let mut post = post.clone();
+        post.publish_at = None;
+        let (records, violations) = self.validate_inner(&post).await?;
+        if !violations.is_empty() {
+            return Err(Error::InvalidPost(violations));
+        }
+        self.inner.scheduler.enqueue(&records).await?;
+        let ids: Vec<TargetId> = records.iter().map(|r| r.id).collect();
+        let mut req = ClaimRequest::new(
+            WorkerId::new(format!("publish-now-{}", uuid::Uuid::new_v4())),
+            ids.len(),
+            self.inner.config.lease,
+        );
+        req.only = Some(ids);
+        let claims = self.inner.scheduler.claim(&req).await?;
+        let mut set = JoinSet::new();
+        for c in claims {
+            let engine = self.clone();
+            set.spawn(async move { engine.process(c).await });
+        }
+        while set.join_next().await.is_some() {}
+        self.status(post.id).await
+    }
+
+    /// The targets of a post, as they stand.
+    pub async fn status(&self, post: PostId) -> Result<Vec<TargetRecord>> {
+        self.inner.scheduler.list(&TargetFilter::post(post)).await
+    }
+
+    /// Cancels every target of a post that has not ended. Returns how many were cancelled.
+    pub async fn cancel(&self, post: PostId) -> Result<usize> {
+        let mut n = 0;
+        for t in self.status(post).await? {
+            if !t.state.is_final() {
+                match self.inner.scheduler.cancel(t.id).await {
+                    Ok(_) => n += 1,
+                    Err(Error::Conflict(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Moves every scheduled (or failed, blocked, cancelled) target of a post to `at`.
+    pub async fn reschedule(&self, post: PostId, at: DateTime<Utc>) -> Result<usize> {
+        let mut n = 0;
+        for t in self.status(post).await? {
+            if matches!(
+                t.state,
+                TargetState::Scheduled
+                    | TargetState::Failed { .. }
+                    | TargetState::Blocked { .. }
+                    | TargetState::Cancelled
+            ) {
+                self.inner.scheduler.reschedule(t.id, at).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// A worker that publishes due targets until told to stop.
+    pub fn worker(&self) -> Worker {
+        Worker { engine: self.clone(), id: WorkerId::new(format!("worker-{}", uuid::Uuid::now_v7())) }
+    }
+
+    // ---- processing one claimed target ----------------------------------------------------
+
+    fn semaphore<K: std::hash::Hash + Eq + Clone>(
+        map: &Mutex<HashMap<K, Arc<Semaphore>>>,
+        key: &K,
+        n: usize,
+    ) -> Arc<Semaphore> {
+        map.lock().unwrap().entry(key.clone()).or_insert_with(|| Arc::new(Semaphore::new(n.max(1)))).clone()
+    }
+
+    fn backoff(&self, attempts: u32) -> Duration {
+        use rand::Rng;
+        let c = &self.inner.config;
+        let exp = c.retry_base.saturating_mul(1u32 << attempts.saturating_sub(1).min(16));
+        let d = exp.min(c.retry_max);
+        // Full jitter in the upper half: spreads a burst without shortening waits much.
+        let ms = d.as_millis() as u64;
+        Duration::from_millis(ms / 2 + rand::rng().random_range(0..=ms / 2))
+    }
+
+    fn at(d: Duration) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Processes one claimed target to its next state. Used by workers and `publish_now`.
+    pub async fn process(&self, claimed: Claimed) {
+        let Claimed { record, lease, kind } = claimed;
+        let target = record.id;
+        let lease_cell = Arc::new(Mutex::new(lease.clone()));
+        let heartbeat = {
+            let sched = self.inner.scheduler.clone();
+            let cell = lease_cell.clone();
+            let every = self.inner.config.heartbeat;
+            let extend = self.inner.config.lease;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let current = cell.lock().unwrap().clone();
+                    match sched.heartbeat(&current, extend).await {
+                        Ok(l) => *cell.lock().unwrap() = l,
+                        Err(Error::LeaseLost(_)) => break,
+                        Err(e) => tracing::warn!(target: "konektly::worker", %e, "heartbeat failed"),
+                    }
+                }
+            })
+        };
+        let completion = self.attempt(&record, &lease_cell, kind).await;
+        heartbeat.abort();
+        let Some(completion) = completion else { return };
+        let current = lease_cell.lock().unwrap().clone();
+        match self.inner.scheduler.complete(&current, &completion).await {
+            Ok(rec) => self.emit_for(&rec, &completion),
+            Err(Error::LeaseLost(_)) => {
+                tracing::info!(target: "konektly::worker", %target, "lease lost; another worker owns the target now");
+            }
+            Err(e) => {
+                tracing::error!(target: "konektly::worker", %target, error = %e, "could not record the outcome; the lease will expire and the target will be reconciled")
+            }
+        }
+    }
+
+    fn emit_for(&self, rec: &TargetRecord, completion: &Completion) {
+        let ev = match completion {
+            Completion::Published(remote) => {
+                Event::Published { target: rec.id, post: rec.post_id, remote: remote.clone() }
+            }
+            Completion::Processing { .. } => Event::Processing { target: rec.id },
+            Completion::Retry { error: Some(f), .. } | Completion::Unknown { error: Some(f), .. } => {
+                Event::Retrying { target: rec.id, failure: f.clone() }
+            }
+            Completion::Failed(f) => Event::Failed { target: rec.id, post: rec.post_id, failure: f.clone() },
+            _ => return,
+        };
+        let _ = self.inner.events.send(ev);
+    }
+
+    /// Runs one attempt and says how it ended; `None` when nothing may be written (lease lost).
+    async fn attempt(&self, record: &TargetRecord, lease: &Arc<Mutex<Lease>>, kind: ClaimKind) -> Option<Completion> {
+        let Some(platform) = self.inner.platforms.get(&record.platform).cloned() else {
+            return Some(Completion::Failed(FailureRecord::from(&Error::NotSupported(format!(
+                "no platform `{}` is registered in this process",
+                record.platform
+            )))));
+        };
+        let cfg = &self.inner.config;
+        let platform_sem = Self::semaphore(&self.inner.platform_limits, &record.platform, cfg.per_platform_concurrency);
+        let account_sem = Self::semaphore(&self.inner.account_limits, &record.account_id, cfg.per_account_concurrency);
+        let _p = platform_sem.acquire_owned().await.ok()?;
+        let _a = account_sem.acquire_owned().await.ok()?;
+
+        let mut account = match self.inner.tokens.fresh_account(record.account_id).await {
+            Ok(a) => a,
+            Err(e) => return self.on_error(record, kind, e),
+        };
+
+        if kind != ClaimKind::Reconcile
+            && let Some(until) = self.budget_wait(platform.as_ref(), &account, kind).await
+        {
+            tracing::debug!(target: "konektly::worker", target = %record.id, %until, "budget spent; deferred");
+            return Some(match kind {
+                ClaimKind::Poll => Completion::Processing { poll_at: until },
+                _ => Completion::Retry { at: until, error: None, attempts: record.attempts },
+            });
+        }
+
+        let saver = LeaseSaver { scheduler: self.inner.scheduler.clone(), lease: lease.clone() };
+        let sink = BudgetSink::default();
+        let started = record.attempt_started_at.unwrap_or_else(Utc::now);
+        let mut checkpoint = record.checkpoint.clone();
+        let mut kind_now = kind;
+        let mut refreshed = false;
+        let result = loop {
+            let mut ctx = PublishContext::new(
+                record.id,
+                &account,
+                &record.content,
+                &record.options,
+                started,
+                checkpoint.clone(),
+                &saver,
+                &sink,
+                self.inner.media_host.as_deref(),
+            );
+            let r = match kind_now {
+                ClaimKind::Publish => platform.publish(&mut ctx).await,
+                ClaimKind::Poll => platform.poll(&mut ctx).await,
+                ClaimKind::Reconcile => match platform.reconcile(&mut ctx).await {
+                    Ok(Reconciliation::Published(remote)) => Ok(PublishOutcome::Published(remote)),
+                    Ok(Reconciliation::Processing { poll_after }) => {
+                        Ok(PublishOutcome::Processing { poll_after, detail: None })
+                    }
+                    Ok(Reconciliation::NotFound) => {
+                        // Nothing landed: publishing again is safe, from the saved checkpoint.
+                        checkpoint = ctx.checkpoint().clone();
+                        kind_now = ClaimKind::Publish;
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            checkpoint = ctx.checkpoint().clone();
+            drop(ctx);
+            match r {
+                Err(Error::AccessTokenRejected { .. }) if !refreshed => {
+                    refreshed = true;
+                    match self.inner.tokens.force_refresh(&account).await {
+                        Ok(a) => {
+                            account = a;
+                            continue;
+                        }
+                        Err(e) => break Err(e),
+                    }
+                }
+                Err(Error::AccessTokenRejected { message, source }) => {
+                    let reason = format!("the platform refused a freshly refreshed token: {message}");
+                    if let Err(e) = self.inner.tokens.mark_reauth(account.id, &reason).await {
+                        tracing::warn!(target: "konektly::worker", error = %e, "could not mark the account");
+                    }
+                    break Err(Error::ReauthRequired { reason, source });
+                }
+                other => break other,
+            }
+        };
+        self.flush_reports(&sink, &platform.id(), account.id).await;
+        let _ = checkpoint;
+        match result {
+            Ok(PublishOutcome::Published(remote)) => Some(Completion::Published(remote)),
+            Ok(PublishOutcome::Processing { poll_after, .. }) => {
+                Some(Completion::Processing { poll_at: Self::at(poll_after) })
+            }
+            Err(e) => self.on_error(record, kind_now, e),
+        }
+    }
+
+    fn on_error(&self, record: &TargetRecord, kind: ClaimKind, e: Error) -> Option<Completion> {
+        let cfg = &self.inner.config;
+        let failure = FailureRecord::from(&e);
+        tracing::info!(target: "konektly::worker", target = %record.id, platform = %record.platform, error = %e, "attempt ended with an error");
+        Some(match e {
+            Error::LeaseLost(_) => return None,
+            Error::ReauthRequired { reason, .. } | Error::AccessTokenRejected { message: reason, .. } => {
+                Completion::Blocked { reason }
+            }
+            Error::RateLimited { retry_at, .. } => {
+                let at = retry_at.unwrap_or_else(|| Self::at(self.backoff(record.attempts + 1)));
+                match kind {
+                    ClaimKind::Poll => Completion::Processing { poll_at: at },
+                    ClaimKind::Reconcile => Completion::Unknown { at, error: Some(failure) },
+                    ClaimKind::Publish => Completion::Retry { at, error: Some(failure), attempts: record.attempts },
+                }
+            }
+            Error::Transient { .. } | Error::Storage { .. } => {
+                let retry_after = match &e {
+                    Error::Transient { retry_after, .. } => *retry_after,
+                    _ => None,
+                };
+                let attempts = record.attempts + 1;
+                if attempts >= cfg.max_attempts {
+                    return Some(Completion::Failed(failure));
+                }
+                let at = Self::at(retry_after.unwrap_or_else(|| self.backoff(attempts)));
+                match kind {
+                    ClaimKind::Poll => Completion::Processing { poll_at: at },
+                    ClaimKind::Reconcile => Completion::Unknown { at, error: Some(failure) },
+                    ClaimKind::Publish => Completion::Retry { at, error: Some(failure), attempts },
+                }
+            }
+            Error::UnknownOutcome { .. } => {
+                let attempts = record.attempts + 1;
+                if attempts >= cfg.max_attempts {
+                    return Some(Completion::Failed(failure));
+                }
+                Completion::Unknown { at: Self::at(cfg.reconcile_delay), error: Some(failure) }
+            }
+            _ => Completion::Failed(failure),
+        })
+    }
+
+    async fn budget_wait(&self, platform: &dyn Platform, account: &Account, kind: ClaimKind) -> Option<DateTime<Utc>> {
+        let sched = &self.inner.scheduler;
+        let pid = platform.id();
+        let now = Utc::now();
+        for scope in [BudgetScope::Account, BudgetScope::App] {
+            let key = observed_key(&pid, scope, account.id);
+            if let Ok(Some(t)) = sched.acquire_budget(&key, u32::MAX, Duration::from_secs(1), 0, now).await {
+                return Some(t);
+            }
+        }
+        for b in &platform.capabilities().budgets {
+            let cost = if kind == ClaimKind::Poll { b.per_poll } else { b.per_publish };
+            if cost == 0 {
+                continue;
+            }
+            let key = budget_key(&pid, b.scope, account.id, &b.name);
+            match sched.acquire_budget(&key, b.limit, b.window, cost, now).await {
+                Ok(None) => {}
+                Ok(Some(t)) => return Some(t),
+                Err(e) => tracing::warn!(target: "konektly::worker", error = %e, "budget check failed; proceeding"),
+            }
+        }
+        None
+    }
+
+    async fn flush_reports(&self, sink: &BudgetSink, platform: &PlatformId, account: AccountId) {
+        let reports = std::mem::take(&mut *sink.reports.lock().unwrap());
+        for r in reports {
+            let key = observed_key(platform, r.scope, account);
+            if let Err(e) = self.inner.scheduler.observe_budget(&key, r.remaining, r.reset_at).await {
+                tracing::warn!(target: "konektly::worker", error = %e, "could not record a rate-limit report");
+            }
+        }
+    }
+}
+
+struct LeaseSaver {
+    scheduler: Arc<dyn Scheduler>,
+    lease: Arc<Mutex<Lease>>,
+}
+
+#[async_trait]
+impl CheckpointSaver for LeaseSaver {
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
+        let lease = self.lease.lock().unwrap().clone();
+        self.scheduler.save_checkpoint(&lease, checkpoint).await
+    }
+}
+
+#[derive(Default)]
+struct BudgetSink {
+    reports: Mutex<Vec<RateLimitReport>>,
+}
+
+impl RateLimitSink for BudgetSink {
+    fn report(&self, report: RateLimitReport) {
+        self.reports.lock().unwrap().push(report);
+    }
+}
+
+/// What a worker did before it stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Targets claimed.
+    pub claimed: u64,
+    /// Targets still running when the grace period ended (their leases expire; they will be
+    /// reconciled by another worker).
+    pub abandoned: u64,
+}
+
+/// Claims and processes due targets. Run as many as you like, in as many processes as share the
+/// store.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    engine: Konektly,
+    id: WorkerId,
+}
+
+impl Worker {
+    /// Names the worker (it appears as the lease owner).
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = WorkerId::new(id);
+        self
+    }
+
+    /// The worker's id.
+    pub fn id(&self) -> &WorkerId {
+        &self.id
+    }
+
+    /// Claims one batch and processes it to the end. Returns how many targets were claimed.
+    pub async fn run_once(&self) -> Result<usize> {
+        let cfg = &self.engine.inner.config;
+        let req = ClaimRequest::new(self.id.clone(), cfg.claim_batch, cfg.lease);
+        let claims = self.engine.inner.scheduler.claim(&req).await?;
+        let n = claims.len();
+        let mut set = JoinSet::new();
+        for c in claims {
+            let engine = self.engine.clone();
+            set.spawn(async move { engine.process(c).await });
+        }
+        while set.join_next().await.is_some() {}
+        Ok(n)
+    }
+
+    /// Runs until `shutdown` completes; then stops claiming and lets in-flight work finish
+    /// within the grace period.
+    pub async fn run<F: Future<Output = ()>>(self, shutdown: F) -> Result<WorkerReport> {
+        let engine = self.engine;
+        let cfg = engine.inner.config.clone();
+        let sched = engine.inner.scheduler.clone();
+        let slots = Arc::new(Semaphore::new(cfg.worker_concurrency.max(1)));
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut report = WorkerReport::default();
+        tokio::pin!(shutdown);
+        let mut failures = 0u32;
+        loop {
+            while tasks.try_join_next().is_some() {}
+            let free = slots.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tasks.join_next() => continue,
+                }
+            }
+            let mut req = ClaimRequest::new(self.id.clone(), free.min(cfg.claim_batch), cfg.lease);
+            req.now = Utc::now();
+            let claims = match sched.claim(&req).await {
+                Ok(c) => {
+                    failures = 0;
+                    c
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(target: "konektly::worker", error = %e, "claim failed");
+                    let wait = cfg.idle_poll.saturating_mul(failures.min(10));
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
+                }
+            };
+            if claims.is_empty() {
+                let wait = match sched.next_due_at().await {
+                    Ok(Some(t)) => (t - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(cfg.idle_poll),
+                    _ => cfg.idle_poll,
+                };
+                if wait.is_zero() {
+                    tokio::task::yield_now().await;
+                    // Due now but not claimable (held by a live lease elsewhere): avoid spinning.
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                    }
+                    continue;
+                }
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = sched.wait_for_work(wait) => {}
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                }
+                continue;
+            }
+            for c in claims {
+                report.claimed += 1;
+                let permit = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+                let engine = engine.clone();
+                tasks.spawn(async move {
+                    engine.process(c).await;
+                    drop(permit);
+                });
+            }
+        }
+        let drained =
+            tokio::time::timeout(cfg.shutdown_grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            report.abandoned = tasks.len() as u64;
+            tasks.abort_all();
+        }
+        Ok(report)
+    }
+}

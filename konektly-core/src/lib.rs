@@ -1,0 +1,89 @@
+//! # konektly-core
+//!
+//! The heart of konektly: publish to social networks on your users' behalf. This crate holds
+//! the model ([`Post`], [`Target`], [`Media`], [`Account`]…), the three ports ([`Platform`],
+//! [`TokenStore`], [`Scheduler`]) and the engine ([`Konektly`]) that connects accounts, keeps
+//! their tokens fresh, validates posts before anything is sent, and publishes them — never
+//! twice, and without losing any.
+//!
+//! Platform adapters (`konektly-twitter`, `konektly-tiktok`, `konektly-meta`,
+//! `konektly-youtube`) and durable stores (`konektly-store`: SQLite and PostgreSQL) plug in.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use konektly_core::{Content, Konektly, MemoryScheduler, MemoryTokenStore, OwnerId, Post, Target};
+//! use konektly_core::testing::StubPlatform;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> konektly_core::Result<()> {
+//! let stub = Arc::new(StubPlatform::new("stub"));
+//! let engine = Konektly::builder()
+//!     .platform(stub.clone())
+//!     .token_store(Arc::new(MemoryTokenStore::new()))
+//!     .scheduler(Arc::new(MemoryScheduler::new()))
+//!     .build()?;
+//!
+//! // Connect an account through the OAuth redirect flow.
+//! let owner = OwnerId::new("user-42");
+//! let start = engine.connect(&owner, &"stub".into(), &"https://app.example/callback".parse().unwrap()).await?;
+//! // … the user approves; the platform redirects to the callback with `state` and `code` …
+//! let accounts = engine.complete_connect(&start.state, "the-code").await?;
+//!
+//! // Write once, publish to every target.
+//! let post = Post::new(owner, Content::text("Hello from konektly"))
+//!     .to(Target::new(accounts[0].id));
+//! let targets = engine.publish_now(&post).await?;
+//! assert_eq!(targets[0].state.name(), "published");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Scheduling is the same with [`Post::at`] and [`Konektly::schedule`]; a [`Worker`] (from
+//! [`Konektly::worker`]) publishes due targets until told to stop.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod engine;
+mod error;
+mod events;
+pub mod http;
+mod id;
+mod media;
+mod media_host;
+mod memory;
+mod model;
+pub mod oauth;
+mod platform;
+pub mod ratelimit;
+mod scheduler;
+mod secret;
+mod store;
+mod token;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use engine::{ConnectStart, EngineConfig, Konektly, KonektlyBuilder, Worker, WorkerReport};
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use events::Event;
+pub use http::{CallKind, HttpClient, HttpConfig};
+pub use id::{AccountId, OwnerId, PlatformId, PostId, TargetId, WorkerId};
+pub use media::{ChunkReader, Media, MediaKind, MediaReader, MediaSource};
+pub use media_host::{DirectoryMediaHost, MediaHost};
+pub use memory::{MemoryScheduler, MemoryTokenStore, apply_completion, claim_kind};
+pub use model::{
+    Account, AccountGrant, AccountStatus, Checkpoint, Content, FailureRecord, Lease, PlatformOptions, Post, Profile,
+    PublishOutcome, Reconciliation, RemotePost, Target, TargetOptions, TargetRecord, TargetState, ThreadItem, TokenSet,
+    Violation, duration_ms, option_duration_ms,
+};
+pub use platform::{
+    AuthorizationRequest, Capabilities, CheckpointSaver, MediaLimits, MemoryCheckpoints, PendingAuthorization,
+    Platform, PublishContext, RateLimitSink, ReconcileSupport, TextCounting, validate_against_capabilities,
+};
+pub use scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, Scheduler, TargetFilter};
+pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
+pub use store::TokenStore;
+pub use token::TokenManager;
+
+/// Re-exported so adapters and applications use the same versions.
+pub use {async_trait::async_trait, bytes, chrono, mime, reqwest, serde_json, url};

@@ -1,0 +1,370 @@
+//! In-memory `TokenStore` and `Scheduler`: for tests, examples and single-process tools. They
+//! follow the same rules as the durable stores (compare-and-swap, leases, fencing).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+use crate::id::{AccountId, OwnerId, PlatformId, TargetId};
+use crate::model::{Account, Checkpoint, Lease, TargetRecord, TargetState};
+use crate::platform::PendingAuthorization;
+use crate::ratelimit::BudgetState;
+use crate::scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, Scheduler, TargetFilter};
+use crate::store::TokenStore;
+
+/// Accounts and pending authorizations in memory.
+#[derive(Debug, Default)]
+pub struct MemoryTokenStore {
+    accounts: Mutex<BTreeMap<AccountId, Account>>,
+    pending: Mutex<HashMap<String, PendingAuthorization>>,
+}
+
+impl MemoryTokenStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryTokenStore {
+    async fn insert_account(&self, account: &Account) -> Result<()> {
+        let mut accounts = self.accounts.lock().unwrap();
+        if accounts.contains_key(&account.id) {
+            return Err(Error::Conflict(format!("account {} exists", account.id)));
+        }
+        accounts.insert(account.id, account.clone());
+        Ok(())
+    }
+
+    async fn get_account(&self, id: AccountId) -> Result<Option<Account>> {
+        Ok(self.accounts.lock().unwrap().get(&id).cloned())
+    }
+
+    async fn find_account(&self, owner: &OwnerId, platform: &PlatformId, remote_id: &str) -> Result<Option<Account>> {
+        Ok(self
+            .accounts
+            .lock()
+            .unwrap()
+            .values()
+            .find(|a| &a.owner == owner && &a.platform == platform && a.remote_id == remote_id)
+            .cloned())
+    }
+
+    async fn update_account(&self, account: &Account) -> Result<Account> {
+        let mut accounts = self.accounts.lock().unwrap();
+        let stored = accounts.get_mut(&account.id).ok_or_else(|| Error::NotFound(format!("account {}", account.id)))?;
+        if stored.version != account.version {
+            return Err(Error::Conflict(format!(
+                "account {} is at version {}, not {}",
+                account.id, stored.version, account.version
+            )));
+        }
+        let mut next = account.clone();
+        next.version += 1;
+        next.updated_at = Utc::now();
+        *stored = next.clone();
+        Ok(next)
+    }
+
+    async fn list_accounts(&self, owner: &OwnerId) -> Result<Vec<Account>> {
+        let mut v: Vec<Account> =
+            self.accounts.lock().unwrap().values().filter(|a| &a.owner == owner).cloned().collect();
+        v.sort_by_key(|a| (a.created_at, a.id));
+        Ok(v)
+    }
+
+    async fn delete_account(&self, id: AccountId) -> Result<bool> {
+        Ok(self.accounts.lock().unwrap().remove(&id).is_some())
+    }
+
+    async fn put_pending(&self, pending: &PendingAuthorization) -> Result<()> {
+        self.pending.lock().unwrap().insert(pending.state.clone(), pending.clone());
+        Ok(())
+    }
+
+    async fn take_pending(&self, state: &str) -> Result<Option<PendingAuthorization>> {
+        Ok(self.pending.lock().unwrap().remove(state))
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    record: TargetRecord,
+    fencing: u64,
+}
+
+/// The publishing queue in memory.
+#[derive(Debug, Default)]
+pub struct MemoryScheduler {
+    targets: Mutex<HashMap<TargetId, Entry>>,
+    budgets: Mutex<HashMap<String, BudgetState>>,
+    notify: Notify,
+}
+
+impl MemoryScheduler {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn check_lease(entry: &Entry, lease: &Lease) -> Result<()> {
+    match &entry.record.lease {
+        Some(l)
+            if l.owner == lease.owner
+                && l.fencing_token == lease.fencing_token
+                && entry.fencing == lease.fencing_token =>
+        {
+            Ok(())
+        }
+        _ => Err(Error::LeaseLost(lease.target)),
+    }
+}
+
+/// Applies a completion to a record (shared by the memory store and tests of other stores).
+pub fn apply_completion(record: &mut TargetRecord, completion: &Completion, now: DateTime<Utc>) {
+    record.lease = None;
+    record.updated_at = now;
+    match completion {
+        Completion::Published(remote) => {
+            record.state = TargetState::Published { remote: remote.clone() };
+            record.last_error = None;
+        }
+        Completion::Processing { poll_at } => {
+            record.state = TargetState::Processing;
+            record.due_at = *poll_at;
+        }
+        Completion::Retry { at, error, attempts } => {
+            record.state = TargetState::Scheduled;
+            record.due_at = *at;
+            record.attempts = *attempts;
+            if error.is_some() {
+                record.last_error = error.clone();
+            }
+        }
+        Completion::Unknown { at, error } => {
+            record.state = TargetState::Unknown;
+            record.due_at = *at;
+            if error.is_some() {
+                record.last_error = error.clone();
+            }
+        }
+        Completion::Blocked { reason } => {
+            record.state = TargetState::Blocked { reason: reason.clone() };
+        }
+        Completion::Failed(failure) => {
+            record.state = TargetState::Failed { failure: failure.clone() };
+            record.last_error = Some(failure.clone());
+        }
+    }
+}
+
+/// Decides whether a record can be claimed at `now`, and for what.
+pub fn claim_kind(record: &TargetRecord, now: DateTime<Utc>) -> Option<ClaimKind> {
+    let lease_live = record.lease.as_ref().is_some_and(|l| l.expires_at > now);
+    if lease_live {
+        return None;
+    }
+    match record.state {
+        TargetState::Scheduled if record.due_at <= now => Some(ClaimKind::Publish),
+        TargetState::Processing if record.due_at <= now || record.lease.is_some() => Some(ClaimKind::Poll),
+        TargetState::Unknown if record.due_at <= now || record.lease.is_some() => Some(ClaimKind::Reconcile),
+        TargetState::InFlight => Some(ClaimKind::Reconcile),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Scheduler for MemoryScheduler {
+    async fn enqueue(&self, targets: &[TargetRecord]) -> Result<usize> {
+        let mut map = self.targets.lock().unwrap();
+        let mut n = 0;
+        for t in targets {
+            if !map.contains_key(&t.id) {
+                map.insert(t.id, Entry { record: t.clone(), fencing: 0 });
+                n += 1;
+            }
+        }
+        drop(map);
+        if n > 0 {
+            self.notify.notify_waiters();
+        }
+        Ok(n)
+    }
+
+    async fn get(&self, id: TargetId) -> Result<Option<TargetRecord>> {
+        Ok(self.targets.lock().unwrap().get(&id).map(|e| e.record.clone()))
+    }
+
+    async fn list(&self, filter: &TargetFilter) -> Result<Vec<TargetRecord>> {
+        let map = self.targets.lock().unwrap();
+        let mut v: Vec<TargetRecord> = map.values().map(|e| &e.record).filter(|r| filter.matches(r)).cloned().collect();
+        v.sort_by_key(|r| (r.due_at, r.id));
+        if let Some(limit) = filter.limit {
+            v.truncate(limit);
+        }
+        Ok(v)
+    }
+
+    async fn cancel(&self, id: TargetId) -> Result<TargetRecord> {
+        let mut map = self.targets.lock().unwrap();
+        let e = map.get_mut(&id).ok_or_else(|| Error::NotFound(format!("target {id}")))?;
+        if e.record.state.is_final() {
+            return Err(Error::Conflict(format!("target {id} has ended ({})", e.record.state.name())));
+        }
+        e.record.state = TargetState::Cancelled;
+        e.record.lease = None;
+        e.fencing += 1;
+        e.record.updated_at = Utc::now();
+        Ok(e.record.clone())
+    }
+
+    async fn reschedule(&self, id: TargetId, at: DateTime<Utc>) -> Result<TargetRecord> {
+        let mut map = self.targets.lock().unwrap();
+        let e = map.get_mut(&id).ok_or_else(|| Error::NotFound(format!("target {id}")))?;
+        match e.record.state {
+            TargetState::Scheduled
+            | TargetState::Blocked { .. }
+            | TargetState::Failed { .. }
+            | TargetState::Cancelled => {}
+            ref s => return Err(Error::Conflict(format!("target {id} cannot be rescheduled while {}", s.name()))),
+        }
+        e.record.state = TargetState::Scheduled;
+        e.record.due_at = at;
+        e.record.lease = None;
+        e.record.updated_at = Utc::now();
+        let r = e.record.clone();
+        drop(map);
+        self.notify.notify_waiters();
+        Ok(r)
+    }
+
+    async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>> {
+        let mut map = self.targets.lock().unwrap();
+        let mut candidates: Vec<(DateTime<Utc>, TargetId, ClaimKind)> = map
+            .values()
+            .filter(|e| req.only.as_ref().is_none_or(|ids| ids.contains(&e.record.id)))
+            .filter(|e| req.platforms.as_ref().is_none_or(|p| p.contains(&e.record.platform)))
+            .filter_map(|e| claim_kind(&e.record, req.now).map(|k| (e.record.due_at, e.record.id, k)))
+            .collect();
+        candidates.sort_by_key(|(due, id, _)| (*due, *id));
+        candidates.truncate(req.limit);
+        let expires_at = req.now + chrono::Duration::from_std(req.lease_for).unwrap_or(chrono::Duration::MAX);
+        let mut out = Vec::with_capacity(candidates.len());
+        for (_, id, kind) in candidates {
+            let e = map.get_mut(&id).expect("candidate exists");
+            e.fencing += 1;
+            let lease = Lease { target: id, owner: req.worker.clone(), fencing_token: e.fencing, expires_at };
+            match kind {
+                ClaimKind::Publish => {
+                    e.record.state = TargetState::InFlight;
+                    e.record.attempt_started_at = Some(req.now);
+                }
+                ClaimKind::Reconcile => e.record.state = TargetState::Unknown,
+                ClaimKind::Poll => {}
+            }
+            e.record.lease = Some(lease.clone());
+            e.record.updated_at = req.now;
+            out.push(Claimed { record: e.record.clone(), lease, kind });
+        }
+        Ok(out)
+    }
+
+    async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
+        let mut map = self.targets.lock().unwrap();
+        let e = map.get_mut(&lease.target).ok_or(Error::LeaseLost(lease.target))?;
+        check_lease(e, lease)?;
+        let mut l = lease.clone();
+        l.expires_at = Utc::now() + chrono::Duration::from_std(extend).unwrap_or(chrono::Duration::MAX);
+        e.record.lease = Some(l.clone());
+        Ok(l)
+    }
+
+    async fn save_checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> Result<()> {
+        let mut map = self.targets.lock().unwrap();
+        let e = map.get_mut(&lease.target).ok_or(Error::LeaseLost(lease.target))?;
+        check_lease(e, lease)?;
+        e.record.checkpoint = checkpoint.clone();
+        e.record.updated_at = Utc::now();
+        Ok(())
+    }
+
+    async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<TargetRecord> {
+        let mut map = self.targets.lock().unwrap();
+        let e = map.get_mut(&lease.target).ok_or(Error::LeaseLost(lease.target))?;
+        check_lease(e, lease)?;
+        apply_completion(&mut e.record, completion, Utc::now());
+        let r = e.record.clone();
+        drop(map);
+        if matches!(completion, Completion::Retry { .. } | Completion::Processing { .. } | Completion::Unknown { .. }) {
+            self.notify.notify_waiters();
+        }
+        Ok(r)
+    }
+
+    async fn unblock_account(&self, account: AccountId, at: DateTime<Utc>) -> Result<usize> {
+        let mut map = self.targets.lock().unwrap();
+        let mut n = 0;
+        for e in map.values_mut() {
+            if e.record.account_id == account && matches!(e.record.state, TargetState::Blocked { .. }) {
+                e.record.state = TargetState::Scheduled;
+                e.record.due_at = at;
+                e.record.updated_at = Utc::now();
+                n += 1;
+            }
+        }
+        drop(map);
+        if n > 0 {
+            self.notify.notify_waiters();
+        }
+        Ok(n)
+    }
+
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let map = self.targets.lock().unwrap();
+        Ok(map
+            .values()
+            .filter_map(|e| match (&e.record.state, &e.record.lease) {
+                (_, Some(l)) if !e.record.state.is_final() => Some(l.expires_at),
+                (TargetState::Scheduled | TargetState::Processing | TargetState::Unknown, None) => {
+                    Some(e.record.due_at)
+                }
+                _ => None,
+            })
+            .min())
+    }
+
+    async fn wait_for_work(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.notify.notified()).await;
+    }
+
+    async fn delete(&self, filter: &TargetFilter) -> Result<usize> {
+        let mut map = self.targets.lock().unwrap();
+        let before = map.len();
+        map.retain(|_, e| !filter.matches(&e.record));
+        Ok(before - map.len())
+    }
+
+    async fn acquire_budget(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+        cost: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let mut budgets = self.budgets.lock().unwrap();
+        Ok(budgets.entry(key.to_owned()).or_default().acquire(limit, window, cost, now))
+    }
+
+    async fn observe_budget(&self, key: &str, remaining: u32, reset_at: DateTime<Utc>) -> Result<()> {
+        self.budgets.lock().unwrap().entry(key.to_owned()).or_default().observe(remaining, reset_at);
+        Ok(())
+    }
+}

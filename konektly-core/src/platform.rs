@@ -1,0 +1,445 @@
+//! The `Platform` port: one implementation per social network.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::id::{PlatformId, TargetId};
+use crate::media::{Media, MediaKind};
+use crate::model::{
+    Account, AccountGrant, Checkpoint, Content, Profile, PublishOutcome, Reconciliation, RemotePost, TargetOptions,
+    TokenSet, Violation,
+};
+use crate::ratelimit::{DeclaredBudget, RateLimitReport};
+use crate::secret::PkceVerifier;
+
+/// How a platform counts a text's length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextCounting {
+    /// Unicode scalar values (`char`s).
+    Chars,
+    /// UTF-16 code units (what JavaScript's `length` says).
+    Utf16,
+    /// UTF-8 bytes.
+    Bytes,
+    /// Grapheme-like weighting defined by the platform (X's twitter-text).
+    Weighted,
+}
+
+/// Limits of one media kind on a platform.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MediaLimits {
+    /// The kind.
+    pub kind: MediaKind,
+    /// Accepted MIME types (`image/jpeg`…).
+    pub mime_types: Vec<String>,
+    /// At most this many items of the kind in one post.
+    pub max_count: usize,
+    /// At most this many bytes per item.
+    pub max_bytes: u64,
+    /// Shortest duration (videos), if limited.
+    #[serde(default, with = "crate::model::option_duration_ms")]
+    pub min_duration: Option<Duration>,
+    /// Longest duration (videos), if limited.
+    #[serde(default, with = "crate::model::option_duration_ms")]
+    pub max_duration: Option<Duration>,
+}
+
+/// What `reconcile` can find out after an attempt with an unknown outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconcileSupport {
+    /// Exactly, from ids saved in the checkpoint (TikTok `publish_id`, Instagram containers…).
+    FromCheckpoint,
+    /// By searching the account's recent posts (X: by text since the attempt began).
+    Search,
+    /// Only what the checkpoint holds; an attempt that saved nothing cannot be found.
+    CheckpointOnly,
+}
+
+/// What a platform can do, as data. The engine and the conformance suite read it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// How text length is counted.
+    pub text_counting: TextCounting,
+    /// The longest text accepted (in `text_counting` units).
+    pub max_text_len: usize,
+    /// Limits per media kind; a kind not listed is not accepted.
+    pub media: Vec<MediaLimits>,
+    /// Most media items of any kind in one post.
+    pub max_media_per_post: usize,
+    /// Whether different media kinds may be mixed in one post.
+    pub mixed_media: bool,
+    /// Whether a post must carry media (TikTok, Instagram, YouTube).
+    pub media_required: bool,
+    /// Whether threads (reply chains) are supported.
+    pub threads: bool,
+    /// Whether polls are supported.
+    pub polls: bool,
+    /// Whether link posts are supported.
+    pub links: bool,
+    /// Whether the platform can hold a post and publish it later itself.
+    pub native_scheduling: bool,
+    /// Whether publishing may end in `Processing` and need `poll`.
+    pub asynchronous_processing: bool,
+    /// Whether refresh tokens rotate (each refresh returns a new one and kills the old).
+    pub rotating_refresh_tokens: bool,
+    /// What `reconcile` can find.
+    pub reconcile: ReconcileSupport,
+    /// Whether media must be reachable at a public URL (a `MediaHost` is then required).
+    pub needs_media_host: bool,
+    /// Known per-account and per-app budgets, so the engine spaces calls instead of collecting 429s.
+    #[serde(default)]
+    pub budgets: Vec<DeclaredBudget>,
+}
+
+impl Capabilities {
+    /// The limits for a media kind, if the platform accepts it.
+    pub fn media_limits(&self, kind: MediaKind) -> Option<&MediaLimits> {
+        self.media.iter().find(|m| m.kind == kind)
+    }
+}
+
+/// The start of an OAuth authorization: the URL to send the user to, and what must be kept until
+/// the callback (the engine keeps it as a pending authorization).
+#[derive(Clone, Debug)]
+pub struct AuthorizationRequest {
+    /// Where to send the user's browser.
+    pub url: Url,
+    /// The `state` parameter (≥ 128 random bits).
+    pub state: String,
+    /// The PKCE verifier, if PKCE is used.
+    pub pkce_verifier: Option<PkceVerifier>,
+}
+
+/// What the engine keeps between `connect` and `complete_connect`: taken once, on any node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingAuthorization {
+    /// The `state` parameter.
+    pub state: String,
+    /// The platform being connected.
+    pub platform: PlatformId,
+    /// The owner the account will belong to.
+    pub owner: crate::id::OwnerId,
+    /// The redirect URI used (the code exchange must repeat it).
+    pub redirect_uri: Url,
+    /// The PKCE verifier.
+    pub pkce_verifier: Option<PkceVerifier>,
+    /// When it stops being accepted.
+    pub expires_at: DateTime<Utc>,
+    /// When reconnecting an existing account: its id.
+    #[serde(default)]
+    pub reconnect: Option<crate::id::AccountId>,
+}
+
+/// Persists an adapter's checkpoint while it works (the engine's implementation writes through
+/// the scheduler with the worker's fencing token).
+#[async_trait]
+pub trait CheckpointSaver: Send + Sync {
+    /// Saves the checkpoint durably before the adapter's next step.
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<()>;
+}
+
+/// Receives what a platform's response headers say about rate limits.
+pub trait RateLimitSink: Send + Sync {
+    /// Records one observation.
+    fn report(&self, report: RateLimitReport);
+}
+
+/// A saver that keeps checkpoints in memory (tests, one-shot tools).
+#[derive(Debug, Default)]
+pub struct MemoryCheckpoints {
+    saved: std::sync::Mutex<Vec<Checkpoint>>,
+    reports: std::sync::Mutex<Vec<RateLimitReport>>,
+}
+
+impl MemoryCheckpoints {
+    /// A new, empty saver.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Every checkpoint saved, in order.
+    pub fn saved(&self) -> Vec<Checkpoint> {
+        self.saved.lock().unwrap().clone()
+    }
+
+    /// The last checkpoint saved.
+    pub fn last(&self) -> Option<Checkpoint> {
+        self.saved.lock().unwrap().last().cloned()
+    }
+
+    /// Every rate-limit report received.
+    pub fn rate_limit_reports(&self) -> Vec<RateLimitReport> {
+        self.reports.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl CheckpointSaver for MemoryCheckpoints {
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
+        self.saved.lock().unwrap().push(checkpoint.clone());
+        Ok(())
+    }
+}
+
+impl RateLimitSink for MemoryCheckpoints {
+    fn report(&self, report: RateLimitReport) {
+        self.reports.lock().unwrap().push(report);
+    }
+}
+
+/// Everything a `publish`, `poll` or `reconcile` call gets: the account with a fresh token, the
+/// content, the options, the saved checkpoint, and ways to save progress and report rate limits.
+pub struct PublishContext<'a> {
+    /// The target.
+    pub target: TargetId,
+    /// The account, with a token that is fresh for the next few minutes.
+    pub account: &'a Account,
+    /// What to publish.
+    pub content: &'a Content,
+    /// Per-platform options.
+    pub options: &'a TargetOptions,
+    /// When the current attempt began (the first `publish` call of it).
+    pub attempt_started_at: DateTime<Utc>,
+    checkpoint: Checkpoint,
+    saver: &'a dyn CheckpointSaver,
+    rate_limits: &'a dyn RateLimitSink,
+    media_host: Option<&'a dyn crate::MediaHost>,
+}
+
+impl fmt::Debug for PublishContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublishContext")
+            .field("target", &self.target)
+            .field("account", &self.account.id)
+            .field("checkpoint", &self.checkpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> PublishContext<'a> {
+    /// A context. The engine builds these; tests and tools may too.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        target: TargetId,
+        account: &'a Account,
+        content: &'a Content,
+        options: &'a TargetOptions,
+        attempt_started_at: DateTime<Utc>,
+        checkpoint: Checkpoint,
+        saver: &'a dyn CheckpointSaver,
+        rate_limits: &'a dyn RateLimitSink,
+        media_host: Option<&'a dyn crate::MediaHost>,
+    ) -> Self {
+        Self { target, account, content, options, attempt_started_at, checkpoint, saver, rate_limits, media_host }
+    }
+
+    /// The access token to send.
+    pub fn access_token(&self) -> &crate::AccessToken {
+        &self.account.tokens.access_token
+    }
+
+    /// The checkpoint saved by an earlier step (empty at the first attempt).
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    /// The checkpoint as the adapter's own state, or `T::default()` when nothing was saved.
+    pub fn state<T: DeserializeOwned + Default>(&self) -> T {
+        self.checkpoint.get().unwrap_or_default()
+    }
+
+    /// Saves the adapter's state durably. Call it before each step that changes something at
+    /// the platform, so that a restarted worker resumes instead of repeating.
+    pub async fn save_state<T: Serialize>(&mut self, state: &T) -> Result<()> {
+        let cp = Checkpoint::new(state)?;
+        self.saver.save(&cp).await?;
+        self.checkpoint = cp;
+        Ok(())
+    }
+
+    /// Reports what a response's headers said about rate limits.
+    pub fn report_rate_limit(&self, report: RateLimitReport) {
+        self.rate_limits.report(report);
+    }
+
+    /// The media host, or a `Config` error saying one is needed.
+    pub fn media_host(&self) -> Result<&'a dyn crate::MediaHost> {
+        self.media_host.ok_or_else(|| Error::Config("this platform fetches media by URL: configure a MediaHost".into()))
+    }
+
+    /// The options as the adapter's typed struct.
+    pub fn typed_options<T: crate::PlatformOptions + Default>(&self) -> Result<T> {
+        self.options.get().map_err(|v| Error::InvalidPost(vec![v]))
+    }
+}
+
+/// One social network. Object safe: the engine holds `Arc<dyn Platform>`.
+///
+/// Adapters only build requests and parse bodies; retries, token freshness, rate-limit
+/// budgets and checkpoint persistence are the engine's (see ARCHITECTURE.md).
+#[async_trait]
+pub trait Platform: Send + Sync + fmt::Debug {
+    /// The platform's id (`x`, `tiktok`…).
+    fn id(&self) -> PlatformId;
+
+    /// What it can do.
+    fn capabilities(&self) -> &Capabilities;
+
+    /// Checks content and options against the platform's rules, offline. Returns every violation.
+    fn validate(&self, content: &Content, options: &TargetOptions) -> Vec<Violation>;
+
+    /// Starts an authorization: URL, state and PKCE verifier.
+    fn authorization_request(&self, redirect_uri: &Url) -> Result<AuthorizationRequest>;
+
+    /// Exchanges the callback's code for tokens and reads who connected. Returns one grant per
+    /// account reached (Facebook Login yields Pages and Instagram accounts too).
+    async fn exchange_code(&self, code: &str, pending: &PendingAuthorization) -> Result<Vec<AccountGrant>>;
+
+    /// Refreshes the tokens. May return a set without a refresh token (the engine keeps the old).
+    /// A dead grant is `ReauthRequired`; a network failure is `Transient`.
+    async fn refresh(&self, account: &Account) -> Result<TokenSet>;
+
+    /// Revokes the grant at the platform.
+    async fn revoke(&self, account: &Account) -> Result<()>;
+
+    /// Reads the account's profile.
+    async fn profile(&self, account: &Account) -> Result<Profile>;
+
+    /// Publishes (or continues publishing, from the checkpoint).
+    async fn publish(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome>;
+
+    /// Asks how work the platform finishes later is going.
+    async fn poll(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome>;
+
+    /// Deletes a published post.
+    async fn delete(&self, account: &Account, post: &RemotePost) -> Result<()>;
+
+    /// Finds out whether an attempt whose outcome is unknown landed.
+    async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation>;
+}
+
+/// Checks shared by many adapters: text length (with the given counter), media counts, kinds,
+/// sizes and durations against [`Capabilities`]. Adapters add their own rules on top.
+pub fn validate_against_capabilities(
+    caps: &Capabilities,
+    content: &Content,
+    count_text: impl Fn(&str) -> usize,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let len = count_text(&content.text);
+    if len > caps.max_text_len {
+        out.push(
+            Violation::new(
+                "text_too_long",
+                "text",
+                format!("the text is {len} long; at most {} is allowed", caps.max_text_len),
+            )
+            .with_values(caps.max_text_len, len),
+        );
+    }
+    validate_media_list(caps, &content.media, "media", &mut out);
+    if caps.media_required && content.media.is_empty() {
+        out.push(Violation::new("media_required", "media", "this platform needs an image or a video"));
+    }
+    if !content.thread.is_empty() && !caps.threads {
+        out.push(Violation::new("threads_not_supported", "thread", "this platform does not publish threads"));
+    }
+    if content.link.is_some() && !caps.links {
+        out.push(Violation::new("links_not_supported", "link", "this platform does not take link attachments"));
+    }
+    for (i, item) in content.thread.iter().enumerate() {
+        let len = count_text(&item.text);
+        if len > caps.max_text_len {
+            out.push(
+                Violation::new("text_too_long", format!("thread[{i}].text"), "a thread item's text is too long")
+                    .with_values(caps.max_text_len, len),
+            );
+        }
+        validate_media_list(caps, &item.media, &format!("thread[{i}].media"), &mut out);
+    }
+    out
+}
+
+fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &mut Vec<Violation>) {
+    if media.len() > caps.max_media_per_post {
+        out.push(
+            Violation::new(
+                "too_many_media",
+                field,
+                format!("at most {} media items per post", caps.max_media_per_post),
+            )
+            .with_values(caps.max_media_per_post, media.len()),
+        );
+    }
+    let mut kinds: Vec<MediaKind> = Vec::new();
+    for (i, m) in media.iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        let kind = m.kind();
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+        let Some(limits) = caps.media_limits(kind) else {
+            out.push(Violation::new("media_kind_not_supported", f, format!("{} media is not accepted", m.mime)));
+            continue;
+        };
+        if !limits.mime_types.is_empty() && !limits.mime_types.iter().any(|t| t == m.mime.essence_str()) {
+            out.push(
+                Violation::new("media_type_not_supported", &f, format!("{} is not accepted", m.mime.essence_str()))
+                    .with_values(limits.mime_types.join(", "), m.mime.essence_str()),
+            );
+        }
+        if let Some(size) = m.size
+            && size > limits.max_bytes
+        {
+            out.push(
+                Violation::new("media_too_large", &f, "the file is too large").with_values(limits.max_bytes, size),
+            );
+        }
+        if let Some(d) = m.duration {
+            if let Some(min) = limits.min_duration
+                && d < min
+            {
+                out.push(
+                    Violation::new("video_too_short", &f, "the video is too short")
+                        .with_values(format!("{:.1}s", min.as_secs_f64()), format!("{:.1}s", d.as_secs_f64())),
+                );
+            }
+            if let Some(max) = limits.max_duration
+                && d > max
+            {
+                out.push(
+                    Violation::new("video_too_long", &f, "the video is too long")
+                        .with_values(format!("{:.1}s", max.as_secs_f64()), format!("{:.1}s", d.as_secs_f64())),
+                );
+            }
+        }
+    }
+    for kind in &kinds {
+        if let Some(limits) = caps.media_limits(*kind) {
+            let n = media.iter().filter(|m| m.kind() == *kind).count();
+            if n > limits.max_count {
+                out.push(
+                    Violation::new(
+                        "too_many_media_of_kind",
+                        field,
+                        format!("at most {} {:?} items per post", limits.max_count, kind),
+                    )
+                    .with_values(limits.max_count, n),
+                );
+            }
+        }
+    }
+    if !caps.mixed_media && kinds.len() > 1 {
+        out.push(Violation::new("mixed_media", field, "images, GIFs and videos cannot be mixed in one post"));
+    }
+}

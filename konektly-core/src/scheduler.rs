@@ -1,0 +1,202 @@
+//! The `Scheduler` port: the durable publishing queue, with leases and fencing.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::id::{AccountId, OwnerId, PlatformId, PostId, TargetId, WorkerId};
+use crate::model::{Checkpoint, FailureRecord, Lease, RemotePost, TargetRecord};
+
+/// What a claimed target needs next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimKind {
+    /// Publish it (it was `Scheduled`); its state is now `InFlight`.
+    Publish,
+    /// Poll the platform (it was `Processing`).
+    Poll,
+    /// Reconcile with the platform before anything is sent (it was `Unknown`, or `InFlight` with
+    /// an expired lease: its worker died).
+    Reconcile,
+}
+
+/// A request to claim due targets.
+#[derive(Clone, Debug)]
+pub struct ClaimRequest {
+    /// Who claims.
+    pub worker: WorkerId,
+    /// At most this many.
+    pub limit: usize,
+    /// How long the lease lasts unless a heartbeat extends it.
+    pub lease_for: Duration,
+    /// The time to judge "due" by.
+    pub now: DateTime<Utc>,
+    /// Only these targets (the engine's `publish_now`), if given.
+    pub only: Option<Vec<TargetId>>,
+    /// Only targets of these platforms, if given.
+    pub platforms: Option<Vec<PlatformId>>,
+}
+
+impl ClaimRequest {
+    /// Claims up to `limit` due targets for `worker` with a lease of `lease_for`.
+    pub fn new(worker: WorkerId, limit: usize, lease_for: Duration) -> Self {
+        Self { worker, limit, lease_for, now: Utc::now(), only: None, platforms: None }
+    }
+}
+
+/// A claimed target: the record (state already moved), the lease, and what to do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claimed {
+    /// The target as stored after the claim.
+    pub record: TargetRecord,
+    /// The lease; every write must present it.
+    pub lease: Lease,
+    /// What to do.
+    pub kind: ClaimKind,
+}
+
+/// How an attempt ended, recorded with [`Scheduler::complete`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "completion", rename_all = "snake_case")]
+pub enum Completion {
+    /// Published.
+    Published(RemotePost),
+    /// The platform is still working: poll at `poll_at`.
+    Processing {
+        /// When to poll.
+        poll_at: DateTime<Utc>,
+    },
+    /// Try again at `at` (rate limit, transient error, reconcile found nothing, budget deferral).
+    Retry {
+        /// When.
+        at: DateTime<Utc>,
+        /// The error that caused it, if any.
+        error: Option<FailureRecord>,
+        /// The attempt count to store (unchanged for a deferral).
+        attempts: u32,
+    },
+    /// The outcome is unknown: reconcile at `at`.
+    Unknown {
+        /// When.
+        at: DateTime<Utc>,
+        /// The error, if any.
+        error: Option<FailureRecord>,
+    },
+    /// Waits for the account to be reconnected.
+    Blocked {
+        /// Why.
+        reason: String,
+    },
+    /// Ended without publishing.
+    Failed(FailureRecord),
+}
+
+/// Which targets to list or delete.
+#[derive(Clone, Debug, Default)]
+pub struct TargetFilter {
+    /// Of this post.
+    pub post: Option<PostId>,
+    /// Of this account.
+    pub account: Option<AccountId>,
+    /// Of this owner.
+    pub owner: Option<OwnerId>,
+    /// In one of these states (by [`TargetState::name`](crate::TargetState::name)); empty: any.
+    pub states: Vec<String>,
+    /// Last changed before this time.
+    pub updated_before: Option<DateTime<Utc>>,
+    /// At most this many (listing only).
+    pub limit: Option<usize>,
+}
+
+impl TargetFilter {
+    /// Targets of a post.
+    pub fn post(post: PostId) -> Self {
+        Self { post: Some(post), ..Self::default() }
+    }
+
+    /// Targets of an account.
+    pub fn account(account: AccountId) -> Self {
+        Self { account: Some(account), ..Self::default() }
+    }
+
+    /// Only targets in these states.
+    pub fn in_states(mut self, states: &[&str]) -> Self {
+        self.states = states.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// Whether a record matches (for stores that filter in memory).
+    pub fn matches(&self, r: &TargetRecord) -> bool {
+        self.post.is_none_or(|p| p == r.post_id)
+            && self.account.is_none_or(|a| a == r.account_id)
+            && self.owner.as_ref().is_none_or(|o| *o == r.owner)
+            && (self.states.is_empty() || self.states.iter().any(|s| s == r.state.name()))
+            && self.updated_before.is_none_or(|t| r.updated_at < t)
+    }
+}
+
+/// The publishing queue. Claims are exclusive across processes; every write by a worker
+/// presents its [`Lease`], and a lease that was taken over (stale fencing token) is refused
+/// with [`Error::LeaseLost`](crate::Error::LeaseLost).
+#[async_trait]
+pub trait Scheduler: Send + Sync + std::fmt::Debug {
+    /// Adds targets. A target whose id exists already is left as it is (enqueueing is
+    /// idempotent). Returns how many were new.
+    async fn enqueue(&self, targets: &[TargetRecord]) -> Result<usize>;
+
+    /// Reads a target.
+    async fn get(&self, id: TargetId) -> Result<Option<TargetRecord>>;
+
+    /// Lists targets, oldest due first.
+    async fn list(&self, filter: &TargetFilter) -> Result<Vec<TargetRecord>>;
+
+    /// Cancels a target that has not ended. A worker holding it loses its lease. `Conflict` if
+    /// it has ended already.
+    async fn cancel(&self, id: TargetId) -> Result<TargetRecord>;
+
+    /// Moves a target that is not in flight and not published to `Scheduled` at `at`.
+    async fn reschedule(&self, id: TargetId, at: DateTime<Utc>) -> Result<TargetRecord>;
+
+    /// Claims due targets (see [`ClaimKind`] for what each needs).
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claimed>>;
+
+    /// Extends a lease by `extend` from now.
+    async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease>;
+
+    /// Saves a checkpoint under a lease.
+    async fn save_checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> Result<()>;
+
+    /// Records how an attempt ended and releases the lease.
+    async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<TargetRecord>;
+
+    /// Moves an account's `Blocked` targets back to `Scheduled` at `at` (after a reconnect).
+    async fn unblock_account(&self, account: AccountId, at: DateTime<Utc>) -> Result<usize>;
+
+    /// The earliest time a target becomes claimable (due, or a lease expiring), if any.
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>>;
+
+    /// Waits until work may be there (a notification) or `timeout` passes. The default sleeps.
+    async fn wait_for_work(&self, timeout: Duration) {
+        tokio::time::sleep(timeout).await;
+    }
+
+    /// Deletes the targets that match (erasure, retention). Returns how many.
+    async fn delete(&self, filter: &TargetFilter) -> Result<usize>;
+
+    /// Spends `cost` units of the budget `key` (`limit` per `window`). `None`: granted;
+    /// `Some(t)`: not before `t`. Atomic across every process sharing the store.
+    async fn acquire_budget(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+        cost: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>>;
+
+    /// Records that a platform reported the bucket `key` at `remaining`, refilling at `reset_at`.
+    async fn observe_budget(&self, key: &str, remaining: u32, reset_at: DateTime<Utc>) -> Result<()>;
+}

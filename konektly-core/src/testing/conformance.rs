@@ -1,0 +1,443 @@
+//! Conformance suites: public async functions that every `TokenStore`, `Scheduler` and
+//! `Platform` implementation runs. They panic with a message naming the broken rule.
+//!
+//! They leave their records behind under fresh owners and platform names, so they may run
+//! against a shared database beside other tests.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::future::join_all;
+use url::Url;
+
+use crate::error::Error;
+use crate::id::{AccountId, OwnerId, PlatformId, PostId, WorkerId};
+use crate::model::{
+    Account, AccountStatus, Checkpoint, Content, FailureRecord, Post, PublishOutcome, RemotePost, Target,
+    TargetOptions, TargetRecord, TargetState, TokenSet,
+};
+use crate::platform::{MemoryCheckpoints, PendingAuthorization, Platform, PublishContext};
+use crate::scheduler::{ClaimKind, ClaimRequest, Completion, Scheduler, TargetFilter};
+use crate::secret::{AccessToken, PkceVerifier, RefreshToken};
+use crate::store::TokenStore;
+
+fn sample_account(owner: &OwnerId, platform: &str, remote: &str) -> Account {
+    let now = Utc::now();
+    let mut tokens = TokenSet::new(AccessToken::new(format!("access-{}", uuid::Uuid::new_v4())));
+    tokens.refresh_token = Some(RefreshToken::new(format!("refresh-{}", uuid::Uuid::new_v4())));
+    tokens.expires_at = Some(now + chrono::Duration::hours(1));
+    tokens.scopes = vec!["a".into(), "b".into()];
+    Account {
+        id: AccountId::new(),
+        owner: owner.clone(),
+        platform: PlatformId::new(platform),
+        remote_id: remote.into(),
+        handle: Some("@who".into()),
+        display_name: Some("Who".into()),
+        avatar_url: None,
+        tokens,
+        status: AccountStatus::Active,
+        parent: None,
+        metadata: Default::default(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Runs every `TokenStore` rule against `store`.
+pub async fn token_store_conformance(store: &dyn TokenStore) {
+    let owner = OwnerId::new(format!("conformance-{}", uuid::Uuid::new_v4()));
+    let other = OwnerId::new(format!("conformance-{}", uuid::Uuid::new_v4()));
+    let a = sample_account(&owner, "x", "r1");
+
+    // Round trip.
+    store.insert_account(&a).await.expect("insert_account");
+    let got = store.get_account(a.id).await.expect("get_account").expect("the inserted account");
+    assert_eq!(got.id, a.id);
+    assert_eq!(got.tokens, a.tokens, "tokens must round-trip exactly");
+    assert_eq!(got.version, 1);
+    assert_eq!(got.status, AccountStatus::Active);
+    assert!(store.get_account(AccountId::new()).await.unwrap().is_none(), "an unknown id reads as None");
+
+    // Duplicate insert.
+    assert!(
+        matches!(store.insert_account(&a).await, Err(Error::Conflict(_))),
+        "inserting an existing id is a Conflict"
+    );
+
+    // Compare-and-swap.
+    let mut next = got.clone();
+    next.tokens.access_token = AccessToken::new("rotated");
+    let stored = store.update_account(&next).await.expect("update with the current version");
+    assert_eq!(stored.version, 2, "an update bumps the version");
+    assert_eq!(store.get_account(a.id).await.unwrap().unwrap().tokens.access_token.expose(), "rotated");
+    let stale = store.update_account(&next).await;
+    assert!(matches!(stale, Err(Error::Conflict(_))), "an update with a stale version is a Conflict, got {stale:?}");
+    let mut ghost = a.clone();
+    ghost.id = AccountId::new();
+    assert!(
+        matches!(store.update_account(&ghost).await, Err(Error::NotFound(_))),
+        "updating a missing account is NotFound"
+    );
+
+    // Exactly one of many concurrent writers with the same version wins.
+    let current = store.get_account(a.id).await.unwrap().unwrap();
+    let writers = (0..16).map(|i| {
+        let mut c = current.clone();
+        c.tokens.access_token = AccessToken::new(format!("writer-{i}"));
+        async move { store.update_account(&c).await }
+    });
+    let results = join_all(writers).await;
+    let wins = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "exactly one concurrent compare-and-swap wins");
+    assert!(results.iter().all(|r| r.is_ok() || matches!(r, Err(Error::Conflict(_)))));
+
+    // Find and list.
+    let found = store.find_account(&owner, &PlatformId::new("x"), "r1").await.unwrap().expect("find_account");
+    assert_eq!(found.id, a.id);
+    assert!(store.find_account(&other, &PlatformId::new("x"), "r1").await.unwrap().is_none(), "find is per owner");
+    let b = sample_account(&owner, "tiktok", "r2");
+    store.insert_account(&b).await.unwrap();
+    store.insert_account(&sample_account(&other, "x", "r3")).await.unwrap();
+    let listed: Vec<AccountId> = store.list_accounts(&owner).await.unwrap().into_iter().map(|a| a.id).collect();
+    assert_eq!(listed.len(), 2, "list_accounts returns only the owner's accounts");
+    assert!(listed.contains(&a.id) && listed.contains(&b.id));
+
+    // Pending authorizations are taken once.
+    let pending = PendingAuthorization {
+        state: format!("state-{}", uuid::Uuid::new_v4()),
+        platform: PlatformId::new("x"),
+        owner: owner.clone(),
+        redirect_uri: Url::parse("https://app.example/cb").unwrap(),
+        pkce_verifier: Some(PkceVerifier::new("verifier-123")),
+        expires_at: Utc::now() + chrono::Duration::minutes(10),
+        reconnect: None,
+    };
+    store.put_pending(&pending).await.unwrap();
+    assert!(store.take_pending("no-such-state").await.unwrap().is_none());
+    let taken = store.take_pending(&pending.state).await.unwrap().expect("the pending authorization");
+    assert_eq!(taken, pending, "a pending authorization round-trips");
+    assert!(store.take_pending(&pending.state).await.unwrap().is_none(), "a state is taken once");
+
+    // Delete.
+    assert!(store.delete_account(a.id).await.unwrap());
+    assert!(store.get_account(a.id).await.unwrap().is_none());
+    assert!(!store.delete_account(a.id).await.unwrap(), "deleting twice reports false");
+}
+
+fn record(platform: &PlatformId, owner: &OwnerId, due_in_secs: i64) -> TargetRecord {
+    let account = AccountId::new();
+    let post = Post::new(owner.clone(), Content::text("hello")).to(Target::new(account));
+    TargetRecord::new(&post, &post.targets[0], platform.clone(), Utc::now() + chrono::Duration::seconds(due_in_secs))
+}
+
+fn claim_req(platform: &PlatformId, worker: &str, limit: usize, lease: Duration) -> ClaimRequest {
+    let mut r = ClaimRequest::new(WorkerId::new(worker), limit, lease);
+    r.platforms = Some(vec![platform.clone()]);
+    r
+}
+
+fn failure(msg: &str) -> FailureRecord {
+    FailureRecord::from(&Error::transient(msg))
+}
+
+/// Runs every `Scheduler` rule against `scheduler`.
+pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
+    let platform = PlatformId::new(format!("conf-{}", uuid::Uuid::new_v4()));
+    let owner = OwnerId::new(format!("conformance-{}", uuid::Uuid::new_v4()));
+    let lease_for = Duration::from_secs(60);
+
+    // Enqueue is idempotent.
+    let due1 = record(&platform, &owner, -10);
+    let due2 = record(&platform, &owner, -5);
+    let later = record(&platform, &owner, 3600);
+    let all = vec![due1.clone(), due2.clone(), later.clone()];
+    assert_eq!(scheduler.enqueue(&all).await.unwrap(), 3);
+    assert_eq!(scheduler.enqueue(&all).await.unwrap(), 0, "enqueueing the same targets again adds nothing");
+    let got = scheduler.get(due1.id).await.unwrap().expect("get");
+    assert_eq!(got.content, due1.content);
+    assert_eq!(got.state, TargetState::Scheduled);
+
+    // Claim due targets only, oldest first, exclusively.
+    let claims = scheduler.claim(&claim_req(&platform, "w1", 10, lease_for)).await.unwrap();
+    let ids: Vec<_> = claims.iter().map(|c| c.record.id).collect();
+    assert_eq!(ids, vec![due1.id, due2.id], "only due targets are claimed, oldest first");
+    assert!(claims.iter().all(|c| c.kind == ClaimKind::Publish && c.record.state == TargetState::InFlight));
+    assert!(claims.iter().all(|c| c.lease.owner.as_str() == "w1"));
+    assert!(claims[0].record.attempt_started_at.is_some(), "a publish claim stamps the attempt start");
+    assert!(
+        scheduler.claim(&claim_req(&platform, "w2", 10, lease_for)).await.unwrap().is_empty(),
+        "a leased target is not claimed again"
+    );
+    let c1 = &claims[0];
+    let c2 = &claims[1];
+
+    // Heartbeat and checkpoint.
+    let extended = scheduler.heartbeat(&c1.lease, Duration::from_secs(120)).await.unwrap();
+    assert!(extended.expires_at > c1.lease.expires_at, "a heartbeat extends the lease");
+    let cp = Checkpoint::from_json(serde_json::json!({"media_ids": ["1", "2"]}));
+    scheduler.save_checkpoint(&extended, &cp).await.unwrap();
+    assert_eq!(scheduler.get(c1.record.id).await.unwrap().unwrap().checkpoint, cp, "the checkpoint is stored");
+
+    // Complete: published.
+    let remote = RemotePost::new(platform.clone(), "remote-1", None);
+    let done = scheduler.complete(&extended, &Completion::Published(remote.clone())).await.unwrap();
+    assert_eq!(done.state, TargetState::Published { remote });
+    assert!(done.lease.is_none(), "completing releases the lease");
+    assert!(
+        matches!(scheduler.complete(&extended, &Completion::Failed(failure("late"))).await, Err(Error::LeaseLost(_))),
+        "a completed lease cannot write again"
+    );
+
+    // Fencing: a lease that expired and was taken over cannot write.
+    let short = scheduler.heartbeat(&c2.lease, Duration::ZERO).await.unwrap();
+    let taken = scheduler.claim(&claim_req(&platform, "w2", 10, lease_for)).await.unwrap();
+    assert_eq!(taken.len(), 1, "an expired lease is claimed by another worker");
+    let t = &taken[0];
+    assert_eq!(t.record.id, c2.record.id);
+    assert_eq!(t.kind, ClaimKind::Reconcile, "a target whose worker died is reconciled, not published again");
+    assert_eq!(t.record.state, TargetState::Unknown);
+    assert!(t.lease.fencing_token > short.fencing_token, "every claim raises the fencing token");
+    assert!(
+        matches!(scheduler.save_checkpoint(&short, &cp).await, Err(Error::LeaseLost(_))),
+        "stale checkpoint refused"
+    );
+    assert!(
+        matches!(scheduler.heartbeat(&short, lease_for).await, Err(Error::LeaseLost(_))),
+        "stale heartbeat refused"
+    );
+    assert!(
+        matches!(scheduler.complete(&short, &Completion::Failed(failure("x"))).await, Err(Error::LeaseLost(_))),
+        "stale completion refused"
+    );
+
+    // Unknown → retry later; Processing → poll.
+    let now = Utc::now();
+    let r = scheduler
+        .complete(&t.lease, &Completion::Processing { poll_at: now - chrono::Duration::seconds(1) })
+        .await
+        .unwrap();
+    assert_eq!(r.state, TargetState::Processing);
+    let polls = scheduler.claim(&claim_req(&platform, "w3", 10, lease_for)).await.unwrap();
+    assert_eq!(polls.len(), 1);
+    assert_eq!(polls[0].kind, ClaimKind::Poll, "a processing target is claimed for polling");
+    let r = scheduler
+        .complete(
+            &polls[0].lease,
+            &Completion::Unknown { at: now - chrono::Duration::seconds(1), error: Some(failure("lost")) },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.state, TargetState::Unknown);
+    assert!(r.last_error.is_some());
+    let rec = scheduler.claim(&claim_req(&platform, "w3", 10, lease_for)).await.unwrap();
+    assert_eq!(rec.len(), 1);
+    assert_eq!(rec[0].kind, ClaimKind::Reconcile);
+    let r = scheduler
+        .complete(
+            &rec[0].lease,
+            &Completion::Retry { at: now + chrono::Duration::hours(1), error: Some(failure("again")), attempts: 2 },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.state, TargetState::Scheduled);
+    assert_eq!(r.attempts, 2);
+    assert!(
+        scheduler.claim(&claim_req(&platform, "w3", 10, lease_for)).await.unwrap().is_empty(),
+        "a retry waits for its time"
+    );
+
+    // Reschedule, cancel.
+    let moved = scheduler.reschedule(later.id, now - chrono::Duration::seconds(1)).await.unwrap();
+    assert_eq!(moved.state, TargetState::Scheduled);
+    let again = scheduler.claim(&claim_req(&platform, "w4", 10, lease_for)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].record.id, later.id, "a rescheduled target is claimable at its new time");
+    let cancelled = scheduler.cancel(later.id).await.unwrap();
+    assert_eq!(cancelled.state, TargetState::Cancelled);
+    assert!(
+        matches!(
+            scheduler
+                .complete(&again[0].lease, &Completion::Published(RemotePost::new(platform.clone(), "z", None)))
+                .await,
+            Err(Error::LeaseLost(_))
+        ),
+        "cancelling takes the lease away"
+    );
+    assert!(matches!(scheduler.cancel(later.id).await, Err(Error::Conflict(_))), "an ended target cannot be cancelled");
+    assert!(
+        matches!(scheduler.cancel(due1.id).await, Err(Error::Conflict(_))),
+        "a published target cannot be cancelled"
+    );
+    assert!(matches!(scheduler.cancel(crate::TargetId::new()).await, Err(Error::NotFound(_))));
+
+    // Blocked targets come back when the account is reconnected.
+    let blocked = record(&platform, &owner, -1);
+    scheduler.enqueue(std::slice::from_ref(&blocked)).await.unwrap();
+    let c = scheduler.claim(&claim_req(&platform, "w5", 10, lease_for)).await.unwrap();
+    assert_eq!(c.len(), 1);
+    scheduler.complete(&c[0].lease, &Completion::Blocked { reason: "token revoked".into() }).await.unwrap();
+    assert!(scheduler.claim(&claim_req(&platform, "w5", 10, lease_for)).await.unwrap().is_empty(), "blocked waits");
+    assert_eq!(
+        scheduler.unblock_account(blocked.account_id, Utc::now() - chrono::Duration::seconds(1)).await.unwrap(),
+        1
+    );
+    let c = scheduler.claim(&claim_req(&platform, "w5", 10, lease_for)).await.unwrap();
+    assert_eq!(c.len(), 1, "an unblocked target is claimable");
+    scheduler.complete(&c[0].lease, &Completion::Failed(failure("rejected"))).await.unwrap();
+
+    // Listing with filters.
+    let by_post = scheduler.list(&TargetFilter::post(due1.post_id)).await.unwrap();
+    assert_eq!(by_post.len(), 1);
+    let mut f = TargetFilter { owner: Some(owner.clone()), ..TargetFilter::default() };
+    assert_eq!(scheduler.list(&f).await.unwrap().len(), 4);
+    f = f.in_states(&["published", "failed"]);
+    assert_eq!(scheduler.list(&f).await.unwrap().len(), 2);
+    f.limit = Some(1);
+    assert_eq!(scheduler.list(&f).await.unwrap().len(), 1);
+    assert!(scheduler.next_due_at().await.unwrap().is_some(), "a scheduled target makes next_due_at known");
+
+    // Concurrent claimers never share a target.
+    let many: Vec<TargetRecord> = (0..60).map(|_| record(&platform, &owner, -1)).collect();
+    scheduler.enqueue(&many).await.unwrap();
+    let claimers = (0..6).map(|i| {
+        let req = claim_req(&platform, &format!("c{i}"), 15, lease_for);
+        async move { scheduler.claim(&req).await.unwrap() }
+    });
+    let mut claimed: Vec<_> = join_all(claimers).await.into_iter().flatten().map(|c| c.record.id).collect();
+    let n = claimed.len();
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!(claimed.len(), n, "no target is claimed twice");
+    assert!(n >= 15, "concurrent claimers make progress");
+
+    // Budgets.
+    let key = format!("{platform}:account:x:video_init");
+    let t0 = Utc::now();
+    for i in 0..3 {
+        assert_eq!(scheduler.acquire_budget(&key, 3, Duration::from_secs(60), 1, t0).await.unwrap(), None, "unit {i}");
+    }
+    let wait = scheduler.acquire_budget(&key, 3, Duration::from_secs(60), 1, t0).await.unwrap();
+    assert!(wait.is_some_and(|t| t > t0), "a spent budget says when it returns");
+    let okey = format!("{platform}:app:observed");
+    let reset = t0 + chrono::Duration::seconds(30);
+    scheduler.observe_budget(&okey, 0, reset).await.unwrap();
+    assert_eq!(scheduler.acquire_budget(&okey, u32::MAX, Duration::from_secs(1), 0, t0).await.unwrap(), Some(reset));
+
+    // Delete.
+    let removed =
+        scheduler.delete(&TargetFilter { owner: Some(owner.clone()), ..TargetFilter::default() }).await.unwrap();
+    assert_eq!(removed, 64);
+    assert!(scheduler.get(due1.id).await.unwrap().is_none());
+    let _ = PostId::new();
+}
+
+/// What a platform's conformance run needs: an account its mock server accepts, content that
+/// publishes against the mocks, and the secrets that must never show in `Debug`.
+#[derive(Debug)]
+pub struct PlatformCase {
+    /// An account whose token the mocks accept.
+    pub account: Account,
+    /// Content that is valid and publishes against the mocks.
+    pub content: Content,
+    /// Options for it.
+    pub options: TargetOptions,
+    /// Strings (client secret…) that must not appear in the platform's `Debug` output.
+    pub secrets: Vec<String>,
+    /// How many polls to allow before the post must be published.
+    pub max_polls: usize,
+}
+
+impl PlatformCase {
+    /// A case for `account` publishing `content`.
+    pub fn new(account: Account, content: Content) -> Self {
+        Self { account, content, options: TargetOptions::none(), secrets: Vec::new(), max_polls: 10 }
+    }
+}
+
+/// Runs the shared rules against a platform and its mock server.
+pub async fn platform_conformance(platform: &dyn Platform, case: PlatformCase) {
+    let caps = platform.capabilities().clone();
+    assert!(!platform.id().as_str().is_empty(), "a platform has an id");
+    assert!(caps.max_text_len > 0, "capabilities state a text limit");
+    let debug = format!("{platform:?}");
+    for s in &case.secrets {
+        assert!(!debug.contains(s.as_str()), "the platform's Debug output shows a secret");
+    }
+
+    // Validation: the sample is valid; too long a text is caught with every other violation.
+    let v = platform.validate(&case.content, &case.options);
+    assert!(v.is_empty(), "the sample content must be valid, got {v:?}");
+    let mut long = case.content.clone();
+    long.text = "a".repeat(caps.max_text_len + 1);
+    let v = platform.validate(&long, &case.options);
+    assert!(v.iter().any(|v| v.code == "text_too_long"), "too long a text is a `text_too_long` violation: {v:?}");
+    if let Some(limits) = caps.media.first() {
+        let mut heavy = long.clone();
+        let mut m = crate::Media::from_bytes(bytes::Bytes::from_static(b"not really media"));
+        m.mime = limits.mime_types.first().map(|t| t.parse().unwrap()).unwrap_or(mime::IMAGE_JPEG);
+        m.size = Some(limits.max_bytes + 1);
+        heavy.media = vec![m];
+        let v = platform.validate(&heavy, &case.options);
+        assert!(v.iter().any(|v| v.code == "text_too_long"), "every violation is listed at once");
+        assert!(v.iter().any(|v| v.field.starts_with("media")), "too large a file is a media violation: {v:?}");
+    }
+
+    // Authorization request: state and PKCE.
+    let redirect = Url::parse("https://app.example/callback").unwrap();
+    let req = platform.authorization_request(&redirect).expect("authorization_request");
+    assert!(req.state.len() >= 22, "the state carries at least 128 random bits");
+    let pairs: std::collections::HashMap<String, String> = req.url.query_pairs().into_owned().collect();
+    assert_eq!(pairs.get("state"), Some(&req.state), "the URL carries the state");
+    assert!(pairs.values().any(|v| v == redirect.as_str()), "the URL carries the redirect URI");
+    if let Some(v) = &req.pkce_verifier {
+        assert_eq!(pairs.get("code_challenge_method").map(String::as_str), Some("S256"));
+        assert_eq!(pairs.get("code_challenge"), Some(&crate::oauth::pkce_challenge(v.expose())), "S256 challenge");
+    }
+    let again = platform.authorization_request(&redirect).unwrap();
+    assert_ne!(again.state, req.state, "every request has a fresh state");
+
+    // Publish the sample, polling if the platform works asynchronously.
+    let saver = MemoryCheckpoints::new();
+    let target = crate::TargetId::new();
+    let mut checkpoint = Checkpoint::default();
+    let mut outcome = {
+        let mut ctx = PublishContext::new(
+            target,
+            &case.account,
+            &case.content,
+            &case.options,
+            Utc::now(),
+            checkpoint.clone(),
+            &*saver,
+            &*saver,
+            None,
+        );
+        let o = platform.publish(&mut ctx).await.expect("publishing the sample");
+        checkpoint = ctx.checkpoint().clone();
+        o
+    };
+    let mut polls = 0;
+    while let PublishOutcome::Processing { .. } = outcome {
+        assert!(caps.asynchronous_processing, "Processing is only answered by platforms that declare it");
+        polls += 1;
+        assert!(polls <= case.max_polls, "the sample did not finish within {} polls", case.max_polls);
+        let mut ctx = PublishContext::new(
+            target,
+            &case.account,
+            &case.content,
+            &case.options,
+            Utc::now(),
+            checkpoint.clone(),
+            &*saver,
+            &*saver,
+            None,
+        );
+        outcome = platform.poll(&mut ctx).await.expect("polling the sample");
+        checkpoint = ctx.checkpoint().clone();
+    }
+    let PublishOutcome::Published(remote) = outcome else { unreachable!() };
+    assert_eq!(remote.platform, platform.id(), "the remote post names its platform");
+    assert!(!remote.id.is_empty(), "the remote post has an id");
+}

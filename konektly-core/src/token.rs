@@ -1,0 +1,238 @@
+//! Token freshness: the engine's job, not the adapters'.
+//!
+//! Before a call, [`TokenManager::fresh_account`] refreshes a token that expires within a window
+//! (with jitter, so a fleet does not refresh at one instant). One refresh per account at a time:
+//! an in-process lock, plus a refresh claim written to the store with compare-and-swap, so that
+//! across processes only one calls the token endpoint and the others wait for and use its result.
+//! A rotated refresh token is stored before the new access token is used; an answer without a
+//! refresh token never erases the stored one; a dead grant marks the account `ReauthRequired`
+//! and raises an event; a network failure does not.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use tokio::sync::broadcast;
+
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::id::{AccountId, PlatformId};
+use crate::model::{Account, AccountStatus};
+use crate::platform::Platform;
+use crate::store::TokenStore;
+
+/// The metadata key of a refresh claim (when the claiming process gives up on it).
+pub const REFRESH_CLAIM_KEY: &str = "konektly:refresh_claim_until";
+
+/// Refreshes tokens before they expire, once per account at a time across processes.
+pub struct TokenManager {
+    store: Arc<dyn TokenStore>,
+    platforms: Arc<HashMap<PlatformId, Arc<dyn Platform>>>,
+    window: Duration,
+    jitter: Duration,
+    claim_for: Duration,
+    locks: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
+    warned: Mutex<HashSet<AccountId>>,
+    events: broadcast::Sender<Event>,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("window", &self.window)
+            .field("jitter", &self.jitter)
+            .finish_non_exhaustive()
+    }
+}
+
+fn claim_until(account: &Account) -> Option<DateTime<Utc>> {
+    account
+        .metadata
+        .get(REFRESH_CLAIM_KEY)
+        .and_then(|v| v.as_str())
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl TokenManager {
+    /// A manager refreshing tokens that expire within `window` (plus up to `jitter`).
+    pub fn new(
+        store: Arc<dyn TokenStore>,
+        platforms: Arc<HashMap<PlatformId, Arc<dyn Platform>>>,
+        window: Duration,
+        jitter: Duration,
+        events: broadcast::Sender<Event>,
+    ) -> Self {
+        Self {
+            store,
+            platforms,
+            window,
+            jitter,
+            claim_for: Duration::from_secs(30),
+            locks: Mutex::new(HashMap::new()),
+            warned: Mutex::new(HashSet::new()),
+            events,
+        }
+    }
+
+    fn window_with_jitter(&self) -> chrono::Duration {
+        let jitter_ms = self.jitter.as_millis() as u64;
+        let extra = if jitter_ms == 0 { 0 } else { rand::rng().random_range(0..=jitter_ms) };
+        chrono::Duration::from_std(self.window + Duration::from_millis(extra)).unwrap_or(chrono::Duration::MAX)
+    }
+
+    fn lock_for(&self, id: AccountId) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks.lock().unwrap().entry(id).or_default().clone()
+    }
+
+    fn platform(&self, account: &Account) -> Result<&Arc<dyn Platform>> {
+        self.platforms
+            .get(&account.platform)
+            .ok_or_else(|| Error::Config(format!("no platform `{}` is registered", account.platform)))
+    }
+
+    async fn load(&self, id: AccountId) -> Result<Account> {
+        self.store.get_account(id).await?.ok_or_else(|| Error::NotFound(format!("account {id}")))
+    }
+
+    fn check_status(account: &Account) -> Result<()> {
+        match &account.status {
+            AccountStatus::Active => Ok(()),
+            AccountStatus::ReauthRequired { reason } => Err(Error::reauth(reason.clone())),
+            AccountStatus::Disconnected => Err(Error::reauth("the account was disconnected")),
+        }
+    }
+
+    /// The account with an access token that stays valid for at least the window, refreshing it
+    /// if needed.
+    pub async fn fresh_account(&self, id: AccountId) -> Result<Account> {
+        let account = self.load(id).await?;
+        Self::check_status(&account)?;
+        self.warn_if_refresh_expiring(&account);
+        let window = self.window_with_jitter();
+        if !account.tokens.expires_within(Utc::now(), window) {
+            return Ok(account);
+        }
+        self.refresh_if(id, |a| a.tokens.expires_within(Utc::now(), window)).await
+    }
+
+    /// Refreshes after the platform refused `rejected`'s access token, unless another task has
+    /// replaced that token already (then its result is used).
+    pub async fn force_refresh(&self, rejected: &Account) -> Result<Account> {
+        let old = rejected.tokens.access_token.clone();
+        self.refresh_if(rejected.id, move |a| a.tokens.access_token == old).await
+    }
+
+    async fn refresh_if(&self, id: AccountId, needs: impl Fn(&Account) -> bool) -> Result<Account> {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let deadline = tokio::time::Instant::now() + self.claim_for * 2;
+        loop {
+            let account = self.load(id).await?;
+            Self::check_status(&account)?;
+            if !needs(&account) {
+                return Ok(account);
+            }
+            let now = Utc::now();
+            if let Some(until) = claim_until(&account)
+                && until > now
+            {
+                // Another process is refreshing: wait for its result.
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Error::transient("another process holds the token refresh for too long"));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            let mut claimed = account.clone();
+            let until = now + chrono::Duration::from_std(self.claim_for).unwrap_or(chrono::Duration::MAX);
+            claimed.metadata.insert(REFRESH_CLAIM_KEY.into(), until.to_rfc3339().into());
+            let claimed = match self.store.update_account(&claimed).await {
+                Ok(a) => a,
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            return self.refresh_claimed(claimed).await;
+        }
+    }
+
+    async fn refresh_claimed(&self, claimed: Account) -> Result<Account> {
+        let platform = self.platform(&claimed)?.clone();
+        tracing::debug!(target: "konektly::token", account = %claimed.id, platform = %claimed.platform, "refreshing token");
+        match platform.refresh(&claimed).await {
+            Ok(fresh) => {
+                // Stored before it is used: a rotated refresh token must never be lost, so a
+                // write that loses a race with another writer is applied again on top of it.
+                let mut current = claimed;
+                for _ in 0..8 {
+                    let mut next = current.clone();
+                    next.tokens = current.tokens.merged_with(fresh.clone());
+                    next.metadata.remove(REFRESH_CLAIM_KEY);
+                    match self.store.update_account(&next).await {
+                        Err(Error::Conflict(_)) => current = self.load(current.id).await?,
+                        other => return other,
+                    }
+                }
+                Err(Error::Conflict(format!("account {} keeps changing", current.id)))
+            }
+            Err(Error::ReauthRequired { reason, source }) => {
+                let mut next = claimed.clone();
+                next.metadata.remove(REFRESH_CLAIM_KEY);
+                next.status = AccountStatus::ReauthRequired { reason: reason.clone() };
+                self.store.update_account(&next).await?;
+                tracing::warn!(target: "konektly::token", account = %claimed.id, %reason, "account needs reconnecting");
+                let _ = self.events.send(Event::ReauthRequired { account: claimed.id, reason: reason.clone() });
+                Err(Error::ReauthRequired { reason, source })
+            }
+            Err(e) => {
+                // A network failure is not a dead grant: release the claim, keep the account.
+                let mut next = claimed.clone();
+                next.metadata.remove(REFRESH_CLAIM_KEY);
+                let _ = self.store.update_account(&next).await;
+                let still_valid =
+                    claimed.tokens.expires_at.is_none_or(|t| t > Utc::now() + chrono::Duration::seconds(30));
+                if still_valid && e.is_retryable() {
+                    tracing::warn!(target: "konektly::token", account = %claimed.id, error = %e, "refresh failed; the current token is still valid");
+                    return self.load(claimed.id).await;
+                }
+                Err(match e {
+                    Error::UnknownOutcome { message, source } => {
+                        Error::Transient { message, retry_after: None, source }
+                    }
+                    other => other,
+                })
+            }
+        }
+    }
+
+    /// Marks an account `ReauthRequired` (the platform refused its token twice) and raises the
+    /// event.
+    pub async fn mark_reauth(&self, id: AccountId, reason: &str) -> Result<()> {
+        for _ in 0..5 {
+            let mut account = self.load(id).await?;
+            if matches!(account.status, AccountStatus::ReauthRequired { .. }) {
+                return Ok(());
+            }
+            account.status = AccountStatus::ReauthRequired { reason: reason.to_owned() };
+            match self.store.update_account(&account).await {
+                Ok(_) => {
+                    let _ = self.events.send(Event::ReauthRequired { account: id, reason: reason.to_owned() });
+                    return Ok(());
+                }
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(format!("account {id} keeps changing")))
+    }
+
+    fn warn_if_refresh_expiring(&self, account: &Account) {
+        let soon = Utc::now() + chrono::Duration::days(7);
+        if account.tokens.refresh_expires_at.is_some_and(|t| t < soon) && self.warned.lock().unwrap().insert(account.id)
+        {
+            let _ = self.events.send(Event::TokenExpiringSoon { account: account.id });
+        }
+    }
+}
