@@ -1,0 +1,510 @@
+//! The engine against the memory stores and the StubPlatform: the life of a target.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use konektly_core::ratelimit::DeclaredBudget;
+use konektly_core::testing::{StubBehavior, StubPlatform};
+use konektly_core::{
+    Account, AccountStatus, Content, EngineConfig, Error, Event, Konektly, MemoryScheduler, MemoryTokenStore, OwnerId,
+    Post, Target, TargetState, ThreadItem,
+};
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn fast_config() -> EngineConfig {
+    EngineConfig {
+        retry_base: Duration::from_millis(1),
+        retry_max: Duration::from_millis(5),
+        reconcile_delay: Duration::ZERO,
+        idle_poll: Duration::from_millis(20),
+        heartbeat: Duration::from_millis(200),
+        ..EngineConfig::default()
+    }
+}
+
+fn engine_with(stub: Arc<StubPlatform>, config: EngineConfig) -> Konektly {
+    Konektly::builder()
+        .platform(stub)
+        .token_store(Arc::new(MemoryTokenStore::new()))
+        .scheduler(Arc::new(MemoryScheduler::new()))
+        .config(config)
+        .build()
+        .unwrap()
+}
+
+async fn connect(engine: &Konektly, owner: &OwnerId, code: &str) -> Account {
+    let start = engine.connect(owner, &"stub".into(), &"https://app.example/callback".parse().unwrap()).await.unwrap();
+    let mut accounts = engine.complete_connect(&start.state, code).await.unwrap();
+    accounts.remove(0)
+}
+
+/// Runs a worker until every target of the engine's posts has ended (or `max_rounds` batches).
+async fn drain(engine: &Konektly, max_rounds: usize) {
+    let worker = engine.worker();
+    for _ in 0..max_rounds {
+        if worker.run_once().await.unwrap() == 0 {
+            let next = engine.scheduler().next_due_at().await.unwrap();
+            match next {
+                None => return,
+                Some(t) => {
+                    let wait = (t - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                    if wait > Duration::from_millis(200) {
+                        return;
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn publish_now_publishes_once_and_reports_the_remote_post() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "alice").await;
+    assert_eq!(account.handle.as_deref(), Some("@alice"));
+    let mut events = engine.subscribe();
+
+    let post = Post::new(owner, Content::text("hello world")).to(Target::new(account.id));
+    let targets = engine.publish_now(&post).await.unwrap();
+    assert_eq!(targets.len(), 1);
+    let TargetState::Published { remote } = &targets[0].state else { panic!("{:?}", targets[0].state) };
+    assert_eq!(remote.platform.as_str(), "stub");
+    assert_eq!(stub.posts().len(), 1);
+    assert_eq!(stub.posts()[0].text, "hello world");
+    assert!(targets[0].lease.is_none());
+    match events.recv().await.unwrap() {
+        Event::Published { target, .. } => assert_eq!(target, targets[0].id),
+        other => panic!("unexpected event {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_post_is_refused_with_every_violation_before_any_call() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "bob").await;
+    let mut content = Content::text("x".repeat(501));
+    content.link = Some("https://example.com".parse().unwrap());
+    for _ in 0..5 {
+        content.media.push(konektly_core::Media::from_bytes(
+            &b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0"[..],
+        ));
+    }
+    let stranger = Target::new(konektly_core::AccountId::new());
+    let post = Post::new(owner, content).to(Target::new(account.id)).to(stranger);
+    let Err(Error::InvalidPost(violations)) = engine.publish_now(&post).await else { panic!("expected InvalidPost") };
+    let codes: Vec<&str> = violations.iter().map(|v| v.code.as_str()).collect();
+    assert!(codes.contains(&"text_too_long"), "{codes:?}");
+    assert!(codes.contains(&"too_many_media"), "{codes:?}");
+    assert!(codes.contains(&"unknown_account"), "{codes:?}");
+    assert!(violations.iter().all(|v| v.target.is_some()), "each violation names its target");
+    assert!(
+        violations
+            .iter()
+            .filter(|v| v.code == "text_too_long")
+            .all(|v| v.platform.as_ref().unwrap().as_str() == "stub")
+    );
+    assert_eq!(stub.count("publish"), 0, "nothing reached the platform");
+    assert!(engine.status(post.id).await.unwrap().is_empty(), "nothing was stored");
+}
+
+#[tokio::test]
+async fn a_wrong_expired_or_replayed_state_is_refused() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = Konektly::builder()
+        .platform(stub.clone())
+        .token_store(Arc::new(MemoryTokenStore::new()))
+        .scheduler(Arc::new(MemoryScheduler::new()))
+        .config(EngineConfig { pending_authorization_ttl: Duration::ZERO, ..fast_config() })
+        .build()
+        .unwrap();
+    let owner = OwnerId::new("o1");
+    let cb = "https://app.example/callback".parse().unwrap();
+    let start = engine.connect(&owner, &"stub".into(), &cb).await.unwrap();
+    assert!(matches!(engine.complete_connect(&start.state, "c").await, Err(Error::Authorization(_))), "expired");
+    assert!(matches!(engine.complete_connect("forged", "c").await, Err(Error::Authorization(_))), "wrong state");
+
+    let engine = engine_with(stub.clone(), fast_config());
+    let start = engine.connect(&owner, &"stub".into(), &cb).await.unwrap();
+    assert!(start.url.as_str().contains(&start.state));
+    engine.complete_connect(&start.state, "c").await.unwrap();
+    assert!(matches!(engine.complete_connect(&start.state, "c").await, Err(Error::Authorization(_))), "replayed");
+    assert_eq!(stub.count("exchange_code"), 1);
+}
+
+#[tokio::test]
+async fn thirty_two_concurrent_publishes_share_one_refresh_of_a_rotating_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "access-2", "refresh_token": "refresh-2", "expires_in": 7200, "token_type": "bearer"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let stub = Arc::new(
+        StubPlatform::new("stub")
+            .with_token_endpoint(format!("{}/token", server.uri()).parse().unwrap())
+            .with_token_lifetime(chrono::Duration::seconds(-60)),
+    );
+    let engine = engine_with(stub.clone(), EngineConfig { per_account_concurrency: 32, ..fast_config() });
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "carol").await;
+    assert!(account.tokens.expires_at.unwrap() < Utc::now(), "the token starts expired");
+
+    let posts: Vec<Post> = (0..32)
+        .map(|i| Post::new(owner.clone(), Content::text(format!("post {i}"))).to(Target::new(account.id)))
+        .collect();
+    let results = futures_util::future::join_all(posts.iter().map(|p| engine.publish_now(p))).await;
+    for r in &results {
+        let targets = r.as_ref().unwrap();
+        assert_eq!(targets[0].state.name(), "published", "{:?}", targets[0].state);
+    }
+    assert_eq!(stub.posts().len(), 32);
+    assert_eq!(stub.count("refresh"), 1, "exactly one refresh");
+    let stored = engine.account(account.id).await.unwrap();
+    assert_eq!(stored.tokens.refresh_token.as_ref().unwrap().expose(), "refresh-2", "the rotated token is stored");
+    assert_eq!(stored.tokens.access_token.expose(), "access-2");
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_refresh_answer_without_a_refresh_token_keeps_the_stored_one() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "access-2", "expires_in": 3600
+        })))
+        .mount(&server)
+        .await;
+    let stub = Arc::new(
+        StubPlatform::new("stub")
+            .with_token_endpoint(format!("{}/token", server.uri()).parse().unwrap())
+            .with_token_lifetime(chrono::Duration::seconds(10)),
+    );
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "dan").await;
+    let before = account.tokens.refresh_token.clone().unwrap();
+    let fresh = engine.tokens().fresh_account(account.id).await.unwrap();
+    assert_eq!(fresh.tokens.access_token.expose(), "access-2");
+    assert_eq!(fresh.tokens.refresh_token.unwrap(), before, "the stored refresh token survives");
+}
+
+#[tokio::test]
+async fn invalid_grant_blocks_the_targets_and_a_reconnect_resumes_them() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "error": "invalid_grant", "error_description": "token revoked"
+        })))
+        .mount(&server)
+        .await;
+    let stub = Arc::new(
+        StubPlatform::new("stub")
+            .with_token_endpoint(format!("{}/token", server.uri()).parse().unwrap())
+            .with_token_lifetime(chrono::Duration::seconds(-1)),
+    );
+    let engine = engine_with(stub.clone(), fast_config());
+    let mut events = engine.subscribe();
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "erin").await;
+    let post = Post::new(owner.clone(), Content::text("blocked for now")).to(Target::new(account.id));
+    let targets = engine.publish_now(&post).await.unwrap();
+    assert_eq!(targets[0].state.name(), "blocked");
+    assert_eq!(stub.count("publish"), 0);
+    let stored = engine.account(account.id).await.unwrap();
+    assert!(matches!(stored.status, AccountStatus::ReauthRequired { .. }));
+    let mut saw = false;
+    while let Ok(ev) = events.try_recv() {
+        saw |= matches!(ev, Event::ReauthRequired { account: a, .. } if a == account.id);
+    }
+    assert!(saw, "a ReauthRequired event was raised");
+
+    // Reconnecting (same remote user) resumes the blocked target.
+    server.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "access-3", "refresh_token": "refresh-3", "expires_in": 3600
+        })))
+        .mount(&server)
+        .await;
+    let start = engine.reconnect(account.id, &"https://app.example/callback".parse().unwrap()).await.unwrap();
+    let stub_fresh = engine.complete_connect(&start.state, "erin").await.unwrap();
+    assert_eq!(stub_fresh[0].id, account.id, "the same account is updated, not duplicated");
+    assert_eq!(engine.accounts(&owner).await.unwrap().len(), 1);
+    drain(&engine, 5).await;
+    assert_eq!(engine.status(post.id).await.unwrap()[0].state.name(), "published");
+    assert_eq!(stub.posts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_network_failure_during_refresh_does_not_disconnect_the_account() {
+    let stub = Arc::new(
+        StubPlatform::new("stub")
+            .with_token_endpoint("http://127.0.0.1:9/token".parse().unwrap())
+            .with_token_lifetime(chrono::Duration::seconds(-1)),
+    );
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "fay").await;
+    let err = engine.tokens().fresh_account(account.id).await.unwrap_err();
+    assert!(matches!(err, Error::Transient { .. }), "{err:?}");
+    assert_eq!(engine.account(account.id).await.unwrap().status, AccountStatus::Active);
+}
+
+#[tokio::test]
+async fn a_refused_token_is_refreshed_once_then_the_account_is_blocked() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "gus").await;
+
+    stub.script([StubBehavior::RejectToken]);
+    let post = Post::new(owner.clone(), Content::text("one")).to(Target::new(account.id));
+    let t = engine.publish_now(&post).await.unwrap();
+    assert_eq!(t[0].state.name(), "published", "a refresh and one more try succeed");
+    assert_eq!(stub.count("refresh"), 1);
+
+    stub.script([StubBehavior::RejectToken, StubBehavior::RejectToken]);
+    let post = Post::new(owner.clone(), Content::text("two")).to(Target::new(account.id));
+    let t = engine.publish_now(&post).await.unwrap();
+    assert_eq!(t[0].state.name(), "blocked");
+    assert!(matches!(engine.account(account.id).await.unwrap().status, AccountStatus::ReauthRequired { .. }));
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_is_reconciled_instead_of_posted_twice() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "hal").await;
+    stub.script([StubBehavior::TimeoutAfterAccept]);
+    let post = Post::new(owner, Content::text("maybe posted")).to(Target::new(account.id));
+    let t = engine.publish_now(&post).await.unwrap();
+    assert_eq!(t[0].state.name(), "unknown");
+    drain(&engine, 5).await;
+    let t = engine.status(post.id).await.unwrap();
+    assert_eq!(t[0].state.name(), "published");
+    assert_eq!(stub.count("reconcile"), 1);
+    assert_eq!(stub.count("publish"), 1, "no second publish");
+    assert_eq!(stub.posts().len(), 1, "posted exactly once");
+}
+
+#[tokio::test]
+async fn a_dead_workers_target_is_reconciled_by_the_next_worker() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "ivy").await;
+    let post = Post::new(owner, Content::text("crash")).to(Target::new(account.id));
+    engine.schedule(&post).await.unwrap();
+
+    // A worker claims with a lease that runs out at once, and "dies" without completing.
+    let mut req = konektly_core::ClaimRequest::new("doomed".into(), 10, Duration::ZERO);
+    req.now = Utc::now();
+    let claims = engine.scheduler().claim(&req).await.unwrap();
+    assert_eq!(claims.len(), 1);
+    drain(&engine, 5).await;
+    let t = engine.status(post.id).await.unwrap();
+    assert_eq!(t[0].state.name(), "published");
+    assert_eq!(stub.count("reconcile"), 1, "the orphan was reconciled first");
+    assert_eq!(stub.posts().len(), 1);
+    // The dead worker's late write is refused.
+    let late =
+        engine.scheduler().complete(&claims[0].lease, &konektly_core::Completion::Blocked { reason: "x".into() }).await;
+    assert!(matches!(late, Err(Error::LeaseLost(_))));
+}
+
+#[tokio::test]
+async fn slow_processing_is_polled_until_published() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "jo").await;
+    stub.script([StubBehavior::ProcessSlowly(3)]);
+    let post = Post::new(owner, Content::text("video")).to(Target::new(account.id));
+    let t = engine.publish_now(&post).await.unwrap();
+    assert_eq!(t[0].state.name(), "processing");
+    drain(&engine, 10).await;
+    assert_eq!(engine.status(post.id).await.unwrap()[0].state.name(), "published");
+    assert_eq!(stub.count("poll"), 3);
+    assert_eq!(stub.count("publish"), 1);
+}
+
+#[tokio::test]
+async fn transient_failures_retry_with_backoff_until_the_attempt_limit() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), EngineConfig { max_attempts: 3, ..fast_config() });
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "kim").await;
+    stub.script([StubBehavior::Transient]);
+    let ok = Post::new(owner.clone(), Content::text("flaky")).to(Target::new(account.id));
+    let t = engine.publish_now(&ok).await.unwrap();
+    assert_eq!(t[0].state.name(), "scheduled");
+    assert_eq!(t[0].attempts, 1);
+    assert!(t[0].last_error.is_some());
+    drain(&engine, 10).await;
+    assert_eq!(engine.status(ok.id).await.unwrap()[0].state.name(), "published");
+
+    stub.set_default(StubBehavior::Transient);
+    let doomed = Post::new(owner, Content::text("doomed")).to(Target::new(account.id));
+    engine.publish_now(&doomed).await.unwrap();
+    drain(&engine, 10).await;
+    let t = engine.status(doomed.id).await.unwrap();
+    let TargetState::Failed { failure } = &t[0].state else { panic!("{:?}", t[0].state) };
+    assert_eq!(failure.kind, konektly_core::ErrorKind::Transient);
+}
+
+#[tokio::test]
+async fn a_rejection_fails_at_once_and_a_rate_limit_waits_without_counting() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "lee").await;
+    stub.script([StubBehavior::Reject("duplicate".into()), StubBehavior::RateLimit(Duration::from_secs(900))]);
+    let p1 = Post::new(owner.clone(), Content::text("a")).to(Target::new(account.id));
+    let t = engine.publish_now(&p1).await.unwrap();
+    let TargetState::Failed { failure } = &t[0].state else { panic!() };
+    assert_eq!(failure.kind, konektly_core::ErrorKind::Rejected);
+    assert!(failure.message.contains("duplicate"));
+
+    let p2 = Post::new(owner, Content::text("b")).to(Target::new(account.id));
+    let t = engine.publish_now(&p2).await.unwrap();
+    assert_eq!(t[0].state.name(), "scheduled");
+    assert_eq!(t[0].attempts, 0, "a rate limit is not a failed attempt");
+    let wait = t[0].due_at - Utc::now();
+    assert!(wait > chrono::Duration::seconds(800), "retried when the platform said: {wait}");
+}
+
+#[tokio::test]
+async fn a_thread_resumes_from_its_checkpoint() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "max").await;
+    stub.script([StubBehavior::FailThreadAfter(2)]);
+    let mut content = Content::text("1/5");
+    for i in 2..=5 {
+        content = content.with_thread_item(ThreadItem { text: format!("{i}/5"), media: vec![] });
+    }
+    let post = Post::new(owner, content).to(Target::new(account.id));
+    let t = engine.publish_now(&post).await.unwrap();
+    assert_eq!(t[0].state.name(), "scheduled", "the thread failed half-way");
+    drain(&engine, 5).await;
+    let t = engine.status(post.id).await.unwrap();
+    let TargetState::Published { remote } = &t[0].state else { panic!("{:?}", t[0].state) };
+    assert_eq!(remote.thread_ids.len(), 4);
+    let texts: Vec<String> = stub.posts().into_iter().map(|p| p.text).collect();
+    assert_eq!(texts, ["1/5", "2/5", "3/5", "4/5", "5/5"], "each item posted once, in order");
+}
+
+#[tokio::test]
+async fn a_declared_budget_defers_targets_instead_of_sending_them() {
+    let stub = Arc::new(StubPlatform::new("stub").with_budget(DeclaredBudget::per_account(
+        "init",
+        3,
+        Duration::from_secs(60),
+    )));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "ned").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let p = Post::new(owner.clone(), Content::text(format!("p{i}"))).to(Target::new(account.id));
+        ids.push(engine.schedule(&p).await.unwrap());
+    }
+    drain(&engine, 3).await;
+    assert_eq!(stub.count("publish"), 3, "only the budget's worth was sent");
+    let mut deferred = 0;
+    for id in ids {
+        let t = &engine.status(id).await.unwrap()[0];
+        if t.state.name() == "scheduled" {
+            deferred += 1;
+            assert_eq!(t.attempts, 0);
+            assert!(t.due_at > Utc::now() + chrono::Duration::seconds(50), "deferred to the window's end");
+        }
+    }
+    assert_eq!(deferred, 2);
+}
+
+#[tokio::test]
+async fn scheduling_is_idempotent_and_workers_publish_at_the_due_time() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "olga").await;
+    let post = Post::new(owner.clone(), Content::text("later"))
+        .to(Target::new(account.id))
+        .at(Utc::now() + chrono::Duration::milliseconds(300))
+        .with_idempotency_key("campaign-7");
+    let again = Post::new(owner, Content::text("later"))
+        .to(Target::new(account.id))
+        .at(Utc::now() + chrono::Duration::milliseconds(300))
+        .with_idempotency_key("campaign-7");
+    assert_eq!(engine.schedule(&post).await.unwrap(), engine.schedule(&again).await.unwrap());
+    assert_eq!(engine.status(post.id).await.unwrap().len(), 1);
+    assert_eq!(engine.worker().run_once().await.unwrap(), 0, "not due yet");
+
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(engine.worker().run(async move {
+        let _ = rx.await;
+    }));
+    let mut events = engine.subscribe();
+    let ev = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.unwrap().unwrap();
+    assert!(matches!(ev, Event::Published { .. }), "{ev:?}");
+    tx.send(()).unwrap();
+    let report = worker.await.unwrap().unwrap();
+    assert_eq!(report.claimed, 1);
+    assert_eq!(report.abandoned, 0);
+    assert_eq!(stub.posts().len(), 1);
+}
+
+#[tokio::test]
+async fn cancel_and_disconnect() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "pia").await;
+    let post = Post::new(owner.clone(), Content::text("x"))
+        .to(Target::new(account.id))
+        .at(Utc::now() + chrono::Duration::hours(1));
+    engine.schedule(&post).await.unwrap();
+    assert_eq!(engine.cancel(post.id).await.unwrap(), 1);
+    assert_eq!(engine.status(post.id).await.unwrap()[0].state.name(), "cancelled");
+    assert_eq!(engine.reschedule(post.id, Utc::now() + chrono::Duration::hours(2)).await.unwrap(), 1);
+
+    engine.disconnect(account.id).await.unwrap();
+    assert_eq!(stub.count("revoke"), 1);
+    assert!(engine.account(account.id).await.is_err(), "the account is erased");
+    assert_eq!(engine.status(post.id).await.unwrap()[0].state.name(), "cancelled", "its targets were cancelled");
+}
+
+#[tokio::test]
+async fn memory_stores_pass_the_conformance_suites() {
+    konektly_core::testing::token_store_conformance(&MemoryTokenStore::new()).await;
+    konektly_core::testing::scheduler_conformance(&MemoryScheduler::new()).await;
+}
+
+#[tokio::test]
+async fn the_stub_platform_passes_the_platform_conformance_suite() {
+    let stub = StubPlatform::new("stub");
+    let store = MemoryTokenStore::new();
+    let engine = engine_with(Arc::new(StubPlatform::new("stub")), fast_config());
+    let account = connect(&engine, &OwnerId::new("o"), "q").await;
+    drop(store);
+    let mut case = konektly_core::testing::PlatformCase::new(account, Content::text("conformance"));
+    case.secrets = vec!["nothing-secret-here".into()];
+    konektly_core::testing::platform_conformance(&stub, case).await;
+}
