@@ -1,0 +1,68 @@
+//! The official twitter-text conformance suite (`shared/conformance/twitter-text/validate.yml`):
+//! every case of `WeightedTweetsWithDiscountedEmojiCounterTest` and
+//! `UnicodeDirectionalMarkerCounterTest` must count and validate as X does.
+
+use std::path::PathBuf;
+
+use konektly_twitter::{parse_text, weighted_length};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Suite {
+    tests: std::collections::HashMap<String, serde_yaml::Value>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    description: String,
+    text: String,
+    expected: Expected,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Expected {
+    weighted_length: usize,
+    valid: bool,
+}
+
+fn suite_path() -> PathBuf {
+    // The workspace lives in <root>/main; shared/ is beside it.
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.join("../../shared/conformance/twitter-text/validate.yml")
+}
+
+fn cases(group: &str) -> Vec<Case> {
+    let path = suite_path();
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let suite: Suite = serde_yaml::from_str(&text).expect("validate.yml parses");
+    let value = suite.tests.get(group).unwrap_or_else(|| panic!("no group {group}")).clone();
+    serde_yaml::from_value(value).expect("cases parse")
+}
+
+fn check(group: &str, min_cases: usize) {
+    let cases = cases(group);
+    assert!(cases.len() >= min_cases, "{group}: expected at least {min_cases} cases, found {}", cases.len());
+    let mut failures = Vec::new();
+    for c in &cases {
+        let got = parse_text(&c.text);
+        assert_eq!(weighted_length(&c.text), got.weighted_length);
+        if got.weighted_length != c.expected.weighted_length || got.valid != c.expected.valid {
+            failures.push(format!(
+                "{}: got length {} valid {}, expected {} {}",
+                c.description, got.weighted_length, got.valid, c.expected.weighted_length, c.expected.valid
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{group}: {} of {} cases fail:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn weighted_tweets_with_discounted_emoji() {
+    check("WeightedTweetsWithDiscountedEmojiCounterTest", 20);
+}
+
+#[test]
+fn unicode_directional_markers() {
+    check("UnicodeDirectionalMarkerCounterTest", 2);
+}
