@@ -1,0 +1,315 @@
+//! [`TikTokBuilder`]: `new()` reads nothing, `from_env()` reads only `KONEKTLY_TIKTOK_*`, `with_*`
+//! setters, and `build()` is the one fallible step.
+
+use std::fmt;
+use std::time::Duration;
+
+use konektly_core::{ClientSecret, Error, HttpClient, Result};
+use url::Url;
+
+use crate::platform::TikTokPlatform;
+
+/// The default scopes: profile, direct posts, inbox uploads.
+pub const DEFAULT_SCOPES: [&str; 3] = ["user.info.basic", "video.publish", "video.upload"];
+
+/// Whether and how PKCE is used (TikTok asks for it from desktop and mobile apps).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pkce {
+    /// No PKCE (web apps with a client secret).
+    #[default]
+    Off,
+    /// S256 with the base64url challenge of RFC 7636.
+    S256,
+    /// S256 with a hex-encoded SHA-256 challenge, which TikTok's desktop guide reportedly shows
+    /// (unconfirmed; try it if TikTok answers "Code verifier or code challenge is invalid").
+    S256Hex,
+}
+
+/// TikTok's per-access-token limits: a sliding one-minute window per endpoint family.
+///
+/// The engine's budgets are fixed windows, which could let twice the limit through around a
+/// window's edge; so each limit is declared as even spacing (one call per `window / limit`,
+/// plus `margin`), which never breaks a sliding window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimits {
+    /// Post inits (direct video, inbox video, photo) per window: 6.
+    pub post_inits: u32,
+    /// `creator_info/query` calls per window: 20.
+    pub creator_info: u32,
+    /// `status/fetch` calls per window: 30.
+    pub status_fetches: u32,
+    /// The window: one minute.
+    pub window: Duration,
+    /// Extra spacing, as a fraction of the even spacing (absorbs the time between the engine's
+    /// grant and the request reaching TikTok): 0.1.
+    pub margin: f64,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self { post_inits: 6, creator_info: 20, status_fetches: 30, window: Duration::from_secs(60), margin: 0.1 }
+    }
+}
+
+/// Everything a built platform knows.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub client_key: String,
+    pub client_secret: ClientSecret,
+    pub scopes: Vec<String>,
+    pub pkce: Pkce,
+    pub api_base: Url,
+    pub auth_base: Url,
+    pub chunk_size: u64,
+    pub poll_interval: Duration,
+    pub post_id_wait: Duration,
+    pub upload_url_ttl: Duration,
+    pub rate_limits: RateLimits,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TikTokConfig")
+            .field("client_key", &self.client_key)
+            .field("client_secret", &"[REDACTED]")
+            .field("scopes", &self.scopes)
+            .field("pkce", &self.pkce)
+            .field("api_base", &self.api_base.as_str())
+            .field("auth_base", &self.auth_base.as_str())
+            .field("chunk_size", &self.chunk_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`TikTokPlatform`].
+///
+/// ```
+/// use konektly_tiktok::TikTokBuilder;
+///
+/// let tiktok = TikTokBuilder::new()
+///     .with_client_key("aw1234")
+///     .with_client_secret("the-secret")
+///     .build()
+///     .unwrap();
+/// assert!(!format!("{tiktok:?}").contains("the-secret"));
+/// ```
+#[derive(Clone, Default)]
+pub struct TikTokBuilder {
+    client_key: Option<String>,
+    client_secret: Option<ClientSecret>,
+    scopes: Option<Vec<String>>,
+    pkce: Pkce,
+    base_url: Option<String>,
+    api_base_url: Option<String>,
+    auth_base_url: Option<String>,
+    chunk_size: Option<u64>,
+    poll_interval: Option<Duration>,
+    post_id_wait: Option<Duration>,
+    upload_url_ttl: Option<Duration>,
+    rate_limits: Option<RateLimits>,
+    http: Option<HttpClient>,
+    env_error: Option<String>,
+}
+
+impl fmt::Debug for TikTokBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TikTokBuilder")
+            .field("client_key", &self.client_key)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "[REDACTED]"))
+            .field("scopes", &self.scopes)
+            .field("pkce", &self.pkce)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TikTokBuilder {
+    /// An empty builder (reads nothing from the environment).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder from `KONEKTLY_TIKTOK_CLIENT_KEY`, `_CLIENT_SECRET`, `_SCOPES` (comma-separated),
+    /// `_PKCE` (`off`, `s256`, `s256-hex`), `_BASE_URL`, `_API_BASE_URL`, `_AUTH_BASE_URL` and
+    /// `_CHUNK_SIZE` (bytes). Bad values are reported by `build()`.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(format!("KONEKTLY_TIKTOK_{k}")).ok().filter(|v| !v.trim().is_empty());
+        let mut b = Self::new();
+        b.client_key = var("CLIENT_KEY");
+        b.client_secret = var("CLIENT_SECRET").map(ClientSecret::new);
+        b.scopes = var("SCOPES").map(|s| konektly_core::oauth::split_scopes(&s));
+        b.base_url = var("BASE_URL");
+        b.api_base_url = var("API_BASE_URL");
+        b.auth_base_url = var("AUTH_BASE_URL");
+        if let Some(p) = var("PKCE") {
+            match p.trim().to_ascii_lowercase().as_str() {
+                "off" | "false" | "0" => b.pkce = Pkce::Off,
+                "s256" | "on" | "true" | "1" => b.pkce = Pkce::S256,
+                "s256-hex" | "hex" => b.pkce = Pkce::S256Hex,
+                other => b.env_error = Some(format!("KONEKTLY_TIKTOK_PKCE must be off, s256 or s256-hex, not `{other}`")),
+            }
+        }
+        if let Some(c) = var("CHUNK_SIZE") {
+            match c.trim().parse() {
+                Ok(n) => b.chunk_size = Some(n),
+                Err(_) => b.env_error = Some(format!("KONEKTLY_TIKTOK_CHUNK_SIZE must be a number of bytes, not `{c}`")),
+            }
+        }
+        b
+    }
+
+    /// The app's client key.
+    pub fn with_client_key(mut self, key: impl Into<String>) -> Self {
+        self.client_key = Some(key.into());
+        self
+    }
+
+    /// The app's client secret.
+    pub fn with_client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = Some(ClientSecret::new(secret.into()));
+        self
+    }
+
+    /// The scopes to ask for (default `user.info.basic,video.publish,video.upload`).
+    pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// PKCE, for desktop and mobile apps.
+    pub fn with_pkce(mut self, pkce: Pkce) -> Self {
+        self.pkce = pkce;
+        self
+    }
+
+    /// Replaces every TikTok host (API, OAuth and the browser's authorize page) with `url`,
+    /// keeping the real paths. For tests and the sandbox.
+    pub fn with_base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Replaces only the API host (`open.tiktokapis.com`).
+    pub fn with_api_base_url(mut self, url: impl Into<String>) -> Self {
+        self.api_base_url = Some(url.into());
+        self
+    }
+
+    /// Replaces only the authorize page's host (`www.tiktok.com`).
+    pub fn with_auth_base_url(mut self, url: impl Into<String>) -> Self {
+        self.auth_base_url = Some(url.into());
+        self
+    }
+
+    /// The preferred upload chunk size, 5–64 MB (default 10 MB).
+    pub fn with_chunk_size(mut self, bytes: u64) -> Self {
+        self.chunk_size = Some(bytes);
+        self
+    }
+
+    /// How long to wait between status fetches (default 5 s).
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = Some(interval);
+        self
+    }
+
+    /// How long after `PUBLISH_COMPLETE` to keep polling for the public post id, which TikTok
+    /// gives only after moderation (default 2 min; `SELF_ONLY` posts never get one). After
+    /// that, the post is reported published under its `publish_id`.
+    pub fn with_post_id_wait(mut self, wait: Duration) -> Self {
+        self.post_id_wait = Some(wait);
+        self
+    }
+
+    /// How long an upload URL is trusted before an interrupted upload starts over (default
+    /// 55 min; TikTok's URLs last about an hour, unconfirmed).
+    pub fn with_upload_url_ttl(mut self, ttl: Duration) -> Self {
+        self.upload_url_ttl = Some(ttl);
+        self
+    }
+
+    /// The per-token limits declared to the engine (default: TikTok's documented ones).
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limits = Some(limits);
+        self
+    }
+
+    /// The HTTP client (default: core's, with its timeouts and retries).
+    pub fn with_http_client(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Builds the platform.
+    pub fn build(self) -> Result<TikTokPlatform> {
+        if let Some(e) = self.env_error {
+            return Err(Error::Config(e));
+        }
+        let client_key = self
+            .client_key
+            .filter(|k| !k.trim().is_empty())
+            .ok_or_else(|| Error::Config("TikTok needs a client key (KONEKTLY_TIKTOK_CLIENT_KEY)".into()))?;
+        let client_secret = self
+            .client_secret
+            .filter(|s| !s.expose().is_empty())
+            .ok_or_else(|| Error::Config("TikTok needs a client secret (KONEKTLY_TIKTOK_CLIENT_SECRET)".into()))?;
+        let parse = |what: &str, v: &str| -> Result<Url> {
+            let mut u = Url::parse(v).map_err(|e| Error::Config(format!("invalid TikTok {what} URL `{v}`: {e}")))?;
+            if !u.path().ends_with('/') {
+                let p = format!("{}/", u.path());
+                u.set_path(&p);
+            }
+            Ok(u)
+        };
+        let base = self.base_url.as_deref().map(|u| parse("base", u)).transpose()?;
+        let api_base = match (&self.api_base_url, &base) {
+            (Some(u), _) => parse("API base", u)?,
+            (None, Some(b)) => b.clone(),
+            (None, None) => Url::parse("https://open.tiktokapis.com/").expect("a valid URL"),
+        };
+        let auth_base = match (&self.auth_base_url, &base) {
+            (Some(u), _) => parse("authorize base", u)?,
+            (None, Some(b)) => b.clone(),
+            (None, None) => Url::parse("https://www.tiktok.com/").expect("a valid URL"),
+        };
+        let chunk_size = self.chunk_size.unwrap_or(10 * 1024 * 1024);
+        if !(crate::chunks::MIN_CHUNK..=crate::chunks::MAX_CHUNK).contains(&chunk_size) {
+            return Err(Error::Config(format!("the TikTok chunk size must be 5–64 MB, not {chunk_size} bytes")));
+        }
+        let scopes = self.scopes.unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
+        if scopes.is_empty() {
+            return Err(Error::Config("TikTok needs at least one scope".into()));
+        }
+        let rate_limits = self.rate_limits.unwrap_or_default();
+        if rate_limits.post_inits == 0
+            || rate_limits.creator_info == 0
+            || rate_limits.status_fetches == 0
+            || rate_limits.window.is_zero()
+            || !(0.0..=10.0).contains(&rate_limits.margin)
+        {
+            return Err(Error::Config("TikTok rate limits must be positive".into()));
+        }
+        let http = match self.http {
+            Some(h) => h,
+            None => HttpClient::new()?,
+        };
+        let config = Config {
+            client_key,
+            client_secret,
+            scopes,
+            pkce: self.pkce,
+            api_base,
+            auth_base,
+            chunk_size,
+            poll_interval: self.poll_interval.unwrap_or(Duration::from_secs(5)),
+            post_id_wait: self.post_id_wait.unwrap_or(Duration::from_secs(120)),
+            upload_url_ttl: self.upload_url_ttl.unwrap_or(Duration::from_secs(55 * 60)),
+            rate_limits,
+        };
+        Ok(TikTokPlatform::new(config, http))
+    }
+}

@@ -1,0 +1,270 @@
+//! Offline validation: TikTok's rules for captions, photo titles and descriptions, privacy,
+//! branded content, and media (one video, or up to 35 JPEG/WebP photos). Every violation at
+//! once.
+
+use std::time::Duration;
+
+use konektly_core::{
+    Capabilities, Content, MediaKind, MediaLimits, ReconcileSupport, TargetOptions, TextCounting, Violation,
+    validate_against_capabilities,
+};
+
+use crate::model::{PostMode, PrivacyLevel, TikTokOptions};
+
+/// Longest video caption (UTF-16 units).
+pub const MAX_CAPTION: usize = 2200;
+/// Longest photo post title.
+pub const MAX_PHOTO_TITLE: usize = 90;
+/// Longest photo post description.
+pub const MAX_PHOTO_DESCRIPTION: usize = 4000;
+/// Most photos in one post (third-party docs; the official number is unconfirmed).
+pub const MAX_PHOTOS: usize = 35;
+/// Largest video.
+pub const MAX_VIDEO_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// Largest photo.
+pub const MAX_PHOTO_BYTES: u64 = 20 * 1024 * 1024;
+/// Longest video the API takes (each creator may have a lower limit, checked before posting).
+pub const MAX_VIDEO_DURATION: Duration = Duration::from_secs(600);
+
+pub(crate) fn utf16_len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// TikTok's capabilities, with the budgets from the builder.
+pub(crate) fn capabilities(budgets: Vec<konektly_core::ratelimit::DeclaredBudget>) -> Capabilities {
+    Capabilities {
+        text_counting: TextCounting::Utf16,
+        max_text_len: MAX_CAPTION,
+        media: vec![
+            MediaLimits {
+                kind: MediaKind::Video,
+                mime_types: vec!["video/mp4".into(), "video/quicktime".into(), "video/webm".into()],
+                max_count: 1,
+                max_bytes: MAX_VIDEO_BYTES,
+                min_duration: None,
+                max_duration: Some(MAX_VIDEO_DURATION),
+            },
+            MediaLimits {
+                kind: MediaKind::Image,
+                mime_types: vec!["image/jpeg".into(), "image/webp".into()],
+                max_count: MAX_PHOTOS,
+                max_bytes: MAX_PHOTO_BYTES,
+                min_duration: None,
+                max_duration: None,
+            },
+        ],
+        max_media_per_post: MAX_PHOTOS,
+        mixed_media: false,
+        media_required: true,
+        threads: false,
+        polls: false,
+        links: false,
+        native_scheduling: false,
+        asynchronous_processing: true,
+        rotating_refresh_tokens: true,
+        reconcile: ReconcileSupport::FromCheckpoint,
+        // Videos are uploaded; only photos and pull-from-URL need a MediaHost.
+        needs_media_host: false,
+        budgets,
+    }
+}
+
+/// Whether the content is a photo post (images only).
+pub(crate) fn is_photo_post(content: &Content) -> bool {
+    !content.media.is_empty() && content.media.iter().all(|m| m.kind() == MediaKind::Image)
+}
+
+/// Every violation of `content` with `options`.
+pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetOptions) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let opts = match options.get::<TikTokOptions>() {
+        Ok(o) => o,
+        Err(v) => {
+            out.push(v);
+            TikTokOptions::default()
+        }
+    };
+    // Media, threads and links by the shared rules; the text by TikTok's own (it depends on
+    // whether this is a video or a photo post).
+    let without_text = Content { text: String::new(), ..content.clone() };
+    out.extend(validate_against_capabilities(caps, &without_text, utf16_len));
+
+    let photo = is_photo_post(content);
+    let len = utf16_len(&content.text);
+    let (limit, what) = if photo { (MAX_PHOTO_DESCRIPTION, "photo description") } else { (MAX_CAPTION, "caption") };
+    if len > limit {
+        out.push(
+            Violation::new("text_too_long", "text", format!("the {what} is {len} long; at most {limit} is allowed"))
+                .with_values(limit, len),
+        );
+    }
+
+    if opts.mode == PostMode::DirectPost && opts.privacy_level.is_none() {
+        out.push(Violation::new(
+            "privacy_level_required",
+            "options.privacy_level",
+            "a TikTok post needs a privacy level, chosen by the creator among their privacy_level_options",
+        ));
+    }
+    if opts.brand_content_toggle && opts.privacy_level == Some(PrivacyLevel::SelfOnly) {
+        out.push(
+            Violation::new(
+                "branded_content_private",
+                "options.brand_content_toggle",
+                "branded content cannot be private (SELF_ONLY): choose another privacy level",
+            )
+            .with_values("not SELF_ONLY", "SELF_ONLY"),
+        );
+    }
+    if photo {
+        if let Some(title) = &opts.photo_title {
+            let n = utf16_len(title);
+            if n > MAX_PHOTO_TITLE {
+                out.push(
+                    Violation::new("title_too_long", "options.photo_title", "the photo post's title is too long")
+                        .with_values(MAX_PHOTO_TITLE, n),
+                );
+            }
+        }
+        if opts.photo_cover_index >= content.media.len() {
+            out.push(
+                Violation::new("cover_index_out_of_range", "options.photo_cover_index", "there is no such photo")
+                    .with_values(content.media.len().saturating_sub(1), opts.photo_cover_index),
+            );
+        }
+    } else if opts.photo_title.is_some() {
+        out.push(Violation::new(
+            "title_not_supported",
+            "options.photo_title",
+            "a video's caption is the post's text; photo_title is for photo posts",
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use konektly_core::{Media, ThreadItem};
+
+    use super::*;
+
+    fn caps() -> Capabilities {
+        capabilities(Vec::new())
+    }
+
+    fn video(size: u64) -> Media {
+        let mut m = Media::from_bytes(&b"\x00\x00\x00\x18ftypmp42"[..]);
+        m.mime = "video/mp4".parse().unwrap();
+        m.size = Some(size);
+        m
+    }
+
+    fn photo(mime: &str, size: u64) -> Media {
+        let mut m = Media::from_bytes(&b"\xff\xd8\xff"[..]);
+        m.mime = mime.parse().unwrap();
+        m.size = Some(size);
+        m
+    }
+
+    fn opts(o: TikTokOptions) -> TargetOptions {
+        TargetOptions::new(&o).unwrap()
+    }
+
+    fn public() -> TikTokOptions {
+        TikTokOptions { privacy_level: Some(PrivacyLevel::PublicToEveryone), ..Default::default() }
+    }
+
+    fn codes(v: &[Violation]) -> Vec<&str> {
+        v.iter().map(|v| v.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_valid_video_post_has_no_violations() {
+        let c = Content::text("hello #fyp").with_media(video(1000));
+        assert!(validate(&caps(), &c, &opts(public())).is_empty());
+    }
+
+    #[test]
+    fn every_violation_is_listed_at_once() {
+        let mut v = video(MAX_VIDEO_BYTES + 1);
+        v.duration = Some(Duration::from_secs(601));
+        let c = Content::text("x".repeat(2201))
+            .with_media(v)
+            .with_media(photo("image/png", 10))
+            .with_thread_item(ThreadItem::default());
+        let o = TikTokOptions {
+            privacy_level: Some(PrivacyLevel::SelfOnly),
+            brand_content_toggle: true,
+            ..Default::default()
+        };
+        let got = validate(&caps(), &c, &opts(o));
+        let codes = codes(&got);
+        for want in [
+            "text_too_long",
+            "media_too_large",
+            "video_too_long",
+            "media_type_not_supported",
+            "mixed_media",
+            "threads_not_supported",
+            "branded_content_private",
+        ] {
+            assert!(codes.contains(&want), "missing {want} in {codes:?}");
+        }
+    }
+
+    #[test]
+    fn the_caption_counts_utf16_units() {
+        // 1,100 emoji are 2,200 UTF-16 units: allowed; one more is not.
+        let ok = Content::text("😀".repeat(1100)).with_media(video(10));
+        assert!(validate(&caps(), &ok, &opts(public())).is_empty());
+        let long = Content::text("😀".repeat(1101)).with_media(video(10));
+        let v = validate(&caps(), &long, &opts(public()));
+        assert_eq!(v[0].code, "text_too_long");
+        assert_eq!(v[0].actual.as_deref(), Some("2202"));
+    }
+
+    #[test]
+    fn privacy_is_required_for_direct_posts_only() {
+        let c = Content::text("hi").with_media(video(10));
+        assert_eq!(codes(&validate(&caps(), &c, &TargetOptions::none())), vec!["privacy_level_required"]);
+        let inbox = TikTokOptions { mode: PostMode::Inbox, ..Default::default() };
+        assert!(validate(&caps(), &c, &opts(inbox)).is_empty());
+    }
+
+    #[test]
+    fn photo_posts_have_their_own_limits() {
+        let mut c = Content::text("d".repeat(4000));
+        for _ in 0..3 {
+            c = c.with_media(photo("image/jpeg", 1000));
+        }
+        assert!(validate(&caps(), &c, &opts(public())).is_empty(), "a 4,000-character description is fine");
+        c.text.push('!');
+        c.media.push(photo("image/webp", MAX_PHOTO_BYTES + 1));
+        let o = TikTokOptions { photo_title: Some("t".repeat(91)), photo_cover_index: 9, ..public() };
+        let got = validate(&caps(), &c, &opts(o));
+        let codes = codes(&got);
+        for want in ["text_too_long", "media_too_large", "title_too_long", "cover_index_out_of_range"] {
+            assert!(codes.contains(&want), "missing {want} in {codes:?}");
+        }
+        let many: Vec<Media> = (0..36).map(|_| photo("image/jpeg", 10)).collect();
+        let c = Content { media: many, ..Content::text("x") };
+        assert!(validate(&caps(), &c, &opts(public())).iter().any(|v| v.code.starts_with("too_many_media")));
+    }
+
+    #[test]
+    fn one_video_only_and_media_is_required() {
+        let c = Content::text("two").with_media(video(10)).with_media(video(10));
+        assert!(codes(&validate(&caps(), &c, &opts(public()))).contains(&"too_many_media_of_kind"));
+        let c = Content::text("none");
+        assert!(codes(&validate(&caps(), &c, &opts(public()))).contains(&"media_required"));
+    }
+
+    #[test]
+    fn malformed_options_are_a_violation() {
+        let c = Content::text("x").with_media(video(10));
+        let o = TargetOptions::from_json(serde_json::json!({"privacy_level": "EVERYBODY"}));
+        assert!(codes(&validate(&caps(), &c, &o)).contains(&"invalid_options"));
+        let o = TargetOptions::from_json(serde_json::json!({"privacy": "SELF_ONLY"}));
+        assert!(codes(&validate(&caps(), &c, &o)).contains(&"invalid_options"), "unknown fields are refused");
+    }
+}
