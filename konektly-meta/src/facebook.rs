@@ -1,0 +1,754 @@
+//! `FacebookPagePlatform`: Facebook Login (user → Pages → linked Instagram accounts) and
+//! publishing to a Page (text, links, photos, chunked video, Reels, native scheduling).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use konektly_core::{
+    AccessToken, Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, Content, Error, Media, MediaKind,
+    MediaSource, PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome, Reconciliation,
+    RemotePost, Result, TargetOptions, TokenSet, Violation, oauth,
+};
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderValue};
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use crate::client::{Host, MetaClient};
+use crate::model::{
+    FacebookOptions, FacebookPostKind, FacebookState, FacebookUser, FeedEntry, IdBody, ListBody, PageEntry,
+    ReelStartBody, ReelUpload, SuccessBody, TokenBody, VideoPhaseBody, VideoStatusBody, VideoUpload,
+};
+use crate::validate::{facebook_capabilities, validate_facebook};
+
+/// `metadata["kind"]` of the Facebook user account a login yields (it cannot be published to).
+pub const KIND_USER: &str = "user";
+/// `metadata["kind"]` of a Facebook Page account.
+pub const KIND_PAGE: &str = "page";
+/// The metadata key saying which login reached an Instagram account (`facebook` / `instagram`).
+pub const LOGIN_KEY: &str = "login";
+/// The metadata key of the Page an Instagram account is linked to.
+pub const PAGE_ID_KEY: &str = "page_id";
+
+/// Bytes read per piece when a video is streamed to Meta (one piece in memory at a time).
+const STREAM_PIECE: usize = 1 << 20;
+
+pub(crate) fn token_set(body: &TokenBody, scopes: Vec<String>, now: DateTime<Utc>) -> TokenSet {
+    let mut t = TokenSet::new(AccessToken::new(body.access_token.clone()));
+    t.expires_at = body.expires_in.filter(|s| *s > 0).map(|s| now + chrono::Duration::seconds(s));
+    t.scopes = scopes;
+    t
+}
+
+fn meta(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+/// Streams a media item's bytes as a request body: at most one piece in memory.
+pub(crate) async fn streamed_body(client: &MetaClient, media: &Media) -> Result<reqwest::Body> {
+    let reader = media.open_at(client.http.client(), 0).await?.chunks(STREAM_PIECE);
+    let stream = futures_util::stream::try_unfold(reader, |mut r| async move {
+        match r.next_chunk().await {
+            Ok(Some(b)) => Ok(Some((b, r))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        }
+    });
+    Ok(reqwest::Body::wrap_stream(stream))
+}
+
+fn oauth_header(token: &AccessToken) -> HeaderValue {
+    let mut v = HeaderValue::from_str(&format!("OAuth {}", token.expose()))
+        .unwrap_or_else(|_| HeaderValue::from_static("OAuth invalid"));
+    v.set_sensitive(true);
+    v
+}
+
+/// Facebook Pages through the Graph API (`facebook`).
+#[derive(Debug)]
+pub struct FacebookPagePlatform {
+    client: Arc<MetaClient>,
+    caps: Capabilities,
+}
+
+impl FacebookPagePlatform {
+    pub(crate) fn new(client: Arc<MetaClient>) -> Self {
+        let caps = facebook_capabilities(&client.cfg.limits);
+        Self { client, caps }
+    }
+
+    fn app_token_query(&self) -> [(&'static str, String); 2] {
+        [
+            ("client_id", self.client.cfg.app_id.clone()),
+            ("client_secret", self.client.cfg.app_secret.expose().to_owned()),
+        ]
+    }
+
+    async fn long_lived(&self, short: &str, kind: CallKind) -> Result<TokenBody> {
+        let [id, secret] = self.app_token_query();
+        let rb = self.client.http.client().get(self.client.versioned(Host::Graph, "oauth/access_token")).query(&[
+            ("grant_type", "fb_exchange_token"),
+            (id.0, id.1.as_str()),
+            (secret.0, secret.1.as_str()),
+            ("fb_exchange_token", short),
+        ]);
+        self.client.execute(rb, kind, None, "exchanging for a long-lived user token").await
+    }
+
+    async fn granted_scopes(&self, token: &AccessToken) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Perm {
+            permission: String,
+            #[serde(default)]
+            status: Option<String>,
+        }
+        let list: ListBody<Perm> = self
+            .client
+            .get(self.client.versioned(Host::Graph, "me/permissions"), Some(token), &[], None, "reading permissions")
+            .await?;
+        Ok(list.data.into_iter().filter(|p| p.status.as_deref() != Some("declined")).map(|p| p.permission).collect())
+    }
+
+    async fn pages(&self, token: &AccessToken) -> Result<Vec<PageEntry>> {
+        let fields = "id,name,access_token,category,tasks,picture,\
+                      instagram_business_account{id,username,name,profile_picture_url}";
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..50 {
+            let mut q = vec![("fields", fields), ("limit", "100")];
+            if let Some(a) = &after {
+                q.push(("after", a.as_str()));
+            }
+            let page: ListBody<PageEntry> = self
+                .client
+                .get(self.client.versioned(Host::Graph, "me/accounts"), Some(token), &q, None, "listing Pages")
+                .await?;
+            let n = page.data.len();
+            out.extend(page.data);
+            let next = page.paging.as_ref().and_then(|p| p.next.as_ref()).is_some();
+            after = page.paging.and_then(|p| p.cursors).and_then(|c| c.after);
+            if n == 0 || !next || after.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn is_user(account: &Account) -> bool {
+        account.metadata.get("kind").and_then(Value::as_str) == Some(KIND_USER)
+    }
+
+    fn options(ctx: &PublishContext<'_>) -> Result<FacebookOptions> {
+        ctx.typed_options::<FacebookOptions>()
+    }
+
+    fn post_url(id: &str) -> Option<Url> {
+        Url::parse(&format!("https://www.facebook.com/{id}")).ok()
+    }
+
+    fn remote(&self, id: &str, url: Option<Url>, opts: &FacebookOptions) -> RemotePost {
+        let mut r = RemotePost::new(self.id(), id, url);
+        r.scheduled_for = opts.schedule_at;
+        r
+    }
+
+    fn schedule_fields(opts: &FacebookOptions, form: &mut Vec<(&'static str, String)>) {
+        if let Some(at) = opts.schedule_at {
+            form.push(("published", "false".into()));
+            form.push(("scheduled_publish_time", at.timestamp().to_string()));
+        }
+    }
+
+    async fn post_feed(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        st: &mut FacebookState,
+        opts: &FacebookOptions,
+        attached: &[String],
+    ) -> Result<PublishOutcome> {
+        let page = ctx.account.remote_id.clone();
+        let mut form: Vec<(&'static str, String)> = Vec::new();
+        if !ctx.content.text.is_empty() {
+            form.push(("message", ctx.content.text.clone()));
+        }
+        if let Some(link) = &ctx.content.link {
+            form.push(("link", link.to_string()));
+        }
+        let keys: Vec<String> = (0..attached.len()).map(|i| format!("attached_media[{i}]")).collect();
+        let mut attached_form: Vec<(&str, String)> = Vec::new();
+        for (k, id) in keys.iter().zip(attached) {
+            attached_form.push((k.as_str(), json!({ "media_fbid": id }).to_string()));
+        }
+        Self::schedule_fields(opts, &mut form);
+        st.create_sent = true;
+        ctx.save_state(&*st).await?;
+        let mut all: Vec<(&str, String)> = form.into_iter().collect();
+        all.extend(attached_form);
+        let created: IdBody = self
+            .client
+            .post_form(
+                self.client.versioned(Host::Graph, &format!("{page}/feed")),
+                ctx.access_token(),
+                &all,
+                CallKind::Create,
+                Some(&*ctx),
+                "creating the Page post",
+            )
+            .await?;
+        st.post_id = Some(created.id.clone());
+        ctx.save_state(&*st).await?;
+        Ok(PublishOutcome::Published(self.remote(&created.id, Self::post_url(&created.id), opts)))
+    }
+
+    /// Uploads one photo to `/{page}/photos`: by URL when the media is a URL, else as bytes.
+    async fn upload_photo(
+        &self,
+        ctx: &PublishContext<'_>,
+        media: &Media,
+        fields: Vec<(&'static str, String)>,
+        what: &str,
+    ) -> Result<IdBody> {
+        let url = self.client.versioned(Host::Graph, &format!("{}/photos", ctx.account.remote_id));
+        let token = ctx.access_token();
+        let rb = if let MediaSource::Url(u) = &media.source {
+            let mut form = fields;
+            form.push(("url", u.to_string()));
+            self.client.http.client().post(url).query(&[("access_token", token.expose())]).form(&form)
+        } else {
+            let bytes = media.read_all(self.client.http.client(), self.client.cfg.limits.fb_photo_max_bytes).await?;
+            let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+                .file_name("photo")
+                .mime_str(media.mime.essence_str())
+                .map_err(|e| Error::Config(format!("invalid media type: {e}")))?;
+            let mut form = reqwest::multipart::Form::new();
+            for (k, v) in fields {
+                form = form.text(k, v);
+            }
+            form = form.part("source", part);
+            self.client.http.client().post(url).query(&[("access_token", token.expose())]).multipart(form)
+        };
+        self.client.execute(rb, CallKind::Create, Some(ctx), what).await
+    }
+
+    async fn publish_photos(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        st: &mut FacebookState,
+        opts: &FacebookOptions,
+    ) -> Result<PublishOutcome> {
+        let media = ctx.content.media.clone();
+        if media.len() == 1 {
+            let mut fields: Vec<(&'static str, String)> = Vec::new();
+            if !ctx.content.text.is_empty() {
+                fields.push(("message", ctx.content.text.clone()));
+            }
+            Self::schedule_fields(opts, &mut fields);
+            st.create_sent = true;
+            ctx.save_state(&*st).await?;
+            let created = self.upload_photo(ctx, &media[0], fields, "publishing the photo").await?;
+            let id = created.post_id.unwrap_or(created.id);
+            st.post_id = Some(id.clone());
+            ctx.save_state(&*st).await?;
+            return Ok(PublishOutcome::Published(self.remote(&id, Self::post_url(&id), opts)));
+        }
+        // Several photos: each uploaded unpublished (ids checkpointed), then one feed post.
+        for (i, m) in media.iter().enumerate().skip(st.photo_ids.len()) {
+            let mut fields: Vec<(&'static str, String)> = vec![("published", "false".into())];
+            if opts.schedule_at.is_some() {
+                // Photos of a scheduled multi-photo post must be temporary.
+                fields.push(("temporary", "true".into()));
+            }
+            let created = self.upload_photo(ctx, m, fields, &format!("uploading photo {}", i + 1)).await?;
+            st.photo_ids.push(created.id);
+            ctx.save_state(&*st).await?;
+        }
+        let ids = st.photo_ids.clone();
+        self.post_feed(ctx, st, opts, &ids).await
+    }
+
+    async fn publish_video(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        st: &mut FacebookState,
+        opts: &FacebookOptions,
+    ) -> Result<PublishOutcome> {
+        let media = ctx.content.media[0].clone();
+        let page = ctx.account.remote_id.clone();
+        let url = self.client.versioned(Host::GraphVideo, &format!("{page}/videos"));
+        if st.video.is_none() {
+            let size = media.require_size()?;
+            let started: VideoPhaseBody = self
+                .client
+                .post_form(
+                    url.clone(),
+                    ctx.access_token(),
+                    &[("upload_phase", "start".into()), ("file_size", size.to_string())],
+                    CallKind::Create,
+                    Some(&*ctx),
+                    "starting the video upload",
+                )
+                .await?;
+            let (Some(video_id), Some(session_id)) = (started.video_id, started.upload_session_id) else {
+                return Err(Error::transient("the video upload start answered without ids"));
+            };
+            st.video = Some(VideoUpload {
+                video_id,
+                session_id,
+                start_offset: started.start_offset,
+                end_offset: started.end_offset,
+                finished: false,
+            });
+            ctx.save_state(&*st).await?;
+        }
+        let mut up = st.video.clone().expect("a video upload");
+        // Transfer: the server names each chunk's bounds; offsets are checkpointed after each.
+        let mut reader: Option<(u64, konektly_core::ChunkReader)> = None;
+        while up.start_offset < up.end_offset && !up.finished {
+            let len = (up.end_offset - up.start_offset) as usize;
+            let chunks = match reader.take() {
+                Some((at, r)) if at == up.start_offset => r,
+                _ => media.open_at(self.client.http.client(), up.start_offset).await?.chunks(len),
+            };
+            let mut chunks = chunks;
+            let chunk = chunks
+                .next_chunk_of(len)
+                .await?
+                .ok_or_else(|| Error::Config("the video ended before the size it declared".into()))?;
+            let part = reqwest::multipart::Part::bytes(chunk.to_vec()).file_name("chunk");
+            drop(chunk);
+            let form = reqwest::multipart::Form::new()
+                .text("upload_phase", "transfer")
+                .text("upload_session_id", up.session_id.clone())
+                .text("start_offset", up.start_offset.to_string())
+                .part("video_file_chunk", part);
+            let rb = self
+                .client
+                .http
+                .client()
+                .post(url.clone())
+                .query(&[("access_token", ctx.access_token().expose())])
+                .multipart(form);
+            let next: VideoPhaseBody =
+                self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), "uploading a video chunk").await?;
+            reader = Some((up.end_offset, chunks));
+            up.start_offset = next.start_offset;
+            up.end_offset = next.end_offset;
+            st.video = Some(up.clone());
+            ctx.save_state(&*st).await?;
+        }
+        if !up.finished {
+            let mut form: Vec<(&'static str, String)> =
+                vec![("upload_phase", "finish".into()), ("upload_session_id", up.session_id.clone())];
+            if !ctx.content.text.is_empty() {
+                form.push(("description", ctx.content.text.clone()));
+            }
+            if let Some(t) = &opts.title {
+                form.push(("title", t.clone()));
+            }
+            Self::schedule_fields(opts, &mut form);
+            st.create_sent = true;
+            ctx.save_state(&*st).await?;
+            let done: SuccessBody = self
+                .client
+                .post_form(url, ctx.access_token(), &form, CallKind::Create, Some(&*ctx), "finishing the video upload")
+                .await?;
+            if !done.success {
+                return Err(Error::rejected(None, "Facebook refused to finish the video upload"));
+            }
+            up.finished = true;
+            st.video = Some(up);
+            ctx.save_state(&*st).await?;
+        }
+        self.video_status(ctx, st, opts).await
+    }
+
+    async fn publish_reel(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        st: &mut FacebookState,
+        opts: &FacebookOptions,
+    ) -> Result<PublishOutcome> {
+        let media = ctx.content.media[0].clone();
+        let page = ctx.account.remote_id.clone();
+        let reels = self.client.versioned(Host::Graph, &format!("{page}/video_reels"));
+        if st.reel.is_none() {
+            let started: ReelStartBody = self
+                .client
+                .post_form(
+                    reels.clone(),
+                    ctx.access_token(),
+                    &[("upload_phase", "start".into())],
+                    CallKind::Create,
+                    Some(&*ctx),
+                    "starting the Reel upload",
+                )
+                .await?;
+            st.reel = Some(ReelUpload { video_id: started.video_id, uploaded: false, finished: false });
+            ctx.save_state(&*st).await?;
+        }
+        let mut reel = st.reel.clone().expect("a reel upload");
+        if !reel.uploaded {
+            let url = self
+                .client
+                .url(Host::Rupload, &format!("video-upload/{}/{}", self.client.cfg.graph_version, reel.video_id));
+            let mut rb = self.client.http.client().post(url).header(AUTHORIZATION, oauth_header(ctx.access_token()));
+            rb = match &media.source {
+                MediaSource::Url(u) => rb.header("file_url", u.as_str()),
+                _ => {
+                    let size = media.require_size()?;
+                    rb.header("offset", "0")
+                        .header("file_size", size.to_string())
+                        .header(CONTENT_LENGTH, size.to_string())
+                        .body(streamed_body(&self.client, &media).await?)
+                }
+            };
+            let done: SuccessBody =
+                self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), "uploading the Reel").await?;
+            if !done.success {
+                return Err(Error::transient("the Reel upload was not accepted"));
+            }
+            reel.uploaded = true;
+            st.reel = Some(reel.clone());
+            ctx.save_state(&*st).await?;
+        }
+        if !reel.finished {
+            let mut form: Vec<(&'static str, String)> = vec![
+                ("upload_phase", "finish".into()),
+                ("video_id", reel.video_id.clone()),
+                ("video_state", if opts.schedule_at.is_some() { "SCHEDULED" } else { "PUBLISHED" }.into()),
+            ];
+            if !ctx.content.text.is_empty() {
+                form.push(("description", ctx.content.text.clone()));
+            }
+            if let Some(t) = &opts.title {
+                form.push(("title", t.clone()));
+            }
+            if let Some(at) = opts.schedule_at {
+                form.push(("scheduled_publish_time", at.timestamp().to_string()));
+            }
+            st.create_sent = true;
+            ctx.save_state(&*st).await?;
+            let done: SuccessBody = self
+                .client
+                .post_form(reels, ctx.access_token(), &form, CallKind::Create, Some(&*ctx), "publishing the Reel")
+                .await?;
+            if !done.success {
+                return Err(Error::rejected(None, "Facebook refused to publish the Reel"));
+            }
+            reel.finished = true;
+            st.reel = Some(reel);
+            ctx.save_state(&*st).await?;
+        }
+        self.video_status(ctx, st, opts).await
+    }
+
+    /// Reads a finished upload's processing status.
+    async fn video_status(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        st: &mut FacebookState,
+        opts: &FacebookOptions,
+    ) -> Result<PublishOutcome> {
+        let (video_id, is_reel) = match (&st.video, &st.reel) {
+            (_, Some(r)) => (r.video_id.clone(), true),
+            (Some(v), None) => (v.video_id.clone(), false),
+            _ => return Err(Error::transient("no video to poll")),
+        };
+        let body: VideoStatusBody = self
+            .client
+            .get(
+                self.client.versioned(Host::Graph, &video_id),
+                Some(ctx.access_token()),
+                &[("fields", "status")],
+                Some(&*ctx),
+                "reading the video status",
+            )
+            .await?;
+        let status = body.status.ok_or_else(|| Error::transient("the video status is missing"))?;
+        let phase_failed = [&status.uploading_phase, &status.processing_phase, &status.publishing_phase]
+            .into_iter()
+            .flatten()
+            .find(|p| p.status.as_deref() == Some("error"));
+        if status.video_status.as_deref() == Some("error") || phase_failed.is_some() {
+            let detail = phase_failed.and_then(|p| p.errors.as_ref()).map(|e| e.to_string()).unwrap_or_default();
+            return Err(Error::rejected(
+                Some("video_error".into()),
+                format!("Facebook could not process the video {detail}"),
+            ));
+        }
+        let publishing_done = status
+            .publishing_phase
+            .as_ref()
+            .and_then(|p| p.status.as_deref())
+            .is_none_or(|s| s == "complete" || opts.schedule_at.is_some());
+        if status.video_status.as_deref() == Some("ready") && publishing_done {
+            let url = if is_reel {
+                Url::parse(&format!("https://www.facebook.com/reel/{video_id}")).ok()
+            } else {
+                Url::parse(&format!("https://www.facebook.com/{}/videos/{video_id}", ctx.account.remote_id)).ok()
+            };
+            st.post_id = Some(video_id.clone());
+            ctx.save_state(&*st).await?;
+            return Ok(PublishOutcome::Published(self.remote(&video_id, url, opts)));
+        }
+        Ok(PublishOutcome::Processing {
+            poll_after: self.client.cfg.video_poll_interval,
+            detail: Some(format!(
+                "{} ({}%)",
+                status.video_status.as_deref().unwrap_or("processing"),
+                status.processing_progress.unwrap_or(0)
+            )),
+        })
+    }
+
+    async fn advance(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
+        if Self::is_user(ctx.account) {
+            return Err(Error::NotSupported(
+                "Facebook does not let apps publish to a personal profile: publish to one of its Pages".into(),
+            ));
+        }
+        let opts = Self::options(ctx)?;
+        let mut st: FacebookState = ctx.state();
+        if let Some(id) = &st.post_id {
+            let url = Self::post_url(id);
+            return Ok(PublishOutcome::Published(self.remote(id, url, &opts)));
+        }
+        let media = &ctx.content.media;
+        let has_video = media.iter().any(|m| m.kind() == MediaKind::Video);
+        if opts.kind == FacebookPostKind::Reel || st.reel.is_some() {
+            if !has_video {
+                return Err(Error::InvalidPost(vec![Violation::new(
+                    "reel_needs_one_video",
+                    "media",
+                    "a Reel is one video",
+                )]));
+            }
+            self.publish_reel(ctx, &mut st, &opts).await
+        } else if has_video {
+            self.publish_video(ctx, &mut st, &opts).await
+        } else if !media.is_empty() {
+            self.publish_photos(ctx, &mut st, &opts).await
+        } else {
+            self.post_feed(ctx, &mut st, &opts, &[]).await
+        }
+    }
+}
+
+#[async_trait]
+impl Platform for FacebookPagePlatform {
+    fn id(&self) -> PlatformId {
+        PlatformId::new("facebook")
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn validate(&self, content: &Content, options: &TargetOptions) -> Vec<Violation> {
+        validate_facebook(&self.caps, &self.client.cfg.limits, content, options)
+    }
+
+    fn authorization_request(&self, redirect_uri: &Url) -> Result<AuthorizationRequest> {
+        let cfg = &self.client.cfg;
+        let state = oauth::random_state();
+        let mut url = self.client.versioned(Host::FacebookWww, "dialog/oauth");
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("client_id", &cfg.app_id)
+                .append_pair("redirect_uri", redirect_uri.as_str())
+                .append_pair("state", &state)
+                .append_pair("response_type", "code");
+            match &cfg.config_id {
+                Some(id) => q.append_pair("config_id", id),
+                None => q.append_pair("scope", &cfg.scopes.join(",")),
+            };
+        }
+        Ok(AuthorizationRequest { url, state, pkce_verifier: None })
+    }
+
+    async fn exchange_code(&self, code: &str, pending: &PendingAuthorization) -> Result<Vec<AccountGrant>> {
+        let [id, secret] = self.app_token_query();
+        let rb = self.client.http.client().get(self.client.versioned(Host::Graph, "oauth/access_token")).query(&[
+            (id.0, id.1.as_str()),
+            ("redirect_uri", pending.redirect_uri.as_str()),
+            (secret.0, secret.1.as_str()),
+            ("code", code),
+        ]);
+        let short: TokenBody = self.client.execute(rb, CallKind::Create, None, "exchanging the code").await?;
+        let long = self.long_lived(&short.access_token, CallKind::Create).await?;
+        let now = Utc::now();
+        let user_token = AccessToken::new(long.access_token.clone());
+        let scopes = self.granted_scopes(&user_token).await?;
+        let user: FacebookUser = self
+            .client
+            .get(
+                self.client.versioned(Host::Graph, "me"),
+                Some(&user_token),
+                &[("fields", "id,name,picture")],
+                None,
+                "reading the user",
+            )
+            .await?;
+        let pages = self.pages(&user_token).await?;
+        let mut grants = vec![AccountGrant {
+            platform: self.id(),
+            profile: Profile {
+                remote_id: user.id.clone(),
+                handle: None,
+                display_name: user.name.clone(),
+                avatar_url: user.picture.and_then(|p| p.data.url),
+            },
+            tokens: token_set(&long, scopes.clone(), now),
+            parent_remote_id: None,
+            metadata: meta(&[("kind", KIND_USER.into())]),
+        }];
+        let mut instagram = Vec::new();
+        for page in pages {
+            let mut page_tokens = TokenSet::new(AccessToken::new(page.access_token.clone()));
+            page_tokens.scopes = scopes.clone();
+            if let Some(ig) = page.instagram_business_account {
+                instagram.push(AccountGrant {
+                    platform: PlatformId::new("instagram"),
+                    profile: Profile {
+                        remote_id: ig.id,
+                        handle: ig.username,
+                        display_name: ig.name,
+                        avatar_url: ig.profile_picture_url,
+                    },
+                    tokens: page_tokens.clone(),
+                    parent_remote_id: Some(user.id.clone()),
+                    metadata: meta(&[(LOGIN_KEY, "facebook".into()), (PAGE_ID_KEY, page.id.clone().into())]),
+                });
+            }
+            grants.push(AccountGrant {
+                platform: self.id(),
+                profile: Profile {
+                    remote_id: page.id,
+                    handle: None,
+                    display_name: page.name,
+                    avatar_url: page.picture.and_then(|p| p.data.url),
+                },
+                tokens: page_tokens,
+                parent_remote_id: Some(user.id.clone()),
+                metadata: meta(&[
+                    ("kind", KIND_PAGE.into()),
+                    ("category", page.category.map(Value::from).unwrap_or(Value::Null)),
+                    ("tasks", Value::from(page.tasks)),
+                ]),
+            });
+        }
+        grants.extend(instagram);
+        Ok(grants)
+    }
+
+    async fn refresh(&self, account: &Account) -> Result<TokenSet> {
+        if !Self::is_user(account) {
+            return Err(Error::reauth(
+                "a Page token does not expire and cannot be refreshed; it was invalidated, so connect again",
+            ));
+        }
+        // A user token is extended by exchanging it again while it is still valid.
+        let body = self.long_lived(account.tokens.access_token.expose(), CallKind::Idempotent).await?;
+        Ok(token_set(&body, Vec::new(), Utc::now()))
+    }
+
+    async fn revoke(&self, account: &Account) -> Result<()> {
+        if !Self::is_user(account) {
+            // Revoking would log the user out of the app for every Page: the Page is only forgotten.
+            return Ok(());
+        }
+        self.client
+            .delete(self.client.versioned(Host::Graph, "me/permissions"), &account.tokens.access_token, "revoking")
+            .await
+    }
+
+    async fn profile(&self, account: &Account) -> Result<Profile> {
+        let path = if Self::is_user(account) { "me".to_owned() } else { account.remote_id.clone() };
+        let user: FacebookUser = self
+            .client
+            .get(
+                self.client.versioned(Host::Graph, &path),
+                Some(&account.tokens.access_token),
+                &[("fields", "id,name,picture")],
+                None,
+                "reading the profile",
+            )
+            .await?;
+        Ok(Profile {
+            remote_id: user.id,
+            handle: None,
+            display_name: user.name,
+            avatar_url: user.picture.and_then(|p| p.data.url),
+        })
+    }
+
+    async fn publish(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
+        self.advance(ctx).await
+    }
+
+    async fn poll(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
+        let opts = Self::options(ctx)?;
+        let mut st: FacebookState = ctx.state();
+        let finished = st.video.as_ref().is_some_and(|v| v.finished) || st.reel.as_ref().is_some_and(|r| r.finished);
+        if st.post_id.is_none() && finished {
+            return self.video_status(ctx, &mut st, &opts).await;
+        }
+        self.advance(ctx).await
+    }
+
+    async fn delete(&self, account: &Account, post: &RemotePost) -> Result<()> {
+        self.client
+            .delete(self.client.versioned(Host::Graph, &post.id), &account.tokens.access_token, "deleting the post")
+            .await
+    }
+
+    async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
+        let opts = Self::options(ctx)?;
+        let mut st: FacebookState = ctx.state();
+        if let Some(id) = &st.post_id {
+            return Ok(Reconciliation::Published(self.remote(id, Self::post_url(id), &opts)));
+        }
+        if !st.create_sent {
+            return Ok(Reconciliation::NotFound);
+        }
+        if st.video.is_some() || st.reel.is_some() {
+            // The finish call may or may not have landed: the video's status says.
+            return match self.video_status(ctx, &mut st, &opts).await {
+                Ok(PublishOutcome::Published(r)) => Ok(Reconciliation::Published(r)),
+                Ok(PublishOutcome::Processing { poll_after, .. }) => {
+                    let mut st = st;
+                    if let Some(v) = st.video.as_mut() {
+                        v.finished = true;
+                    }
+                    if let Some(r) = st.reel.as_mut() {
+                        r.finished = true;
+                    }
+                    ctx.save_state(&st).await?;
+                    Ok(Reconciliation::Processing { poll_after })
+                }
+                Err(Error::Rejected { .. }) => Ok(Reconciliation::NotFound),
+                Err(e) => Err(e),
+            };
+        }
+        // A feed or photo post whose answer was lost: look for it among the Page's recent posts.
+        let since = (ctx.attempt_started_at - chrono::Duration::minutes(1)).timestamp().to_string();
+        let edge = if opts.schedule_at.is_some() { "scheduled_posts" } else { "feed" };
+        let found: ListBody<FeedEntry> = self
+            .client
+            .get(
+                self.client.versioned(Host::Graph, &format!("{}/{edge}", ctx.account.remote_id)),
+                Some(ctx.access_token()),
+                &[("fields", "id,message,created_time"), ("since", since.as_str()), ("limit", "25")],
+                Some(&*ctx),
+                "searching the Page's recent posts",
+            )
+            .await?;
+        let text = ctx.content.text.trim();
+        if let Some(post) = found.data.into_iter().find(|p| p.message.as_deref().map(str::trim).unwrap_or("") == text) {
+            st.post_id = Some(post.id.clone());
+            ctx.save_state(&st).await?;
+            return Ok(Reconciliation::Published(self.remote(&post.id, Self::post_url(&post.id), &opts)));
+        }
+        Ok(Reconciliation::NotFound)
+    }
+}

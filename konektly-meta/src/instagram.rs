@@ -1,0 +1,574 @@
+//! `InstagramPlatform`: Instagram Login (`graph.instagram.com`) and content publishing through
+//! containers (single image, carousel, Reels, Stories) for accounts reached by either login.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use konektly_core::ratelimit::{BudgetScope, RateLimitReport};
+use konektly_core::{
+    AccessToken, Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, Content, Error, Media, MediaKind,
+    MediaSource, PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome, Reconciliation,
+    RemotePost, Result, TargetOptions, TokenSet, Violation, oauth,
+};
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::client::{Host, MetaClient};
+use crate::error::graph_error;
+use crate::facebook::{LOGIN_KEY, token_set};
+use crate::model::{
+    ContainerStatus, IdBody, InstagramCodeBody, InstagramMedia, InstagramMediaKind, InstagramOptions, InstagramState,
+    InstagramUser, ListBody, PublishingLimit, TokenBody,
+};
+use crate::validate::{instagram_capabilities, instagram_kind, validate_instagram};
+
+/// How a container's wait ended.
+enum Wait {
+    Finished,
+    Published,
+    TimedOut,
+}
+
+/// Instagram professional accounts through the Graph API (`instagram`).
+#[derive(Debug)]
+pub struct InstagramPlatform {
+    client: Arc<MetaClient>,
+    caps: Capabilities,
+}
+
+fn is_instagram_login(account: &Account) -> bool {
+    account.metadata.get(LOGIN_KEY).and_then(Value::as_str) == Some("instagram")
+}
+
+fn granted(permissions: &Option<Value>) -> Vec<String> {
+    match permissions {
+        Some(Value::String(s)) => oauth::split_scopes(s),
+        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The 2207xxx code inside a container's `status` text, if any.
+fn status_subcode(status: &str) -> Option<String> {
+    status.split(|c: char| !c.is_ascii_digit()).find(|t| t.len() == 7 && t.starts_with("2207")).map(str::to_owned)
+}
+
+impl InstagramPlatform {
+    pub(crate) fn new(client: Arc<MetaClient>) -> Self {
+        let caps = instagram_capabilities(&client.cfg.limits);
+        Self { client, caps }
+    }
+
+    /// The Graph host an account's calls go to.
+    fn host(account: &Account) -> Host {
+        if is_instagram_login(account) { Host::InstagramGraph } else { Host::Graph }
+    }
+
+    fn graph(&self, account: &Account, path: &str) -> Url {
+        self.client.versioned(Self::host(account), path)
+    }
+
+    fn remote(&self, st: &InstagramState, id: &str) -> RemotePost {
+        RemotePost::new(self.id(), id, st.permalink.clone())
+    }
+
+    /// Reads `content_publishing_limit`; a spent quota is `RateLimited`.
+    async fn check_quota(&self, ctx: &PublishContext<'_>) -> Result<()> {
+        let url = self.graph(ctx.account, &format!("{}/content_publishing_limit", ctx.account.remote_id));
+        let body: ListBody<PublishingLimit> = self
+            .client
+            .get(
+                url,
+                Some(ctx.access_token()),
+                &[("fields", "quota_usage,config")],
+                Some(ctx),
+                "reading the publishing limit",
+            )
+            .await?;
+        let Some(limit) = body.data.into_iter().next() else { return Ok(()) };
+        let (Some(used), Some(total)) = (limit.quota_usage, limit.config.as_ref().and_then(|c| c.quota_total)) else {
+            return Ok(());
+        };
+        let now = Utc::now();
+        let wait = chrono::Duration::from_std(self.client.cfg.quota_retry).unwrap_or(chrono::Duration::hours(1));
+        let window = limit
+            .config
+            .and_then(|c| c.quota_duration)
+            .map(|s| chrono::Duration::seconds(s as i64))
+            .unwrap_or(chrono::Duration::hours(24));
+        let remaining = total.saturating_sub(used);
+        ctx.report_rate_limit(RateLimitReport {
+            scope: BudgetScope::Account,
+            bucket: "instagram_content_publishing".into(),
+            limit: Some(total),
+            remaining,
+            reset_at: now + if remaining == 0 { wait } else { window },
+        });
+        if remaining == 0 {
+            return Err(Error::RateLimited {
+                retry_at: Some(now + wait),
+                message: format!(
+                    "Instagram's publishing quota is spent ({used} of {total} posts in the last 24 hours)"
+                ),
+                source: None,
+            });
+        }
+        Ok(())
+    }
+
+    async fn media_url(ctx: &PublishContext<'_>, media: &Media) -> Result<Url> {
+        match &media.source {
+            // Already public: Instagram fetches it itself.
+            MediaSource::Url(u) => Ok(u.clone()),
+            _ => ctx.media_host()?.url_for(media).await,
+        }
+    }
+
+    async fn create_container(
+        &self,
+        ctx: &PublishContext<'_>,
+        form: Vec<(&'static str, String)>,
+        what: &str,
+    ) -> Result<String> {
+        let url = self.graph(ctx.account, &format!("{}/media", ctx.account.remote_id));
+        let created: IdBody =
+            self.client.post_form(url, ctx.access_token(), &form, CallKind::Create, Some(ctx), what).await?;
+        Ok(created.id)
+    }
+
+    fn shared_fields(ctx: &PublishContext<'_>, opts: &InstagramOptions, form: &mut Vec<(&'static str, String)>) {
+        if !ctx.content.text.is_empty() {
+            form.push(("caption", ctx.content.text.clone()));
+        }
+        if let Some(l) = &opts.location_id {
+            form.push(("location_id", l.clone()));
+        }
+        if !opts.collaborators.is_empty() {
+            form.push(("collaborators", Value::from(opts.collaborators.clone()).to_string()));
+        }
+    }
+
+    /// Waits for a container to reach `FINISHED` (or `PUBLISHED`), reading its status every
+    /// interval until `deadline`. `ERROR` and `EXPIRED` end the attempt with the reason.
+    async fn wait(
+        &self,
+        ctx: &PublishContext<'_>,
+        container: &str,
+        label: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<Wait> {
+        let interval = self.client.cfg.container_poll_interval;
+        loop {
+            let status: ContainerStatus = self
+                .client
+                .get(
+                    self.graph(ctx.account, container),
+                    Some(ctx.access_token()),
+                    &[("fields", "status_code,status")],
+                    Some(ctx),
+                    "reading a container's status",
+                )
+                .await?;
+            let detail = status.status.clone().unwrap_or_default();
+            match status.status_code.as_deref() {
+                Some("FINISHED") => return Ok(Wait::Finished),
+                Some("PUBLISHED") => return Ok(Wait::Published),
+                Some("ERROR") => {
+                    return Err(Error::rejected(
+                        Some(status_subcode(&detail).unwrap_or_else(|| "container_error".into())),
+                        format!("Instagram could not process {label}: {detail}"),
+                    ));
+                }
+                Some("EXPIRED") => {
+                    return Err(Error::rejected(
+                        Some("container_expired".into()),
+                        format!("{label} expired: it was not published within 24 hours of its creation"),
+                    ));
+                }
+                _ => {}
+            }
+            if tokio::time::Instant::now() + interval > deadline {
+                return Ok(Wait::TimedOut);
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    fn processing(&self, detail: &str) -> PublishOutcome {
+        PublishOutcome::Processing { poll_after: self.client.cfg.container_poll_interval, detail: Some(detail.into()) }
+    }
+
+    /// Creates what is missing, waits for every container, then publishes: resumable from the
+    /// checkpoint at every step.
+    async fn advance(&self, ctx: &mut PublishContext<'_>, check_quota: bool) -> Result<PublishOutcome> {
+        let opts: InstagramOptions = ctx.typed_options()?;
+        let mut st: InstagramState = ctx.state();
+        if let Some(id) = &st.media_id {
+            return Ok(PublishOutcome::Published(self.remote(&st, id)));
+        }
+        if st.publish_sent {
+            // The publish call may have landed: look before publishing again.
+            match self.reconcile(ctx).await? {
+                Reconciliation::Published(r) => return Ok(PublishOutcome::Published(r)),
+                Reconciliation::Processing { poll_after } => {
+                    return Ok(PublishOutcome::Processing { poll_after, detail: None });
+                }
+                Reconciliation::NotFound => st = ctx.state(),
+            }
+        }
+        if check_quota {
+            self.check_quota(ctx).await?;
+        }
+        let deadline = tokio::time::Instant::now() + self.client.cfg.container_poll_deadline;
+        let media = ctx.content.media.clone();
+        let kind = instagram_kind(ctx.content, &opts);
+        if media.is_empty() {
+            return Err(Error::InvalidPost(vec![Violation::new("media_required", "media", "Instagram needs media")]));
+        }
+        if st.container.is_none() {
+            let mut form: Vec<(&'static str, String)> = Vec::new();
+            match kind {
+                InstagramMediaKind::Feed if media.len() > 1 => {
+                    for (i, m) in media.iter().enumerate().skip(st.children.len()) {
+                        let url = Self::media_url(ctx, m).await?;
+                        let mut child: Vec<(&'static str, String)> = vec![("is_carousel_item", "true".into())];
+                        if m.kind() == MediaKind::Video {
+                            child.push(("media_type", "VIDEO".into()));
+                            child.push(("video_url", url.to_string()));
+                        } else {
+                            child.push(("image_url", url.to_string()));
+                            if let Some(alt) = &m.alt_text {
+                                child.push(("alt_text", alt.clone()));
+                            }
+                        }
+                        let id =
+                            self.create_container(ctx, child, &format!("creating carousel item {}", i + 1)).await?;
+                        st.children.push(id);
+                        ctx.save_state(&st).await?;
+                    }
+                    for (i, child) in st.children.iter().enumerate() {
+                        let label = format!("carousel item {}", i + 1);
+                        if let Wait::TimedOut = self.wait(ctx, child, &label, deadline).await? {
+                            return Ok(self.processing(&format!("waiting for {label}")));
+                        }
+                    }
+                    form.push(("media_type", "CAROUSEL".into()));
+                    form.push(("children", st.children.join(",")));
+                    Self::shared_fields(ctx, &opts, &mut form);
+                }
+                InstagramMediaKind::Feed => {
+                    let m = &media[0];
+                    if m.kind() == MediaKind::Video {
+                        return Err(Error::InvalidPost(vec![Violation::new(
+                            "video_must_be_reel",
+                            "media[0]",
+                            "a single Instagram video is published as a Reel",
+                        )]));
+                    }
+                    form.push(("image_url", Self::media_url(ctx, m).await?.to_string()));
+                    if let Some(alt) = &m.alt_text {
+                        form.push(("alt_text", alt.clone()));
+                    }
+                    Self::shared_fields(ctx, &opts, &mut form);
+                }
+                InstagramMediaKind::Reel => {
+                    // Never standalone VIDEO: Instagram publishes single videos as Reels.
+                    form.push(("media_type", "REELS".into()));
+                    form.push(("video_url", Self::media_url(ctx, &media[0]).await?.to_string()));
+                    Self::shared_fields(ctx, &opts, &mut form);
+                    if let Some(s) = opts.share_to_feed {
+                        form.push(("share_to_feed", s.to_string()));
+                    }
+                    if let Some(c) = &opts.cover_url {
+                        form.push(("cover_url", c.to_string()));
+                    }
+                    if let Some(t) = opts.thumb_offset_ms {
+                        form.push(("thumb_offset", t.to_string()));
+                    }
+                }
+                InstagramMediaKind::Story => {
+                    let m = &media[0];
+                    form.push(("media_type", "STORIES".into()));
+                    let url = Self::media_url(ctx, m).await?.to_string();
+                    form.push((if m.kind() == MediaKind::Video { "video_url" } else { "image_url" }, url));
+                }
+            }
+            let id = self.create_container(ctx, form, "creating the media container").await?;
+            st.container = Some(id);
+            ctx.save_state(&st).await?;
+        }
+        let container = st.container.clone().expect("a container");
+        match self.wait(ctx, &container, "the media container", deadline).await? {
+            Wait::TimedOut => return Ok(self.processing("waiting for the media container")),
+            Wait::Published => {
+                st.publish_sent = true;
+                ctx.save_state(&st).await?;
+                return match self.reconcile(ctx).await? {
+                    Reconciliation::Published(r) => Ok(PublishOutcome::Published(r)),
+                    _ => Err(Error::transient("the container was published but its media was not found yet")),
+                };
+            }
+            Wait::Finished => {}
+        }
+        st.publish_sent = true;
+        ctx.save_state(&st).await?;
+        let url = self.graph(ctx.account, &format!("{}/media_publish", ctx.account.remote_id));
+        let published: Result<IdBody> = self
+            .client
+            .post_form(
+                url,
+                ctx.access_token(),
+                &[("creation_id", container.clone())],
+                CallKind::Create,
+                Some(&*ctx),
+                "publishing the container",
+            )
+            .await;
+        let published = match published {
+            Ok(p) => p,
+            Err(e) if graph_error(&e).is_some_and(|g| g.is_not_ready()) => {
+                // 9007 / 2207027: not ready after all; nothing was published.
+                st.publish_sent = false;
+                ctx.save_state(&st).await?;
+                return Ok(self.processing("the media is not ready yet"));
+            }
+            Err(e) => return Err(e),
+        };
+        st.media_id = Some(published.id.clone());
+        ctx.save_state(&st).await?;
+        // The permalink is a nicety: a failure to read it does not fail the post.
+        if let Ok(m) = self
+            .client
+            .get::<InstagramMedia>(
+                self.graph(ctx.account, &published.id),
+                Some(ctx.access_token()),
+                &[("fields", "id,permalink")],
+                Some(&*ctx),
+                "reading the permalink",
+            )
+            .await
+        {
+            st.permalink = m.permalink;
+            ctx.save_state(&st).await?;
+        }
+        Ok(PublishOutcome::Published(self.remote(&st, &published.id)))
+    }
+
+    /// The media a published container became: matched by caption among the newest media.
+    async fn find_published(&self, ctx: &PublishContext<'_>) -> Result<Option<InstagramMedia>> {
+        let url = self.graph(ctx.account, &format!("{}/media", ctx.account.remote_id));
+        let list: ListBody<InstagramMedia> = self
+            .client
+            .get(
+                url,
+                Some(ctx.access_token()),
+                &[("fields", "id,caption,permalink,timestamp"), ("limit", "10")],
+                Some(ctx),
+                "listing recent media",
+            )
+            .await?;
+        let text = ctx.content.text.trim();
+        let since = ctx.attempt_started_at - chrono::Duration::minutes(1);
+        let recent = |m: &InstagramMedia| {
+            m.timestamp
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%z").ok())
+                .is_none_or(|t| t >= since)
+        };
+        let mut candidates = list.data.into_iter().filter(|m| recent(m));
+        Ok(candidates.find(|m| m.caption.as_deref().unwrap_or("").trim() == text))
+    }
+}
+
+#[async_trait]
+impl Platform for InstagramPlatform {
+    fn id(&self) -> PlatformId {
+        PlatformId::new("instagram")
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn validate(&self, content: &Content, options: &TargetOptions) -> Vec<Violation> {
+        validate_instagram(&self.client.cfg.limits, content, options)
+    }
+
+    fn authorization_request(&self, redirect_uri: &Url) -> Result<AuthorizationRequest> {
+        let cfg = &self.client.cfg;
+        let app_id = cfg.instagram_app_id.as_deref().ok_or_else(|| {
+            Error::Config(
+                "Instagram Login needs the Instagram app (with_instagram_app); accounts linked to a Page connect \
+                 through Facebook Login"
+                    .into(),
+            )
+        })?;
+        let state = oauth::random_state();
+        let mut url = self.client.url(Host::InstagramWww, "oauth/authorize");
+        url.query_pairs_mut()
+            .append_pair("client_id", app_id)
+            .append_pair("redirect_uri", redirect_uri.as_str())
+            .append_pair("response_type", "code")
+            .append_pair("scope", &cfg.instagram_scopes.join(","))
+            .append_pair("state", &state);
+        Ok(AuthorizationRequest { url, state, pkce_verifier: None })
+    }
+
+    async fn exchange_code(&self, code: &str, pending: &PendingAuthorization) -> Result<Vec<AccountGrant>> {
+        let cfg = &self.client.cfg;
+        let (Some(app_id), Some(secret)) = (&cfg.instagram_app_id, &cfg.instagram_app_secret) else {
+            return Err(Error::Config("Instagram Login needs the Instagram app (with_instagram_app)".into()));
+        };
+        // The redirect may carry a trailing `#_`; the code never contains it.
+        let code = code.trim_end_matches("#_");
+        let form = [
+            ("client_id", app_id.as_str()),
+            ("client_secret", secret.expose()),
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", pending.redirect_uri.as_str()),
+            ("code", code),
+        ];
+        let rb = self.client.http.client().post(self.client.url(Host::InstagramApi, "oauth/access_token")).form(&form);
+        let short: InstagramCodeBody = self.client.execute(rb, CallKind::Create, None, "exchanging the code").await?;
+        let short = match short {
+            InstagramCodeBody::Plain(t) => t,
+            InstagramCodeBody::Wrapped { data } => {
+                data.into_iter().next().ok_or_else(|| Error::transient("the Instagram token answer holds no token"))?
+            }
+        };
+        let scopes = granted(&short.permissions);
+        let rb = self.client.http.client().get(self.client.url(Host::InstagramGraph, "access_token")).query(&[
+            ("grant_type", "ig_exchange_token"),
+            ("client_secret", secret.expose()),
+            ("access_token", short.access_token.as_str()),
+        ]);
+        let long: TokenBody =
+            self.client.execute(rb, CallKind::Create, None, "exchanging for a long-lived token").await?;
+        let now = Utc::now();
+        let token = AccessToken::new(long.access_token.clone());
+        let me: InstagramUser = self
+            .client
+            .get(
+                self.client.versioned(Host::InstagramGraph, "me"),
+                Some(&token),
+                &[("fields", "user_id,username,name,profile_picture_url")],
+                None,
+                "reading the Instagram account",
+            )
+            .await?;
+        let remote_id = me.user_id.or(short.user_id).unwrap_or(me.id);
+        let mut metadata = Map::new();
+        metadata.insert(LOGIN_KEY.into(), "instagram".into());
+        Ok(vec![AccountGrant {
+            platform: self.id(),
+            profile: Profile {
+                remote_id,
+                handle: me.username,
+                display_name: me.name,
+                avatar_url: me.profile_picture_url,
+            },
+            tokens: token_set(&long, scopes, now),
+            parent_remote_id: None,
+            metadata,
+        }])
+    }
+
+    async fn refresh(&self, account: &Account) -> Result<TokenSet> {
+        if !is_instagram_login(account) {
+            return Err(Error::reauth(
+                "this Instagram account uses its Page's token, which cannot be refreshed: connect the Page again",
+            ));
+        }
+        let rb = self
+            .client
+            .http
+            .client()
+            .get(self.client.url(Host::InstagramGraph, "refresh_access_token"))
+            .query(&[("grant_type", "ig_refresh_token"), ("access_token", account.tokens.access_token.expose())]);
+        let body: TokenBody = self.client.execute(rb, CallKind::Idempotent, None, "refreshing the token").await?;
+        Ok(token_set(&body, Vec::new(), Utc::now()))
+    }
+
+    async fn revoke(&self, _account: &Account) -> Result<()> {
+        Err(Error::NotSupported(
+            "Instagram has no token revocation endpoint; the user removes the app in the account's settings".into(),
+        ))
+    }
+
+    async fn profile(&self, account: &Account) -> Result<Profile> {
+        let (path, fields) = if is_instagram_login(account) {
+            ("me".to_owned(), "user_id,username,name,profile_picture_url")
+        } else {
+            (account.remote_id.clone(), "id,username,name,profile_picture_url")
+        };
+        let me: InstagramUser = self
+            .client
+            .get(
+                self.graph(account, &path),
+                Some(&account.tokens.access_token),
+                &[("fields", fields)],
+                None,
+                "reading the profile",
+            )
+            .await?;
+        Ok(Profile {
+            remote_id: me.user_id.unwrap_or(me.id),
+            handle: me.username,
+            display_name: me.name,
+            avatar_url: me.profile_picture_url,
+        })
+    }
+
+    async fn publish(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
+        let st: InstagramState = ctx.state();
+        // The quota is read first, unless this attempt has already reached media_publish.
+        let check = st.media_id.is_none() && !st.publish_sent;
+        self.advance(ctx, check).await
+    }
+
+    async fn poll(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
+        self.advance(ctx, false).await
+    }
+
+    async fn delete(&self, _account: &Account, _post: &RemotePost) -> Result<()> {
+        Err(Error::NotSupported("the Instagram API does not delete published media".into()))
+    }
+
+    async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
+        let mut st: InstagramState = ctx.state();
+        if let Some(id) = &st.media_id {
+            return Ok(Reconciliation::Published(self.remote(&st, id)));
+        }
+        let Some(container) = st.container.clone() else { return Ok(Reconciliation::NotFound) };
+        if !st.publish_sent {
+            // Containers are kept in the checkpoint: publishing again resumes with them.
+            return Ok(Reconciliation::NotFound);
+        }
+        let status: ContainerStatus = self
+            .client
+            .get(
+                self.graph(ctx.account, &container),
+                Some(ctx.access_token()),
+                &[("fields", "status_code,status")],
+                Some(&*ctx),
+                "reading a container's status",
+            )
+            .await?;
+        if status.status_code.as_deref() != Some("PUBLISHED") {
+            st.publish_sent = false;
+            ctx.save_state(&st).await?;
+            return Ok(Reconciliation::NotFound);
+        }
+        let found = self.find_published(ctx).await?;
+        let (id, permalink) = match found {
+            Some(m) => (m.id, m.permalink),
+            // Published, but not found among the newest media (a Story): the container stands in.
+            None => (container, None),
+        };
+        st.media_id = Some(id.clone());
+        st.permalink = permalink;
+        ctx.save_state(&st).await?;
+        Ok(Reconciliation::Published(self.remote(&st, &id)))
+    }
+}

@@ -1,0 +1,376 @@
+//! The Graph API's bodies, the typed per-target options, and the checkpoints saved between steps.
+
+use chrono::{DateTime, Utc};
+use konektly_core::PlatformOptions;
+use serde::{Deserialize, Deserializer, Serialize};
+use url::Url;
+
+/// What a Facebook Page target publishes as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FacebookPostKind {
+    /// A feed post: text, link, photo(s) or a video (the default).
+    #[default]
+    Post,
+    /// A Reel (one vertical video, 3–90 s).
+    Reel,
+}
+
+/// Per-target options for a Facebook Page (`"facebook"`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FacebookOptions {
+    /// A feed post or a Reel.
+    pub kind: FacebookPostKind,
+    /// Let Facebook publish it at this time (native scheduling: 10 minutes to 30 days ahead).
+    pub schedule_at: Option<DateTime<Utc>>,
+    /// A video's title.
+    pub title: Option<String>,
+}
+
+impl PlatformOptions for FacebookOptions {
+    const PLATFORM: &'static str = "facebook";
+}
+
+/// What an Instagram target publishes as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstagramMediaKind {
+    /// A feed post: one image, or a carousel of 2–10 images and videos.
+    Feed,
+    /// A Reel (one video).
+    Reel,
+    /// A Story (one image or video).
+    Story,
+}
+
+/// Per-target options for Instagram (`"instagram"`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InstagramOptions {
+    /// Feed, Reel or Story; when absent, one video is a Reel and anything else a feed post.
+    pub kind: Option<InstagramMediaKind>,
+    /// Reels: also show it in the profile grid.
+    pub share_to_feed: Option<bool>,
+    /// Reels: a JPEG cover at a public URL.
+    pub cover_url: Option<Url>,
+    /// Reels: the cover frame, in milliseconds into the video.
+    pub thumb_offset_ms: Option<u64>,
+    /// A location (a Facebook Page id with location data); not for Stories.
+    pub location_id: Option<String>,
+    /// Up to 3 usernames invited as collaborators (feed posts and Reels).
+    pub collaborators: Vec<String>,
+}
+
+impl PlatformOptions for InstagramOptions {
+    const PLATFORM: &'static str = "instagram";
+}
+
+/// Graph ids come back as strings, sometimes as numbers.
+pub(crate) fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!("expected an id, got {other}"))),
+    }
+}
+
+fn opt_id_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(serde::de::Error::custom(format!("expected an id, got {other}"))),
+    }
+}
+
+fn u64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => s.parse().map_err(serde::de::Error::custom),
+        serde_json::Value::Number(n) => n.as_u64().ok_or_else(|| serde::de::Error::custom("not an offset")),
+        other => Err(serde::de::Error::custom(format!("expected an offset, got {other}"))),
+    }
+}
+
+/// `{"access_token", "token_type", "expires_in"}` from the OAuth endpoints.
+#[derive(Debug, Deserialize)]
+pub(crate) struct TokenBody {
+    pub access_token: String,
+    #[serde(default)]
+    pub expires_in: Option<i64>,
+    #[serde(default, deserialize_with = "opt_id_string")]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub permissions: Option<serde_json::Value>,
+}
+
+/// Instagram's code exchange: the token, or the token inside `data: [...]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum InstagramCodeBody {
+    Wrapped { data: Vec<TokenBody> },
+    Plain(TokenBody),
+}
+
+/// `{"id": "…"}` and friends.
+#[derive(Debug, Deserialize)]
+pub(crate) struct IdBody {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(default, deserialize_with = "opt_id_string")]
+    pub post_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Picture {
+    pub data: PictureData,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PictureData {
+    #[serde(default)]
+    pub url: Option<Url>,
+}
+
+/// `/me` of a Facebook user.
+#[derive(Debug, Deserialize)]
+pub(crate) struct FacebookUser {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub picture: Option<Picture>,
+}
+
+/// One Instagram professional account behind a Page.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LinkedInstagram {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub profile_picture_url: Option<Url>,
+}
+
+/// One Page of `/me/accounts`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PageEntry {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub access_token: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    #[serde(default)]
+    pub picture: Option<Picture>,
+    #[serde(default)]
+    pub instagram_business_account: Option<LinkedInstagram>,
+}
+
+/// A page of a Graph list.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListBody<T> {
+    #[serde(default = "Vec::new")]
+    pub data: Vec<T>,
+    #[serde(default)]
+    pub paging: Option<Paging>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Paging {
+    #[serde(default)]
+    pub cursors: Option<Cursors>,
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Cursors {
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// `/me` of an Instagram user (Instagram Login).
+#[derive(Debug, Deserialize)]
+pub(crate) struct InstagramUser {
+    #[serde(default, deserialize_with = "opt_id_string")]
+    pub user_id: Option<String>,
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub profile_picture_url: Option<Url>,
+}
+
+/// The legacy chunked video upload's `start` / `transfer` answers.
+#[derive(Debug, Deserialize)]
+pub(crate) struct VideoPhaseBody {
+    #[serde(default, deserialize_with = "opt_id_string")]
+    pub video_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_id_string")]
+    pub upload_session_id: Option<String>,
+    #[serde(deserialize_with = "u64_lenient")]
+    pub start_offset: u64,
+    #[serde(deserialize_with = "u64_lenient")]
+    pub end_offset: u64,
+}
+
+/// `/video_reels` start.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReelStartBody {
+    #[serde(deserialize_with = "id_string")]
+    pub video_id: String,
+}
+
+/// `{"success": true}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SuccessBody {
+    #[serde(default)]
+    pub success: bool,
+}
+
+/// `GET /{video-id}?fields=status`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct VideoStatusBody {
+    #[serde(default)]
+    pub status: Option<VideoStatus>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct VideoStatus {
+    #[serde(default)]
+    pub video_status: Option<String>,
+    #[serde(default)]
+    pub processing_progress: Option<u32>,
+    #[serde(default)]
+    pub publishing_phase: Option<Phase>,
+    #[serde(default)]
+    pub processing_phase: Option<Phase>,
+    #[serde(default)]
+    pub uploading_phase: Option<Phase>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Phase {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub errors: Option<serde_json::Value>,
+}
+
+/// A post of `/{page-id}/feed` (reconcile searches these).
+#[derive(Debug, Deserialize)]
+pub(crate) struct FeedEntry {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// `GET /{container-id}?fields=status_code,status`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ContainerStatus {
+    #[serde(default)]
+    pub status_code: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// `content_publishing_limit`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PublishingLimit {
+    #[serde(default)]
+    pub quota_usage: Option<u32>,
+    #[serde(default)]
+    pub config: Option<QuotaConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct QuotaConfig {
+    #[serde(default)]
+    pub quota_total: Option<u32>,
+    #[serde(default)]
+    pub quota_duration: Option<u64>,
+}
+
+/// A published Instagram media's fields.
+#[derive(Debug, Deserialize)]
+pub(crate) struct InstagramMedia {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(default)]
+    pub permalink: Option<Url>,
+    #[serde(default)]
+    pub caption: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<String>,
+}
+
+/// The Facebook adapter's checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FacebookState {
+    /// Photos uploaded unpublished, in order (multi-photo posts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photo_ids: Vec<String>,
+    /// A chunked video upload in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<VideoUpload>,
+    /// A Reel upload in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reel: Option<ReelUpload>,
+    /// Set just before the request that creates the post is sent (reconcile searches then).
+    #[serde(default)]
+    pub create_sent: bool,
+    /// The post's id, once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct VideoUpload {
+    pub video_id: String,
+    pub session_id: String,
+    pub start_offset: u64,
+    pub end_offset: u64,
+    #[serde(default)]
+    pub finished: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ReelUpload {
+    pub video_id: String,
+    #[serde(default)]
+    pub uploaded: bool,
+    #[serde(default)]
+    pub finished: bool,
+}
+
+/// The Instagram adapter's checkpoint: container ids, in order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct InstagramState {
+    /// Carousel children, in the order of the media.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<String>,
+    /// The container that is published (the single item or the carousel parent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// Set just before `media_publish` is sent.
+    #[serde(default)]
+    pub publish_sent: bool,
+    /// The published media's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<String>,
+    /// The published media's public link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permalink: Option<Url>,
+}

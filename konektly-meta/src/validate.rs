@@ -1,0 +1,488 @@
+//! Offline validation for Facebook Pages and Instagram: every violation at once.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use konektly_core::{
+    Capabilities, Content, Media, MediaKind, MediaLimits, ReconcileSupport, TargetOptions, TextCounting, Violation,
+    validate_against_capabilities,
+};
+
+use crate::builder::Limits;
+use crate::model::{FacebookOptions, FacebookPostKind, InstagramMediaKind, InstagramOptions};
+
+/// Facebook's longest post text.
+pub const FACEBOOK_MAX_TEXT: usize = 63_206;
+/// Instagram's longest caption.
+pub const INSTAGRAM_MAX_CAPTION: usize = 2_200;
+/// Most hashtags in an Instagram caption.
+pub const INSTAGRAM_MAX_HASHTAGS: usize = 30;
+/// Most @mentions in an Instagram caption.
+pub const INSTAGRAM_MAX_MENTIONS: usize = 20;
+const IG_IMAGE_MAX_BYTES: u64 = 8 * 1024 * 1024;
+const IG_MIN_RATIO: f64 = 4.0 / 5.0;
+const IG_MAX_RATIO: f64 = 1.91;
+
+const fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+pub(crate) fn facebook_capabilities(limits: &Limits) -> Capabilities {
+    Capabilities {
+        text_counting: TextCounting::Chars,
+        max_text_len: FACEBOOK_MAX_TEXT,
+        media: vec![
+            MediaLimits {
+                kind: MediaKind::Image,
+                mime_types: vec!["image/jpeg".into(), "image/png".into(), "image/bmp".into(), "image/tiff".into()],
+                max_count: 10,
+                max_bytes: limits.fb_photo_max_bytes,
+                min_duration: None,
+                max_duration: None,
+            },
+            MediaLimits {
+                kind: MediaKind::Video,
+                mime_types: vec!["video/mp4".into(), "video/quicktime".into()],
+                max_count: 1,
+                max_bytes: limits.fb_video_max_bytes,
+                min_duration: Some(secs(1)),
+                max_duration: Some(secs(240 * 60)),
+            },
+        ],
+        max_media_per_post: 10,
+        mixed_media: false,
+        media_required: false,
+        threads: false,
+        polls: false,
+        links: true,
+        native_scheduling: true,
+        asynchronous_processing: true,
+        rotating_refresh_tokens: false,
+        reconcile: ReconcileSupport::Search,
+        needs_media_host: false,
+        budgets: Vec::new(),
+    }
+}
+
+pub(crate) fn instagram_capabilities(limits: &Limits) -> Capabilities {
+    Capabilities {
+        text_counting: TextCounting::Chars,
+        max_text_len: INSTAGRAM_MAX_CAPTION,
+        media: vec![
+            MediaLimits {
+                kind: MediaKind::Image,
+                mime_types: vec!["image/jpeg".into()],
+                max_count: 10,
+                max_bytes: IG_IMAGE_MAX_BYTES,
+                min_duration: None,
+                max_duration: None,
+            },
+            MediaLimits {
+                kind: MediaKind::Video,
+                mime_types: vec!["video/mp4".into(), "video/quicktime".into()],
+                max_count: 10,
+                max_bytes: limits.ig_reel_max_bytes,
+                min_duration: Some(secs(3)),
+                max_duration: Some(secs(15 * 60)),
+            },
+        ],
+        max_media_per_post: 10,
+        mixed_media: true,
+        media_required: true,
+        threads: false,
+        polls: false,
+        links: false,
+        native_scheduling: false,
+        asynchronous_processing: true,
+        rotating_refresh_tokens: false,
+        reconcile: ReconcileSupport::FromCheckpoint,
+        needs_media_host: true,
+        budgets: Vec::new(),
+    }
+}
+
+fn duration_violations(out: &mut Vec<Violation>, field: &str, m: &Media, min: Duration, max: Duration, what: &str) {
+    if let Some(d) = m.duration {
+        if d < min {
+            out.push(
+                Violation::new("video_too_short", field, format!("{what} must last at least {}s", min.as_secs()))
+                    .with_values(format!("{}s", min.as_secs()), format!("{:.1}s", d.as_secs_f64())),
+            );
+        }
+        if d > max {
+            out.push(
+                Violation::new("video_too_long", field, format!("{what} must last at most {}s", max.as_secs()))
+                    .with_values(format!("{}s", max.as_secs()), format!("{:.1}s", d.as_secs_f64())),
+            );
+        }
+    }
+}
+
+fn size_violation(out: &mut Vec<Violation>, field: &str, m: &Media, max: u64, what: &str) {
+    if let Some(size) = m.size
+        && size > max
+    {
+        out.push(Violation::new("media_too_large", field, format!("{what} is too large")).with_values(max, size));
+    }
+}
+
+/// Checks a native schedule time against the window Meta allows.
+pub(crate) fn schedule_violation(at: DateTime<Utc>, now: DateTime<Utc>, limits: &Limits) -> Option<Violation> {
+    let ahead = at - now;
+    if ahead < limits.fb_schedule_min || ahead > limits.fb_schedule_max {
+        Some(
+            Violation::new(
+                "schedule_out_of_window",
+                "options.schedule_at",
+                format!(
+                    "Facebook publishes scheduled posts {} minutes to {} days ahead",
+                    limits.fb_schedule_min.num_minutes(),
+                    limits.fb_schedule_max.num_days()
+                ),
+            )
+            .with_values(
+                format!("{}min–{}d", limits.fb_schedule_min.num_minutes(), limits.fb_schedule_max.num_days()),
+                format!("{}min", ahead.num_minutes()),
+            ),
+        )
+    } else {
+        None
+    }
+}
+
+pub(crate) fn validate_facebook(
+    caps: &Capabilities,
+    limits: &Limits,
+    content: &Content,
+    options: &TargetOptions,
+) -> Vec<Violation> {
+    let mut out = validate_against_capabilities(caps, content, |s| s.chars().count());
+    let opts: FacebookOptions = match options.get() {
+        Ok(o) => o,
+        Err(v) => {
+            out.push(v);
+            FacebookOptions::default()
+        }
+    };
+    if content.text.trim().is_empty() && content.media.is_empty() && content.link.is_none() {
+        out.push(Violation::new("empty_post", "text", "a Facebook post needs text, a link or media"));
+    }
+    if content.link.is_some() && !content.media.is_empty() {
+        out.push(Violation::new(
+            "link_with_media",
+            "link",
+            "a Facebook post with photos or a video cannot carry a link",
+        ));
+    }
+    if opts.kind == FacebookPostKind::Reel {
+        let videos: Vec<&Media> = content.media.iter().filter(|m| m.kind() == MediaKind::Video).collect();
+        if videos.len() != 1 || content.media.len() != 1 {
+            out.push(
+                Violation::new("reel_needs_one_video", "media", "a Reel is exactly one video")
+                    .with_values(1, content.media.len()),
+            );
+        }
+        for (i, m) in content.media.iter().enumerate() {
+            if m.kind() == MediaKind::Video {
+                duration_violations(&mut out, &format!("media[{i}]"), m, secs(3), secs(90), "a Facebook Reel");
+            }
+        }
+        if content.link.is_some() {
+            out.push(Violation::new("links_not_supported", "link", "a Reel cannot carry a link"));
+        }
+    }
+    if let Some(at) = opts.schedule_at
+        && let Some(v) = schedule_violation(at, Utc::now(), limits)
+    {
+        out.push(v);
+    }
+    out
+}
+
+/// `#tags` in a caption.
+pub(crate) fn count_prefixed(text: &str, prefix: char) -> usize {
+    let mut n = 0;
+    let mut prev: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let starts = prev.is_none_or(|p| p.is_whitespace() || (prefix == '#' && p == '#'));
+        if c == prefix && starts && chars.peek().is_some_and(|n| n.is_alphanumeric() || *n == '_') {
+            n += 1;
+        }
+        prev = Some(c);
+    }
+    n
+}
+
+/// What an Instagram target publishes as, from its options and media.
+pub(crate) fn instagram_kind(content: &Content, opts: &InstagramOptions) -> InstagramMediaKind {
+    opts.kind.unwrap_or(match content.media.as_slice() {
+        [one] if one.kind() == MediaKind::Video => InstagramMediaKind::Reel,
+        _ => InstagramMediaKind::Feed,
+    })
+}
+
+fn ig_image(out: &mut Vec<Violation>, field: &str, m: &Media, check_ratio: bool) {
+    if m.mime.essence_str() != "image/jpeg" {
+        out.push(
+            Violation::new("media_type_not_supported", field, "Instagram takes JPEG images only")
+                .with_values("image/jpeg", m.mime.essence_str()),
+        );
+    }
+    size_violation(out, field, m, IG_IMAGE_MAX_BYTES, "an Instagram image");
+    if check_ratio
+        && let Some(r) = m.aspect_ratio()
+        && !(IG_MIN_RATIO - 1e-3..=IG_MAX_RATIO + 1e-3).contains(&r)
+    {
+        out.push(
+            Violation::new("aspect_ratio_out_of_range", field, "Instagram feed images must be between 4:5 and 1.91:1")
+                .with_values("0.8–1.91", format!("{r:.2}")),
+        );
+    }
+}
+
+fn ig_video_type(out: &mut Vec<Violation>, field: &str, m: &Media) {
+    if !matches!(m.mime.essence_str(), "video/mp4" | "video/quicktime") {
+        out.push(
+            Violation::new("media_type_not_supported", field, "Instagram takes MP4 or MOV videos")
+                .with_values("video/mp4, video/quicktime", m.mime.essence_str()),
+        );
+    }
+}
+
+pub(crate) fn validate_instagram(limits: &Limits, content: &Content, options: &TargetOptions) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let opts: InstagramOptions = match options.get() {
+        Ok(o) => o,
+        Err(v) => {
+            out.push(v);
+            InstagramOptions::default()
+        }
+    };
+    let len = content.text.chars().count();
+    if len > INSTAGRAM_MAX_CAPTION {
+        out.push(
+            Violation::new("text_too_long", "text", format!("a caption is at most {INSTAGRAM_MAX_CAPTION} characters"))
+                .with_values(INSTAGRAM_MAX_CAPTION, len),
+        );
+    }
+    let tags = count_prefixed(&content.text, '#');
+    if tags > INSTAGRAM_MAX_HASHTAGS {
+        out.push(
+            Violation::new("too_many_hashtags", "text", format!("at most {INSTAGRAM_MAX_HASHTAGS} hashtags"))
+                .with_values(INSTAGRAM_MAX_HASHTAGS, tags),
+        );
+    }
+    let mentions = count_prefixed(&content.text, '@');
+    if mentions > INSTAGRAM_MAX_MENTIONS {
+        out.push(
+            Violation::new("too_many_mentions", "text", format!("at most {INSTAGRAM_MAX_MENTIONS} @mentions"))
+                .with_values(INSTAGRAM_MAX_MENTIONS, mentions),
+        );
+    }
+    if content.link.is_some() {
+        out.push(Violation::new("links_not_supported", "link", "Instagram posts cannot carry a link"));
+    }
+    if !content.thread.is_empty() {
+        out.push(Violation::new("threads_not_supported", "thread", "Instagram does not publish threads"));
+    }
+    if content.media.is_empty() {
+        out.push(Violation::new("media_required", "media", "an Instagram post needs an image or a video"));
+        return out;
+    }
+    let kind = instagram_kind(content, &opts);
+    let n = content.media.len();
+    for (i, m) in content.media.iter().enumerate() {
+        let f = format!("media[{i}]");
+        if let Some(alt) = &m.alt_text
+            && alt.chars().count() > 1000
+        {
+            out.push(
+                Violation::new("alt_text_too_long", &f, "alt text is at most 1000 characters")
+                    .with_values(1000, alt.chars().count()),
+            );
+        }
+        match (kind, m.kind()) {
+            (InstagramMediaKind::Feed, MediaKind::Image) => ig_image(&mut out, &f, m, true),
+            (InstagramMediaKind::Feed, MediaKind::Video) if n == 1 => out.push(Violation::new(
+                "video_must_be_reel",
+                &f,
+                "a single Instagram video is published as a Reel (choose kind `reel`)",
+            )),
+            (InstagramMediaKind::Feed, MediaKind::Video) => {
+                ig_video_type(&mut out, &f, m);
+                size_violation(&mut out, &f, m, limits.ig_reel_max_bytes, "a carousel video");
+                duration_violations(&mut out, &f, m, secs(3), secs(15 * 60), "a carousel video");
+            }
+            (InstagramMediaKind::Reel, MediaKind::Video) => {
+                ig_video_type(&mut out, &f, m);
+                size_violation(&mut out, &f, m, limits.ig_reel_max_bytes, "a Reel");
+                duration_violations(&mut out, &f, m, secs(3), secs(15 * 60), "a Reel");
+            }
+            (InstagramMediaKind::Reel, _) => {
+                out.push(Violation::new("reel_needs_video", &f, "a Reel is a video"));
+            }
+            (InstagramMediaKind::Story, MediaKind::Image) => ig_image(&mut out, &f, m, false),
+            (InstagramMediaKind::Story, MediaKind::Video) => {
+                ig_video_type(&mut out, &f, m);
+                size_violation(&mut out, &f, m, limits.ig_story_video_max_bytes, "a Story video");
+                duration_violations(&mut out, &f, m, secs(3), secs(60), "a Story video");
+            }
+            (_, _) => out.push(
+                Violation::new("media_kind_not_supported", &f, "Instagram takes JPEG images and MP4/MOV videos")
+                    .with_values("image/jpeg, video/mp4", m.mime.essence_str()),
+            ),
+        }
+    }
+    match kind {
+        InstagramMediaKind::Feed if n > 10 => {
+            out.push(Violation::new("too_many_media", "media", "a carousel holds 2 to 10 items").with_values("2–10", n))
+        }
+        InstagramMediaKind::Reel | InstagramMediaKind::Story if n != 1 => {
+            out.push(Violation::new("too_many_media", "media", "a Reel or a Story is one item").with_values(1, n))
+        }
+        _ => {}
+    }
+    if kind == InstagramMediaKind::Story {
+        if !opts.collaborators.is_empty() {
+            out.push(Violation::new(
+                "collaborators_not_supported",
+                "options.collaborators",
+                "Stories take no collaborators",
+            ));
+        }
+        if opts.location_id.is_some() {
+            out.push(Violation::new("location_not_supported", "options.location_id", "Stories take no location"));
+        }
+    }
+    if opts.collaborators.len() > 3 {
+        out.push(
+            Violation::new("too_many_collaborators", "options.collaborators", "at most 3 collaborators")
+                .with_values(3, opts.collaborators.len()),
+        );
+    }
+    if kind != InstagramMediaKind::Reel && (opts.cover_url.is_some() || opts.thumb_offset_ms.is_some()) {
+        out.push(Violation::new(
+            "cover_only_for_reels",
+            "options.cover_url",
+            "a cover or thumb offset is for Reels only",
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use konektly_core::Media;
+
+    fn jpeg(w: u32, h: u32, size: u64) -> Media {
+        let mut m = Media::from_url("https://cdn.example/a.jpg".parse().unwrap(), "image/jpeg".parse().unwrap());
+        m.width = Some(w);
+        m.height = Some(h);
+        m.size = Some(size);
+        m
+    }
+
+    fn video(secs_: u64, size: u64) -> Media {
+        let mut m = Media::from_url("https://cdn.example/v.mp4".parse().unwrap(), "video/mp4".parse().unwrap());
+        m.duration = Some(Duration::from_secs(secs_));
+        m.size = Some(size);
+        m
+    }
+
+    fn codes(v: &[Violation]) -> Vec<&str> {
+        v.iter().map(|v| v.code.as_str()).collect()
+    }
+
+    fn ig(content: &Content, opts: &InstagramOptions) -> Vec<Violation> {
+        validate_instagram(&Limits::default(), content, &TargetOptions::new(opts).unwrap())
+    }
+
+    #[test]
+    fn instagram_lists_every_violation_at_once() {
+        let mut text = "x".repeat(2_150);
+        for i in 0..31 {
+            text.push_str(&format!(" #t{i}"));
+        }
+        for i in 0..21 {
+            text.push_str(&format!(" @u{i}"));
+        }
+        let mut png = jpeg(1000, 1000, 100);
+        png.mime = "image/png".parse().unwrap();
+        let content = Content::text(text)
+            .with_media(png)
+            .with_media(jpeg(1000, 3000, 9 * 1024 * 1024))
+            .with_link("https://example.com".parse().unwrap());
+        let v = ig(&content, &InstagramOptions::default());
+        let c = codes(&v);
+        for want in [
+            "text_too_long",
+            "too_many_hashtags",
+            "too_many_mentions",
+            "links_not_supported",
+            "media_type_not_supported",
+            "media_too_large",
+            "aspect_ratio_out_of_range",
+        ] {
+            assert!(c.contains(&want), "missing {want} in {c:?}");
+        }
+    }
+
+    #[test]
+    fn instagram_counts_carousels_reels_and_stories() {
+        let eleven = (0..11).fold(Content::text("hi"), |c, _| c.with_media(jpeg(1080, 1080, 1000)));
+        assert_eq!(codes(&ig(&eleven, &InstagramOptions::default())), vec!["too_many_media"]);
+        let two = Content::text("hi").with_media(jpeg(1080, 1350, 1000)).with_media(video(10, 1000));
+        assert!(ig(&two, &InstagramOptions::default()).is_empty());
+        let short_reel = Content::text("hi").with_media(video(2, 1000));
+        assert_eq!(codes(&ig(&short_reel, &InstagramOptions::default())), vec!["video_too_short"]);
+        let long_reel = Content::text("hi").with_media(video(16 * 60, 400 * 1024 * 1024));
+        assert_eq!(codes(&ig(&long_reel, &InstagramOptions::default())), vec!["media_too_large", "video_too_long"]);
+        let bigger = Limits { ig_reel_max_bytes: 1 << 30, ..Limits::default() };
+        let v = validate_instagram(&bigger, &long_reel, &TargetOptions::none());
+        assert_eq!(codes(&v), vec!["video_too_long"], "the Reel size limit is configurable");
+        let story = InstagramOptions { kind: Some(InstagramMediaKind::Story), ..Default::default() };
+        let long_story = Content::text("").with_media(video(61, 1000));
+        assert_eq!(codes(&ig(&long_story, &story)), vec!["video_too_long"]);
+        let tall_story = Content::text("").with_media(jpeg(1080, 1920, 1000));
+        assert!(ig(&tall_story, &story).is_empty(), "stories are 9:16");
+        let feed_video = InstagramOptions { kind: Some(InstagramMediaKind::Feed), ..Default::default() };
+        assert_eq!(codes(&ig(&short_reel, &feed_video)), vec!["video_must_be_reel"]);
+        assert_eq!(codes(&ig(&Content::text("no media"), &InstagramOptions::default())), vec!["media_required"]);
+    }
+
+    #[test]
+    fn hashtags_and_mentions_are_counted_as_words() {
+        assert_eq!(count_prefixed("#a #b c#d ## #_e", '#'), 3);
+        assert_eq!(count_prefixed("@a mail@x.com @b", '@'), 2);
+    }
+
+    #[test]
+    fn facebook_checks_schedule_reels_and_media() {
+        let limits = Limits::default();
+        let caps = facebook_capabilities(&limits);
+        let fb =
+            |c: &Content, o: &FacebookOptions| validate_facebook(&caps, &limits, c, &TargetOptions::new(o).unwrap());
+        let soon =
+            FacebookOptions { schedule_at: Some(Utc::now() + chrono::Duration::minutes(5)), ..Default::default() };
+        let far = FacebookOptions { schedule_at: Some(Utc::now() + chrono::Duration::days(31)), ..Default::default() };
+        let ok = FacebookOptions { schedule_at: Some(Utc::now() + chrono::Duration::days(2)), ..Default::default() };
+        let text = Content::text("hello");
+        assert_eq!(codes(&fb(&text, &soon)), vec!["schedule_out_of_window"]);
+        assert_eq!(codes(&fb(&text, &far)), vec!["schedule_out_of_window"]);
+        assert!(fb(&text, &ok).is_empty());
+        let reel = FacebookOptions { kind: FacebookPostKind::Reel, ..Default::default() };
+        let long = Content::text("r").with_media(video(91, 1000));
+        assert_eq!(codes(&fb(&long, &reel)), vec!["video_too_long"]);
+        let photo_reel = Content::text("r").with_media(jpeg(10, 10, 10));
+        assert_eq!(codes(&fb(&photo_reel, &reel)), vec!["reel_needs_one_video"]);
+        let mixed = Content::text("m").with_media(jpeg(10, 10, 10)).with_media(video(10, 10));
+        assert!(codes(&fb(&mixed, &FacebookOptions::default())).contains(&"mixed_media"));
+        let big =
+            Content::text("b").with_media(jpeg(10, 10, 11 * 1024 * 1024)).with_link("https://e.x".parse().unwrap());
+        let c = fb(&big, &FacebookOptions::default());
+        assert_eq!(codes(&c), vec!["media_too_large", "link_with_media"]);
+        assert_eq!(codes(&fb(&Content::text(" "), &FacebookOptions::default())), vec!["empty_post"]);
+    }
+}
