@@ -1,0 +1,512 @@
+//! [`YouTubePlatform`]: Google OAuth, the channel profile, publishing (resumable upload, thumbnail,
+//! processing status), deletion and reconciliation, as requests to the Data API v3.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use konektly_core::http::{ApiResponse, status_error};
+use konektly_core::oauth::{bearer, pkce_pair, random_state, split_scopes};
+use konektly_core::{
+    AccessToken, Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, ClientSecret, Content, Error,
+    HttpClient, MediaKind, PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome,
+    Reconciliation, RefreshToken, RemotePost, Result, TargetOptions, TokenSet, Violation,
+};
+use reqwest::StatusCode;
+use url::Url;
+
+use crate::builder::{SCOPE_FORCE_SSL, SCOPE_UPLOAD, SCOPE_YOUTUBE, YouTubeBuilder};
+use crate::error::{budget_report, clean_message, map_api_error};
+use crate::model::{Channel, ListResponse, TokenError, TokenResponse, UploadState, Video, YouTubeOptions};
+use crate::upload::Answer;
+
+/// The scopes that allow `videos.insert` and `thumbnails.set`.
+const UPLOAD_SCOPES: &[&str] =
+    &[SCOPE_UPLOAD, SCOPE_YOUTUBE, SCOPE_FORCE_SSL, "https://www.googleapis.com/auth/youtubepartner"];
+/// The scopes that allow `videos.delete`.
+const DELETE_SCOPES: &[&str] = &[SCOPE_YOUTUBE, SCOPE_FORCE_SSL, "https://www.googleapis.com/auth/youtubepartner"];
+
+/// Where each call goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The browser's authorization page.
+    pub auth: Url,
+    /// The token endpoint.
+    pub token: Url,
+    /// The revocation endpoint.
+    pub revoke: Url,
+    /// The Data API base, ending in `/youtube/v3/`.
+    pub api: Url,
+    /// The upload base, ending in `/upload/youtube/v3/`.
+    pub upload: Url,
+}
+
+/// YouTube as a konektly [`Platform`] (id `youtube`). Build it with [`YouTubeBuilder`].
+pub struct YouTubePlatform {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Option<ClientSecret>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) endpoints: Endpoints,
+    pub(crate) http: HttpClient,
+    pub(crate) chunk_size: usize,
+    pub(crate) poll_interval: Duration,
+    pub(crate) default_category_id: String,
+    pub(crate) max_thumbnail_bytes: u64,
+    pub(crate) upload_retries: u32,
+    pub(crate) retry_delay: Duration,
+    caps: Capabilities,
+}
+
+impl fmt::Debug for YouTubePlatform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("YouTubePlatform")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "[REDACTED]"))
+            .field("scopes", &self.scopes)
+            .field("endpoints", &self.endpoints)
+            .field("chunk_size", &self.chunk_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl YouTubePlatform {
+    /// A builder.
+    pub fn builder() -> YouTubeBuilder {
+        YouTubeBuilder::new()
+    }
+
+    pub(crate) fn from_parts(
+        b: YouTubeBuilder,
+        client_id: String,
+        scopes: Vec<String>,
+        chunk_size: usize,
+        endpoints: Endpoints,
+        http: HttpClient,
+    ) -> Self {
+        Self {
+            client_id,
+            client_secret: b.client_secret,
+            scopes,
+            endpoints,
+            http,
+            chunk_size,
+            poll_interval: b.poll_interval,
+            default_category_id: b.default_category_id,
+            max_thumbnail_bytes: b.max_thumbnail_bytes,
+            upload_retries: b.upload_retries,
+            retry_delay: b.retry_delay,
+            caps: crate::capabilities(b.daily_insert_budget),
+        }
+    }
+
+    /// The upload chunk size in bytes.
+    pub fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    /// Where each call goes.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    pub(crate) fn api_url(&self, path: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = self.endpoints.api.join(path).expect("a relative API path");
+        url.query_pairs_mut().extend_pairs(query);
+        url
+    }
+
+    pub(crate) fn upload_url(&self, path: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = self.endpoints.upload.join(path).expect("a relative upload path");
+        url.query_pairs_mut().extend_pairs(query);
+        url
+    }
+
+    /// Sends a Data API call and returns the answer when it is a success; maps the error body.
+    pub(crate) async fn call(&self, request: reqwest::RequestBuilder, kind: CallKind) -> Result<ApiResponse> {
+        let resp = self.http.send(request, kind).await?;
+        let api = ApiResponse::read(resp, kind).await?;
+        if api.is_success() {
+            Ok(api)
+        } else {
+            Err(map_api_error(api.status, &api.headers, &api.body, kind, Utc::now()))
+        }
+    }
+
+    /// Posts a form to the token endpoint and reads its answer.
+    async fn token_call(
+        &self,
+        form: &[(&str, &str)],
+        kind: CallKind,
+    ) -> Result<std::result::Result<TokenResponse, (StatusCode, TokenError)>> {
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        form.push(("client_id", &self.client_id));
+        if let Some(s) = &self.client_secret {
+            form.push(("client_secret", s.expose()));
+        }
+        let req = self.http.client().post(self.endpoints.token.clone()).form(&form);
+        let resp = self.http.send(req, kind).await?;
+        let api = ApiResponse::read(resp, kind).await?;
+        if api.is_success() {
+            return Ok(Ok(api.json::<TokenResponse>()?));
+        }
+        match serde_json::from_slice::<TokenError>(&api.body) {
+            Ok(e) if !e.error.is_empty() => Ok(Err((api.status, e))),
+            _ => Err(api.status_error(kind, format!("the Google token endpoint answered {}", api.status), None)),
+        }
+    }
+
+    fn token_set(&self, t: TokenResponse) -> TokenSet {
+        let now = Utc::now();
+        let mut set = TokenSet::new(AccessToken::new(t.access_token));
+        set.refresh_token = t.refresh_token.filter(|r| !r.is_empty()).map(RefreshToken::new);
+        set.expires_at = t.expires_in.map(|s| now + chrono::Duration::seconds(s));
+        set.refresh_expires_at = t.refresh_token_expires_in.map(|s| now + chrono::Duration::seconds(s));
+        set.scopes = t.scope.as_deref().map(split_scopes).unwrap_or_default();
+        set
+    }
+
+    /// A user may untick scopes on Google's consent screen: without an upload scope the account
+    /// is of no use, so it must be connected again.
+    fn check_granted(&self, tokens: &TokenSet) -> Result<()> {
+        if tokens.scopes.is_empty() || tokens.scopes.iter().any(|s| UPLOAD_SCOPES.contains(&s.as_str())) {
+            return Ok(());
+        }
+        Err(Error::reauth(
+            "Google did not grant permission to upload videos (the \"Manage your YouTube videos\" box was unticked): \
+             connect again and allow it",
+        ))
+    }
+
+    /// Why Google refused a grant, in words for the user.
+    fn grant_reason(e: &TokenError) -> String {
+        let desc = e.error_description.as_deref().map(clean_message).unwrap_or_default();
+        let why = match (e.error.as_str(), e.error_subtype.as_deref()) {
+            (_, Some("invalid_rapt")) => {
+                "the Google Workspace session must be confirmed again (invalid_rapt)".to_string()
+            }
+            ("admin_policy_enforced", _) => {
+                "a Google Workspace administrator does not allow this app (admin_policy_enforced)".to_string()
+            }
+            ("invalid_grant", _) if desc.contains("expired or revoked") => {
+                "Google access was revoked or has expired: the user removed the app, the token went unused for six \
+                 months, the password changed, or the app's consent screen is in \"Testing\" (tokens then last seven \
+                 days) (invalid_grant)"
+                    .to_string()
+            }
+            (code, _) => format!("Google refused the grant ({code})"),
+        };
+        if desc.is_empty() { why } else { format!("{why}: {desc}") }
+    }
+
+    fn token_error(&self, status: StatusCode, e: TokenError, exchanging: bool) -> Error {
+        match e.error.as_str() {
+            "invalid_client" | "unauthorized_client" => Error::Config(format!(
+                "Google refused the app's OAuth client ({}); check the client id and secret",
+                e.error
+            )),
+            "invalid_grant" if exchanging => Error::Authorization(format!(
+                "the authorization code was refused (invalid_grant: {}); start connecting again",
+                e.error_description.as_deref().map(clean_message).unwrap_or_default()
+            )),
+            "invalid_grant" | "admin_policy_enforced" => Error::reauth(Self::grant_reason(&e)),
+            "invalid_scope" => Error::reauth(format!("Google refused the scopes asked for ({})", e.error)),
+            _ if status.is_server_error() => Error::transient(format!("the Google token endpoint failed ({status})")),
+            other => Error::rejected(
+                Some(other.to_owned()),
+                format!("the Google token endpoint refused: {}", Self::grant_reason(&e)),
+            ),
+        }
+    }
+
+    async fn channel(&self, token: &AccessToken) -> Result<Profile> {
+        let url = self.api_url("channels", &[("part", "snippet"), ("mine", "true")]);
+        let req = self.http.client().get(url).header(reqwest::header::AUTHORIZATION, bearer(token));
+        let api = self.call(req, CallKind::Idempotent).await?;
+        let list: ListResponse<Channel> = api.json()?;
+        let Some(ch) = list.items.into_iter().next() else {
+            return Err(Error::reauth(
+                "this Google account has no YouTube channel: create one on YouTube, then connect again",
+            ));
+        };
+        let thumbs = ch.snippet.thumbnails.unwrap_or_default();
+        let avatar = [thumbs.default, thumbs.medium, thumbs.high]
+            .into_iter()
+            .flatten()
+            .find_map(|t| t.url.and_then(|u| Url::parse(&u).ok()));
+        Ok(Profile {
+            remote_id: ch.id,
+            handle: ch.snippet.custom_url,
+            display_name: ch.snippet.title,
+            avatar_url: avatar,
+        })
+    }
+
+    fn remote(&self, id: &str, opts: &YouTubeOptions) -> RemotePost {
+        let url = Url::parse(&format!("https://www.youtube.com/watch?v={id}")).ok();
+        let mut r = RemotePost::new(PlatformId::new(crate::PLATFORM_ID), id, url);
+        r.scheduled_for = opts.publish_at;
+        r
+    }
+
+    fn processing(&self, detail: impl Into<String>) -> PublishOutcome {
+        PublishOutcome::Processing { poll_after: self.poll_interval, detail: Some(detail.into()) }
+    }
+
+    async fn publish_steps(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
+        let opts: YouTubeOptions = ctx.typed_options()?;
+        let content: &Content = ctx.content;
+        let mut state: UploadState = ctx.state();
+        if state.video_id.is_none() {
+            if state.session_uri.is_none() {
+                let violations = self.validate(content, ctx.options);
+                if !violations.is_empty() {
+                    return Err(Error::InvalidPost(violations));
+                }
+            }
+            let media = content.media.iter().find(|m| m.kind() == MediaKind::Video).ok_or_else(|| {
+                Error::InvalidPost(vec![Violation::new("media_required", "media", "a video is needed")])
+            })?;
+            let video = self.upload(ctx, &mut state, media, &opts).await?;
+            state.video_id = Some(video.id);
+            state.session_uri = None;
+            state.thumbnail_done = opts.thumbnail.is_none();
+            ctx.save_state(&state).await?;
+        }
+        let id = state.video_id.clone().unwrap_or_default();
+        if !state.thumbnail_done
+            && let Some(thumb) = &opts.thumbnail
+        {
+            match self.set_thumbnail(ctx.access_token(), &id, thumb).await {
+                Ok(()) => {}
+                Err(Error::Rejected { code, message, .. }) => {
+                    // The video is up: a refused thumbnail must not fail (and so repeat) it.
+                    tracing::warn!(target: "konektly::youtube", video = %id, ?code, %message, "the custom thumbnail was refused");
+                    state.thumbnail_note = Some(format!("the custom thumbnail was refused: {message}"));
+                }
+                Err(e) => return Err(e),
+            }
+            state.thumbnail_done = true;
+            ctx.save_state(&state).await?;
+        }
+        let mut detail = "uploaded; YouTube is processing the video".to_string();
+        if let Some(note) = &state.thumbnail_note {
+            detail = format!("{detail} ({note})");
+        }
+        Ok(self.processing(detail))
+    }
+
+    async fn set_thumbnail(&self, token: &AccessToken, video_id: &str, thumb: &konektly_core::Media) -> Result<()> {
+        let bytes = thumb.read_all(self.http.client(), self.max_thumbnail_bytes).await?;
+        let url = self.upload_url("thumbnails/set", &[("videoId", video_id)]);
+        let req = self
+            .http
+            .client()
+            .post(url)
+            .header(reqwest::header::AUTHORIZATION, bearer(token))
+            .header(reqwest::header::CONTENT_TYPE, thumb.mime.essence_str())
+            .body(bytes);
+        self.call(req, CallKind::Idempotent).await.map(|_| ())
+    }
+
+    async fn video_status(&self, token: &AccessToken, id: &str) -> Result<Option<Video>> {
+        let url = self.api_url("videos", &[("part", "status,processingDetails"), ("id", id)]);
+        let req = self.http.client().get(url).header(reqwest::header::AUTHORIZATION, bearer(token));
+        let api = self.call(req, CallKind::Idempotent).await?;
+        let list: ListResponse<Video> = api.json()?;
+        Ok(list.items.into_iter().next())
+    }
+}
+
+#[async_trait]
+impl Platform for YouTubePlatform {
+    fn id(&self) -> PlatformId {
+        PlatformId::new(crate::PLATFORM_ID)
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn validate(&self, content: &Content, options: &TargetOptions) -> Vec<Violation> {
+        crate::validate::validate(&self.caps, content, options, self.max_thumbnail_bytes, Utc::now())
+    }
+
+    fn authorization_request(&self, redirect_uri: &Url) -> Result<AuthorizationRequest> {
+        let state = random_state();
+        let (verifier, challenge) = pkce_pair();
+        let mut url = self.endpoints.auth.clone();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", redirect_uri.as_str())
+            .append_pair("scope", &self.scopes.join(" "))
+            .append_pair("state", &state)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("access_type", "offline")
+            .append_pair("prompt", "consent")
+            .append_pair("include_granted_scopes", "true");
+        Ok(AuthorizationRequest { url, state, pkce_verifier: Some(verifier) })
+    }
+
+    async fn exchange_code(&self, code: &str, pending: &PendingAuthorization) -> Result<Vec<AccountGrant>> {
+        let mut form =
+            vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", pending.redirect_uri.as_str())];
+        if let Some(v) = &pending.pkce_verifier {
+            form.push(("code_verifier", v.expose()));
+        }
+        let tokens = match self.token_call(&form, CallKind::Create).await? {
+            Ok(t) => self.token_set(t),
+            Err((status, e)) => return Err(self.token_error(status, e, true)),
+        };
+        self.check_granted(&tokens)?;
+        let profile = self.channel(&tokens.access_token).await?;
+        Ok(vec![AccountGrant {
+            platform: self.id(),
+            profile,
+            tokens,
+            parent_remote_id: None,
+            metadata: Default::default(),
+        }])
+    }
+
+    async fn refresh(&self, account: &Account) -> Result<TokenSet> {
+        let rt = account
+            .tokens
+            .refresh_token
+            .as_ref()
+            .ok_or_else(|| Error::reauth("no Google refresh token is stored: connect the account again"))?;
+        let form = [("grant_type", "refresh_token"), ("refresh_token", rt.expose())];
+        let fresh = match self.token_call(&form, CallKind::Idempotent).await? {
+            Ok(t) => self.token_set(t),
+            Err((status, e)) => return Err(self.token_error(status, e, false)),
+        };
+        // Google answers a refresh without a refresh token: the stored one stays.
+        let tokens = account.tokens.merged_with(fresh);
+        self.check_granted(&tokens)?;
+        Ok(tokens)
+    }
+
+    async fn revoke(&self, account: &Account) -> Result<()> {
+        let token = match &account.tokens.refresh_token {
+            Some(rt) => rt.expose(),
+            None => account.tokens.access_token.expose(),
+        };
+        let req = self.http.client().post(self.endpoints.revoke.clone()).form(&[("token", token)]);
+        let resp = self.http.send(req, CallKind::Idempotent).await?;
+        let api = ApiResponse::read(resp, CallKind::Idempotent).await?;
+        if api.is_success() {
+            return Ok(());
+        }
+        match serde_json::from_slice::<TokenError>(&api.body) {
+            // Already revoked or expired: the grant is gone, which is what was asked.
+            Ok(e) if e.error == "invalid_token" => Ok(()),
+            _ => Err(status_error(
+                api.status,
+                &api.headers,
+                CallKind::Idempotent,
+                format!("Google refused to revoke the grant ({})", api.status),
+                None,
+            )),
+        }
+    }
+
+    async fn profile(&self, account: &Account) -> Result<Profile> {
+        self.channel(&account.tokens.access_token).await
+    }
+
+    async fn publish(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
+        let result = self.publish_steps(ctx).await;
+        if let Err(e) = &result
+            && let Some(report) = budget_report(e)
+        {
+            ctx.report_rate_limit(report);
+        }
+        result
+    }
+
+    async fn poll(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
+        let opts: YouTubeOptions = ctx.typed_options()?;
+        let state: UploadState = ctx.state();
+        let Some(id) = state.video_id.clone() else {
+            return Err(Error::transient("nothing was uploaded yet: publish again"));
+        };
+        let Some(video) = self.video_status(ctx.access_token(), &id).await? else {
+            return Err(Error::transient(format!("video {id} is not listed (yet)")));
+        };
+        let status = video.status.unwrap_or_default();
+        match status.upload_status.as_deref() {
+            Some("processed") => Ok(PublishOutcome::Published(self.remote(&id, &opts))),
+            Some("failed") => {
+                let reason = status.failure_reason.unwrap_or_else(|| "unknown".into());
+                Err(Error::rejected(Some(reason.clone()), format!("YouTube could not process the video ({reason})")))
+            }
+            Some("rejected") => {
+                let reason = status.rejection_reason.unwrap_or_else(|| "unknown".into());
+                Err(Error::rejected(Some(reason.clone()), format!("YouTube rejected the video ({reason})")))
+            }
+            Some("deleted") => Err(Error::rejected(Some("deleted".into()), "the video was deleted on YouTube")),
+            other => {
+                let mut detail = format!("YouTube is processing the video ({})", other.unwrap_or("uploaded"));
+                if let Some(p) = video.processing_details.and_then(|d| d.processing_progress)
+                    && let (Some(done), Some(total)) = (p.parts_processed, p.parts_total)
+                {
+                    detail = format!("{detail}: {done}/{total} parts");
+                }
+                Ok(self.processing(detail))
+            }
+        }
+    }
+
+    async fn delete(&self, account: &Account, post: &RemotePost) -> Result<()> {
+        if !account.tokens.scopes.is_empty()
+            && !account.tokens.scopes.iter().any(|s| DELETE_SCOPES.contains(&s.as_str()))
+        {
+            return Err(Error::NotSupported(
+                "deleting a YouTube video needs the `youtube` scope: add SCOPE_YOUTUBE to the builder's scopes and \
+                 connect the account again"
+                    .into(),
+            ));
+        }
+        let url = self.api_url("videos", &[("id", &post.id)]);
+        let req =
+            self.http.client().delete(url).header(reqwest::header::AUTHORIZATION, bearer(&account.tokens.access_token));
+        match self.call(req, CallKind::Idempotent).await {
+            Ok(_) => Ok(()),
+            // Already gone.
+            Err(Error::Rejected { code: Some(c), .. }) if c == "videoNotFound" || c == "404" => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
+        let opts: YouTubeOptions = ctx.typed_options()?;
+        let mut state: UploadState = ctx.state();
+        if state.video_id.is_none()
+            && let Some(session) = state.session_uri.clone()
+        {
+            match self.query_status(ctx.access_token(), &session, state.total).await? {
+                Answer::Done(video) => {
+                    state.video_id = Some(video.id);
+                    state.session_uri = None;
+                    state.thumbnail_done = opts.thumbnail.is_none();
+                }
+                Answer::Incomplete(offset) => state.offset = offset,
+                Answer::Gone => {
+                    state.session_uri = None;
+                    state.offset = 0;
+                }
+                Answer::Retry(e) => return Err(e),
+            }
+            ctx.save_state(&state).await?;
+        }
+        if state.video_id.is_some() && state.thumbnail_done {
+            Ok(Reconciliation::Processing { poll_after: self.poll_interval })
+        } else {
+            // Nothing landed yet, or the thumbnail is still to set: publishing resumes from the
+            // checkpoint (it never uploads a finished video again).
+            Ok(Reconciliation::NotFound)
+        }
+    }
+}

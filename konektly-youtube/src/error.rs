@@ -1,0 +1,581 @@
+//! Google's error envelope (`{"error":{"code","message","errors":[{"domain","reason"}]}}`) and
+//! the table that maps its `reason` to konektly's [`Error`]. The table decides by `reason`, never
+//! by searching messages; Google's messages may hold HTML, so users only see them cleaned.
+
+use std::fmt;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
+use konektly_core::http::{retry_after, status_error};
+use konektly_core::ratelimit::{BudgetScope, RateLimitReport};
+use konektly_core::{CallKind, Error};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+
+/// The envelope of every Data API error.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    error: GoogleErrorBody,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct GoogleErrorBody {
+    code: u16,
+    message: String,
+    errors: Vec<GoogleErrorItem>,
+    status: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct GoogleErrorItem {
+    domain: Option<String>,
+    reason: Option<String>,
+    message: Option<String>,
+}
+
+/// The YouTube Data API's own error: HTTP status, `reason`, `domain` and the cleaned message.
+/// It is the `source` of the [`Error`] it maps to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YouTubeApiError {
+    /// The HTTP status.
+    pub status: u16,
+    /// The first `errors[].reason` (`quotaExceeded`, `uploadLimitExceeded`…), if any.
+    pub reason: Option<String>,
+    /// The first `errors[].domain`, if any.
+    pub domain: Option<String>,
+    /// The message, with any HTML removed.
+    pub message: String,
+}
+
+impl fmt::Display for YouTubeApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "YouTube API error {}", self.status)?;
+        if let Some(r) = &self.reason {
+            write!(f, " ({r})")?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for YouTubeApiError {}
+
+impl YouTubeApiError {
+    /// Parses an error body. A body that is not Google's envelope (an HTML error page from a
+    /// proxy…) gives an error with no reason and no message: its text is never shown.
+    pub fn parse(status: StatusCode, body: &[u8]) -> Self {
+        match serde_json::from_slice::<Envelope>(body) {
+            Ok(env) => {
+                let first = env.error.errors.first();
+                let raw = if env.error.message.is_empty() {
+                    first.and_then(|e| e.message.clone()).unwrap_or_default()
+                } else {
+                    env.error.message.clone()
+                };
+                let status = if env.error.code != 0 { env.error.code } else { status.as_u16() };
+                Self {
+                    status,
+                    reason: first.and_then(|e| e.reason.clone()).or(env.error.status.clone()),
+                    domain: first.and_then(|e| e.domain.clone()),
+                    message: clean_message(&raw),
+                }
+            }
+            Err(_) => Self { status: status.as_u16(), reason: None, domain: None, message: String::new() },
+        }
+    }
+}
+
+/// What a row of the table does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// The project's daily quota is spent: wait for the next midnight Pacific time.
+    QuotaUntilPacificMidnight,
+    /// The channel's daily upload cap: wait about a day.
+    ChannelUploadCap,
+    /// A short-term rate limit: back off (`Retry-After` when given).
+    Backoff,
+    /// The access token was refused: refresh once, then reconnect.
+    TokenRejected,
+    /// The account cannot be used as it is: reconnect (after fixing it).
+    Reauth(&'static str),
+    /// Refused; retrying does not help.
+    Reject(&'static str),
+    /// A passing failure at Google.
+    Transient,
+    /// Not in the table: the status decides.
+    ByStatus,
+}
+
+/// The table: Google `reason` → what to do. `invalid*` reasons not listed are rejections too.
+pub(crate) const TABLE: &[(&str, Action)] = &[
+    ("quotaExceeded", Action::QuotaUntilPacificMidnight),
+    ("dailyLimitExceeded", Action::QuotaUntilPacificMidnight),
+    ("uploadLimitExceeded", Action::ChannelUploadCap),
+    ("rateLimitExceeded", Action::Backoff),
+    ("userRateLimitExceeded", Action::Backoff),
+    ("uploadRateLimitExceeded", Action::Backoff),
+    ("authError", Action::TokenRejected),
+    ("unauthorized", Action::TokenRejected),
+    (
+        "youtubeSignupRequired",
+        Action::Reauth("this Google account has no YouTube channel: create one on YouTube, then connect again"),
+    ),
+    (
+        "insufficientPermissions",
+        Action::Reauth("the permissions granted do not allow this: connect again and allow YouTube uploads"),
+    ),
+    (
+        "accountDelegationForbidden",
+        Action::Reauth(
+            "this Google account may not act for the chosen channel: connect again with the channel's own account",
+        ),
+    ),
+    ("authenticatedUserAccountClosed", Action::Reauth("the YouTube account was closed")),
+    ("authenticatedUserAccountSuspended", Action::Reauth("the YouTube account is suspended")),
+    (
+        "authenticatedUserNotChannel",
+        Action::Reauth("the connected account is not a channel: connect again and pick the channel"),
+    ),
+    ("channelClosed", Action::Reauth("the YouTube channel was closed")),
+    ("channelSuspended", Action::Reauth("the YouTube channel is suspended")),
+    ("channelNotFound", Action::Reject("the YouTube channel was not found")),
+    ("forbidden", Action::Reject("YouTube does not allow this action for this channel")),
+    ("videoNotFound", Action::Reject("the video was not found")),
+    ("mediaBodyRequired", Action::Reject("the upload carried no video")),
+    ("defaultLanguageNotSet", Action::Reject("localized metadata needs a default language")),
+    ("incompatibleParameters", Action::Reject("the request's parameters do not go together")),
+    ("missingRequiredParameter", Action::Reject("the request misses a required parameter")),
+    ("unexpectedParameter", Action::Reject("the request has an unexpected parameter")),
+    ("backendError", Action::Transient),
+    ("internalError", Action::Transient),
+];
+
+/// The row for a reason.
+pub(crate) fn action_for(reason: Option<&str>) -> Action {
+    let Some(reason) = reason else { return Action::ByStatus };
+    if let Some((_, a)) = TABLE.iter().find(|(r, _)| *r == reason) {
+        return *a;
+    }
+    if reason.starts_with("invalid") {
+        return Action::Reject("YouTube refused a field of the video");
+    }
+    Action::ByStatus
+}
+
+/// Maps an error answer of the Data API to konektly's [`Error`], at `now`.
+pub(crate) fn map_api_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    kind: CallKind,
+    now: DateTime<Utc>,
+) -> Error {
+    let api = YouTubeApiError::parse(status, body);
+    let reason = api.reason.clone();
+    let said = if api.message.is_empty() { String::new() } else { format!(" (YouTube said: {})", api.message) };
+    let code = reason.clone().unwrap_or_else(|| status.as_u16().to_string());
+    let source = || -> Option<konektly_core::BoxError> { Some(Box::new(api.clone())) };
+    // A 401 is about the token whatever the reason says, except the account states in the table.
+    let mut action = action_for(reason.as_deref());
+    if status == StatusCode::UNAUTHORIZED && matches!(action, Action::ByStatus | Action::Reject(_)) {
+        action = Action::TokenRejected;
+    }
+    match action {
+        Action::QuotaUntilPacificMidnight => Error::RateLimited {
+            retry_at: Some(next_pacific_midnight(now)),
+            message: format!(
+                "the app's YouTube API quota for today is used up ({code}); it returns at midnight Pacific time{said}"
+            ),
+            source: source(),
+        },
+        Action::ChannelUploadCap => Error::RateLimited {
+            retry_at: Some(now + Duration::hours(24)),
+            message: format!(
+                "the channel reached YouTube's daily upload limit ({code}); try again in about a day{said}"
+            ),
+            source: source(),
+        },
+        Action::Backoff => Error::RateLimited {
+            retry_at: retry_after(headers).and_then(|d| Duration::from_std(d).ok()).map(|d| now + d),
+            message: format!("YouTube asks to slow down ({code}){said}"),
+            source: source(),
+        },
+        Action::TokenRejected => Error::AccessTokenRejected {
+            message: format!("YouTube refused the access token ({code}){said}"),
+            source: source(),
+        },
+        Action::Reauth(why) => Error::ReauthRequired { reason: format!("{why} ({code})"), source: source() },
+        Action::Reject(why) => Error::Rejected { code: Some(code), message: format!("{why}{said}"), source: source() },
+        Action::Transient => Error::Transient {
+            message: format!("YouTube had a passing failure ({code}){said}"),
+            retry_after: retry_after(headers),
+            source: source(),
+        },
+        Action::ByStatus => {
+            match status_error(status, headers, kind, format!("YouTube answered {code}{said}"), source()) {
+                Error::Rejected { message, source, .. } => Error::Rejected { code: Some(code), message, source },
+                other => other,
+            }
+        }
+    }
+}
+
+/// A rate-limit report for the engine when an error says a whole budget is spent: the project's
+/// quota (every account of the app) or the channel's upload cap (this account).
+pub(crate) fn budget_report(err: &Error) -> Option<RateLimitReport> {
+    let Error::RateLimited { retry_at: Some(at), source: Some(src), .. } = err else { return None };
+    let api = src.downcast_ref::<YouTubeApiError>()?;
+    let (scope, bucket) = match action_for(api.reason.as_deref()) {
+        Action::QuotaUntilPacificMidnight => (BudgetScope::App, "daily_quota"),
+        Action::ChannelUploadCap => (BudgetScope::Account, "channel_upload_cap"),
+        _ => return None,
+    };
+    Some(RateLimitReport { scope, bucket: bucket.into(), limit: None, remaining: 0, reset_at: *at })
+}
+
+/// Removes HTML tags and entities and squeezes whitespace, so a message can be shown to a user.
+pub(crate) fn clean_message(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut in_tag = false;
+    for c in raw.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let out = out
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "‹")
+        .replace("&gt;", "›")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    let squeezed = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    if squeezed.chars().count() > 300 {
+        format!("{}…", squeezed.chars().take(300).collect::<String>())
+    } else {
+        squeezed
+    }
+}
+
+/// The next midnight in America/Los_Angeles after `now`: when YouTube quotas reset. Daylight
+/// time runs from the second Sunday of March to the first Sunday of November (US rules since
+/// 2007); transitions happen at 02:00 local, never at midnight.
+pub fn next_pacific_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
+    let offset_at_local_midnight = |d: NaiveDate| -> i64 {
+        let start = nth_sunday(d.year(), 3, 2);
+        let end = nth_sunday(d.year(), 11, 1);
+        // At 00:00 on the start Sunday it is still standard time; on the end Sunday, still daylight.
+        if d > start && d <= end { -7 } else { -8 }
+    };
+    let is_daylight = |t: DateTime<Utc>| -> bool {
+        let y = t.year();
+        let start = Utc.from_utc_datetime(&nth_sunday(y, 3, 2).and_hms_opt(10, 0, 0).expect("valid time"));
+        let end = Utc.from_utc_datetime(&nth_sunday(y, 11, 1).and_hms_opt(9, 0, 0).expect("valid time"));
+        t >= start && t < end
+    };
+    let local_now = now + Duration::hours(if is_daylight(now) { -7 } else { -8 });
+    let tomorrow = local_now.date_naive().succ_opt().expect("a date after today");
+    let midnight = tomorrow.and_hms_opt(0, 0, 0).expect("valid time");
+    Utc.from_utc_datetime(&midnight) - Duration::hours(offset_at_local_midnight(tomorrow))
+}
+
+fn nth_sunday(year: i32, month: u32, n: u8) -> NaiveDate {
+    NaiveDate::from_weekday_of_month_opt(year, month, Weekday::Sun, n)
+        .expect("every month has a first and second Sunday")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn body(code: u16, reason: &str, domain: &str, message: &str) -> Vec<u8> {
+        serde_json::json!({"error": {"code": code, "message": message,
+            "errors": [{"message": message, "domain": domain, "reason": reason}]}})
+        .to_string()
+        .into_bytes()
+    }
+
+    fn map(code: u16, reason: &str) -> Error {
+        let status = StatusCode::from_u16(code).unwrap();
+        map_api_error(
+            status,
+            &HeaderMap::new(),
+            &body(code, reason, "youtube.test", "msg"),
+            CallKind::Idempotent,
+            t("2026-11-29T08:00:00Z"),
+        )
+    }
+
+    fn reauth_reason(e: &Error) -> &str {
+        match e {
+            Error::ReauthRequired { reason, .. } => reason,
+            other => panic!("expected ReauthRequired, got {other:?}"),
+        }
+    }
+
+    fn rejected_code(e: &Error) -> Option<&str> {
+        match e {
+            Error::Rejected { code, .. } => code.as_deref(),
+            other => panic!("expected Rejected, got {other:?}"),
+        }
+    }
+
+    // One test per row of the table.
+
+    #[test]
+    fn row_quota_exceeded_waits_for_pacific_midnight() {
+        let e = map(403, "quotaExceeded");
+        // 2026-11-29 08:00 UTC is 00:00 PST on the 29th: the next reset is 2026-11-30 08:00 UTC.
+        assert!(
+            matches!(&e, Error::RateLimited { retry_at: Some(at), .. } if *at == t("2026-11-30T08:00:00Z")),
+            "{e:?}"
+        );
+        let report = budget_report(&e).expect("the quota is an app-wide budget");
+        assert_eq!(report.scope, BudgetScope::App);
+        assert_eq!(report.remaining, 0);
+    }
+
+    #[test]
+    fn row_daily_limit_exceeded_is_the_quota_too() {
+        assert!(matches!(map(403, "dailyLimitExceeded"), Error::RateLimited { retry_at: Some(_), .. }));
+    }
+
+    #[test]
+    fn row_upload_limit_exceeded_waits_a_day_for_the_channel() {
+        let e = map(400, "uploadLimitExceeded");
+        assert!(
+            matches!(&e, Error::RateLimited { retry_at: Some(at), .. } if *at == t("2026-11-30T08:00:00Z")),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("daily upload limit"), "{e}");
+        assert_eq!(budget_report(&e).unwrap().scope, BudgetScope::Account);
+    }
+
+    #[test]
+    fn row_rate_limit_exceeded_backs_off_with_retry_after() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "30".parse().unwrap());
+        let e = map_api_error(
+            StatusCode::FORBIDDEN,
+            &h,
+            &body(403, "rateLimitExceeded", "usageLimits", "slow"),
+            CallKind::Create,
+            t("2026-11-29T08:00:00Z"),
+        );
+        assert!(
+            matches!(&e, Error::RateLimited { retry_at: Some(at), .. } if *at == t("2026-11-29T08:00:30Z")),
+            "{e:?}"
+        );
+        assert!(budget_report(&e).is_none(), "a short-term limit is no budget");
+    }
+
+    #[test]
+    fn row_user_rate_limit_exceeded_backs_off() {
+        assert!(matches!(map(403, "userRateLimitExceeded"), Error::RateLimited { retry_at: None, .. }));
+    }
+
+    #[test]
+    fn row_upload_rate_limit_exceeded_backs_off() {
+        assert!(matches!(map(429, "uploadRateLimitExceeded"), Error::RateLimited { .. }));
+    }
+
+    #[test]
+    fn row_auth_error_refuses_the_token() {
+        assert!(matches!(map(401, "authError"), Error::AccessTokenRejected { .. }));
+    }
+
+    #[test]
+    fn row_unauthorized_refuses_the_token() {
+        assert!(matches!(map(401, "unauthorized"), Error::AccessTokenRejected { .. }));
+    }
+
+    #[test]
+    fn any_401_without_an_account_reason_refuses_the_token() {
+        let e = map_api_error(
+            StatusCode::UNAUTHORIZED,
+            &HeaderMap::new(),
+            b"<html>nope</html>",
+            CallKind::Idempotent,
+            Utc::now(),
+        );
+        assert!(matches!(e, Error::AccessTokenRejected { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn row_youtube_signup_required_needs_a_channel() {
+        assert!(reauth_reason(&map(401, "youtubeSignupRequired")).contains("no YouTube channel"));
+    }
+
+    #[test]
+    fn row_insufficient_permissions_needs_reconnecting() {
+        assert!(reauth_reason(&map(403, "insufficientPermissions")).contains("connect again"));
+    }
+
+    #[test]
+    fn row_account_delegation_forbidden() {
+        assert!(reauth_reason(&map(403, "accountDelegationForbidden")).contains("accountDelegationForbidden"));
+    }
+
+    #[test]
+    fn row_account_closed() {
+        assert!(reauth_reason(&map(403, "authenticatedUserAccountClosed")).contains("closed"));
+    }
+
+    #[test]
+    fn row_account_suspended() {
+        assert!(reauth_reason(&map(403, "authenticatedUserAccountSuspended")).contains("suspended"));
+    }
+
+    #[test]
+    fn row_user_not_channel() {
+        assert!(reauth_reason(&map(403, "authenticatedUserNotChannel")).contains("not a channel"));
+    }
+
+    #[test]
+    fn row_channel_closed() {
+        assert!(reauth_reason(&map(403, "channelClosed")).contains("closed"));
+    }
+
+    #[test]
+    fn row_channel_suspended() {
+        assert!(reauth_reason(&map(403, "channelSuspended")).contains("suspended"));
+    }
+
+    #[test]
+    fn row_channel_not_found() {
+        assert_eq!(rejected_code(&map(404, "channelNotFound")), Some("channelNotFound"));
+    }
+
+    #[test]
+    fn row_forbidden() {
+        assert_eq!(rejected_code(&map(403, "forbidden")), Some("forbidden"));
+    }
+
+    #[test]
+    fn row_video_not_found() {
+        assert_eq!(rejected_code(&map(404, "videoNotFound")), Some("videoNotFound"));
+    }
+
+    #[test]
+    fn row_media_body_required() {
+        assert_eq!(rejected_code(&map(400, "mediaBodyRequired")), Some("mediaBodyRequired"));
+    }
+
+    #[test]
+    fn row_default_language_not_set() {
+        assert_eq!(rejected_code(&map(400, "defaultLanguageNotSet")), Some("defaultLanguageNotSet"));
+    }
+
+    #[test]
+    fn row_incompatible_parameters() {
+        assert_eq!(rejected_code(&map(400, "incompatibleParameters")), Some("incompatibleParameters"));
+    }
+
+    #[test]
+    fn row_missing_required_parameter() {
+        assert_eq!(rejected_code(&map(400, "missingRequiredParameter")), Some("missingRequiredParameter"));
+    }
+
+    #[test]
+    fn row_unexpected_parameter() {
+        assert_eq!(rejected_code(&map(400, "unexpectedParameter")), Some("unexpectedParameter"));
+    }
+
+    #[test]
+    fn row_backend_error_is_transient() {
+        assert!(matches!(map(500, "backendError"), Error::Transient { .. }));
+    }
+
+    #[test]
+    fn row_internal_error_is_transient() {
+        assert!(matches!(map(500, "internalError"), Error::Transient { .. }));
+    }
+
+    #[test]
+    fn every_invalid_reason_is_a_rejection_with_its_code() {
+        for reason in [
+            "invalidTitle",
+            "invalidDescription",
+            "invalidTags",
+            "invalidCategoryId",
+            "invalidPublishAt",
+            "invalidFilename",
+            "invalidImage",
+            "invalidPageToken",
+        ] {
+            assert_eq!(rejected_code(&map(400, reason)), Some(reason));
+        }
+    }
+
+    #[test]
+    fn every_table_row_is_covered_by_a_test_above() {
+        let src = include_str!("error.rs");
+        for (reason, _) in TABLE {
+            assert!(src.matches(&format!("\"{reason}\"")).count() >= 2, "no test for {reason}");
+        }
+    }
+
+    #[test]
+    fn unknown_reasons_fall_back_to_the_status() {
+        assert!(matches!(map(503, "somethingNew"), Error::Transient { .. }));
+        assert_eq!(rejected_code(&map(400, "somethingNew")), Some("somethingNew"));
+    }
+
+    #[test]
+    fn html_never_reaches_the_message() {
+        let raw = "The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.";
+        let e = map_api_error(
+            StatusCode::FORBIDDEN,
+            &HeaderMap::new(),
+            &body(403, "quotaExceeded", "youtube.quota", raw),
+            CallKind::Idempotent,
+            Utc::now(),
+        );
+        let shown = e.to_string();
+        assert!(shown.contains("exceeded your quota."), "{shown}");
+        assert!(!shown.contains('<') && !shown.contains("href"), "{shown}");
+        let source = std::error::Error::source(&e).unwrap().to_string();
+        assert!(!source.contains("href"), "{source}");
+    }
+
+    #[test]
+    fn a_non_json_error_page_is_not_shown() {
+        let e = map_api_error(
+            StatusCode::BAD_GATEWAY,
+            &HeaderMap::new(),
+            b"<html><body>Bad gateway <script>x</script></body></html>",
+            CallKind::Idempotent,
+            Utc::now(),
+        );
+        assert!(matches!(e, Error::Transient { .. }));
+        assert!(!e.to_string().contains("html") && !e.to_string().contains("script"), "{e}");
+    }
+
+    #[test]
+    fn pacific_midnight_follows_daylight_time() {
+        // Summer (PDT, UTC-7): 2026-07-01 12:00 UTC is 05:00 local → next midnight 2026-07-02 07:00 UTC.
+        assert_eq!(next_pacific_midnight(t("2026-07-01T12:00:00Z")), t("2026-07-02T07:00:00Z"));
+        // Winter (PST, UTC-8): 2026-01-15 07:59 UTC is 23:59 on the 14th → 2026-01-15 08:00 UTC.
+        assert_eq!(next_pacific_midnight(t("2026-01-15T07:59:00Z")), t("2026-01-15T08:00:00Z"));
+        // Just after midnight PST: the next one is a day later.
+        assert_eq!(next_pacific_midnight(t("2026-01-15T08:00:00Z")), t("2026-01-16T08:00:00Z"));
+        // DST starts 2026-03-08: the midnight after is in PDT.
+        assert_eq!(next_pacific_midnight(t("2026-03-08T12:00:00Z")), t("2026-03-09T07:00:00Z"));
+        // The night before it starts, midnight is still PST.
+        assert_eq!(next_pacific_midnight(t("2026-03-07T12:00:00Z")), t("2026-03-08T08:00:00Z"));
+        // DST ends 2026-11-01: midnight of the 1st is PDT, of the 2nd PST.
+        assert_eq!(next_pacific_midnight(t("2026-10-31T12:00:00Z")), t("2026-11-01T07:00:00Z"));
+        assert_eq!(next_pacific_midnight(t("2026-11-01T12:00:00Z")), t("2026-11-02T08:00:00Z"));
+    }
+}

@@ -1,0 +1,112 @@
+//! # konektly-youtube
+//!
+//! YouTube for [konektly](konektly_core): connect a channel with Google OAuth, then upload and
+//! schedule videos through the YouTube Data API v3.
+//!
+//! - **Connect**: Google's consent page with `access_type=offline`, `prompt=consent`,
+//!   `include_granted_scopes=true` and PKCE S256; scopes `youtube.upload` and
+//!   `youtube.readonly` by default. The granted scopes are checked (a user may untick upload),
+//!   and the channel is read with `channels.list?mine=true` — a Google account without a channel
+//!   gets a clear error. Google omits `refresh_token` when refreshing: the stored one is kept.
+//! - **Publish**: the resumable `videos.insert` upload, in chunks that are multiples of 256 KiB
+//!   (8 MiB by default) with one chunk in memory at most. The server's `Range` is trusted; after a
+//!   transport error or a 5xx the session is asked where it is; the session URI and offset are
+//!   checkpointed, so a restarted worker resumes the same upload. Then the custom thumbnail, and
+//!   `poll` follows YouTube's processing until the video is `processed`.
+//! - **Schedule natively** with [`YouTubeOptions::publish_at`] (the video stays private until then).
+//! - **Validate offline**: one video, title, description, tags as YouTube counts them,
+//!   `publishAt`, thumbnail — every violation at once.
+//! - **Errors**: Google's `reason` goes through a table ([`YouTubeApiError`] is kept as the
+//!   source): `quotaExceeded` waits for midnight Pacific time, `uploadLimitExceeded` a day, and
+//!   account states ask for reconnecting with the reason.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use konektly_core::{Content, Media, Platform, Target, TargetOptions};
+//! use konektly_youtube::{Privacy, YouTubeBuilder, YouTubeOptions};
+//!
+//! let youtube = Arc::new(
+//!     YouTubeBuilder::new()
+//!         .with_client_id("1234.apps.googleusercontent.com")
+//!         .with_client_secret("GOCSPX-…")
+//!         .build()?,
+//! );
+//! let mut video = Media::from_bytes(&b"\x00\x00\x00\x18ftypmp42"[..]);
+//! video.mime = "video/mp4".parse().unwrap();
+//! let content = Content::text("What we shipped this week.").with_media(video);
+//! let options = YouTubeOptions {
+//!     title: Some("Release notes".into()),
+//!     tags: vec!["release".into()],
+//!     privacy: Some(Privacy::Unlisted),
+//!     ..YouTubeOptions::default()
+//! };
+//! assert!(youtube.validate(&content, &TargetOptions::new(&options)?).is_empty());
+//! // With an engine: Target::new(account_id).with_options(&options)?
+//! # let _ = Target::new(konektly_core::AccountId::new()).with_options(&options)?;
+//! # Ok::<(), konektly_core::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod builder;
+mod client;
+mod error;
+mod model;
+mod upload;
+mod validate;
+
+use std::time::Duration;
+
+use konektly_core::ratelimit::{BudgetScope, DeclaredBudget};
+use konektly_core::{Capabilities, MediaKind, MediaLimits, ReconcileSupport, TextCounting};
+
+pub use builder::{
+    CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, DEFAULT_DAILY_INSERT_BUDGET, DEFAULT_MAX_THUMBNAIL_BYTES, SCOPE_FORCE_SSL,
+    SCOPE_READONLY, SCOPE_UPLOAD, SCOPE_YOUTUBE, YouTubeBuilder,
+};
+pub use client::{Endpoints, YouTubePlatform};
+pub use error::{YouTubeApiError, next_pacific_midnight};
+pub use model::{License, Privacy, YouTubeOptions};
+pub use validate::{MAX_DESCRIPTION_BYTES, MAX_TAGS_CHARS, MAX_TITLE_CHARS, MAX_VIDEO_BYTES, tags_length};
+
+/// The platform id.
+pub const PLATFORM_ID: &str = "youtube";
+
+/// What YouTube can do. The description (the post's text) is counted in UTF-8 bytes.
+pub(crate) fn capabilities(daily_insert_budget: Option<u32>) -> Capabilities {
+    Capabilities {
+        text_counting: TextCounting::Bytes,
+        max_text_len: MAX_DESCRIPTION_BYTES,
+        media: vec![MediaLimits {
+            kind: MediaKind::Video,
+            // Any `video/*`.
+            mime_types: Vec::new(),
+            max_count: 1,
+            max_bytes: MAX_VIDEO_BYTES,
+            min_duration: None,
+            max_duration: Some(Duration::from_secs(12 * 3600)),
+        }],
+        max_media_per_post: 1,
+        mixed_media: false,
+        media_required: true,
+        threads: false,
+        polls: false,
+        links: false,
+        native_scheduling: true,
+        asynchronous_processing: true,
+        rotating_refresh_tokens: false,
+        reconcile: ReconcileSupport::FromCheckpoint,
+        needs_media_host: false,
+        budgets: daily_insert_budget
+            .map(|limit| DeclaredBudget {
+                name: "videos_insert".into(),
+                scope: BudgetScope::App,
+                limit,
+                window: Duration::from_secs(24 * 3600),
+                per_publish: 1,
+                per_poll: 0,
+            })
+            .into_iter()
+            .collect(),
+    }
+}
