@@ -1,0 +1,557 @@
+//! Facebook Login and Page publishing against a mock Graph API, request by request.
+
+use chrono::Utc;
+use konektly_core::{
+    Checkpoint, Content, Error, Media, PendingAuthorization, Platform, PlatformId, RemotePost, TargetOptions,
+};
+use konektly_meta::{FacebookOptions, FacebookPostKind, MetaBuilder};
+use serde_json::json;
+use url::Url;
+use wiremock::matchers::{body_bytes, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::common::*;
+
+fn pending(platform: &str) -> PendingAuthorization {
+    PendingAuthorization {
+        state: "state-1".into(),
+        platform: PlatformId::new(platform),
+        owner: konektly_core::OwnerId::new("owner-1"),
+        redirect_uri: Url::parse("https://app.example/callback").unwrap(),
+        pkce_verifier: None,
+        expires_at: Utc::now() + chrono::Duration::minutes(10),
+        reconnect: None,
+    }
+}
+
+fn ok(body: serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+#[tokio::test]
+async fn the_dialog_url_carries_scopes_or_a_config_id() {
+    let server = MockServer::start().await;
+    let fb = meta(&server).facebook;
+    let redirect = Url::parse("https://app.example/callback").unwrap();
+    let req = fb.authorization_request(&redirect).unwrap();
+    assert_eq!(req.url.path(), "/v25.0/dialog/oauth");
+    assert!(req.url.as_str().starts_with(&server.uri()), "the browser page is on the base URL too");
+    let q: std::collections::HashMap<_, _> = req.url.query_pairs().into_owned().collect();
+    assert_eq!(q["client_id"], "123456");
+    assert_eq!(q["redirect_uri"], "https://app.example/callback");
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["state"], req.state);
+    assert_eq!(
+        q["scope"],
+        "pages_show_list,pages_read_engagement,pages_manage_posts,business_management,instagram_basic,instagram_content_publish"
+    );
+    assert!(req.pkce_verifier.is_none());
+
+    let business = builder(&server).with_config_id("cfg-42").with_graph_version("v27.0").build().unwrap().facebook;
+    let req = business.authorization_request(&redirect).unwrap();
+    assert_eq!(req.url.path(), "/v27.0/dialog/oauth", "the version is configuration");
+    let q: std::collections::HashMap<_, _> = req.url.query_pairs().into_owned().collect();
+    assert_eq!(q["config_id"], "cfg-42");
+    assert!(!q.contains_key("scope"), "Login for Business sends config_id instead of scope");
+}
+
+#[tokio::test]
+async fn facebook_login_yields_the_user_each_page_and_each_linked_instagram_account() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/oauth/access_token"))
+        .and(query_param("client_id", "123456"))
+        .and(query_param("client_secret", APP_SECRET))
+        .and(query_param("redirect_uri", "https://app.example/callback"))
+        .and(query_param("code", "the-code"))
+        .respond_with(ok(fixture("fb_token_short.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/oauth/access_token"))
+        .and(query_param("grant_type", "fb_exchange_token"))
+        .and(query_param("client_id", "123456"))
+        .and(query_param("client_secret", APP_SECRET))
+        .and(query_param("fb_exchange_token", "EAAShortLivedUserToken"))
+        .respond_with(ok(fixture("fb_token_long.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/me/permissions"))
+        .and(query_param("access_token", "EAALongLivedUserToken"))
+        .respond_with(ok(fixture("fb_permissions.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/me"))
+        .and(query_param("access_token", "EAALongLivedUserToken"))
+        .and(query_param("fields", "id,name,picture"))
+        .respond_with(ok(fixture("fb_me.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/me/accounts"))
+        .and(query_param("access_token", "EAALongLivedUserToken"))
+        .and(query_param(
+            "fields",
+            "id,name,access_token,category,tasks,picture,instagram_business_account{id,username,name,profile_picture_url}",
+        ))
+        .respond_with(ok(fixture("fb_me_accounts.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let before = Utc::now();
+    let grants = meta(&server).facebook.exchange_code("the-code", &pending("facebook")).await.unwrap();
+    let ids: Vec<(&str, &str)> = grants.iter().map(|g| (g.platform.as_str(), g.profile.remote_id.as_str())).collect();
+    assert_eq!(ids, vec![("facebook", "900"), ("facebook", "101"), ("facebook", "102"), ("instagram", IG_ID)]);
+
+    let user = &grants[0];
+    assert_eq!(user.tokens.access_token.expose(), "EAALongLivedUserToken");
+    let exp = user.tokens.expires_at.unwrap() - before;
+    assert!(exp > chrono::Duration::days(59) && exp < chrono::Duration::days(61), "{exp}");
+    assert_eq!(user.tokens.scopes, vec!["pages_show_list", "pages_manage_posts", "instagram_content_publish"]);
+    assert_eq!(user.metadata["kind"], "user");
+    assert_eq!(user.parent_remote_id, None);
+
+    let page = &grants[1];
+    assert_eq!(page.tokens.access_token.expose(), "EAAPageToken");
+    assert_eq!(page.tokens.expires_at, None, "a Page token from a long-lived user token does not expire");
+    assert_eq!(page.parent_remote_id.as_deref(), Some("900"));
+    assert_eq!(page.profile.display_name.as_deref(), Some("Analytical Engines"));
+    assert_eq!(page.metadata["kind"], "page");
+    assert_eq!(grants[2].tokens.access_token.expose(), "EAAOtherPageToken");
+
+    let ig = &grants[3];
+    assert_eq!(ig.profile.handle.as_deref(), Some("analytical.engines"));
+    assert_eq!(ig.tokens.access_token.expose(), "EAAPageToken", "publishes with its Page's token");
+    assert_eq!(ig.parent_remote_id.as_deref(), Some("900"));
+    assert_eq!(ig.metadata["login"], "facebook");
+    assert_eq!(ig.metadata["page_id"], "101");
+}
+
+#[tokio::test]
+async fn a_user_token_is_extended_and_a_page_token_cannot_be_refreshed() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/oauth/access_token"))
+        .and(query_param("grant_type", "fb_exchange_token"))
+        .and(query_param("fb_exchange_token", "EAAUserToken"))
+        .respond_with(ok(fixture("fb_token_long.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let user = account("facebook", "900", "EAAUserToken", &[("kind", "user")]);
+    let fresh = fb.refresh(&user).await.unwrap();
+    assert_eq!(fresh.access_token.expose(), "EAALongLivedUserToken");
+    assert!(fresh.expires_at.is_some());
+    assert!(matches!(fb.refresh(&page_account()).await, Err(Error::ReauthRequired { .. })));
+}
+
+#[tokio::test]
+async fn a_dead_page_token_is_reauth_required_with_the_reason_and_trace() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/feed"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(fixture("graph_error_190_460.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let err = publish(fb.as_ref(), &page_account(), &Content::text("hi"), &TargetOptions::none()).await.err();
+    match &err {
+        Error::ReauthRequired { reason, .. } => {
+            assert!(reason.contains("password changed"), "{reason}");
+            assert!(reason.contains("A1b2C3d4E5f"), "fbtrace_id kept: {reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let g = konektly_meta::graph_error(&err).unwrap();
+    assert_eq!((g.body.code, g.body.error_subcode), (Some(190), Some(460)));
+    assert!(!format!("{err:?}{err}").contains(PAGE_TOKEN), "no token in errors");
+}
+
+#[tokio::test]
+async fn a_text_post_goes_to_the_feed_and_usage_headers_are_reported() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/feed"))
+        .and(query_param("access_token", PAGE_TOKEN))
+        .and(form(&[("message", "Hello, Page"), ("link", "https://example.com/article")]))
+        .respond_with(
+            ok(json!({"id": "101_2002"}))
+                .insert_header("x-app-usage", r#"{"call_count":12,"total_cputime":3,"total_time":5}"#)
+                .insert_header(
+                    "x-business-use-case-usage",
+                    r#"{"101":[{"type":"pages","call_count":96,"total_cputime":10,"total_time":12,"estimated_time_to_regain_access":0}]}"#,
+                ),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let content = Content::text("Hello, Page").with_link("https://example.com/article".parse().unwrap());
+    let step = publish(fb.as_ref(), &page_account(), &content, &TargetOptions::none()).await;
+    let remote = step.published();
+    assert_eq!(remote.id, "101_2002");
+    assert_eq!(remote.url.unwrap().as_str(), "https://www.facebook.com/101_2002");
+    let reports = step.saves.rate_limit_reports();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0].remaining, 88);
+    assert_eq!(reports[1].remaining, 4);
+    assert_eq!(step.state()["post_id"], "101_2002");
+}
+
+#[tokio::test]
+async fn native_scheduling_sends_published_false_and_the_time() {
+    let server = MockServer::start().await;
+    let at = chrono::DateTime::from_timestamp(Utc::now().timestamp() + 86_400, 0).unwrap();
+    let ts = at.timestamp().to_string();
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/feed"))
+        .and(form(&[("message", "Tomorrow"), ("published", "false"), ("scheduled_publish_time", ts.as_str())]))
+        .respond_with(ok(json!({"id": "101_3003"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let opts = TargetOptions::new(&FacebookOptions { schedule_at: Some(at), ..Default::default() }).unwrap();
+    assert!(fb.validate(&Content::text("Tomorrow"), &opts).is_empty());
+    let step = publish(fb.as_ref(), &page_account(), &Content::text("Tomorrow"), &opts).await;
+    assert_eq!(step.published().scheduled_for, Some(at));
+}
+
+#[tokio::test]
+async fn a_single_photo_is_uploaded_as_bytes_with_its_message() {
+    let server = MockServer::start().await;
+    let jpeg = b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00fake-jpeg-bytes".to_vec();
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/photos"))
+        .and(query_param("access_token", PAGE_TOKEN))
+        .and(multipart_field("message", b"A photo"))
+        .and(multipart_field("source", &jpeg))
+        .respond_with(ok(json!({"id": "4004", "post_id": "101_4005"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let content = Content::text("A photo").with_media(Media::from_bytes(jpeg.clone()));
+    let step = publish(fb.as_ref(), &page_account(), &content, &TargetOptions::none()).await;
+    assert_eq!(step.published().id, "101_4005");
+}
+
+#[tokio::test]
+async fn several_photos_are_uploaded_unpublished_then_attached_to_one_post() {
+    let server = MockServer::start().await;
+    for (i, id) in ["5001", "5002"].iter().enumerate() {
+        Mock::given(method("POST"))
+            .and(path("/v25.0/101/photos"))
+            .and(form(&[("published", "false"), ("url", &format!("https://cdn.example/{i}.jpg"))]))
+            .respond_with(ok(json!({ "id": id })))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/feed"))
+        .and(form(&[
+            ("message", "Two photos"),
+            ("attached_media[0]", r#"{"media_fbid":"5001"}"#),
+            ("attached_media[1]", r#"{"media_fbid":"5002"}"#),
+        ]))
+        .respond_with(ok(json!({"id": "101_5003"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let content = (0..2).fold(Content::text("Two photos"), |c, i| {
+        c.with_media(Media::from_url(format!("https://cdn.example/{i}.jpg").parse().unwrap(), mime_jpeg()))
+    });
+    let step = publish(fb.as_ref(), &page_account(), &content, &TargetOptions::none()).await;
+    assert_eq!(step.published().id, "101_5003");
+    let saved: Vec<serde_json::Value> = step.saves.saved().iter().map(|c| c.as_json()["photo_ids"].clone()).collect();
+    assert_eq!(saved[0], json!(["5001"]), "each photo id is checkpointed as it is uploaded");
+    assert_eq!(saved[1], json!(["5001", "5002"]));
+}
+
+fn mime_jpeg() -> konektly_core::mime::Mime {
+    "image/jpeg".parse().unwrap()
+}
+
+fn mp4_bytes(n: usize) -> Media {
+    let mut m = Media::from_bytes((0..n).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>());
+    m.mime = "video/mp4".parse().unwrap();
+    m
+}
+
+#[tokio::test]
+async fn a_video_is_uploaded_in_the_chunks_the_server_names_then_polled() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/videos"))
+        .and(query_param("access_token", PAGE_TOKEN))
+        .and(form(&[("upload_phase", "start"), ("file_size", "10")]))
+        .respond_with(ok(fixture("fb_video_start.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/videos"))
+        .and(multipart_field("upload_phase", b"transfer"))
+        .and(multipart_field("upload_session_id", b"7770001"))
+        .and(multipart_field("start_offset", b"0"))
+        .and(multipart_field("video_file_chunk", b"abcd"))
+        .respond_with(ok(json!({"start_offset": "4", "end_offset": "10"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/videos"))
+        .and(multipart_field("start_offset", b"4"))
+        .and(multipart_field("video_file_chunk", b"efghij"))
+        .respond_with(ok(json!({"start_offset": "10", "end_offset": "10"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/videos"))
+        .and(form(&[
+            ("upload_phase", "finish"),
+            ("upload_session_id", "7770001"),
+            ("description", "Launch video"),
+            ("title", "Launch"),
+        ]))
+        .respond_with(ok(json!({"success": true})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/5550001"))
+        .and(query_param("fields", "status"))
+        .respond_with(ok(fixture("fb_video_status_processing.json")))
+        .up_to_n_times(1)
+        .expect(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/5550001"))
+        .respond_with(ok(fixture("fb_video_status_ready.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let fb = meta(&server).facebook;
+    let content = Content::text("Launch video").with_media(mp4_bytes(10));
+    let opts = TargetOptions::new(&FacebookOptions { title: Some("Launch".into()), ..Default::default() }).unwrap();
+    let first =
+        step(fb.as_ref(), Op::Publish, &page_account(), &content, &opts, Checkpoint::default(), None, Utc::now()).await;
+    assert!(first.is_processing());
+    let offsets: Vec<u64> =
+        first.saves.saved().iter().filter_map(|c| c.as_json()["video"]["start_offset"].as_u64()).collect();
+    assert_eq!(offsets, vec![0, 4, 10, 10, 10], "offsets are checkpointed after each chunk");
+    let done =
+        step(fb.as_ref(), Op::Poll, &page_account(), &content, &opts, first.checkpoint.clone(), None, Utc::now()).await;
+    let remote = done.published();
+    assert_eq!(remote.id, "5550001");
+    assert_eq!(remote.url.unwrap().as_str(), "https://www.facebook.com/101/videos/5550001");
+}
+
+#[tokio::test]
+async fn a_video_upload_resumes_from_its_checkpointed_offset() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/videos"))
+        .and(multipart_field("start_offset", b"4"))
+        .and(multipart_field("video_file_chunk", b"efghij"))
+        .respond_with(ok(json!({"start_offset": "10", "end_offset": "10"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/videos"))
+        .and(form(&[("upload_phase", "finish"), ("upload_session_id", "7770001"), ("description", "v")]))
+        .respond_with(ok(json!({"success": true})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/5550001"))
+        .respond_with(ok(fixture("fb_video_status_ready.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let checkpoint = Checkpoint::from_json(json!({
+        "video": {"video_id": "5550001", "session_id": "7770001", "start_offset": 4, "end_offset": 10}
+    }));
+    let content = Content::text("v").with_media(mp4_bytes(10));
+    let s =
+        step(fb.as_ref(), Op::Publish, &page_account(), &content, &TargetOptions::none(), checkpoint, None, Utc::now())
+            .await;
+    assert_eq!(s.published().id, "5550001");
+    let paths = calls(&server).await;
+    assert!(!paths.is_empty() && paths.iter().filter(|p| p.as_str() == "POST /v25.0/101/videos").count() == 2);
+}
+
+#[tokio::test]
+async fn a_reel_starts_uploads_to_rupload_and_finishes() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/video_reels"))
+        .and(query_param("access_token", PAGE_TOKEN))
+        .and(form(&[("upload_phase", "start")]))
+        .respond_with(ok(
+            json!({"video_id": "8880001", "upload_url": "https://rupload.facebook.com/video-upload/v25.0/8880001"}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/video-upload/v25.0/8880001"))
+        .and(header("authorization", &*format!("OAuth {PAGE_TOKEN}")))
+        .and(header("offset", "0"))
+        .and(header("file_size", "12"))
+        .and(body_bytes(b"abcdefghijkl".to_vec()))
+        .respond_with(ok(json!({"success": true})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/video_reels"))
+        .and(form(&[
+            ("upload_phase", "finish"),
+            ("video_id", "8880001"),
+            ("video_state", "PUBLISHED"),
+            ("description", "My reel"),
+        ]))
+        .respond_with(ok(json!({"success": true})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/8880001"))
+        .and(query_param("fields", "status"))
+        .respond_with(ok(fixture("fb_video_status_ready.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let opts = TargetOptions::new(&FacebookOptions { kind: FacebookPostKind::Reel, ..Default::default() }).unwrap();
+    let content = Content::text("My reel").with_media(mp4_bytes(12));
+    let s = publish(fb.as_ref(), &page_account(), &content, &opts).await;
+    let remote = s.published();
+    assert_eq!(remote.id, "8880001");
+    assert_eq!(remote.url.unwrap().as_str(), "https://www.facebook.com/reel/8880001");
+}
+
+#[tokio::test]
+async fn a_throttled_page_is_rate_limited_until_meta_says() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/feed"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(fixture("graph_error_80001.json")).insert_header(
+            "x-business-use-case-usage",
+            r#"{"101":[{"type":"pages","call_count":100,"total_cputime":4,"total_time":5,"estimated_time_to_regain_access":12}]}"#,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let before = Utc::now();
+    let s = publish(fb.as_ref(), &page_account(), &Content::text("hi"), &TargetOptions::none()).await;
+    let reports = s.saves.rate_limit_reports();
+    assert_eq!(reports.len(), 1, "the usage header of an error is reported too");
+    assert_eq!(reports[0].remaining, 0);
+    match s.err() {
+        Error::RateLimited { retry_at: Some(at), message, .. } => {
+            assert!(at - before >= chrono::Duration::minutes(12) && at - before < chrono::Duration::minutes(13));
+            assert!(message.contains("AxYzThrottle"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn delete_removes_the_post() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path("/v25.0/101_2002"))
+        .and(query_param("access_token", PAGE_TOKEN))
+        .respond_with(ok(json!({"success": true})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let post = RemotePost::new(PlatformId::new("facebook"), "101_2002", None);
+    fb.delete(&page_account(), &post).await.unwrap();
+}
+
+#[tokio::test]
+async fn reconcile_finds_a_post_whose_answer_was_lost() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/101/feed"))
+        .and(query_param("fields", "id,message,created_time"))
+        .respond_with(ok(json!({"data": [
+            {"id": "101_1", "message": "something else", "created_time": "2026-11-29T08:00:00+0000"},
+            {"id": "101_7", "message": "Lost answer", "created_time": "2026-11-29T08:00:01+0000"}
+        ]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let content = Content::text("Lost answer");
+    let sent = Checkpoint::from_json(json!({"create_sent": true}));
+    let s = step(fb.as_ref(), Op::Reconcile, &page_account(), &content, &TargetOptions::none(), sent, None, Utc::now())
+        .await;
+    assert_eq!(s.published().id, "101_7");
+    // Nothing was sent: nothing to look for, publishing is safe.
+    let s = step(
+        fb.as_ref(),
+        Op::Reconcile,
+        &page_account(),
+        &content,
+        &TargetOptions::none(),
+        Checkpoint::default(),
+        None,
+        Utc::now(),
+    )
+    .await;
+    assert!(matches!(s.result, Ok(Outcome::Reconcile(konektly_core::Reconciliation::NotFound))));
+}
+
+#[tokio::test]
+async fn a_user_account_cannot_be_published_to() {
+    let server = MockServer::start().await;
+    let fb = meta(&server).facebook;
+    let user = account("facebook", "900", "EAAUser", &[("kind", "user")]);
+    let s = publish(fb.as_ref(), &user, &Content::text("hi"), &TargetOptions::none()).await;
+    assert!(matches!(s.err(), Error::NotSupported(_)));
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn debug_output_never_shows_secrets() {
+    let server = MockServer::start().await;
+    let b = builder(&server);
+    let m = b.clone().build().unwrap();
+    for text in [format!("{b:?}"), format!("{:?}", m.facebook), format!("{:?}", m.instagram), format!("{m:?}")] {
+        assert!(!text.contains(APP_SECRET) && !text.contains(IG_APP_SECRET), "{text}");
+    }
+}
+
+#[test]
+fn build_fails_early_on_missing_or_wrong_configuration() {
+    assert!(matches!(MetaBuilder::new().build(), Err(Error::Config(_))));
+    assert!(matches!(MetaBuilder::new().with_app("1", "s").with_base_url("not a url").build(), Err(Error::Config(_))));
+    assert!(matches!(MetaBuilder::new().with_app("1", "s").with_graph_version("25").build(), Err(Error::Config(_))));
+    let m = MetaBuilder::new().with_app("1", "s").build().unwrap();
+    let err = m.instagram.authorization_request(&"https://a.example/cb".parse().unwrap()).unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "Instagram Login needs its own app");
+}
