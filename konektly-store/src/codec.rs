@@ -1,0 +1,461 @@
+//! Rows ⇄ model, shared by both backends: times as nanoseconds since the epoch (exact round
+//! trips), JSON text for the parts no query looks into, sealed bytes for secrets.
+
+use chrono::{DateTime, Utc};
+use konektly_core::{
+    Account, AccountId, AccountStatus, Checkpoint, ClaimKind, Completion, Content, Error, FailureRecord, Lease,
+    OwnerId, PendingAuthorization, PkceVerifier, PlatformId, PostId, Result, TargetId, TargetOptions, TargetRecord,
+    TargetState, TokenSet, WorkerId,
+};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::crypto::{KeyRing, account_aad, pending_aad};
+
+/// Nanoseconds since the epoch, saturating far outside the years 1677–2262.
+pub(crate) fn ns(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
+}
+
+pub(crate) fn from_ns(n: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(n)
+}
+
+pub(crate) fn json_err(what: &str, e: serde_json::Error) -> Error {
+    Error::storage(format!("a stored {what} does not parse"), e)
+}
+
+pub(crate) fn to_json<T: Serialize>(v: &T, what: &str) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::storage(format!("{what} does not serialize"), e))
+}
+
+pub(crate) fn parse_id<T: std::str::FromStr>(s: &str, what: &str) -> Result<T> {
+    s.parse().map_err(|_| Error::Storage { message: format!("a stored {what} id is not a UUID: {s:?}"), source: None })
+}
+
+/// The non-secret part of an account, stored as JSON.
+#[derive(Serialize, Deserialize)]
+struct StoredProfile {
+    handle: Option<String>,
+    display_name: Option<String>,
+    avatar_url: Option<Url>,
+    status: AccountStatus,
+    parent: Option<AccountId>,
+    #[serde(default)]
+    metadata: serde_json::Map<String, serde_json::Value>,
+    expires_at: Option<DateTime<Utc>>,
+    refresh_expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+/// An account as stored.
+pub(crate) struct AccountRow {
+    pub id: String,
+    pub owner: String,
+    pub platform: String,
+    pub remote_id: String,
+    pub version: i64,
+    pub key_id: String,
+    pub access_token: Vec<u8>,
+    pub refresh_token: Option<Vec<u8>>,
+    pub profile: String,
+    pub created_at_ns: i64,
+    pub updated_at_ns: i64,
+}
+
+pub(crate) const ACCOUNT_COLS: &str = "id, owner, platform, remote_id, version, key_id, access_token, refresh_token, profile, created_at_ns, updated_at_ns";
+
+impl AccountRow {
+    pub fn encode(keys: &KeyRing, a: &Account) -> Result<Self> {
+        let profile = StoredProfile {
+            handle: a.handle.clone(),
+            display_name: a.display_name.clone(),
+            avatar_url: a.avatar_url.clone(),
+            status: a.status.clone(),
+            parent: a.parent,
+            metadata: a.metadata.clone(),
+            expires_at: a.tokens.expires_at,
+            refresh_expires_at: a.tokens.refresh_expires_at,
+            scopes: a.tokens.scopes.clone(),
+        };
+        Ok(Self {
+            id: a.id.to_string(),
+            owner: a.owner.as_str().to_owned(),
+            platform: a.platform.as_str().to_owned(),
+            remote_id: a.remote_id.clone(),
+            version: a.version as i64,
+            key_id: keys.newest_id().to_owned(),
+            access_token: keys.seal(a.tokens.access_token.expose().as_bytes(), &account_aad(&a.id, "access")),
+            refresh_token: a
+                .tokens
+                .refresh_token
+                .as_ref()
+                .map(|t| keys.seal(t.expose().as_bytes(), &account_aad(&a.id, "refresh"))),
+            profile: to_json(&profile, "an account")?,
+            created_at_ns: ns(a.created_at),
+            updated_at_ns: ns(a.updated_at),
+        })
+    }
+
+    pub fn decode(self, keys: &KeyRing) -> Result<Account> {
+        let id: AccountId = parse_id(&self.id, "account")?;
+        let p: StoredProfile = serde_json::from_str(&self.profile).map_err(|e| json_err("account", e))?;
+        let access =
+            keys.open_string(&self.access_token, &account_aad(&id, "access"), &format!("access token of account {id}"))?;
+        let refresh = match &self.refresh_token {
+            Some(b) => Some(keys.open_string(b, &account_aad(&id, "refresh"), &format!("refresh token of account {id}"))?),
+            None => None,
+        };
+        Ok(Account {
+            id,
+            owner: OwnerId::new(self.owner),
+            platform: PlatformId::new(self.platform),
+            remote_id: self.remote_id,
+            handle: p.handle,
+            display_name: p.display_name,
+            avatar_url: p.avatar_url,
+            tokens: TokenSet {
+                access_token: konektly_core::AccessToken::new(access),
+                refresh_token: refresh.map(konektly_core::RefreshToken::new),
+                expires_at: p.expires_at,
+                refresh_expires_at: p.refresh_expires_at,
+                scopes: p.scopes,
+            },
+            status: p.status,
+            parent: p.parent,
+            metadata: p.metadata,
+            version: self.version as u64,
+            created_at: from_ns(self.created_at_ns),
+            updated_at: from_ns(self.updated_at_ns),
+        })
+    }
+}
+
+/// The non-secret part of a pending authorization.
+#[derive(Serialize, Deserialize)]
+struct StoredPending {
+    redirect_uri: Url,
+}
+
+pub(crate) struct PendingRow {
+    pub state: String,
+    pub owner: String,
+    pub platform: String,
+    pub reconnect: Option<String>,
+    pub key_id: String,
+    pub pkce_verifier: Option<Vec<u8>>,
+    pub body: String,
+    pub expires_at_ns: i64,
+}
+
+pub(crate) const PENDING_COLS: &str = "state, owner, platform, reconnect, key_id, pkce_verifier, body, expires_at_ns";
+
+impl PendingRow {
+    pub fn encode(keys: &KeyRing, p: &PendingAuthorization) -> Result<Self> {
+        Ok(Self {
+            state: p.state.clone(),
+            owner: p.owner.as_str().to_owned(),
+            platform: p.platform.as_str().to_owned(),
+            reconnect: p.reconnect.map(|a| a.to_string()),
+            key_id: keys.newest_id().to_owned(),
+            pkce_verifier: p.pkce_verifier.as_ref().map(|v| keys.seal(v.expose().as_bytes(), &pending_aad(&p.state))),
+            body: to_json(&StoredPending { redirect_uri: p.redirect_uri.clone() }, "a pending authorization")?,
+            expires_at_ns: ns(p.expires_at),
+        })
+    }
+
+    pub fn decode(self, keys: &KeyRing) -> Result<PendingAuthorization> {
+        let body: StoredPending =
+            serde_json::from_str(&self.body).map_err(|e| json_err("pending authorization", e))?;
+        let pkce_verifier = match &self.pkce_verifier {
+            Some(b) => Some(PkceVerifier::new(keys.open_string(
+                b,
+                &pending_aad(&self.state),
+                "PKCE verifier of a pending authorization",
+            )?)),
+            None => None,
+        };
+        Ok(PendingAuthorization {
+            reconnect: self.reconnect.as_deref().map(|s| parse_id(s, "account")).transpose()?,
+            state: self.state,
+            platform: PlatformId::new(self.platform),
+            owner: OwnerId::new(self.owner),
+            redirect_uri: body.redirect_uri,
+            pkce_verifier,
+            expires_at: from_ns(self.expires_at_ns),
+        })
+    }
+}
+
+/// The immutable part of a target.
+#[derive(Serialize, Deserialize)]
+struct StoredBody {
+    content: Content,
+    #[serde(default)]
+    options: TargetOptions,
+}
+
+/// A target as stored.
+pub(crate) struct TargetRow {
+    pub id: String,
+    pub post_id: String,
+    pub owner: String,
+    pub account_id: String,
+    pub platform: String,
+    pub body: String,
+    pub state: String,
+    pub state_detail: Option<String>,
+    pub due_at_ns: i64,
+    pub attempts: i64,
+    pub checkpoint: Option<String>,
+    pub last_error: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_ns: Option<i64>,
+    pub fencing: i64,
+    pub attempt_started_ns: Option<i64>,
+    pub created_at_ns: i64,
+    pub updated_at_ns: i64,
+    pub claim_kind: Option<String>,
+}
+
+pub(crate) const TARGET_COLS: &str = "id, post_id, owner, account_id, platform, body, state, state_detail, due_at_ns, attempts, checkpoint, last_error, lease_owner, lease_expires_ns, fencing, attempt_started_ns, created_at_ns, updated_at_ns, claim_kind";
+
+/// The columns an insert writes (all but `fencing` and `claim_kind`), plus `claim_at_ns`.
+pub(crate) const TARGET_INSERT_COLS: &str = "id, post_id, owner, account_id, platform, body, state, state_detail, due_at_ns, attempts, checkpoint, last_error, lease_owner, lease_expires_ns, attempt_started_ns, created_at_ns, updated_at_ns, claim_at_ns";
+pub(crate) const TARGET_INSERT_ARITY: usize = 18;
+
+/// When a target in `state` becomes claimable (see [`konektly_core::claim_kind`]).
+pub(crate) fn claim_at(state: &TargetState, due_at: i64, lease_expires: Option<i64>) -> Option<i64> {
+    match (state, lease_expires) {
+        (TargetState::InFlight, Some(l)) => Some(l),
+        (TargetState::InFlight, None) => Some(i64::MIN),
+        (TargetState::Processing | TargetState::Unknown, Some(l)) => Some(l),
+        (TargetState::Scheduled, Some(l)) => Some(l.max(due_at)),
+        (TargetState::Scheduled | TargetState::Processing | TargetState::Unknown, None) => Some(due_at),
+        _ => None,
+    }
+}
+
+pub(crate) fn state_detail(state: &TargetState) -> Result<Option<String>> {
+    match state {
+        TargetState::Published { .. } | TargetState::Failed { .. } | TargetState::Blocked { .. } => {
+            to_json(state, "a target state").map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+impl TargetRow {
+    pub fn encode(r: &TargetRecord) -> Result<Self> {
+        let lease_expires_ns = r.lease.as_ref().map(|l| ns(l.expires_at));
+        Ok(Self {
+            id: r.id.to_string(),
+            post_id: r.post_id.to_string(),
+            owner: r.owner.as_str().to_owned(),
+            account_id: r.account_id.to_string(),
+            platform: r.platform.as_str().to_owned(),
+            body: to_json(&StoredBody { content: r.content.clone(), options: r.options.clone() }, "a target")?,
+            state: r.state.name().to_owned(),
+            state_detail: state_detail(&r.state)?,
+            due_at_ns: ns(r.due_at),
+            attempts: i64::from(r.attempts),
+            checkpoint: if r.checkpoint.is_empty() { None } else { Some(to_json(&r.checkpoint, "a checkpoint")?) },
+            last_error: r.last_error.as_ref().map(|e| to_json(e, "an error")).transpose()?,
+            lease_owner: r.lease.as_ref().map(|l| l.owner.as_str().to_owned()),
+            lease_expires_ns,
+            fencing: r.lease.as_ref().map_or(0, |l| l.fencing_token as i64),
+            attempt_started_ns: r.attempt_started_at.map(ns),
+            created_at_ns: ns(r.created_at),
+            updated_at_ns: ns(r.updated_at),
+            claim_kind: None,
+        })
+    }
+
+    pub fn claim_at(&self, r: &TargetRecord) -> Option<i64> {
+        claim_at(&r.state, self.due_at_ns, self.lease_expires_ns)
+    }
+
+    pub fn decode(self) -> Result<(TargetRecord, Option<ClaimKind>)> {
+        let id: TargetId = parse_id(&self.id, "target")?;
+        let body: StoredBody = serde_json::from_str(&self.body).map_err(|e| json_err("target", e))?;
+        let state = match self.state.as_str() {
+            "scheduled" => TargetState::Scheduled,
+            "in_flight" => TargetState::InFlight,
+            "processing" => TargetState::Processing,
+            "unknown" => TargetState::Unknown,
+            "cancelled" => TargetState::Cancelled,
+            "published" | "failed" | "blocked" => {
+                let detail = self.state_detail.as_deref().unwrap_or("null");
+                serde_json::from_str(detail).map_err(|e| json_err("target state", e))?
+            }
+            other => {
+                return Err(Error::Storage { message: format!("unknown stored target state {other:?}"), source: None });
+            }
+        };
+        let lease = match (self.lease_owner, self.lease_expires_ns) {
+            (Some(owner), Some(exp)) => Some(Lease {
+                target: id,
+                owner: WorkerId::new(owner),
+                fencing_token: self.fencing as u64,
+                expires_at: from_ns(exp),
+            }),
+            _ => None,
+        };
+        let kind = match self.claim_kind.as_deref() {
+            Some("publish") => Some(ClaimKind::Publish),
+            Some("poll") => Some(ClaimKind::Poll),
+            Some("reconcile") => Some(ClaimKind::Reconcile),
+            _ => None,
+        };
+        let record = TargetRecord {
+            id,
+            post_id: parse_id::<PostId>(&self.post_id, "post")?,
+            owner: OwnerId::new(self.owner),
+            account_id: parse_id(&self.account_id, "account")?,
+            platform: PlatformId::new(self.platform),
+            content: body.content,
+            options: body.options,
+            due_at: from_ns(self.due_at_ns),
+            state,
+            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+            checkpoint: match self.checkpoint.as_deref() {
+                Some(c) => Checkpoint::from_json(serde_json::from_str(c).map_err(|e| json_err("checkpoint", e))?),
+                None => Checkpoint::default(),
+            },
+            last_error: self
+                .last_error
+                .as_deref()
+                .map(serde_json::from_str::<FailureRecord>)
+                .transpose()
+                .map_err(|e| json_err("error", e))?,
+            lease,
+            attempt_started_at: self.attempt_started_ns.map(from_ns),
+            created_at: from_ns(self.created_at_ns),
+            updated_at: from_ns(self.updated_at_ns),
+        };
+        Ok((record, kind))
+    }
+}
+
+/// How a completion changes a target's columns (the same rules as
+/// [`konektly_core::apply_completion`]), applied in one guarded `UPDATE`.
+pub(crate) struct CompletionPatch {
+    pub state: &'static str,
+    pub state_detail: Option<String>,
+    /// A new due time, or keep the stored one.
+    pub due_at_ns: Option<i64>,
+    pub attempts: Option<i64>,
+    /// 1: replace `last_error` with `last_error`; 0: keep it.
+    pub set_error: i64,
+    pub last_error: Option<String>,
+    /// 1: the target stays claimable at its (new) due time; 0: it is not claimable.
+    pub claimable: i64,
+}
+
+impl CompletionPatch {
+    pub fn new(c: &Completion) -> Result<Self> {
+        let err = |e: &Option<FailureRecord>| -> Result<(i64, Option<String>)> {
+            match e {
+                Some(f) => Ok((1, Some(to_json(f, "an error")?))),
+                None => Ok((0, None)),
+            }
+        };
+        Ok(match c {
+            Completion::Published(remote) => {
+                let state = TargetState::Published { remote: remote.clone() };
+                Self {
+                    state: "published",
+                    state_detail: state_detail(&state)?,
+                    due_at_ns: None,
+                    attempts: None,
+                    set_error: 1,
+                    last_error: None,
+                    claimable: 0,
+                }
+            }
+            Completion::Processing { poll_at } => Self {
+                state: "processing",
+                state_detail: None,
+                due_at_ns: Some(ns(*poll_at)),
+                attempts: None,
+                set_error: 0,
+                last_error: None,
+                claimable: 1,
+            },
+            Completion::Retry { at, error, attempts } => {
+                let (set_error, last_error) = err(error)?;
+                Self {
+                    state: "scheduled",
+                    state_detail: None,
+                    due_at_ns: Some(ns(*at)),
+                    attempts: Some(i64::from(*attempts)),
+                    set_error,
+                    last_error,
+                    claimable: 1,
+                }
+            }
+            Completion::Unknown { at, error } => {
+                let (set_error, last_error) = err(error)?;
+                Self {
+                    state: "unknown",
+                    state_detail: None,
+                    due_at_ns: Some(ns(*at)),
+                    attempts: None,
+                    set_error,
+                    last_error,
+                    claimable: 1,
+                }
+            }
+            Completion::Blocked { reason } => Self {
+                state: "blocked",
+                state_detail: state_detail(&TargetState::Blocked { reason: reason.clone() })?,
+                due_at_ns: None,
+                attempts: None,
+                set_error: 0,
+                last_error: None,
+                claimable: 0,
+            },
+            Completion::Failed(f) => Self {
+                state: "failed",
+                state_detail: state_detail(&TargetState::Failed { failure: f.clone() })?,
+                due_at_ns: None,
+                attempts: None,
+                set_error: 1,
+                last_error: Some(to_json(f, "an error")?),
+                claimable: 0,
+            },
+        })
+    }
+
+    /// Whether workers should be woken (the target is claimable again).
+    pub fn wakes(&self) -> bool {
+        self.claimable == 1
+    }
+}
+
+/// The guarded completion `UPDATE` (same text on both backends).
+pub(crate) fn complete_sql() -> String {
+    format!(
+        "UPDATE konektly_targets SET state = $1, state_detail = $2, due_at_ns = COALESCE($3, due_at_ns), \
+         attempts = COALESCE($4, attempts), \
+         last_error = CASE WHEN $5 = 1 THEN $6 ELSE last_error END, \
+         claim_at_ns = CASE WHEN $7 = 1 THEN COALESCE($3, due_at_ns) ELSE NULL END, \
+         lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $8 \
+         WHERE id = $9 AND lease_owner = $10 AND fencing = $11 RETURNING {TARGET_COLS}"
+    )
+}
+
+/// How the claim `UPDATE` moves a row (same text on both backends; `$1` owner, `$2` lease expiry,
+/// `$3` now).
+pub(crate) const CLAIM_SET: &str = "fencing = fencing + 1, lease_owner = $1, lease_expires_ns = $2, claim_at_ns = $2, \
+     claim_kind = CASE state WHEN 'scheduled' THEN 'publish' WHEN 'processing' THEN 'poll' ELSE 'reconcile' END, \
+     attempt_started_ns = CASE WHEN state = 'scheduled' THEN $3 ELSE attempt_started_ns END, \
+     state = CASE state WHEN 'scheduled' THEN 'in_flight' WHEN 'in_flight' THEN 'unknown' ELSE state END, \
+     updated_at_ns = $3";
+
+/// Lease expiry from now, saturating.
+pub(crate) fn expiry(now: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    now.checked_add_signed(chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}

@@ -1,0 +1,840 @@
+//! What both backends do with the same SQL (`$n` placeholders work on SQLite and PostgreSQL):
+//! the `TokenStore`, most of the `Scheduler`, key rotation and the data-rights operations. A
+//! macro writes it once for each store type; each backend adds claims, budgets, migrations and
+//! wake-ups of its own.
+
+use konektly_core::{Error, TargetFilter};
+
+/// A bind value of a dynamically built statement.
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// The `WHERE` clause of a target filter, with placeholders from `$first`.
+pub(crate) fn filter_where(f: &TargetFilter, args: &mut Vec<Arg>) -> String {
+    let mut clauses: Vec<String> = vec!["1 = 1".into()];
+    let mut push = |sql: &str, a: Arg, args: &mut Vec<Arg>| {
+        args.push(a);
+        clauses.push(sql.replace('?', &format!("${}", args.len())));
+    };
+    if let Some(p) = f.post {
+        push("post_id = ?", Arg::Text(p.to_string()), args);
+    }
+    if let Some(a) = f.account {
+        push("account_id = ?", Arg::Text(a.to_string()), args);
+    }
+    if let Some(o) = &f.owner {
+        push("owner = ?", Arg::Text(o.as_str().to_owned()), args);
+    }
+    if let Some(t) = f.updated_before {
+        push("updated_at_ns < ?", Arg::Int(crate::codec::ns(t)), args);
+    }
+    if !f.states.is_empty() {
+        let mut ph = Vec::new();
+        for s in &f.states {
+            args.push(Arg::Text(s.clone()));
+            ph.push(format!("${}", args.len()));
+        }
+        clauses.push(format!("state IN ({})", ph.join(", ")));
+    }
+    clauses.join(" AND ")
+}
+
+pub(crate) fn db_err(what: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
+    move |e| Error::storage(format!("database error while {what}"), e)
+}
+
+/// What [`erase_account`](crate::SqliteStore::erase_account) removes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErasePolicy {
+    /// Keep the account's finished targets (published, failed, cancelled) as post history.
+    /// Unfinished targets are always removed: nothing can publish them any more.
+    pub keep_post_history: bool,
+}
+
+impl Default for ErasePolicy {
+    /// Erase everything, post history included.
+    fn default() -> Self {
+        Self { keep_post_history: false }
+    }
+}
+
+/// What an erasure removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Erasure {
+    /// Whether the account (and its tokens) existed and is gone.
+    pub account: bool,
+    /// Pending authorizations (reconnections of it) removed.
+    pub pending_authorizations: u64,
+    /// Targets removed.
+    pub targets: u64,
+}
+
+/// Reads the columns of an account row.
+macro_rules! account_row {
+    ($row:expr) => {{
+        use sqlx::Row as _;
+        let r = &$row;
+        (|| -> Result<$crate::codec::AccountRow, sqlx::Error> {
+            Ok($crate::codec::AccountRow {
+                id: r.try_get("id")?,
+                owner: r.try_get("owner")?,
+                platform: r.try_get("platform")?,
+                remote_id: r.try_get("remote_id")?,
+                version: r.try_get("version")?,
+                key_id: r.try_get("key_id")?,
+                access_token: r.try_get("access_token")?,
+                refresh_token: r.try_get("refresh_token")?,
+                profile: r.try_get("profile")?,
+                created_at_ns: r.try_get("created_at_ns")?,
+                updated_at_ns: r.try_get("updated_at_ns")?,
+            })
+        })()
+        .map_err($crate::common::db_err("reading an account"))
+    }};
+}
+
+macro_rules! pending_row {
+    ($row:expr) => {{
+        use sqlx::Row as _;
+        let r = &$row;
+        (|| -> Result<$crate::codec::PendingRow, sqlx::Error> {
+            Ok($crate::codec::PendingRow {
+                state: r.try_get("state")?,
+                owner: r.try_get("owner")?,
+                platform: r.try_get("platform")?,
+                reconnect: r.try_get("reconnect")?,
+                key_id: r.try_get("key_id")?,
+                pkce_verifier: r.try_get("pkce_verifier")?,
+                body: r.try_get("body")?,
+                expires_at_ns: r.try_get("expires_at_ns")?,
+            })
+        })()
+        .map_err($crate::common::db_err("reading a pending authorization"))
+    }};
+}
+
+macro_rules! target_row {
+    ($row:expr) => {{
+        use sqlx::Row as _;
+        let r = &$row;
+        (|| -> Result<$crate::codec::TargetRow, sqlx::Error> {
+            Ok($crate::codec::TargetRow {
+                id: r.try_get("id")?,
+                post_id: r.try_get("post_id")?,
+                owner: r.try_get("owner")?,
+                account_id: r.try_get("account_id")?,
+                platform: r.try_get("platform")?,
+                body: r.try_get("body")?,
+                state: r.try_get("state")?,
+                state_detail: r.try_get("state_detail")?,
+                due_at_ns: r.try_get("due_at_ns")?,
+                attempts: r.try_get("attempts")?,
+                checkpoint: r.try_get("checkpoint")?,
+                last_error: r.try_get("last_error")?,
+                lease_owner: r.try_get("lease_owner")?,
+                lease_expires_ns: r.try_get("lease_expires_ns")?,
+                fencing: r.try_get("fencing")?,
+                attempt_started_ns: r.try_get("attempt_started_ns")?,
+                created_at_ns: r.try_get("created_at_ns")?,
+                updated_at_ns: r.try_get("updated_at_ns")?,
+                claim_kind: r.try_get("claim_kind")?,
+            })
+        })()
+        .map_err($crate::common::db_err("reading a target"))
+    }};
+}
+
+/// Binds dynamic arguments in order.
+macro_rules! bind_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                $crate::common::Arg::Text(s) => q.bind(s),
+                $crate::common::Arg::Int(i) => q.bind(i),
+            };
+        }
+        q
+    }};
+}
+
+/// The `TokenStore`, the shared `Scheduler` operations, rotation and data rights.
+macro_rules! impl_common {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl konektly_core::TokenStore for $store {
+            async fn insert_account(&self, account: &konektly_core::Account) -> konektly_core::Result<()> {
+                let row = $crate::codec::AccountRow::encode(&self.keys, account)?;
+                let sql = format!(
+                    "INSERT INTO konektly_accounts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+                    $crate::codec::ACCOUNT_COLS
+                );
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(row.id)
+                    .bind(row.owner)
+                    .bind(row.platform)
+                    .bind(row.remote_id)
+                    .bind(row.version)
+                    .bind(row.key_id)
+                    .bind(row.access_token)
+                    .bind(row.refresh_token)
+                    .bind(row.profile)
+                    .bind(row.created_at_ns)
+                    .bind(row.updated_at_ns)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("inserting an account"))?;
+                if done.rows_affected() == 0 {
+                    return Err(konektly_core::Error::Conflict(format!("account {} exists", account.id)));
+                }
+                Ok(())
+            }
+
+            async fn get_account(&self, id: konektly_core::AccountId) -> konektly_core::Result<Option<konektly_core::Account>> {
+                let sql = format!("SELECT {} FROM konektly_accounts WHERE id = $1", $crate::codec::ACCOUNT_COLS);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("reading an account"))?;
+                match row {
+                    Some(r) => Ok(Some($crate::common::account_row!(r)?.decode(&self.keys)?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn find_account(
+                &self,
+                owner: &konektly_core::OwnerId,
+                platform: &konektly_core::PlatformId,
+                remote_id: &str,
+            ) -> konektly_core::Result<Option<konektly_core::Account>> {
+                let sql = format!(
+                    "SELECT {} FROM konektly_accounts WHERE owner = $1 AND platform = $2 AND remote_id = $3 ORDER BY created_at_ns, id LIMIT 1",
+                    $crate::codec::ACCOUNT_COLS
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(owner.as_str())
+                    .bind(platform.as_str())
+                    .bind(remote_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("finding an account"))?;
+                match row {
+                    Some(r) => Ok(Some($crate::common::account_row!(r)?.decode(&self.keys)?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn update_account(&self, account: &konektly_core::Account) -> konektly_core::Result<konektly_core::Account> {
+                let mut next = account.clone();
+                next.version += 1;
+                next.updated_at = chrono::Utc::now();
+                let row = $crate::codec::AccountRow::encode(&self.keys, &next)?;
+                let done = sqlx::query(
+                    "UPDATE konektly_accounts SET owner = $1, platform = $2, remote_id = $3, version = $4, key_id = $5, \
+                     access_token = $6, refresh_token = $7, profile = $8, updated_at_ns = $9 WHERE id = $10 AND version = $11",
+                )
+                .bind(row.owner)
+                .bind(row.platform)
+                .bind(row.remote_id)
+                .bind(row.version)
+                .bind(row.key_id)
+                .bind(row.access_token)
+                .bind(row.refresh_token)
+                .bind(row.profile)
+                .bind(row.updated_at_ns)
+                .bind(row.id.clone())
+                .bind(account.version as i64)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::common::db_err("updating an account"))?;
+                if done.rows_affected() == 1 {
+                    return Ok(next);
+                }
+                let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM konektly_accounts WHERE id = $1")
+                    .bind(row.id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("reading an account version"))?;
+                Err(match stored {
+                    Some(v) => konektly_core::Error::Conflict(format!(
+                        "account {} is at version {v}, not {}",
+                        account.id, account.version
+                    )),
+                    None => konektly_core::Error::NotFound(format!("account {}", account.id)),
+                })
+            }
+
+            async fn list_accounts(&self, owner: &konektly_core::OwnerId) -> konektly_core::Result<Vec<konektly_core::Account>> {
+                let sql = format!(
+                    "SELECT {} FROM konektly_accounts WHERE owner = $1 ORDER BY created_at_ns, id",
+                    $crate::codec::ACCOUNT_COLS
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(owner.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("listing accounts"))?;
+                rows.iter().map(|r| $crate::common::account_row!(r)?.decode(&self.keys)).collect()
+            }
+
+            async fn delete_account(&self, id: konektly_core::AccountId) -> konektly_core::Result<bool> {
+                let done = sqlx::query("DELETE FROM konektly_accounts WHERE id = $1")
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("deleting an account"))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn put_pending(&self, pending: &konektly_core::PendingAuthorization) -> konektly_core::Result<()> {
+                let row = $crate::codec::PendingRow::encode(&self.keys, pending)?;
+                let sql = format!(
+                    "INSERT INTO konektly_pending ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (state) DO UPDATE SET owner = excluded.owner, platform = excluded.platform, \
+                     reconnect = excluded.reconnect, key_id = excluded.key_id, pkce_verifier = excluded.pkce_verifier, \
+                     body = excluded.body, expires_at_ns = excluded.expires_at_ns",
+                    $crate::codec::PENDING_COLS
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(row.state)
+                    .bind(row.owner)
+                    .bind(row.platform)
+                    .bind(row.reconnect)
+                    .bind(row.key_id)
+                    .bind(row.pkce_verifier)
+                    .bind(row.body)
+                    .bind(row.expires_at_ns)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("storing a pending authorization"))?;
+                Ok(())
+            }
+
+            async fn take_pending(&self, state: &str) -> konektly_core::Result<Option<konektly_core::PendingAuthorization>> {
+                let sql = format!("DELETE FROM konektly_pending WHERE state = $1 RETURNING {}", $crate::codec::PENDING_COLS);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(state)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("taking a pending authorization"))?;
+                match row {
+                    Some(r) => Ok(Some($crate::common::pending_row!(r)?.decode(&self.keys)?)),
+                    None => Ok(None),
+                }
+            }
+        }
+
+        impl $store {
+            async fn enqueue_rows(&self, targets: &[konektly_core::TargetRecord]) -> konektly_core::Result<usize> {
+                use $crate::codec::{TARGET_INSERT_ARITY, TARGET_INSERT_COLS, TargetRow};
+                let mut n = 0usize;
+                let mut tx = self.pool.begin().await.map_err($crate::common::db_err("starting an enqueue"))?;
+                for chunk in targets.chunks(200) {
+                    let mut values = Vec::with_capacity(chunk.len());
+                    for i in 0..chunk.len() {
+                        let ph: Vec<String> =
+                            (1..=TARGET_INSERT_ARITY).map(|j| format!("${}", i * TARGET_INSERT_ARITY + j)).collect();
+                        values.push(format!("({})", ph.join(", ")));
+                    }
+                    let sql = format!(
+                        "INSERT INTO konektly_targets ({TARGET_INSERT_COLS}) VALUES {} ON CONFLICT (id) DO NOTHING",
+                        values.join(", ")
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for t in chunk {
+                        let row = TargetRow::encode(t)?;
+                        let claim_at = row.claim_at(t);
+                        q = q
+                            .bind(row.id)
+                            .bind(row.post_id)
+                            .bind(row.owner)
+                            .bind(row.account_id)
+                            .bind(row.platform)
+                            .bind(row.body)
+                            .bind(row.state)
+                            .bind(row.state_detail)
+                            .bind(row.due_at_ns)
+                            .bind(row.attempts)
+                            .bind(row.checkpoint)
+                            .bind(row.last_error)
+                            .bind(row.lease_owner)
+                            .bind(row.lease_expires_ns)
+                            .bind(row.attempt_started_ns)
+                            .bind(row.created_at_ns)
+                            .bind(row.updated_at_ns)
+                            .bind(claim_at);
+                    }
+                    let done = q.execute(&mut *tx).await.map_err($crate::common::db_err("enqueueing targets"))?;
+                    n += done.rows_affected() as usize;
+                }
+                tx.commit().await.map_err($crate::common::db_err("committing an enqueue"))?;
+                Ok(n)
+            }
+
+            async fn get_row(&self, id: konektly_core::TargetId) -> konektly_core::Result<Option<konektly_core::TargetRecord>> {
+                let sql = format!("SELECT {} FROM konektly_targets WHERE id = $1", $crate::codec::TARGET_COLS);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("reading a target"))?;
+                match row {
+                    Some(r) => Ok(Some($crate::common::target_row!(r)?.decode()?.0)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn list_rows(&self, filter: &konektly_core::TargetFilter) -> konektly_core::Result<Vec<konektly_core::TargetRecord>> {
+                let mut args = Vec::new();
+                let w = $crate::common::filter_where(filter, &mut args);
+                let limit = filter.limit.map(|l| format!(" LIMIT {}", l.min(i64::MAX as usize))).unwrap_or_default();
+                let sql = format!(
+                    "SELECT {} FROM konektly_targets WHERE {w} ORDER BY due_at_ns, id{limit}",
+                    $crate::codec::TARGET_COLS
+                );
+                let rows = $crate::common::bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("listing targets"))?;
+                rows.iter().map(|r| Ok($crate::common::target_row!(r)?.decode()?.0)).collect()
+            }
+
+            async fn delete_rows(&self, filter: &konektly_core::TargetFilter) -> konektly_core::Result<usize> {
+                let mut args = Vec::new();
+                let w = $crate::common::filter_where(filter, &mut args);
+                let sql = format!("DELETE FROM konektly_targets WHERE {w}");
+                let done = $crate::common::bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("deleting targets"))?;
+                Ok(done.rows_affected() as usize)
+            }
+
+            async fn cancel_row(&self, id: konektly_core::TargetId) -> konektly_core::Result<konektly_core::TargetRecord> {
+                let now = $crate::codec::ns(chrono::Utc::now());
+                let sql = format!(
+                    "UPDATE konektly_targets SET state = 'cancelled', state_detail = NULL, lease_owner = NULL, \
+                     lease_expires_ns = NULL, claim_at_ns = NULL, fencing = fencing + 1, updated_at_ns = $1 \
+                     WHERE id = $2 AND state NOT IN ('published', 'failed', 'cancelled') RETURNING {}",
+                    $crate::codec::TARGET_COLS
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("cancelling a target"))?;
+                match row {
+                    Some(r) => Ok($crate::common::target_row!(r)?.decode()?.0),
+                    None => match self.get_row(id).await? {
+                        Some(t) => Err(konektly_core::Error::Conflict(format!(
+                            "target {id} has ended ({})",
+                            t.state.name()
+                        ))),
+                        None => Err(konektly_core::Error::NotFound(format!("target {id}"))),
+                    },
+                }
+            }
+
+            async fn reschedule_row(
+                &self,
+                id: konektly_core::TargetId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> konektly_core::Result<konektly_core::TargetRecord> {
+                let now = $crate::codec::ns(chrono::Utc::now());
+                let at = $crate::codec::ns(at);
+                let sql = format!(
+                    "UPDATE konektly_targets SET state = 'scheduled', state_detail = NULL, due_at_ns = $1, claim_at_ns = $1, \
+                     lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $2 \
+                     WHERE id = $3 AND state IN ('scheduled', 'blocked', 'failed', 'cancelled') RETURNING {}",
+                    $crate::codec::TARGET_COLS
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(at)
+                    .bind(now)
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("rescheduling a target"))?;
+                match row {
+                    Some(r) => {
+                        self.wake().await;
+                        Ok($crate::common::target_row!(r)?.decode()?.0)
+                    }
+                    None => match self.get_row(id).await? {
+                        Some(t) => Err(konektly_core::Error::Conflict(format!(
+                            "target {id} cannot be rescheduled while {}",
+                            t.state.name()
+                        ))),
+                        None => Err(konektly_core::Error::NotFound(format!("target {id}"))),
+                    },
+                }
+            }
+
+            async fn heartbeat_row(
+                &self,
+                lease: &konektly_core::Lease,
+                extend: std::time::Duration,
+            ) -> konektly_core::Result<konektly_core::Lease> {
+                let exp = $crate::codec::expiry(chrono::Utc::now(), extend);
+                let done = sqlx::query(
+                    "UPDATE konektly_targets SET lease_expires_ns = $1, claim_at_ns = $1 \
+                     WHERE id = $2 AND lease_owner = $3 AND fencing = $4",
+                )
+                .bind($crate::codec::ns(exp))
+                .bind(lease.target.to_string())
+                .bind(lease.owner.as_str())
+                .bind(lease.fencing_token as i64)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::common::db_err("extending a lease"))?;
+                if done.rows_affected() == 0 {
+                    return Err(konektly_core::Error::LeaseLost(lease.target));
+                }
+                let mut l = lease.clone();
+                l.expires_at = $crate::codec::from_ns($crate::codec::ns(exp));
+                Ok(l)
+            }
+
+            async fn checkpoint_row(
+                &self,
+                lease: &konektly_core::Lease,
+                checkpoint: &konektly_core::Checkpoint,
+            ) -> konektly_core::Result<()> {
+                let cp = if checkpoint.is_empty() {
+                    None
+                } else {
+                    Some($crate::codec::to_json(checkpoint, "a checkpoint")?)
+                };
+                let done = sqlx::query(
+                    "UPDATE konektly_targets SET checkpoint = $1, updated_at_ns = $2 \
+                     WHERE id = $3 AND lease_owner = $4 AND fencing = $5",
+                )
+                .bind(cp)
+                .bind($crate::codec::ns(chrono::Utc::now()))
+                .bind(lease.target.to_string())
+                .bind(lease.owner.as_str())
+                .bind(lease.fencing_token as i64)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::common::db_err("saving a checkpoint"))?;
+                if done.rows_affected() == 0 {
+                    return Err(konektly_core::Error::LeaseLost(lease.target));
+                }
+                Ok(())
+            }
+
+            async fn complete_row(
+                &self,
+                lease: &konektly_core::Lease,
+                completion: &konektly_core::Completion,
+            ) -> konektly_core::Result<konektly_core::TargetRecord> {
+                let p = $crate::codec::CompletionPatch::new(completion)?;
+                let row = sqlx::query(sqlx::AssertSqlSafe($crate::codec::complete_sql()))
+                    .bind(p.state)
+                    .bind(p.state_detail.clone())
+                    .bind(p.due_at_ns)
+                    .bind(p.attempts)
+                    .bind(p.set_error)
+                    .bind(p.last_error.clone())
+                    .bind(p.claimable)
+                    .bind($crate::codec::ns(chrono::Utc::now()))
+                    .bind(lease.target.to_string())
+                    .bind(lease.owner.as_str())
+                    .bind(lease.fencing_token as i64)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("recording an outcome"))?;
+                let Some(row) = row else { return Err(konektly_core::Error::LeaseLost(lease.target)) };
+                if p.wakes() {
+                    self.wake().await;
+                }
+                Ok($crate::common::target_row!(row)?.decode()?.0)
+            }
+
+            async fn unblock_rows(
+                &self,
+                account: konektly_core::AccountId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> konektly_core::Result<usize> {
+                let at = $crate::codec::ns(at);
+                let done = sqlx::query(
+                    "UPDATE konektly_targets SET state = 'scheduled', state_detail = NULL, due_at_ns = $1, claim_at_ns = $1, \
+                     updated_at_ns = $2 WHERE account_id = $3 AND state = 'blocked'",
+                )
+                .bind(at)
+                .bind($crate::codec::ns(chrono::Utc::now()))
+                .bind(account.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err($crate::common::db_err("unblocking targets"))?;
+                let n = done.rows_affected() as usize;
+                if n > 0 {
+                    self.wake().await;
+                }
+                Ok(n)
+            }
+
+            async fn next_due_row(&self) -> konektly_core::Result<Option<chrono::DateTime<chrono::Utc>>> {
+                let min: Option<i64> = sqlx::query_scalar("SELECT MIN(claim_at_ns) FROM konektly_targets WHERE claim_at_ns IS NOT NULL")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("reading the next due time"))?;
+                Ok(min.map($crate::codec::from_ns))
+            }
+
+            async fn observe_row(
+                &self,
+                key: &str,
+                remaining: u32,
+                reset_at: chrono::DateTime<chrono::Utc>,
+            ) -> konektly_core::Result<()> {
+                if remaining > 0 {
+                    return Ok(());
+                }
+                sqlx::query(
+                    "INSERT INTO konektly_budgets (key, used, blocked_until_ns) VALUES ($1, 0, $2) \
+                     ON CONFLICT (key) DO UPDATE SET blocked_until_ns = CASE \
+                     WHEN konektly_budgets.blocked_until_ns IS NULL OR konektly_budgets.blocked_until_ns < excluded.blocked_until_ns \
+                     THEN excluded.blocked_until_ns ELSE konektly_budgets.blocked_until_ns END",
+                )
+                .bind(key)
+                .bind($crate::codec::ns(reset_at))
+                .execute(&self.pool)
+                .await
+                .map_err($crate::common::db_err("recording a rate-limit report"))?;
+                Ok(())
+            }
+
+            /// The budget check that spends nothing: blocked until a reported reset, or not.
+            async fn peek_budget(
+                &self,
+                key: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> konektly_core::Result<Option<chrono::DateTime<chrono::Utc>>> {
+                let b: Option<Option<i64>> = sqlx::query_scalar("SELECT blocked_until_ns FROM konektly_budgets WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("reading a budget"))?;
+                Ok(b.flatten().filter(|&t| t > $crate::codec::ns(now)).map($crate::codec::from_ns))
+            }
+
+            /// Re-encrypts every stored secret that is not sealed with the newest key of the
+            /// key ring. Returns how many rows were rewritten. Safe to run while workers run,
+            /// and to run again after an interruption.
+            pub async fn rotate_keys(&self) -> konektly_core::Result<u64> {
+                let newest = self.keys.newest_id().to_owned();
+                let mut n = 0u64;
+                loop {
+                    let rows = sqlx::query(
+                        "SELECT id, key_id, access_token, refresh_token FROM konektly_accounts WHERE key_id <> $1 LIMIT 200",
+                    )
+                    .bind(&newest)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("reading accounts to rotate"))?;
+                    if rows.is_empty() {
+                        break;
+                    }
+                    for r in rows {
+                        use sqlx::Row as _;
+                        let id: String = r.try_get("id").map_err($crate::common::db_err("rotating"))?;
+                        let old: String = r.try_get("key_id").map_err($crate::common::db_err("rotating"))?;
+                        let access: Vec<u8> = r.try_get("access_token").map_err($crate::common::db_err("rotating"))?;
+                        let refresh: Option<Vec<u8>> =
+                            r.try_get("refresh_token").map_err($crate::common::db_err("rotating"))?;
+                        let aid: konektly_core::AccountId = $crate::codec::parse_id(&id, "account")?;
+                        let reseal = |b: &[u8], kind: &str| -> konektly_core::Result<Vec<u8>> {
+                            let aad = $crate::crypto::account_aad(&aid, kind);
+                            let plain = self
+                                .keys
+                                .open(b, &aad, &format!("{kind} token of account {aid}"))
+                                .map_err($crate::crypto::crypto_error)?;
+                            Ok(self.keys.seal(&plain, &aad))
+                        };
+                        let access = reseal(&access, "access")?;
+                        let refresh = refresh.map(|b| reseal(&b, "refresh")).transpose()?;
+                        let done = sqlx::query(
+                            "UPDATE konektly_accounts SET key_id = $1, access_token = $2, refresh_token = $3 WHERE id = $4 AND key_id = $5",
+                        )
+                        .bind(&newest)
+                        .bind(access)
+                        .bind(refresh)
+                        .bind(&id)
+                        .bind(&old)
+                        .execute(&self.pool)
+                        .await
+                        .map_err($crate::common::db_err("rotating an account's key"))?;
+                        n += done.rows_affected();
+                    }
+                }
+                loop {
+                    let rows = sqlx::query(
+                        "SELECT state, key_id, pkce_verifier FROM konektly_pending WHERE key_id <> $1 LIMIT 200",
+                    )
+                    .bind(&newest)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("reading pending authorizations to rotate"))?;
+                    if rows.is_empty() {
+                        break;
+                    }
+                    for r in rows {
+                        use sqlx::Row as _;
+                        let state: String = r.try_get("state").map_err($crate::common::db_err("rotating"))?;
+                        let old: String = r.try_get("key_id").map_err($crate::common::db_err("rotating"))?;
+                        let v: Option<Vec<u8>> = r.try_get("pkce_verifier").map_err($crate::common::db_err("rotating"))?;
+                        let aad = $crate::crypto::pending_aad(&state);
+                        let v = match v {
+                            Some(b) => Some(
+                                self.keys
+                                    .seal(&self.keys.open(&b, &aad, "PKCE verifier").map_err($crate::crypto::crypto_error)?, &aad),
+                            ),
+                            None => None,
+                        };
+                        let done = sqlx::query(
+                            "UPDATE konektly_pending SET key_id = $1, pkce_verifier = $2 WHERE state = $3 AND key_id = $4",
+                        )
+                        .bind(&newest)
+                        .bind(v)
+                        .bind(&state)
+                        .bind(&old)
+                        .execute(&self.pool)
+                        .await
+                        .map_err($crate::common::db_err("rotating a pending authorization's key"))?;
+                        n += done.rows_affected();
+                    }
+                }
+                Ok(n)
+            }
+
+            /// Everything stored about an account, as JSON: its profile, status, scopes and token
+            /// expiry (the tokens themselves are credentials of the application and are not
+            /// exported), its pending reconnections and every target it publishes.
+            pub async fn export_account(&self, id: konektly_core::AccountId) -> konektly_core::Result<serde_json::Value> {
+                use konektly_core::{Scheduler as _, TokenStore as _};
+                let account = self
+                    .get_account(id)
+                    .await?
+                    .ok_or_else(|| konektly_core::Error::NotFound(format!("account {id}")))?;
+                let pending = sqlx::query(
+                    "SELECT state, platform, body, expires_at_ns FROM konektly_pending WHERE reconnect = $1",
+                )
+                .bind(id.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::common::db_err("reading pending authorizations"))?;
+                let mut pend = Vec::new();
+                for r in pending {
+                    use sqlx::Row as _;
+                    let body: String = r.try_get("body").map_err($crate::common::db_err("export"))?;
+                    let platform: String = r.try_get("platform").map_err($crate::common::db_err("export"))?;
+                    let exp: i64 = r.try_get("expires_at_ns").map_err($crate::common::db_err("export"))?;
+                    pend.push(serde_json::json!({
+                        "platform": platform,
+                        "details": serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default(),
+                        "expires_at": $crate::codec::from_ns(exp),
+                    }));
+                }
+                let targets = self.list(&konektly_core::TargetFilter::account(id)).await?;
+                let t = &account.tokens;
+                Ok(serde_json::json!({
+                    "format": "konektly-account-export/1",
+                    "exported_at": chrono::Utc::now(),
+                    "account": {
+                        "id": account.id,
+                        "owner": account.owner,
+                        "platform": account.platform,
+                        "remote_id": account.remote_id,
+                        "handle": account.handle,
+                        "display_name": account.display_name,
+                        "avatar_url": account.avatar_url,
+                        "status": account.status,
+                        "parent": account.parent,
+                        "metadata": account.metadata,
+                        "created_at": account.created_at,
+                        "updated_at": account.updated_at,
+                        "tokens": {
+                            "access_token": "stored encrypted; not exported",
+                            "refresh_token": if t.refresh_token.is_some() { "stored encrypted; not exported" } else { "none" },
+                            "expires_at": t.expires_at,
+                            "refresh_expires_at": t.refresh_expires_at,
+                            "scopes": t.scopes,
+                        },
+                    },
+                    "pending_authorizations": pend,
+                    "targets": targets,
+                }))
+            }
+
+            /// Erases an account: its tokens, its pending reconnections and its targets (finished
+            /// ones are kept as post history if `policy` says so), in one transaction.
+            pub async fn erase_account(
+                &self,
+                id: konektly_core::AccountId,
+                policy: $crate::ErasePolicy,
+            ) -> konektly_core::Result<$crate::Erasure> {
+                let mut tx = self.pool.begin().await.map_err($crate::common::db_err("starting an erasure"))?;
+                let sid = id.to_string();
+                let targets = if policy.keep_post_history {
+                    sqlx::query(
+                        "DELETE FROM konektly_targets WHERE account_id = $1 AND state NOT IN ('published', 'failed', 'cancelled')",
+                    )
+                } else {
+                    sqlx::query("DELETE FROM konektly_targets WHERE account_id = $1")
+                }
+                .bind(&sid)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::common::db_err("erasing targets"))?
+                .rows_affected();
+                let pending = sqlx::query("DELETE FROM konektly_pending WHERE reconnect = $1")
+                    .bind(&sid)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::common::db_err("erasing pending authorizations"))?
+                    .rows_affected();
+                let account = sqlx::query("DELETE FROM konektly_accounts WHERE id = $1")
+                    .bind(&sid)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::common::db_err("erasing an account"))?
+                    .rows_affected()
+                    > 0;
+                tx.commit().await.map_err($crate::common::db_err("committing an erasure"))?;
+                Ok($crate::Erasure { account, pending_authorizations: pending, targets })
+            }
+
+            /// Retention: deletes finished targets (published, failed, cancelled) last changed
+            /// before `before`, and pending authorizations that expired before it. Returns how
+            /// many targets were deleted.
+            pub async fn purge_published_before(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+            ) -> konektly_core::Result<u64> {
+                let t = $crate::codec::ns(before);
+                let n = sqlx::query(
+                    "DELETE FROM konektly_targets WHERE state IN ('published', 'failed', 'cancelled') AND updated_at_ns < $1",
+                )
+                .bind(t)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::common::db_err("purging targets"))?
+                .rows_affected();
+                sqlx::query("DELETE FROM konektly_pending WHERE expires_at_ns < $1")
+                    .bind(t)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::common::db_err("purging pending authorizations"))?;
+                Ok(n)
+            }
+        }
+    };
+}
+
+pub(crate) use {account_row, bind_args, impl_common, pending_row, target_row};

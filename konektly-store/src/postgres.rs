@@ -1,0 +1,413 @@
+//! PostgreSQL: many worker processes on many machines share one database. Claims lock due rows
+//! with `FOR UPDATE SKIP LOCKED` in batches inside one statement (no transaction stays open
+//! while a worker publishes); idle workers wake on `LISTEN`/`NOTIFY`.
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use konektly_core::{
+    AccountId, Checkpoint, ClaimRequest, Claimed, Completion, Error, Lease, Result, Scheduler, TargetFilter, TargetId,
+    TargetRecord,
+};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Row as _};
+use tokio::sync::Notify;
+
+use crate::codec::{CLAIM_SET, TARGET_COLS, expiry, ns};
+use crate::common::{db_err, impl_common, target_row};
+use crate::crypto::KeyRing;
+use crate::migrations;
+use crate::sqlite::{budget_state, claimed_from_rows};
+
+/// The `NOTIFY` channel that wakes idle workers.
+const CHANNEL: &str = "konektly_work";
+
+/// Configures a [`PostgresStore`].
+pub struct PostgresStoreBuilder {
+    url: String,
+    schema: Option<String>,
+    max_connections: u32,
+    keys: Option<KeyRing>,
+}
+
+impl std::fmt::Debug for PostgresStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: show only that there is one.
+        f.debug_struct("PostgresStoreBuilder")
+            .field("schema", &self.schema)
+            .field("max_connections", &self.max_connections)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStoreBuilder {
+    /// Puts konektly's tables in `schema` (created if missing) instead of the default search path.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// The pool size (default 10).
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// The token encryption keys (required).
+    pub fn keys(mut self, keys: KeyRing) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Connects and applies the migrations.
+    pub async fn connect(self) -> Result<PostgresStore> {
+        let keys = self.keys.ok_or_else(|| Error::Config("a KeyRing is required".into()))?;
+        let mut opts = PgConnectOptions::from_str(&self.url)
+            .map_err(|_| Error::Config("the PostgreSQL URL does not parse".into()))?;
+        if let Some(s) = &self.schema {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(Error::Config(format!("schema name {s:?} must be letters, digits and `_`")));
+            }
+            opts = opts.options([("search_path", s.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .connect_with(opts)
+            .await
+            .map_err(|e| Error::storage("cannot connect to PostgreSQL", e))?;
+        migrate(&pool, self.schema.as_deref()).await?;
+        Ok(PostgresStore {
+            pool,
+            keys: Arc::new(keys),
+            waker: Arc::new(Waker { notify: Notify::new(), listener: Mutex::new(None) }),
+        })
+    }
+}
+
+struct Waker {
+    notify: Notify,
+    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Waker {
+    fn drop(&mut self) {
+        if let Some(h) = self.listener.lock().unwrap().take() {
+            h.abort();
+        }
+    }
+}
+
+/// Accounts, tokens (encrypted) and the publishing queue in PostgreSQL: for many worker processes
+/// on many machines. Cheap to clone.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pub(crate) pool: PgPool,
+    pub(crate) keys: Arc<KeyRing>,
+    waker: Arc<Waker>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// A builder for the database at `url` (`postgres://user@host:5432/db`).
+    pub fn builder(url: impl Into<String>) -> PostgresStoreBuilder {
+        PostgresStoreBuilder { url: url.into(), schema: None, max_connections: 10, keys: None }
+    }
+
+    /// Connects to `url` with `keys` and applies the migrations.
+    pub async fn connect(url: &str, keys: KeyRing) -> Result<Self> {
+        Self::builder(url).keys(keys).connect().await
+    }
+
+    /// The key ring in use.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        if let Some(h) = self.waker.listener.lock().unwrap().take() {
+            h.abort();
+        }
+        self.pool.close().await;
+    }
+
+    async fn wake(&self) {
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&self.pool).await {
+            tracing::warn!(target: "konektly::store", error = %e, "could not notify workers");
+        }
+    }
+
+    fn ensure_listener(&self) {
+        let mut slot = self.waker.listener.lock().unwrap();
+        if slot.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let pool = self.pool.clone();
+        let waker = Arc::downgrade(&self.waker);
+        *slot = Some(tokio::spawn(async move {
+            loop {
+                let mut listener = match PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(target: "konektly::store", error = %e, "LISTEN connection failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = listener.listen(CHANNEL).await {
+                    tracing::warn!(target: "konektly::store", error = %e, "LISTEN failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                loop {
+                    match listener.recv().await {
+                        Ok(_) => {
+                            let Some(w) = waker.upgrade() else { return };
+                            w.notify.notify_waiters();
+                            w.notify.notify_one();
+                        }
+                        Err(e) => {
+                            tracing::warn!(target: "konektly::store", error = %e, "LISTEN connection lost");
+                            break;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Records many outcomes in one statement (each still guarded by its own lease). Returns
+    /// one result per input, in order: the stored record, or `LeaseLost`.
+    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<TargetRecord>>> {
+        let mut ids = Vec::with_capacity(items.len());
+        let mut owners = Vec::with_capacity(items.len());
+        let mut fencings = Vec::with_capacity(items.len());
+        let mut states = Vec::with_capacity(items.len());
+        let mut details: Vec<Option<String>> = Vec::with_capacity(items.len());
+        let mut dues: Vec<Option<i64>> = Vec::with_capacity(items.len());
+        let mut attempts: Vec<Option<i64>> = Vec::with_capacity(items.len());
+        let mut set_errors = Vec::with_capacity(items.len());
+        let mut errors: Vec<Option<String>> = Vec::with_capacity(items.len());
+        let mut claimables = Vec::with_capacity(items.len());
+        let mut wake = false;
+        for (lease, c) in items {
+            let p = crate::codec::CompletionPatch::new(c)?;
+            wake |= p.wakes();
+            ids.push(lease.target.to_string());
+            owners.push(lease.owner.as_str().to_owned());
+            fencings.push(lease.fencing_token as i64);
+            states.push(p.state.to_owned());
+            details.push(p.state_detail);
+            dues.push(p.due_at_ns);
+            attempts.push(p.attempts);
+            set_errors.push(p.set_error);
+            errors.push(p.last_error);
+            claimables.push(p.claimable);
+        }
+        let cols = TARGET_COLS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "UPDATE konektly_targets t SET state = u.state, state_detail = u.detail, \
+             due_at_ns = COALESCE(u.due, t.due_at_ns), attempts = COALESCE(u.attempts, t.attempts), \
+             last_error = CASE WHEN u.set_error = 1 THEN u.error ELSE t.last_error END, \
+             claim_at_ns = CASE WHEN u.claimable = 1 THEN COALESCE(u.due, t.due_at_ns) ELSE NULL END, \
+             lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $11 \
+             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int8[]) \
+             AS u(id, owner, fencing, state, detail, due, attempts, set_error, error, claimable) \
+             WHERE t.id = u.id AND t.lease_owner = u.owner AND t.fencing = u.fencing RETURNING {cols}"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(&ids)
+            .bind(owners)
+            .bind(fencings)
+            .bind(states)
+            .bind(details)
+            .bind(dues)
+            .bind(attempts)
+            .bind(set_errors)
+            .bind(errors)
+            .bind(claimables)
+            .bind(ns(Utc::now()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("recording outcomes"))?;
+        let mut by_id = std::collections::HashMap::new();
+        for r in rows {
+            let rec = target_row!(r)?.decode()?.0;
+            by_id.insert(rec.id, rec);
+        }
+        if wake {
+            self.wake().await;
+        }
+        Ok(items.iter().map(|(l, _)| by_id.remove(&l.target).ok_or(Error::LeaseLost(l.target))).collect())
+    }
+}
+
+async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<()> {
+    let mut tx = pool.begin().await.map_err(db_err("starting the migrations"))?;
+    // One migrator at a time, whichever process starts first.
+    sqlx::query("SELECT pg_advisory_xact_lock(7245190143)")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("locking the migrations"))?;
+    if let Some(s) = schema {
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{s}\"")))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("creating the schema"))?;
+    }
+    sqlx::query(migrations::SCHEMA_TABLE).execute(&mut *tx).await.map_err(db_err("creating konektly_schema"))?;
+    let found: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM konektly_schema")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err("reading the schema version"))?;
+    migrations::check_not_newer(found)?;
+    for m in migrations::POSTGRES.iter().filter(|m| Some(m.version) > found) {
+        for s in m.statements {
+            sqlx::query(AssertSqlSafe(*s)).execute(&mut *tx).await.map_err(db_err("migrating"))?;
+        }
+        sqlx::query("INSERT INTO konektly_schema (version, applied_at_ns) VALUES ($1, $2)")
+            .bind(m.version)
+            .bind(ns(Utc::now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("recording a migration"))?;
+    }
+    tx.commit().await.map_err(db_err("committing the migrations"))?;
+    Ok(())
+}
+
+impl_common!(PostgresStore);
+
+#[async_trait]
+impl Scheduler for PostgresStore {
+    async fn enqueue(&self, targets: &[TargetRecord]) -> Result<usize> {
+        let n = self.enqueue_rows(targets).await?;
+        if n > 0 {
+            self.wake().await;
+        }
+        Ok(n)
+    }
+
+    async fn get(&self, id: TargetId) -> Result<Option<TargetRecord>> {
+        self.get_row(id).await
+    }
+
+    async fn list(&self, filter: &TargetFilter) -> Result<Vec<TargetRecord>> {
+        self.list_rows(filter).await
+    }
+
+    async fn cancel(&self, id: TargetId) -> Result<TargetRecord> {
+        self.cancel_row(id).await
+    }
+
+    async fn reschedule(&self, id: TargetId, at: DateTime<Utc>) -> Result<TargetRecord> {
+        self.reschedule_row(id, at).await
+    }
+
+    async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>> {
+        if req.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let platforms: Option<Vec<String>> = req.platforms.as_ref().map(|p| p.iter().map(|p| p.to_string()).collect());
+        let only: Option<Vec<String>> = req.only.as_ref().map(|ids| ids.iter().map(|i| i.to_string()).collect());
+        let filters = " AND ($5::text[] IS NULL OR platform = ANY($5)) AND ($6::text[] IS NULL OR id = ANY($6))";
+        let sql = format!(
+            "UPDATE konektly_targets SET {CLAIM_SET} WHERE id IN (SELECT id FROM konektly_targets \
+             WHERE claim_at_ns IS NOT NULL AND claim_at_ns <= $3{filters} ORDER BY claim_at_ns, id LIMIT $4 \
+             FOR UPDATE SKIP LOCKED) RETURNING {TARGET_COLS}"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(req.worker.as_str())
+            .bind(ns(expiry(req.now, req.lease_for)))
+            .bind(ns(req.now))
+            .bind(i64::try_from(req.limit).unwrap_or(i64::MAX))
+            .bind(platforms)
+            .bind(only)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("claiming targets"))?;
+        claimed_from_rows(rows.iter().map(|r| target_row!(r)).collect::<Result<Vec<_>>>()?)
+    }
+
+    async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
+        self.heartbeat_row(lease, extend).await
+    }
+
+    async fn save_checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> Result<()> {
+        self.checkpoint_row(lease, checkpoint).await
+    }
+
+    async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<TargetRecord> {
+        self.complete_row(lease, completion).await
+    }
+
+    async fn unblock_account(&self, account: AccountId, at: DateTime<Utc>) -> Result<usize> {
+        self.unblock_rows(account, at).await
+    }
+
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        self.next_due_row().await
+    }
+
+    async fn wait_for_work(&self, timeout: Duration) {
+        self.ensure_listener();
+        let _ = tokio::time::timeout(timeout, self.waker.notify.notified()).await;
+    }
+
+    async fn delete(&self, filter: &TargetFilter) -> Result<usize> {
+        self.delete_rows(filter).await
+    }
+
+    async fn acquire_budget(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+        cost: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        if cost == 0 {
+            return self.peek_budget(key, now).await;
+        }
+        let mut tx = self.pool.begin().await.map_err(db_err("starting a budget update"))?;
+        sqlx::query("INSERT INTO konektly_budgets (key, used) VALUES ($1, 0) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("creating a budget"))?;
+        // The row lock makes the read-modify-write atomic across every process.
+        let row =
+            sqlx::query("SELECT window_start_ns, used, blocked_until_ns FROM konektly_budgets WHERE key = $1 FOR UPDATE")
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err("reading a budget"))?;
+        let mut state = budget_state(Some((row.try_get(0), row.try_get(1), row.try_get(2))))?;
+        let out = state.acquire(limit, window, cost, now);
+        sqlx::query(
+            "UPDATE konektly_budgets SET window_start_ns = $2, used = $3, blocked_until_ns = $4 WHERE key = $1",
+        )
+        .bind(key)
+        .bind(state.window_start.map(ns))
+        .bind(i64::from(state.used))
+        .bind(state.blocked_until.map(ns))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("writing a budget"))?;
+        tx.commit().await.map_err(db_err("committing a budget update"))?;
+        Ok(out)
+    }
+
+    async fn observe_budget(&self, key: &str, remaining: u32, reset_at: DateTime<Utc>) -> Result<()> {
+        self.observe_row(key, remaining, reset_at).await
+    }
+}

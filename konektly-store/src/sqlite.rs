@@ -1,0 +1,311 @@
+//! SQLite: one file (WAL) or memory. Claims are one `UPDATE … RETURNING` (SQLite has one writer
+//! at a time, so a claim is exclusive across connections and processes); idle workers wake on
+//! an in-process notification or an adaptive poll that notices other processes' work.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use konektly_core::ratelimit::BudgetState;
+use konektly_core::{
+    AccountId, Checkpoint, ClaimKind, ClaimRequest, Claimed, Completion, Error, Lease, Result, Scheduler, TargetFilter,
+    TargetId, TargetRecord,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row as _};
+use tokio::sync::Notify;
+
+use crate::codec::{CLAIM_SET, TARGET_COLS, expiry, from_ns, ns};
+use crate::common::{db_err, impl_common, target_row};
+use crate::crypto::KeyRing;
+use crate::migrations;
+
+/// Accounts, tokens (encrypted) and the publishing queue in SQLite: the embedded default for one
+/// machine. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+    pub(crate) keys: Arc<KeyRing>,
+    notify: Arc<Notify>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it if needed) the database file at `path` in WAL mode and applies the
+    /// migrations. Several processes may open the same file.
+    pub async fn open(path: impl AsRef<Path>, keys: KeyRing) -> Result<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path.as_ref())
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|e| Error::storage(format!("cannot open the SQLite database {}", path.as_ref().display()), e))?;
+        Self::from_pool(pool, keys).await
+    }
+
+    /// A private database in memory (tests, examples): gone when the store is dropped.
+    pub async fn in_memory(keys: KeyRing) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(|e| Error::storage("bad SQLite options", e))?;
+        // One connection that is never closed: a memory database lives as long as it does.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts)
+            .await
+            .map_err(|e| Error::storage("cannot open an in-memory SQLite database", e))?;
+        Self::from_pool(pool, keys).await
+    }
+
+    async fn from_pool(pool: SqlitePool, keys: KeyRing) -> Result<Self> {
+        migrate(&pool).await?;
+        Ok(Self { pool, keys: Arc::new(keys), notify: Arc::new(Notify::new()) })
+    }
+
+    /// The key ring in use.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn wake(&self) {
+        self.notify.notify_waiters();
+        // Also leaves a permit, so a worker about to wait does not miss it.
+        self.notify.notify_one();
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err("starting the migrations"))?;
+    sqlx::query(migrations::SCHEMA_TABLE).execute(&mut *tx).await.map_err(db_err("creating konektly_schema"))?;
+    let found: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM konektly_schema")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err("reading the schema version"))?;
+    migrations::check_not_newer(found)?;
+    for m in migrations::SQLITE.iter().filter(|m| Some(m.version) > found) {
+        for s in m.statements {
+            sqlx::query(AssertSqlSafe(*s)).execute(&mut *tx).await.map_err(db_err("migrating"))?;
+        }
+        sqlx::query("INSERT INTO konektly_schema (version, applied_at_ns) VALUES ($1, $2)")
+            .bind(m.version)
+            .bind(ns(Utc::now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("recording a migration"))?;
+    }
+    tx.commit().await.map_err(db_err("committing the migrations"))?;
+    Ok(())
+}
+
+impl_common!(SqliteStore);
+
+#[async_trait]
+impl Scheduler for SqliteStore {
+    async fn enqueue(&self, targets: &[TargetRecord]) -> Result<usize> {
+        let n = self.enqueue_rows(targets).await?;
+        if n > 0 {
+            self.wake().await;
+        }
+        Ok(n)
+    }
+
+    async fn get(&self, id: TargetId) -> Result<Option<TargetRecord>> {
+        self.get_row(id).await
+    }
+
+    async fn list(&self, filter: &TargetFilter) -> Result<Vec<TargetRecord>> {
+        self.list_rows(filter).await
+    }
+
+    async fn cancel(&self, id: TargetId) -> Result<TargetRecord> {
+        self.cancel_row(id).await
+    }
+
+    async fn reschedule(&self, id: TargetId, at: DateTime<Utc>) -> Result<TargetRecord> {
+        self.reschedule_row(id, at).await
+    }
+
+    async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>> {
+        if req.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let exp = ns(expiry(req.now, req.lease_for));
+        let now = ns(req.now);
+        let mut filters = String::new();
+        let mut args: Vec<String> = Vec::new();
+        let mut next = 5;
+        for (col, list) in [("platform", req.platforms.as_ref().map(|p| p.iter().map(|p| p.to_string()).collect::<Vec<_>>())), ("id", req.only.as_ref().map(|ids| ids.iter().map(|i| i.to_string()).collect()))] {
+            if let Some(list) = list {
+                if list.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let ph: Vec<String> = (0..list.len()).map(|i| format!("${}", next + i)).collect();
+                next += list.len();
+                filters.push_str(&format!(" AND {col} IN ({})", ph.join(", ")));
+                args.extend(list);
+            }
+        }
+        let sql = format!(
+            "UPDATE konektly_targets SET {CLAIM_SET} WHERE id IN (SELECT id FROM konektly_targets \
+             WHERE claim_at_ns IS NOT NULL AND claim_at_ns <= $3{filters} ORDER BY claim_at_ns, id LIMIT $4) \
+             RETURNING {TARGET_COLS}"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(req.worker.as_str())
+            .bind(exp)
+            .bind(now)
+            .bind(i64::try_from(req.limit).unwrap_or(i64::MAX));
+        for a in args {
+            q = q.bind(a);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(db_err("claiming targets"))?;
+        claimed_from_rows(rows.iter().map(|r| target_row!(r)).collect::<Result<Vec<_>>>()?)
+    }
+
+    async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
+        self.heartbeat_row(lease, extend).await
+    }
+
+    async fn save_checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> Result<()> {
+        self.checkpoint_row(lease, checkpoint).await
+    }
+
+    async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<TargetRecord> {
+        self.complete_row(lease, completion).await
+    }
+
+    async fn unblock_account(&self, account: AccountId, at: DateTime<Utc>) -> Result<usize> {
+        self.unblock_rows(account, at).await
+    }
+
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        self.next_due_row().await
+    }
+
+    async fn wait_for_work(&self, timeout: Duration) {
+        // In-process wake-ups are immediate; work from other processes is noticed by polling,
+        // quickly at first and less often the longer nothing comes.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        let mut interval = Duration::from_millis(5);
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return;
+            }
+            let nap = interval.min(deadline - now);
+            tokio::select! {
+                _ = &mut notified => return,
+                _ = tokio::time::sleep(nap) => {}
+            }
+            if let Ok(Some(t)) = self.next_due_row().await
+                && t <= Utc::now()
+            {
+                return;
+            }
+            interval = (interval * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    async fn delete(&self, filter: &TargetFilter) -> Result<usize> {
+        self.delete_rows(filter).await
+    }
+
+    async fn acquire_budget(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+        cost: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        if cost == 0 {
+            return self.peek_budget(key, now).await;
+        }
+        // BEGIN IMMEDIATE takes the write lock first: the read-modify-write is atomic across
+        // processes.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err("starting a budget update"))?;
+        let row = sqlx::query("SELECT window_start_ns, used, blocked_until_ns FROM konektly_budgets WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err("reading a budget"))?;
+        let mut state = budget_state(row.as_ref().map(|r| (r.try_get(0), r.try_get(1), r.try_get(2))))?;
+        let out = state.acquire(limit, window, cost, now);
+        write_budget(&mut tx, key, &state).await?;
+        tx.commit().await.map_err(db_err("committing a budget update"))?;
+        Ok(out)
+    }
+
+    async fn observe_budget(&self, key: &str, remaining: u32, reset_at: DateTime<Utc>) -> Result<()> {
+        self.observe_row(key, remaining, reset_at).await
+    }
+}
+
+type BudgetCols = (
+    std::result::Result<Option<i64>, sqlx::Error>,
+    std::result::Result<i64, sqlx::Error>,
+    std::result::Result<Option<i64>, sqlx::Error>,
+);
+
+pub(crate) fn budget_state(row: Option<BudgetCols>) -> Result<BudgetState> {
+    let Some((ws, used, bu)) = row else { return Ok(BudgetState::default()) };
+    let err = db_err("reading a budget");
+    Ok(BudgetState {
+        window_start: ws.map_err(db_err("reading a budget"))?.map(from_ns),
+        used: u32::try_from(used.map_err(db_err("reading a budget"))?).unwrap_or(u32::MAX),
+        blocked_until: bu.map_err(err)?.map(from_ns),
+    })
+}
+
+async fn write_budget(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, key: &str, s: &BudgetState) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO konektly_budgets (key, window_start_ns, used, blocked_until_ns) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (key) DO UPDATE SET window_start_ns = excluded.window_start_ns, used = excluded.used, \
+         blocked_until_ns = excluded.blocked_until_ns",
+    )
+    .bind(key)
+    .bind(s.window_start.map(ns))
+    .bind(i64::from(s.used))
+    .bind(s.blocked_until.map(ns))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err("writing a budget"))?;
+    Ok(())
+}
+
+/// Claimed rows, oldest due first.
+pub(crate) fn claimed_from_rows(rows: Vec<crate::codec::TargetRow>) -> Result<Vec<Claimed>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (record, kind) = row.decode()?;
+        let lease = record.lease.clone().ok_or_else(|| Error::Storage {
+            message: format!("a claimed target {} has no lease", record.id),
+            source: None,
+        })?;
+        out.push(Claimed { record, lease, kind: kind.unwrap_or(ClaimKind::Reconcile) });
+    }
+    out.sort_by_key(|c| (c.record.due_at, c.record.id));
+    Ok(out)
+}
