@@ -1,9 +1,49 @@
 //! # konektly-twitter
 //!
-//! The X (Twitter) API v2 platform for konektly.
+//! X (Twitter) for [konektly](konektly_core), through API v2: connect accounts with OAuth 2.0
+//! and PKCE, then publish posts, replies, polls and threads with images, a GIF or a video —
+//! uploaded in 1–4 MiB chunks streamed from the source, with alt text. Progress is
+//! checkpointed (media ids, ids of the thread's items already posted), so a restarted worker
+//! continues instead of posting twice; after an unknown outcome, [`XPlatform`] looks for the
+//! post among the account's recent posts before anything is sent again.
+//!
+//! Length is counted as X counts it ([`weighted_length`]: twitter-text v3, a port of the
+//! official implementation that passes its conformance suite).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use konektly_core::{Content, Platform, TargetOptions};
+//! use konektly_twitter::{XBuilder, XOptions, XPoll};
+//!
+//! # fn main() -> konektly_core::Result<()> {
+//! let x = Arc::new(XBuilder::new().with_client_id("client-id").build()?);
+//! let options = XOptions {
+//!     poll: Some(XPoll { options: vec!["Rust".into(), "Go".into()], duration_minutes: 1440 }),
+//!     ..XOptions::default()
+//! };
+//! let problems = x.validate(&Content::text("Which one?"), &TargetOptions::new(&options)?);
+//! assert!(problems.is_empty());
+//! assert_eq!(konektly_twitter::weighted_length("Hello 世界 https://konektly.app"), 34);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Configuration: [`XBuilder::from_env`] reads `KONEKTLY_X_CLIENT_ID`,
+//! `KONEKTLY_X_CLIENT_SECRET` (a confidential client: token calls use HTTP Basic),
+//! `KONEKTLY_X_REDIRECT_URI` and `KONEKTLY_X_BASE_URL`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod builder;
+mod client;
+mod error;
+mod model;
 mod text;
+mod validate;
 
+pub use builder::{DEFAULT_SCOPES, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, XBuilder};
+pub use client::{PLATFORM_ID, XPlatform};
+pub use error::{XApiError, XErrorEntry};
+pub use model::{ReplySettings, XOptions, XPoll};
 pub use text::{MAX_WEIGHTED_LENGTH, TextLength, parse_text, weighted_length};
+pub use validate::{MAX_ALT_TEXT_CHARS, POLL_MINUTES, POLL_OPTION_CHARS, POLL_OPTIONS};

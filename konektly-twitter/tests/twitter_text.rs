@@ -66,3 +66,34 @@ fn weighted_tweets_with_discounted_emoji() {
 fn unicode_directional_markers() {
     check("UnicodeDirectionalMarkerCounterTest", 2);
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Reference {
+    text: String,
+    weighted_length: usize,
+    valid: bool,
+}
+
+/// Beyond the suite: generated texts (URLs with and without protocol, the characters around
+/// them, flags, keycaps, `©`, variation selectors…) counted by the official JavaScript
+/// implementation (`tools/gen-reference-lengths.js`).
+#[test]
+fn agrees_with_the_official_implementation_on_generated_texts() {
+    let raw = include_str!("fixtures/reference_lengths.json");
+    let refs: Vec<Reference> = serde_json::from_str(raw).expect("fixture parses");
+    assert!(refs.len() > 1000);
+    let failures: Vec<String> = refs
+        .iter()
+        .filter_map(|r| {
+            let got = parse_text(&r.text);
+            (got.weighted_length != r.weighted_length || got.valid != r.valid).then(|| {
+                format!(
+                    "{:?}: got {} {}, reference {} {}",
+                    r.text, got.weighted_length, got.valid, r.weighted_length, r.valid
+                )
+            })
+        })
+        .collect();
+    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), refs.len(), failures.join("\n"));
+}

@@ -81,7 +81,7 @@ pub fn parse_text(text: &str) -> TextLength {
         u += c.len_utf16();
     }
     let urls: HashMap<usize, usize> =
-        extract_urls(&normalized).into_iter().filter_map(|(b, len)| Some((*to_utf16.get(&b)?, len))).collect();
+        extract_urls(&normalized).into_iter().filter_map(|u| Some((*to_utf16.get(&u.start)?, u.len16))).collect();
     let emojis: HashMap<usize, usize> = PATTERNS
         .emoji
         .find_iter(&normalized)
@@ -131,9 +131,36 @@ fn char_weight(unit: u16) -> usize {
     RANGES.iter().find(|(s, e, _)| (*s..=*e).contains(&unit)).map_or(DEFAULT_WEIGHT, |r| r.2)
 }
 
-/// twitter-text `extractUrlsWithIndices` (URLs without a protocol included): each URL's byte
-/// offset and the UTF-16 length of its text.
-fn extract_urls(text: &str) -> Vec<(usize, usize)> {
+/// A URL found in a text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct UrlEntity {
+    /// Byte offset of its start.
+    start: usize,
+    /// Byte offset of its end.
+    end: usize,
+    /// The UTF-16 length of its text (what the reference skips).
+    len16: usize,
+}
+
+/// `text` without its URLs, with whitespace collapsed: what survives X's rewriting of links
+/// into t.co links (and the media link it appends), for matching a post by its text.
+pub(crate) fn text_without_urls(text: &str) -> String {
+    let normalized: String = text.nfc().collect();
+    let mut out = String::with_capacity(normalized.len());
+    let mut at = 0;
+    for u in extract_urls(&normalized) {
+        if u.start >= at {
+            out.push_str(&normalized[at..u.start]);
+            out.push(' ');
+            at = u.end;
+        }
+    }
+    out.push_str(&normalized[at..]);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// twitter-text `extractUrlsWithIndices` (URLs without a protocol included).
+fn extract_urls(text: &str) -> Vec<UrlEntity> {
     let p = &*PATTERNS;
     let mut out = Vec::new();
     if !text.contains('.') {
@@ -158,16 +185,18 @@ fn extract_urls(text: &str) -> Vec<(usize, usize)> {
             }
             let mut last: Option<(usize, String)> = None;
             for m in p.valid_ascii_domain.find_iter(domain).filter_map(|m| m.ok()) {
-                if let Some(l) = last.take() {
-                    out.push((l.0, utf16_len(&l.1)));
+                if let Some((at, s)) = last.take() {
+                    out.push(UrlEntity { start: at, end: at + s.len(), len16: utf16_len(&s) });
                 }
                 last = Some((start + m.start(), m.as_str().to_owned()));
             }
             let Some((at, mut ascii)) = last else { continue };
+            let mut end = at + ascii.len();
             if !path.is_empty() {
                 ascii = url.replacen(domain, &ascii, 1);
+                end = whole.end();
             }
-            out.push((at, utf16_len(&ascii)));
+            out.push(UrlEntity { start: at, end, len16: utf16_len(&ascii) });
         } else {
             let mut url = url;
             if let Ok(Some(c)) = p.valid_tco_url.captures(url) {
@@ -176,7 +205,7 @@ fn extract_urls(text: &str) -> Vec<(usize, usize)> {
                 }
                 url = c.get(0).map_or(url, |m| m.as_str());
             }
-            out.push((start, utf16_len(url)));
+            out.push(UrlEntity { start, end: start + url.len(), len16: utf16_len(url) });
         }
     }
     out
@@ -312,6 +341,13 @@ mod tests {
         assert_eq!(weighted_length("\u{FE0F}"), 2);
         assert_eq!(weighted_length("🇫🇷"), 2);
         assert_eq!(weighted_length("#\u{FE0F}\u{20E3}"), 2);
+    }
+
+    #[test]
+    fn urls_are_left_out_for_matching() {
+        assert_eq!(text_without_urls("Look  at https://example.com/a?b=1 now"), "Look at now");
+        assert_eq!(text_without_urls("Look at https://t.co/abc now https://t.co/xyz"), "Look at now");
+        assert_eq!(text_without_urls("plain"), "plain");
     }
 
     #[test]

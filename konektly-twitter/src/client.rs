@@ -1,0 +1,630 @@
+//! [`XPlatform`]: the requests to X API v2 — OAuth 2.0 with PKCE, posts, threads, polls, the
+//! chunked media upload, deletion and reconciliation.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{SecondsFormat, Utc};
+use konektly_core::http::ApiResponse;
+use konektly_core::oauth::{OAuthClient, bearer};
+use konektly_core::{
+    AccessToken, Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, Content, Error, HttpClient,
+    Media, MediaKind, PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome,
+    Reconciliation, RemotePost, Result, TargetOptions, TokenSet, Violation,
+};
+use reqwest::{Method, RequestBuilder};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::builder::{XBuilder, endpoint};
+use crate::error::{XApiError, XErrorKind, classify, map_error, rate_limit_reports};
+use crate::model::{
+    AltText, AltTextMetadata, CreateTweet, CreatedTweet, Data, InitializeUpload, MediaMetadata, MediaState,
+    ProcessingInfo, Timeline, TweetMedia, TweetReply, UploadData, User, XOptions, XState,
+};
+use crate::text::text_without_urls;
+
+/// The platform id of X.
+pub const PLATFORM_ID: &str = "x";
+/// The longest wait between media status checks that X's `check_after_secs` may ask for.
+const MAX_POLL_AFTER: Duration = Duration::from_secs(60);
+/// How many pages of the account's posts `reconcile` reads at most.
+const RECONCILE_PAGES: usize = 5;
+/// Media ids this close to expiring are uploaded again rather than attached.
+const EXPIRY_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+pub(crate) struct Config {
+    pub api_base: Url,
+    pub oauth: OAuthClient,
+    pub http: HttpClient,
+    pub scopes: Vec<String>,
+    pub chunk_size: usize,
+    pub redirect_uri: Option<Url>,
+}
+
+/// X (Twitter) through API v2, as a konektly [`Platform`].
+pub struct XPlatform {
+    cfg: Config,
+    caps: Capabilities,
+}
+
+impl fmt::Debug for XPlatform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // OAuthConfig's own Debug redacts the client secret.
+        f.debug_struct("XPlatform")
+            .field("api_base", &self.cfg.api_base.as_str())
+            .field("oauth", self.cfg.oauth.config())
+            .field("scopes", &self.cfg.scopes)
+            .field("chunk_size", &self.cfg.chunk_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One item of a publication: the first post, then each thread item.
+struct Item<'a> {
+    text: &'a str,
+    media: &'a [Media],
+}
+
+fn items(content: &Content) -> Vec<Item<'_>> {
+    std::iter::once(Item { text: &content.text, media: &content.media })
+        .chain(content.thread.iter().map(|t| Item { text: &t.text, media: &t.media }))
+        .collect()
+}
+
+/// Where a media item's upload stands after one step.
+enum MediaStep {
+    Ready,
+    Wait(Duration, String),
+}
+
+impl XPlatform {
+    pub(crate) fn new(cfg: Config) -> Self {
+        Self { cfg, caps: crate::validate::capabilities() }
+    }
+
+    /// A builder (same as [`XBuilder::new`]).
+    pub fn builder() -> XBuilder {
+        XBuilder::new()
+    }
+
+    /// The redirect URI given to the builder, if any.
+    pub fn redirect_uri(&self) -> Option<&Url> {
+        self.cfg.redirect_uri.as_ref()
+    }
+
+    fn url(&self, path: &str) -> Result<Url> {
+        endpoint(&self.cfg.api_base, path)
+    }
+
+    fn request(&self, method: Method, path: &str, token: &AccessToken) -> Result<RequestBuilder> {
+        Ok(self
+            .cfg
+            .http
+            .client()
+            .request(method, self.url(path)?)
+            .header(reqwest::header::AUTHORIZATION, bearer(token)))
+    }
+
+    /// Sends a request, reports its rate-limit headers, and maps an error answer.
+    async fn call(
+        &self,
+        ctx: Option<&PublishContext<'_>>,
+        req: RequestBuilder,
+        kind: CallKind,
+        what: &str,
+    ) -> Result<ApiResponse> {
+        let resp = self.cfg.http.send(req, kind).await?;
+        let api = ApiResponse::read(resp, kind).await?;
+        if let Some(ctx) = ctx {
+            for report in rate_limit_reports(&api.headers, what) {
+                ctx.report_rate_limit(report);
+            }
+        }
+        if api.is_success() { Ok(api) } else { Err(map_error(api.status, &api.headers, &api.body, kind, what)) }
+    }
+
+    async fn call_json<T: DeserializeOwned>(
+        &self,
+        ctx: Option<&PublishContext<'_>>,
+        req: RequestBuilder,
+        kind: CallKind,
+        what: &str,
+    ) -> Result<T> {
+        let api = self.call(ctx, req, kind, what).await?;
+        match api.json::<T>() {
+            Ok(v) => Ok(v),
+            // The platform acted but answered oddly: for a create, nobody knows what landed.
+            Err(e) if kind == CallKind::Create => {
+                Err(Error::UnknownOutcome { message: format!("{what}: {e}"), source: None })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fetch_profile(&self, token: &AccessToken) -> Result<Profile> {
+        let req = self.request(Method::GET, "/2/users/me", token)?.query(&[("user.fields", "profile_image_url")]);
+        let user: Data<User> = self.call_json(None, req, CallKind::Idempotent, "GET /2/users/me").await?;
+        let user = user.data;
+        Ok(Profile {
+            remote_id: user.id,
+            handle: user.username,
+            display_name: user.name,
+            avatar_url: user.profile_image_url.and_then(|u| Url::parse(&u).ok()),
+        })
+    }
+
+    fn remote(&self, account: &Account, state: &XState) -> RemotePost {
+        let ids: Vec<String> = state.items.iter().filter_map(|i| i.posted_id.clone()).collect();
+        let first = ids.first().cloned().unwrap_or_default();
+        let handle = account.handle.as_deref().map(|h| h.trim_start_matches('@')).filter(|h| !h.is_empty());
+        let url = match handle {
+            Some(h) => format!("https://x.com/{h}/status/{first}"),
+            None => format!("https://x.com/i/web/status/{first}"),
+        };
+        let mut remote = RemotePost::new(PlatformId::new(PLATFORM_ID), first, Url::parse(&url).ok());
+        remote.thread_ids = ids.into_iter().skip(1).collect();
+        remote
+    }
+
+    /// Publishes, or continues from the checkpoint: uploads what is not uploaded, waits for
+    /// processing, then posts the items not posted yet, each replying to the one before.
+    async fn run(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
+        let violations = self.validate(ctx.content, ctx.options);
+        if !violations.is_empty() {
+            return Err(Error::InvalidPost(violations));
+        }
+        let opts: XOptions = ctx.typed_options()?;
+        let content = ctx.content;
+        let items = items(content);
+        let mut state: XState = ctx.state();
+        state.items.resize_with(items.len(), Default::default);
+
+        for (i, item) in items.iter().enumerate() {
+            if state.items[i].posted_id.is_some() {
+                continue;
+            }
+            if state.items[i].media.len() != item.media.len() {
+                state.items[i].media = vec![MediaState::default(); item.media.len()];
+            }
+            for (j, media) in item.media.iter().enumerate() {
+                if let MediaStep::Wait(after, detail) = self.prepare_media(ctx, &mut state, i, j, media).await? {
+                    return Ok(PublishOutcome::Processing { poll_after: after, detail: Some(detail) });
+                }
+            }
+            let previous = if i == 0 { None } else { state.items[i - 1].posted_id.clone() };
+            let media_ids: Vec<String> = state.items[i].media.iter().map(|m| m.media_id.clone()).collect();
+            let body = tweet_body(&opts, i, item.text, media_ids, previous);
+
+            state.posting = Some(i);
+            state.duplicate = None;
+            ctx.save_state(&state).await?;
+            let req = self.request(Method::POST, "/2/tweets", ctx.access_token())?.json(&body);
+            let what = "POST /2/tweets";
+            match self.call_json::<Data<CreatedTweet>>(Some(ctx), req, CallKind::Create, what).await {
+                Ok(created) => {
+                    state.items[i].posted_id = Some(created.data.id);
+                    state.posting = None;
+                    ctx.save_state(&state).await?;
+                }
+                Err(e) => {
+                    if is_duplicate(&e) {
+                        state.duplicate = Some(i);
+                        ctx.save_state(&state).await?;
+                    } else if !matches!(e, Error::UnknownOutcome { .. }) {
+                        // X answered: nothing landed.
+                        state.posting = None;
+                        ctx.save_state(&state).await?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(PublishOutcome::Published(self.remote(ctx.account, &state)))
+    }
+
+    /// One media item through initialize → append (chunks streamed from the source) →
+    /// finalize → status, then its alt text. Progress is checkpointed after every step.
+    async fn prepare_media(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        state: &mut XState,
+        i: usize,
+        j: usize,
+        media: &Media,
+    ) -> Result<MediaStep> {
+        let ms = &state.items[i].media[j];
+        if ms.ready && ms.expires_at.is_some_and(|t| t <= Utc::now() + EXPIRY_MARGIN) {
+            tracing::debug!(target: "konektly::x", media_id = %ms.media_id, "uploaded media expired; uploading again");
+            state.items[i].media[j] = MediaState::default();
+        }
+        let size = media.require_size()?;
+
+        if state.items[i].media[j].media_id.is_empty() {
+            let body = InitializeUpload {
+                media_type: media.mime.essence_str(),
+                total_bytes: size,
+                media_category: category(media),
+            };
+            let req = self.request(Method::POST, "/2/media/upload/initialize", ctx.access_token())?.json(&body);
+            let what = "POST /2/media/upload/initialize";
+            let init: Data<UploadData> = self.call_json(Some(ctx), req, CallKind::Create, what).await?;
+            let ms = &mut state.items[i].media[j];
+            ms.media_id = init.data.id;
+            ms.expires_at = expiry(init.data.expires_after_secs);
+            ctx.save_state(&*state).await?;
+        }
+
+        if !state.items[i].media[j].finalized {
+            let media_id = state.items[i].media[j].media_id.clone();
+            let sent = state.items[i].media[j].bytes_sent;
+            if sent < size {
+                let mut chunks = media.open_at(self.cfg.http.client(), sent).await?.chunks(self.cfg.chunk_size);
+                let path = format!("/2/media/upload/{media_id}/append");
+                while let Some(chunk) = chunks.next_chunk().await? {
+                    let segment = state.items[i].media[j].segments_sent;
+                    if segment > 999 {
+                        return Err(Error::Config("X accepts at most 1000 upload segments: use larger chunks".into()));
+                    }
+                    let len = chunk.len() as u64;
+                    let part = reqwest::multipart::Part::stream_with_length(chunk, len)
+                        .file_name("media")
+                        .mime_str("application/octet-stream")
+                        .map_err(|e| Error::Config(format!("multipart: {e}")))?;
+                    let form =
+                        reqwest::multipart::Form::new().text("segment_index", segment.to_string()).part("media", part);
+                    let req = self.request(Method::POST, &path, ctx.access_token())?.multipart(form);
+                    // Appending a segment again at the same index is harmless.
+                    self.call(Some(ctx), req, CallKind::Idempotent, "POST /2/media/upload/{id}/append").await?;
+                    let ms = &mut state.items[i].media[j];
+                    ms.segments_sent += 1;
+                    ms.bytes_sent += len;
+                    ctx.save_state(&*state).await?;
+                }
+            }
+            if state.items[i].media[j].bytes_sent != size {
+                return Err(Error::Config(format!(
+                    "the media's size changed: {size} bytes were announced, {} were read",
+                    state.items[i].media[j].bytes_sent
+                )));
+            }
+            let req =
+                self.request(Method::POST, &format!("/2/media/upload/{media_id}/finalize"), ctx.access_token())?;
+            let what = "POST /2/media/upload/{id}/finalize";
+            let fin: Data<UploadData> = self.call_json(Some(ctx), req, CallKind::Idempotent, what).await?;
+            let ms = &mut state.items[i].media[j];
+            ms.finalized = true;
+            ms.expires_at = expiry(fin.data.expires_after_secs).or(ms.expires_at);
+            let step = processing_step(fin.data.processing_info.as_ref(), &media_id)?;
+            ms.ready = matches!(step, MediaStep::Ready);
+            ctx.save_state(&*state).await?;
+            if let MediaStep::Wait(..) = step {
+                return Ok(step);
+            }
+        }
+
+        if !state.items[i].media[j].ready {
+            let media_id = state.items[i].media[j].media_id.clone();
+            let req =
+                self.request(Method::GET, "/2/media/upload", ctx.access_token())?.query(&[("media_id", &media_id)]);
+            let status: Data<UploadData> =
+                self.call_json(Some(ctx), req, CallKind::Idempotent, "GET /2/media/upload").await?;
+            let step = processing_step(status.data.processing_info.as_ref(), &media_id)?;
+            if let MediaStep::Wait(..) = step {
+                return Ok(step);
+            }
+            let ms = &mut state.items[i].media[j];
+            ms.ready = true;
+            ms.expires_at = expiry(status.data.expires_after_secs).or(ms.expires_at);
+            ctx.save_state(&*state).await?;
+        }
+
+        if let Some(alt) = media.alt_text.as_deref().filter(|a| !a.is_empty())
+            && !state.items[i].media[j].alt_text_set
+        {
+            let media_id = state.items[i].media[j].media_id.clone();
+            let body = MediaMetadata { id: &media_id, metadata: AltTextMetadata { alt_text: AltText { text: alt } } };
+            let req = self.request(Method::POST, "/2/media/metadata", ctx.access_token())?.json(&body);
+            // Setting the same alt text again is harmless.
+            self.call(Some(ctx), req, CallKind::Idempotent, "POST /2/media/metadata").await?;
+            state.items[i].media[j].alt_text_set = true;
+            ctx.save_state(&*state).await?;
+        }
+        Ok(MediaStep::Ready)
+    }
+
+    /// The account's posts since `since`, newest first, a few pages at most.
+    async fn timeline(&self, ctx: &PublishContext<'_>) -> Result<Vec<crate::model::TimelineTweet>> {
+        let since = (ctx.attempt_started_at - chrono::TimeDelta::minutes(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
+        let path = format!("/2/users/{}/tweets", ctx.account.remote_id);
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..RECONCILE_PAGES {
+            let mut query: Vec<(&str, &str)> =
+                vec![("start_time", &since), ("max_results", "100"), ("tweet.fields", "created_at,referenced_tweets")];
+            if let Some(t) = &token {
+                query.push(("pagination_token", t));
+            }
+            let req = self.request(Method::GET, &path, ctx.access_token())?.query(&query);
+            let page: Timeline =
+                self.call_json(Some(ctx), req, CallKind::Idempotent, "GET /2/users/{id}/tweets").await?;
+            out.extend(page.data);
+            token = page.meta.and_then(|m| m.next_token);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn tweet_body(opts: &XOptions, i: usize, text: &str, media_ids: Vec<String>, previous: Option<String>) -> CreateTweet {
+    let first = i == 0;
+    let reply = match (first, previous) {
+        (false, Some(prev)) => Some(TweetReply { in_reply_to_tweet_id: prev, exclude_reply_user_ids: Vec::new() }),
+        _ if first => opts.reply_to.clone().map(|id| TweetReply {
+            in_reply_to_tweet_id: id,
+            exclude_reply_user_ids: opts.exclude_reply_user_ids.clone(),
+        }),
+        _ => None,
+    };
+    let has_media = !media_ids.is_empty();
+    CreateTweet {
+        text: text.to_owned(),
+        media: has_media.then(|| TweetMedia {
+            media_ids,
+            tagged_user_ids: if first { opts.tagged_user_ids.clone() } else { Vec::new() },
+        }),
+        reply,
+        poll: if first { opts.poll.clone() } else { None },
+        quote_tweet_id: if first { opts.quote_tweet_id.clone() } else { None },
+        reply_settings: opts.reply_settings,
+        for_super_followers_only: first && opts.for_super_followers_only,
+        community_id: if first { opts.community_id.clone() } else { None },
+        made_with_ai: opts.made_with_ai && has_media,
+    }
+}
+
+fn category(media: &Media) -> &'static str {
+    match media.kind() {
+        MediaKind::Gif => "tweet_gif",
+        MediaKind::Video => "tweet_video",
+        _ => "tweet_image",
+    }
+}
+
+fn expiry(secs: Option<i64>) -> Option<chrono::DateTime<Utc>> {
+    secs.and_then(chrono::TimeDelta::try_seconds).map(|d| Utc::now() + d)
+}
+
+/// What `processing_info` says: absent or `succeeded` → ready; `failed` → rejected; else wait
+/// `check_after_secs`.
+fn processing_step(info: Option<&ProcessingInfo>, media_id: &str) -> Result<MediaStep> {
+    let Some(info) = info else { return Ok(MediaStep::Ready) };
+    match info.state.as_str() {
+        "succeeded" => Ok(MediaStep::Ready),
+        "failed" => {
+            let detail = info.error.as_ref().map(|e| {
+                format!(
+                    "{} {}{}",
+                    e.name.as_deref().unwrap_or(""),
+                    e.message.as_deref().unwrap_or(""),
+                    e.code.map(|c| format!(" (code {c})")).unwrap_or_default()
+                )
+            });
+            Err(Error::rejected(
+                Some("media-processing-failed".into()),
+                format!("X could not process media {media_id}: {}", detail.unwrap_or_else(|| "no reason given".into())),
+            ))
+        }
+        other => {
+            let after = Duration::from_secs(info.check_after_secs.unwrap_or(1).max(1)).min(MAX_POLL_AFTER);
+            let progress = info.progress_percent.map(|p| format!(", {p}%")).unwrap_or_default();
+            Ok(MediaStep::Wait(after, format!("X is processing media {media_id} ({other}{progress})")))
+        }
+    }
+}
+
+fn is_duplicate(e: &Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<XApiError>())
+        .is_some_and(|api| classify(api) == XErrorKind::Duplicate)
+}
+
+/// Whether a post read back from X is the one konektly sent: same words once URLs are left out
+/// (X rewrites links into t.co links and appends a link to attached media), HTML entities
+/// undone, and leading @mentions X adds to replies ignored.
+fn same_text(remote: &str, sent: &str) -> bool {
+    let unescaped = remote.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    let remote = text_without_urls(&unescaped);
+    let sent = text_without_urls(sent);
+    if remote == sent {
+        return true;
+    }
+    if sent.starts_with('@') {
+        return false;
+    }
+    let mut rest = remote.as_str();
+    while let Some(r) = rest.strip_prefix('@') {
+        match r.split_once(' ') {
+            Some((_, tail)) => rest = tail,
+            None => return false,
+        }
+        if rest == sent {
+            return true;
+        }
+    }
+    false
+}
+
+#[async_trait]
+impl Platform for XPlatform {
+    fn id(&self) -> PlatformId {
+        PlatformId::new(PLATFORM_ID)
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn validate(&self, content: &Content, options: &TargetOptions) -> Vec<Violation> {
+        crate::validate::validate(&self.caps, content, options)
+    }
+
+    fn authorization_request(&self, redirect_uri: &Url) -> Result<AuthorizationRequest> {
+        Ok(self.cfg.oauth.authorization_request(redirect_uri, &self.cfg.scopes, " ", true, &[]))
+    }
+
+    async fn exchange_code(&self, code: &str, pending: &PendingAuthorization) -> Result<Vec<AccountGrant>> {
+        let tokens =
+            self.cfg.oauth.exchange_code(code, &pending.redirect_uri, pending.pkce_verifier.as_ref(), &[]).await?;
+        let profile = self.fetch_profile(&tokens.access_token).await?;
+        Ok(vec![AccountGrant {
+            platform: self.id(),
+            profile,
+            tokens,
+            parent_remote_id: None,
+            metadata: Default::default(),
+        }])
+    }
+
+    async fn refresh(&self, account: &Account) -> Result<TokenSet> {
+        let Some(refresh_token) = &account.tokens.refresh_token else {
+            return Err(Error::reauth("X gave no refresh token (offline.access was not granted): reconnect"));
+        };
+        match self.cfg.oauth.refresh(refresh_token, &[]).await {
+            // X answers a used, revoked or expired refresh token with `invalid_request` ("Value
+            // passed for the token was invalid."), not `invalid_grant`.
+            Err(Error::Rejected { code: Some(code), message, source }) if code == "invalid_request" => {
+                Err(Error::ReauthRequired { reason: message, source })
+            }
+            other => other,
+        }
+    }
+
+    async fn revoke(&self, account: &Account) -> Result<()> {
+        let access = self.cfg.oauth.revoke(account.tokens.access_token.expose(), Some("access_token")).await;
+        let refresh = match &account.tokens.refresh_token {
+            Some(rt) => self.cfg.oauth.revoke(rt.expose(), Some("refresh_token")).await,
+            None => Ok(()),
+        };
+        access.and(refresh)
+    }
+
+    async fn profile(&self, account: &Account) -> Result<Profile> {
+        self.fetch_profile(&account.tokens.access_token).await
+    }
+
+    async fn publish(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
+        self.run(ctx).await
+    }
+
+    async fn poll(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
+        // Polling continues where publishing stopped: the media status, then the posts.
+        self.run(ctx).await
+    }
+
+    async fn delete(&self, account: &Account, post: &RemotePost) -> Result<()> {
+        for id in post.thread_ids.iter().rev().chain(std::iter::once(&post.id)) {
+            let req = self.request(Method::DELETE, &format!("/2/tweets/{id}"), &account.tokens.access_token)?;
+            match self.call(None, req, CallKind::Idempotent, "DELETE /2/tweets/{id}").await {
+                Ok(_) => {}
+                // Already gone.
+                Err(e)
+                    if std::error::Error::source(&e)
+                        .and_then(|s| s.downcast_ref::<XApiError>())
+                        .is_some_and(|a| classify(a) == XErrorKind::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
+        let opts: XOptions = ctx.typed_options()?;
+        let content = ctx.content;
+        let items = items(content);
+        let mut state: XState = ctx.state();
+        state.items.resize_with(items.len(), Default::default);
+        let Some(i) = state.posting.or(state.duplicate).filter(|i| *i < items.len()) else {
+            // No post was in flight: nothing can have landed that the checkpoint does not know.
+            return Ok(if state.items.iter().all(|it| it.posted_id.is_some()) {
+                Reconciliation::Published(self.remote(ctx.account, &state))
+            } else {
+                Reconciliation::NotFound
+            });
+        };
+        let parent = if i == 0 { opts.reply_to.clone() } else { state.items[i - 1].posted_id.clone() };
+        let posts = self.timeline(ctx).await?;
+        let found = posts.iter().rev().find(|p| {
+            same_text(&p.text, items[i].text)
+                && parent
+                    .as_ref()
+                    .is_none_or(|parent| p.referenced_tweets.iter().any(|r| r.kind == "replied_to" && &r.id == parent))
+        });
+        match found {
+            Some(p) => {
+                tracing::info!(target: "konektly::x", item = i, id = %p.id, "reconcile: the post had landed");
+                state.items[i].posted_id = Some(p.id.clone());
+                state.posting = None;
+                state.duplicate = None;
+                ctx.save_state(&state).await?;
+                if state.items.iter().all(|it| it.posted_id.is_some()) {
+                    Ok(Reconciliation::Published(self.remote(ctx.account, &state)))
+                } else {
+                    // The rest of the thread is published from the checkpoint.
+                    Ok(Reconciliation::NotFound)
+                }
+            }
+            None if state.duplicate == Some(i) => Err(Error::rejected(
+                Some("duplicate-content".into()),
+                "X refused the text as a duplicate of an earlier post, and no post from this attempt was found",
+            )),
+            None => {
+                state.posting = None;
+                ctx.save_state(&state).await?;
+                Ok(Reconciliation::NotFound)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_match_once_links_are_rewritten() {
+        assert!(same_text("hello https://t.co/abc", "hello"));
+        assert!(same_text("see https://t.co/1 now", "see https://example.com/long/path now"));
+        assert!(same_text("a &amp; b &lt;3", "a & b <3"));
+        assert!(same_text("@jack @bob thanks", "thanks"));
+        assert!(!same_text("hello world", "hello"));
+        assert!(!same_text("@jack thanks", "@bob thanks"));
+    }
+
+    #[test]
+    fn processing_info_states() {
+        let info = |state: &str, after| ProcessingInfo {
+            state: state.into(),
+            check_after_secs: after,
+            progress_percent: Some(10),
+            error: None,
+        };
+        assert!(matches!(processing_step(None, "1"), Ok(MediaStep::Ready)));
+        assert!(matches!(processing_step(Some(&info("succeeded", None)), "1"), Ok(MediaStep::Ready)));
+        assert!(matches!(
+            processing_step(Some(&info("pending", Some(5))), "1"),
+            Ok(MediaStep::Wait(d, _)) if d == Duration::from_secs(5)
+        ));
+        assert!(matches!(
+            processing_step(Some(&info("in_progress", Some(3600))), "1"),
+            Ok(MediaStep::Wait(d, _)) if d == MAX_POLL_AFTER
+        ));
+        assert!(matches!(
+            processing_step(Some(&info("failed", None)), "1"),
+            Err(Error::Rejected { code: Some(c), .. }) if c == "media-processing-failed"
+        ));
+    }
+}
