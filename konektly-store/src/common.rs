@@ -71,6 +71,20 @@ pub struct Erasure {
     pub targets: u64,
 }
 
+/// What both durable stores offer beyond the two ports: key rotation and the data-rights
+/// operations an application's privacy policy promises its users.
+#[async_trait::async_trait]
+pub trait KonektlyStore: konektly_core::TokenStore + konektly_core::Scheduler {
+    /// Everything stored about an account, as JSON (tokens are named, never exported).
+    async fn export_account(&self, id: konektly_core::AccountId) -> konektly_core::Result<serde_json::Value>;
+    /// Erases an account, its tokens, its pending reconnections and (per `policy`) its post history.
+    async fn erase_account(&self, id: konektly_core::AccountId, policy: ErasePolicy) -> konektly_core::Result<Erasure>;
+    /// Deletes finished targets last changed before `before`; returns how many.
+    async fn purge_published_before(&self, before: chrono::DateTime<chrono::Utc>) -> konektly_core::Result<u64>;
+    /// Re-encrypts every secret not sealed with the newest key; returns how many rows changed.
+    async fn rotate_keys(&self) -> konektly_core::Result<u64>;
+}
+
 /// Reads the columns of an account row.
 macro_rules! account_row {
     ($row:expr) => {{
@@ -325,6 +339,26 @@ macro_rules! impl_common {
                     Some(r) => Ok(Some($crate::common::pending_row!(r)?.decode(&self.keys)?)),
                     None => Ok(None),
                 }
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::KonektlyStore for $store {
+            async fn export_account(&self, id: konektly_core::AccountId) -> konektly_core::Result<serde_json::Value> {
+                <$store>::export_account(self, id).await
+            }
+            async fn erase_account(
+                &self,
+                id: konektly_core::AccountId,
+                policy: $crate::ErasePolicy,
+            ) -> konektly_core::Result<$crate::Erasure> {
+                <$store>::erase_account(self, id, policy).await
+            }
+            async fn purge_published_before(&self, before: chrono::DateTime<chrono::Utc>) -> konektly_core::Result<u64> {
+                <$store>::purge_published_before(self, before).await
+            }
+            async fn rotate_keys(&self) -> konektly_core::Result<u64> {
+                <$store>::rotate_keys(self).await
             }
         }
 

@@ -32,7 +32,7 @@ mod migrations;
 mod postgres;
 mod sqlite;
 
-pub use common::{ErasePolicy, Erasure};
+pub use common::{ErasePolicy, Erasure, KonektlyStore};
 pub use crypto::{CryptoError, KEYS_ENV, KeyRing};
 pub use migrations::SCHEMA_VERSION;
 pub use postgres::{PostgresStore, PostgresStoreBuilder};

@@ -1,0 +1,201 @@
+//! Tokens at rest: never readable in the database, tampering is a typed error, rotation keeps
+//! every account usable.
+
+mod support;
+
+use konektly_core::{Error, OwnerId, PendingAuthorization, PkceVerifier, PlatformId};
+use konektly_store::{CryptoError, KeyRing, KonektlyStore, SqliteStore};
+use support::{Raw, account, leaks, token};
+
+const ACCOUNTS: (&str, &str) = ("konektly_accounts", "access_token");
+
+fn crypto_source(e: &Error) -> &CryptoError {
+    let Error::Storage { source: Some(s), .. } = e else { panic!("expected a Storage error with a source, got {e:?}") };
+    s.downcast_ref::<CryptoError>().unwrap_or_else(|| panic!("the source is a CryptoError: {e:?}"))
+}
+
+/// Stores accounts (inserted, then updated) and a pending authorization; returns every secret.
+async fn store_secrets(store: &dyn KonektlyStore) -> Vec<String> {
+    let mut secrets = Vec::new();
+    for _ in 0..3 {
+        let (a, r) = (token("access"), token("refresh"));
+        let acc = account("owner-enc", &a, Some(&r));
+        store.insert_account(&acc).await.unwrap();
+        let mut next = store.get_account(acc.id).await.unwrap().unwrap();
+        assert_eq!(next.tokens.access_token.expose(), a);
+        let rotated = token("rotated");
+        next.tokens.access_token = konektly_core::AccessToken::new(rotated.clone());
+        store.update_account(&next).await.unwrap();
+        secrets.extend([a, r, rotated]);
+    }
+    let verifier = token("pkce");
+    store
+        .put_pending(&PendingAuthorization {
+            state: format!("state-{}", uuid::Uuid::new_v4()),
+            platform: PlatformId::new("x"),
+            owner: OwnerId::new("owner-enc"),
+            redirect_uri: "https://app.example/cb".parse().unwrap(),
+            pkce_verifier: Some(PkceVerifier::new(verifier.clone())),
+            expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
+            reconnect: None,
+        })
+        .await
+        .unwrap();
+    secrets.push(verifier);
+    secrets
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_bytes_in_the_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.db");
+    let store = SqliteStore::open(&path, KeyRing::generate("k1")).await.unwrap();
+    let secrets = store_secrets(&store).await;
+    store.close().await;
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        let bytes = std::fs::read(&p).unwrap();
+        files += 1;
+        for s in &secrets {
+            assert!(!leaks(&bytes, s), "{} holds a token in clear", p.display());
+        }
+    }
+    assert!(files >= 1);
+    // The file does hold what is not secret, so the search is meaningful.
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(leaks(&bytes, "owner-enc"), "the search finds plain data in the file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_bytes_in_a_dump_of_the_postgres_tables() {
+    let Some(url) = support::pg_url() else { return };
+    let schema = support::fresh_schema("enc");
+    let store = support::pg_store(&url, &schema, KeyRing::generate("k1")).await;
+    let secrets = store_secrets(&store).await;
+    let dump = Raw::pg(&url, &schema).await.pg_dump_text().await;
+    assert!(dump.contains("owner-enc"), "the dump shows plain data");
+    for s in &secrets {
+        assert!(!leaks(dump.as_bytes(), s), "the dump shows a token");
+    }
+}
+
+async fn tampering_is_a_typed_error(store: &dyn KonektlyStore, raw: &Raw) {
+    let a = account("owner-tamper", &token("access"), Some(&token("refresh")));
+    let b = account("owner-tamper", &token("access"), None);
+    store.insert_account(&a).await.unwrap();
+    store.insert_account(&b).await.unwrap();
+    let original = raw.blob(ACCOUNTS, "id", &a.id.to_string()).await;
+
+    // One flipped bit in the ciphertext.
+    let mut flipped = original.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x40;
+    raw.set_blob(ACCOUNTS, "id", &a.id.to_string(), flipped).await;
+    let e = store.get_account(a.id).await.unwrap_err();
+    assert!(matches!(crypto_source(&e), CryptoError::Tampered { .. }), "{e}");
+    assert!(!e.to_string().contains(a.tokens.access_token.expose()));
+
+    // A ciphertext copied from another account's row does not open in this one.
+    raw.set_blob(ACCOUNTS, "id", &a.id.to_string(), raw.blob(ACCOUNTS, "id", &b.id.to_string()).await).await;
+    let e = store.get_account(a.id).await.unwrap_err();
+    assert!(matches!(crypto_source(&e), CryptoError::Tampered { .. }), "{e}");
+
+    // Garbage is malformed, not a panic.
+    raw.set_blob(ACCOUNTS, "id", &a.id.to_string(), vec![7, 7, 7]).await;
+    let e = store.get_account(a.id).await.unwrap_err();
+    assert!(matches!(crypto_source(&e), CryptoError::Malformed { .. }), "{e}");
+
+    // Restored, it reads again.
+    raw.set_blob(ACCOUNTS, "id", &a.id.to_string(), original).await;
+    assert_eq!(store.get_account(a.id).await.unwrap().unwrap().tokens, a.tokens);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_ciphertext_is_a_typed_error_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = SqliteStore::open(&path, KeyRing::generate("k1")).await.unwrap();
+    tampering_is_a_typed_error(&store, &Raw::sqlite(&path).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_ciphertext_is_a_typed_error_postgres() {
+    let Some(url) = support::pg_url() else { return };
+    let schema = support::fresh_schema("tamper");
+    let store = support::pg_store(&url, &schema, KeyRing::generate("k1")).await;
+    tampering_is_a_typed_error(&store, &Raw::pg(&url, &schema).await).await;
+}
+
+const K1: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const K2: &str = "k2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
+/// Accounts written under k1 stay usable under "k2,k1", rotation moves them to k2, and then
+/// k1 can be retired.
+async fn rotation_keeps_accounts_usable<S, F, Fut>(open: F)
+where
+    S: KonektlyStore,
+    F: Fn(KeyRing) -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    let old = open(KeyRing::parse(K1).unwrap()).await;
+    let mut accounts = Vec::new();
+    for _ in 0..5 {
+        let a = account("owner-rot", &token("access"), Some(&token("refresh")));
+        old.insert_account(&a).await.unwrap();
+        accounts.push(a);
+    }
+    drop(old);
+
+    let only_new = open(KeyRing::parse(K2).unwrap()).await;
+    let e = only_new.get_account(accounts[0].id).await.unwrap_err();
+    assert!(matches!(crypto_source(&e), CryptoError::UnknownKey { key_id, .. } if key_id == "k1"), "{e}");
+    drop(only_new);
+
+    let both = open(KeyRing::parse(&format!("{K2},{K1}")).unwrap()).await;
+    for a in &accounts {
+        assert_eq!(both.get_account(a.id).await.unwrap().unwrap().tokens, a.tokens, "older keys still decrypt");
+    }
+    assert_eq!(both.rotate_keys().await.unwrap(), 5, "every account is re-encrypted");
+    assert_eq!(both.rotate_keys().await.unwrap(), 0, "a second rotation has nothing to do");
+    drop(both);
+
+    let retired = open(KeyRing::parse(K2).unwrap()).await;
+    for a in &accounts {
+        let got = retired.get_account(a.id).await.unwrap().unwrap();
+        assert_eq!(got.tokens, a.tokens, "after rotation the newest key alone opens every account");
+        assert_eq!(got.version, a.version, "rotation is not an update of the account");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_keeps_every_account_usable_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    rotation_keeps_accounts_usable(|k| {
+        let path = path.clone();
+        async move { SqliteStore::open(path, k).await.unwrap() }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_keeps_every_account_usable_postgres() {
+    let Some(url) = support::pg_url() else { return };
+    let schema = support::fresh_schema("rot");
+    rotation_keeps_accounts_usable(|k| {
+        let (url, schema) = (url.clone(), schema.clone());
+        async move { support::pg_store(&url, &schema, k).await }
+    })
+    .await;
+}
+
+#[test]
+fn a_missing_or_malformed_key_is_a_config_error_that_hides_the_key() {
+    for spec in ["", " , ", "k1", "k1:", "k1:!!!!", "k1:AAECAwQ=", "bad id:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="] {
+        match KeyRing::parse(spec) {
+            Err(Error::Config(m)) => assert!(!m.contains("AAECAwQF"), "{m}"),
+            other => panic!("{spec:?} must be a Config error, got {other:?}"),
+        }
+    }
+}
