@@ -553,25 +553,27 @@ impl Konektly {
         let Claimed { record, lease, kind } = claimed;
         let target = record.id;
         let lease_cell = Arc::new(Mutex::new(lease.clone()));
-        let heartbeat = {
-            let sched = self.inner.scheduler.clone();
-            let cell = lease_cell.clone();
+        // Heartbeats run beside the attempt in the same task (no extra task per target).
+        let completion = {
+            let attempt = self.attempt(&record, &lease_cell, kind);
+            tokio::pin!(attempt);
             let every = self.inner.config.heartbeat;
-            let extend = self.inner.config.lease;
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    let current = cell.lock().unwrap().clone();
-                    match sched.heartbeat(&current, extend).await {
-                        Ok(l) => *cell.lock().unwrap() = l,
-                        Err(Error::LeaseLost(_)) => break,
-                        Err(e) => tracing::warn!(target: "konektly::worker", %e, "heartbeat failed"),
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            let mut lost = false;
+            loop {
+                tokio::select! {
+                    c = &mut attempt => break c,
+                    _ = ticks.tick(), if !lost => {
+                        let current = lease_cell.lock().unwrap().clone();
+                        match self.inner.scheduler.heartbeat(&current, self.inner.config.lease).await {
+                            Ok(l) => *lease_cell.lock().unwrap() = l,
+                            Err(Error::LeaseLost(_)) => lost = true,
+                            Err(e) => tracing::warn!(target: "konektly::worker", %e, "heartbeat failed"),
+                        }
                     }
                 }
-            })
+            }
         };
-        let completion = self.attempt(&record, &lease_cell, kind).await;
-        heartbeat.abort();
         let Some(completion) = completion else { return };
         let current = lease_cell.lock().unwrap().clone();
         match self.inner.scheduler.complete(&current, &completion).await {

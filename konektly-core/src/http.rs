@@ -72,6 +72,16 @@ pub struct HttpClient {
 
 static INSTALL_PROVIDER: Once = Once::new();
 
+/// Installs rustls' `ring` crypto provider as the process default, once. [`HttpClient`] calls it;
+/// call it yourself before building a bare `reqwest::Client` (konektly builds reqwest without a
+/// provider of its own, to keep the dependency tree lean).
+pub fn install_crypto_provider() {
+    INSTALL_PROVIDER.call_once(|| {
+        // Another crate may have installed one already; either is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 impl HttpClient {
     /// A client with the default configuration.
     pub fn new() -> Result<Self> {
@@ -81,10 +91,7 @@ impl HttpClient {
     /// A client with the given configuration. Redirects are not followed (an OAuth endpoint that
     /// redirects must not be able to send a code or token elsewhere).
     pub fn with_config(config: HttpConfig) -> Result<Self> {
-        INSTALL_PROVIDER.call_once(|| {
-            // Another crate may have installed one already; either is fine.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        });
+        install_crypto_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.timeout)

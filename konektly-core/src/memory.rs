@@ -186,8 +186,8 @@ impl Scheduler for MemoryScheduler {
         let mut map = self.targets.lock().unwrap();
         let mut n = 0;
         for t in targets {
-            if !map.contains_key(&t.id) {
-                map.insert(t.id, Entry { record: t.clone(), fencing: 0 });
+            if let std::collections::hash_map::Entry::Vacant(slot) = map.entry(t.id) {
+                slot.insert(Entry { record: t.clone(), fencing: 0 });
                 n += 1;
             }
         }
@@ -360,6 +360,10 @@ impl Scheduler for MemoryScheduler {
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>> {
         let mut budgets = self.budgets.lock().unwrap();
+        if cost == 0 {
+            // A check only: no need to create an entry.
+            return Ok(budgets.get_mut(key).and_then(|b| b.acquire(limit, window, 0, now)));
+        }
         Ok(budgets.entry(key.to_owned()).or_default().acquire(limit, window, cost, now))
     }
 

@@ -236,6 +236,7 @@ impl TargetOptions {
     }
 
     /// The options as the adapter's typed struct; absent options give `T::default()`.
+    #[allow(clippy::result_large_err)] // a Violation is what validation collects anyway
     pub fn get<T: PlatformOptions + Default>(&self) -> std::result::Result<T, Violation> {
         if self.0.is_null() {
             return Ok(T::default());

@@ -95,6 +95,19 @@ pub struct OAuthClient {
 
 type StdTokenResponse = StandardTokenResponse<EmptyExtraTokenFields, BasicTokenType>;
 
+type Oauth2Client = oauth2::Client<
+    StandardErrorResponse<BasicErrorResponseType>,
+    StdTokenResponse,
+    oauth2::StandardTokenIntrospectionResponse<EmptyExtraTokenFields, BasicTokenType>,
+    oauth2::StandardRevocableToken,
+    oauth2::StandardErrorResponse<oauth2::RevocationErrorResponseType>,
+    oauth2::EndpointSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
 #[derive(Debug)]
 struct TransportError(Error);
 
@@ -181,22 +194,7 @@ impl OAuthClient {
         }
     }
 
-    fn client(
-        &self,
-    ) -> Result<
-        oauth2::Client<
-            StandardErrorResponse<BasicErrorResponseType>,
-            StdTokenResponse,
-            oauth2::StandardTokenIntrospectionResponse<EmptyExtraTokenFields, BasicTokenType>,
-            oauth2::StandardRevocableToken,
-            oauth2::StandardErrorResponse<oauth2::RevocationErrorResponseType>,
-            oauth2::EndpointSet,
-            oauth2::EndpointNotSet,
-            oauth2::EndpointNotSet,
-            oauth2::EndpointNotSet,
-            oauth2::EndpointSet,
-        >,
-    > {
+    fn client(&self) -> Result<Oauth2Client> {
         let mut client = oauth2::Client::new(ClientId::new(self.config.client_id.clone()))
             .set_auth_uri(AuthUrl::from_url(self.config.auth_url.clone()))
             .set_token_uri(TokenUrl::from_url(self.config.token_url.clone()))

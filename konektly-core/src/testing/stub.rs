@@ -367,14 +367,12 @@ impl Platform for StubPlatform {
             StubBehavior::FailThreadAfter(n) => Some(n),
             _ => None,
         };
-        let mut posted_now = 0;
-        for (text, media) in items.iter().skip(state.posted.len()) {
+        for (posted_now, (text, media)) in items.iter().skip(state.posted.len()).enumerate() {
             if fail_after.is_some_and(|n| posted_now >= n) {
                 return Err(Error::transient("stub failed in the middle of a thread"));
             }
             let id = self.land(ctx.target, text, *media);
             state.posted.push(id);
-            posted_now += 1;
             ctx.save_state(&state).await?;
         }
         match behavior {

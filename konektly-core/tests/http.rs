@@ -1,0 +1,142 @@
+//! The HTTP layer: retries only where safe, `Retry-After` honoured, failures mapped to kinds,
+//! secrets kept out of errors.
+
+use std::time::Duration;
+
+use konektly_core::http::ApiResponse;
+use konektly_core::{CallKind, Error, HttpClient, HttpConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn client() -> HttpClient {
+    HttpClient::with_config(HttpConfig {
+        min_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        timeout: Duration::from_secs(5),
+        ..HttpConfig::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_idempotent_call_is_retried_after_a_5xx() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/status"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/status"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let http = client();
+    let resp = http.send(http.client().get(format!("{}/status", server.uri())), CallKind::Idempotent).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_create_is_never_retried_and_a_5xx_is_an_unknown_outcome() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/posts"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("{}"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let http = client();
+    let resp = http.send(http.client().post(format!("{}/posts", server.uri())), CallKind::Create).await.unwrap();
+    let api = ApiResponse::read(resp, CallKind::Create).await.unwrap();
+    assert!(matches!(api.status_error(CallKind::Create, "boom", None), Error::UnknownOutcome { .. }));
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_in_place_when_short_and_returned_when_long() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/short"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).and(path("/short")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/long"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3600"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let http = client();
+    let ok = http.send(http.client().get(format!("{}/short", server.uri())), CallKind::Idempotent).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let resp = http.send(http.client().get(format!("{}/long", server.uri())), CallKind::Idempotent).await.unwrap();
+    let api = ApiResponse::read(resp, CallKind::Idempotent).await.unwrap();
+    let Error::RateLimited { retry_at: Some(at), .. } = api.status_error(CallKind::Idempotent, "slow down", None)
+    else {
+        panic!("expected RateLimited")
+    };
+    let wait = at - chrono::Utc::now();
+    assert!(wait > chrono::Duration::seconds(3500) && wait <= chrono::Duration::seconds(3600));
+    server.verify().await;
+}
+
+/// A server that reads the request and hangs up without answering: the platform may have acted.
+async fn hang_up_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock.shutdown().await;
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_create_cut_off_after_sending_is_an_unknown_outcome_and_names_no_secret() {
+    let base = hang_up_server().await;
+    let http = client();
+    let req = http.client().post(format!("{base}/2/tweets?access_token=TOP-SECRET")).body("{}");
+    let err = http.send(req, CallKind::Create).await.unwrap_err();
+    assert!(matches!(err, Error::UnknownOutcome { .. }), "{err:?}");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("TOP-SECRET"), "{shown}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        assert!(!s.to_string().contains("TOP-SECRET"));
+        source = s.source();
+    }
+}
+
+#[tokio::test]
+async fn a_create_that_never_connected_is_transient() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let http = client();
+    let err = http.send(http.client().post(format!("http://{addr}/posts")), CallKind::Create).await.unwrap_err();
+    assert!(matches!(err, Error::Transient { .. }), "nothing was sent, so retrying is safe: {err:?}");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "https://evil.example/steal"))
+        .mount(&server)
+        .await;
+    let http = client();
+    let resp = http.send(http.client().post(format!("{}/token", server.uri())), CallKind::Create).await.unwrap();
+    assert_eq!(resp.status(), 302);
+}
