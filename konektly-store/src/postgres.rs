@@ -22,8 +22,13 @@ use crate::crypto::KeyRing;
 use crate::migrations;
 use crate::sqlite::{budget_state, claimed_from_rows};
 
-/// The `NOTIFY` channel that wakes idle workers.
-const CHANNEL: &str = "konektly_work";
+/// The `NOTIFY` channel that wakes idle workers of the queue in `schema` (one per schema, so
+/// queues that share a database do not wake each other).
+fn channel(schema: Option<&str>) -> String {
+    // FNV-1a: stable across processes and versions, short enough for an identifier.
+    let h = schema.unwrap_or("").bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+    format!("konektly_work_{h:016x}")
+}
 
 /// Configures a [`PostgresStore`].
 pub struct PostgresStoreBuilder {
@@ -83,13 +88,18 @@ impl PostgresStoreBuilder {
         Ok(PostgresStore {
             pool,
             keys: Arc::new(keys),
-            waker: Arc::new(Waker { notify: Notify::new(), listener: Mutex::new(None) }),
+            waker: Arc::new(Waker {
+                notify: Notify::new(),
+                listener: Mutex::new(None),
+                channel: channel(self.schema.as_deref()),
+            }),
         })
     }
 }
 
 struct Waker {
     notify: Notify,
+    channel: String,
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -141,7 +151,7 @@ impl PostgresStore {
     }
 
     async fn wake(&self) {
-        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&self.pool).await {
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')").bind(&self.waker.channel).execute(&self.pool).await {
             tracing::warn!(target: "konektly::store", error = %e, "could not notify workers");
         }
     }
@@ -153,6 +163,7 @@ impl PostgresStore {
         }
         let pool = self.pool.clone();
         let waker = Arc::downgrade(&self.waker);
+        let channel = self.waker.channel.clone();
         *slot = Some(tokio::spawn(async move {
             loop {
                 let mut listener = match PgListener::connect_with(&pool).await {
@@ -163,7 +174,7 @@ impl PostgresStore {
                         continue;
                     }
                 };
-                if let Err(e) = listener.listen(CHANNEL).await {
+                if let Err(e) = listener.listen(&channel).await {
                     tracing::warn!(target: "konektly::store", error = %e, "LISTEN failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
