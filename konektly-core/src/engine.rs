@@ -555,8 +555,9 @@ impl Konektly {
         let lease_cell = Arc::new(Mutex::new(lease.clone()));
         // Heartbeats run beside the attempt in the same task (no extra task per target).
         let completion = {
-            let attempt = self.attempt(&record, &lease_cell, kind);
-            tokio::pin!(attempt);
+            // Boxed: the attempt's state machine is large, and moving it into every spawned
+            // task's cell by value cost more than the rest of the engine together.
+            let mut attempt = Box::pin(self.attempt(&record, &lease_cell, kind));
             let every = self.inner.config.heartbeat;
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             let mut lost = false;
