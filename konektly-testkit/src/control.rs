@@ -1,0 +1,120 @@
+//! The media files and the inspection API, on their own port: `GET /media/<name>` (with
+//! `Range`), `GET /_sandbox/posts`, `GET|PUT /_sandbox/faults/{platform}`, `GET /_sandbox/users`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State as AxState};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, StatusCode, header};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::oauth;
+use crate::server::json;
+use crate::state::{Faults, State, credentials};
+
+type S = AxState<Arc<State>>;
+
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/media/{name}", get(media))
+        .route("/_sandbox", get(summary))
+        .route("/_sandbox/posts", get(posts))
+        .route("/_sandbox/users", get(users))
+        .route("/_sandbox/faults/{platform}", get(get_faults).put(put_faults))
+        .with_state(state)
+}
+
+fn mime_of(name: &str) -> &'static str {
+    match name.rsplit('.').next() {
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("webp") => "image/webp",
+        Some("gif") => "image/gif",
+        Some("mp4") => "video/mp4",
+        Some("mov") => "video/quicktime",
+        Some("webm") => "video/webm",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn media(AxState(state): S, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    if name.contains('/') || name.contains("..") || name.starts_with('.') {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let path = state.media_dir.join(&name);
+    let Ok(mut file) = tokio::fs::File::open(&path).await else { return StatusCode::NOT_FOUND.into_response() };
+    let Ok(meta) = file.metadata().await else { return StatusCode::NOT_FOUND.into_response() };
+    let total = meta.len();
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(a, b)| {
+            let a: u64 = a.parse().ok()?;
+            let b: u64 = if b.is_empty() { total.saturating_sub(1) } else { b.parse().ok()? };
+            (a <= b && a < total).then_some((a, b.min(total - 1)))
+        });
+    let (status, start, len) = match range {
+        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
+        None if headers.contains_key(header::RANGE) => {
+            return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{total}"))]).into_response();
+        }
+        None => (StatusCode::OK, 0, total),
+    };
+    if start > 0 && file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let stream = tokio_util::io::ReaderStream::new(file.take(len));
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, mime_of(&name).parse().expect("a valid header"));
+    h.insert(header::CONTENT_LENGTH, len.into());
+    h.insert(header::ACCEPT_RANGES, "bytes".parse().expect("a valid header"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        h.insert(header::CONTENT_RANGE, format!("bytes {start}-{}/{total}", start + len - 1).parse().expect("a valid header"));
+    }
+    resp
+}
+
+async fn summary(AxState(state): S) -> Response {
+    let bases: serde_json::Map<String, serde_json::Value> = crate::PLATFORMS
+        .iter()
+        .chain(["media"].iter())
+        .map(|p| ((*p).to_owned(), json!(state.bases.get(p).map(|u| u.as_str()))))
+        .collect();
+    let creds: serde_json::Map<String, serde_json::Value> =
+        crate::PLATFORMS.iter().map(|p| ((*p).to_owned(), json!(credentials(p)))).collect();
+    json(StatusCode::OK, json!({"base_urls": bases, "credentials": creds}))
+}
+
+async fn posts(AxState(state): S, RawQuery(q): RawQuery) -> Response {
+    let q = oauth::parse_query(q.as_deref());
+    let list = state.posts(q.get("platform").map(String::as_str), q.get("account").map(String::as_str));
+    json(StatusCode::OK, json!(list))
+}
+
+async fn users(AxState(state): S, RawQuery(q): RawQuery) -> Response {
+    let q = oauth::parse_query(q.as_deref());
+    let all: Vec<_> = state.lock().users.iter().filter(|u| q.get("platform").is_none_or(|p| &u.platform == p)).cloned().collect();
+    json(StatusCode::OK, json!(all))
+}
+
+async fn get_faults(AxState(state): S, Path(platform): Path<String>) -> Response {
+    json(StatusCode::OK, json!(state.faults(&platform)))
+}
+
+async fn put_faults(AxState(state): S, Path(platform): Path<String>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<Faults>(&body) {
+        Ok(f) => {
+            state.set_faults(&platform, f.clone());
+            json(StatusCode::OK, json!(f))
+        }
+        Err(e) => json(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
+    }
+}

@@ -1,0 +1,218 @@
+//! Serving: one loopback port per platform, with the fault knobs applied in front of the
+//! emulators, and connections that a handler can drop after it acted (to emulate a lost answer).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::state::{State, now};
+
+/// Lets a handler drop its connection without answering.
+#[derive(Clone)]
+pub(crate) struct ConnKill(pub Arc<Notify>);
+
+impl ConnKill {
+    /// Drops the connection and never answers.
+    pub async fn drop_connection(&self) -> Response {
+        self.0.notify_one();
+        std::future::pending::<()>().await;
+        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    }
+}
+
+/// Marks a response whose connection must be dropped instead of answered.
+#[derive(Clone, Copy)]
+pub(crate) struct DropConnection;
+
+/// If the platform's `drop_after_accept` knob is set, the connection is dropped instead of
+/// answering (the post stays published); otherwise `resp` is sent.
+pub(crate) fn answer_or_drop(state: &State, platform: &str, mut resp: Response) -> Response {
+    if state.take_drop(platform) {
+        tracing::debug!(target: "konektly::sandbox", platform, "dropping the connection after accepting a post");
+        resp.extensions_mut().insert(DropConnection);
+    }
+    resp
+}
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    name: &'static str,
+    router: Router,
+    state: Arc<State>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
+            _ = cancel.cancelled() => return,
+        };
+        let router = router.clone();
+        let state = state.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let kill = Arc::new(Notify::new());
+            let k = kill.clone();
+            let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let router = router.clone();
+                let state = state.clone();
+                let k = k.clone();
+                async move {
+                    let resp = handle(name, &state, router, req.map(Body::new)).await;
+                    if resp.extensions().get::<DropConnection>().is_some() {
+                        return Ok(ConnKill(k.clone()).drop_connection().await);
+                    }
+                    Ok::<_, Infallible>(resp)
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+            tokio::select! {
+                _ = conn => {}
+                _ = kill.notified() => {}
+                _ = cancel.cancelled() => {}
+            }
+        });
+    }
+}
+
+fn is_browser(path: &str) -> bool {
+    path.ends_with("/authorize") || path.ends_with("/authorize/") || path.ends_with("/dialog/oauth") || path == "/o/oauth2/v2/auth"
+}
+
+async fn handle(name: &'static str, state: &State, router: Router, req: http::Request<Body>) -> Response {
+    let api = name != "media" && !is_browser(req.uri().path());
+    if api {
+        let faults = {
+            let mut inner = state.lock();
+            *inner.requests.entry(name.to_owned()).or_default() += 1;
+            let f = inner.faults.entry(name.to_owned()).or_default();
+            let burst = f.rate_limit_burst > 0;
+            if burst {
+                f.rate_limit_burst -= 1;
+            }
+            (f.latency, burst, f.error_rate)
+        };
+        if !faults.0.is_zero() {
+            tokio::time::sleep(faults.0).await;
+        }
+        if faults.1 {
+            return rate_limited(name, state);
+        }
+        if faults.2 > 0.0 && rand::random::<f64>() < faults.2 {
+            return unavailable(name);
+        }
+    }
+    match router.oneshot(req).await {
+        Ok(r) => r,
+        Err(e) => match e {},
+    }
+}
+
+pub(crate) fn json(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+pub(crate) fn with_headers(mut resp: Response, headers: HeaderMap) -> Response {
+    resp.headers_mut().extend(headers);
+    resp
+}
+
+pub(crate) fn header(map: &mut HeaderMap, name: &'static str, value: impl ToString) {
+    if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+        map.insert(name, v);
+    }
+}
+
+fn log_id() -> String {
+    format!("{}{}", now().format("%Y%m%d%H%M%S"), &uuid::Uuid::new_v4().simple().to_string()[..16]).to_uppercase()
+}
+
+pub(crate) fn tiktok_error(status: StatusCode, code: &str, message: &str) -> Response {
+    json(status, json!({"data": {}, "error": {"code": code, "message": message, "log_id": log_id()}}))
+}
+
+pub(crate) fn tiktok_ok(data: Value) -> Response {
+    json(StatusCode::OK, json!({"data": data, "error": {"code": "ok", "message": "", "log_id": log_id()}}))
+}
+
+pub(crate) fn graph_error(status: StatusCode, code: i64, subcode: Option<i64>, message: &str) -> Response {
+    let mut err = json!({
+        "message": message,
+        "type": if code == 190 || code == 102 { "OAuthException" } else { "OAuthException" },
+        "code": code,
+        "fbtrace_id": &uuid::Uuid::new_v4().simple().to_string()[..11],
+    });
+    if let Some(s) = subcode {
+        err["error_subcode"] = json!(s);
+    }
+    if matches!(code, 1 | 2 | -1 | -2) {
+        err["is_transient"] = json!(true);
+    }
+    json(status, json!({ "error": err }))
+}
+
+pub(crate) fn google_error(status: StatusCode, reason: &str, domain: &str, message: &str) -> Response {
+    json(
+        status,
+        json!({"error": {"code": status.as_u16(), "message": message,
+            "errors": [{"message": message, "domain": domain, "reason": reason}]}}),
+    )
+}
+
+pub(crate) fn x_problem(status: StatusCode, title: &str, detail: &str, kind: &str) -> Response {
+    json(status, json!({"title": title, "detail": detail, "type": kind, "status": status.as_u16()}))
+}
+
+fn rate_limited(name: &str, state: &State) -> Response {
+    let wait = state.cfg.rate_limit_retry;
+    let secs = wait.as_secs().max(1);
+    let mut h = HeaderMap::new();
+    match name {
+        "x" => {
+            header(&mut h, "x-rate-limit-limit", 100);
+            header(&mut h, "x-rate-limit-remaining", 0);
+            header(&mut h, "x-rate-limit-reset", now().timestamp() as u64 + secs);
+            with_headers(
+                json(StatusCode::TOO_MANY_REQUESTS, json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429})),
+                h,
+            )
+        }
+        "tiktok" => tiktok_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_exceeded",
+            "The API rate limit was exceeded. Please try again later.",
+        ),
+        "facebook" | "instagram" => {
+            header(&mut h, "x-app-usage", json!({"call_count": 100, "total_cputime": 10, "total_time": 10}));
+            with_headers(graph_error(StatusCode::BAD_REQUEST, 4, None, "(#4) Application request limit reached"), h)
+        }
+        _ => {
+            header(&mut h, "retry-after", secs);
+            with_headers(
+                google_error(StatusCode::TOO_MANY_REQUESTS, "rateLimitExceeded", "usageLimits", "Rate Limit Exceeded"),
+                h,
+            )
+        }
+    }
+}
+
+fn unavailable(name: &str) -> Response {
+    let s = StatusCode::SERVICE_UNAVAILABLE;
+    match name {
+        "x" => x_problem(s, "Service Unavailable", "Service Unavailable", "about:blank"),
+        "tiktok" => tiktok_error(s, "internal_error", "Something went wrong. Please try again later."),
+        "facebook" | "instagram" => {
+            graph_error(s, 2, None, "An unexpected error has occurred. Please retry your request later.")
+        }
+        _ => google_error(s, "backendError", "global", "Backend Error"),
+    }
+}
