@@ -238,6 +238,10 @@ pub(crate) fn map_graph_error(err: GraphApiError, headers: &HeaderMap, kind: Cal
             message: format!("{what}: Meta temporarily blocked the account for policy reasons: {}", err.user_message()),
             source: Some(Box::new(err)),
         },
+        // A server error on a call that creates may have landed all the same: reconcile first.
+        Action::Transient if kind == CallKind::Create && status.is_server_error() => {
+            Error::UnknownOutcome { message: detail, source: Some(Box::new(err)) }
+        }
         Action::Transient => {
             Error::Transient { message: detail, retry_after: retry_after(headers), source: Some(Box::new(err)) }
         }
@@ -438,6 +442,15 @@ mod tests {
         assert!(matches!(map(2, None), Error::Transient { .. }));
         let raw = br#"{"error":{"message":"try later","code":12345,"is_transient":true}}"#;
         let e = map_error(StatusCode::BAD_REQUEST, &HeaderMap::new(), raw, CallKind::Create, "x");
+        assert!(matches!(e, Error::Transient { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn a_server_error_on_a_create_is_an_unknown_outcome() {
+        let raw = body(2, None);
+        let e = map_error(StatusCode::INTERNAL_SERVER_ERROR, &HeaderMap::new(), &raw, CallKind::Create, "x");
+        assert!(matches!(e, Error::UnknownOutcome { .. }), "{e:?}");
+        let e = map_error(StatusCode::INTERNAL_SERVER_ERROR, &HeaderMap::new(), &raw, CallKind::Idempotent, "x");
         assert!(matches!(e, Error::Transient { .. }), "{e:?}");
     }
 

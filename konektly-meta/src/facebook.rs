@@ -216,7 +216,8 @@ impl FacebookPagePlatform {
             self.client.http.client().post(url).query(&[("access_token", token.expose())]).form(&form)
         } else {
             let bytes = media.read_all(self.client.http.client(), self.client.cfg.limits.fb_photo_max_bytes).await?;
-            let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+            let len = bytes.len() as u64;
+            let part = reqwest::multipart::Part::stream_with_length(bytes, len)
                 .file_name("photo")
                 .mime_str(media.mime.essence_str())
                 .map_err(|e| Error::Config(format!("invalid media type: {e}")))?;
@@ -275,6 +276,9 @@ impl FacebookPagePlatform {
         let media = ctx.content.media[0].clone();
         let page = ctx.account.remote_id.clone();
         let url = self.client.versioned(Host::GraphVideo, &format!("{page}/videos"));
+        if let (MediaSource::Url(file_url), None) = (&media.source, &st.video) {
+            return self.publish_video_by_url(ctx, st, opts, url, file_url.clone()).await;
+        }
         if st.video.is_none() {
             let size = media.require_size()?;
             let started: VideoPhaseBody = self
@@ -314,8 +318,8 @@ impl FacebookPagePlatform {
                 .next_chunk_of(len)
                 .await?
                 .ok_or_else(|| Error::Config("the video ended before the size it declared".into()))?;
-            let part = reqwest::multipart::Part::bytes(chunk.to_vec()).file_name("chunk");
-            drop(chunk);
+            let chunk_len = chunk.len() as u64;
+            let part = reqwest::multipart::Part::stream_with_length(chunk, chunk_len).file_name("chunk");
             let form = reqwest::multipart::Form::new()
                 .text("upload_phase", "transfer")
                 .text("upload_session_id", up.session_id.clone())
@@ -359,6 +363,40 @@ impl FacebookPagePlatform {
             st.video = Some(up);
             ctx.save_state(&*st).await?;
         }
+        self.video_status(ctx, st, opts).await
+    }
+
+    /// A video at a public URL: Facebook fetches it (`file_url`), then it is polled.
+    async fn publish_video_by_url(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        st: &mut FacebookState,
+        opts: &FacebookOptions,
+        url: Url,
+        file_url: Url,
+    ) -> Result<PublishOutcome> {
+        let mut form: Vec<(&'static str, String)> = vec![("file_url", file_url.to_string())];
+        if !ctx.content.text.is_empty() {
+            form.push(("description", ctx.content.text.clone()));
+        }
+        if let Some(t) = &opts.title {
+            form.push(("title", t.clone()));
+        }
+        Self::schedule_fields(opts, &mut form);
+        st.create_sent = true;
+        ctx.save_state(&*st).await?;
+        let created: IdBody = self
+            .client
+            .post_form(url, ctx.access_token(), &form, CallKind::Create, Some(&*ctx), "publishing the video")
+            .await?;
+        st.video = Some(VideoUpload {
+            video_id: created.id,
+            session_id: String::new(),
+            start_offset: 0,
+            end_offset: 0,
+            finished: true,
+        });
+        ctx.save_state(&*st).await?;
         self.video_status(ctx, st, opts).await
     }
 

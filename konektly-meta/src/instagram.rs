@@ -125,6 +125,62 @@ impl InstagramPlatform {
         }
     }
 
+    /// Whether a video's bytes go to Instagram by resumable upload rather than by URL.
+    fn resumable(ctx: &PublishContext<'_>, opts: &InstagramOptions, m: &Media) -> bool {
+        m.kind() == MediaKind::Video
+            && !is_instagram_login(ctx.account)
+            && !matches!(m.source, MediaSource::Url(_))
+            && opts.resumable_upload.unwrap_or_else(|| ctx.media_host().is_err())
+    }
+
+    /// Adds a video's source to a container's form: its URL, or `upload_type=resumable`.
+    async fn video_source(
+        ctx: &PublishContext<'_>,
+        opts: &InstagramOptions,
+        m: &Media,
+        form: &mut Vec<(&'static str, String)>,
+    ) -> Result<bool> {
+        if Self::resumable(ctx, opts, m) {
+            form.push(("upload_type", "resumable".into()));
+            Ok(true)
+        } else {
+            form.push(("video_url", Self::media_url(ctx, m).await?.to_string()));
+            Ok(false)
+        }
+    }
+
+    /// Uploads the bytes of every container created for a resumable upload (streamed, one
+    /// piece in memory), checkpointing each one done.
+    async fn flush_uploads(&self, ctx: &mut PublishContext<'_>, st: &mut InstagramState) -> Result<()> {
+        for id in st.uploads_pending.clone() {
+            let index = st.children.iter().position(|c| c == &id).unwrap_or(0);
+            let media = ctx.content.media.get(index).cloned().ok_or_else(|| Error::transient("no media to upload"))?;
+            let size = media.require_size()?;
+            let url = self.client.url(Host::Rupload, &format!("ig-api-upload/{}/{id}", self.client.cfg.graph_version));
+            let mut auth = reqwest::header::HeaderValue::from_str(&format!("OAuth {}", ctx.access_token().expose()))
+                .map_err(|_| Error::Config("the access token is not a valid header value".into()))?;
+            auth.set_sensitive(true);
+            let rb = self
+                .client
+                .http
+                .client()
+                .post(url)
+                .header(reqwest::header::AUTHORIZATION, auth)
+                .header("offset", "0")
+                .header("file_size", size.to_string())
+                .header(reqwest::header::CONTENT_LENGTH, size.to_string())
+                .body(crate::facebook::streamed_body(&self.client, &media).await?);
+            let done: crate::model::SuccessBody =
+                self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), "uploading the video to Instagram").await?;
+            if !done.success {
+                return Err(Error::transient("Instagram did not accept the uploaded video"));
+            }
+            st.uploads_pending.retain(|c| c != &id);
+            ctx.save_state(&*st).await?;
+        }
+        Ok(())
+    }
+
     async fn create_container(
         &self,
         ctx: &PublishContext<'_>,
@@ -226,27 +282,34 @@ impl InstagramPlatform {
         if media.is_empty() {
             return Err(Error::InvalidPost(vec![Violation::new("media_required", "media", "Instagram needs media")]));
         }
+        // Uploads interrupted by a restart are finished first.
+        self.flush_uploads(ctx, &mut st).await?;
         if st.container.is_none() {
             let mut form: Vec<(&'static str, String)> = Vec::new();
+            let mut resumable = false;
             match kind {
                 InstagramMediaKind::Feed if media.len() > 1 => {
                     for (i, m) in media.iter().enumerate().skip(st.children.len()) {
-                        let url = Self::media_url(ctx, m).await?;
                         let mut child: Vec<(&'static str, String)> = vec![("is_carousel_item", "true".into())];
+                        let mut resumable = false;
                         if m.kind() == MediaKind::Video {
                             child.push(("media_type", "VIDEO".into()));
-                            child.push(("video_url", url.to_string()));
+                            resumable = Self::video_source(ctx, &opts, m, &mut child).await?;
                         } else {
-                            child.push(("image_url", url.to_string()));
+                            child.push(("image_url", Self::media_url(ctx, m).await?.to_string()));
                             if let Some(alt) = &m.alt_text {
                                 child.push(("alt_text", alt.clone()));
                             }
                         }
                         let id =
                             self.create_container(ctx, child, &format!("creating carousel item {}", i + 1)).await?;
+                        if resumable {
+                            st.uploads_pending.push(id.clone());
+                        }
                         st.children.push(id);
                         ctx.save_state(&st).await?;
                     }
+                    self.flush_uploads(ctx, &mut st).await?;
                     for (i, child) in st.children.iter().enumerate() {
                         let label = format!("carousel item {}", i + 1);
                         if let Wait::TimedOut = self.wait(ctx, child, &label, deadline).await? {
@@ -275,7 +338,7 @@ impl InstagramPlatform {
                 InstagramMediaKind::Reel => {
                     // Never standalone VIDEO: Instagram publishes single videos as Reels.
                     form.push(("media_type", "REELS".into()));
-                    form.push(("video_url", Self::media_url(ctx, &media[0]).await?.to_string()));
+                    resumable = Self::video_source(ctx, &opts, &media[0], &mut form).await?;
                     Self::shared_fields(ctx, &opts, &mut form);
                     if let Some(s) = opts.share_to_feed {
                         form.push(("share_to_feed", s.to_string()));
@@ -290,13 +353,20 @@ impl InstagramPlatform {
                 InstagramMediaKind::Story => {
                     let m = &media[0];
                     form.push(("media_type", "STORIES".into()));
-                    let url = Self::media_url(ctx, m).await?.to_string();
-                    form.push((if m.kind() == MediaKind::Video { "video_url" } else { "image_url" }, url));
+                    if m.kind() == MediaKind::Video {
+                        resumable = Self::video_source(ctx, &opts, m, &mut form).await?;
+                    } else {
+                        form.push(("image_url", Self::media_url(ctx, m).await?.to_string()));
+                    }
                 }
             }
             let id = self.create_container(ctx, form, "creating the media container").await?;
+            if resumable {
+                st.uploads_pending.push(id.clone());
+            }
             st.container = Some(id);
             ctx.save_state(&st).await?;
+            self.flush_uploads(ctx, &mut st).await?;
         }
         let container = st.container.clone().expect("a container");
         match self.wait(ctx, &container, "the media container", deadline).await? {

@@ -60,6 +60,10 @@ pub struct InstagramOptions {
     pub location_id: Option<String>,
     /// Up to 3 usernames invited as collaborators (feed posts and Reels).
     pub collaborators: Vec<String>,
+    /// Send videos' bytes to Instagram (resumable upload; accounts reached through Facebook
+    /// Login only) instead of a public URL. When absent: for videos that are not at a URL when
+    /// no `MediaHost` is configured.
+    pub resumable_upload: Option<bool>,
 }
 
 impl PlatformOptions for InstagramOptions {
@@ -364,6 +368,9 @@ pub(crate) struct InstagramState {
     /// The container that is published (the single item or the carousel parent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// Containers created for a resumable upload whose bytes are not uploaded yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads_pending: Vec<String>,
     /// Set just before `media_publish` is sent.
     #[serde(default)]
     pub publish_sent: bool,

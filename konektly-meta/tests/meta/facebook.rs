@@ -555,3 +555,44 @@ fn build_fails_early_on_missing_or_wrong_configuration() {
     let err = m.instagram.authorization_request(&"https://a.example/cb".parse().unwrap()).unwrap_err();
     assert!(matches!(err, Error::Config(_)), "Instagram Login needs its own app");
 }
+
+#[tokio::test]
+async fn a_video_at_a_public_url_is_fetched_by_facebook() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/videos"))
+        .and(query_param("access_token", PAGE_TOKEN))
+        .and(form(&[("file_url", "https://cdn.example/launch.mp4"), ("description", "From a URL")]))
+        .respond_with(ok(json!({"id": "5550001"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/5550001"))
+        .respond_with(ok(fixture("fb_video_status_processing.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let media = Media::from_url("https://cdn.example/launch.mp4".parse().unwrap(), "video/mp4".parse().unwrap());
+    let s =
+        publish(fb.as_ref(), &page_account(), &Content::text("From a URL").with_media(media), &TargetOptions::none())
+            .await;
+    assert!(s.is_processing());
+    assert_eq!(s.state()["video"]["video_id"], "5550001");
+}
+
+#[tokio::test]
+async fn a_page_profile_is_read_with_its_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/101"))
+        .and(query_param("access_token", PAGE_TOKEN))
+        .and(query_param("fields", "id,name,picture"))
+        .respond_with(ok(json!({"id": "101", "name": "Analytical Engines"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p = meta(&server).facebook.profile(&page_account()).await.unwrap();
+    assert_eq!(p.display_name.as_deref(), Some("Analytical Engines"));
+}

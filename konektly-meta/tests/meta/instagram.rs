@@ -557,3 +557,61 @@ async fn an_expired_instagram_token_refresh_is_reauth_required() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_local_reel_without_a_media_host_uses_the_resumable_upload() {
+    let server = MockServer::start().await;
+    quota(&server, "/v25.0", "ig_publishing_limit.json").await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v25.0/{IG_ID}/media")))
+        .and(form(&[("media_type", "REELS"), ("upload_type", "resumable"), ("caption", "Straight from disk")]))
+        .respond_with(ok(json!({"id": "res-c", "uri": "https://rupload.facebook.com/ig-api-upload/v25.0/res-c"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/ig-api-upload/v25.0/res-c"))
+        .and(wiremock::matchers::header("authorization", &*format!("OAuth {PAGE_TOKEN}")))
+        .and(wiremock::matchers::header("offset", "0"))
+        .and(wiremock::matchers::header("file_size", "9"))
+        .and(wiremock::matchers::body_bytes(b"123456789".to_vec()))
+        .respond_with(ok(json!({"success": true, "message": "Upload successful."})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    container(&server, "res-c", 1, "FINISHED").await;
+    media_publish(&server, "res-c", "res-m").await;
+    let ig = meta(&server).instagram;
+    let mut video = Media::from_bytes(b"123456789".to_vec());
+    video.mime = "video/mp4".parse().unwrap();
+    let content = Content::text("Straight from disk").with_media(video);
+    let s = publish(ig.as_ref(), &ig_fb_account(), &content, &TargetOptions::none()).await;
+    assert_eq!(s.published().id, "res-m");
+    let saved: Vec<serde_json::Value> = s.saves.saved().iter().map(|c| c.as_json().clone()).collect();
+    assert_eq!(saved[0]["uploads_pending"], json!(["res-c"]), "the container is checkpointed before its bytes go");
+    assert!(saved[1].get("uploads_pending").is_none(), "and marked uploaded after");
+}
+
+#[tokio::test]
+async fn profiles_are_read_from_the_right_host() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v25.0/{IG_ID}")))
+        .and(query_param("fields", "id,username,name,profile_picture_url"))
+        .and(query_param("access_token", PAGE_TOKEN))
+        .respond_with(ok(json!({"id": IG_ID, "username": "analytical.engines", "name": "AE"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/me"))
+        .and(query_param("access_token", IG_TOKEN))
+        .respond_with(ok(fixture("ig_me.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let ig = meta(&server).instagram;
+    assert_eq!(ig.profile(&ig_fb_account()).await.unwrap().handle.as_deref(), Some("analytical.engines"));
+    let p = ig.profile(&ig_login_account()).await.unwrap();
+    assert_eq!((p.remote_id.as_str(), p.handle.as_deref()), (IG_ID, Some("ada.codes")));
+}
