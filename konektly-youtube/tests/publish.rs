@@ -298,6 +298,7 @@ async fn an_upload_interrupted_mid_chunk_resumes_from_its_checkpoint_in_a_fresh_
         with_ctx(&a, &c, &opts(&options()), Checkpoint::default(), async |ctx| first.publish(ctx).await).await;
     let err = out.unwrap_err();
     assert!(matches!(err, Error::Transient { .. }), "a dropped chunk is retryable: {err:?}");
+    assert!(!err.to_string().contains("upload_id"), "the session URI is a capability: never in errors: {err}");
     assert_eq!(cp.as_json()["session_uri"], json!(session_uri(&server, "s1")));
     assert_eq!(cp.as_json()["offset"], json!(262_144));
     drop(first);
