@@ -146,13 +146,17 @@ impl TikTokBuilder {
                 "off" | "false" | "0" => b.pkce = Pkce::Off,
                 "s256" | "on" | "true" | "1" => b.pkce = Pkce::S256,
                 "s256-hex" | "hex" => b.pkce = Pkce::S256Hex,
-                other => b.env_error = Some(format!("KONEKTLY_TIKTOK_PKCE must be off, s256 or s256-hex, not `{other}`")),
+                other => {
+                    b.env_error = Some(format!("KONEKTLY_TIKTOK_PKCE must be off, s256 or s256-hex, not `{other}`"))
+                }
             }
         }
         if let Some(c) = var("CHUNK_SIZE") {
             match c.trim().parse() {
                 Ok(n) => b.chunk_size = Some(n),
-                Err(_) => b.env_error = Some(format!("KONEKTLY_TIKTOK_CHUNK_SIZE must be a number of bytes, not `{c}`")),
+                Err(_) => {
+                    b.env_error = Some(format!("KONEKTLY_TIKTOK_CHUNK_SIZE must be a number of bytes, not `{c}`"))
+                }
             }
         }
         b

@@ -231,13 +231,18 @@ impl TikTokClient {
             .header(konektly_core::reqwest::header::AUTHORIZATION, bearer(token))
             .header(CONTENT_TYPE, JSON_UTF8);
         if let Some(b) = body {
-            req = req.body(serde_json::to_vec(b).map_err(|e| Error::Config(format!("a body does not serialize: {e}")))?);
+            req =
+                req.body(serde_json::to_vec(b).map_err(|e| Error::Config(format!("a body does not serialize: {e}")))?);
         }
         Ok(req)
     }
 
     /// Sends, reads the envelope, and returns `data` or the mapped error.
-    async fn call<T: DeserializeOwned>(&self, req: konektly_core::reqwest::RequestBuilder, kind: CallKind) -> Result<T> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        req: konektly_core::reqwest::RequestBuilder,
+        kind: CallKind,
+    ) -> Result<T> {
         let resp = self.http.send(req, kind).await?;
         let api = ApiResponse::read(resp, kind).await?;
         if let Some(err) = envelope_error(&api) {

@@ -66,9 +66,9 @@ pub(crate) fn action_for(code: &str) -> Option<Action> {
             Reauth("a permission this needs is missing; reconnect the account and allow every requested permission")
         }
         "rate_limit_exceeded" => RateLimited,
-        "spam_risk_too_many_posts" => Reject(
-            "this TikTok account reached its daily limit of posts through apps; try again tomorrow",
-        ),
+        "spam_risk_too_many_posts" => {
+            Reject("this TikTok account reached its daily limit of posts through apps; try again tomorrow")
+        }
         "spam_risk_user_banned_from_posting" => {
             Reject("TikTok has banned this account from posting; the creator must resolve it in the TikTok app")
         }
@@ -106,7 +106,9 @@ pub(crate) fn map_api_error(err: TikTokApiError, headers: &HeaderMap, kind: Call
             message: err.describe("the access token is invalid or expired"),
             source: Some(Box::new(err)),
         },
-        Some(Action::Reauth(advice)) => Error::ReauthRequired { reason: err.describe(advice), source: Some(Box::new(err)) },
+        Some(Action::Reauth(advice)) => {
+            Error::ReauthRequired { reason: err.describe(advice), source: Some(Box::new(err)) }
+        }
         Some(Action::RateLimited) => {
             // The window is one minute; without a Retry-After, wait it out.
             let wait = retry_after(headers).unwrap_or(std::time::Duration::from_secs(60));
@@ -116,11 +118,9 @@ pub(crate) fn map_api_error(err: TikTokApiError, headers: &HeaderMap, kind: Call
                 source: Some(Box::new(err)),
             }
         }
-        Some(Action::Reject(advice)) => Error::Rejected {
-            code: Some(err.code.clone()),
-            message: err.describe(advice),
-            source: Some(Box::new(err)),
-        },
+        Some(Action::Reject(advice)) => {
+            Error::Rejected { code: Some(err.code.clone()), message: err.describe(advice), source: Some(Box::new(err)) }
+        }
         Some(Action::Transient) => Error::Transient {
             message: err.describe("TikTok had an internal error; trying again later"),
             retry_after: retry_after(headers),
@@ -146,9 +146,9 @@ pub(crate) fn map_oauth_error(err: TikTokApiError, headers: &HeaderMap) -> Error
             reason: err.describe("TikTok refused the grant (expired, used or revoked); reconnect the account"),
             source: Some(Box::new(err)),
         },
-        "invalid_client" | "unauthorized_client" => Error::Config(err.describe(
-            "TikTok refused the app's client key or secret; check KONEKTLY_TIKTOK_CLIENT_KEY and _SECRET",
-        )),
+        "invalid_client" | "unauthorized_client" => Error::Config(
+            err.describe("TikTok refused the app's client key or secret; check KONEKTLY_TIKTOK_CLIENT_KEY and _SECRET"),
+        ),
         "access_denied" => Error::Authorization(err.describe("the user refused the authorization")),
         "invalid_scope" | "scope_not_authorized" => Error::ReauthRequired {
             reason: err.describe("TikTok refused the requested permissions"),
@@ -176,7 +176,9 @@ pub(crate) fn map_fail_reason(reason: &str, publish_id: &str) -> Error {
         "file_format_check_failed" => "TikTok could not read the file: use an MP4 (H.264) or WebM/MOV file",
         "duration_check_failed" => "the video is too short or too long for this creator",
         "frame_rate_check_failed" => "the video's frame rate must be between 23 and 60 fps",
-        "picture_size_check_failed" => "the resolution must be between 360 and 4096 pixels each way (photos: at most 1080p)",
+        "picture_size_check_failed" => {
+            "the resolution must be between 360 and 4096 pixels each way (photos: at most 1080p)"
+        }
         "video_pull_failed" => "TikTok could not download the video from its URL; check the media host is reachable",
         "photo_pull_failed" => "TikTok could not download a photo from its URL; check the media host is reachable",
         "publish_cancelled" => "the post was cancelled",
@@ -352,8 +354,11 @@ mod tests {
     #[test]
     fn fail_reasons_map_to_clear_errors() {
         let e = map_fail_reason("file_format_check_failed", "p1");
-        assert!(matches!(&e, Error::Rejected { code: Some(c), message, .. }
-            if c == "file_format_check_failed" && message.contains("MP4")), "{e:?}");
+        assert!(
+            matches!(&e, Error::Rejected { code: Some(c), message, .. }
+            if c == "file_format_check_failed" && message.contains("MP4")),
+            "{e:?}"
+        );
         assert!(matches!(map_fail_reason("auth_removed", "p1"), Error::ReauthRequired { .. }));
         assert!(matches!(map_fail_reason("internal", "p1"), Error::Transient { .. }));
         assert!(matches!(map_fail_reason("video_pull_failed", "p1"), Error::Rejected { .. }));

@@ -19,9 +19,7 @@ use crate::builder::{Config, Pkce, RateLimits};
 use crate::chunks::ChunkPlan;
 use crate::client::{TikTokClient, path};
 use crate::error::map_fail_reason;
-use crate::model::{
-    CreatorInfo, Kind, PostMode, PrivacyLevel, Source, State, StatusData, TikTokOptions, VideoSource,
-};
+use crate::model::{CreatorInfo, Kind, PostMode, PrivacyLevel, Source, State, StatusData, TikTokOptions, VideoSource};
 use crate::validate::{capabilities, is_photo_post, validate};
 
 /// The platform id.
@@ -95,7 +93,8 @@ impl TikTokPlatform {
             );
         }
         if kind == Kind::DirectVideo
-            && let (Some(max), Some(d)) = (info.max_video_post_duration_sec, content.media.first().and_then(|m| m.duration))
+            && let (Some(max), Some(d)) =
+                (info.max_video_post_duration_sec, content.media.first().and_then(|m| m.duration))
             && d > Duration::from_secs(max)
         {
             v.push(
@@ -416,9 +415,9 @@ impl Platform for TikTokPlatform {
             if state.upload_complete() {
                 return Ok(processing(self.cfg().poll_interval, "TikTok is processing the post"));
             }
-            let fresh = state.upload_started_at.is_some_and(|t| {
-                (Utc::now() - t).to_std().unwrap_or_default() < self.cfg().upload_url_ttl
-            });
+            let fresh = state
+                .upload_started_at
+                .is_some_and(|t| (Utc::now() - t).to_std().unwrap_or_default() < self.cfg().upload_url_ttl);
             if fresh {
                 self.upload(ctx, &mut state).await?;
                 return Ok(processing(self.cfg().poll_interval, "TikTok is processing the post"));

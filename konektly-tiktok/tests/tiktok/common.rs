@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use konektly_core::{
-    AccessToken, Account, AccountId, AccountStatus, Checkpoint, Content, Media, MediaHost, MemoryCheckpoints,
-    OwnerId, Platform, PlatformId, PublishContext, PublishOutcome, RefreshToken, Result, TargetId, TargetOptions,
-    TokenSet, async_trait,
+    AccessToken, Account, AccountId, AccountStatus, Checkpoint, Content, Media, MediaHost, MemoryCheckpoints, OwnerId,
+    Platform, PlatformId, PublishContext, PublishOutcome, RefreshToken, Result, TargetId, TargetOptions, TokenSet,
+    async_trait,
 };
 use konektly_tiktok::{PrivacyLevel, TikTokBuilder, TikTokOptions, TikTokPlatform};
 use url::Url;

@@ -81,7 +81,11 @@ fn from_env_reads_only_konektly_tiktok_variables() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success() && stdout.contains("1 passed"), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     child("connect::from_env_child", "s256");
     child("connect::from_env_child_bad_pkce", "sometimes");
@@ -165,7 +169,10 @@ async fn exchanging_a_code_sends_key_and_secret_in_the_body_and_reads_the_profil
     assert!(exp >= before + chrono::Duration::seconds(7200) && exp <= Utc::now() + chrono::Duration::seconds(7200));
     let rexp = t.refresh_expires_at.unwrap();
     assert!(rexp >= before + chrono::Duration::seconds(15_552_000), "the refresh lifetime comes from the response");
-    assert_eq!(t.refresh_token.as_ref().unwrap().expose(), "rft.713ace4f96cd4a1ff17c6a6e8a6c3bfa1eSBtGvSAvdNg6XIsgUgKxxYmj6M");
+    assert_eq!(
+        t.refresh_token.as_ref().unwrap().expose(),
+        "rft.713ace4f96cd4a1ff17c6a6e8a6c3bfa1eSBtGvSAvdNg6XIsgUgKxxYmj6M"
+    );
 }
 
 #[tokio::test]

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use konektly_core::testing::{PlatformCase, platform_conformance};
 use konektly_core::{
-    AccountStatus, Content, EngineConfig, Event, Konektly, MemoryScheduler, MemoryTokenStore, Platform, Post,
-    Target, TargetState, TokenStore,
+    AccountStatus, Content, EngineConfig, Event, Konektly, MemoryScheduler, MemoryTokenStore, Platform, Post, Target,
+    TargetState, TokenStore,
 };
 use konektly_tiktok::{PrivacyLevel, RateLimits, TikTokOptions};
 use serde_json::{Value, json};
@@ -30,8 +30,20 @@ struct SlidingLimit {
 }
 
 impl SlidingLimit {
-    fn new(limit: usize, window: Duration, refused: Arc<AtomicU64>, ok: impl Fn(u64) -> Value + Send + Sync + 'static) -> Self {
-        Self { limit, window, seen: Mutex::new(VecDeque::new()), accepted: AtomicU64::new(0), refused, ok: Box::new(ok) }
+    fn new(
+        limit: usize,
+        window: Duration,
+        refused: Arc<AtomicU64>,
+        ok: impl Fn(u64) -> Value + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            limit,
+            window,
+            seen: Mutex::new(VecDeque::new()),
+            accepted: AtomicU64::new(0),
+            refused,
+            ok: Box::new(ok),
+        }
     }
 }
 
@@ -44,8 +56,10 @@ impl Respond for SlidingLimit {
         }
         if seen.len() >= self.limit {
             self.refused.fetch_add(1, Ordering::SeqCst);
-            return ResponseTemplate::new(429)
-                .set_body_json(fixture_with("error.json", &[("code", "rate_limit_exceeded"), ("message", "slow down")]));
+            return ResponseTemplate::new(429).set_body_json(fixture_with(
+                "error.json",
+                &[("code", "rate_limit_exceeded"), ("message", "slow down")],
+            ));
         }
         seen.push_back(now);
         let n = self.accepted.fetch_add(1, Ordering::SeqCst);
@@ -190,7 +204,8 @@ async fn a_refused_token_is_refreshed_once_then_the_account_must_reconnect() {
         .unwrap();
     let a = account();
     store.insert_account(&a).await.unwrap();
-    let post = Post::new(a.owner.clone(), Content::text("x").with_media(video(10))).to(Target::new(a.id).with_options(&public()).unwrap());
+    let post = Post::new(a.owner.clone(), Content::text("x").with_media(video(10)))
+        .to(Target::new(a.id).with_options(&public()).unwrap());
     let targets = engine.publish_now(&post).await.unwrap();
     assert!(matches!(targets[0].state, TargetState::Blocked { .. }), "{:?}", targets[0].state);
     let stored = store.get_account(a.id).await.unwrap().unwrap();
@@ -212,10 +227,12 @@ async fn the_platform_passes_core_conformance() {
         .await;
     Mock::given(method("POST"))
         .and(path("/v2/post/publish/video/init/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture_with(
-            "video_init.json",
-            &[("upload_url", &format!("{}/upload/v1", server.uri()))],
-        )))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(fixture_with(
+                "video_init.json",
+                &[("upload_url", &format!("{}/upload/v1", server.uri()))],
+            )),
+        )
         .mount(&server)
         .await;
     Mock::given(method("PUT"))

@@ -134,10 +134,7 @@ async fn a_direct_video_post_is_uploaded_in_planned_chunks_and_checkpointed() {
     match r.result.unwrap() {
         PublishOutcome::Published(remote) => {
             assert_eq!(remote.id, "7123456789012345678");
-            assert_eq!(
-                remote.url.unwrap().as_str(),
-                "https://www.tiktok.com/@jamie.creates/video/7123456789012345678"
-            );
+            assert_eq!(remote.url.unwrap().as_str(), "https://www.tiktok.com/@jamie.creates/video/7123456789012345678");
         }
         other => panic!("{other:?}"),
     }
@@ -148,7 +145,12 @@ async fn an_interrupted_upload_resumes_from_its_checkpoint() {
     let server = MockServer::start().await;
     let size = 12 * MB + 5;
     mount_creator_info(&server, creator(), 0).await;
-    Mock::given(method("POST")).and(path("/v2/post/publish/video/init/")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/post/publish/video/init/"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
     mount_chunk(&server, size, 0, 5 * MB - 1, 206, 0).await;
     mount_chunk(&server, size, 5 * MB, size - 1, 201, 1).await;
     let cp = Checkpoint::from_json(json!({
@@ -244,7 +246,8 @@ async fn pull_from_url_uses_the_media_host() {
     let host = TestHost(Url::parse("https://media.example.com/").unwrap());
     let o = options(TikTokOptions { video_source: VideoSource::PullFromUrl, ..public() });
     let content = Content::text("pulled").with_media(video(1000));
-    let r = run(&p, &account(), &content, &o, Checkpoint::default(), Some(&host as &dyn MediaHost), Call::Publish).await;
+    let r =
+        run(&p, &account(), &content, &o, Checkpoint::default(), Some(&host as &dyn MediaHost), Call::Publish).await;
     assert!(matches!(r.result, Ok(PublishOutcome::Processing { .. })), "{:?}", r.result);
     assert_eq!(state(&r.checkpoint)["publish_id"], "v_pub_url~v2-1.7123456789012349999");
     assert_eq!(state(&r.checkpoint)["source"], "PULL_FROM_URL");
@@ -342,7 +345,8 @@ async fn a_photo_post_pulls_its_images_with_a_cover() {
         auto_add_music: true,
         ..Default::default()
     });
-    let r = run(&p, &account(), &content, &o, Checkpoint::default(), Some(&host as &dyn MediaHost), Call::Publish).await;
+    let r =
+        run(&p, &account(), &content, &o, Checkpoint::default(), Some(&host as &dyn MediaHost), Call::Publish).await;
     assert!(matches!(r.result, Ok(PublishOutcome::Processing { .. })), "{:?}", r.result);
     let r = run(&p, &account(), &content, &o, r.checkpoint, None, Call::Poll).await;
     match r.result.unwrap() {
@@ -384,7 +388,10 @@ async fn a_video_longer_than_the_creator_may_post_is_refused() {
     let mut v = video(10);
     v.duration = Some(Duration::from_secs(301));
     let e = refused_before_init(creator(), Content::text("x").with_media(v), options(public())).await;
-    assert!(matches!(&e, Error::InvalidPost(v) if v[0].code == "video_too_long" && v[0].limit.as_deref() == Some("300s")), "{e:?}");
+    assert!(
+        matches!(&e, Error::InvalidPost(v) if v[0].code == "video_too_long" && v[0].limit.as_deref() == Some("300s")),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -401,9 +408,21 @@ async fn a_creator_who_cannot_post_now_gets_a_clear_error() {
         .respond_with(ResponseTemplate::new(403).set_body_json(capped))
         .mount(&server)
         .await;
-    let r = run(&platform(&server), &account(), &Content::text("x").with_media(video(10)), &options(public()), Checkpoint::default(), None, Call::Publish).await;
+    let r = run(
+        &platform(&server),
+        &account(),
+        &Content::text("x").with_media(video(10)),
+        &options(public()),
+        Checkpoint::default(),
+        None,
+        Call::Publish,
+    )
+    .await;
     let e = r.result.unwrap_err();
-    assert!(matches!(&e, Error::Rejected { code: Some(c), message, .. } if c == "spam_risk_too_many_posts" && message.contains("tomorrow")), "{e:?}");
+    assert!(
+        matches!(&e, Error::Rejected { code: Some(c), message, .. } if c == "spam_risk_too_many_posts" && message.contains("tomorrow")),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("202611290809LOGID0000000000000000"));
 }
 
@@ -411,7 +430,16 @@ async fn a_creator_who_cannot_post_now_gets_a_clear_error() {
 async fn invalid_posts_are_refused_before_any_call() {
     let server = MockServer::start().await;
     let content = Content::text("x".repeat(2201)).with_media(video(10));
-    let r = run(&platform(&server), &account(), &content, &TargetOptions::none(), Checkpoint::default(), None, Call::Publish).await;
+    let r = run(
+        &platform(&server),
+        &account(),
+        &content,
+        &TargetOptions::none(),
+        Checkpoint::default(),
+        None,
+        Call::Publish,
+    )
+    .await;
     match r.result {
         Err(Error::InvalidPost(v)) => {
             let codes: Vec<&str> = v.iter().map(|v| v.code.as_str()).collect();
@@ -445,7 +473,10 @@ async fn polling_maps_each_status() {
     mount_status(&server, PUBLISH_ID, "status_failed.json").await;
     let r = run(&p, &account(), &content, &o, uploaded_checkpoint(), None, Call::Poll).await;
     let e = r.result.unwrap_err();
-    assert!(matches!(&e, Error::Rejected { code: Some(c), message, .. } if c == "file_format_check_failed" && message.contains("MP4")), "{e:?}");
+    assert!(
+        matches!(&e, Error::Rejected { code: Some(c), message, .. } if c == "file_format_check_failed" && message.contains("MP4")),
+        "{e:?}"
+    );
 
     // A public post complete without its id yet waits for moderation, then settles for the
     // publish_id.
@@ -470,7 +501,9 @@ async fn reconcile_reads_the_checkpointed_publish_id() {
     assert_eq!(reconcile(&p, &a, sent).await.unwrap(), Reconciliation::NotFound);
     // A pull whose init answer was lost cannot be checked: never posted twice.
     let pulled = Checkpoint::from_json(json!({"init_sent": true, "source": "PULL_FROM_URL"}));
-    assert!(matches!(reconcile(&p, &a, pulled).await, Err(Error::Rejected { code: Some(c), .. }) if c == "outcome_unconfirmed"));
+    assert!(
+        matches!(reconcile(&p, &a, pulled).await, Err(Error::Rejected { code: Some(c), .. }) if c == "outcome_unconfirmed")
+    );
     // An upload cut short resumes.
     let mut half = uploaded_checkpoint().as_json().clone();
     half["total_chunks"] = json!(2);
@@ -516,7 +549,16 @@ async fn init_errors_map_through_the_table() {
             .mount(&server)
             .await;
         let content = Content::text("x").with_media(video(10));
-        let r = run(&platform(&server), &account(), &content, &options(public()), Checkpoint::default(), None, Call::Publish).await;
+        let r = run(
+            &platform(&server),
+            &account(),
+            &content,
+            &options(public()),
+            Checkpoint::default(),
+            None,
+            Call::Publish,
+        )
+        .await;
         let e = r.result.unwrap_err();
         let kind = match &e {
             Error::AccessTokenRejected { .. } => "access_token_rejected",
