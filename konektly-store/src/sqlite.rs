@@ -87,6 +87,46 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
+    /// Records many outcomes in one write transaction (each still guarded by its own lease).
+    /// Returns one result per input, in order: the stored record, or `LeaseLost`.
+    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<TargetRecord>>> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut wake = false;
+        let sql = crate::codec::complete_sql();
+        let now = ns(Utc::now());
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err("starting a batch of outcomes"))?;
+        for (lease, c) in items {
+            let p = crate::codec::CompletionPatch::new(c)?;
+            let row = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(p.state)
+                .bind(p.state_detail.clone())
+                .bind(p.due_at_ns)
+                .bind(p.attempts)
+                .bind(p.set_error)
+                .bind(p.last_error.clone())
+                .bind(p.claimable)
+                .bind(now)
+                .bind(lease.target.to_string())
+                .bind(lease.owner.as_str())
+                .bind(lease.fencing_token as i64)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err("recording an outcome"))?;
+            out.push(match row {
+                Some(r) => {
+                    wake |= p.wakes();
+                    Ok(target_row!(r)?.decode()?.0)
+                }
+                None => Err(Error::LeaseLost(lease.target)),
+            });
+        }
+        tx.commit().await.map_err(db_err("committing a batch of outcomes"))?;
+        if wake {
+            self.wake().await;
+        }
+        Ok(out)
+    }
+
     async fn wake(&self) {
         self.notify.notify_waiters();
         // Also leaves a permit, so a worker about to wait does not miss it.

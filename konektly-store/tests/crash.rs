@@ -160,7 +160,7 @@ async fn crash_worker_process() {
 // ---- the supervisor -----------------------------------------------------------------------
 
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<HashMap<String, u32>>>);
+struct Received(Arc<Mutex<HashMap<String, u32>>>, Arc<std::sync::atomic::AtomicU64>);
 
 async fn serve_platform(received: Received) -> Url {
     async fn create(State(r): State<Received>, Path(id): Path<String>) -> StatusCode {
@@ -170,6 +170,7 @@ async fn serve_platform(received: Received) -> Url {
         StatusCode::OK
     }
     async fn find(State(r): State<Received>, Path(id): Path<String>) -> StatusCode {
+        r.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if r.0.lock().unwrap().contains_key(&id) { StatusCode::OK } else { StatusCode::NOT_FOUND }
     }
     let app = axum::Router::new().route("/posts/{id}", post(create).get(find)).with_state(received);
@@ -272,7 +273,9 @@ async fn crash_test(backend: &'static str, db: String, schema: Option<String>, r
     }
     assert_eq!(got.len(), targets);
     assert!(kills >= 3, "the supervisor killed workers ({kills}) while they worked");
-    eprintln!("{backend}: {targets} targets, {processes} processes, {kills} SIGKILLs, {elapsed:?}");
+    let reconciled = received.1.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(reconciled > 0, "killed workers left targets whose outcome had to be reconciled");
+    eprintln!("{backend}: {targets} targets, {processes} processes, {kills} SIGKILLs, {reconciled} reconciliations, {elapsed:?}");
 }
 
 async fn open_store_with(backend: &str, db: &str, schema: Option<&str>) -> Arc<dyn KonektlyStore> {
