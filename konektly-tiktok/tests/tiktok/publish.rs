@@ -584,3 +584,75 @@ async fn delete_is_not_supported() {
     use konektly_core::Platform;
     assert!(matches!(platform(&server).delete(&account(), &remote).await, Err(Error::NotSupported(_))));
 }
+
+#[tokio::test]
+async fn a_photo_draft_goes_to_the_inbox_without_creator_checks() {
+    let server = MockServer::start().await;
+    mount_creator_info(&server, creator(), 0).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/post/publish/content/init/"))
+        .and(body_json(json!({
+            "media_type": "PHOTO",
+            "post_mode": "MEDIA_UPLOAD",
+            "post_info": {
+                "title": "",
+                "description": "for later",
+                "disable_comment": false,
+                "auto_add_music": false,
+                "brand_content_toggle": false,
+                "brand_organic_toggle": false
+            },
+            "source_info": {
+                "source": "PULL_FROM_URL",
+                "photo_images": ["https://media.example.com/a.jpg"],
+                "photo_cover_index": 0
+            }
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_string(fixture("photo_init.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let host = TestHost(Url::parse("https://unused.example/").unwrap());
+    let content = Content::text("for later").with_media(photo("https://media.example.com/a.jpg"));
+    let o = options(TikTokOptions { mode: PostMode::Inbox, ..Default::default() });
+    let r = run(
+        &platform(&server),
+        &account(),
+        &content,
+        &o,
+        Checkpoint::default(),
+        Some(&host as &dyn MediaHost),
+        Call::Publish,
+    )
+    .await;
+    assert!(matches!(r.result, Ok(PublishOutcome::Processing { .. })), "{:?}", r.result);
+    assert_eq!(state(&r.checkpoint)["kind"], "photo");
+}
+
+#[tokio::test]
+async fn a_stale_upload_url_starts_the_upload_over() {
+    let server = MockServer::start().await;
+    let size = 12 * MB + 5;
+    mount_creator_info(&server, creator(), 1).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/post/publish/video/init/"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(fixture_with("video_init.json", &[("upload_url", &upload_url(&server))])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_chunk(&server, size, 0, 5 * MB - 1, 206, 1).await;
+    mount_chunk(&server, size, 5 * MB, size - 1, 201, 1).await;
+    let cp = Checkpoint::from_json(json!({
+        "init_sent": true, "kind": "direct_video", "source": "FILE_UPLOAD", "publish_id": "old",
+        "upload_url": "http://127.0.0.1:9/expired", "upload_started_at": chrono::Utc::now() - chrono::Duration::hours(2),
+        "video_size": size, "chunk_size": 5 * MB, "total_chunks": 2, "chunks_sent": 1
+    }));
+    let content = Content::text("again").with_media(video(size));
+    let r = run(&platform(&server), &account(), &content, &options(public()), cp, None, Call::Publish).await;
+    assert!(matches!(r.result, Ok(PublishOutcome::Processing { .. })), "{:?}", r.result);
+    assert_eq!(state(&r.checkpoint)["publish_id"], PUBLISH_ID);
+    assert_eq!(state(&r.checkpoint)["chunks_sent"], 2);
+}
