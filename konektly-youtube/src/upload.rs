@@ -174,6 +174,11 @@ impl YouTubePlatform {
         let description = ctx.content.text.clone();
         let mut failures: u32 = 0;
         let mut sessions_started = 0;
+        if state.session_uri.is_some() && state.total != total {
+            // The file changed since the session began: its bytes cannot continue that upload.
+            tracing::info!(target: "konektly::youtube", was = state.total, now = total, "the video's size changed; starting a new upload");
+            state.session_uri = None;
+        }
         // A session from an earlier attempt: ask where it is before sending anything.
         let mut must_ask = state.session_uri.is_some();
         loop {

@@ -587,3 +587,19 @@ async fn delete_removes_the_video_and_needs_a_manage_scope() {
     a.tokens.scopes.push(konektly_youtube::SCOPE_YOUTUBE.into());
     p.delete(&a, &post).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_file_that_changed_size_since_its_session_starts_over() {
+    let server = MockServer::start().await;
+    mount_session(&server, "new", 1).await;
+    mount_chunk(&server, "new", "bytes 0-999/1000", done(), 1).await;
+    // The old session is never asked: its total no longer matches the file.
+    let stored =
+        Checkpoint::from_json(json!({"session_uri": session_uri(&server, "old"), "total": TOTAL, "offset": 262_144}));
+    let a = account();
+    let c = content(1000);
+    let (out, _, _) =
+        with_ctx(&a, &c, &opts(&options()), stored, async |ctx| platform(&server.uri()).publish(ctx).await).await;
+    assert!(matches!(out.unwrap(), PublishOutcome::Processing { .. }));
+    assert!(requests(&server, "PUT", UPLOAD_PATH).await.iter().all(|r| !r.url.as_str().contains("upload_id=old")));
+}
