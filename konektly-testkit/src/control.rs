@@ -25,6 +25,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/_sandbox/posts", get(posts))
         .route("/_sandbox/users", get(users))
         .route("/_sandbox/faults/{platform}", get(get_faults).put(put_faults))
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -62,7 +63,8 @@ async fn media(AxState(state): S, Path(name): Path<String>, headers: HeaderMap) 
     let (status, start, len) = match range {
         Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
         None if headers.contains_key(header::RANGE) => {
-            return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{total}"))]).into_response();
+            return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{total}"))])
+                .into_response();
         }
         None => (StatusCode::OK, 0, total),
     };
@@ -77,7 +79,10 @@ async fn media(AxState(state): S, Path(name): Path<String>, headers: HeaderMap) 
     h.insert(header::CONTENT_LENGTH, len.into());
     h.insert(header::ACCEPT_RANGES, "bytes".parse().expect("a valid header"));
     if status == StatusCode::PARTIAL_CONTENT {
-        h.insert(header::CONTENT_RANGE, format!("bytes {start}-{}/{total}", start + len - 1).parse().expect("a valid header"));
+        h.insert(
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{total}", start + len - 1).parse().expect("a valid header"),
+        );
     }
     resp
 }
@@ -101,7 +106,8 @@ async fn posts(AxState(state): S, RawQuery(q): RawQuery) -> Response {
 
 async fn users(AxState(state): S, RawQuery(q): RawQuery) -> Response {
     let q = oauth::parse_query(q.as_deref());
-    let all: Vec<_> = state.lock().users.iter().filter(|u| q.get("platform").is_none_or(|p| &u.platform == p)).cloned().collect();
+    let all: Vec<_> =
+        state.lock().users.iter().filter(|u| q.get("platform").is_none_or(|p| &u.platform == p)).cloned().collect();
     json(StatusCode::OK, json!(all))
 }
 

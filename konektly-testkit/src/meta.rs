@@ -102,11 +102,11 @@ impl MetaState {
 }
 
 pub(crate) fn facebook_router(state: Arc<State>) -> Router {
-    Router::new().fallback(facebook).with_state(state)
+    Router::new().fallback(facebook).layer(axum::extract::DefaultBodyLimit::disable()).with_state(state)
 }
 
 pub(crate) fn instagram_router(state: Arc<State>) -> Router {
-    Router::new().fallback(instagram).with_state(state)
+    Router::new().fallback(instagram).layer(axum::extract::DefaultBodyLimit::disable()).with_state(state)
 }
 
 fn is_version(s: &str) -> bool {
@@ -283,16 +283,34 @@ fn fb_token(state: &State, g: &GraphReq) -> Response {
         let short = g.p("fb_exchange_token");
         let (info, _) = match inner.check_access(short, &["facebook"]) {
             Ok(v) => v,
-            Err(_) => return graph_error(StatusCode::BAD_REQUEST, 190, Some(463), "Error validating access token: Session has expired."),
+            Err(_) => {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    190,
+                    Some(463),
+                    "Error validating access token: Session has expired.",
+                );
+            }
         };
         let ttl = state.token_ttl(Duration::from_secs(5_184_000));
         let t = inner.issue_access("EAAL", info.grant, &info.subject, Some(ttl), true);
         return json(StatusCode::OK, json!({"access_token": t, "token_type": "bearer", "expires_in": ttl.as_secs()}));
     }
-    let code = match oauth::take_code(state, "facebook", g.params.get("code"), g.params.get("redirect_uri"), g.params.get("code_verifier")) {
+    let code = match oauth::take_code(
+        state,
+        "facebook",
+        g.params.get("code"),
+        g.params.get("redirect_uri"),
+        g.params.get("code_verifier"),
+    ) {
         Ok(c) => c,
         Err((_, d)) => {
-            return graph_error(StatusCode::BAD_REQUEST, 100, Some(36008), &format!("Error validating verification code: {d}"));
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                Some(36008),
+                &format!("Error validating verification code: {d}"),
+            );
         }
     };
     let mut inner = state.lock();
@@ -335,7 +353,13 @@ fn ig_code_exchange(state: &State, g: &GraphReq) -> Response {
     if g.p("grant_type") != Some("authorization_code") {
         return ig_error("Invalid grant_type");
     }
-    let code = match oauth::take_code(state, "instagram", g.params.get("code"), g.params.get("redirect_uri"), g.params.get("code_verifier")) {
+    let code = match oauth::take_code(
+        state,
+        "instagram",
+        g.params.get("code"),
+        g.params.get("redirect_uri"),
+        g.params.get("code_verifier"),
+    ) {
         Ok(c) => c,
         Err((_, d)) => return ig_error(&format!("Error validating verification code: {d}")),
     };
@@ -347,18 +371,30 @@ fn ig_code_exchange(state: &State, g: &GraphReq) -> Response {
     if state.cfg.instagram_token_wrapped {
         json(StatusCode::OK, json!({"data": [one]}))
     } else {
-        json(StatusCode::OK, json!({"access_token": t, "user_id": code.user.parse::<u64>().ok(), "permissions": code.scopes}))
+        json(
+            StatusCode::OK,
+            json!({"access_token": t, "user_id": code.user.parse::<u64>().ok(), "permissions": code.scopes}),
+        )
     }
 }
 
 fn ig_long_lived(state: &State, g: &GraphReq) -> Response {
-    if g.p("grant_type") != Some("ig_exchange_token") || g.p("client_secret") != Some(&credentials("instagram").client_secret) {
+    if g.p("grant_type") != Some("ig_exchange_token")
+        || g.p("client_secret") != Some(&credentials("instagram").client_secret)
+    {
         return graph_error(StatusCode::BAD_REQUEST, 100, None, "Invalid parameter: grant_type or client_secret");
     }
     let mut inner = state.lock();
     let (info, _) = match inner.check_access(g.p("access_token"), &["instagram"]) {
         Ok(v) => v,
-        Err(_) => return graph_error(StatusCode::BAD_REQUEST, 190, None, "Invalid OAuth access token - Cannot parse access token"),
+        Err(_) => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                190,
+                None,
+                "Invalid OAuth access token - Cannot parse access token",
+            );
+        }
     };
     let ttl = state.token_ttl(Duration::from_secs(5_183_944));
     let t = inner.issue_access("IGQL", info.grant, &info.subject, Some(ttl), true);
@@ -372,7 +408,14 @@ fn ig_refresh(state: &State, g: &GraphReq) -> Response {
     let mut inner = state.lock();
     let (info, _) = match inner.check_access(g.p("access_token"), &["instagram"]) {
         Ok(v) => v,
-        Err(_) => return graph_error(StatusCode::BAD_REQUEST, 190, None, "Invalid OAuth access token - Cannot parse access token"),
+        Err(_) => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                190,
+                None,
+                "Invalid OAuth access token - Cannot parse access token",
+            );
+        }
     };
     if !info.long_lived {
         return graph_error(StatusCode::BAD_REQUEST, 100, None, "Only long-lived tokens can be refreshed");
@@ -398,14 +441,18 @@ fn caller(inner: &mut Inner, state: &State, g: &GraphReq, port: &str) -> Result<
         crate::state::TokenProblem::Missing => {
             graph_error(StatusCode::BAD_REQUEST, 104, None, "An access token is required to request this resource.")
         }
-        crate::state::TokenProblem::Expired => graph_error(StatusCode::BAD_REQUEST, 190, Some(463), "Error validating access token: Session has expired."),
+        crate::state::TokenProblem::Expired => {
+            graph_error(StatusCode::BAD_REQUEST, 190, Some(463), "Error validating access token: Session has expired.")
+        }
         crate::state::TokenProblem::Revoked => graph_error(
             StatusCode::BAD_REQUEST,
             190,
             Some(458),
             "Error validating access token: The user has not authorized application.",
         ),
-        crate::state::TokenProblem::Invalid => graph_error(StatusCode::BAD_REQUEST, 190, None, "Invalid OAuth access token - Cannot parse access token"),
+        crate::state::TokenProblem::Invalid => {
+            graph_error(StatusCode::BAD_REQUEST, 190, None, "Invalid OAuth access token - Cannot parse access token")
+        }
     })?;
     let is_page = info.subject != grant.user;
     // Usage, in percent of an hourly budget.
@@ -441,7 +488,12 @@ fn has_scope(c: &Caller, any: &[&str]) -> bool {
 }
 
 fn no_permission() -> Response {
-    graph_error(StatusCode::FORBIDDEN, 200, None, "(#200) The user hasn't authorized the application to perform this action")
+    graph_error(
+        StatusCode::FORBIDDEN,
+        200,
+        None,
+        "(#200) The user hasn't authorized the application to perform this action",
+    )
 }
 
 fn pick(all: Value, fields: &[String]) -> Value {
@@ -494,7 +546,9 @@ async fn graph_call(state: &Arc<State>, g: &GraphReq, s: &[&str], port: &'static
         (&Method::GET, Some("accounts")) if port == "facebook" => accounts(state, c, &fields),
         (&Method::POST, Some("uploads")) if node == app_id => upload_session_start(state, g),
         (&Method::POST, Some("feed")) => page_feed(state, g, c, &node).await,
-        (&Method::GET, Some("feed" | "posts" | "published_posts" | "scheduled_posts")) => page_posts(state, &node, edge == Some("scheduled_posts")),
+        (&Method::GET, Some("feed" | "posts" | "published_posts" | "scheduled_posts")) => {
+            page_posts(state, &node, edge == Some("scheduled_posts"))
+        }
         (&Method::POST, Some("photos")) => page_photo(state, g, c, &node).await,
         (&Method::POST, Some("videos")) => page_video(state, g, c, &node).await,
         (&Method::POST, Some("video_reels")) => page_reel(state, g, c, &node).await,
@@ -554,7 +608,11 @@ fn may_act_as_ig(inner: &Inner, c: &Caller, ig: &str, port: &str) -> bool {
     if port == "instagram" {
         return c.subject == ig;
     }
-    inner.meta.pages.values().any(|p| p.instagram.as_deref() == Some(ig) && (p.id == c.subject || p.owner == c.grant.user))
+    inner
+        .meta
+        .pages
+        .values()
+        .any(|p| p.instagram.as_deref() == Some(ig) && (p.id == c.subject || p.owner == c.grant.user))
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -577,7 +635,9 @@ fn schedule_of(g: &GraphReq) -> Result<Option<DateTime<Utc>>, Response> {
     }
     let d = at - now();
     if d < chrono::Duration::minutes(10) || d > chrono::Duration::days(75) {
-        return Err(err100("The specified scheduled publish time is invalid: it must be between 10 minutes and 75 days from now."));
+        return Err(err100(
+            "The specified scheduled publish time is invalid: it must be between 10 minutes and 75 days from now.",
+        ));
     }
     Ok(Some(at))
 }
@@ -585,18 +645,40 @@ fn schedule_of(g: &GraphReq) -> Result<Option<DateTime<Utc>>, Response> {
 fn page_check(state: &State, c: &Caller, page: &str) -> Result<(String, String), Response> {
     let inner = state.lock();
     let Some(p) = inner.meta.pages.get(page) else {
-        return Err(err100(&format!("Object with ID '{page}' does not exist, cannot be loaded due to missing permissions, or does not support this operation")));
+        return Err(err100(&format!(
+            "Object with ID '{page}' does not exist, cannot be loaded due to missing permissions, or does not support this operation"
+        )));
     };
     if !c.is_page {
-        return Err(graph_error(StatusCode::FORBIDDEN, 200, None, "(#200) Publishing to a Page requires a Page access token"));
+        return Err(graph_error(
+            StatusCode::FORBIDDEN,
+            200,
+            None,
+            "(#200) Publishing to a Page requires a Page access token",
+        ));
     }
     if !may_act_as_page(&inner, c, page) || !has_scope(c, &["pages_manage_posts"]) {
-        return Err(graph_error(StatusCode::FORBIDDEN, 200, None, "(#200) If posting to a page, requires both pages_read_engagement and pages_manage_posts as an admin with sufficient administrative permission"));
+        return Err(graph_error(
+            StatusCode::FORBIDDEN,
+            200,
+            None,
+            "(#200) If posting to a page, requires both pages_read_engagement and pages_manage_posts as an admin with sufficient administrative permission",
+        ));
     }
     Ok((p.id.clone(), p.name.clone()))
 }
 
-fn fb_record(inner: &mut Inner, page: &(String, String), id: &str, kind: &str, text: &str, media: Vec<MediaRecord>, scheduled: Option<DateTime<Utc>>, url: String, options: Value) {
+fn fb_record(
+    inner: &mut Inner,
+    page: &(String, String),
+    id: &str,
+    kind: &str,
+    text: &str,
+    media: Vec<MediaRecord>,
+    scheduled: Option<DateTime<Utc>>,
+    url: String,
+    options: Value,
+) {
     inner.record(PostedRecord {
         seq: 0,
         platform: "facebook".into(),
@@ -633,7 +715,10 @@ async fn page_feed(state: &State, g: &GraphReq, c: &Caller, page: &str) -> Respo
         let v: Value = serde_json::from_str(&g.params[k]).unwrap_or(Value::Null);
         let items = if let Value::Array(a) = v { a } else { vec![v] };
         for it in items {
-            if let Some(id) = it.get("media_fbid").and_then(|m| m.as_str().map(str::to_owned).or_else(|| m.as_u64().map(|n| n.to_string()))) {
+            if let Some(id) = it
+                .get("media_fbid")
+                .and_then(|m| m.as_str().map(str::to_owned).or_else(|| m.as_u64().map(|n| n.to_string())))
+            {
                 fbids.push(id);
             }
         }
@@ -658,7 +743,10 @@ async fn page_feed(state: &State, g: &GraphReq, c: &Caller, page: &str) -> Respo
     }
     let n = inner.meta.id(100_000_000_000_000);
     let id = format!("{page}_{n}");
-    inner.meta.nodes.insert(id.clone(), Node::FbPost { page: page.to_owned(), message: message.clone(), created: now(), scheduled, deleted: false });
+    inner.meta.nodes.insert(
+        id.clone(),
+        Node::FbPost { page: page.to_owned(), message: message.clone(), created: now(), scheduled, deleted: false },
+    );
     let mut opts = json!({});
     if let Some(l) = g.p("link") {
         opts["link"] = json!(l);
@@ -687,14 +775,24 @@ fn page_posts(state: &State, page: &str, scheduled_only: bool) -> Response {
     json(StatusCode::OK, json!({"data": items.into_iter().map(|i| i.1).collect::<Vec<_>>()}))
 }
 
-async fn media_from(state: &State, g: &GraphReq, url_param: &str, file_param: &str) -> Result<Option<MediaRecord>, Response> {
+async fn media_from(
+    state: &State,
+    g: &GraphReq,
+    url_param: &str,
+    file_param: &str,
+) -> Result<Option<MediaRecord>, Response> {
     if let Some((_, d, ct)) = g.files.iter().find(|f| f.0 == file_param) {
         return Ok(Some(d.record(ct)));
     }
     if let Some(u) = g.p(url_param) {
         return match fetch(&state.http, u).await {
             Ok((d, ct)) => Ok(Some(d.record(ct.as_deref().unwrap_or("application/octet-stream")))),
-            Err(e) => Err(graph_error(StatusCode::BAD_REQUEST, 100, Some(2_069_019), &format!("(#100) {url_param} could not be fetched: {e}"))),
+            Err(e) => Err(graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                Some(2_069_019),
+                &format!("(#100) {url_param} could not be fetched: {e}"),
+            )),
         };
     }
     Ok(None)
@@ -715,7 +813,12 @@ async fn page_photo(state: &State, g: &GraphReq, c: &Caller, page: &str) -> Resp
         Err(r) => return r,
     };
     if !media.mime.starts_with("image/") {
-        return graph_error(StatusCode::BAD_REQUEST, 324, None, "(#324) Requires upload file: the file is not an image");
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            324,
+            None,
+            "(#324) Requires upload file: the file is not an image",
+        );
     }
     if media.size > 10 * 1024 * 1024 {
         return graph_error(StatusCode::BAD_REQUEST, 100, None, "(#100) The photo is larger than 10 MB");
@@ -724,14 +827,30 @@ async fn page_photo(state: &State, g: &GraphReq, c: &Caller, page: &str) -> Resp
     let caption = g.p("caption").or(g.p("message")).unwrap_or("").to_owned();
     let mut inner = state.lock();
     let id = inner.meta.id(300_000_000_000_000);
-    inner.meta.nodes.insert(id.clone(), Node::Photo { page: page.to_owned(), media: media.clone(), published, attached: false });
+    inner
+        .meta
+        .nodes
+        .insert(id.clone(), Node::Photo { page: page.to_owned(), media: media.clone(), published, attached: false });
     if !published && scheduled.is_none() {
         return json(StatusCode::OK, json!({"id": id}));
     }
     let n = inner.meta.id(100_000_000_000_000);
     let post_id = format!("{page}_{n}");
-    inner.meta.nodes.insert(post_id.clone(), Node::FbPost { page: page.to_owned(), message: caption.clone(), created: now(), scheduled, deleted: false });
-    fb_record(&mut inner, &p, &post_id, "photo", &caption, vec![media], scheduled, format!("https://www.facebook.com/{post_id}"), json!({}));
+    inner.meta.nodes.insert(
+        post_id.clone(),
+        Node::FbPost { page: page.to_owned(), message: caption.clone(), created: now(), scheduled, deleted: false },
+    );
+    fb_record(
+        &mut inner,
+        &p,
+        &post_id,
+        "photo",
+        &caption,
+        vec![media],
+        scheduled,
+        format!("https://www.facebook.com/{post_id}"),
+        json!({}),
+    );
     drop(inner);
     answer_or_drop(state, "facebook", json(StatusCode::OK, json!({"id": id, "post_id": post_id})))
 }
@@ -776,7 +895,10 @@ async fn page_video(state: &Arc<State>, g: &GraphReq, c: &Caller, page: &str) ->
             v.total = Some(size);
             v.legacy_session = Some(session.clone());
             inner.meta.nodes.insert(vid.clone(), Node::Video(Box::new(v)));
-            return json(StatusCode::OK, json!({"video_id": vid, "upload_session_id": session, "start_offset": "0", "end_offset": size.min(CHUNK).to_string()}));
+            return json(
+                StatusCode::OK,
+                json!({"video_id": vid, "upload_session_id": session, "start_offset": "0", "end_offset": size.min(CHUNK).to_string()}),
+            );
         }
         Some("transfer") => {
             let session = g.p("upload_session_id").unwrap_or("");
@@ -804,7 +926,10 @@ async fn page_video(state: &Arc<State>, g: &GraphReq, c: &Caller, page: &str) ->
             }
             v.digest = d.clone();
             let next_end = (v.digest.size() + CHUNK).min(total);
-            return json(StatusCode::OK, json!({"start_offset": v.digest.size().to_string(), "end_offset": next_end.to_string()}));
+            return json(
+                StatusCode::OK,
+                json!({"start_offset": v.digest.size().to_string(), "end_offset": next_end.to_string()}),
+            );
         }
         Some("finish") => {
             let session = g.p("upload_session_id").unwrap_or("").to_owned();
@@ -832,7 +957,17 @@ async fn page_video(state: &Arc<State>, g: &GraphReq, c: &Caller, page: &str) ->
             let rec = v.digest.record("video/mp4");
             v.media = Some(rec.clone());
             let text = if v.description.is_empty() { v.title.clone() } else { v.description.clone() };
-            fb_record(&mut inner, &p, &vid, "video", &text, vec![rec], scheduled, format!("https://www.facebook.com/{page}/videos/{vid}"), json!({"title": g.p("title")}));
+            fb_record(
+                &mut inner,
+                &p,
+                &vid,
+                "video",
+                &text,
+                vec![rec],
+                scheduled,
+                format!("https://www.facebook.com/{page}/videos/{vid}"),
+                json!({"title": g.p("title")}),
+            );
             drop(inner);
             return answer_or_drop(state, "facebook", json(StatusCode::OK, json!({"success": true})));
         }
@@ -862,7 +997,11 @@ async fn page_video(state: &Arc<State>, g: &GraphReq, c: &Caller, page: &str) ->
         }
     };
     if !is_video(&media.mime) {
-        return err_sub(352, 1_363_024, "(#352) Sorry, the video file you selected is in a format that we don't support.");
+        return err_sub(
+            352,
+            1_363_024,
+            "(#352) Sorry, the video file you selected is in a format that we don't support.",
+        );
     }
     let mut inner = state.lock();
     let vid = inner.meta.id(400_000_000_000_000);
@@ -873,7 +1012,17 @@ async fn page_video(state: &Arc<State>, g: &GraphReq, c: &Caller, page: &str) ->
     v.finished = true;
     let text = if v.description.is_empty() { v.title.clone() } else { v.description.clone() };
     inner.meta.nodes.insert(vid.clone(), Node::Video(Box::new(v)));
-    fb_record(&mut inner, &p, &vid, "video", &text, vec![media], scheduled, format!("https://www.facebook.com/{page}/videos/{vid}"), json!({"title": g.p("title")}));
+    fb_record(
+        &mut inner,
+        &p,
+        &vid,
+        "video",
+        &text,
+        vec![media],
+        scheduled,
+        format!("https://www.facebook.com/{page}/videos/{vid}"),
+        json!({"title": g.p("title")}),
+    );
     drop(inner);
     answer_or_drop(state, "facebook", json(StatusCode::OK, json!({"id": vid})))
 }
@@ -888,7 +1037,12 @@ async fn page_reel(state: &Arc<State>, g: &GraphReq, c: &Caller, page: &str) -> 
             let mut inner = state.lock();
             let rs = inner.hit(format!("fb:reels:{page}"), 30, Duration::from_secs(86_400));
             if !rs.allowed {
-                return graph_error(StatusCode::BAD_REQUEST, 32, None, "(#32) The Page has reached its limit of 30 API-published reels in 24 hours");
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    32,
+                    None,
+                    "(#32) The Page has reached its limit of 30 API-published reels in 24 hours",
+                );
             }
             let vid = inner.meta.id(400_000_000_000_000);
             inner.meta.nodes.insert(vid.clone(), Node::Video(Box::new(new_video(page, true, g))));
@@ -909,7 +1063,9 @@ async fn page_reel(state: &Arc<State>, g: &GraphReq, c: &Caller, page: &str) -> 
             };
             let draft = g.p("video_state") == Some("DRAFT");
             let mut inner = state.lock();
-            let Some(Node::Video(v)) = inner.meta.nodes.get_mut(&vid).filter(|n| matches!(n, Node::Video(v) if v.page == page && v.reel)) else {
+            let Some(Node::Video(v)) =
+                inner.meta.nodes.get_mut(&vid).filter(|n| matches!(n, Node::Video(v) if v.page == page && v.reel))
+            else {
                 return err100("video_id is invalid");
             };
             let Some(media) = v.media.clone() else {
@@ -919,13 +1075,29 @@ async fn page_reel(state: &Arc<State>, g: &GraphReq, c: &Caller, page: &str) -> 
                 return err100("This reel was already finished");
             }
             v.finished = true;
-            v.post_state = if draft { "draft".into() } else if scheduled.is_some() { "scheduled".into() } else { "published".into() };
+            v.post_state = if draft {
+                "draft".into()
+            } else if scheduled.is_some() {
+                "scheduled".into()
+            } else {
+                "published".into()
+            };
             if let Some(d) = g.p("description") {
                 v.description = d.to_owned();
             }
             let text = v.description.clone();
             if !draft {
-                fb_record(&mut inner, &p, &vid, "reel", &text, vec![media], scheduled, format!("https://www.facebook.com/reel/{vid}"), json!({}));
+                fb_record(
+                    &mut inner,
+                    &p,
+                    &vid,
+                    "reel",
+                    &text,
+                    vec![media],
+                    scheduled,
+                    format!("https://www.facebook.com/reel/{vid}"),
+                    json!({}),
+                );
             }
             drop(inner);
             answer_or_drop(state, "facebook", json(StatusCode::OK, json!({"success": true})))
@@ -944,17 +1116,19 @@ fn upload_session_start(state: &State, g: &GraphReq) -> Response {
     }
     let mut inner = state.lock();
     let id = format!("upload:{}", token(""));
-    inner.meta.nodes.insert(id.clone(), Node::Upload { total: len, digest: Digest::default(), busy: false, handle: None });
+    inner
+        .meta
+        .nodes
+        .insert(id.clone(), Node::Upload { total: len, digest: Digest::default(), busy: false, handle: None });
     json(StatusCode::OK, json!({"id": id}))
 }
 
 /// Authenticates a raw-body upload (`Authorization: OAuth …`).
 fn raw_auth(state: &State, headers: &HeaderMap) -> Result<(), Response> {
     let inner = state.lock();
-    inner
-        .check_access(oauth::bearer(headers).as_deref(), &["facebook"])
-        .map(|_| ())
-        .map_err(|_| graph_error(StatusCode::BAD_REQUEST, 190, None, "Invalid OAuth access token - Cannot parse access token"))
+    inner.check_access(oauth::bearer(headers).as_deref(), &["facebook"]).map(|_| ()).map_err(|_| {
+        graph_error(StatusCode::BAD_REQUEST, 190, None, "Invalid OAuth access token - Cannot parse access token")
+    })
 }
 
 fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
@@ -1003,7 +1177,12 @@ async fn rupload_reel(state: &State, vid: &str, req: Request) -> Response {
     if let Err(r) = raw_auth(state, &parts.headers) {
         return r;
     }
-    let debug = |m: &str| json(StatusCode::BAD_REQUEST, json!({"debug_info": {"retriable": false, "type": "ProcessingFailedError", "message": m}}));
+    let debug = |m: &str| {
+        json(
+            StatusCode::BAD_REQUEST,
+            json!({"debug_info": {"retriable": false, "type": "ProcessingFailedError", "message": m}}),
+        )
+    };
     if let Some(url) = parts.headers.get("file_url").and_then(|v| v.to_str().ok()) {
         let fetched = fetch(&state.http, url).await;
         let mut inner = state.lock();
@@ -1036,7 +1215,10 @@ async fn rupload_reel(state: &State, vid: &str, req: Request) -> Response {
     let Some(Node::Video(v)) = inner.meta.nodes.get_mut(vid) else { return debug("Invalid video id") };
     v.busy = false;
     if let Err(e) = got {
-        return json(StatusCode::BAD_REQUEST, json!({"debug_info": {"retriable": true, "type": "PartialRequestError", "message": e}}));
+        return json(
+            StatusCode::BAD_REQUEST,
+            json!({"debug_info": {"retriable": true, "type": "PartialRequestError", "message": e}}),
+        );
     }
     v.digest = digest;
     if v.digest.size() == size {
@@ -1051,13 +1233,25 @@ async fn rupload_reel(state: &State, vid: &str, req: Request) -> Response {
 fn ig_check(state: &State, c: &Caller, ig: &str, port: &str, write: bool) -> Result<String, Response> {
     let inner = state.lock();
     let Some(u) = inner.user("instagram", ig) else {
-        return Err(err100(&format!("Object with ID '{ig}' does not exist, cannot be loaded due to missing permissions, or does not support this operation")));
+        return Err(err100(&format!(
+            "Object with ID '{ig}' does not exist, cannot be loaded due to missing permissions, or does not support this operation"
+        )));
     };
     if !may_act_as_ig(&inner, c, ig, port) {
-        return Err(graph_error(StatusCode::BAD_REQUEST, 10, None, "(#10) Application does not have permission for this action"));
+        return Err(graph_error(
+            StatusCode::BAD_REQUEST,
+            10,
+            None,
+            "(#10) Application does not have permission for this action",
+        ));
     }
     if write && !has_scope(c, &["instagram_content_publish", "instagram_business_content_publish"]) {
-        return Err(graph_error(StatusCode::BAD_REQUEST, 10, None, "(#10) Application does not have permission for this action"));
+        return Err(graph_error(
+            StatusCode::BAD_REQUEST,
+            10,
+            None,
+            "(#10) Application does not have permission for this action",
+        ));
     }
     Ok(u.handle.clone())
 }
@@ -1088,9 +1282,15 @@ async fn ig_container(state: &Arc<State>, g: &GraphReq, c: &Caller, ig: &str, po
         (Some("STORIES"), _, _) => IgKind::Stories,
         (Some("VIDEO"), _, _) if carousel_item => IgKind::Video,
         (Some("VIDEO"), _, _) => {
-            return err_sub(100, 2_207_089, "The media type VIDEO is no longer supported for single posts. Please use REELS.");
+            return err_sub(
+                100,
+                2_207_089,
+                "The media type VIDEO is no longer supported for single posts. Please use REELS.",
+            );
         }
-        (None, None, Some(_)) => return err_sub(100, 2_207_089, "A video needs media_type=REELS (or VIDEO for a carousel item)."),
+        (None, None, Some(_)) => {
+            return err_sub(100, 2_207_089, "A video needs media_type=REELS (or VIDEO for a carousel item).");
+        }
         (None, None, None) => return err100("image_url, video_url or media_type is required"),
         _ => return err_sub(100, 2_207_023, "The media type is unknown"),
     };
@@ -1123,14 +1323,21 @@ async fn ig_container(state: &Arc<State>, g: &GraphReq, c: &Caller, ig: &str, po
     let mut pull_video = None;
     match kind {
         IgKind::Carousel => {
-            let children: Vec<String> = g.p("children").map(|c| {
-                let t = c.trim();
-                if t.starts_with('[') {
-                    serde_json::from_str::<Vec<Value>>(t).unwrap_or_default().iter().map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).collect()
-                } else {
-                    t.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
-                }
-            }).unwrap_or_default();
+            let children: Vec<String> = g
+                .p("children")
+                .map(|c| {
+                    let t = c.trim();
+                    if t.starts_with('[') {
+                        serde_json::from_str::<Vec<Value>>(t)
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+                            .collect()
+                    } else {
+                        t.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+                    }
+                })
+                .unwrap_or_default();
             if !(2..=10).contains(&children.len()) {
                 return err_sub(100, 2_207_028, "A carousel must have 2 to 10 items");
             }
@@ -1157,7 +1364,13 @@ async fn ig_container(state: &Arc<State>, g: &GraphReq, c: &Caller, ig: &str, po
                     cont.media = Some(d.record("image/jpeg"));
                     cont.ready_at = Some(now + delay / 2);
                 }
-                Err(_) => return err_sub(9004, 2_207_052, "The media could not be fetched from this URI. Make sure it is publicly reachable."),
+                Err(_) => {
+                    return err_sub(
+                        9004,
+                        2_207_052,
+                        "The media could not be fetched from this URI. Make sure it is publicly reachable.",
+                    );
+                }
             }
         }
         IgKind::Video | IgKind::Reels | IgKind::Stories => {
@@ -1209,7 +1422,12 @@ fn finish_container_media(state: &State, id: &str, r: Result<Digest, String>) {
             Ok(d) => {
                 match d.sniff() {
                     Some("video/mp4" | "video/quicktime") => {}
-                    _ => k.error = Some("2207026: The video format is not supported. Please check the spec for supported formats.".into()),
+                    _ => {
+                        k.error = Some(
+                            "2207026: The video format is not supported. Please check the spec for supported formats."
+                                .into(),
+                        )
+                    }
                 }
                 k.media = Some(d.record("video/mp4"));
             }
@@ -1224,17 +1442,26 @@ async fn rupload_ig(state: &Arc<State>, id: &str, req: Request) -> Response {
     if let Err(r) = raw_auth(state, &parts.headers) {
         return r;
     }
-    let debug = |m: &str, retriable: bool| json(StatusCode::BAD_REQUEST, json!({"debug_info": {"retriable": retriable, "type": "ProcessingFailedError", "message": m}}));
+    let debug = |m: &str, retriable: bool| {
+        json(
+            StatusCode::BAD_REQUEST,
+            json!({"debug_info": {"retriable": retriable, "type": "ProcessingFailedError", "message": m}}),
+        )
+    };
     if let Some(url) = parts.headers.get("file_url").and_then(|v| v.to_str().ok()) {
         let r = fetch(&state.http, url).await;
         finish_container_media(state, id, r.map(|(d, _)| d));
         return json(StatusCode::OK, json!({"success": true, "message": "Upload successful."}));
     }
     let offset = header_u64(&parts.headers, "offset").unwrap_or(0);
-    let Some(size) = header_u64(&parts.headers, "file_size") else { return debug("file_size header is required", false) };
+    let Some(size) = header_u64(&parts.headers, "file_size") else {
+        return debug("file_size header is required", false);
+    };
     let mut digest = {
         let mut inner = state.lock();
-        let Some(Node::Container(k)) = inner.meta.nodes.get_mut(id) else { return debug("Invalid container id", false) };
+        let Some(Node::Container(k)) = inner.meta.nodes.get_mut(id) else {
+            return debug("Invalid container id", false);
+        };
         if k.resumable_total.is_none() || k.busy || k.media.is_some() || offset != k.digest.size() {
             return debug(&format!("Upload must resume at offset {}", k.digest.size()), false);
         }
@@ -1246,7 +1473,9 @@ async fn rupload_ig(state: &Arc<State>, id: &str, req: Request) -> Response {
     let got = consume(body, &mut digest, 0, keep).await;
     let complete = {
         let mut inner = state.lock();
-        let Some(Node::Container(k)) = inner.meta.nodes.get_mut(id) else { return debug("Invalid container id", false) };
+        let Some(Node::Container(k)) = inner.meta.nodes.get_mut(id) else {
+            return debug("Invalid container id", false);
+        };
         k.busy = false;
         if let Err(e) = got {
             return debug(&e, true);
@@ -1302,7 +1531,13 @@ async fn ig_publish(state: &State, g: &GraphReq, c: &Caller, ig: &str, port: &st
         Some(Node::Container(k)) if k.ig == ig && !k.carousel_item => {
             let (st, _) = container_status(&inner, k);
             let media: Vec<MediaRecord> = if k.kind == IgKind::Carousel {
-                k.children.iter().filter_map(|ch| match inner.meta.nodes.get(ch) { Some(Node::Container(c)) => c.media.clone(), _ => None }).collect()
+                k.children
+                    .iter()
+                    .filter_map(|ch| match inner.meta.nodes.get(ch) {
+                        Some(Node::Container(c)) => c.media.clone(),
+                        _ => None,
+                    })
+                    .collect()
             } else {
                 k.media.iter().cloned().collect()
             };
@@ -1312,7 +1547,13 @@ async fn ig_publish(state: &State, g: &GraphReq, c: &Caller, ig: &str, port: &st
     };
     match status {
         "FINISHED" => {}
-        "IN_PROGRESS" => return err_sub(9007, 2_207_027, "Media ID is not available: the media is not ready for publishing, please wait for a moment"),
+        "IN_PROGRESS" => {
+            return err_sub(
+                9007,
+                2_207_027,
+                "Media ID is not available: the media is not ready for publishing, please wait for a moment",
+            );
+        }
         "EXPIRED" => return err_sub(-2, 2_207_020, "The media container has expired; create a new one"),
         "PUBLISHED" => return err100("This media container was already published"),
         _ => return err_sub(-1, 2_207_032, "The media container failed; create a new one"),
@@ -1320,11 +1561,21 @@ async fn ig_publish(state: &State, g: &GraphReq, c: &Caller, ig: &str, port: &st
     let limit = state.cfg.instagram_publish_limit;
     let rs = inner.hit(format!("ig:publish:{ig}"), limit, Duration::from_secs(86_400));
     if !rs.allowed {
-        return err_sub(9, 2_207_042, "The account has reached its limit of posts published through the API in 24 hours");
+        return err_sub(
+            9,
+            2_207_042,
+            "The account has reached its limit of posts published through the API in 24 hours",
+        );
     }
     let id = inner.meta.id(18_000_000_000_000_000);
     let shortcode: String = uuid::Uuid::new_v4().simple().to_string()[..11].to_owned();
-    let path = if kind == IgKind::Reels { "reel" } else if kind == IgKind::Stories { "stories" } else { "p" };
+    let path = if kind == IgKind::Reels {
+        "reel"
+    } else if kind == IgKind::Stories {
+        "stories"
+    } else {
+        "p"
+    };
     let permalink = if kind == IgKind::Stories {
         format!("https://www.instagram.com/stories/{handle}/{id}/")
     } else {
@@ -1333,7 +1584,17 @@ async fn ig_publish(state: &State, g: &GraphReq, c: &Caller, ig: &str, port: &st
     if let Some(Node::Container(k)) = inner.meta.nodes.get_mut(cid) {
         k.published = Some(id.clone());
     }
-    inner.meta.nodes.insert(id.clone(), Node::IgMedia { ig: ig.to_owned(), caption: caption.clone(), kind, permalink: permalink.clone(), shortcode, created: now() });
+    inner.meta.nodes.insert(
+        id.clone(),
+        Node::IgMedia {
+            ig: ig.to_owned(),
+            caption: caption.clone(),
+            kind,
+            permalink: permalink.clone(),
+            shortcode,
+            created: now(),
+        },
+    );
     let kind_name = match kind {
         IgKind::Image => "image",
         IgKind::Video => "video",
@@ -1403,13 +1664,18 @@ fn ig_limit(state: &State, c: &Caller, ig: &str, port: &str) -> Response {
     }
     let inner = state.lock();
     let used = inner.windows.get(&format!("ig:publish:{ig}")).filter(|w| w.0 > now()).map(|w| w.1).unwrap_or(0);
-    json(StatusCode::OK, json!({"data": [{"quota_usage": used, "config": {"quota_total": state.cfg.instagram_publish_limit, "quota_duration": 86400}}]}))
+    json(
+        StatusCode::OK,
+        json!({"data": [{"quota_usage": used, "config": {"quota_total": state.cfg.instagram_publish_limit, "quota_duration": 86400}}]}),
+    )
 }
 
 fn get_node(state: &State, c: &Caller, node: &str, fields: &[String], port: &str) -> Response {
     let mut inner = state.lock();
     // Users, Pages, Instagram accounts.
-    if let Some(u) = inner.users.iter().find(|u| u.id == node && (u.platform == "facebook" || u.platform == "instagram")).cloned() {
+    if let Some(u) =
+        inner.users.iter().find(|u| u.id == node && (u.platform == "facebook" || u.platform == "instagram")).cloned()
+    {
         let v = if u.platform == "facebook" {
             json!({"id": u.id, "name": u.name})
         } else {
@@ -1428,19 +1694,30 @@ fn get_node(state: &State, c: &Caller, node: &str, fields: &[String], port: &str
     }
     let delay = chrono_dur(state.cfg.processing_delay);
     let v = match inner.meta.nodes.get(node) {
-        Some(Node::FbPost { message, created, scheduled, deleted: false, .. }) => json!({"id": node, "message": message,
+        Some(Node::FbPost { message, created, scheduled, deleted: false, .. }) => {
+            json!({"id": node, "message": message,
             "created_time": created.format("%Y-%m-%dT%H:%M:%S+0000").to_string(), "permalink_url": format!("https://www.facebook.com/{node}"),
-            "is_published": scheduled.is_none(), "scheduled_publish_time": scheduled.map(|s| s.timestamp())}),
-        Some(Node::Photo { page, .. }) => json!({"id": node, "link": format!("https://www.facebook.com/photo/?fbid={node}&set={page}")}),
+            "is_published": scheduled.is_none(), "scheduled_publish_time": scheduled.map(|s| s.timestamp())})
+        }
+        Some(Node::Photo { page, .. }) => {
+            json!({"id": node, "link": format!("https://www.facebook.com/photo/?fbid={node}&set={page}")})
+        }
         Some(Node::Video(v)) => {
             let (vs, pct) = match (&v.error, v.uploaded_at) {
                 (Some(_), _) => ("error", 0),
                 (None, Some(t)) if t + delay <= now() => ("ready", 100),
-                (None, Some(t)) => ("processing", ((now() - t).num_milliseconds() * 100 / delay.num_milliseconds().max(1)).clamp(0, 99)),
+                (None, Some(t)) => (
+                    "processing",
+                    ((now() - t).num_milliseconds() * 100 / delay.num_milliseconds().max(1)).clamp(0, 99),
+                ),
                 (None, None) => ("upload_incomplete", 0),
             };
             let uploaded = if v.media.is_some() { "complete" } else { "in_progress" };
-            let processing = match vs { "ready" => "complete", "processing" => "in_progress", _ => "not_started" };
+            let processing = match vs {
+                "ready" => "complete",
+                "processing" => "in_progress",
+                _ => "not_started",
+            };
             let publishing = if vs == "ready" && v.finished { "complete" } else { "not_started" };
             let permalink = if v.reel { format!("/reel/{node}") } else { format!("/{}/videos/{node}", v.page) };
             json!({"id": node, "title": v.title, "description": v.description, "permalink_url": permalink,
@@ -1462,7 +1739,11 @@ fn get_node(state: &State, c: &Caller, node: &str, fields: &[String], port: &str
             ig_media_json(node, n.expect("matched"), &handle)
         }
         Some(Node::Upload { digest, .. }) => json!({"id": node, "file_offset": digest.size()}),
-        _ => return err100(&format!("Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, or does not support this operation")),
+        _ => {
+            return err100(&format!(
+                "Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, or does not support this operation"
+            ));
+        }
     };
     json(StatusCode::OK, pick(v, fields))
 }

@@ -75,7 +75,11 @@ pub(crate) fn authorize(state: &State, spec: &AuthorizeSpec, q: &Params) -> Resp
         (Some(c), m) => {
             let m = m.map(String::as_str).unwrap_or("plain");
             if m != "S256" && m != "plain" {
-                return redirect_with(&[("error", "invalid_request"), ("error_description", "unsupported code_challenge_method"), ("state", &st)]);
+                return redirect_with(&[
+                    ("error", "invalid_request"),
+                    ("error_description", "unsupported code_challenge_method"),
+                    ("state", &st),
+                ]);
             }
             Some((c.clone(), m.to_owned()))
         }
@@ -130,10 +134,11 @@ pub(crate) fn take_code(
 ) -> Result<AuthCode, ExchangeError> {
     let mut inner = state.lock();
     let code = code.ok_or(("invalid_request", "code is missing".to_owned()))?;
-    let c = inner.codes.get_mut(code).filter(|c| c.platform == platform).ok_or((
-        "invalid_grant",
-        "Value passed for the authorization code was invalid.".to_owned(),
-    ))?;
+    let c = inner
+        .codes
+        .get_mut(code)
+        .filter(|c| c.platform == platform)
+        .ok_or(("invalid_grant", "Value passed for the authorization code was invalid.".to_owned()))?;
     if c.used {
         // A replayed code revokes nothing here, but is refused.
         return Err(("invalid_grant", "The authorization code was already used.".into()));

@@ -85,7 +85,10 @@ pub(crate) async fn serve(
 }
 
 fn is_browser(path: &str) -> bool {
-    path.ends_with("/authorize") || path.ends_with("/authorize/") || path.ends_with("/dialog/oauth") || path == "/o/oauth2/v2/auth"
+    path.ends_with("/authorize")
+        || path.ends_with("/authorize/")
+        || path.ends_with("/dialog/oauth")
+        || path == "/o/oauth2/v2/auth"
 }
 
 async fn handle(name: &'static str, state: &State, router: Router, req: http::Request<Body>) -> Response {
@@ -182,7 +185,10 @@ fn rate_limited(name: &str, state: &State) -> Response {
             header(&mut h, "x-rate-limit-remaining", 0);
             header(&mut h, "x-rate-limit-reset", now().timestamp() as u64 + secs);
             with_headers(
-                json(StatusCode::TOO_MANY_REQUESTS, json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429})),
+                json(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}),
+                ),
                 h,
             )
         }

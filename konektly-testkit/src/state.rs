@@ -357,7 +357,8 @@ impl Inner {
 
     pub fn issue_refresh(&mut self, prefix: &str, grant: u64, ttl: Option<Duration>) -> String {
         let t = token(prefix);
-        self.refresh.insert(t.clone(), RefreshInfo { grant, expires_at: ttl.map(|d| now() + chrono_dur(d)), used: false });
+        self.refresh
+            .insert(t.clone(), RefreshInfo { grant, expires_at: ttl.map(|d| now() + chrono_dur(d)), used: false });
         t
     }
 
@@ -433,7 +434,12 @@ fn add_user_locked(inner: &mut Inner, platform: &str, handle: &str) -> SandboxUs
             user.instagram_id = Some(ig.clone());
             inner.meta.pages.insert(
                 page.clone(),
-                crate::meta::Page { id: page.clone(), name: format!("{} Page", user.name), owner: user.id.clone(), instagram: Some(ig.clone()) },
+                crate::meta::Page {
+                    id: page.clone(),
+                    name: format!("{} Page", user.name),
+                    owner: user.id.clone(),
+                    instagram: Some(ig.clone()),
+                },
             );
             let ig_user = SandboxUser {
                 platform: "instagram".into(),

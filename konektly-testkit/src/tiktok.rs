@@ -76,6 +76,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/v2/post/publish/content/init/", post(content_init))
         .route("/v2/post/publish/status/fetch/", post(status_fetch))
         .route("/video/", put(upload_chunk))
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -113,7 +114,13 @@ async fn token_endpoint(AxState(state): S, headers: HeaderMap, body: Bytes) -> R
     }
     match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
-            let code = match oauth::take_code(&state, "tiktok", form.get("code"), form.get("redirect_uri"), form.get("code_verifier")) {
+            let code = match oauth::take_code(
+                &state,
+                "tiktok",
+                form.get("code"),
+                form.get("redirect_uri"),
+                form.get("code_verifier"),
+            ) {
                 Ok(c) => c,
                 Err((e, d)) => return oauth_error(e, &d),
             };
@@ -160,13 +167,20 @@ fn auth(state: &State, headers: &HeaderMap, endpoint: &str, per_min: u32, scopes
     let mut inner = state.lock();
     let tok = oauth::bearer(headers);
     let (_, grant) = inner.check_access(tok.as_deref(), &["tiktok"]).map_err(|_| {
-        tiktok_error(StatusCode::UNAUTHORIZED, "access_token_invalid", "The access token is invalid or not found in the request.")
+        tiktok_error(
+            StatusCode::UNAUTHORIZED,
+            "access_token_invalid",
+            "The access token is invalid or not found in the request.",
+        )
     })?;
     if !scopes.is_empty() && !scopes.iter().any(|s| grant.scopes.iter().any(|g| g == s)) {
         return Err(tiktok_error(
             StatusCode::UNAUTHORIZED,
             "scope_not_authorized",
-            &format!("The user did not authorize the scope required for completing this request ({}).", scopes.join(" or ")),
+            &format!(
+                "The user did not authorize the scope required for completing this request ({}).",
+                scopes.join(" or ")
+            ),
         ));
     }
     let rs = inner.hit(format!("tiktok:{}:{endpoint}", tok.unwrap_or_default()), per_min, Duration::from_secs(60));
@@ -290,13 +304,18 @@ async fn init(AxState(state): S, headers: HeaderMap, body: Bytes, mode: Mode) ->
     } else if title.encode_utf16().count() > 2200 {
         return invalid("The title is longer than 2200 characters.");
     }
-    let direct = mode == Mode::Direct || (mode == Mode::Photo && req.get("post_mode").and_then(Value::as_str) == Some("DIRECT_POST"));
+    let direct = mode == Mode::Direct
+        || (mode == Mode::Photo && req.get("post_mode").and_then(Value::as_str) == Some("DIRECT_POST"));
     if direct {
         if privacy.is_empty() {
             return invalid("post_info.privacy_level is required.");
         }
         if !PRIVACY.contains(&privacy.as_str()) {
-            return tiktok_error(StatusCode::BAD_REQUEST, "privacy_level_option_mismatch", "privacy_level is not one of the creator's options.");
+            return tiktok_error(
+                StatusCode::BAD_REQUEST,
+                "privacy_level_option_mismatch",
+                "privacy_level is not one of the creator's options.",
+            );
         }
         if privacy == "SELF_ONLY" && post_info.get("brand_content_toggle").and_then(Value::as_bool) == Some(true) {
             return invalid("Branded content cannot be private (SELF_ONLY).");
@@ -321,7 +340,11 @@ async fn init(AxState(state): S, headers: HeaderMap, body: Bytes, mode: Mode) ->
                 return invalid("photo_cover_index is out of range.");
             }
             if let Some(u) = images.iter().find(|u| !verified(u)) {
-                return tiktok_error(StatusCode::FORBIDDEN, "url_ownership_unverified", &format!("The domain or URL prefix of {u} is not verified."));
+                return tiktok_error(
+                    StatusCode::FORBIDDEN,
+                    "url_ownership_unverified",
+                    &format!("The domain or URL prefix of {u} is not verified."),
+                );
             }
             pulls = images;
         }
@@ -332,12 +355,26 @@ async fn init(AxState(state): S, headers: HeaderMap, body: Bytes, mode: Mode) ->
             if let Err(m) = check_plan(size, chunk, count) {
                 return invalid(m);
             }
-            upload = Some(Chunked { size, chunk, count, received: 0, digest: Digest::default(), busy: false, token: token("") });
+            upload = Some(Chunked {
+                size,
+                chunk,
+                count,
+                received: 0,
+                digest: Digest::default(),
+                busy: false,
+                token: token(""),
+            });
         }
         (_, Some("PULL_FROM_URL")) => {
-            let Some(u) = source.get("video_url").and_then(Value::as_str) else { return invalid("video_url is required.") };
+            let Some(u) = source.get("video_url").and_then(Value::as_str) else {
+                return invalid("video_url is required.");
+            };
             if !verified(u) {
-                return tiktok_error(StatusCode::FORBIDDEN, "url_ownership_unverified", "The domain or URL prefix of video_url is not verified.");
+                return tiktok_error(
+                    StatusCode::FORBIDDEN,
+                    "url_ownership_unverified",
+                    "The domain or URL prefix of video_url is not verified.",
+                );
             }
             pulls.push(u.to_owned());
         }
@@ -351,7 +388,8 @@ async fn init(AxState(state): S, headers: HeaderMap, body: Bytes, mode: Mode) ->
     let mut data = json!({"publish_id": publish_id});
     if let Some(u) = &upload {
         let upload_id = format!("{}", 7_500_000_000_000_000_000u64 + n);
-        data["upload_url"] = json!(state.bases.url("tiktok", &format!("/video/?upload_id={upload_id}&upload_token={}", u.token)));
+        data["upload_url"] =
+            json!(state.bases.url("tiktok", &format!("/video/?upload_id={upload_id}&upload_token={}", u.token)));
         inner.tiktok.uploads.insert(upload_id, publish_id.clone());
     }
     let mut options = post_info.clone();
@@ -409,7 +447,8 @@ fn spawn_pulls(state: Arc<State>, publish_id: String, urls: Vec<String>) {
 
 async fn upload_chunk(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery, body: Body) -> Response {
     let q = oauth::parse_query(q.as_deref());
-    let upload_err = |status: StatusCode, msg: &str| json(status, json!({"error": {"code": "invalid_params", "message": msg}}));
+    let upload_err =
+        |status: StatusCode, msg: &str| json(status, json!({"error": {"code": "invalid_params", "message": msg}}));
     let Some(upload_id) = q.get("upload_id") else { return upload_err(StatusCode::NOT_FOUND, "unknown upload") };
     let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !["video/mp4", "video/quicktime", "video/webm"].contains(&ctype) {
@@ -446,7 +485,9 @@ async fn upload_chunk(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQue
     };
     let got = consume(body, &mut digest, 0, expected_len).await;
     let mut inner = state.lock();
-    let Some(p) = inner.tiktok.publishes.get_mut(&publish_id) else { return upload_err(StatusCode::NOT_FOUND, "unknown upload") };
+    let Some(p) = inner.tiktok.publishes.get_mut(&publish_id) else {
+        return upload_err(StatusCode::NOT_FOUND, "unknown upload");
+    };
     let Some(u) = p.upload.as_mut() else { return upload_err(StatusCode::NOT_FOUND, "unknown upload") };
     u.busy = false;
     match got {
@@ -499,17 +540,31 @@ pub(crate) fn settle(state: &State, inner: &mut crate::state::Inner) {
     for pid in due {
         let (owner, mode, title, privacy, options, media, fetch_error) = {
             let p = &inner.tiktok.publishes[&pid];
-            (p.owner.clone(), p.mode, p.title.clone(), p.privacy.clone(), p.options.clone(), p.media.clone(), p.fetch_error.clone())
+            (
+                p.owner.clone(),
+                p.mode,
+                p.title.clone(),
+                p.privacy.clone(),
+                p.options.clone(),
+                p.media.clone(),
+                p.fetch_error.clone(),
+            )
         };
         let format_ok = match mode {
             Mode::Photo => media.iter().all(|m| m.mime == "image/jpeg" || m.mime == "image/webp"),
             _ => media.iter().all(|m| is_video(&m.mime)),
         };
         let settled = if let Some(_e) = fetch_error {
-            ("FAILED".to_owned(), Some(if mode == Mode::Photo { "photo_pull_failed" } else { "video_pull_failed" }.to_owned()), None)
+            (
+                "FAILED".to_owned(),
+                Some(if mode == Mode::Photo { "photo_pull_failed" } else { "video_pull_failed" }.to_owned()),
+                None,
+            )
         } else if !format_ok || media.is_empty() {
             ("FAILED".to_owned(), Some("file_format_check_failed".to_owned()), None)
-        } else if mode == Mode::Inbox || (mode == Mode::Photo && options.get("post_mode").and_then(Value::as_str) == Some("MEDIA_UPLOAD")) {
+        } else if mode == Mode::Inbox
+            || (mode == Mode::Photo && options.get("post_mode").and_then(Value::as_str) == Some("MEDIA_UPLOAD"))
+        {
             let handle = inner.user("tiktok", &owner).map(|u| u.handle.clone()).unwrap_or_default();
             inner.record(PostedRecord {
                 seq: 0,
@@ -547,7 +602,11 @@ pub(crate) fn settle(state: &State, inner: &mut crate::state::Inner) {
                 kind: path.into(),
                 status: if private { "private" } else { "published" }.into(),
                 scheduled_for: None,
-                options: { let mut o = options; o["privacy_level"] = json!(privacy); o },
+                options: {
+                    let mut o = options;
+                    o["privacy_level"] = json!(privacy);
+                    o
+                },
                 created_at: now,
             });
             ("PUBLISH_COMPLETE".to_owned(), None, (!private).then_some(post_id))

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State as AxState};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::Router;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, StatusCode, header};
@@ -71,6 +71,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/2/media/upload/{id}/append", post(media_append))
         .route("/2/media/upload/{id}/finalize", post(media_finalize))
         .route("/2/media/metadata", post(media_metadata))
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -121,7 +122,8 @@ async fn token(AxState(state): S, headers: HeaderMap, body: Bytes) -> Response {
             json(StatusCode::OK, body)
         }
         Some("refresh_token") => {
-            let invalid = || oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Value passed for the token was invalid.");
+            let invalid =
+                || oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Value passed for the token was invalid.");
             let mut inner = state.lock();
             let Some(rt) = form.get("refresh_token").and_then(|t| inner.refresh.get(t).cloned()) else {
                 return invalid();
@@ -186,7 +188,10 @@ fn auth(
     set_header(&mut h, "x-rate-limit-reset", rs.reset.timestamp());
     if !rs.allowed {
         return Err(with_headers(
-            json(StatusCode::TOO_MANY_REQUESTS, json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429})),
+            json(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}),
+            ),
             h,
         ));
     }
@@ -245,9 +250,25 @@ pub(crate) fn weighted_length(text: &str) -> usize {
 }
 
 const TWEET_FIELDS: [&str; 19] = [
-    "text", "media", "reply", "quote_tweet_id", "poll", "reply_settings", "for_super_followers_only",
-    "share_with_followers", "community_id", "geo", "direct_message_deep_link", "card_uri", "nullcast",
-    "edit_options", "made_with_ai", "paid_partnership", "exclude_reply_user_ids", "quote_post_id", "super_followers_only",
+    "text",
+    "media",
+    "reply",
+    "quote_tweet_id",
+    "poll",
+    "reply_settings",
+    "for_super_followers_only",
+    "share_with_followers",
+    "community_id",
+    "geo",
+    "direct_message_deep_link",
+    "card_uri",
+    "nullcast",
+    "edit_options",
+    "made_with_ai",
+    "paid_partnership",
+    "exclude_reply_user_ids",
+    "quote_post_id",
+    "super_followers_only",
 ];
 
 async fn create_tweet(AxState(state): S, headers: HeaderMap, body: Bytes) -> Response {
@@ -282,7 +303,8 @@ async fn create_tweet(AxState(state): S, headers: HeaderMap, body: Bytes) -> Res
     if req.contains_key("media") && (media_ids.is_empty() || media_ids.len() > 4) {
         return invalid("media.media_ids must hold 1 to 4 ids.");
     }
-    let reply_to = req.get("reply").and_then(|r| r.get("in_reply_to_tweet_id")).and_then(Value::as_str).map(str::to_owned);
+    let reply_to =
+        req.get("reply").and_then(|r| r.get("in_reply_to_tweet_id")).and_then(Value::as_str).map(str::to_owned);
     let mut inner = state.lock();
     let now = now();
     // Media: owned, finalized, processed, and 4 images or 1 GIF or 1 video.
@@ -296,7 +318,11 @@ async fn create_tweet(AxState(state): S, headers: HeaderMap, body: Bytes) -> Res
         if needs_processing(m) && processing(&state, m, fin, now).0 != "succeeded" {
             return invalid("Your media IDs are invalid.");
         }
-        if m.category == "tweet_image" { images += 1 } else { others += 1 }
+        if m.category == "tweet_image" {
+            images += 1
+        } else {
+            others += 1
+        }
         media.push(m.digest.record(&m.media_type));
     }
     if others > 1 || (others == 1 && images > 0) {
@@ -322,7 +348,13 @@ async fn create_tweet(AxState(state): S, headers: HeaderMap, body: Bytes) -> Res
     }
     let id = inner.x.id(1_860_000_000_000_000_000);
     let handle = inner.user("x", &grant.user).map(|u| u.handle.clone()).unwrap_or_default();
-    inner.x.tweets.push(Tweet { id: id.clone(), author: grant.user.clone(), text: text.clone(), created_at: now, deleted: false });
+    inner.x.tweets.push(Tweet {
+        id: id.clone(),
+        author: grant.user.clone(),
+        text: text.clone(),
+        created_at: now,
+        deleted: false,
+    });
     inner.record(PostedRecord {
         seq: 0,
         platform: "x".into(),
@@ -384,7 +416,12 @@ async fn delete_tweet(AxState(state): S, headers: HeaderMap, Path(id): Path<Stri
         return with_headers(not_found(&id), h);
     };
     if t.author != grant.user {
-        return x_problem(StatusCode::FORBIDDEN, "Forbidden", "You are not allowed to delete this Tweet.", "about:blank");
+        return x_problem(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "You are not allowed to delete this Tweet.",
+            "about:blank",
+        );
     }
     t.deleted = true;
     if let Some(p) = inner.post_mut("x", &id) {
@@ -423,8 +460,21 @@ async fn timeline(AxState(state): S, headers: HeaderMap, Path(user): Path<String
 // ---- media ---------------------------------------------------------------------------------
 
 const MEDIA_TYPES: [&str; 15] = [
-    "video/mp4", "video/webm", "video/mp2t", "video/quicktime", "text/srt", "text/vtt", "image/jpeg", "image/gif",
-    "image/bmp", "image/png", "image/webp", "image/pjpeg", "image/tiff", "model/gltf-binary", "model/vnd.usdz+zip",
+    "video/mp4",
+    "video/webm",
+    "video/mp2t",
+    "video/quicktime",
+    "text/srt",
+    "text/vtt",
+    "image/jpeg",
+    "image/gif",
+    "image/bmp",
+    "image/png",
+    "image/webp",
+    "image/pjpeg",
+    "image/tiff",
+    "model/gltf-binary",
+    "model/vnd.usdz+zip",
 ];
 
 fn category_for(media_type: &str, given: Option<&str>) -> String {
@@ -509,7 +559,11 @@ async fn media_init(AxState(state): S, headers: HeaderMap, body: Bytes) -> Respo
         Ok(v) => v,
         Err(r) => return r,
     };
-    let req: Value = if headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("json")) {
+    let req: Value = if headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.contains("json"))
+    {
         serde_json::from_slice(&body).unwrap_or(Value::Null)
     } else {
         let f = oauth::parse_form(&body);
@@ -616,7 +670,10 @@ enum SegmentError {
 async fn read_segment(body: AppendBody, digest: &mut Digest, max: u64) -> Result<(u32, u64), SegmentError> {
     match body {
         AppendBody::Json(v) => {
-            let index = v.get("segment_index").and_then(Value::as_u64).ok_or(SegmentError::Bad("segment_index is required.".into()))?;
+            let index = v
+                .get("segment_index")
+                .and_then(Value::as_u64)
+                .ok_or(SegmentError::Bad("segment_index is required.".into()))?;
             let data = v.get("media").and_then(Value::as_str).ok_or(SegmentError::Bad("media is required.".into()))?;
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(data)
@@ -630,11 +687,17 @@ async fn read_segment(body: AppendBody, digest: &mut Digest, max: u64) -> Result
         AppendBody::Multipart(mut mp) => {
             let mut index = None;
             let mut len = None;
-            while let Some(mut field) = mp.next_field().await.map_err(|e| SegmentError::Bad(format!("bad multipart body: {e}")))? {
+            while let Some(mut field) =
+                mp.next_field().await.map_err(|e| SegmentError::Bad(format!("bad multipart body: {e}")))?
+            {
                 match field.name() {
                     Some("segment_index") => {
                         let t = field.text().await.map_err(|_| SegmentError::Bad("bad segment_index".into()))?;
-                        index = Some(t.trim().parse::<u32>().map_err(|_| SegmentError::Bad("segment_index must be 0–999".into()))?);
+                        index = Some(
+                            t.trim()
+                                .parse::<u32>()
+                                .map_err(|_| SegmentError::Bad("segment_index must be 0–999".into()))?,
+                        );
                     }
                     Some("media") | Some("media_data") => {
                         let b64 = field.name() == Some("media_data");
@@ -650,7 +713,11 @@ async fn read_segment(body: AppendBody, digest: &mut Digest, max: u64) -> Result
                             }
                             digest.update(&bytes);
                         } else {
-                            while let Some(chunk) = field.chunk().await.map_err(|e| SegmentError::Bad(format!("the body broke off: {e}")))? {
+                            while let Some(chunk) = field
+                                .chunk()
+                                .await
+                                .map_err(|e| SegmentError::Bad(format!("the body broke off: {e}")))?
+                            {
                                 n += chunk.len() as u64;
                                 if n > max {
                                     return Err(SegmentError::TooLarge);
@@ -701,10 +768,8 @@ async fn media_status(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQue
     };
     let q = oauth::parse_query(q.as_deref());
     let inner = state.lock();
-    let Some((id, m)) = q
-        .get("media_id")
-        .and_then(|id| inner.x.media.get(id).map(|m| (id, m)))
-        .filter(|(_, m)| m.owner == grant.user)
+    let Some((id, m)) =
+        q.get("media_id").and_then(|id| inner.x.media.get(id).map(|m| (id, m))).filter(|(_, m)| m.owner == grant.user)
     else {
         return invalid("Your media IDs are invalid.");
     };
@@ -717,7 +782,9 @@ async fn upload_simple(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQu
         Err(r) => return r,
     };
     if oauth::parse_query(q.as_deref()).contains_key("command") {
-        return invalid("The `command` parameter is no longer supported: use /2/media/upload/initialize, /append and /finalize.");
+        return invalid(
+            "The `command` parameter is no longer supported: use /2/media/upload/initialize, /append and /finalize.",
+        );
     }
     let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("json"));
     let mut digest = Digest::default();
@@ -729,7 +796,11 @@ async fn upload_simple(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQu
         if v.get("command").is_some() {
             return invalid("The `command` parameter is no longer supported.");
         }
-        let Some(bytes) = v.get("media").and_then(Value::as_str).and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok()) else {
+        let Some(bytes) = v
+            .get("media")
+            .and_then(Value::as_str)
+            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+        else {
             return invalid("media is required.");
         };
         digest.update(&bytes);
@@ -786,7 +857,9 @@ async fn media_metadata(AxState(state): S, headers: HeaderMap, body: Bytes) -> R
     };
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let inner = state.lock();
-    let Some(id) = v.get("id").and_then(Value::as_str).filter(|id| inner.x.media.get(*id).is_some_and(|m| m.owner == grant.user)) else {
+    let Some(id) =
+        v.get("id").and_then(Value::as_str).filter(|id| inner.x.media.get(*id).is_some_and(|m| m.owner == grant.user))
+    else {
         return invalid("Your media IDs are invalid.");
     };
     if v.pointer("/metadata/alt_text/text").and_then(Value::as_str).is_some_and(|t| t.chars().count() > 1000) {
@@ -809,6 +882,6 @@ mod tests {
 
     #[test]
     fn sniffs() {
-        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
+        assert_eq!(crate::digest::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
     }
 }

@@ -65,6 +65,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/youtube/v3/videos", get(videos_list).delete(videos_delete))
         .route("/upload/youtube/v3/videos", post(insert).put(upload))
         .route("/upload/youtube/v3/thumbnails/set", post(thumbnail))
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -94,9 +95,17 @@ async fn token_endpoint(AxState(state): S, headers: HeaderMap, body: Bytes) -> R
     let ttl = state.token_ttl(Duration::from_secs(3599));
     match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
-            let code = match oauth::take_code(&state, "youtube", form.get("code"), form.get("redirect_uri"), form.get("code_verifier")) {
+            let code = match oauth::take_code(
+                &state,
+                "youtube",
+                form.get("code"),
+                form.get("redirect_uri"),
+                form.get("code_verifier"),
+            ) {
                 Ok(c) => c,
-                Err((_, d)) if d.contains("redirect_uri") => return oauth_error(StatusCode::BAD_REQUEST, "redirect_uri_mismatch", "Bad Request"),
+                Err((_, d)) if d.contains("redirect_uri") => {
+                    return oauth_error(StatusCode::BAD_REQUEST, "redirect_uri_mismatch", "Bad Request");
+                }
                 Err((_, d)) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &d),
             };
             let mut inner = state.lock();
@@ -244,7 +253,10 @@ fn check_resource(v: &Value) -> Result<Value, Response> {
     }
     if let Some(at) = v.pointer("/status/publishAt").and_then(Value::as_str) {
         if privacy != "private" || DateTime::parse_from_rfc3339(at).is_err() {
-            return Err(bad("invalidPublishAt", "The request metadata specifies an invalid scheduled publishing time."));
+            return Err(bad(
+                "invalidPublishAt",
+                "The request metadata specifies an invalid scheduled publishing time.",
+            ));
         }
     }
     if v.get("status").is_none() {
@@ -257,7 +269,12 @@ fn check_resource(v: &Value) -> Result<Value, Response> {
 async fn insert(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
     let q = oauth::parse_query(q.as_deref());
     if q.get("uploadType").map(String::as_str) != Some("resumable") {
-        return google_error(StatusCode::BAD_REQUEST, "badRequest", "global", "The sandbox takes uploadType=resumable.");
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "badRequest",
+            "global",
+            "The sandbox takes uploadType=resumable.",
+        );
     }
     if q.get("part").is_none_or(|p| !p.split(',').any(|x| x == "snippet")) {
         return google_error(StatusCode::BAD_REQUEST, "required", "global", "Required parameter: part (with snippet)");
@@ -267,18 +284,30 @@ async fn insert(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery, bo
         Err(r) => return r,
     };
     if !grant.scopes.iter().any(|s| UPLOAD_SCOPES.contains(&s.as_str())) {
-        return google_error(StatusCode::FORBIDDEN, "insufficientPermissions", "global", "Request had insufficient authentication scopes.");
+        return google_error(
+            StatusCode::FORBIDDEN,
+            "insufficientPermissions",
+            "global",
+            "Request had insufficient authentication scopes.",
+        );
     }
-    let total = headers.get("x-upload-content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let total =
+        headers.get("x-upload-content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if let Some(t) = headers.get("x-upload-content-type").and_then(|v| v.to_str().ok())
         && !(t.starts_with("video/") || t == "application/octet-stream")
     {
-        return google_error(StatusCode::BAD_REQUEST, "invalidContentType", "youtube.video", "The uploaded file has an unsupported content type.");
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "invalidContentType",
+            "youtube.video",
+            "The uploaded file has an unsupported content type.",
+        );
     }
     if total.is_some_and(|t| t > 256 * 1024 * 1024 * 1024) {
         return bad("uploadLimitExceeded", "The file is larger than 256 GB.");
     }
-    let resource: Value = if body.is_empty() { json!({}) } else { serde_json::from_slice(&body).unwrap_or(Value::Null) };
+    let resource: Value =
+        if body.is_empty() { json!({}) } else { serde_json::from_slice(&body).unwrap_or(Value::Null) };
     let resource = match check_resource(&resource) {
         Ok(r) => r,
         Err(e) => return e,
@@ -292,7 +321,10 @@ async fn insert(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery, bo
     let parts = q.get("part").cloned().unwrap_or_default();
     let loc = state.bases.url(
         "youtube",
-        &format!("/upload/youtube/v3/videos?uploadType=resumable&part={}&upload_id={upload_id}", parts.replace(',', "%2C")),
+        &format!(
+            "/upload/youtube/v3/videos?uploadType=resumable&part={}&upload_id={upload_id}",
+            parts.replace(',', "%2C")
+        ),
     );
     let mut h = HeaderMap::new();
     set_header(&mut h, "location", loc);
@@ -331,12 +363,7 @@ fn parse_range(v: Option<&str>) -> Option<Range> {
     Some(Range::Chunk(a.parse().ok()?, b.parse().ok()?, total))
 }
 
-async fn upload(
-    AxState(state): S,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Body,
-) -> Response {
+async fn upload(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery, body: Body) -> Response {
     let q = oauth::parse_query(q.as_deref());
     let gone = || google_error(StatusCode::NOT_FOUND, "notFound", "global", "The upload session was not found.");
     let Some(upload_id) = q.get("upload_id").cloned() else { return gone() };
@@ -352,7 +379,12 @@ async fn upload(
             return json(StatusCode::OK, v);
         }
         if s.busy {
-            return google_error(StatusCode::SERVICE_UNAVAILABLE, "backendError", "global", "Another request is uploading to this session.");
+            return google_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "backendError",
+                "global",
+                "Another request is uploading to this session.",
+            );
         }
         let received = s.digest.size();
         match range {
@@ -371,10 +403,20 @@ async fn upload(
                 if let (Some(t), Some(st)) = (total, s.total)
                     && t != st
                 {
-                    return google_error(StatusCode::BAD_REQUEST, "badRequest", "global", "The total size differs from X-Upload-Content-Length.");
+                    return google_error(
+                        StatusCode::BAD_REQUEST,
+                        "badRequest",
+                        "global",
+                        "The total size differs from X-Upload-Content-Length.",
+                    );
                 }
                 if b < a || a > received || total.is_some_and(|t| b >= t) {
-                    return google_error(StatusCode::BAD_REQUEST, "badRequest", "global", "Invalid Content-Range: the bytes must continue from the last persisted byte.");
+                    return google_error(
+                        StatusCode::BAD_REQUEST,
+                        "badRequest",
+                        "global",
+                        "Invalid Content-Range: the bytes must continue from the last persisted byte.",
+                    );
                 }
                 let is_final = total.is_some_and(|t| b + 1 == t);
                 // Only whole 256 KiB blocks of a non-final chunk are persisted.
@@ -421,9 +463,16 @@ async fn upload(
     resource["status"]["embeddable"] = json!(true);
     resource["status"]["publicStatsViewable"] = json!(true);
     let privacy = resource["status"]["privacyStatus"].as_str().unwrap_or("public").to_owned();
-    let publish_at = resource.pointer("/status/publishAt").and_then(Value::as_str).and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| d.with_timezone(&Utc));
+    let publish_at = resource
+        .pointer("/status/publishAt")
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc));
     let valid = d.sniff().is_some_and(is_video);
-    inner.youtube.videos.insert(vid.clone(), Video { channel: channel.clone(), resource: resource.clone(), uploaded_at: now, valid, deleted: false });
+    inner.youtube.videos.insert(
+        vid.clone(),
+        Video { channel: channel.clone(), resource: resource.clone(), uploaded_at: now, valid, deleted: false },
+    );
     inner.record(PostedRecord {
         seq: 0,
         platform: "youtube".into(),
@@ -474,8 +523,10 @@ fn video_view(state: &State, v: &Video, id: &str, parts: &[&str]) -> Value {
         let total = 1000;
         let processed = ((elapsed.num_milliseconds().max(0) * total) / delay.num_milliseconds().max(1)).min(total);
         out["processingDetails"] = match (done, v.valid) {
-            (false, _) => json!({"processingStatus": "processing", "processingProgress": {"partsTotal": total, "partsProcessed": processed,
-                "timeLeftMs": (delay - elapsed).num_milliseconds().max(0)}}),
+            (false, _) => {
+                json!({"processingStatus": "processing", "processingProgress": {"partsTotal": total, "partsProcessed": processed,
+                "timeLeftMs": (delay - elapsed).num_milliseconds().max(0)}})
+            }
             (true, true) => json!({"processingStatus": "succeeded"}),
             (true, false) => json!({"processingStatus": "failed", "processingFailureReason": "other"}),
         };
@@ -516,10 +567,20 @@ async fn videos_delete(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQu
     let id = q.get("id").cloned().unwrap_or_default();
     let mut inner = state.lock();
     let Some(v) = inner.youtube.videos.get_mut(&id).filter(|v| !v.deleted) else {
-        return google_error(StatusCode::NOT_FOUND, "videoNotFound", "youtube.video", "The video that you are trying to delete cannot be found.");
+        return google_error(
+            StatusCode::NOT_FOUND,
+            "videoNotFound",
+            "youtube.video",
+            "The video that you are trying to delete cannot be found.",
+        );
     };
     if v.channel != grant.user {
-        return google_error(StatusCode::FORBIDDEN, "forbidden", "youtube.video", "The video that you are trying to delete cannot be deleted.");
+        return google_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "youtube.video",
+            "The video that you are trying to delete cannot be deleted.",
+        );
     }
     v.deleted = true;
     if let Some(p) = inner.post_mut("youtube", &id) {
@@ -538,7 +599,12 @@ async fn thumbnail(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery,
     {
         let inner = state.lock();
         if !inner.youtube.videos.get(&id).is_some_and(|v| v.channel == grant.user && !v.deleted) {
-            return google_error(StatusCode::NOT_FOUND, "videoNotFound", "youtube.thumbnail", "The video that you are trying to update cannot be found.");
+            return google_error(
+                StatusCode::NOT_FOUND,
+                "videoNotFound",
+                "youtube.thumbnail",
+                "The video that you are trying to update cannot be found.",
+            );
         }
     }
     let mut d = Digest::default();
