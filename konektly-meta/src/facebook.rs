@@ -616,7 +616,14 @@ impl Platform for FacebookPagePlatform {
         let long = self.long_lived(&short.access_token, CallKind::Create).await?;
         let now = Utc::now();
         let user_token = AccessToken::new(long.access_token.clone());
-        let scopes = self.granted_scopes(&user_token).await?;
+        // The granted scopes are informative: a failure to read them does not fail the login.
+        let scopes = match self.granted_scopes(&user_token).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(target: "konektly::meta", error = %e, "could not read the granted permissions");
+                Vec::new()
+            }
+        };
         let user: FacebookUser = self
             .client
             .get(
