@@ -771,7 +771,7 @@ fn page_posts(state: &State, page: &str, scheduled_only: bool) -> Response {
             _ => None,
         })
         .collect();
-    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.sort_by_key(|i| std::cmp::Reverse(i.0));
     json(StatusCode::OK, json!({"data": items.into_iter().map(|i| i.1).collect::<Vec<_>>()}))
 }
 
@@ -1654,7 +1654,7 @@ fn ig_list(state: &State, c: &Caller, ig: &str, port: &str) -> Response {
             _ => None,
         })
         .collect();
-    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.sort_by_key(|i| std::cmp::Reverse(i.0));
     json(StatusCode::OK, json!({"data": items.into_iter().map(|i| i.1).collect::<Vec<_>>()}))
 }
 

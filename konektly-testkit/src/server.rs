@@ -150,7 +150,7 @@ pub(crate) fn tiktok_ok(data: Value) -> Response {
 pub(crate) fn graph_error(status: StatusCode, code: i64, subcode: Option<i64>, message: &str) -> Response {
     let mut err = json!({
         "message": message,
-        "type": if code == 190 || code == 102 { "OAuthException" } else { "OAuthException" },
+        "type": "OAuthException",
         "code": code,
         "fbtrace_id": &uuid::Uuid::new_v4().simple().to_string()[..11],
     });

@@ -242,7 +242,7 @@ pub(crate) fn check_plan(size: u64, chunk: u64, count: u64) -> Result<(), &'stat
     if size < 5 * MB {
         return if chunk == size && count == 1 { Ok(()) } else { Err("The chunk size is invalid.") };
     }
-    if chunk == 0 || chunk < 5 * MB || chunk > 64 * MB {
+    if !(5 * MB..=64 * MB).contains(&chunk) {
         return Err("The chunk size is invalid.");
     }
     if count != size / chunk || count == 0 || count > 1000 {

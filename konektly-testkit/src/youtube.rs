@@ -191,7 +191,7 @@ async fn channels(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery) 
         Err(r) => return r,
     };
     let q = oauth::parse_query(q.as_deref());
-    if q.get("part").is_none() {
+    if !q.contains_key("part") {
         return google_error(StatusCode::BAD_REQUEST, "required", "global", "Required parameter: part");
     }
     let inner = state.lock();
@@ -251,8 +251,10 @@ fn check_resource(v: &Value) -> Result<Value, Response> {
     if !["public", "private", "unlisted"].contains(&privacy.as_str()) {
         return Err(bad("invalidVideoMetadata", "The request metadata is invalid: privacyStatus."));
     }
-    if let Some(at) = v.pointer("/status/publishAt").and_then(Value::as_str) {
-        if privacy != "private" || DateTime::parse_from_rfc3339(at).is_err() {
+    if let Some(at) = v.pointer("/status/publishAt").and_then(Value::as_str)
+        && (privacy != "private" || DateTime::parse_from_rfc3339(at).is_err())
+    {
+        {
             return Err(bad(
                 "invalidPublishAt",
                 "The request metadata specifies an invalid scheduled publishing time.",
