@@ -110,7 +110,7 @@ async fn facebook_login_then_every_kind_of_page_and_instagram_post() {
         ),
         (Content::text("One photo").with_media(jpeg(800, 600)), FacebookOptions::default()),
         (Content::text("Two photos").with_media(jpeg(800, 600)).with_media(jpeg(600, 800)), FacebookOptions::default()),
-        (Content::text("A video").with_media(mp4(1_500_000, 30)), FacebookOptions::default()),
+        (Content::text("A video").with_media(mp4(4 * 1024 * 1024 + 1000, 30)), FacebookOptions::default()),
         (
             Content::text("A reel").with_media(mp4(200_000, 20)),
             FacebookOptions { kind: FacebookPostKind::Reel, ..Default::default() },
@@ -131,6 +131,10 @@ async fn facebook_login_then_every_kind_of_page_and_instagram_post() {
     assert!(texts.contains(&"Two photos") && texts.contains(&"A reel"), "{texts:?}");
     let two = on_page.iter().find(|p| p.text == "Two photos").unwrap();
     assert_eq!(two.media.len(), 2);
+    let video = on_page.iter().find(|p| p.text == "A video").unwrap();
+    assert_eq!(video.media[0].size, 12 + 4 * 1024 * 1024 + 1000, "every chunk arrived, in order");
+    let later = on_page.iter().find(|p| p.text == "Later").unwrap();
+    assert_eq!(later.status, "scheduled");
 
     let ig_posts = [
         (Content::text("IG image #konektly").with_media(jpeg(1080, 1080)), InstagramOptions::default()),
