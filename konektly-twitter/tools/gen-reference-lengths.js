@@ -15,9 +15,12 @@ const pieces = [
   '👨‍👩‍👧‍👦', '🇫🇷', '🇺', '1\u20E3', '#\uFE0F\u20E3', '*\u20E3', '🏴󠁧󠁢󠁳󠁣󠁴󠁿', '🤪', '🧕🏾', '🫠', '🥲',
   '\u2000', '\u200B', '\u2014', '\u2019', '\u2033', '\u2026', '\u00A0', '\u3000', '\u202A', '\u202C', '\u2066', '\u200F',
   '\uFEFF', '\uFFFE', '\n', '\t', '𝒳', '𠀀',
+  'ſ', '\u212A', 'İ', 'ı', 'ＡＢＣ', 'ｃｏｍ', '。', '＠', '＃', 'http://ſ.com', 'https://\u212Aa.com', 'ftp://a.com',
+  'HTTPS://A.COM', 'www.ſite.com', 'a.xn--p1ai', 'xn--bcher-kva.com', '(https://a.com/b_(c))', 'https://a.com/?q=1&x=%20',
+  '@a.com', '$a.com', 'a@b.com', 'https://t.co/0123456789012345678901234567890123456789X', 'http://a.com:8080/p',
 ];
 const out = [];
-for (let i = 0; i < 3000; i++) {
+for (let i = 0; i < 5000; i++) {
   let s = '';
   const n = 1 + Math.floor(rand() * 14);
   for (let j = 0; j < n; j++) s += pick(pieces);

@@ -5,10 +5,42 @@
 //
 // JavaScript regexes without the `u` flag work on UTF-16 code units: surrogate pairs are joined
 // back into code points here, and escapes are rewritten in the syntax of the `fancy-regex` crate.
+// The `i` flag is expanded here into explicit classes with JavaScript's own case mapping (a
+// non-ASCII letter never matches an ASCII one: `ſ` is not `s`, the Kelvin sign is not `k`),
+// because the regex crate's Unicode case folding would match more than X does.
 const tt = require('twitter-text');
 const emoji = require('twemoji-parser/dist/lib/regex').default;
 
 const hex = (n) => n.toString(16).toUpperCase();
+
+// ECMAScript Canonicalize(ch) for a non-unicode, ignoreCase regex.
+const canon = (u) => {
+  const up = String.fromCharCode(u).toUpperCase();
+  if (up.length !== 1) return u;
+  const cu = up.charCodeAt(0);
+  if (u >= 128 && cu < 128) return u;
+  return cu;
+};
+const groups = new Map();
+for (let u = 0; u < 0x10000; u++) {
+  if (u >= 0xd800 && u <= 0xdfff) continue;
+  const c = canon(u);
+  if (!groups.has(c)) groups.set(c, []);
+  groups.get(c).push(u);
+}
+const equivalents = (u) => (u >= 0xd800 && u <= 0xdfff) ? [u] : groups.get(canon(u));
+// Closes [start, end] ranges under case equivalence and merges them.
+function closeRanges(items) {
+  const set = new Set();
+  for (const [a, b] of items) for (let u = a; u <= b; u++) for (const e of equivalents(u)) set.add(e);
+  const sorted = [...set].sort((x, y) => x - y);
+  const out = [];
+  for (const u of sorted) {
+    if (out.length && out[out.length - 1][1] === u - 1) out[out.length - 1][1] = u;
+    else out.push([u, u]);
+  }
+  return out;
+}
 const cp = (hi, lo) => 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
 const isHigh = (u) => u >= 0xd800 && u <= 0xdbff;
 
@@ -42,7 +74,7 @@ function emitClass(items, negated) {
 }
 
 // Converts a JS (non-unicode) regex source to fancy-regex syntax.
-function convert(src) {
+function convert(src, ignoreCase) {
   let out = '';
   let i = 0;
   const readClass = () => { // at '['
@@ -73,9 +105,20 @@ function convert(src) {
       }
       continue;
     }
-    if (u !== null) { out += emitCp(u); i += 6; continue; }
+    const literal = (v) => {
+      const eq = ignoreCase ? equivalents(v) : [v];
+      if (eq.length === 1) return emitCp(v);
+      // ASCII letters whose Unicode folding adds nothing keep the fast `(?i)` path.
+      if (v < 128 && !/[sk]/i.test(String.fromCharCode(v))) return emitCp(v);
+      return '(?-i:' + emitClass(eq.map((e) => [e, e]), false) + ')';
+    };
+    if (u !== null) { out += literal(u); i += 6; continue; }
     if (src[i] === '[') {
-      const { items, negated } = readClass();
+      let { items, negated } = readClass();
+      if (ignoreCase) {
+        out += '(?-i:' + emitClass(closeRanges(items), negated) + ')';
+        continue;
+      }
       if (items.some(([a, b]) => isHigh(a) || isHigh(b) || (a < 0xdc00 && b > 0xdfff))) {
         // A class over whole UTF-16 units that spans surrogates: keep its BMP part; an astral
         // character is then one unit short of what JS sees, which only negated classes reach.
@@ -84,15 +127,20 @@ function convert(src) {
       out += emitClass(items, negated);
       continue;
     }
-    if (src[i] === '\\' && src[i + 1] === 'x') { out += emitCp(parseInt(src.slice(i + 2, i + 4), 16)); i += 4; continue; }
-    if (src[i] === '\\') { out += src[i] + src[i + 1]; i += 2; continue; }
+    if (src[i] === '\\' && src[i + 1] === 'x') { out += literal(parseInt(src.slice(i + 2, i + 4), 16)); i += 4; continue; }
+    if (src[i] === '\\') {
+      if (/[a-zA-Z0-9]/.test(src[i + 1])) throw new Error('unsupported escape \\' + src[i + 1]);
+      out += src[i] + src[i + 1]; i += 2; continue;
+    }
+    if (src[i] === '.') throw new Error('unescaped dot: its line terminators differ');
+    if (/[a-zA-Z\u0080-\uffff]/.test(src[i])) { out += literal(src.charCodeAt(i)); i += 1; continue; }
     out += src[i]; i += 1;
   }
   return out;
 }
 
 function rust(name, doc, re, flags) {
-  const pat = (flags.includes('i') ? '(?i)' : '') + convert(re.source);
+  const pat = (flags.includes('i') ? '(?i)' : '') + convert(re.source, flags.includes('i'));
   if (pat.includes('"#')) throw new Error('pattern contains "#');
   return `/// ${doc}\npub(crate) const ${name}: &str = r#"${pat}"#;\n`;
 }
