@@ -449,8 +449,8 @@ impl Platform for YouTubePlatform {
             Some("deleted") => Err(Error::rejected(Some("deleted".into()), "the video was deleted on YouTube")),
             other => {
                 let mut detail = format!("YouTube is processing the video ({})", other.unwrap_or("uploaded"));
-                if let Some(p) = video.processing_details.and_then(|d| d.processing_progress)
-                    && let (Some(done), Some(total)) = (p.parts_processed, p.parts_total)
+                if let Some((done, total)) =
+                    video.processing_details.and_then(|d| d.processing_progress).and_then(|p| p.parts())
                 {
                     detail = format!("{detail}: {done}/{total} parts");
                 }

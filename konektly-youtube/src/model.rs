@@ -194,11 +194,27 @@ pub(crate) struct ProcessingDetails {
     pub processing_progress: Option<ProcessingProgress>,
 }
 
+/// Google writes 64-bit counts as JSON strings; a number is accepted too.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct ProcessingProgress {
-    pub parts_total: Option<String>,
-    pub parts_processed: Option<String>,
+    pub parts_total: Option<serde_json::Value>,
+    pub parts_processed: Option<serde_json::Value>,
+}
+
+impl ProcessingProgress {
+    fn count(v: &Option<serde_json::Value>) -> Option<u64> {
+        match v.as_ref()? {
+            serde_json::Value::String(s) => s.parse().ok(),
+            serde_json::Value::Number(n) => n.as_u64(),
+            _ => None,
+        }
+    }
+
+    /// `processed/total` parts, when both are known.
+    pub fn parts(&self) -> Option<(u64, u64)> {
+        Some((Self::count(&self.parts_processed)?, Self::count(&self.parts_total)?))
+    }
 }
 
 /// A `*.list` answer.
