@@ -596,3 +596,35 @@ async fn a_page_profile_is_read_with_its_token() {
     let p = meta(&server).facebook.profile(&page_account()).await.unwrap();
     assert_eq!(p.display_name.as_deref(), Some("Analytical Engines"));
 }
+
+/// Runs in a child process (environment variables cannot be set safely in a threaded test).
+#[test]
+fn from_env_reads_only_konektly_meta_variables() {
+    if std::env::var("KONEKTLY_META_TEST_CHILD").is_ok() {
+        let meta = MetaBuilder::from_env().build().unwrap();
+        let req = meta.facebook.authorization_request(&"https://a.example/cb".parse().unwrap()).unwrap();
+        assert!(req.url.as_str().starts_with("http://127.0.0.1:9/v26.0/dialog/oauth?client_id=env-app"), "{}", req.url);
+        let q: std::collections::HashMap<_, _> = req.url.query_pairs().into_owned().collect();
+        assert_eq!(q["scope"], "pages_show_list,pages_manage_posts");
+        let ig = meta.instagram.authorization_request(&"https://a.example/cb".parse().unwrap()).unwrap();
+        assert!(ig.url.as_str().starts_with("http://127.0.0.1:8/oauth/authorize?client_id=env-ig"), "{}", ig.url);
+        assert!(!format!("{:?}", MetaBuilder::from_env()).contains("env-secret"));
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "facebook::from_env_reads_only_konektly_meta_variables", "--nocapture"])
+        .env("KONEKTLY_META_TEST_CHILD", "1")
+        .env("KONEKTLY_META_APP_ID", "env-app")
+        .env("KONEKTLY_META_APP_SECRET", "env-secret")
+        .env("KONEKTLY_META_INSTAGRAM_APP_ID", "env-ig")
+        .env("KONEKTLY_META_INSTAGRAM_APP_SECRET", "env-ig-secret")
+        .env("KONEKTLY_META_SCOPES", "pages_show_list,pages_manage_posts")
+        .env("KONEKTLY_META_GRAPH_VERSION", "v26.0")
+        .env("KONEKTLY_META_BASE_URL", "http://127.0.0.1:9")
+        .env("KONEKTLY_META_INSTAGRAM_BASE_URL", "http://127.0.0.1:8")
+        .env("META_APP_ID", "not-ours")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("1 passed"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+}
