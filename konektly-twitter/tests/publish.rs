@@ -214,6 +214,123 @@ async fn video_is_uploaded_in_chunks_streamed_from_a_file_then_polled() {
 }
 
 #[tokio::test]
+async fn a_gif_is_polled_until_processed_and_rate_limits_are_reported() {
+    let server = MockServer::start().await;
+    let x = platform(&server.uri());
+    let mut gif_bytes = b"GIF89a\x10\x00\x10\x00".to_vec();
+    gif_bytes.resize(3000, 7);
+    let gif = Media::from_bytes(gif_bytes.clone()).with_alt_text("A dancing cat");
+    assert_eq!(gif.mime.essence_str(), "image/gif");
+    let reset = reset_in_an_hour();
+    Mock::given(method("POST"))
+        .and(path("/2/media/upload/initialize"))
+        .and(body_json(json!({"media_type": "image/gif", "total_bytes": 3000, "media_category": "tweet_gif"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "3001", "media_key": "16_3001"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/2/media/upload/3001/append"))
+        .and(append_of(0, gif_bytes.clone()))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/2/media/upload/3001/finalize"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "3001",
+            "processing_info": {"state": "pending", "check_after_secs": 1}}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/2/media/upload"))
+        .and(query_param("media_id", "3001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "3001",
+            "processing_info": {"state": "in_progress", "check_after_secs": 5, "progress_percent": 40}}})))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/2/media/upload"))
+        .and(query_param("media_id", "3001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "3001",
+            "processing_info": {"state": "succeeded", "progress_percent": 100}}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/2/media/metadata"))
+        .and(body_json(json!({"id": "3001", "metadata": {"alt_text": {"text": "A dancing cat"}}})))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/2/tweets"))
+        .and(body_json(json!({"text": "Friday", "media": {"media_ids": ["3001"]}})))
+        .respond_with(
+            created("1500000000000000010", "Friday")
+                .insert_header("x-rate-limit-limit", "100")
+                .insert_header("x-rate-limit-remaining", "99")
+                .insert_header("x-rate-limit-reset", reset.as_str())
+                .insert_header("x-user-limit-24hour-limit", "100")
+                .insert_header("x-user-limit-24hour-remaining", "0")
+                .insert_header("x-user-limit-24hour-reset", reset.as_str()),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let content = Content::text("Friday").with_media(gif);
+    let first = publish(&x, &content, &TargetOptions::none()).await;
+    assert!(
+        matches!(first.result, Ok(PublishOutcome::Processing { poll_after, .. }) if poll_after == Duration::from_secs(1)),
+        "{:?}",
+        first.result
+    );
+    let second = drive(&x, Call::Poll, &content, &TargetOptions::none(), first.checkpoint, Utc::now()).await;
+    match &second.result {
+        Ok(PublishOutcome::Processing { poll_after, detail }) => {
+            assert_eq!(*poll_after, Duration::from_secs(5));
+            assert!(detail.as_deref().unwrap().contains("40%"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let third = drive(&x, Call::Poll, &content, &TargetOptions::none(), second.checkpoint, Utc::now()).await;
+    assert_eq!(published(third.result.as_ref().unwrap()).id, "1500000000000000010");
+    let reports = third.saver.rate_limit_reports();
+    let tweets: Vec<_> = reports.iter().filter(|r| r.bucket == "POST /2/tweets").collect();
+    assert_eq!((tweets.len(), tweets[0].remaining, tweets[0].limit), (1, 99, Some(100)));
+    assert!(reports.iter().any(|r| r.bucket == "24hour" && r.scope == BudgetScope::Account && r.remaining == 0));
+}
+
+#[tokio::test]
+async fn a_413_on_append_is_rejected_with_a_chunk_hint() {
+    let server = MockServer::start().await;
+    let x = platform(&server.uri());
+    Mock::given(method("POST"))
+        .and(path("/2/media/upload/initialize"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "4001"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/2/media/upload/4001/append"))
+        .respond_with(ResponseTemplate::new(413))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let content = Content::text("big").with_media(Media::from_bytes(png_bytes(500, 3)));
+    let run = publish(&x, &content, &TargetOptions::none()).await;
+    let err = run.result.unwrap_err();
+    assert!(matches!(&err, Error::Rejected { code: Some(c), .. } if c == "413"), "{err:?}");
+    // The media id is kept: a retry does not initialize again.
+    assert_eq!(run.checkpoint.as_json()["items"][0]["media"][0]["media_id"], json!("4001"));
+}
+
+#[tokio::test]
 async fn failed_video_processing_is_rejected() {
     let server = MockServer::start().await;
     let x = platform(&server.uri());
