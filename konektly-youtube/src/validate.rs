@@ -42,8 +42,14 @@ pub(crate) fn validate(
         );
     }
     for (i, m) in content.media.iter().enumerate() {
-        if m.size == Some(0) {
-            out.push(Violation::new("media_empty", format!("media[{i}]"), "the video file is empty"));
+        match m.size {
+            Some(0) => out.push(Violation::new("media_empty", format!("media[{i}]"), "the video file is empty")),
+            None => out.push(Violation::new(
+                "media_size_unknown",
+                format!("media[{i}]"),
+                "the resumable upload needs the file's size: give it with Media::with_size",
+            )),
+            Some(_) => {}
         }
     }
     if has_angle_brackets(&content.text) {
@@ -266,6 +272,9 @@ mod tests {
         octet.mime = mime::APPLICATION_OCTET_STREAM;
         assert!(codes(&Content::text("").with_media(octet), &good()).contains(&"media_kind_not_supported".to_string()));
         assert_eq!(codes(&Content::text("").with_media(video(0)), &good()), vec!["media_empty"]);
+        let by_url = Media::from_url("https://cdn.example/v.mp4".parse().unwrap(), "video/mp4".parse().unwrap());
+        assert_eq!(codes(&Content::text("").with_media(by_url.clone()), &good()), vec!["media_size_unknown"]);
+        assert!(codes(&Content::text("").with_media(by_url.with_size(10)), &good()).is_empty());
     }
 
     #[test]

@@ -603,3 +603,46 @@ async fn a_file_that_changed_size_since_its_session_starts_over() {
     assert!(matches!(out.unwrap(), PublishOutcome::Processing { .. }));
     assert!(requests(&server, "PUT", UPLOAD_PATH).await.iter().all(|r| !r.url.as_str().contains("upload_id=old")));
 }
+
+#[tokio::test]
+async fn a_video_fetched_by_url_resumes_with_a_ranged_read() {
+    let server = MockServer::start().await;
+    let data = video_bytes(TOTAL);
+    Mock::given(method("GET"))
+        .and(path("/media/v.mp4"))
+        .and(header("range", "bytes=400001-"))
+        .respond_with(ResponseTemplate::new(206).set_body_bytes(data[400_001..].to_vec()))
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/media/v.mp4"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(data.clone()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_session(&server, "s1", 1).await;
+    mount_chunk(&server, "s1", "bytes 0-262143/600000", incomplete(262_143), 1).await;
+    mount_chunk(&server, "s1", "bytes 262144-524287/600000", ResponseTemplate::new(502), 1).await;
+    Mock::given(method("PUT"))
+        .and(path(UPLOAD_PATH))
+        .and(header("content-range", "bytes */600000"))
+        .respond_with(incomplete(400_000))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_chunk(&server, "s1", "bytes 400001-599999/600000", done(), 1).await;
+
+    let media = Media::from_url(format!("{}/media/v.mp4", server.uri()).parse().unwrap(), "video/mp4".parse().unwrap())
+        .with_size(TOTAL as u64);
+    let c = Content::text("By URL.").with_media(media);
+    let a = account();
+    let (out, _, _) = with_ctx(&a, &c, &opts(&options()), Checkpoint::default(), async |ctx| {
+        platform(&server.uri()).publish(ctx).await
+    })
+    .await;
+    assert!(matches!(out.unwrap(), PublishOutcome::Processing { .. }));
+    let sent = chunks_sent(&server, "s1").await;
+    assert_eq!(sent.last().unwrap().1, data[400_001..]);
+}
