@@ -381,3 +381,39 @@ pub(crate) struct InstagramState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permalink: Option<Url>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_instagram_code_answer_parses_wrapped_or_flat() {
+        let wrapped = r#"{"data":[{"access_token":"A","user_id":17841400000000001,"permissions":"x,y"}]}"#;
+        let flat = r#"{"access_token":"A","user_id":"17841400000000001","permissions":["x","y"]}"#;
+        for raw in [wrapped, flat] {
+            let token = match serde_json::from_str::<InstagramCodeBody>(raw).unwrap() {
+                InstagramCodeBody::Wrapped { mut data } => data.remove(0),
+                InstagramCodeBody::Plain(t) => t,
+            };
+            assert_eq!(token.access_token, "A");
+            assert_eq!(token.user_id.as_deref(), Some("17841400000000001"), "numeric ids become strings");
+        }
+    }
+
+    #[test]
+    fn video_offsets_parse_from_strings_or_numbers() {
+        let b: VideoPhaseBody = serde_json::from_str(r#"{"start_offset":"0","end_offset":1048576}"#).unwrap();
+        assert_eq!((b.start_offset, b.end_offset), (0, 1_048_576));
+    }
+
+    #[test]
+    fn options_round_trip_and_default() {
+        let o =
+            InstagramOptions { kind: Some(InstagramMediaKind::Reel), share_to_feed: Some(true), ..Default::default() };
+        let v = serde_json::to_value(&o).unwrap();
+        assert_eq!(v["kind"], "reel");
+        assert_eq!(serde_json::from_value::<InstagramOptions>(v).unwrap(), o);
+        let f: FacebookOptions = serde_json::from_str("{}").unwrap();
+        assert_eq!(f.kind, FacebookPostKind::Post);
+    }
+}

@@ -628,3 +628,23 @@ fn from_env_reads_only_konektly_meta_variables() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && stdout.contains("1 passed"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test]
+async fn revoking_a_user_removes_the_app_and_a_page_is_only_forgotten() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path("/v25.0/me/permissions"))
+        .and(query_param("access_token", "EAAUser"))
+        .respond_with(ok(json!({"success": true})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let m = meta(&server);
+    m.facebook.revoke(&account("facebook", "900", "EAAUser", &[("kind", "user")])).await.unwrap();
+    m.facebook.revoke(&page_account()).await.unwrap();
+    assert!(matches!(m.instagram.revoke(&ig_login_account()).await, Err(Error::NotSupported(_))));
+    assert!(matches!(
+        m.instagram.delete(&ig_login_account(), &RemotePost::new(PlatformId::new("instagram"), "m", None)).await,
+        Err(Error::NotSupported(_))
+    ));
+}
