@@ -242,7 +242,15 @@ impl YouTubePlatform {
                 }
                 match self.put_chunk(ctx.access_token(), &session, &mime, offset, chunk, total).await? {
                     Answer::Incomplete(o) => {
-                        failures = 0;
+                        if o > offset {
+                            failures = 0;
+                        } else {
+                            // A session that keeps none of what is sent must not be fed forever.
+                            failures += 1;
+                            if failures > self.upload_retries {
+                                return Err(Error::transient("the upload session keeps none of the bytes sent"));
+                            }
+                        }
                         state.offset = o;
                         ctx.save_state(state).await?;
                         if o != offset + len {

@@ -646,3 +646,19 @@ async fn a_video_fetched_by_url_resumes_with_a_ranged_read() {
     let sent = chunks_sent(&server, "s1").await;
     assert_eq!(sent.last().unwrap().1, data[400_001..]);
 }
+
+#[tokio::test]
+async fn a_session_that_keeps_nothing_is_not_fed_forever() {
+    let server = MockServer::start().await;
+    mount_session(&server, "s1", 1).await;
+    // 308 without Range: nothing stored, every time. The builder allows 3 retries: 4 tries.
+    mount_chunk(&server, "s1", "bytes 0-262143/600000", ResponseTemplate::new(308), 4).await;
+    let a = account();
+    let c = content(TOTAL);
+    let (out, cp, _) = with_ctx(&a, &c, &opts(&options()), Checkpoint::default(), async |ctx| {
+        platform(&server.uri()).publish(ctx).await
+    })
+    .await;
+    assert!(matches!(out.unwrap_err(), Error::Transient { .. }));
+    assert_eq!(cp.as_json()["session_uri"], json!(session_uri(&server, "s1")), "kept for a later resume");
+}
