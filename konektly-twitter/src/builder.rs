@@ -43,6 +43,7 @@ pub struct XBuilder {
     chunk_size: Option<usize>,
     http: Option<HttpClient>,
     http_config: Option<HttpConfig>,
+    env_error: Option<String>,
 }
 
 impl fmt::Debug for XBuilder {
@@ -66,8 +67,10 @@ impl XBuilder {
     }
 
     /// A builder from `KONEKTLY_X_CLIENT_ID`, `KONEKTLY_X_CLIENT_SECRET`,
-    /// `KONEKTLY_X_REDIRECT_URI` and `KONEKTLY_X_BASE_URL` (each optional here; `build()` says
-    /// what is missing).
+    /// `KONEKTLY_X_REDIRECT_URI`, `KONEKTLY_X_BASE_URL`, `KONEKTLY_X_API_BASE_URL`,
+    /// `KONEKTLY_X_AUTH_BASE_URL`, `KONEKTLY_X_SCOPES` (space- or comma-separated) and
+    /// `KONEKTLY_X_CHUNK_SIZE` (bytes). Each is optional here; `build()` says what is missing
+    /// or wrong.
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mut b = Self::new();
@@ -76,6 +79,21 @@ impl XBuilder {
         b.redirect_uri = var("KONEKTLY_X_REDIRECT_URI");
         if let Some(base) = var("KONEKTLY_X_BASE_URL") {
             b = b.with_base_url(base);
+        }
+        if let Some(api) = var("KONEKTLY_X_API_BASE_URL") {
+            b = b.with_api_base_url(api);
+        }
+        if let Some(auth) = var("KONEKTLY_X_AUTH_BASE_URL") {
+            b = b.with_auth_base_url(auth);
+        }
+        if let Some(scopes) = var("KONEKTLY_X_SCOPES") {
+            b = b.with_scopes(konektly_core::oauth::split_scopes(&scopes));
+        }
+        if let Some(size) = var("KONEKTLY_X_CHUNK_SIZE") {
+            match size.trim().parse::<usize>() {
+                Ok(n) => b = b.with_chunk_size(n),
+                Err(_) => b.env_error = Some(format!("KONEKTLY_X_CHUNK_SIZE is not a number of bytes: {size:?}")),
+            }
         }
         b
     }
@@ -151,6 +169,9 @@ impl XBuilder {
 
     /// Checks the configuration and builds the platform.
     pub fn build(self) -> Result<XPlatform> {
+        if let Some(e) = self.env_error {
+            return Err(Error::Config(e));
+        }
         let client_id = self
             .client_id
             .filter(|c| !c.trim().is_empty())

@@ -1,14 +1,4 @@
-//! # konektly-twitter
-//!
-//! X (Twitter) for [konektly](konektly_core), through API v2: connect accounts with OAuth 2.0
-//! and PKCE, then publish posts, replies, polls and threads with images, a GIF or a video —
-//! uploaded in 1–4 MiB chunks streamed from the source, with alt text. Progress is
-//! checkpointed (media ids, ids of the thread's items already posted), so a restarted worker
-//! continues instead of posting twice; after an unknown outcome, [`XPlatform`] looks for the
-//! post among the account's recent posts before anything is sent again.
-//!
-//! Length is counted as X counts it ([`weighted_length`]: twitter-text v3, a port of the
-//! official implementation that passes its conformance suite).
+#![doc = include_str!("../README.md")]
 //!
 //! ```
 //! use std::sync::Arc;
@@ -28,9 +18,6 @@
 //! # }
 //! ```
 //!
-//! Configuration: [`XBuilder::from_env`] reads `KONEKTLY_X_CLIENT_ID`,
-//! `KONEKTLY_X_CLIENT_SECRET` (a confidential client: token calls use HTTP Basic),
-//! `KONEKTLY_X_REDIRECT_URI` and `KONEKTLY_X_BASE_URL`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

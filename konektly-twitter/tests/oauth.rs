@@ -274,6 +274,7 @@ fn from_env_reads_konektly_x_variables() {
         let req = x.authorization_request(&Url::parse(REDIRECT).unwrap()).unwrap();
         assert!(req.url.as_str().starts_with("http://127.0.0.1:9/i/oauth2/authorize?"), "{}", req.url);
         assert!(req.url.query_pairs().any(|(k, v)| k == "client_id" && v == "env-client-id"));
+        assert!(req.url.query_pairs().any(|(k, v)| k == "scope" && v == "tweet.read tweet.write"));
         return;
     }
     let exe = std::env::current_exe().unwrap();
@@ -284,6 +285,8 @@ fn from_env_reads_konektly_x_variables() {
         .env("KONEKTLY_X_CLIENT_SECRET", "env-secret-value")
         .env("KONEKTLY_X_REDIRECT_URI", "https://app.example/from-env")
         .env("KONEKTLY_X_BASE_URL", "http://127.0.0.1:9")
+        .env("KONEKTLY_X_SCOPES", "tweet.read,tweet.write")
+        .env("KONEKTLY_X_CHUNK_SIZE", "2097152")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
