@@ -101,10 +101,15 @@ impl AccountRow {
     pub fn decode(self, keys: &KeyRing) -> Result<Account> {
         let id: AccountId = parse_id(&self.id, "account")?;
         let p: StoredProfile = serde_json::from_str(&self.profile).map_err(|e| json_err("account", e))?;
-        let access =
-            keys.open_string(&self.access_token, &account_aad(&id, "access"), &format!("access token of account {id}"))?;
+        let access = keys.open_string(
+            &self.access_token,
+            &account_aad(&id, "access"),
+            &format!("access token of account {id}"),
+        )?;
         let refresh = match &self.refresh_token {
-            Some(b) => Some(keys.open_string(b, &account_aad(&id, "refresh"), &format!("refresh token of account {id}"))?),
+            Some(b) => {
+                Some(keys.open_string(b, &account_aad(&id, "refresh"), &format!("refresh token of account {id}"))?)
+            }
             None => None,
         };
         Ok(Account {
@@ -166,8 +171,7 @@ impl PendingRow {
     }
 
     pub fn decode(self, keys: &KeyRing) -> Result<PendingAuthorization> {
-        let body: StoredPending =
-            serde_json::from_str(&self.body).map_err(|e| json_err("pending authorization", e))?;
+        let body: StoredPending = serde_json::from_str(&self.body).map_err(|e| json_err("pending authorization", e))?;
         let pkce_verifier = match &self.pkce_verifier {
             Some(b) => Some(PkceVerifier::new(keys.open_string(
                 b,

@@ -45,19 +45,13 @@ pub(crate) fn db_err(what: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
     move |e| Error::storage(format!("database error while {what}"), e)
 }
 
-/// What [`erase_account`](crate::SqliteStore::erase_account) removes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What [`erase_account`](crate::SqliteStore::erase_account) removes. The default erases
+/// everything, post history included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ErasePolicy {
     /// Keep the account's finished targets (published, failed, cancelled) as post history.
     /// Unfinished targets are always removed: nothing can publish them any more.
     pub keep_post_history: bool,
-}
-
-impl Default for ErasePolicy {
-    /// Erase everything, post history included.
-    fn default() -> Self {
-        Self { keep_post_history: false }
-    }
 }
 
 /// What an erasure removed.

@@ -89,9 +89,9 @@ impl KeyRing {
     pub fn parse(spec: &str) -> konektly_core::Result<Self> {
         let mut ring = KeyRing { keys: Vec::new() };
         for (i, part) in spec.split(',').map(str::trim).filter(|p| !p.is_empty()).enumerate() {
-            let (id, b64) = part.split_once(':').ok_or_else(|| {
-                Error::Config(format!("{KEYS_ENV}: entry {} is not `id:base64key`", i + 1))
-            })?;
+            let (id, b64) = part
+                .split_once(':')
+                .ok_or_else(|| Error::Config(format!("{KEYS_ENV}: entry {} is not `id:base64key`", i + 1)))?;
             let id = id.trim();
             let bytes = Zeroizing::new(
                 base64::engine::general_purpose::STANDARD

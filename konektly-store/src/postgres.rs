@@ -26,7 +26,8 @@ use crate::sqlite::{budget_state, claimed_from_rows};
 /// queues that share a database do not wake each other).
 fn channel(schema: Option<&str>) -> String {
     // FNV-1a: stable across processes and versions, short enough for an identifier.
-    let h = schema.unwrap_or("").bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+    let h =
+        schema.unwrap_or("").bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
     format!("konektly_work_{h:016x}")
 }
 
@@ -332,9 +333,11 @@ impl Scheduler for PostgresStore {
         let only: Option<Vec<String>> = req.only.as_ref().map(|ids| ids.iter().map(|i| i.to_string()).collect());
         let filters = " AND ($5::text[] IS NULL OR platform = ANY($5)) AND ($6::text[] IS NULL OR id = ANY($6))";
         let sql = format!(
-            "UPDATE konektly_targets SET {CLAIM_SET} WHERE id IN (SELECT id FROM konektly_targets \
+            // `= ANY(ARRAY(…))` runs the locking subquery once and then updates by primary key
+            // (`IN (…)` may become a hash join over the whole table).
+            "UPDATE konektly_targets SET {CLAIM_SET} WHERE id = ANY(ARRAY(SELECT id FROM konektly_targets \
              WHERE claim_at_ns IS NOT NULL AND claim_at_ns <= $3{filters} ORDER BY claim_at_ns, id LIMIT $4 \
-             FOR UPDATE SKIP LOCKED) RETURNING {TARGET_COLS}"
+             FOR UPDATE SKIP LOCKED)) RETURNING {TARGET_COLS}"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(req.worker.as_str())
@@ -396,12 +399,13 @@ impl Scheduler for PostgresStore {
             .await
             .map_err(db_err("creating a budget"))?;
         // The row lock makes the read-modify-write atomic across every process.
-        let row =
-            sqlx::query("SELECT window_start_ns, used, blocked_until_ns FROM konektly_budgets WHERE key = $1 FOR UPDATE")
-                .bind(key)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err("reading a budget"))?;
+        let row = sqlx::query(
+            "SELECT window_start_ns, used, blocked_until_ns FROM konektly_budgets WHERE key = $1 FOR UPDATE",
+        )
+        .bind(key)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err("reading a budget"))?;
         let mut state = budget_state(Some((row.try_get(0), row.try_get(1), row.try_get(2))))?;
         let out = state.acquire(limit, window, cost, now);
         sqlx::query(

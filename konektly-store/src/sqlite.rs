@@ -48,18 +48,17 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await
-            .map_err(|e| Error::storage(format!("cannot open the SQLite database {}", path.as_ref().display()), e))?;
+        let pool =
+            SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(|e| {
+                Error::storage(format!("cannot open the SQLite database {}", path.as_ref().display()), e)
+            })?;
         Self::from_pool(pool, keys).await
     }
 
     /// A private database in memory (tests, examples): gone when the store is dropped.
     pub async fn in_memory(keys: KeyRing) -> Result<Self> {
-        let opts = SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(|e| Error::storage("bad SQLite options", e))?;
+        let opts =
+            SqliteConnectOptions::from_str("sqlite::memory:").map_err(|e| Error::storage("bad SQLite options", e))?;
         // One connection that is never closed: a memory database lives as long as it does.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
@@ -194,7 +193,10 @@ impl Scheduler for SqliteStore {
         let mut filters = String::new();
         let mut args: Vec<String> = Vec::new();
         let mut next = 5;
-        for (col, list) in [("platform", req.platforms.as_ref().map(|p| p.iter().map(|p| p.to_string()).collect::<Vec<_>>())), ("id", req.only.as_ref().map(|ids| ids.iter().map(|i| i.to_string()).collect()))] {
+        for (col, list) in [
+            ("platform", req.platforms.as_ref().map(|p| p.iter().map(|p| p.to_string()).collect::<Vec<_>>())),
+            ("id", req.only.as_ref().map(|ids| ids.iter().map(|i| i.to_string()).collect())),
+        ] {
             if let Some(list) = list {
                 if list.is_empty() {
                     return Ok(Vec::new());

@@ -21,9 +21,8 @@ use chrono::Utc;
 use konektly_core::testing::StubPlatform;
 use konektly_core::{
     Account, AccountGrant, AuthorizationRequest, Capabilities, Content, EngineConfig, Error, HttpClient, Konektly,
-    OwnerId, PendingAuthorization, Platform, PlatformId, Post, Profile, PublishContext, PublishOutcome,
-    Reconciliation, RemotePost, Result, Scheduler, Target, TargetOptions, TargetRecord, TokenSet, TokenStore,
-    Violation,
+    OwnerId, PendingAuthorization, Platform, PlatformId, Post, Profile, PublishContext, PublishOutcome, Reconciliation,
+    RemotePost, Result, Scheduler, Target, TargetOptions, TargetRecord, TokenSet, TokenStore, Violation,
 };
 use konektly_store::{KeyRing, KonektlyStore, SqliteStore};
 use rand::Rng;
@@ -151,8 +150,13 @@ async fn crash_worker_process() {
     };
     let ts: Arc<dyn TokenStore> = store.clone();
     let sched: Arc<dyn Scheduler> = store.clone();
-    let engine =
-        Konektly::builder().platform(Arc::new(platform)).token_store(ts).scheduler(sched).config(config).build().unwrap();
+    let engine = Konektly::builder()
+        .platform(Arc::new(platform))
+        .token_store(ts)
+        .scheduler(sched)
+        .config(config)
+        .build()
+        .unwrap();
     // Runs until the supervisor kills it.
     engine.worker().with_id(env("KONEKTLY_CRASH_WORKER")).run(std::future::pending()).await.unwrap();
 }
@@ -217,7 +221,14 @@ impl Drop for Supervisor {
     }
 }
 
-async fn crash_test(backend: &'static str, db: String, schema: Option<String>, raw: Raw, processes: usize, targets: usize) {
+async fn crash_test(
+    backend: &'static str,
+    db: String,
+    schema: Option<String>,
+    raw: Raw,
+    processes: usize,
+    targets: usize,
+) {
     let received = Received::default();
     let platform = serve_platform(received.clone()).await;
     let store = open_store_with(backend, &db, schema.as_deref()).await;
@@ -230,7 +241,8 @@ async fn crash_test(backend: &'static str, db: String, schema: Option<String>, r
     let start = Utc::now();
     let records: Vec<TargetRecord> = (0..targets)
         .map(|i| {
-            let post = Post::new(OwnerId::new("crash-owner"), Content::text(format!("post {i}"))).to(Target::new(account.id));
+            let post =
+                Post::new(OwnerId::new("crash-owner"), Content::text(format!("post {i}"))).to(Target::new(account.id));
             let due = start + chrono::Duration::microseconds((i as i64 * 3_000_000) / targets as i64);
             TargetRecord::new(&post, &post.targets[0], PlatformId::new(PLATFORM), due)
         })
@@ -247,7 +259,9 @@ async fn crash_test(backend: &'static str, db: String, schema: Option<String>, r
     loop {
         let nap = rand::rng().random_range(700..1300);
         tokio::time::sleep(Duration::from_millis(nap)).await;
-        let done = raw.count("SELECT COUNT(*) FROM konektly_targets WHERE state IN ('published', 'failed', 'cancelled')").await;
+        let done = raw
+            .count("SELECT COUNT(*) FROM konektly_targets WHERE state IN ('published', 'failed', 'cancelled')")
+            .await;
         if done as usize == targets {
             break;
         }
@@ -275,7 +289,9 @@ async fn crash_test(backend: &'static str, db: String, schema: Option<String>, r
     assert!(kills >= 3, "the supervisor killed workers ({kills}) while they worked");
     let reconciled = received.1.load(std::sync::atomic::Ordering::Relaxed);
     assert!(reconciled > 0, "killed workers left targets whose outcome had to be reconciled");
-    eprintln!("{backend}: {targets} targets, {processes} processes, {kills} SIGKILLs, {reconciled} reconciliations, {elapsed:?}");
+    eprintln!(
+        "{backend}: {targets} targets, {processes} processes, {kills} SIGKILLs, {reconciled} reconciliations, {elapsed:?}"
+    );
 }
 
 async fn open_store_with(backend: &str, db: &str, schema: Option<&str>) -> Arc<dyn KonektlyStore> {

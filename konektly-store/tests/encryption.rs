@@ -192,7 +192,9 @@ async fn rotation_keeps_every_account_usable_postgres() {
 
 #[test]
 fn a_missing_or_malformed_key_is_a_config_error_that_hides_the_key() {
-    for spec in ["", " , ", "k1", "k1:", "k1:!!!!", "k1:AAECAwQ=", "bad id:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="] {
+    for spec in
+        ["", " , ", "k1", "k1:", "k1:!!!!", "k1:AAECAwQ=", "bad id:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]
+    {
         match KeyRing::parse(spec) {
             Err(Error::Config(m)) => assert!(!m.contains("AAECAwQF"), "{m}"),
             other => panic!("{spec:?} must be a Config error, got {other:?}"),

@@ -155,7 +155,11 @@ where
     assert_eq!(out[0].as_ref().unwrap().state, TargetState::Published { remote });
     assert!(matches!(out[1], Err(Error::LeaseLost(id)) if id == claims[1].record.id));
     assert_eq!(out[2].as_ref().unwrap().state, TargetState::Scheduled);
-    assert_eq!(s.get(claims[1].record.id).await.unwrap().unwrap().state, TargetState::InFlight, "a stale lease wrote nothing");
+    assert_eq!(
+        s.get(claims[1].record.id).await.unwrap().unwrap().state,
+        TargetState::InFlight,
+        "a stale lease wrote nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
