@@ -83,7 +83,7 @@ pub use platform::{
 pub use scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, Scheduler, TargetFilter};
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
 pub use store::TokenStore;
-pub use token::TokenManager;
+pub use token::{REFRESH_AHEAD_KEY, TokenManager};
 
 /// Re-exported so adapters and applications use the same versions.
 pub use {async_trait::async_trait, bytes, chrono, mime, reqwest, serde_json, url};

@@ -26,6 +26,21 @@ use crate::store::TokenStore;
 /// The metadata key of a refresh claim (when the claiming process gives up on it).
 pub const REFRESH_CLAIM_KEY: &str = "konektly:refresh_claim_until";
 
+/// The metadata key (seconds, a number) by which an adapter asks that an account's token be
+/// refreshed that long before it expires, when that is longer than the engine's window: a
+/// 60-day Instagram token is refreshed days ahead, not minutes.
+pub const REFRESH_AHEAD_KEY: &str = "konektly:refresh_ahead_secs";
+
+fn refresh_ahead(account: &Account) -> chrono::Duration {
+    account
+        .metadata
+        .get(REFRESH_AHEAD_KEY)
+        .and_then(|v| v.as_i64())
+        .filter(|s| *s > 0)
+        .map(chrono::Duration::seconds)
+        .unwrap_or(chrono::Duration::zero())
+}
+
 /// Refreshes tokens before they expire, once per account at a time across processes.
 pub struct TokenManager {
     store: Arc<dyn TokenStore>,
@@ -111,7 +126,7 @@ impl TokenManager {
         let account = self.load(id).await?;
         Self::check_status(&account)?;
         self.warn_if_refresh_expiring(&account);
-        let window = self.window_with_jitter();
+        let window = self.window_with_jitter().max(refresh_ahead(&account));
         if !account.tokens.expires_within(Utc::now(), window) {
             return Ok(account);
         }
@@ -234,5 +249,59 @@ impl TokenManager {
         {
             let _ = self.events.send(Event::TokenExpiringSoon { account: account.id });
         }
+    }
+}
+
+#[cfg(test)]
+mod refresh_ahead_tests {
+    use super::*;
+    use crate::memory::MemoryTokenStore;
+    use crate::model::TokenSet;
+    use crate::secret::AccessToken;
+
+    fn account(expires_in: chrono::Duration, ahead: Option<i64>) -> Account {
+        let now = Utc::now();
+        let mut tokens = TokenSet::new(AccessToken::new("t"));
+        tokens.expires_at = Some(now + expires_in);
+        let mut metadata = serde_json::Map::new();
+        if let Some(a) = ahead {
+            metadata.insert(REFRESH_AHEAD_KEY.into(), a.into());
+        }
+        Account {
+            id: AccountId::new(),
+            owner: crate::OwnerId::new("o"),
+            platform: PlatformId::new("p"),
+            remote_id: "r".into(),
+            handle: None,
+            display_name: None,
+            avatar_url: None,
+            tokens,
+            status: AccountStatus::Active,
+            parent: None,
+            metadata,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_account_asking_to_refresh_ahead_is_refreshed_within_that_time() {
+        let store = Arc::new(MemoryTokenStore::new());
+        let (events, _) = broadcast::channel(4);
+        // No platform is registered: reaching the refresh shows up as a `Config` error.
+        let tm = TokenManager::new(
+            store.clone(),
+            Arc::new(HashMap::new()),
+            Duration::from_secs(300),
+            Duration::ZERO,
+            events,
+        );
+        let plain = account(chrono::Duration::days(3), None);
+        let ahead = account(chrono::Duration::days(3), Some(7 * 86_400));
+        store.insert_account(&plain).await.unwrap();
+        store.insert_account(&ahead).await.unwrap();
+        assert!(tm.fresh_account(plain.id).await.is_ok(), "3 days left is fresh for a 5-minute window");
+        assert!(matches!(tm.fresh_account(ahead.id).await, Err(Error::Config(_))), "7 days ahead asks for a refresh");
     }
 }
