@@ -16,7 +16,7 @@ use konektly_core::{
 use reqwest::StatusCode;
 use url::Url;
 
-use crate::builder::{SCOPE_FORCE_SSL, SCOPE_UPLOAD, SCOPE_YOUTUBE, YouTubeBuilder};
+use crate::builder::{SCOPE_FORCE_SSL, SCOPE_READONLY, SCOPE_UPLOAD, SCOPE_YOUTUBE, YouTubeBuilder};
 use crate::error::{budget_report, clean_message, map_api_error};
 use crate::model::{Channel, ListResponse, TokenError, TokenResponse, UploadState, Video, YouTubeOptions};
 use crate::upload::Answer;
@@ -24,6 +24,9 @@ use crate::upload::Answer;
 /// The scopes that allow `videos.insert` and `thumbnails.set`.
 const UPLOAD_SCOPES: &[&str] =
     &[SCOPE_UPLOAD, SCOPE_YOUTUBE, SCOPE_FORCE_SSL, "https://www.googleapis.com/auth/youtubepartner"];
+/// The scopes that allow reading the channel and its videos.
+const READ_SCOPES: &[&str] =
+    &[SCOPE_READONLY, SCOPE_YOUTUBE, SCOPE_FORCE_SSL, "https://www.googleapis.com/auth/youtubepartner"];
 /// The scopes that allow `videos.delete`.
 const DELETE_SCOPES: &[&str] = &[SCOPE_YOUTUBE, SCOPE_FORCE_SSL, "https://www.googleapis.com/auth/youtubepartner"];
 
@@ -169,13 +172,26 @@ impl YouTubePlatform {
     /// A user may untick scopes on Google's consent screen: without an upload scope the account
     /// is of no use, so it must be connected again.
     fn check_granted(&self, tokens: &TokenSet) -> Result<()> {
-        if tokens.scopes.is_empty() || tokens.scopes.iter().any(|s| UPLOAD_SCOPES.contains(&s.as_str())) {
+        if tokens.scopes.is_empty() {
+            // Google always answers `scope`; a sandbox that does not is trusted.
             return Ok(());
         }
-        Err(Error::reauth(
-            "Google did not grant permission to upload videos (the \"Manage your YouTube videos\" box was unticked): \
-             connect again and allow it",
-        ))
+        let granted = |set: &[&str]| tokens.scopes.iter().any(|s| set.contains(&s.as_str()));
+        if !granted(UPLOAD_SCOPES) {
+            return Err(Error::reauth(
+                "Google did not grant permission to upload videos (the \"Manage your YouTube videos\" box was \
+                 unticked): connect again and allow it",
+            ));
+        }
+        // Processing status is read with `videos.list`: needed when the app asked for it.
+        let asked_read = self.scopes.iter().any(|s| READ_SCOPES.contains(&s.as_str()));
+        if asked_read && !granted(READ_SCOPES) {
+            return Err(Error::reauth(
+                "Google did not grant permission to view the YouTube account (the \"View your YouTube account\" box \
+                 was unticked), which konektly needs to follow a video's processing: connect again and allow it",
+            ));
+        }
+        Ok(())
     }
 
     /// Why Google refused a grant, in words for the user.

@@ -305,3 +305,31 @@ async fn an_expired_access_token_is_refused_for_a_refresh() {
     assert!(matches!(err, Error::AccessTokenRejected { .. }), "{err:?}");
     assert!(!err.to_string().contains(ACCESS));
 }
+
+#[tokio::test]
+async fn a_user_who_unticked_viewing_must_connect_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"access_token":"ya29.x","expires_in":3599,"refresh_token":"1//r","scope":"https://www.googleapis.com/auth/youtube.upload","token_type":"Bearer"}"#,
+            "application/json",
+        ))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/channels"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(fixture("channels.json"), "application/json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = platform(&server.uri()).exchange_code("4/0Ab-the-code", &pending(&server)).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::ReauthRequired { reason, .. } if reason.contains("View your YouTube account")),
+        "{err:?}"
+    );
+    // An app that asked for upload only is content with it.
+    let upload_only = builder(&server.uri()).with_scopes([konektly_youtube::SCOPE_UPLOAD]).build().unwrap();
+    upload_only.exchange_code("4/0Ab-the-code", &pending(&server)).await.unwrap();
+}
