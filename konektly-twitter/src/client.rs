@@ -269,7 +269,7 @@ impl XPlatform {
                     }
                     let len = chunk.len() as u64;
                     let part = reqwest::multipart::Part::stream_with_length(chunk, len)
-                        .file_name("media")
+                        .file_name("chunk")
                         .mime_str("application/octet-stream")
                         .map_err(|e| Error::Config(format!("multipart: {e}")))?;
                     let form =
@@ -306,8 +306,10 @@ impl XPlatform {
 
         if !state.items[i].media[j].ready {
             let media_id = state.items[i].media[j].media_id.clone();
-            let req =
-                self.request(Method::GET, "/2/media/upload", ctx.access_token())?.query(&[("media_id", &media_id)]);
+            let req = self
+                .request(Method::GET, "/2/media/upload", ctx.access_token())?
+                // `command=STATUS` is optional in v2; X's own sample sends it.
+                .query(&[("command", "STATUS"), ("media_id", media_id.as_str())]);
             let status: Data<UploadData> =
                 self.call_json(Some(ctx), req, CallKind::Idempotent, "GET /2/media/upload").await?;
             let step = processing_step(status.data.processing_info.as_ref(), &media_id)?;

@@ -181,6 +181,7 @@ async fn video_is_uploaded_in_chunks_streamed_from_a_file_then_polled() {
     Mock::given(method("GET"))
         .and(path("/2/media/upload"))
         .and(query_param("media_id", "7001"))
+        .and(query_param("command", "STATUS"))
         .and(header(h, v.as_str()))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {
             "id": "7001", "media_key": "7_7001", "expires_after_secs": 86000,
@@ -246,6 +247,7 @@ async fn a_gif_is_polled_until_processed_and_rate_limits_are_reported() {
     Mock::given(method("GET"))
         .and(path("/2/media/upload"))
         .and(query_param("media_id", "3001"))
+        .and(query_param("command", "STATUS"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "3001",
             "processing_info": {"state": "in_progress", "check_after_secs": 5, "progress_percent": 40}}})))
         .up_to_n_times(1)
@@ -255,6 +257,7 @@ async fn a_gif_is_polled_until_processed_and_rate_limits_are_reported() {
     Mock::given(method("GET"))
         .and(path("/2/media/upload"))
         .and(query_param("media_id", "3001"))
+        .and(query_param("command", "STATUS"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "3001",
             "processing_info": {"state": "succeeded", "progress_percent": 100}}})))
         .expect(1)
@@ -337,6 +340,7 @@ async fn failed_video_processing_is_rejected() {
     Mock::given(method("GET"))
         .and(path("/2/media/upload"))
         .and(query_param("media_id", "7002"))
+        .and(query_param("command", "STATUS"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "7002",
             "processing_info": {"state": "failed", "progress_percent": 100,
                 "error": {"code": 1, "name": "InvalidMedia", "message": "Unsupported video format"}}}})))
