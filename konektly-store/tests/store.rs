@@ -248,18 +248,23 @@ async fn postgres_wakes_an_idle_worker_on_enqueue() {
     let schema = support::fresh_schema("wake");
     let a = Arc::new(support::pg_store(&url, &schema, KeyRing::generate("k1")).await);
     let b = support::pg_store(&url, &schema, KeyRing::generate("k1")).await;
-    // Prime the listener, then wait with a long timeout while another store enqueues.
-    a.wait_for_work(Duration::from_millis(50)).await;
+    // The waiter waits up to a minute; another store enqueues every 200 ms (the first NOTIFY
+    // may come before the listener is connected). Only a notification ends the wait early.
     let waiter = {
         let a = a.clone();
         tokio::spawn(async move {
             let t = std::time::Instant::now();
-            a.wait_for_work(Duration::from_secs(30)).await;
+            a.wait_for_work(Duration::from_secs(60)).await;
             t.elapsed()
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    b.enqueue(&[target(&PlatformId::new("x"), AccountId::new(), "o", -1)]).await.unwrap();
+    for _ in 0..50 {
+        if waiter.is_finished() {
+            break;
+        }
+        b.enqueue(&[target(&PlatformId::new("x"), AccountId::new(), "o", -1)]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let waited = waiter.await.unwrap();
     assert!(waited < Duration::from_secs(10), "NOTIFY woke the waiter (waited {waited:?})");
 }
