@@ -71,6 +71,7 @@ pub(crate) struct MetaConfig {
     pub container_poll_deadline: Duration,
     pub video_poll_interval: Duration,
     pub quota_retry: Duration,
+    pub instagram_refresh_ahead: Duration,
     pub limits: Limits,
 }
 
@@ -120,6 +121,7 @@ pub struct MetaBuilder {
     container_poll_deadline: Option<Duration>,
     video_poll_interval: Option<Duration>,
     quota_retry: Option<Duration>,
+    instagram_refresh_ahead: Option<Duration>,
     limits: Limits,
 }
 
@@ -257,6 +259,14 @@ impl MetaBuilder {
         self
     }
 
+    /// How long before its end an Instagram Login token is refreshed (default 7 days; it lives
+    /// 60 days, must be at least a day old to refresh, and dies if not refreshed in time). Stored
+    /// on the account as [`konektly_core::REFRESH_AHEAD_KEY`], which the engine honours.
+    pub fn with_instagram_refresh_ahead(mut self, ahead: Duration) -> Self {
+        self.instagram_refresh_ahead = Some(ahead);
+        self
+    }
+
     /// The largest Instagram Reel accepted (default 300 MB; some documents say 1 GB).
     pub fn with_instagram_reel_max_bytes(mut self, bytes: u64) -> Self {
         self.limits.ig_reel_max_bytes = bytes;
@@ -323,6 +333,7 @@ impl MetaBuilder {
             container_poll_deadline: self.container_poll_deadline.unwrap_or(Duration::from_secs(60)),
             video_poll_interval: self.video_poll_interval.unwrap_or(Duration::from_secs(30)),
             quota_retry: self.quota_retry.unwrap_or(Duration::from_secs(3600)),
+            instagram_refresh_ahead: self.instagram_refresh_ahead.unwrap_or(Duration::from_secs(7 * 86_400)),
             limits: self.limits,
         };
         let http = HttpClient::with_config(self.http.unwrap_or_default())?;

@@ -530,6 +530,11 @@ impl Platform for InstagramPlatform {
         let remote_id = me.user_id.or(short.user_id).unwrap_or(me.id);
         let mut metadata = Map::new();
         metadata.insert(LOGIN_KEY.into(), "instagram".into());
+        // A 60-day token that dies unless refreshed: the engine refreshes it days ahead.
+        metadata.insert(
+            konektly_core::REFRESH_AHEAD_KEY.into(),
+            Value::from(self.client.cfg.instagram_refresh_ahead.as_secs()),
+        );
         Ok(vec![AccountGrant {
             platform: self.id(),
             profile: Profile {

@@ -520,6 +520,7 @@ async fn instagram_login_authorizes_exchanges_and_extends_the_token() {
     let exp = g.tokens.expires_at.unwrap() - before;
     assert!(exp > chrono::Duration::days(59) && exp < chrono::Duration::days(61));
     assert_eq!(g.metadata["login"], "instagram");
+    assert_eq!(g.metadata[konektly_core::REFRESH_AHEAD_KEY], 7 * 86_400, "the engine refreshes a week ahead");
 }
 
 #[tokio::test]
