@@ -1,0 +1,134 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use url::Url;
+
+/// konektly: connect accounts, write once, validate, schedule and publish to X, TikTok,
+/// Facebook Pages, Instagram and YouTube.
+#[derive(Debug, Parser)]
+#[command(name = "konektly", version, about, long_about = None)]
+pub struct Cli {
+    /// PostgreSQL URL (`postgres://…`) shared by every worker; default: the SQLite file `--db`.
+    #[arg(long, global = true, env = "KONEKTLY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The SQLite file (its token key is kept beside it as `<file>.key` unless KONEKTLY_KEYS is set).
+    #[arg(long, global = true, default_value = "konektly.db")]
+    pub db: PathBuf,
+    /// Use the local sandbox instead of the real platforms.
+    #[arg(long, global = true)]
+    pub sandbox: bool,
+    /// A running sandbox (`konektly sandbox` prints it); without it `--sandbox` starts one for
+    /// this command only.
+    #[arg(long, global = true, env = "KONEKTLY_SANDBOX_URL")]
+    pub sandbox_url: Option<Url>,
+    /// Machine-readable output on standard output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Whose accounts and posts (your application's user id).
+    #[arg(long, global = true, env = "KONEKTLY_OWNER", default_value = "local")]
+    pub owner: String,
+    /// A file of `KEY=VALUE` lines with app credentials (`KONEKTLY_X_CLIENT_ID`…); the
+    /// environment wins.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// More logging (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the sandbox, connect five accounts, validate, publish now and scheduled, and show
+    /// the results.
+    Demo {
+        /// Seconds ahead the second post is scheduled.
+        #[arg(long, default_value_t = 5)]
+        schedule_in: u64,
+    },
+    /// Run a sandbox of the five platforms until Ctrl-C.
+    Sandbox,
+    /// Connect an account: opens the authorize page and waits for the redirect on localhost.
+    Connect {
+        /// x, tiktok, facebook, instagram or youtube.
+        platform: String,
+        /// The port of the redirect listener (register http://127.0.0.1:PORT/callback with the app).
+        #[arg(long, default_value_t = 8976)]
+        port: u16,
+        /// Only print the authorize URL (open it yourself).
+        #[arg(long)]
+        no_browser: bool,
+        /// Seconds to wait for the redirect.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// List connected accounts.
+    Accounts,
+    /// Check a post against every target's rules, without sending anything.
+    Validate(PostArgs),
+    /// Publish a post now, or at `--at`.
+    Post(PostArgs),
+    /// Show the targets of a post (or the latest targets).
+    Status {
+        /// A post id.
+        post: Option<String>,
+    },
+    /// Publish due posts until Ctrl-C (run as many as you like against one database).
+    Worker {
+        /// Stop when nothing is left to do.
+        #[arg(long)]
+        until_idle: bool,
+    },
+    /// Cancel what has not been published of a post.
+    Cancel {
+        /// A post id.
+        post: String,
+    },
+    /// Revoke an account's grant at the platform and forget it.
+    Disconnect {
+        /// An account id, a platform, or platform:handle.
+        account: String,
+    },
+    /// Everything stored about an account, as JSON (tokens are never exported).
+    Export {
+        /// An account id, a platform, or platform:handle.
+        account: String,
+    },
+}
+
+/// A post on the command line.
+#[derive(Debug, Clone, Args)]
+pub struct PostArgs {
+    /// Where to: an account id, a platform (its account), or platform:handle. Repeat.
+    #[arg(long = "to", required = true)]
+    pub to: Vec<String>,
+    /// The text.
+    #[arg(long, default_value = "")]
+    pub text: String,
+    /// An image or video file. Repeat.
+    #[arg(long = "media")]
+    pub media: Vec<PathBuf>,
+    /// When: RFC 3339 (`2026-12-01T09:00:00Z`) or `+30s`, `+10m`, `+2h`.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// A further item of a thread (X). Repeat.
+    #[arg(long = "thread")]
+    pub thread: Vec<String>,
+    /// A title (YouTube, Facebook video).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// A per-platform option, `platform.key=value` (`tiktok.privacy_level=SELF_ONLY`). Repeat.
+    #[arg(long = "option")]
+    pub options: Vec<String>,
+    /// Submitting the same key twice creates the post once.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// After publishing, keep polling this many seconds for platforms that finish later.
+    #[arg(long, default_value_t = 120)]
+    pub wait: u64,
+}

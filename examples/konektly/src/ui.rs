@@ -1,0 +1,130 @@
+//! Output: plain lines and tables for people, JSON for scripts (`--json`), and progress bars
+//! (indicatif) when standard error is a terminal.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use konektly_core::{TargetRecord, TargetState, Violation};
+
+/// How to talk to the user.
+#[derive(Clone, Debug)]
+pub struct Ui {
+    /// JSON on standard output; people's lines go to standard error.
+    pub json: bool,
+    /// Standard error is a terminal: draw progress bars.
+    pub term: bool,
+    multi: MultiProgress,
+}
+
+impl Ui {
+    /// A UI; progress bars only on a terminal.
+    pub fn new(json: bool) -> Self {
+        Self { json, term: std::io::stderr().is_terminal(), multi: MultiProgress::new() }
+    }
+
+    /// A line for people.
+    pub fn say(&self, line: impl AsRef<str>) {
+        let line = line.as_ref();
+        if self.json {
+            let _ = self.multi.println(line);
+            if !self.term {
+                eprintln!("{line}");
+            }
+        } else if self.term {
+            let _ = self.multi.println(line);
+        } else {
+            println!("{line}");
+        }
+    }
+
+    /// A spinner with a message (a terminal only); finish it with [`Ui::done`].
+    pub fn spinner(&self, message: impl Into<String>) -> Option<ProgressBar> {
+        if !self.term {
+            return None;
+        }
+        let pb = self.multi.add(ProgressBar::new_spinner());
+        pb.set_style(ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed:.dim}").expect("a valid template"));
+        pb.set_message(message.into());
+        pb.enable_steady_tick(Duration::from_millis(100));
+        Some(pb)
+    }
+
+    /// Ends a spinner with a final line.
+    pub fn done(&self, pb: Option<ProgressBar>, line: impl AsRef<str>) {
+        match pb {
+            Some(pb) => pb.finish_with_message(line.as_ref().to_owned()),
+            None => self.say(line),
+        }
+    }
+
+    /// Prints JSON on standard output.
+    pub fn json_out(&self, v: &serde_json::Value) {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    }
+
+    /// Prints violations, one a line.
+    pub fn violations(&self, vs: &[Violation]) {
+        for v in vs {
+            self.say(format!("  ✗ {}", violation_line(v)));
+        }
+    }
+}
+
+/// A violation in plain words: `x: text — the text is 312 characters; the limit is 280`.
+pub fn violation_line(v: &Violation) -> String {
+    let platform = v.platform.as_ref().map(|p| format!("{p}: ")).unwrap_or_default();
+    let values = match (&v.limit, &v.actual) {
+        (Some(l), Some(a)) => format!(" (limit {l}, actual {a})"),
+        (Some(l), None) => format!(" (limit {l})"),
+        _ => String::new(),
+    };
+    format!("{platform}{} — {}{values} [{}]", v.field, v.message, v.code)
+}
+
+/// An aligned table.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i + 1 == cells.len() { c.clone() } else { format!("{c:<w$}", w = widths[i]) })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut out = vec![line(headers.iter().map(|h| (*h).to_owned()).collect())];
+    out.push(line(widths.iter().map(|w| "─".repeat(*w)).collect()));
+    for r in rows {
+        out.push(line(r.clone()));
+    }
+    out.join("\n")
+}
+
+/// What a target's state says, in a word and a detail.
+pub fn state_detail(s: &TargetState) -> (String, String) {
+    match s {
+        TargetState::Published { remote } => (
+            "published".into(),
+            remote.url.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+        ),
+        TargetState::Failed { failure } => ("failed".into(), failure.message.clone()),
+        TargetState::Blocked { reason } => ("blocked".into(), reason.clone()),
+        other => (other.name().into(), String::new()),
+    }
+}
+
+/// The remote id of a published target.
+pub fn remote_id(r: &TargetRecord) -> String {
+    match &r.state {
+        TargetState::Published { remote } => remote.id.clone(),
+        _ => String::new(),
+    }
+}
