@@ -65,6 +65,33 @@ pub struct Erasure {
     pub targets: u64,
 }
 
+/// How long a "blocked until?" answer of a budget is reused within one process. Another
+/// process's report is seen at most this late (its platform's own 429 still applies meanwhile).
+pub(crate) const PEEK_TTL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Recent answers of `peek_budget`, per key.
+#[derive(Debug, Default)]
+pub(crate) struct PeekCache(std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Option<i64>)>>);
+
+impl PeekCache {
+    pub(crate) fn get(&self, key: &str) -> Option<Option<i64>> {
+        let map = self.0.lock().unwrap();
+        map.get(key).filter(|(at, _)| at.elapsed() < PEEK_TTL).map(|(_, b)| *b)
+    }
+
+    pub(crate) fn put(&self, key: &str, blocked: Option<i64>) {
+        let mut map = self.0.lock().unwrap();
+        if map.len() > 100_000 {
+            map.retain(|_, (at, _)| at.elapsed() < PEEK_TTL);
+        }
+        map.insert(key.to_owned(), (std::time::Instant::now(), blocked));
+    }
+
+    pub(crate) fn forget(&self, key: &str) {
+        self.0.lock().unwrap().remove(key);
+    }
+}
+
 /// What both durable stores offer beyond the two ports: key rotation and the data-rights
 /// operations an application's privacy policy promises its users.
 #[async_trait::async_trait]
@@ -635,21 +662,33 @@ macro_rules! impl_common {
                 .execute(&self.pool)
                 .await
                 .map_err($crate::common::db_err("recording a rate-limit report"))?;
+                self.peeks.forget(key);
                 Ok(())
             }
 
-            /// The budget check that spends nothing: blocked until a reported reset, or not.
+            /// The budget check that spends nothing: blocked until a reported reset, or not. The
+            /// answer is cached for [`PEEK_TTL`]($crate::common::PEEK_TTL) (the engine asks before
+            /// every call); a report observed in this process updates it at once.
             async fn peek_budget(
                 &self,
                 key: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> konektly_core::Result<Option<chrono::DateTime<chrono::Utc>>> {
-                let b: Option<Option<i64>> = sqlx::query_scalar("SELECT blocked_until_ns FROM konektly_budgets WHERE key = $1")
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err($crate::common::db_err("reading a budget"))?;
-                Ok(b.flatten().filter(|&t| t > $crate::codec::ns(now)).map($crate::codec::from_ns))
+                let blocked = match self.peeks.get(key) {
+                    Some(b) => b,
+                    None => {
+                        let b: Option<Option<i64>> =
+                            sqlx::query_scalar("SELECT blocked_until_ns FROM konektly_budgets WHERE key = $1")
+                                .bind(key)
+                                .fetch_optional(&self.pool)
+                                .await
+                                .map_err($crate::common::db_err("reading a budget"))?;
+                        let b = b.flatten();
+                        self.peeks.put(key, b);
+                        b
+                    }
+                };
+                Ok(blocked.filter(|&t| t > $crate::codec::ns(now)).map($crate::codec::from_ns))
             }
 
             /// Re-encrypts every stored secret that is not sealed with the newest key of the

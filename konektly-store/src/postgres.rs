@@ -89,6 +89,7 @@ impl PostgresStoreBuilder {
         Ok(PostgresStore {
             pool,
             keys: Arc::new(keys),
+            peeks: Arc::default(),
             waker: Arc::new(Waker {
                 notify: Notify::new(),
                 listener: Mutex::new(None),
@@ -118,6 +119,7 @@ impl Drop for Waker {
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
     pub(crate) keys: Arc<KeyRing>,
+    peeks: Arc<crate::common::PeekCache>,
     waker: Arc<Waker>,
 }
 

@@ -30,6 +30,7 @@ pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     pub(crate) keys: Arc<KeyRing>,
     notify: Arc<Notify>,
+    peeks: Arc<crate::common::PeekCache>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -73,7 +74,7 @@ impl SqliteStore {
 
     async fn from_pool(pool: SqlitePool, keys: KeyRing) -> Result<Self> {
         migrate(&pool).await?;
-        Ok(Self { pool, keys: Arc::new(keys), notify: Arc::new(Notify::new()) })
+        Ok(Self { pool, keys: Arc::new(keys), notify: Arc::new(Notify::new()), peeks: Arc::default() })
     }
 
     /// The key ring in use.
