@@ -188,3 +188,30 @@ async fn a_thread_that_failed_half_way_continues_from_the_scheduler_checkpoint()
         ["1930000000000000002", "1930000000000000003", "1930000000000000004", "1930000000000000005"]
     );
 }
+
+#[tokio::test]
+async fn a_spent_window_reported_by_x_defers_the_next_post_without_calling() {
+    let server = MockServer::start().await;
+    let (engine, _store, account) = engine(&server).await;
+    let reset = Utc::now() + chrono::Duration::minutes(15);
+    Mock::given(method("POST"))
+        .and(path("/2/tweets"))
+        .respond_with(
+            created("1940000000000000001")
+                .insert_header("x-rate-limit-limit", "100")
+                .insert_header("x-rate-limit-remaining", "0")
+                .insert_header("x-rate-limit-reset", reset.timestamp().to_string().as_str()),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let first = Post::new(account.owner.clone(), Content::text("first")).to(Target::new(account.id));
+    let targets = engine.publish_now(&first).await.unwrap();
+    assert!(matches!(targets[0].state, TargetState::Published { .. }));
+
+    let second = Post::new(account.owner.clone(), Content::text("second")).to(Target::new(account.id));
+    let targets = engine.publish_now(&second).await.unwrap();
+    assert_eq!(targets[0].state, TargetState::Scheduled, "deferred, not sent");
+    assert_eq!(targets[0].due_at.timestamp(), reset.timestamp(), "until X's reset");
+    assert_eq!(targets[0].attempts, 0, "a deferral is not an attempt");
+}

@@ -734,6 +734,65 @@ async fn delete_removes_every_item_and_accepts_already_gone() {
 }
 
 #[tokio::test]
+async fn errors_of_the_other_endpoints_are_mapped() {
+    let server = MockServer::start().await;
+    let x = platform(&server.uri());
+    // Alt text refused: the post is not sent.
+    let bytes = png_bytes(100, 9);
+    Mock::given(method("POST"))
+        .and(path("/2/media/upload/initialize"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "5001"}})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/2/media/upload/5001/append"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/2/media/upload/5001/finalize"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "5001"}})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/2/media/metadata"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "errors": [{"message": "metadata.alt_text.text: must be at most 1000 characters"}],
+            "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.",
+            "type": "https://api.x.com/2/problems/invalid-request"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let content = Content::text("alt").with_media(Media::from_bytes(bytes).with_alt_text("x"));
+    let run = publish(&x, &content, &TargetOptions::none()).await;
+    let err = run.result.unwrap_err();
+    assert!(matches!(&err, Error::Rejected { code: Some(c), .. } if c == "invalid-request"), "{err:?}");
+    assert!(err.to_string().contains("must be at most 1000 characters"));
+    assert!(!server.received_requests().await.unwrap().iter().any(|r| r.url.path() == "/2/tweets"));
+
+    // The timeline read while reconciling is rate limited: reconcile again later.
+    let reset = reset_in_an_hour();
+    Mock::given(method("GET"))
+        .and(path(format!("/2/users/{USER_ID}/tweets")))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("x-rate-limit-remaining", "0")
+                .insert_header("x-rate-limit-reset", reset.as_str())
+                .set_body_json(json!({"errors": [{"code": 88, "message": "Rate limit exceeded"}]})),
+        )
+        // Core retries an idempotent 429 that has no Retry-After a few times before giving up.
+        .expect(1..=4)
+        .mount(&server)
+        .await;
+    let cp = Checkpoint::from_json(json!({"items": [{}], "posting": 0}));
+    let rec = reconcile(&x, &Content::text("hello"), &TargetOptions::none(), cp, Utc::now()).await;
+    assert!(
+        matches!(&rec.result, Err(Error::RateLimited { retry_at: Some(t), .. }) if t.timestamp().to_string() == reset)
+    );
+    assert_eq!(rec.checkpoint.as_json()["posting"], json!(0), "still in flight: it must be looked for again");
+}
+
+#[tokio::test]
 async fn platform_conformance_suite() {
     let server = MockServer::start().await;
     let x = konektly_twitter::XBuilder::new()
