@@ -42,6 +42,9 @@ pub struct GraphErrorBody {
     /// Whether Meta says trying again may work.
     #[serde(default)]
     pub is_transient: Option<bool>,
+    /// Extra data some errors carry (a video upload's expected offsets…).
+    #[serde(default)]
+    pub error_data: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -181,7 +184,7 @@ pub(crate) fn classify(e: &GraphErrorBody) -> Action {
         (100 | 506 | 1609005 | 352 | 36000..=36004 | 25, _) => Action::Rejected,
         (_, 2207000..=2207999) => Action::Rejected,
         // Passing failures.
-        (1 | 2 | -1 | -2 | 6000, _) | (_, 1363030 | 1363019) => Action::Transient,
+        (1 | 2 | -1 | -2 | 6000, _) | (_, 1363030 | 1363019 | 1363037) => Action::Transient,
         _ if e.is_transient == Some(true) => Action::Transient,
         _ => Action::ByStatus,
     }
@@ -248,6 +251,21 @@ pub(crate) fn map_graph_error(err: GraphApiError, headers: &HeaderMap, kind: Cal
         Action::Rejected => Error::Rejected { code, message: detail, source: Some(Box::new(err)) },
         Action::ByStatus => status_error(status, headers, kind, detail, Some(Box::new(err))),
     }
+}
+
+/// The offsets a video upload should continue from, when Meta refused a chunk at the wrong
+/// offset (subcode 1363037 with `error_data: {start_offset, end_offset}`).
+pub(crate) fn expected_offsets(e: &Error) -> Option<(u64, u64)> {
+    let g = graph_error(e)?;
+    if g.body.error_subcode != Some(1363037) {
+        return None;
+    }
+    let data = g.body.error_data.as_ref()?;
+    let read = |k: &str| match data.get(k)? {
+        serde_json::Value::String(s) => s.parse().ok(),
+        v => v.as_u64(),
+    };
+    Some((read("start_offset")?, read("end_offset")?))
 }
 
 /// The Graph API error behind a konektly error, if there is one.

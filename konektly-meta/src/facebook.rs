@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::client::{Host, MetaClient};
+use crate::error::expected_offsets;
 use crate::model::{
     FacebookOptions, FacebookPostKind, FacebookState, FacebookUser, FeedEntry, IdBody, ListBody, PageEntry,
     ReelStartBody, ReelUpload, SuccessBody, TokenBody, VideoPhaseBody, VideoStatusBody, VideoUpload,
@@ -307,6 +308,8 @@ impl FacebookPagePlatform {
         let mut up = st.video.clone().expect("a video upload");
         // Transfer: the server names each chunk's bounds; offsets are checkpointed after each.
         let mut reader: Option<(u64, konektly_core::ChunkReader)> = None;
+        let size = media.size.unwrap_or(u64::MAX);
+        let mut resyncs = 0;
         while up.start_offset < up.end_offset && !up.finished {
             let len = (up.end_offset - up.start_offset) as usize;
             let chunks = match reader.take() {
@@ -333,7 +336,22 @@ impl FacebookPagePlatform {
                 .query(&[("access_token", ctx.access_token().expose())])
                 .multipart(form);
             let next: VideoPhaseBody =
-                self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), "uploading a video chunk").await?;
+                match self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), "uploading a video chunk").await {
+                    Ok(next) => next,
+                    // Meta holds other bytes than we thought (an answer was lost): continue from
+                    // the offsets it names.
+                    Err(e) => match expected_offsets(&e) {
+                        Some((start, end)) if resyncs < 3 && end <= size => {
+                            resyncs += 1;
+                            up.start_offset = start;
+                            up.end_offset = end;
+                            st.video = Some(up.clone());
+                            ctx.save_state(&*st).await?;
+                            continue;
+                        }
+                        _ => return Err(e),
+                    },
+                };
             reader = Some((up.end_offset, chunks));
             up.start_offset = next.start_offset;
             up.end_offset = next.end_offset;

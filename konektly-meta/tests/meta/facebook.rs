@@ -648,3 +648,50 @@ async fn revoking_a_user_removes_the_app_and_a_page_is_only_forgotten() {
         Err(Error::NotSupported(_))
     ));
 }
+
+#[tokio::test]
+async fn a_chunk_at_the_wrong_offset_continues_from_the_offsets_meta_names() {
+    let server = MockServer::start().await;
+    // The first chunk already landed (its answer was lost): Meta names where to continue.
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/videos"))
+        .and(multipart_field("start_offset", b"0"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "message": "There was a problem uploading your video file. Please try again with another file.",
+            "type": "OAuthException", "code": 6000, "error_subcode": 1363037, "is_transient": false,
+            "error_data": {"start_offset": "4", "end_offset": "10"}, "fbtrace_id": "AOffset1"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/videos"))
+        .and(multipart_field("start_offset", b"4"))
+        .and(multipart_field("video_file_chunk", b"efghij"))
+        .respond_with(ok(json!({"start_offset": "10", "end_offset": "10"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v25.0/101/videos"))
+        .and(form(&[("upload_phase", "finish"), ("upload_session_id", "7770001"), ("description", "v")]))
+        .respond_with(ok(json!({"success": true})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/5550001"))
+        .respond_with(ok(fixture("fb_video_status_ready.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let checkpoint = Checkpoint::from_json(json!({
+        "video": {"video_id": "5550001", "session_id": "7770001", "start_offset": 0, "end_offset": 4}
+    }));
+    let content = Content::text("v").with_media(mp4_bytes(10));
+    let s =
+        step(fb.as_ref(), Op::Publish, &page_account(), &content, &TargetOptions::none(), checkpoint, None, Utc::now())
+            .await;
+    assert_eq!(s.published().id, "5550001");
+    assert_eq!(s.saves.saved()[0].as_json()["video"]["start_offset"], 4, "the named offsets are checkpointed");
+}
