@@ -23,6 +23,7 @@ pub enum ReplySettings {
 
 /// A poll attached to the first post.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct XPoll {
     /// 2–4 choices of 1–25 characters each.
     pub options: Vec<String>,
@@ -30,9 +31,10 @@ pub struct XPoll {
     pub duration_minutes: u32,
 }
 
-/// Per-target options for X.
+/// Per-target options for X. Unknown fields are refused, so a misspelt option is reported
+/// (`invalid_options`) instead of silently ignored.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct XOptions {
     /// Post as a reply to this post id (the first item of a thread replies to it).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -350,6 +350,15 @@ mod tests {
             &TargetOptions::from_json(serde_json::json!({"poll": "yes"})),
         );
         assert_eq!(codes(&v), ["invalid_options", "invalid_characters"]);
+        let v = validate(
+            &capabilities(),
+            &Content::text("typo"),
+            &TargetOptions::from_json(serde_json::json!({"reply_setting": "following"})),
+        );
+        assert_eq!(codes(&v), ["invalid_options"]);
+        assert!(v[0].message.contains("reply_setting"));
+        let ok = TargetOptions::from_json(serde_json::json!({"reply_settings": "mentionedUsers", "reply_to": "1"}));
+        assert!(validate(&capabilities(), &Content::text("ok"), &ok).is_empty());
         let v = check(&Content::text("link").with_link("https://example.com".parse().unwrap()), &XOptions::default());
         assert_eq!(codes(&v), ["links_not_supported"]);
     }
