@@ -403,7 +403,13 @@ impl InstagramPlatform {
                 ctx.save_state(&st).await?;
                 return Ok(self.processing("the media is not ready yet"));
             }
-            Err(e) => return Err(e),
+            Err(e @ Error::UnknownOutcome { .. }) => return Err(e),
+            Err(e) => {
+                // Refused outright (a spent quota…): nothing was published, nothing to look for.
+                st.publish_sent = false;
+                ctx.save_state(&st).await?;
+                return Err(e);
+            }
         };
         st.media_id = Some(published.id.clone());
         ctx.save_state(&st).await?;
@@ -596,10 +602,8 @@ impl Platform for InstagramPlatform {
     }
 
     async fn publish(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
-        let st: InstagramState = ctx.state();
-        // The quota is read first, unless this attempt has already reached media_publish.
-        let check = st.media_id.is_none() && !st.publish_sent;
-        self.advance(ctx, check).await
+        // The quota is read first (after a look for a publish that may have landed already).
+        self.advance(ctx, true).await
     }
 
     async fn poll(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {

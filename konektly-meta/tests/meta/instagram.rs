@@ -616,3 +616,26 @@ async fn profiles_are_read_from_the_right_host() {
     let p = ig.profile(&ig_login_account()).await.unwrap();
     assert_eq!((p.remote_id.as_str(), p.handle.as_deref()), (IG_ID, Some("ada.codes")));
 }
+
+#[tokio::test]
+async fn a_publish_refused_for_the_quota_is_rate_limited_and_resumes_with_the_same_container() {
+    let server = MockServer::start().await;
+    container(&server, "c-q", 0, "FINISHED").await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v25.0/{IG_ID}/media_publish")))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "message": "Application request limit reached", "type": "OAuthException", "code": 9,
+            "error_subcode": 2207042, "is_transient": false,
+            "error_user_msg": "You have reached the maximum number of posts allowed in 24 hours.",
+            "fbtrace_id": "AQuota1"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let ig = meta(&server).instagram;
+    let content = Content::text("q").with_media(jpeg("https://cdn.example/a.jpg"));
+    let cp = Checkpoint::from_json(json!({"container": "c-q"}));
+    let s = step(ig.as_ref(), Op::Poll, &ig_fb_account(), &content, &TargetOptions::none(), cp, None, Utc::now()).await;
+    assert_eq!(s.state()["container"], "c-q", "the container is kept");
+    assert_eq!(s.state()["publish_sent"], false, "nothing was published");
+    assert!(matches!(s.err(), Error::RateLimited { .. }));
+}
