@@ -112,8 +112,8 @@ impl HttpClient {
         &self.config
     }
 
-    /// Sends a request. Idempotent calls are retried on transport errors, 408, 429 and 5xx
-    /// (honouring `Retry-After` up to `max_inline_wait`). Any response that comes back in the end
+    /// Sends a request. Idempotent calls are retried on transport errors, 408, 5xx, and 429
+    /// with a `Retry-After` (honoured up to `max_inline_wait`). Any response that comes back in the end
     /// is returned, whatever its status: the adapter maps its error body.
     pub async fn send(&self, request: RequestBuilder, kind: CallKind) -> Result<Response> {
         let request = request.build().map_err(|e| Error::Config(format!("invalid request: {}", e.without_url())))?;
@@ -132,9 +132,12 @@ impl HttpClient {
             match self.client.execute(req).await {
                 Ok(resp) => {
                     let status = resp.status();
+                    // A 429 is retried in place only when it says when (`Retry-After`): platforms
+                    // that announce their reset in their own headers (X's `x-rate-limit-reset`)
+                    // are answered by the adapter, and blind retries would spend the window.
                     let retryable = status.is_server_error()
-                        || status == StatusCode::TOO_MANY_REQUESTS
-                        || status == StatusCode::REQUEST_TIMEOUT;
+                        || status == StatusCode::REQUEST_TIMEOUT
+                        || (status == StatusCode::TOO_MANY_REQUESTS && resp.headers().contains_key(RETRY_AFTER));
                     if retryable && let Some(copy) = retry_copy {
                         let wait = retry_after(resp.headers());
                         if wait.is_none_or(|w| w <= self.config.max_inline_wait)

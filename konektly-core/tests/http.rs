@@ -42,6 +42,21 @@ async fn an_idempotent_call_is_retried_after_a_5xx() {
 }
 
 #[tokio::test]
+async fn a_429_without_retry_after_is_returned_at_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/limited"))
+        .respond_with(ResponseTemplate::new(429).insert_header("x-rate-limit-reset", "1700000000"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let http = client();
+    let resp = http.send(http.client().get(format!("{}/limited", server.uri())), CallKind::Idempotent).await.unwrap();
+    assert_eq!(resp.status(), 429, "the adapter reads its own reset header; no blind retries");
+    server.verify().await;
+}
+
+#[tokio::test]
 async fn a_create_is_never_retried_and_a_5xx_is_an_unknown_outcome() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
