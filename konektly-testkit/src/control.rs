@@ -23,6 +23,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/media/{name}", get(media))
         .route("/_sandbox", get(summary))
         .route("/_sandbox/posts", get(posts))
+        .route("/_sandbox/media", axum::routing::post(upload_media))
         .route("/_sandbox/users", get(users))
         .route("/_sandbox/faults/{platform}", get(get_faults).put(put_faults))
         .layer(axum::extract::DefaultBodyLimit::disable())
@@ -123,4 +124,49 @@ async fn put_faults(AxState(state): S, Path(platform): Path<String>, body: axum:
         }
         Err(e) => json(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
     }
+}
+
+fn ext_of(mime: &str) -> &'static str {
+    match mime {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        "video/mp4" => "mp4",
+        "video/quicktime" => "mov",
+        "video/webm" => "webm",
+        _ => "bin",
+    }
+}
+
+/// Stores an uploaded file under its SHA-256 (streamed, never whole in memory) and answers its URL.
+async fn upload_media(AxState(state): S, headers: HeaderMap, body: Body) -> Response {
+    use futures_util::StreamExt;
+    use sha2::Digest as _;
+    use tokio::io::AsyncWriteExt;
+    let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream");
+    let ext = ext_of(mime);
+    let tmp = state.media_dir.join(format!(".upload-{}", uuid::Uuid::new_v4().simple()));
+    let Ok(mut out) = tokio::fs::File::create(&tmp).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut sha = sha2::Sha256::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { return StatusCode::BAD_REQUEST.into_response() };
+        sha.update(&chunk);
+        if out.write_all(&chunk).await.is_err() {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
+    if out.flush().await.is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    drop(out);
+    let hex: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("{hex}.{ext}");
+    if tokio::fs::rename(&tmp, state.media_dir.join(&name)).await.is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    json(StatusCode::OK, json!({"url": state.bases.url("media", &format!("/media/{name}"))}))
 }

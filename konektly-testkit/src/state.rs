@@ -413,7 +413,16 @@ impl Inner {
 
 fn add_user_locked(inner: &mut Inner, platform: &str, handle: &str) -> SandboxUser {
     let n = inner.users.iter().filter(|u| u.platform == platform).count() as u64 + 1;
-    let name = format!("Sandbox {}", handle.replace('_', " "));
+    // `konektly_sandbox` → `Konektly Sandbox`
+    let name = handle
+        .split(['_', '.', '-'])
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut user = SandboxUser {
         platform: platform.to_owned(),
         id: String::new(),

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use konektly_core::{
-    Account, EngineConfig, Konektly, MediaHost, OwnerId, Platform, PlatformId, Scheduler, TokenStore,
-};
+use konektly_core::{Account, EngineConfig, Konektly, MediaHost, OwnerId, Platform, PlatformId, Scheduler, TokenStore};
 use konektly_store::{KEYS_ENV, KeyRing, KonektlyStore, PostgresStore, SqliteStore};
 use konektly_testkit::{ClientCredentials, Sandbox, SandboxMediaHost};
 use url::Url;
@@ -64,7 +62,10 @@ impl SandboxInfo {
     }
 
     fn creds(&self, p: &str) -> ClientCredentials {
-        self.credentials.get(p).cloned().unwrap_or(ClientCredentials { client_id: String::new(), client_secret: String::new() })
+        self.credentials
+            .get(p)
+            .cloned()
+            .unwrap_or(ClientCredentials { client_id: String::new(), client_secret: String::new() })
     }
 }
 
@@ -102,7 +103,8 @@ fn keys_for(db: Option<&Path>) -> Result<KeyRing> {
     }
     let key: [u8; 32] = rand::random();
     let spec = format!("k1:{}", base64::engine::general_purpose::STANDARD.encode(key));
-    std::fs::write(&path, &spec).map_err(|e| CliError::Message(format!("cannot write the key file {}: {e}", path.display())))?;
+    std::fs::write(&path, &spec)
+        .map_err(|e| CliError::Message(format!("cannot write the key file {}: {e}", path.display())))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -116,7 +118,14 @@ pub async fn open_store(database_url: Option<&str>, sqlite_path: &Path) -> Resul
     match database_url {
         Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
             let s = Arc::new(PostgresStore::connect(u, keys_for(None)?).await?);
-            Ok(Store { tokens: s.clone(), scheduler: s.clone(), data: s, location: konektly_core::http::redact_url(&Url::parse(u).map_err(|e| CliError::Message(e.to_string()))?) })
+            Ok(Store {
+                tokens: s.clone(),
+                scheduler: s.clone(),
+                data: s,
+                location: konektly_core::http::redact_url(
+                    &Url::parse(u).map_err(|e| CliError::Message(e.to_string()))?,
+                ),
+            })
         }
         Some(u) => {
             let path = u.strip_prefix("sqlite://").or_else(|| u.strip_prefix("sqlite:")).unwrap_or(u);
@@ -136,7 +145,8 @@ async fn open_sqlite(path: &Path) -> Result<Store> {
 pub fn read_config(path: Option<&Path>) -> Result<HashMap<String, String>> {
     let mut out = HashMap::new();
     if let Some(p) = path {
-        let text = std::fs::read_to_string(p).map_err(|e| CliError::Message(format!("cannot read {}: {e}", p.display())))?;
+        let text =
+            std::fs::read_to_string(p).map_err(|e| CliError::Message(format!("cannot read {}: {e}", p.display())))?;
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             if let Some((k, v)) = line.split_once('=') {
                 out.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
@@ -150,9 +160,15 @@ fn setting(config: &HashMap<String, String>, key: &str) -> Option<String> {
     std::env::var(key).ok().or_else(|| config.get(key).cloned())
 }
 
+/// Platforms that could not be configured, and why.
+pub type Unconfigured = Vec<(String, String)>;
+
 /// The platforms: pointed at the sandbox, or configured from the environment and `config`.
 /// Returns them and, for each platform that could not be configured, why.
-pub fn platforms(sandbox: Option<&SandboxInfo>, config: &HashMap<String, String>) -> (Vec<Arc<dyn Platform>>, Vec<(String, String)>) {
+pub fn platforms(
+    sandbox: Option<&SandboxInfo>,
+    config: &HashMap<String, String>,
+) -> (Vec<Arc<dyn Platform>>, Unconfigured) {
     let mut out: Vec<Arc<dyn Platform>> = Vec::new();
     let mut missing = Vec::new();
     let fast = Duration::from_millis(250);
@@ -167,7 +183,10 @@ pub fn platforms(sandbox: Option<&SandboxInfo>, config: &HashMap<String, String>
     let mut yt = konektly_youtube::YouTubeBuilder::from_env();
     if let Some(sb) = sandbox {
         let c = sb.creds("x");
-        x = konektly_twitter::XBuilder::new().with_client_id(c.client_id).with_client_secret(c.client_secret).with_base_url(sb.base("x"));
+        x = konektly_twitter::XBuilder::new()
+            .with_client_id(c.client_id)
+            .with_client_secret(c.client_secret)
+            .with_base_url(sb.base("x"));
         let c = sb.creds("tiktok");
         tt = konektly_tiktok::TikTokBuilder::new()
             .with_client_key(c.client_id)
@@ -189,16 +208,24 @@ pub fn platforms(sandbox: Option<&SandboxInfo>, config: &HashMap<String, String>
             .with_base_url(sb.base("youtube"))
             .with_poll_interval(fast);
     } else {
-        if let (Some(id), Some(secret)) = (setting(config, "KONEKTLY_X_CLIENT_ID"), setting(config, "KONEKTLY_X_CLIENT_SECRET")) {
+        if let (Some(id), Some(secret)) =
+            (setting(config, "KONEKTLY_X_CLIENT_ID"), setting(config, "KONEKTLY_X_CLIENT_SECRET"))
+        {
             x = x.with_client_id(id).with_client_secret(secret);
         }
-        if let (Some(id), Some(secret)) = (setting(config, "KONEKTLY_TIKTOK_CLIENT_KEY"), setting(config, "KONEKTLY_TIKTOK_CLIENT_SECRET")) {
+        if let (Some(id), Some(secret)) =
+            (setting(config, "KONEKTLY_TIKTOK_CLIENT_KEY"), setting(config, "KONEKTLY_TIKTOK_CLIENT_SECRET"))
+        {
             tt = tt.with_client_key(id).with_client_secret(secret);
         }
-        if let (Some(id), Some(secret)) = (setting(config, "KONEKTLY_META_APP_ID"), setting(config, "KONEKTLY_META_APP_SECRET")) {
+        if let (Some(id), Some(secret)) =
+            (setting(config, "KONEKTLY_META_APP_ID"), setting(config, "KONEKTLY_META_APP_SECRET"))
+        {
             meta = meta.with_app(id, secret);
         }
-        if let (Some(id), Some(secret)) = (setting(config, "KONEKTLY_YOUTUBE_CLIENT_ID"), setting(config, "KONEKTLY_YOUTUBE_CLIENT_SECRET")) {
+        if let (Some(id), Some(secret)) =
+            (setting(config, "KONEKTLY_YOUTUBE_CLIENT_ID"), setting(config, "KONEKTLY_YOUTUBE_CLIENT_SECRET"))
+        {
             yt = yt.with_client_id(id).with_client_secret(secret);
         }
     }
@@ -245,7 +272,10 @@ pub fn media_host_from_env(config: &HashMap<String, String>) -> Option<Arc<dyn M
 pub async fn resolve_account(engine: &Konektly, owner: &OwnerId, spec: &str) -> Result<Account> {
     let accounts = engine.accounts(owner).await?;
     if let Ok(id) = spec.parse::<konektly_core::AccountId>() {
-        return accounts.into_iter().find(|a| a.id == id).ok_or_else(|| CliError::Message(format!("no account {spec}")));
+        return accounts
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| CliError::Message(format!("no account {spec}")));
     }
     let (platform, handle) = match spec.split_once(':') {
         Some((p, h)) => (Some(p), Some(h.trim_start_matches('@'))),
@@ -256,7 +286,9 @@ pub async fn resolve_account(engine: &Konektly, owner: &OwnerId, spec: &str) -> 
     accounts
         .into_iter()
         .filter(|a| platform.is_none_or(|p| a.platform == PlatformId::from(p)))
-        .filter(|a| handle.is_none_or(|h| a.handle.as_deref().map(|x| x.trim_start_matches('@')) == Some(h) || a.remote_id == h))
+        .filter(|a| {
+            handle.is_none_or(|h| a.handle.as_deref().map(|x| x.trim_start_matches('@')) == Some(h) || a.remote_id == h)
+        })
         .find(publishable)
         .ok_or_else(|| CliError::Message(format!("no connected account matches `{spec}` (see `konektly accounts`)")))
 }

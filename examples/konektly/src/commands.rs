@@ -30,7 +30,11 @@ pub fn print_error(e: &CliError, json: bool) {
     if violations.is_empty() {
         eprintln!("error: {e}");
     } else {
-        eprintln!("error: the post cannot be published as written ({} problem{}):", violations.len(), if violations.len() == 1 { "" } else { "s" });
+        eprintln!(
+            "error: the post cannot be published as written ({} problem{}):",
+            violations.len(),
+            if violations.len() == 1 { "" } else { "s" }
+        );
         for v in &violations {
             eprintln!("  ✗ {}", violation_line(v));
         }
@@ -149,7 +153,11 @@ async fn run_sandbox(ui: Ui) -> Result<ExitCode> {
     let sb = Sandbox::start().await?;
     let control = sb.base_url("media");
     if ui.json {
-        let urls: HashMap<&str, String> = konektly_testkit::PLATFORMS.iter().chain(["media"].iter()).map(|p| (*p, sb.base_url(p).to_string())).collect();
+        let urls: HashMap<&str, String> = konektly_testkit::PLATFORMS
+            .iter()
+            .chain(["media"].iter())
+            .map(|p| (*p, sb.base_url(p).to_string()))
+            .collect();
         ui.json_out(&json!({"sandbox_url": control.as_str(), "base_urls": urls}));
     } else {
         ui.say("The konektly sandbox is running. Point the program at it with:");
@@ -177,16 +185,22 @@ async fn cmd_connect(ctx: &Ctx, platform: &str, port: u16, no_browser: bool, tim
         (None, false) => Browser::System,
     };
     let ui = ctx.ui.clone();
-    let accounts = connect::connect(&ctx.engine, &ctx.owner, platform, port, browser, Duration::from_secs(timeout), |url| {
-        ui.say(format!("Open this page to authorize konektly on {platform}:\n  {url}"));
-        ui.say("Waiting for the redirect…");
-    })
-    .await?;
+    let accounts =
+        connect::connect(&ctx.engine, &ctx.owner, platform, port, browser, Duration::from_secs(timeout), |url| {
+            ui.say(format!("Open this page to authorize konektly on {platform}:\n  {url}"));
+            ui.say("Waiting for the redirect…");
+        })
+        .await?;
     if ctx.ui.json {
         ctx.ui.json_out(&json!({"accounts": accounts.iter().map(account_json).collect::<Vec<_>>()}));
     } else {
         for a in &accounts {
-            ctx.ui.say(format!("✓ connected {} {} ({})", a.platform, a.handle.clone().or(a.display_name.clone()).unwrap_or_default(), a.id));
+            ctx.ui.say(format!(
+                "✓ connected {} {} ({})",
+                a.platform,
+                a.handle.clone().or(a.display_name.clone()).unwrap_or_default(),
+                a.id
+            ));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -214,7 +228,10 @@ async fn cmd_accounts(ctx: &Ctx) -> Result<ExitCode> {
                     konektly_core::AccountStatus::ReauthRequired { reason } => format!("reconnect needed: {reason}"),
                     konektly_core::AccountStatus::Disconnected => "disconnected".into(),
                 },
-                a.tokens.expires_at.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| "never".into()),
+                a.tokens
+                    .expires_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_else(|| "never".into()),
             ]
         })
         .collect();
@@ -226,7 +243,9 @@ async fn cmd_accounts(ctx: &Ctx) -> Result<ExitCode> {
 pub fn parse_at(s: &str) -> Result<DateTime<Utc>> {
     if let Some(rel) = s.strip_prefix('+') {
         let (n, unit) = rel.split_at(rel.find(|c: char| !c.is_ascii_digit()).unwrap_or(rel.len()));
-        let n: i64 = n.parse().map_err(|_| CliError::Message(format!("`{s}` is not a time: use +30s, +10m, +2h or RFC 3339")))?;
+        let n: i64 = n
+            .parse()
+            .map_err(|_| CliError::Message(format!("`{s}` is not a time: use +30s, +10m, +2h or RFC 3339")))?;
         let d = match unit {
             "" | "s" => chrono::Duration::seconds(n),
             "m" => chrono::Duration::minutes(n),
@@ -259,8 +278,12 @@ pub async fn build_post(ctx: &Ctx, args: &PostArgs) -> Result<Post> {
     }
     let mut options: HashMap<String, serde_json::Map<String, Value>> = HashMap::new();
     for o in &args.options {
-        let Some((key, value)) = o.split_once('=') else { return fail(format!("`--option {o}`: use platform.key=value")) };
-        let Some((platform, key)) = key.split_once('.') else { return fail(format!("`--option {o}`: use platform.key=value")) };
+        let Some((key, value)) = o.split_once('=') else {
+            return fail(format!("`--option {o}`: use platform.key=value"));
+        };
+        let Some((platform, key)) = key.split_once('.') else {
+            return fail(format!("`--option {o}`: use platform.key=value"));
+        };
         let v = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
         options.entry(platform.to_owned()).or_default().insert(key.to_owned(), v);
     }
@@ -311,8 +334,15 @@ fn targets_table(records: &[TargetRecord], accounts: &HashMap<konektly_core::Acc
         .iter()
         .map(|r| {
             let (state, detail) = state_detail(&r.state);
-            let account = accounts.get(&r.account_id).and_then(|a| a.handle.clone().or(a.display_name.clone())).unwrap_or_else(|| r.account_id.to_string());
-            let detail = if detail.is_empty() && !r.state.is_final() { format!("due {}", r.due_at.format("%H:%M:%S")) } else { detail };
+            let account = accounts
+                .get(&r.account_id)
+                .and_then(|a| a.handle.clone().or(a.display_name.clone()))
+                .unwrap_or_else(|| r.account_id.to_string());
+            let detail = if detail.is_empty() && !r.state.is_final() {
+                format!("due {}", r.due_at.format("%H:%M:%S"))
+            } else {
+                detail
+            };
             vec![r.platform.to_string(), account, state, remote_id(r), detail]
         })
         .collect();
@@ -334,7 +364,13 @@ fn records_json(records: &[TargetRecord]) -> Value {
 async fn finish(ctx: &Ctx, posts: &[PostId], wait: Duration) -> Result<Vec<TargetRecord>> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let worker = ctx.engine.worker();
-    let h = tokio::spawn(async move { worker.run(async { let _ = rx.await; }).await });
+    let h = tokio::spawn(async move {
+        worker
+            .run(async {
+                let _ = rx.await;
+            })
+            .await
+    });
     let deadline = tokio::time::Instant::now() + wait;
     let pb = ctx.ui.spinner("waiting for the platforms to finish…");
     let out = loop {
@@ -343,7 +379,11 @@ async fn finish(ctx: &Ctx, posts: &[PostId], wait: Duration) -> Result<Vec<Targe
             all.extend(ctx.engine.status(*p).await?);
         }
         if let Some(pb) = &pb {
-            let open: Vec<String> = all.iter().filter(|r| !r.state.is_final()).map(|r| format!("{} {}", r.platform, r.state.name())).collect();
+            let open: Vec<String> = all
+                .iter()
+                .filter(|r| !r.state.is_final())
+                .map(|r| format!("{} {}", r.platform, r.state.name()))
+                .collect();
             pb.set_message(format!("waiting for {}", open.join(", ")));
         }
         if all.iter().all(|r| r.state.is_final()) || tokio::time::Instant::now() >= deadline {
@@ -369,9 +409,15 @@ async fn cmd_post(ctx: &Ctx, args: &PostArgs) -> Result<ExitCode> {
             return report_post(ctx, id, &records, &accounts);
         }
         if ctx.ui.json {
-            ctx.ui.json_out(&json!({"post": id, "scheduled_for": at, "targets": records_json(&ctx.engine.status(id).await?)}));
+            ctx.ui.json_out(
+                &json!({"post": id, "scheduled_for": at, "targets": records_json(&ctx.engine.status(id).await?)}),
+            );
         } else {
-            ctx.ui.say(format!("✓ post {id} scheduled for {} UTC on {} target(s); `konektly worker` publishes it.", at.format("%Y-%m-%d %H:%M:%S"), post.targets.len()));
+            ctx.ui.say(format!(
+                "✓ post {id} scheduled for {} UTC on {} target(s); `konektly worker` publishes it.",
+                at.format("%Y-%m-%d %H:%M:%S"),
+                post.targets.len()
+            ));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -384,14 +430,21 @@ async fn cmd_post(ctx: &Ctx, args: &PostArgs) -> Result<ExitCode> {
     report_post(ctx, post.id, &records, &accounts)
 }
 
-fn report_post(ctx: &Ctx, id: PostId, records: &[TargetRecord], accounts: &HashMap<konektly_core::AccountId, Account>) -> Result<ExitCode> {
+fn report_post(
+    ctx: &Ctx,
+    id: PostId,
+    records: &[TargetRecord],
+    accounts: &HashMap<konektly_core::AccountId, Account>,
+) -> Result<ExitCode> {
     if ctx.ui.json {
         ctx.ui.json_out(&json!({"post": id, "targets": records_json(records)}));
     } else {
         ctx.ui.say(format!("Post {id}"));
         ctx.ui.say(targets_table(records, accounts));
     }
-    let failed = records.iter().any(|r| matches!(r.state, konektly_core::TargetState::Failed { .. } | konektly_core::TargetState::Blocked { .. }));
+    let failed = records.iter().any(|r| {
+        matches!(r.state, konektly_core::TargetState::Failed { .. } | konektly_core::TargetState::Blocked { .. })
+    });
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
@@ -428,18 +481,29 @@ async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<ExitCode> {
             }
             let line = match ev {
                 konektly_core::Event::Published { remote, .. } => {
-                    format!("✓ published on {}: {} {}", remote.platform, remote.id, remote.url.map(|u| u.to_string()).unwrap_or_default())
+                    format!(
+                        "✓ published on {}: {} {}",
+                        remote.platform,
+                        remote.id,
+                        remote.url.map(|u| u.to_string()).unwrap_or_default()
+                    )
                 }
                 konektly_core::Event::Failed { failure, .. } => format!("✗ failed: {}", failure.message),
                 konektly_core::Event::Retrying { failure, .. } => format!("… will retry: {}", failure.message),
-                konektly_core::Event::ReauthRequired { account, reason } => format!("! account {account} must be reconnected: {reason}"),
+                konektly_core::Event::ReauthRequired { account, reason } => {
+                    format!("! account {account} must be reconnected: {reason}")
+                }
                 _ => continue,
             };
             ui.say(line);
         }
     });
     let worker = ctx.engine.worker();
-    ctx.ui.say(format!("worker {} running{}", worker.id(), if until_idle { " until idle" } else { "; Ctrl-C stops it" }));
+    ctx.ui.say(format!(
+        "worker {} running{}",
+        worker.id(),
+        if until_idle { " until idle" } else { "; Ctrl-C stops it" }
+    ));
     let scheduler = ctx.store.scheduler.clone();
     let owner = ctx.owner.clone();
     let shutdown = async move {
@@ -448,7 +512,13 @@ async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<ExitCode> {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let f = TargetFilter { owner: Some(owner.clone()), ..TargetFilter::default() };
                 match scheduler.list(&f).await {
-                    Ok(all) if all.iter().all(|r| r.state.is_final() || matches!(r.state, konektly_core::TargetState::Blocked { .. })) => break,
+                    Ok(all)
+                        if all.iter().all(|r| {
+                            r.state.is_final() || matches!(r.state, konektly_core::TargetState::Blocked { .. })
+                        }) =>
+                    {
+                        break;
+                    }
                     _ => {}
                 }
             }
@@ -478,7 +548,11 @@ async fn cmd_disconnect(ctx: &Ctx, account: &str) -> Result<ExitCode> {
     if ctx.ui.json {
         ctx.ui.json_out(&json!({"disconnected": a.id}));
     } else {
-        ctx.ui.say(format!("✓ disconnected {} {} (the grant was revoked at the platform)", a.platform, a.handle.unwrap_or_default()));
+        ctx.ui.say(format!(
+            "✓ disconnected {} {} (the grant was revoked at the platform)",
+            a.platform,
+            a.handle.unwrap_or_default()
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -59,9 +59,12 @@ impl RedirectListener {
                 }
                 let head = String::from_utf8_lossy(&buf);
                 let target = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("/").to_owned();
-                let url = Url::parse(&format!("http://127.0.0.1{target}")).map_err(|e| CliError::Message(e.to_string()))?;
+                let url =
+                    Url::parse(&format!("http://127.0.0.1{target}")).map_err(|e| CliError::Message(e.to_string()))?;
                 if url.path() != "/callback" {
-                    let _ = sock.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .await;
                     continue;
                 }
                 let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
@@ -92,17 +95,28 @@ pub async fn follow(url: &Url) -> Result<()> {
     let http = konektly_core::HttpClient::new()?.client().clone();
     let mut next = url.clone();
     for _ in 0..5 {
-        let r = http.get(next.clone()).send().await.map_err(|e| CliError::Message(format!("cannot open the authorize page: {}", e.without_url())))?;
+        let r = http
+            .get(next.clone())
+            .send()
+            .await
+            .map_err(|e| CliError::Message(format!("cannot open the authorize page: {}", e.without_url())))?;
         if !r.status().is_redirection() {
             if next.path() == "/callback" {
                 return Ok(());
             }
             return fail(format!("the authorize page answered {} instead of redirecting", r.status()));
         }
-        let loc = r.headers().get("location").and_then(|l| l.to_str().ok()).ok_or_else(|| CliError::Message("a redirect without a location".into()))?;
+        let loc = r
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .ok_or_else(|| CliError::Message("a redirect without a location".into()))?;
         next = next.join(loc).map_err(|e| CliError::Message(e.to_string()))?;
         if next.path() == "/callback" {
-            http.get(next).send().await.map_err(|e| CliError::Message(format!("the redirect listener did not answer: {}", e.without_url())))?;
+            http.get(next)
+                .send()
+                .await
+                .map_err(|e| CliError::Message(format!("the redirect listener did not answer: {}", e.without_url())))?;
             return Ok(());
         }
     }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use konektly_core::{Account, Content, Konektly, Media, OwnerId, Post, PostId, Target, TargetRecord, ThreadItem, Violation};
+use konektly_core::{
+    Account, Content, Konektly, Media, OwnerId, Post, PostId, Target, TargetRecord, ThreadItem, Violation,
+};
 use konektly_testkit::Sandbox;
 use serde::Serialize;
 
@@ -113,13 +115,21 @@ fn publishable(platform: &str, accounts: &[Account]) -> Option<Account> {
 }
 
 /// The demo post: text, an image and a video; each platform gets what it can publish.
-fn build_post(owner: &OwnerId, accounts: &HashMap<String, Account>, text: &str, second: &str) -> Result<Post> {
+fn build_post(
+    owner: &OwnerId,
+    accounts: &HashMap<String, Account>,
+    text: &str,
+    second: &str,
+    title: &str,
+) -> Result<Post> {
     let image = Media::from_bytes(DEMO_JPEG).with_alt_text("A colourful test pattern");
     let video = Media::from_bytes(DEMO_MP4);
     let content = Content::text(text).with_media(image.clone()).with_media(video.clone());
     let acc = |p: &str| accounts.get(p).map(|a| a.id).ok_or_else(|| CliError::Message(format!("no {p} account")));
     let x = Target::new(acc("x")?).with_content(
-        Content::text(text).with_media(image.clone()).with_thread_item(ThreadItem { text: second.to_owned(), media: vec![video.clone()] }),
+        Content::text(text)
+            .with_media(image.clone())
+            .with_thread_item(ThreadItem { text: second.to_owned(), media: vec![video.clone()] }),
     );
     let tiktok = Target::new(acc("tiktok")?).with_content(Content::text(text).with_media(video.clone())).with_options(
         &konektly_tiktok::TikTokOptions {
@@ -131,7 +141,7 @@ fn build_post(owner: &OwnerId, accounts: &HashMap<String, Account>, text: &str, 
     let instagram = Target::new(acc("instagram")?);
     let youtube = Target::new(acc("youtube")?).with_content(Content::text(text).with_media(video)).with_options(
         &konektly_youtube::YouTubeOptions {
-            title: Some("konektly demo".into()),
+            title: Some(title.into()),
             privacy: Some(konektly_youtube::Privacy::Public),
             ..Default::default()
         },
@@ -178,7 +188,12 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
     let info = SandboxInfo::of(sandbox);
     ui.say(format!(
         "Sandbox up: X {} · TikTok {} · Facebook {} · Instagram {} · YouTube {} · media {}",
-        info.base_urls["x"], info.base_urls["tiktok"], info.base_urls["facebook"], info.base_urls["instagram"], info.base_urls["youtube"], info.base_urls["media"]
+        info.base_urls["x"],
+        info.base_urls["tiktok"],
+        info.base_urls["facebook"],
+        info.base_urls["instagram"],
+        info.base_urls["youtube"],
+        info.base_urls["media"]
     ));
     let store = app::open_store(opts.database_url.as_deref(), &opts.db_path).await?;
     ui.say(format!("Store: {}", store.location));
@@ -194,9 +209,12 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
     for p in DEMO_PLATFORMS {
         let pb = ui.spinner(format!("{p}: authorize → redirect → code exchange…"));
         let got = connect::connect(&engine, &owner, p, 0, Browser::Follow, Duration::from_secs(30), |_| {}).await?;
-        let a = publishable(p, &got).ok_or_else(|| CliError::Message(format!("{p}: the grant reached no account to publish with")))?;
-        let also: Vec<String> = got.iter().filter(|g| g.id != a.id).map(|g| format!("{} {}", g.platform, handle(g))).collect();
-        let extra = if also.is_empty() { String::new() } else { format!(" (the grant also reached: {})", also.join(", ")) };
+        let a = publishable(p, &got)
+            .ok_or_else(|| CliError::Message(format!("{p}: the grant reached no account to publish with")))?;
+        let also: Vec<String> =
+            got.iter().filter(|g| g.id != a.id).map(|g| format!("{} {}", g.platform, handle(g))).collect();
+        let extra =
+            if also.is_empty() { String::new() } else { format!(" (the grant also reached: {})", also.join(", ")) };
         ui.done(pb, format!("  ✓ {p:<9} {}{extra}", handle(&a)));
         accounts.insert(p.to_owned(), a);
     }
@@ -204,10 +222,14 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
     ui.say("\n2. Validating");
     let bad = invalid_post(&owner, &accounts);
     let violations = engine.validate(&bad).await?;
-    ui.say(format!("  A post of {} characters with no media breaks {} rules:", bad.content.text.chars().count(), violations.len()));
+    ui.say(format!(
+        "  A post of {} characters with no media breaks {} rules:",
+        bad.content.text.chars().count(),
+        violations.len()
+    ));
     ui.violations(&violations);
     let text = "Hello from the konektly demo 👋 One post, five networks: text, an image and a short video.";
-    let post = build_post(&owner, &accounts, text, "…and here is the short video.")?;
+    let post = build_post(&owner, &accounts, text, "…and here is the short video.", "Hello from the konektly demo")?;
     let vs = engine.validate(&post).await?;
     if !vs.is_empty() {
         ui.say("  The demo post itself is invalid:");
@@ -221,18 +243,36 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
     let pb = ui.spinner("publishing (uploads, containers, processing)…");
     let records = engine.publish_now(&post).await?;
     let summary: Vec<String> = records.iter().map(|r| format!("{} {}", r.platform, r.state.name())).collect();
-    ui.done(pb, format!("  ✓ first pass done in {:.1} s: {}", (Utc::now() - t0).num_milliseconds() as f64 / 1000.0, summary.join(", ")));
+    ui.done(
+        pb,
+        format!(
+            "  ✓ first pass done in {:.1} s: {}",
+            (Utc::now() - t0).num_milliseconds() as f64 / 1000.0,
+            summary.join(", ")
+        ),
+    );
 
     let at = Utc::now() + chrono::Duration::from_std(opts.schedule_in).unwrap_or_default();
     let text2 = format!("Scheduled by the konektly demo for {} UTC.", at.format("%H:%M:%S"));
-    let mut post2 = build_post(&owner, &accounts, &text2, "…with the same short video.")?;
+    let mut post2 =
+        build_post(&owner, &accounts, &text2, "…with the same short video.", "Scheduled by the konektly demo")?;
     post2 = post2.at(at);
     engine.schedule(&post2).await?;
-    ui.say(format!("\n4. Scheduled a second post for {} UTC ({} s ahead); running a worker", at.format("%H:%M:%S"), opts.schedule_in.as_secs()));
+    ui.say(format!(
+        "\n4. Scheduled a second post for {} UTC ({} s ahead); running a worker",
+        at.format("%H:%M:%S"),
+        opts.schedule_in.as_secs()
+    ));
 
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let worker = engine.worker().with_id("demo-worker");
-    let handle_w = tokio::spawn(async move { worker.run(async { let _ = rx.await; }).await });
+    let handle_w = tokio::spawn(async move {
+        worker
+            .run(async {
+                let _ = rx.await;
+            })
+            .await
+    });
     let ids = [post.id, post2.id];
     let deadline = tokio::time::Instant::now() + opts.timeout;
     let mut bars: HashMap<String, indicatif::ProgressBar> = HashMap::new();
@@ -296,12 +336,27 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
 /// The report's tables, as printed.
 pub fn render(report: &DemoReport) -> String {
     let mut out = String::new();
-    for (which, title) in [("now", format!("Post {} — published now", report.now_post)), ("scheduled", format!("Post {} — scheduled for {} UTC", report.scheduled_post, report.scheduled_for.format("%H:%M:%S")))] {
+    for (which, title) in [
+        ("now", format!("Post {} — published now", report.now_post)),
+        (
+            "scheduled",
+            format!("Post {} — scheduled for {} UTC", report.scheduled_post, report.scheduled_for.format("%H:%M:%S")),
+        ),
+    ] {
         let rows: Vec<Vec<String>> = report
             .rows
             .iter()
             .filter(|r| r.post == which)
-            .map(|r| vec![r.platform.clone(), r.account.clone(), r.state.clone(), r.remote_id.clone(), format!("{:.1} s", r.seconds), r.url.clone()])
+            .map(|r| {
+                vec![
+                    r.platform.clone(),
+                    r.account.clone(),
+                    r.state.clone(),
+                    r.remote_id.clone(),
+                    format!("{:.2} s", r.seconds),
+                    r.url.clone(),
+                ]
+            })
             .collect();
         out.push_str(&format!("\n{title}\n"));
         out.push_str(&table(&["platform", "account", "state", "remote id", "time", "url"], &rows));

@@ -111,10 +111,9 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 /// What a target's state says, in a word and a detail.
 pub fn state_detail(s: &TargetState) -> (String, String) {
     match s {
-        TargetState::Published { remote } => (
-            "published".into(),
-            remote.url.as_ref().map(|u| u.to_string()).unwrap_or_default(),
-        ),
+        TargetState::Published { remote } => {
+            ("published".into(), remote.url.as_ref().map(|u| u.to_string()).unwrap_or_default())
+        }
         TargetState::Failed { failure } => ("failed".into(), failure.message.clone()),
         TargetState::Blocked { reason } => ("blocked".into(), reason.clone()),
         other => (other.name().into(), String::new()),

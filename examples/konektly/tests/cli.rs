@@ -1,0 +1,100 @@
+//! The `konektly` program as a user runs it, against a sandbox in this test's process:
+//! `connect` through the real redirect (this test plays the browser), then `accounts`,
+//! `validate`, `post` with a file, and `status`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use konektly_testkit::{Sandbox, SandboxConfig};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn konektly(sandbox: &Sandbox, db: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_konektly"));
+    c.arg("--sandbox-url").arg(sandbox.base_url("media").as_str()).arg("--db").arg(db).env_remove("KONEKTLY_KEYS");
+    c
+}
+
+fn json_of(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_follows_the_redirect_then_the_account_posts() {
+    let sandbox =
+        Sandbox::start_with(SandboxConfig { processing_delay: Duration::from_millis(200), ..SandboxConfig::default() })
+            .await
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+
+    // `connect` prints the authorize URL and waits on its localhost listener.
+    let mut child = konektly(&sandbox, &db)
+        .args(["connect", "x", "--no-browser", "--port", "0", "--timeout", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("connect prints the authorize URL").unwrap();
+        if let Some(u) = line.trim().strip_prefix("http") {
+            break format!("http{u}");
+        }
+    };
+    assert!(url.starts_with(sandbox.base_url("x").as_str()), "{url}");
+    assert!(url.contains("/i/oauth2/authorize?"), "{url}");
+    assert!(url.contains("code_challenge_method=S256"));
+
+    // The browser: the sandbox approves and redirects to the program's listener.
+    let http = konektly_core::HttpClient::new().unwrap().client().clone();
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("http://127.0.0.1:") && location.contains("/callback?"), "{location}");
+    let page = http.get(&location).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("connected"));
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("✓ connected x konektly_sandbox")), "{rest:?}");
+
+    let out = konektly(&sandbox, &db).args(["accounts", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let accounts = json_of(&out);
+    assert_eq!(accounts.as_array().unwrap().len(), 1);
+    assert_eq!(accounts[0]["platform"], "x");
+    assert_eq!(accounts[0]["handle"], "konektly_sandbox");
+
+    // A post that is too long: refused, the violation listed, a non-zero exit.
+    let long = "a".repeat(300);
+    let out = konektly(&sandbox, &db).args(["validate", "--to", "x", "--text", &long]).output().unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("text_too_long") && said.contains("280"), "{said}");
+
+    // A post with a file: published once, with the file's bytes.
+    let jpeg = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo.jpg");
+    let out = konektly(&sandbox, &db)
+        .args(["post", "--json", "--to", "x", "--text", "from the command line", "--media"])
+        .arg(&jpeg)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let posted = json_of(&out);
+    assert_eq!(posted["targets"][0]["state"], "published");
+    let remote = posted["targets"][0]["remote_id"].as_str().unwrap().to_owned();
+    let at_x: Vec<_> = sandbox.posts().into_iter().filter(|p| p.platform == "x").collect();
+    assert_eq!(at_x.len(), 1);
+    assert_eq!(at_x[0].id, remote);
+    let sha: String = Sha256::digest(std::fs::read(&jpeg).unwrap()).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(at_x[0].media[0].sha256, sha);
+
+    let post_id = posted["post"].as_str().unwrap();
+    let out = konektly(&sandbox, &db).args(["status", post_id, "--json"]).output().unwrap();
+    assert_eq!(json_of(&out)[0]["remote_id"], remote.as_str());
+}
