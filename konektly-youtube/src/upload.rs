@@ -8,8 +8,10 @@ use std::time::Duration;
 use chrono::Utc;
 use konektly_core::http::ApiResponse;
 use konektly_core::oauth::bearer;
-use konektly_core::{AccessToken, CallKind, Error, Media, PublishContext, Result};
+use konektly_core::{AccessToken, CallKind, ChunkReader, Error, Media, MediaSource, PublishContext, Result};
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
+use tokio::io::AsyncReadExt;
+use tokio_util::io::ReaderStream;
 
 use crate::client::YouTubePlatform;
 use crate::error::map_api_error;
@@ -26,6 +28,50 @@ pub(crate) enum Answer {
     Gone,
     /// A transport error or a 5xx: ask the session where it is, then continue.
     Retry(Error),
+}
+
+/// One chunk's body: streamed from a file, or bytes read ahead from another source.
+pub(crate) struct Chunk {
+    len: u64,
+    body: reqwest::Body,
+}
+
+/// How chunks are read. A file is streamed straight into each request from its offset (reading
+/// and sending overlap, and no chunk is ever held whole); other sources are read one chunk at a
+/// time into memory (a URL is fetched once, not once per chunk).
+enum ChunkSource {
+    File { chunk_size: u64 },
+    Buffered(ChunkReader),
+}
+
+/// Read size of a streamed chunk body.
+const STREAM_BUFFER: usize = 256 * 1024;
+
+impl ChunkSource {
+    async fn open(media: &Media, http: &reqwest::Client, offset: u64, chunk_size: usize) -> Result<Self> {
+        Ok(match media.source {
+            MediaSource::File(_) => ChunkSource::File { chunk_size: chunk_size as u64 },
+            _ => ChunkSource::Buffered(media.open_at(http, offset).await?.chunks(chunk_size)),
+        })
+    }
+
+    /// The chunk at `offset`, or `None` when everything was sent.
+    async fn next(&mut self, media: &Media, http: &reqwest::Client, offset: u64, total: u64) -> Result<Option<Chunk>> {
+        match self {
+            ChunkSource::File { chunk_size } => {
+                let len = (*chunk_size).min(total.saturating_sub(offset));
+                if len == 0 {
+                    return Ok(None);
+                }
+                let reader = media.open_at(http, offset).await?.into_inner().take(len);
+                let body = reqwest::Body::wrap_stream(ReaderStream::with_capacity(reader, STREAM_BUFFER));
+                Ok(Some(Chunk { len, body }))
+            }
+            ChunkSource::Buffered(chunks) => {
+                Ok(chunks.next_chunk().await?.map(|b| Chunk { len: b.len() as u64, body: reqwest::Body::from(b) }))
+            }
+        }
+    }
 }
 
 /// Reads `Range: bytes=0-N` as the next offset (`N + 1`); no header means nothing is stored.
@@ -100,10 +146,10 @@ impl YouTubePlatform {
         session: &str,
         mime: &str,
         offset: u64,
-        chunk: bytes::Bytes,
+        chunk: Chunk,
         total: u64,
     ) -> Result<Answer> {
-        let last = offset + chunk.len() as u64 - 1;
+        let last = offset + chunk.len - 1;
         let req = self
             .http
             .client()
@@ -111,7 +157,8 @@ impl YouTubePlatform {
             .header(AUTHORIZATION, bearer(token))
             .header(CONTENT_TYPE, mime)
             .header(CONTENT_RANGE, format!("bytes {offset}-{last}/{total}"))
-            .body(chunk);
+            .header(CONTENT_LENGTH, chunk.len)
+            .body(chunk.body);
         // `Create`: the HTTP layer must not resend a chunk on its own; a failure is followed by
         // a status query instead.
         let sent = self.http.send(req, CallKind::Create).await;
@@ -221,11 +268,11 @@ impl YouTubePlatform {
                     }
                 }
             }
-            // Stream from the offset the server confirmed.
+            // Send from the offset the server confirmed.
             let mut offset = state.offset;
-            let mut chunks = media.open_at(self.http.client(), offset).await?.chunks(self.chunk_size);
+            let mut source = ChunkSource::open(media, self.http.client(), offset, self.chunk_size).await?;
             loop {
-                let Some(chunk) = chunks.next_chunk().await? else {
+                let Some(chunk) = source.next(media, self.http.client(), offset, total).await? else {
                     // Everything was sent but the session has not said it is done: ask it.
                     failures += 1;
                     if failures > self.upload_retries {
@@ -234,7 +281,7 @@ impl YouTubePlatform {
                     must_ask = true;
                     break;
                 };
-                let len = chunk.len() as u64;
+                let len = chunk.len;
                 if offset + len > total {
                     return Err(Error::Config(format!(
                         "the video is larger than its stated size of {total} bytes; the file changed during the upload"

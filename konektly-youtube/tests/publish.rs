@@ -662,3 +662,32 @@ async fn a_session_that_keeps_nothing_is_not_fed_forever() {
     assert!(matches!(out.unwrap_err(), Error::Transient { .. }));
     assert_eq!(cp.as_json()["session_uri"], json!(session_uri(&server, "s1")), "kept for a later resume");
 }
+
+#[tokio::test]
+async fn a_file_is_streamed_chunk_by_chunk_with_exact_ranges_and_lengths() {
+    let server = MockServer::start().await;
+    mount_session(&server, "s1", 1).await;
+    mount_chunk(&server, "s1", "bytes 0-262143/600000", incomplete(262_143), 1).await;
+    mount_chunk(&server, "s1", "bytes 262144-524287/600000", incomplete(524_287), 1).await;
+    mount_chunk(&server, "s1", "bytes 524288-599999/600000", done(), 1).await;
+    let dir = std::env::temp_dir().join(format!("konektly-youtube-stream-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("video.mp4");
+    std::fs::write(&file, video_bytes(TOTAL)).unwrap();
+    let mut media = Media::from_file(&file).await.unwrap();
+    media.mime = "video/mp4".parse().unwrap();
+    let c = Content::text("From a file.").with_media(media);
+    let a = account();
+    let (out, _, _) = with_ctx(&a, &c, &opts(&options()), Checkpoint::default(), async |ctx| {
+        platform(&server.uri()).publish(ctx).await
+    })
+    .await;
+    assert!(matches!(out.unwrap(), PublishOutcome::Processing { .. }));
+    let puts = requests(&server, "PUT", UPLOAD_PATH).await;
+    let lengths: Vec<_> = puts.iter().map(|r| header_of(r, "content-length")).collect();
+    assert_eq!(lengths, [Some("262144".into()), Some("262144".into()), Some("75712".into())]);
+    assert!(puts.iter().all(|r| header_of(r, "transfer-encoding").is_none()), "a sized body, not chunked encoding");
+    let sent: Vec<u8> = chunks_sent(&server, "s1").await.into_iter().flat_map(|(_, b)| b).collect();
+    assert_eq!(sent, video_bytes(TOTAL));
+    std::fs::remove_dir_all(&dir).ok();
+}
