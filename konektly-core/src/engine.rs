@@ -423,17 +423,22 @@ impl Konektly {
                 );
                 continue;
             };
-            if platform.capabilities().needs_media_host && self.inner.media_host.is_none() {
+            let content = post.content_for(target);
+            let local_media = content
+                .media
+                .iter()
+                .chain(content.thread.iter().flat_map(|t| &t.media))
+                .any(|m| !matches!(m.source, crate::media::MediaSource::Url(_)));
+            if platform.capabilities().needs_media_host && self.inner.media_host.is_none() && local_media {
                 push(
                     Violation::new(
                         "media_host_required",
                         format!("targets[{i}]"),
-                        "this platform fetches media by URL: configure a MediaHost",
+                        "this platform fetches media by URL: configure a MediaHost or give public URLs",
                     ),
                     Some(&account.platform),
                 );
             }
-            let content = post.content_for(target);
             for v in platform.validate(content, &target.options) {
                 push(v, Some(&account.platform));
             }

@@ -508,3 +508,22 @@ async fn the_stub_platform_passes_the_platform_conformance_suite() {
     case.secrets = vec!["nothing-secret-here".into()];
     konektly_core::testing::platform_conformance(&stub, case).await;
 }
+
+#[tokio::test]
+async fn a_platform_that_fetches_by_url_needs_a_media_host_only_for_local_media() {
+    let base = StubPlatform::new("stub");
+    let mut caps = konektly_core::Platform::capabilities(&base).clone();
+    caps.needs_media_host = true;
+    let stub = Arc::new(base.with_capabilities(caps));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "rue").await;
+    let public =
+        konektly_core::Media::from_url("https://cdn.example/cat.jpg".parse().unwrap(), "image/jpeg".parse().unwrap());
+    let ok = Post::new(owner.clone(), Content::text("by URL").with_media(public)).to(Target::new(account.id));
+    assert!(engine.validate(&ok).await.unwrap().is_empty(), "public URLs need no host");
+    let local = konektly_core::Media::from_bytes(&b"\xff\xd8\xff\xe0\0\x10JFIF\0"[..]);
+    let bad = Post::new(owner, Content::text("local").with_media(local)).to(Target::new(account.id));
+    let v = engine.validate(&bad).await.unwrap();
+    assert!(v.iter().any(|v| v.code == "media_host_required"), "{v:?}");
+}
