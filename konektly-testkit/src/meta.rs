@@ -574,10 +574,15 @@ fn page_token(inner: &mut Inner, c: &Caller, page: &str) -> String {
     t
 }
 
-fn page_json(inner: &mut Inner, c: &Caller, p: &Page, with_token: bool) -> Value {
+fn page_json(inner: &mut Inner, c: &Caller, p: &Page, with_token: bool, expand_ig: bool) -> Value {
     let mut v = json!({"id": p.id, "name": p.name, "category": "Brand", "tasks": ["ADVERTISE", "ANALYZE", "CREATE_CONTENT", "MESSAGING", "MODERATE", "MANAGE"]});
     if let Some(ig) = &p.instagram {
         v["instagram_business_account"] = json!({"id": ig});
+        // Field expansion: `instagram_business_account{id,username,…}`.
+        if expand_ig && let Some(u) = inner.user("instagram", ig) {
+            v["instagram_business_account"] = json!({"id": ig, "username": u.handle, "name": u.name,
+                "profile_picture_url": format!("https://scontent.cdninstagram.com/{}.jpg", u.handle)});
+        }
     }
     if with_token {
         v["access_token"] = json!(page_token(inner, c, &p.id));
@@ -591,7 +596,8 @@ fn accounts(state: &State, c: &Caller, fields: &[String]) -> Response {
     }
     let mut inner = state.lock();
     let pages: Vec<Page> = inner.meta.pages.values().filter(|p| p.owner == c.grant.user).cloned().collect();
-    let data: Vec<Value> = pages.iter().map(|p| pick(page_json(&mut inner, c, p, true), fields)).collect();
+    let expand = fields.iter().any(|f| f.starts_with("instagram_business_account{"));
+    let data: Vec<Value> = pages.iter().map(|p| pick(page_json(&mut inner, c, p, true, expand), fields)).collect();
     json(StatusCode::OK, json!({"data": data, "paging": {"cursors": {"before": "QVFIUm", "after": "QVFIUm"}}}))
 }
 
@@ -1689,7 +1695,8 @@ fn get_node(state: &State, c: &Caller, node: &str, fields: &[String], port: &str
             return err100("Unsupported get request.");
         }
         let with_token = fields.iter().any(|f| f == "access_token") && may_act_as_page(&inner, c, node) && !c.is_page;
-        let v = page_json(&mut inner, c, &p, with_token);
+        let expand = fields.iter().any(|f| f.starts_with("instagram_business_account{"));
+        let v = page_json(&mut inner, c, &p, with_token, expand);
         return json(StatusCode::OK, pick(v, fields));
     }
     let delay = chrono_dur(state.cfg.processing_delay);

@@ -192,7 +192,8 @@ pub fn platforms(
             .with_client_key(c.client_id)
             .with_client_secret(c.client_secret)
             .with_base_url(sb.base("tiktok"))
-            .with_poll_interval(fast);
+            // Status polling is limited to 30 a minute per token.
+            .with_poll_interval(Duration::from_secs(2));
         let (f, i) = (sb.creds("facebook"), sb.creds("instagram"));
         meta = konektly_meta::MetaBuilder::new()
             .with_app(f.client_id, f.client_secret)
