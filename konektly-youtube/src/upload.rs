@@ -1,5 +1,5 @@
 //! The resumable upload of `videos.insert`: start a session, send the file in chunks that are
-//! multiples of 256 KiB (one chunk in memory at a time), trust the server's `Range` over our own
+//! multiples of 256 KiB (never more than one chunk in memory; a file is streamed), trust the server's `Range` over our own
 //! count, ask `Content-Range: bytes */TOTAL` after a transport error or a 5xx, and checkpoint the
 //! session URI and offset so that a restarted process resumes the same upload.
 
@@ -37,10 +37,11 @@ pub(crate) struct Chunk {
 }
 
 /// How chunks are read. A file is streamed straight into each request from its offset (reading
-/// and sending overlap, and no chunk is ever held whole); other sources are read one chunk at a
-/// time into memory (a URL is fetched once, not once per chunk).
+/// and sending overlap, and no chunk is ever held whole); bytes already in memory are sliced
+/// without copying; a URL is fetched once (not once per chunk) and read one chunk at a time.
 enum ChunkSource {
     File { chunk_size: u64 },
+    Memory { chunk_size: u64 },
     Buffered(ChunkReader),
 }
 
@@ -51,7 +52,8 @@ impl ChunkSource {
     async fn open(media: &Media, http: &reqwest::Client, offset: u64, chunk_size: usize) -> Result<Self> {
         Ok(match media.source {
             MediaSource::File(_) => ChunkSource::File { chunk_size: chunk_size as u64 },
-            _ => ChunkSource::Buffered(media.open_at(http, offset).await?.chunks(chunk_size)),
+            MediaSource::Bytes(_) => ChunkSource::Memory { chunk_size: chunk_size as u64 },
+            MediaSource::Url(_) => ChunkSource::Buffered(media.open_at(http, offset).await?.chunks(chunk_size)),
         })
     }
 
@@ -66,6 +68,12 @@ impl ChunkSource {
                 let reader = media.open_at(http, offset).await?.into_inner().take(len);
                 let body = reqwest::Body::wrap_stream(ReaderStream::with_capacity(reader, STREAM_BUFFER));
                 Ok(Some(Chunk { len, body }))
+            }
+            ChunkSource::Memory { chunk_size } => {
+                let MediaSource::Bytes(bytes) = &media.source else { unreachable!("a memory source holds bytes") };
+                let start = offset.min(bytes.len() as u64) as usize;
+                let end = (offset + *chunk_size).min(bytes.len() as u64) as usize;
+                Ok((end > start).then(|| Chunk { len: (end - start) as u64, body: bytes.slice(start..end).into() }))
             }
             ChunkSource::Buffered(chunks) => {
                 Ok(chunks.next_chunk().await?.map(|b| Chunk { len: b.len() as u64, body: reqwest::Body::from(b) }))
