@@ -126,3 +126,44 @@ async fn connect_publish_through_a_token_refresh_mid_upload_and_poll_to_publishe
     assert_eq!(remote.id, "dQw4w9WgXcQ");
     assert_eq!(remote.url.as_ref().unwrap().as_str(), "https://www.youtube.com/watch?v=dQw4w9WgXcQ");
 }
+
+#[tokio::test]
+async fn a_repeat_consent_without_a_refresh_token_keeps_the_stored_one() {
+    let server = MockServer::start().await;
+    let engine = Konektly::builder()
+        .platform(Arc::new(platform(&server.uri())))
+        .token_store(Arc::new(MemoryTokenStore::new()))
+        .scheduler(Arc::new(MemoryScheduler::new()))
+        .build()
+        .unwrap();
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(fixture("token.json"), "application/json"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The second consent answers without `refresh_token`, as Google may.
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(fixture("token_refreshed.json"), "application/json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/channels"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(fixture("channels.json"), "application/json"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let owner = OwnerId::new("owner-1");
+    let redirect = Url::parse("https://app.example/callback").unwrap();
+    let first = engine.connect(&owner, &"youtube".into(), &redirect).await.unwrap();
+    let a = engine.complete_connect(&first.state, "code-1").await.unwrap();
+    let again = engine.connect(&owner, &"youtube".into(), &redirect).await.unwrap();
+    let b = engine.complete_connect(&again.state, "code-2").await.unwrap();
+    assert_eq!(a[0].id, b[0].id, "the same channel is the same account");
+    let stored = engine.account(a[0].id).await.unwrap();
+    assert_eq!(stored.tokens.access_token.expose(), "ya29.refreshed-access-token");
+    assert_eq!(stored.tokens.refresh_token.as_ref().unwrap().expose(), "1//first-refresh-token");
+}
