@@ -285,15 +285,20 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
             let name = r.state.name().to_owned();
             if last.get(&key) != Some(&name) {
                 last.insert(key.clone(), name.clone());
+                let mark = if r.state.is_final() { "✓" } else { "·" };
                 if ui.term {
-                    let pb = bars.entry(key.clone()).or_insert_with(|| ui.spinner(key.clone()).expect("a terminal"));
                     if r.state.is_final() {
-                        pb.finish_with_message(format!("{key}: {name}"));
+                        if let Some(pb) = bars.remove(&key) {
+                            pb.finish_and_clear();
+                        }
+                        ui.say(format!("  {mark} {key}: {name}"));
                     } else {
+                        let pb =
+                            bars.entry(key.clone()).or_insert_with(|| ui.spinner(key.clone()).expect("a terminal"));
                         pb.set_message(format!("{key}: {name}"));
                     }
                 } else {
-                    ui.say(format!("  {key}: {name}"));
+                    ui.say(format!("  {mark} {key}: {name}"));
                 }
             }
         }
@@ -303,7 +308,7 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for (_, pb) in bars {
-        pb.finish();
+        pb.finish_and_clear();
     }
     let _ = tx.send(());
     let _ = handle_w.await;

@@ -52,9 +52,11 @@ impl Ui {
 
     /// Ends a spinner with a final line.
     pub fn done(&self, pb: Option<ProgressBar>, line: impl AsRef<str>) {
-        match pb {
-            Some(pb) => pb.finish_with_message(line.as_ref().to_owned()),
-            None => self.say(line),
+        if let Some(pb) = pb {
+            pb.finish_and_clear();
+        }
+        if !line.as_ref().is_empty() {
+            self.say(line);
         }
     }
 
