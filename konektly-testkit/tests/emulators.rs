@@ -632,3 +632,75 @@ async fn youtube_resumable_upload_answers_308_with_the_persisted_range() {
     let r = c.get(format!("{base}youtube/v3/channels?part=snippet&mine=true")).bearer_auth(&at).send().await.unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn tiktok_pulls_only_from_the_verified_media_host_and_a_remote_media_host_uploads_there() {
+    let sb = sandbox().await;
+    let c = http();
+    let base = sb.base_url("tiktok");
+    let creds = sb.credentials("tiktok");
+    let url = format!(
+        "{base}v2/auth/authorize/?client_key={}&scope=user.info.basic,video.publish&response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcb&state=t",
+        creds.client_id
+    );
+    let q = approve(&c, url).await;
+    let tok: Value = c
+        .post(format!("{base}v2/oauth/token/"))
+        .form(&[
+            ("client_key", creds.client_id.as_str()),
+            ("client_secret", &creds.client_secret),
+            ("code", &q["code"]),
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", "http://127.0.0.1:1/cb"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = tok["access_token"].as_str().unwrap();
+    // A host in another process reaches the sandbox through its control URL.
+    let remote = konektly_testkit::SandboxMediaHost::remote(&sb.base_url("media")).unwrap();
+    let video = mp4(200_000);
+    let video_url = remote.url_for(&Media::from_bytes(video.clone())).await.unwrap();
+    assert!(video_url.as_str().starts_with(sb.media_host().base_url().as_str()), "{video_url}");
+    let init = |u: String| {
+        c.post(format!("{base}v2/post/publish/video/init/"))
+            .bearer_auth(at)
+            .json(&json!({"post_info": {"title": "pulled", "privacy_level": "SELF_ONLY"},
+                "source_info": {"source": "PULL_FROM_URL", "video_url": u}}))
+            .send()
+    };
+    let r = init("https://elsewhere.example/v.mp4".into()).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "url_ownership_unverified");
+    let r: Value = init(video_url.to_string()).await.unwrap().json().await.unwrap();
+    let publish_id = r["data"]["publish_id"].as_str().unwrap().to_owned();
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let s: Value = c
+            .post(format!("{base}v2/post/publish/status/fetch/"))
+            .bearer_auth(at)
+            .json(&json!({"publish_id": publish_id}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status = s["data"].clone();
+        if status["status"] == "PUBLISH_COMPLETE" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["status"], "PUBLISH_COMPLETE");
+    // SELF_ONLY posts never get a public id.
+    assert_eq!(status["publicaly_available_post_id"], json!([]));
+    let posted = sb.posts_of("tiktok", tok["open_id"].as_str().unwrap());
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].status, "private");
+    assert_eq!(posted[0].media[0].sha256, hex(&video));
+    assert_eq!(posted[0].media[0].size, 200_000);
+}
