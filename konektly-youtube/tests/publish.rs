@@ -283,9 +283,8 @@ async fn an_upload_interrupted_mid_chunk_resumes_from_its_checkpoint_in_a_fresh_
         .await;
 
     // The file on disk, read from an offset by the second instance.
-    let dir = std::env::temp_dir().join(format!("konektly-youtube-test-{}", uuid_like()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("video.mp4");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("video.mp4");
     std::fs::write(&file, video_bytes(TOTAL)).unwrap();
     let mut media = Media::from_file(&file).await.unwrap();
     media.mime = "video/mp4".parse().unwrap();
@@ -325,11 +324,6 @@ async fn an_upload_interrupted_mid_chunk_resumes_from_its_checkpoint_in_a_fresh_
     let data = video_bytes(TOTAL);
     let resumed: Vec<u8> = sent[sent.len() - 2..].iter().flat_map(|(_, b)| b.clone()).collect();
     assert_eq!(resumed, data[300_001..], "the fresh instance sends exactly the bytes the server lacks");
-    std::fs::remove_dir_all(&dir).ok();
-}
-
-fn uuid_like() -> String {
-    format!("{}-{}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap_or_default())
 }
 
 #[tokio::test]
@@ -670,9 +664,8 @@ async fn a_file_is_streamed_chunk_by_chunk_with_exact_ranges_and_lengths() {
     mount_chunk(&server, "s1", "bytes 0-262143/600000", incomplete(262_143), 1).await;
     mount_chunk(&server, "s1", "bytes 262144-524287/600000", incomplete(524_287), 1).await;
     mount_chunk(&server, "s1", "bytes 524288-599999/600000", done(), 1).await;
-    let dir = std::env::temp_dir().join(format!("konektly-youtube-stream-{}", uuid_like()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("video.mp4");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("video.mp4");
     std::fs::write(&file, video_bytes(TOTAL)).unwrap();
     let mut media = Media::from_file(&file).await.unwrap();
     media.mime = "video/mp4".parse().unwrap();
@@ -689,5 +682,4 @@ async fn a_file_is_streamed_chunk_by_chunk_with_exact_ranges_and_lengths() {
     assert!(puts.iter().all(|r| header_of(r, "transfer-encoding").is_none()), "a sized body, not chunked encoding");
     let sent: Vec<u8> = chunks_sent(&server, "s1").await.into_iter().flat_map(|(_, b)| b).collect();
     assert_eq!(sent, video_bytes(TOTAL));
-    std::fs::remove_dir_all(&dir).ok();
 }
