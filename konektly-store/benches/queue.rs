@@ -295,7 +295,10 @@ fn main() {
     let jobs: usize = std::env::var("KONEKTLY_BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let batch: usize = std::env::var("KONEKTLY_BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
     let pg = std::env::var("KONEKTLY_BENCH_POSTGRES_URL").or_else(|_| std::env::var("KONEKTLY_TEST_POSTGRES_URL")).ok();
-    let mut setups = vec![Setup { name: "SQLite (file, WAL)", pg_url: None, _dir: tempfile::tempdir().unwrap() }];
+    let mut setups = Vec::new();
+    if std::env::var("KONEKTLY_BENCH_SKIP_SQLITE").is_err() {
+        setups.push(Setup { name: "SQLite (file, WAL)", pg_url: None, _dir: tempfile::tempdir().unwrap() });
+    }
     match pg {
         Some(url) => setups.push(Setup { name: "PostgreSQL", pg_url: Some(url), _dir: tempfile::tempdir().unwrap() }),
         None => eprintln!("no KONEKTLY_BENCH_POSTGRES_URL: PostgreSQL skipped"),
@@ -315,6 +318,9 @@ fn main() {
                 );
             }
             for w in [1, 2, 4] {
+                if std::env::var("KONEKTLY_BENCH_QUEUE_ONLY").is_ok() {
+                    break;
+                }
                 let tps = engine_throughput(s, w, jobs / 4, batch).await;
                 println!("| {} | engine worker, stub platform | {w} | {tps:.0} | |", s.name);
             }
@@ -322,6 +328,9 @@ fn main() {
         println!("\n| backend | due → claim, idle worker, 200 targets 20 ms apart | p50 ms | p99 ms | max ms |");
         println!("|---|---|---|---|---|");
         for s in &setups {
+            if std::env::var("KONEKTLY_BENCH_QUEUE_ONLY").is_ok() {
+                break;
+            }
             for live in [false, true] {
                 let (p50, p99, max) = latency(s, 200, live).await;
                 let how = if live { "enqueued when due" } else { "scheduled ahead" };

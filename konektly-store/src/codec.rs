@@ -440,13 +440,18 @@ impl CompletionPatch {
 
 /// The guarded completion `UPDATE` (same text on both backends).
 pub(crate) fn complete_sql() -> String {
+    complete_sql_returning(TARGET_COLS)
+}
+
+/// The guarded completion `UPDATE`, returning `cols`.
+pub(crate) fn complete_sql_returning(cols: &str) -> String {
     format!(
         "UPDATE konektly_targets SET state = $1, state_detail = $2, due_at_ns = COALESCE($3, due_at_ns), \
          attempts = COALESCE($4, attempts), \
          last_error = CASE WHEN $5 = 1 THEN $6 ELSE last_error END, \
          claim_at_ns = CASE WHEN $7 = 1 THEN COALESCE($3, due_at_ns) ELSE NULL END, \
          lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $8 \
-         WHERE id = $9 AND lease_owner = $10 AND fencing = $11 RETURNING {TARGET_COLS}"
+         WHERE id = $9 AND lease_owner = $10 AND fencing = $11 RETURNING {cols}"
     )
 }
 

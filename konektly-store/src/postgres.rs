@@ -200,8 +200,8 @@ impl PostgresStore {
     }
 
     /// Records many outcomes in one statement (each still guarded by its own lease). Returns
-    /// one result per input, in order: the stored record, or `LeaseLost`.
-    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<TargetRecord>>> {
+    /// one result per input, in order: recorded, or `LeaseLost`.
+    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<()>>> {
         let mut ids = Vec::with_capacity(items.len());
         let mut owners = Vec::with_capacity(items.len());
         let mut fencings = Vec::with_capacity(items.len());
@@ -227,19 +227,16 @@ impl PostgresStore {
             errors.push(p.last_error);
             claimables.push(p.claimable);
         }
-        let cols = TARGET_COLS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
-        let sql = format!(
-            "UPDATE konektly_targets t SET state = u.state, state_detail = u.detail, \
+        let sql = "UPDATE konektly_targets t SET state = u.state, state_detail = u.detail, \
              due_at_ns = COALESCE(u.due, t.due_at_ns), attempts = COALESCE(u.attempts, t.attempts), \
              last_error = CASE WHEN u.set_error = 1 THEN u.error ELSE t.last_error END, \
              claim_at_ns = CASE WHEN u.claimable = 1 THEN COALESCE(u.due, t.due_at_ns) ELSE NULL END, \
              lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $11 \
              FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int8[]) \
              AS u(id, owner, fencing, state, detail, due, attempts, set_error, error, claimable) \
-             WHERE t.id = u.id AND t.lease_owner = u.owner AND t.fencing = u.fencing RETURNING {cols}"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(&ids)
+             WHERE t.id = u.id AND t.lease_owner = u.owner AND t.fencing = u.fencing RETURNING t.id";
+        let rows = sqlx::query(sql)
+            .bind(ids.clone())
             .bind(owners)
             .bind(fencings)
             .bind(states)
@@ -253,15 +250,18 @@ impl PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err("recording outcomes"))?;
-        let mut by_id = std::collections::HashMap::new();
+        let mut done = std::collections::HashSet::with_capacity(rows.len());
         for r in rows {
-            let rec = target_row!(r)?.decode()?.0;
-            by_id.insert(rec.id, rec);
+            done.insert(r.try_get::<String, _>(0).map_err(db_err("reading an outcome"))?);
         }
         if wake {
             self.wake().await;
         }
-        Ok(items.iter().map(|(l, _)| by_id.remove(&l.target).ok_or(Error::LeaseLost(l.target))).collect())
+        Ok(items
+            .iter()
+            .zip(ids)
+            .map(|((l, _), id)| if done.contains(&id) { Ok(()) } else { Err(Error::LeaseLost(l.target)) })
+            .collect())
     }
 }
 

@@ -88,11 +88,11 @@ impl SqliteStore {
     }
 
     /// Records many outcomes in one write transaction (each still guarded by its own lease).
-    /// Returns one result per input, in order: the stored record, or `LeaseLost`.
-    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<TargetRecord>>> {
+    /// Returns one result per input, in order: recorded, or `LeaseLost`.
+    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<()>>> {
         let mut out = Vec::with_capacity(items.len());
         let mut wake = false;
-        let sql = crate::codec::complete_sql();
+        let sql = crate::codec::complete_sql_returning("id");
         let now = ns(Utc::now());
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err("starting a batch of outcomes"))?;
         for (lease, c) in items {
@@ -113,9 +113,9 @@ impl SqliteStore {
                 .await
                 .map_err(db_err("recording an outcome"))?;
             out.push(match row {
-                Some(r) => {
+                Some(_) => {
                     wake |= p.wakes();
-                    Ok(target_row!(r)?.decode()?.0)
+                    Ok(())
                 }
                 None => Err(Error::LeaseLost(lease.target)),
             });

@@ -136,7 +136,7 @@ async fn data_rights(s: &dyn KonektlyStore) {
 async fn complete_many_case<F, Fut>(s: &dyn KonektlyStore, complete_many: F)
 where
     F: FnOnce(Vec<(konektly_core::Lease, Completion)>) -> Fut,
-    Fut: std::future::Future<Output = konektly_core::Result<Vec<konektly_core::Result<TargetRecord>>>>,
+    Fut: std::future::Future<Output = konektly_core::Result<Vec<konektly_core::Result<()>>>>,
 {
     let platform = PlatformId::new(format!("p-{}", uuid::Uuid::new_v4()));
     let ts: Vec<_> = (0..3).map(|_| target(&platform, AccountId::new(), "owner-m", -1)).collect();
@@ -152,9 +152,11 @@ where
         (claims[2].lease.clone(), Completion::Retry { at: Utc::now(), error: None, attempts: 1 }),
     ];
     let out = complete_many(items).await.unwrap();
-    assert_eq!(out[0].as_ref().unwrap().state, TargetState::Published { remote });
+    assert!(out[0].is_ok() && out[2].is_ok(), "{out:?}");
     assert!(matches!(out[1], Err(Error::LeaseLost(id)) if id == claims[1].record.id));
-    assert_eq!(out[2].as_ref().unwrap().state, TargetState::Scheduled);
+    assert_eq!(s.get(claims[0].record.id).await.unwrap().unwrap().state, TargetState::Published { remote });
+    let retried = s.get(claims[2].record.id).await.unwrap().unwrap();
+    assert_eq!((retried.state, retried.attempts, retried.lease), (TargetState::Scheduled, 1, None));
     assert_eq!(
         s.get(claims[1].record.id).await.unwrap().unwrap().state,
         TargetState::InFlight,
