@@ -63,6 +63,8 @@ pub struct Erasure {
     pub pending_authorizations: u64,
     /// Targets removed.
     pub targets: u64,
+    /// Rate-limit budgets kept for the account removed.
+    pub budgets: u64,
 }
 
 /// How long a "blocked until?" answer of a budget is reused within one process. Another
@@ -839,8 +841,9 @@ macro_rules! impl_common {
                 }))
             }
 
-            /// Erases an account: its tokens, its pending reconnections and its targets (finished
-            /// ones are kept as post history if `policy` says so), in one transaction.
+            /// Erases an account: its tokens, its pending reconnections, its rate-limit budgets
+            /// and its targets (finished ones are kept as post history if `policy` says so), in
+            /// one transaction.
             pub async fn erase_account(
                 &self,
                 id: konektly_core::AccountId,
@@ -873,8 +876,15 @@ macro_rules! impl_common {
                     .map_err($crate::common::db_err("erasing an account"))?
                     .rows_affected()
                     > 0;
+                // Budget keys name the account (`platform:account:<id>:name`).
+                let budgets = sqlx::query("DELETE FROM konektly_budgets WHERE key LIKE $1")
+                    .bind(format!("%:account:{sid}:%"))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::common::db_err("erasing budgets"))?
+                    .rows_affected();
                 tx.commit().await.map_err($crate::common::db_err("committing an erasure"))?;
-                Ok($crate::Erasure { account, pending_authorizations: pending, targets })
+                Ok($crate::Erasure { account, pending_authorizations: pending, targets, budgets })
             }
 
             /// Retention: deletes finished targets (published, failed, cancelled) last changed

@@ -106,8 +106,22 @@ async fn data_rights(s: &dyn KonektlyStore) {
     assert!(!text.contains(&secret), "an export never holds a token");
     assert!(matches!(s.export_account(AccountId::new()).await, Err(Error::NotFound(_))));
 
+    let budget = konektly_core::ratelimit::budget_key(
+        &platform,
+        konektly_core::ratelimit::BudgetScope::Account,
+        acc.id,
+        "video_init",
+    );
+    assert_eq!(s.acquire_budget(&budget, 1, Duration::from_secs(3600), 1, Utc::now()).await.unwrap(), None);
+
     // Erase keeping history: the published target stays, the waiting one goes.
     let e = s.erase_account(acc.id, ErasePolicy { keep_post_history: true }).await.unwrap();
+    assert_eq!(e.budgets, 1, "the account's budgets go too");
+    assert_eq!(
+        s.acquire_budget(&budget, 1, Duration::from_secs(3600), 1, Utc::now()).await.unwrap(),
+        None,
+        "a fresh budget after erasure"
+    );
     assert!(e.account);
     assert_eq!((e.pending_authorizations, e.targets), (1, 1));
     assert!(s.get_account(acc.id).await.unwrap().is_none());
@@ -203,6 +217,15 @@ async fn postgres_behaviour() {
     completions_follow_apply_completion(a.as_ref()).await;
     data_rights(a.as_ref()).await;
     budgets_hold_across_stores(a, b).await;
+}
+
+#[test]
+fn debug_output_never_shows_a_database_password_or_key() {
+    let b = konektly_store::PostgresStore::builder("postgres://app:hunter2-secret@db.example:5432/prod")
+        .keys(KeyRing::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap());
+    let d = format!("{b:?}");
+    assert!(!d.contains("hunter2") && !d.contains("AAECAwQF"), "{d}");
+    assert!(d.contains("k1"), "key ids are shown: {d}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
