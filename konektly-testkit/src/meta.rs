@@ -543,6 +543,11 @@ async fn graph_call(state: &Arc<State>, g: &GraphReq, s: &[&str], port: &'static
             state.lock().revoke_grant(c.grant_id);
             json(StatusCode::OK, json!({"success": true}))
         }
+        (&Method::GET, Some("permissions")) => {
+            let data: Vec<Value> =
+                c.grant.scopes.iter().map(|s| json!({"permission": s, "status": "granted"})).collect();
+            json(StatusCode::OK, json!({ "data": data }))
+        }
         (&Method::GET, Some("accounts")) if port == "facebook" => accounts(state, c, &fields),
         (&Method::POST, Some("uploads")) if node == app_id => upload_session_start(state, g),
         (&Method::POST, Some("feed")) => page_feed(state, g, c, &node).await,

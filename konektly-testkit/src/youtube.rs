@@ -526,8 +526,9 @@ fn video_view(state: &State, v: &Video, id: &str, parts: &[&str]) -> Value {
         let processed = ((elapsed.num_milliseconds().max(0) * total) / delay.num_milliseconds().max(1)).min(total);
         out["processingDetails"] = match (done, v.valid) {
             (false, _) => {
-                json!({"processingStatus": "processing", "processingProgress": {"partsTotal": total, "partsProcessed": processed,
-                "timeLeftMs": (delay - elapsed).num_milliseconds().max(0)}})
+                // Google encodes 64-bit integers as JSON strings.
+                json!({"processingStatus": "processing", "processingProgress": {"partsTotal": total.to_string(),
+                    "partsProcessed": processed.to_string(), "timeLeftMs": (delay - elapsed).num_milliseconds().max(0).to_string()}})
             }
             (true, true) => json!({"processingStatus": "succeeded"}),
             (true, false) => json!({"processingStatus": "failed", "processingFailureReason": "other"}),
