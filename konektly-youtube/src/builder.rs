@@ -25,6 +25,8 @@ pub const CHUNK_GRANULARITY: usize = 256 * 1024;
 pub const DEFAULT_CHUNK_SIZE: usize = 8 * 1024 * 1024;
 /// The default largest thumbnail (50 MB since 2026-09-14; it was 2 MB before).
 pub const DEFAULT_MAX_THUMBNAIL_BYTES: u64 = 50 * 1024 * 1024;
+/// The default time one chunk may take, request to answer.
+pub const DEFAULT_UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 /// The default daily budget of `videos.insert` calls per Google Cloud project.
 pub const DEFAULT_DAILY_INSERT_BUDGET: u32 = 100;
 
@@ -60,6 +62,7 @@ pub struct YouTubeBuilder {
     pub(crate) retry_delay: Duration,
     pub(crate) http_config: Option<HttpConfig>,
     pub(crate) http: Option<HttpClient>,
+    pub(crate) upload_timeout: Duration,
 }
 
 impl fmt::Debug for YouTubeBuilder {
@@ -103,6 +106,7 @@ impl YouTubeBuilder {
             retry_delay: Duration::from_secs(1),
             http_config: None,
             http: None,
+            upload_timeout: DEFAULT_UPLOAD_TIMEOUT,
         }
     }
 
@@ -233,6 +237,14 @@ impl YouTubeBuilder {
         self
     }
 
+    /// How long one chunk (or a thumbnail) may take, from the start of its request to YouTube's
+    /// answer (default 10 minutes). The API calls keep the HTTP configuration's shorter timeout;
+    /// an 8 MiB chunk on a 1 Mbit/s uplink alone takes over a minute.
+    pub fn with_upload_timeout(mut self, timeout: Duration) -> Self {
+        self.upload_timeout = timeout;
+        self
+    }
+
     /// A shared HTTP client (its configuration wins over `with_http_config`).
     pub fn with_http_client(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
@@ -289,11 +301,15 @@ impl YouTubeBuilder {
             Some(h) => h,
             None => HttpClient::with_config(self.http_config.clone().unwrap_or_default())?,
         };
+        // Uploads get a client of their own: the time until a chunk's answer grows with its size
+        // and the uplink, far beyond what an API call may take.
+        let upload_http =
+            HttpClient::with_config(HttpConfig { timeout: self.upload_timeout, ..http.config().clone() })?;
         let scopes = self.scopes.clone().unwrap_or_else(|| vec![SCOPE_UPLOAD.into(), SCOPE_READONLY.into()]);
         if scopes.is_empty() {
             return Err(Error::Config("YouTube needs at least one OAuth scope".into()));
         }
-        Ok(YouTubePlatform::from_parts(self, client_id, scopes, chunk_size, endpoints, http))
+        Ok(YouTubePlatform::from_parts(self, client_id, scopes, chunk_size, endpoints, http, upload_http))
     }
 }
 

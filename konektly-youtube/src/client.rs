@@ -52,6 +52,8 @@ pub struct YouTubePlatform {
     pub(crate) scopes: Vec<String>,
     pub(crate) endpoints: Endpoints,
     pub(crate) http: HttpClient,
+    /// For chunks and thumbnails: a longer timeout.
+    pub(crate) upload_http: HttpClient,
     pub(crate) chunk_size: usize,
     pub(crate) poll_interval: Duration,
     pub(crate) default_category_id: String,
@@ -86,6 +88,7 @@ impl YouTubePlatform {
         chunk_size: usize,
         endpoints: Endpoints,
         http: HttpClient,
+        upload_http: HttpClient,
     ) -> Self {
         Self {
             client_id,
@@ -93,6 +96,7 @@ impl YouTubePlatform {
             scopes,
             endpoints,
             http,
+            upload_http,
             chunk_size,
             poll_interval: b.poll_interval,
             default_category_id: b.default_category_id,
@@ -313,16 +317,22 @@ impl YouTubePlatform {
     }
 
     async fn set_thumbnail(&self, token: &AccessToken, video_id: &str, thumb: &konektly_core::Media) -> Result<()> {
-        let bytes = thumb.read_all(self.http.client(), self.max_thumbnail_bytes).await?;
+        let bytes = thumb.read_all(self.upload_http.client(), self.max_thumbnail_bytes).await?;
         let url = self.upload_url("thumbnails/set", &[("videoId", video_id)]);
         let req = self
-            .http
+            .upload_http
             .client()
             .post(url)
             .header(reqwest::header::AUTHORIZATION, bearer(token))
             .header(reqwest::header::CONTENT_TYPE, thumb.mime.essence_str())
             .body(bytes);
-        self.call(req, CallKind::Idempotent).await.map(|_| ())
+        let resp = self.upload_http.send(req, CallKind::Idempotent).await?;
+        let api = ApiResponse::read(resp, CallKind::Idempotent).await?;
+        if api.is_success() {
+            Ok(())
+        } else {
+            Err(map_api_error(api.status, &api.headers, &api.body, CallKind::Idempotent, Utc::now()))
+        }
     }
 
     async fn video_status(&self, token: &AccessToken, id: &str) -> Result<Option<Video>> {

@@ -61,8 +61,8 @@ use konektly_core::ratelimit::{BudgetScope, DeclaredBudget};
 use konektly_core::{Capabilities, MediaKind, MediaLimits, ReconcileSupport, TextCounting};
 
 pub use builder::{
-    CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, DEFAULT_DAILY_INSERT_BUDGET, DEFAULT_MAX_THUMBNAIL_BYTES, SCOPE_FORCE_SSL,
-    SCOPE_READONLY, SCOPE_UPLOAD, SCOPE_YOUTUBE, YouTubeBuilder,
+    CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, DEFAULT_DAILY_INSERT_BUDGET, DEFAULT_MAX_THUMBNAIL_BYTES,
+    DEFAULT_UPLOAD_TIMEOUT, SCOPE_FORCE_SSL, SCOPE_READONLY, SCOPE_UPLOAD, SCOPE_YOUTUBE, YouTubeBuilder,
 };
 pub use client::{Endpoints, YouTubePlatform};
 pub use error::{YouTubeApiError, next_pacific_midnight};

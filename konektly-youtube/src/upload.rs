@@ -159,7 +159,7 @@ impl YouTubePlatform {
     ) -> Result<Answer> {
         let last = offset + chunk.len - 1;
         let req = self
-            .http
+            .upload_http
             .client()
             .put(session)
             .header(AUTHORIZATION, bearer(token))
@@ -169,7 +169,7 @@ impl YouTubePlatform {
             .body(chunk.body);
         // `Create`: the HTTP layer must not resend a chunk on its own; a failure is followed by
         // a status query instead.
-        let sent = self.http.send(req, CallKind::Create).await;
+        let sent = self.upload_http.send(req, CallKind::Create).await;
         self.session_answer(sent, CallKind::Create).await
     }
 
@@ -278,9 +278,9 @@ impl YouTubePlatform {
             }
             // Send from the offset the server confirmed.
             let mut offset = state.offset;
-            let mut source = ChunkSource::open(media, self.http.client(), offset, self.chunk_size).await?;
+            let mut source = ChunkSource::open(media, self.upload_http.client(), offset, self.chunk_size).await?;
             loop {
-                let Some(chunk) = source.next(media, self.http.client(), offset, total).await? else {
+                let Some(chunk) = source.next(media, self.upload_http.client(), offset, total).await? else {
                     // Everything was sent but the session has not said it is done: ask it.
                     failures += 1;
                     if failures > self.upload_retries {

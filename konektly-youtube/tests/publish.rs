@@ -683,3 +683,26 @@ async fn a_file_is_streamed_chunk_by_chunk_with_exact_ranges_and_lengths() {
     let sent: Vec<u8> = chunks_sent(&server, "s1").await.into_iter().flat_map(|(_, b)| b).collect();
     assert_eq!(sent, video_bytes(TOTAL));
 }
+
+#[tokio::test]
+async fn a_slow_chunk_answer_is_waited_for_longer_than_an_api_call() {
+    let server = MockServer::start().await;
+    mount_session(&server, "s1", 1).await;
+    // The chunk's answer comes after the API calls' timeout, well within the upload timeout.
+    mount_chunk(&server, "s1", "bytes 0-999/1000", done().set_delay(std::time::Duration::from_millis(1200)), 1).await;
+    let p = builder(&server.uri())
+        .with_http_config(konektly_core::HttpConfig {
+            max_retries: 0,
+            timeout: std::time::Duration::from_millis(300),
+            ..Default::default()
+        })
+        .with_upload_timeout(std::time::Duration::from_secs(30))
+        .with_upload_retries(0, std::time::Duration::ZERO)
+        .build()
+        .unwrap();
+    let a = account();
+    let c = content(1000);
+    let (out, _, _) =
+        with_ctx(&a, &c, &opts(&options()), Checkpoint::default(), async |ctx| p.publish(ctx).await).await;
+    assert!(matches!(out.unwrap(), PublishOutcome::Processing { .. }));
+}
