@@ -34,7 +34,8 @@ pub enum CallKind {
 pub struct HttpConfig {
     /// Time to establish a connection.
     pub connect_timeout: Duration,
-    /// Time for a whole request and its response head (uploads get their own via `timeout`).
+    /// Time for a whole request and its response, unless the request sets its own with
+    /// `RequestBuilder::timeout` (uploads of large chunks should).
     pub timeout: Duration,
     /// Retries of an idempotent call (after the first try).
     pub max_retries: usize,
@@ -94,7 +95,6 @@ impl HttpClient {
         install_crypto_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
-            .read_timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(config.user_agent.clone())
             .build()
@@ -116,7 +116,12 @@ impl HttpClient {
     /// with a `Retry-After` (honoured up to `max_inline_wait`). Any response that comes back in the end
     /// is returned, whatever its status: the adapter maps its error body.
     pub async fn send(&self, request: RequestBuilder, kind: CallKind) -> Result<Response> {
-        let request = request.build().map_err(|e| Error::Config(format!("invalid request: {}", e.without_url())))?;
+        let mut request =
+            request.build().map_err(|e| Error::Config(format!("invalid request: {}", e.without_url())))?;
+        if request.timeout().is_none() {
+            // Per request, not per client: an upload sets its own, longer `.timeout()`.
+            *request.timeout_mut() = Some(self.config.timeout);
+        }
         let what = describe(&request);
         let mut delays = backon::ExponentialBuilder::default()
             .with_min_delay(self.config.min_delay)

@@ -144,6 +144,27 @@ async fn a_create_that_never_connected_is_transient() {
 }
 
 #[tokio::test]
+async fn the_default_timeout_applies_unless_a_request_sets_its_own() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/chunk"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(600)))
+        .mount(&server)
+        .await;
+    let http = HttpClient::with_config(HttpConfig {
+        timeout: Duration::from_millis(200),
+        max_retries: 0,
+        ..HttpConfig::default()
+    })
+    .unwrap();
+    let url = format!("{}/chunk", server.uri());
+    let err = http.send(http.client().put(&url), CallKind::Create).await.unwrap_err();
+    assert!(matches!(err, Error::UnknownOutcome { .. }), "the default timeout cut the call: {err:?}");
+    let slow_upload = http.client().put(&url).timeout(Duration::from_secs(10));
+    assert_eq!(http.send(slow_upload, CallKind::Create).await.unwrap().status(), 200, "its own timeout wins");
+}
+
+#[tokio::test]
 async fn redirects_are_not_followed() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
