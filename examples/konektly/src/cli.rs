@@ -50,6 +50,10 @@ pub enum Command {
         /// Seconds ahead the second post is scheduled.
         #[arg(long, default_value_t = 5)]
         schedule_in: u64,
+        /// Lose answers after posts were accepted and rate-limit some calls, to watch konektly
+        /// reconcile and retry without posting twice.
+        #[arg(long)]
+        chaos: bool,
     },
     /// Run a sandbox of the five platforms until Ctrl-C.
     Sandbox,

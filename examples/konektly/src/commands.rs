@@ -99,7 +99,7 @@ pub async fn setup(cli: &Cli, ui: Ui) -> Result<Ctx> {
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let ui = Ui::new(cli.json);
     match &cli.command {
-        Command::Demo { schedule_in } => run_demo(&cli, ui, *schedule_in).await,
+        Command::Demo { schedule_in, chaos } => run_demo(&cli, ui, *schedule_in, *chaos).await,
         Command::Sandbox => run_sandbox(ui).await,
         _ => {
             let ctx = setup(&cli, ui).await?;
@@ -124,12 +124,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn run_demo(cli: &Cli, ui: Ui, schedule_in: u64) -> Result<ExitCode> {
+async fn run_demo(cli: &Cli, ui: Ui, schedule_in: u64, chaos: bool) -> Result<ExitCode> {
     let sandbox = Sandbox::start().await?;
     let opts = DemoOptions {
         database_url: cli.database_url.clone(),
         db_path: cli.db.clone(),
         schedule_in: Duration::from_secs(schedule_in),
+        chaos,
         ..DemoOptions::default()
     };
     let report = demo::run(&opts, &sandbox, &ui).await?;

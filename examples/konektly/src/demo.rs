@@ -38,6 +38,9 @@ pub struct DemoOptions {
     pub schedule_in: Duration,
     /// How long the worker may take to finish everything.
     pub timeout: Duration,
+    /// Turn the sandbox's fault knobs on while publishing: answers lost after a post was
+    /// accepted (X, Instagram, YouTube), rate-limit bursts (TikTok, Facebook).
+    pub chaos: bool,
 }
 
 impl Default for DemoOptions {
@@ -47,6 +50,7 @@ impl Default for DemoOptions {
             db_path: PathBuf::from("konektly.db"),
             schedule_in: Duration::from_secs(5),
             timeout: Duration::from_secs(120),
+            chaos: false,
         }
     }
 }
@@ -238,6 +242,14 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
     }
     ui.say("  ✓ The demo post (text + JPEG + MP4, per-platform media) is valid on all five.");
 
+    if opts.chaos {
+        use konektly_testkit::Faults;
+        for p in DEMO_PLATFORMS {
+            sandbox.set_faults(p, Faults { drop_after_accept: 1, ..Faults::default() });
+        }
+        ui.say("\n   Chaos: each platform will accept the next post and then drop the connection without");
+        ui.say("   answering. konektly must find out what landed and still publish everything exactly once.");
+    }
     ui.say("\n3. Publishing now to all five");
     let t0 = Utc::now();
     let pb = ui.spinner("publishing (uploads, containers, processing)…");

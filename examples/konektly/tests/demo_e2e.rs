@@ -18,6 +18,17 @@ fn hashes(p: &PostedRecord) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_publishes_each_post_exactly_once_with_the_right_media() {
+    demo_flow(false).await;
+}
+
+/// Every platform accepts a post and then drops the connection without answering: konektly
+/// must reconcile and still publish each post exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_lost_answers_the_demo_still_publishes_each_post_exactly_once() {
+    demo_flow(true).await;
+}
+
+async fn demo_flow(chaos: bool) {
     let sandbox =
         Sandbox::start_with(SandboxConfig { processing_delay: Duration::from_millis(400), ..SandboxConfig::default() })
             .await
@@ -27,6 +38,7 @@ async fn the_demo_publishes_each_post_exactly_once_with_the_right_media() {
         db_path: dir.path().join("konektly.db"),
         schedule_in: Duration::from_secs(2),
         timeout: Duration::from_secs(90),
+        chaos,
         ..DemoOptions::default()
     };
     let report = run(&opts, &sandbox, &Ui::new(false)).await.unwrap();
@@ -34,6 +46,11 @@ async fn the_demo_publishes_each_post_exactly_once_with_the_right_media() {
     assert_eq!(report.rows.len(), 10);
     assert!(report.invalid_post_violations.iter().any(|v| v.code == "text_too_long"));
     assert!(dir.path().join("konektly.db").exists());
+    if chaos {
+        for p in ["x", "tiktok", "facebook", "instagram", "youtube"] {
+            assert_eq!(sandbox.faults(p).drop_after_accept, 0, "{p}: the sandbox dropped an answer");
+        }
+    }
 
     let (jpeg, mp4) = (sha(DEMO_JPEG), sha(DEMO_MP4));
     let posts = sandbox.posts();
