@@ -51,6 +51,7 @@ struct Setup {
     name: &'static str,
     pg_url: Option<String>,
     _dir: tempfile::TempDir,
+    schemas: std::sync::Mutex<Vec<String>>,
 }
 
 impl Setup {
@@ -66,6 +67,7 @@ impl Setup {
             }
             Some(url) => {
                 let schema = format!("konektly_bench_{}", uuid::Uuid::new_v4().simple());
+                self.schemas.lock().unwrap().push(schema.clone());
                 let open = || PostgresStore::builder(url).schema(&schema).keys(keys()).max_connections(10).connect();
                 let a = open().await.unwrap();
                 let b = open().await.unwrap();
@@ -297,10 +299,20 @@ fn main() {
     let pg = std::env::var("KONEKTLY_BENCH_POSTGRES_URL").or_else(|_| std::env::var("KONEKTLY_TEST_POSTGRES_URL")).ok();
     let mut setups = Vec::new();
     if std::env::var("KONEKTLY_BENCH_SKIP_SQLITE").is_err() {
-        setups.push(Setup { name: "SQLite (file, WAL)", pg_url: None, _dir: tempfile::tempdir().unwrap() });
+        setups.push(Setup {
+            name: "SQLite (file, WAL)",
+            pg_url: None,
+            _dir: tempfile::tempdir().unwrap(),
+            schemas: Default::default(),
+        });
     }
     match pg {
-        Some(url) => setups.push(Setup { name: "PostgreSQL", pg_url: Some(url), _dir: tempfile::tempdir().unwrap() }),
+        Some(url) => setups.push(Setup {
+            name: "PostgreSQL",
+            pg_url: Some(url),
+            _dir: tempfile::tempdir().unwrap(),
+            schemas: Default::default(),
+        }),
         None => eprintln!("no KONEKTLY_BENCH_POSTGRES_URL: PostgreSQL skipped"),
     }
     println!("{jobs} no-op targets, claims of {batch}; workers are tasks of one process (2 runtime threads)\n");
@@ -335,6 +347,16 @@ fn main() {
                 let (p50, p99, max) = latency(s, 200, live).await;
                 let how = if live { "enqueued when due" } else { "scheduled ahead" };
                 println!("| {} | {how} | {p50:.1} | {p99:.1} | {max:.1} |", s.name);
+            }
+        }
+        // Drop the benchmark's schemas.
+        for s in &setups {
+            let Some(url) = &s.pg_url else { continue };
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let schemas: Vec<String> = s.schemas.lock().unwrap().drain(..).collect();
+            for schema in schemas {
+                let sql = format!("DROP SCHEMA \"{schema}\" CASCADE");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
             }
         }
     });
