@@ -261,8 +261,18 @@ async fn faults_rate_limit_bursts_errors_and_dropped_answers() {
         assert_eq!(r.headers()["x-rate-limit-remaining"], "0");
     }
     assert_eq!(c.get(format!("{base}2/users/me")).bearer_auth(at).send().await.unwrap().status(), 200);
-    sb.set_faults("x", Faults { error_rate: 1.0, ..Faults::default() });
-    assert_eq!(c.get(format!("{base}2/users/me")).bearer_auth(at).send().await.unwrap().status(), 503);
+    // The knobs are reachable over HTTP too.
+    let control = sb.base_url("media");
+    let r = c.put(format!("{control}_sandbox/faults/x")).json(&json!({"error_rate": 1.0})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(sb.faults("x").error_rate, 1.0);
+    let r = c.get(format!("{base}2/users/me")).bearer_auth(at).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.json::<Value>().await.unwrap()["title"], "Service Unavailable");
+    sb.set_faults("x", Faults { latency: Duration::from_millis(300), ..Faults::default() });
+    let t = std::time::Instant::now();
+    assert_eq!(c.get(format!("{base}2/users/me")).bearer_auth(at).send().await.unwrap().status(), 200);
+    assert!(t.elapsed() >= Duration::from_millis(300));
     sb.set_faults("x", Faults { drop_after_accept: 1, ..Faults::default() });
     let r = c.post(format!("{base}2/tweets")).bearer_auth(at).json(&json!({"text": "lost answer"})).send().await;
     assert!(r.is_err(), "the connection is dropped without an answer");
