@@ -233,7 +233,8 @@ async fn crash_test(
     let platform = serve_platform(received.clone()).await;
     let store = open_store_with(backend, &db, schema.as_deref()).await;
 
-    // One account, and `targets` posts due over the next three seconds.
+    // One account, and `targets` posts due over the next five seconds, so that kills land while
+    // workers are busy.
     let mut account = support::account("crash-owner", &support::token("access"), None);
     account.platform = PlatformId::new(PLATFORM);
     account.tokens.expires_at = None;
@@ -243,7 +244,7 @@ async fn crash_test(
         .map(|i| {
             let post =
                 Post::new(OwnerId::new("crash-owner"), Content::text(format!("post {i}"))).to(Target::new(account.id));
-            let due = start + chrono::Duration::microseconds((i as i64 * 3_000_000) / targets as i64);
+            let due = start + chrono::Duration::microseconds((i as i64 * 5_000_000) / targets as i64);
             TargetRecord::new(&post, &post.targets[0], PlatformId::new(PLATFORM), due)
         })
         .collect();
