@@ -58,6 +58,8 @@ pub struct Ctx {
     pub sandbox: Option<SandboxInfo>,
     /// A sandbox started for this command only.
     pub local_sandbox: Option<Sandbox>,
+    /// Platforms that could not be configured, and why.
+    pub unconfigured: app::Unconfigured,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -92,7 +94,7 @@ pub async fn setup(cli: &Cli, ui: Ui) -> Result<Ctx> {
         None => app::media_host_from_env(&config),
     };
     let engine = app::engine(platforms, &store, media_host, sandbox.is_some())?;
-    Ok(Ctx { engine, store, owner: OwnerId::new(cli.owner.clone()), ui, sandbox, local_sandbox })
+    Ok(Ctx { engine, store, owner: OwnerId::new(cli.owner.clone()), ui, sandbox, local_sandbox, unconfigured: missing })
 }
 
 /// Runs the command line.
@@ -180,6 +182,17 @@ fn account_json(a: &Account) -> Value {
 }
 
 async fn cmd_connect(ctx: &Ctx, platform: &str, port: u16, no_browser: bool, timeout: u64) -> Result<ExitCode> {
+    if ctx.engine.platform(&platform.into()).is_err() {
+        let why = ctx
+            .unconfigured
+            .iter()
+            .find(|(p, _)| p.split('/').any(|x| x == platform))
+            .map(|(_, why)| format!(": {why}"))
+            .unwrap_or_default();
+        return fail(format!(
+            "{platform} is not configured{why}. Set its app credentials (see `konektly --help`), or add --sandbox."
+        ));
+    }
     let browser = match (&ctx.sandbox, no_browser) {
         (_, true) => Browser::None,
         (Some(_), false) => Browser::Follow,
