@@ -37,6 +37,9 @@ pub struct HttpConfig {
     /// Time for a whole request and its response, unless the request sets its own with
     /// `RequestBuilder::timeout` (uploads of large chunks should).
     pub timeout: Duration,
+    /// Time for one upload request (a media chunk): set it with
+    /// `RequestBuilder::timeout(http.config().upload_timeout)`.
+    pub upload_timeout: Duration,
     /// Retries of an idempotent call (after the first try).
     pub max_retries: usize,
     /// First backoff delay.
@@ -55,6 +58,7 @@ impl Default for HttpConfig {
         Self {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(60),
+            upload_timeout: Duration::from_secs(600),
             max_retries: 3,
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),

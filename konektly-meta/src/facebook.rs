@@ -334,6 +334,7 @@ impl FacebookPagePlatform {
                 .client()
                 .post(url.clone())
                 .query(&[("access_token", ctx.access_token().expose())])
+                .timeout(self.client.http.config().upload_timeout)
                 .multipart(form);
             let next: VideoPhaseBody =
                 match self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), "uploading a video chunk").await {
@@ -452,7 +453,10 @@ impl FacebookPagePlatform {
                 MediaSource::Url(u) => rb.header("file_url", u.as_str()),
                 _ => {
                     let size = media.require_size()?;
+                    // One request carries the whole file: allow at least 256 KiB/s.
+                    let allowance = std::time::Duration::from_secs(size / 262_144);
                     rb.header("offset", "0")
+                        .timeout(self.client.http.config().upload_timeout + allowance)
                         .header("file_size", size.to_string())
                         .header(CONTENT_LENGTH, size.to_string())
                         .body(streamed_body(&self.client, &media).await?)

@@ -167,6 +167,8 @@ impl InstagramPlatform {
                 .post(url)
                 .header(reqwest::header::AUTHORIZATION, auth)
                 .header("offset", "0")
+                // One request carries the whole file: allow at least 256 KiB/s.
+                .timeout(self.client.http.config().upload_timeout + std::time::Duration::from_secs(size / 262_144))
                 .header("file_size", size.to_string())
                 .header(reqwest::header::CONTENT_LENGTH, size.to_string())
                 .body(crate::facebook::streamed_body(&self.client, &media).await?);

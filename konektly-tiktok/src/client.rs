@@ -206,6 +206,7 @@ impl TikTokClient {
             .put(url)
             .header(CONTENT_TYPE, content_type)
             .header(CONTENT_RANGE, content_range)
+            .timeout(self.http.config().upload_timeout)
             .body(chunk);
         let resp = self.http.send(req, CallKind::Idempotent).await?;
         let api = ApiResponse::read(resp, CallKind::Idempotent).await?;

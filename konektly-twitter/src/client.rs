@@ -274,7 +274,10 @@ impl XPlatform {
                         .map_err(|e| Error::Config(format!("multipart: {e}")))?;
                     let form =
                         reqwest::multipart::Form::new().text("segment_index", segment.to_string()).part("media", part);
-                    let req = self.request(Method::POST, &path, ctx.access_token())?.multipart(form);
+                    let req = self
+                        .request(Method::POST, &path, ctx.access_token())?
+                        .timeout(self.cfg.http.config().upload_timeout)
+                        .multipart(form);
                     // Appending a segment again at the same index is harmless.
                     self.call(Some(ctx), req, CallKind::Idempotent, "POST /2/media/upload/{id}/append").await?;
                     let ms = &mut state.items[i].media[j];
