@@ -220,7 +220,7 @@ macro_rules! impl_common {
                     .bind(row.profile)
                     .bind(row.created_at_ns)
                     .bind(row.updated_at_ns)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($crate::common::db_err("inserting an account"))?;
                 if done.rows_affected() == 0 {
@@ -285,7 +285,7 @@ macro_rules! impl_common {
                 .bind(row.updated_at_ns)
                 .bind(row.id.clone())
                 .bind(account.version as i64)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err($crate::common::db_err("updating an account"))?;
                 if done.rows_affected() == 1 {
@@ -293,7 +293,7 @@ macro_rules! impl_common {
                 }
                 let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM konektly_accounts WHERE id = $1")
                     .bind(row.id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err($crate::common::db_err("reading an account version"))?;
                 Err(match stored {
@@ -321,7 +321,7 @@ macro_rules! impl_common {
             async fn delete_account(&self, id: konektly_core::AccountId) -> konektly_core::Result<bool> {
                 let done = sqlx::query("DELETE FROM konektly_accounts WHERE id = $1")
                     .bind(id.to_string())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($crate::common::db_err("deleting an account"))?;
                 Ok(done.rows_affected() > 0)
@@ -345,7 +345,7 @@ macro_rules! impl_common {
                     .bind(row.pkce_verifier)
                     .bind(row.body)
                     .bind(row.expires_at_ns)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($crate::common::db_err("storing a pending authorization"))?;
                 Ok(())
@@ -355,7 +355,7 @@ macro_rules! impl_common {
                 let sql = format!("DELETE FROM konektly_pending WHERE state = $1 RETURNING {}", $crate::codec::PENDING_COLS);
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(state)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err($crate::common::db_err("taking a pending authorization"))?;
                 match row {
@@ -389,7 +389,7 @@ macro_rules! impl_common {
             async fn enqueue_rows(&self, targets: &[konektly_core::TargetRecord]) -> konektly_core::Result<usize> {
                 use $crate::codec::{TARGET_INSERT_ARITY, TARGET_INSERT_COLS, TargetRow};
                 let mut n = 0usize;
-                let mut tx = self.pool.begin().await.map_err($crate::common::db_err("starting an enqueue"))?;
+                let mut tx = self.writer.begin().await.map_err($crate::common::db_err("starting an enqueue"))?;
                 for chunk in targets.chunks(200) {
                     let mut values = Vec::with_capacity(chunk.len());
                     for i in 0..chunk.len() {
@@ -465,7 +465,7 @@ macro_rules! impl_common {
                 let w = $crate::common::filter_where(filter, &mut args);
                 let sql = format!("DELETE FROM konektly_targets WHERE {w}");
                 let done = $crate::common::bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($crate::common::db_err("deleting targets"))?;
                 Ok(done.rows_affected() as usize)
@@ -482,7 +482,7 @@ macro_rules! impl_common {
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(now)
                     .bind(id.to_string())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err($crate::common::db_err("cancelling a target"))?;
                 match row {
@@ -514,7 +514,7 @@ macro_rules! impl_common {
                     .bind(at)
                     .bind(now)
                     .bind(id.to_string())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err($crate::common::db_err("rescheduling a target"))?;
                 match row {
@@ -546,7 +546,7 @@ macro_rules! impl_common {
                 .bind(lease.target.to_string())
                 .bind(lease.owner.as_str())
                 .bind(lease.fencing_token as i64)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err($crate::common::db_err("extending a lease"))?;
                 if done.rows_affected() == 0 {
@@ -576,7 +576,7 @@ macro_rules! impl_common {
                 .bind(lease.target.to_string())
                 .bind(lease.owner.as_str())
                 .bind(lease.fencing_token as i64)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err($crate::common::db_err("saving a checkpoint"))?;
                 if done.rows_affected() == 0 {
@@ -603,7 +603,7 @@ macro_rules! impl_common {
                     .bind(lease.target.to_string())
                     .bind(lease.owner.as_str())
                     .bind(lease.fencing_token as i64)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err($crate::common::db_err("recording an outcome"))?;
                 let Some(row) = row else { return Err(konektly_core::Error::LeaseLost(lease.target)) };
@@ -626,7 +626,7 @@ macro_rules! impl_common {
                 .bind(at)
                 .bind($crate::codec::ns(chrono::Utc::now()))
                 .bind(account.to_string())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err($crate::common::db_err("unblocking targets"))?;
                 let n = done.rows_affected() as usize;
@@ -661,7 +661,7 @@ macro_rules! impl_common {
                 )
                 .bind(key)
                 .bind($crate::codec::ns(reset_at))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err($crate::common::db_err("recording a rate-limit report"))?;
                 self.peeks.forget(key);
@@ -736,7 +736,7 @@ macro_rules! impl_common {
                         .bind(refresh)
                         .bind(&id)
                         .bind(&old)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err($crate::common::db_err("rotating an account's key"))?;
                         n += done.rows_affected();
@@ -773,7 +773,7 @@ macro_rules! impl_common {
                         .bind(v)
                         .bind(&state)
                         .bind(&old)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err($crate::common::db_err("rotating a pending authorization's key"))?;
                         n += done.rows_affected();
@@ -849,7 +849,7 @@ macro_rules! impl_common {
                 id: konektly_core::AccountId,
                 policy: $crate::ErasePolicy,
             ) -> konektly_core::Result<$crate::Erasure> {
-                let mut tx = self.pool.begin().await.map_err($crate::common::db_err("starting an erasure"))?;
+                let mut tx = self.writer.begin().await.map_err($crate::common::db_err("starting an erasure"))?;
                 let sid = id.to_string();
                 let targets = if policy.keep_post_history {
                     sqlx::query(
@@ -899,13 +899,13 @@ macro_rules! impl_common {
                     "DELETE FROM konektly_targets WHERE state IN ('published', 'failed', 'cancelled') AND updated_at_ns < $1",
                 )
                 .bind(t)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err($crate::common::db_err("purging targets"))?
                 .rows_affected();
                 sqlx::query("DELETE FROM konektly_pending WHERE expires_at_ns < $1")
                     .bind(t)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($crate::common::db_err("purging pending authorizations"))?;
                 Ok(n)

@@ -87,6 +87,7 @@ impl PostgresStoreBuilder {
             .map_err(|e| Error::storage("cannot connect to PostgreSQL", e))?;
         migrate(&pool, self.schema.as_deref()).await?;
         Ok(PostgresStore {
+            writer: pool.clone(),
             pool,
             keys: Arc::new(keys),
             peeks: Arc::default(),
@@ -118,6 +119,8 @@ impl Drop for Waker {
 #[derive(Clone)]
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
+    /// The same pool: PostgreSQL has no single-writer rule.
+    pub(crate) writer: PgPool,
     pub(crate) keys: Arc<KeyRing>,
     peeks: Arc<crate::common::PeekCache>,
     waker: Arc<Waker>,

@@ -27,7 +27,11 @@ use crate::migrations;
 /// machine. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Readers.
     pub(crate) pool: SqlitePool,
+    /// The one connection that writes: writers of this process queue here instead of spinning
+    /// on SQLite's busy handler (other processes still meet the busy timeout).
+    pub(crate) writer: SqlitePool,
     pub(crate) keys: Arc<KeyRing>,
     notify: Arc<Notify>,
     peeks: Arc<crate::common::PeekCache>,
@@ -49,11 +53,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30));
-        let pool =
-            SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(|e| {
-                Error::storage(format!("cannot open the SQLite database {}", path.as_ref().display()), e)
-            })?;
-        Self::from_pool(pool, keys).await
+        let fail = |e| Error::storage(format!("cannot open the SQLite database {}", path.as_ref().display()), e);
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await.map_err(fail)?;
+        migrate(&writer).await?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(fail)?;
+        Ok(Self::assemble(pool, writer, keys))
     }
 
     /// A private database in memory (tests, examples): gone when the store is dropped.
@@ -69,12 +73,12 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(|e| Error::storage("cannot open an in-memory SQLite database", e))?;
-        Self::from_pool(pool, keys).await
+        migrate(&pool).await?;
+        Ok(Self::assemble(pool.clone(), pool, keys))
     }
 
-    async fn from_pool(pool: SqlitePool, keys: KeyRing) -> Result<Self> {
-        migrate(&pool).await?;
-        Ok(Self { pool, keys: Arc::new(keys), notify: Arc::new(Notify::new()), peeks: Arc::default() })
+    fn assemble(pool: SqlitePool, writer: SqlitePool, keys: KeyRing) -> Self {
+        Self { pool, writer, keys: Arc::new(keys), notify: Arc::new(Notify::new()), peeks: Arc::default() }
     }
 
     /// The key ring in use.
@@ -85,6 +89,7 @@ impl SqliteStore {
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// Records many outcomes in one write transaction (each still guarded by its own lease).
@@ -94,7 +99,7 @@ impl SqliteStore {
         let mut wake = false;
         let sql = crate::codec::complete_sql_returning("id");
         let now = ns(Utc::now());
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err("starting a batch of outcomes"))?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err("starting a batch of outcomes"))?;
         for (lease, c) in items {
             let p = crate::codec::CompletionPatch::new(c)?;
             let row = sqlx::query(AssertSqlSafe(sql.clone()))
@@ -221,7 +226,7 @@ impl Scheduler for SqliteStore {
         for a in args {
             q = q.bind(a);
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(db_err("claiming targets"))?;
+        let rows = q.fetch_all(&self.writer).await.map_err(db_err("claiming targets"))?;
         claimed_from_rows(rows.iter().map(|r| target_row!(r)).collect::<Result<Vec<_>>>()?)
     }
 
@@ -288,7 +293,7 @@ impl Scheduler for SqliteStore {
         }
         // BEGIN IMMEDIATE takes the write lock first: the read-modify-write is atomic across
         // processes.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err("starting a budget update"))?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err("starting a budget update"))?;
         let row = sqlx::query("SELECT window_start_ns, used, blocked_until_ns FROM konektly_budgets WHERE key = $1")
             .bind(key)
             .fetch_optional(&mut *tx)
