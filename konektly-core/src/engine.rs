@@ -639,6 +639,7 @@ impl Konektly {
 
         let saver = LeaseSaver { scheduler: self.inner.scheduler.clone(), lease: lease.clone() };
         let sink = BudgetSink::default();
+        let progress = EventProgress(self.inner.events.clone());
         let started = record.attempt_started_at.unwrap_or_else(Utc::now);
         let mut checkpoint = record.checkpoint.clone();
         let mut kind_now = kind;
@@ -654,7 +655,8 @@ impl Konektly {
                 &saver,
                 &sink,
                 self.inner.media_host.as_deref(),
-            );
+            )
+            .with_progress(&progress);
             let r = match kind_now {
                 ClaimKind::Publish => platform.publish(&mut ctx).await,
                 ClaimKind::Poll => platform.poll(&mut ctx).await,
@@ -796,6 +798,16 @@ impl CheckpointSaver for LeaseSaver {
     async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
         let lease = self.lease.lock().unwrap().clone();
         self.scheduler.save_checkpoint(&lease, checkpoint).await
+    }
+}
+
+struct EventProgress(broadcast::Sender<Event>);
+
+impl crate::platform::ProgressSink for EventProgress {
+    fn progress(&self, target: TargetId, sent: u64, total: u64) {
+        if self.0.receiver_count() > 0 {
+            let _ = self.0.send(Event::UploadProgress { target, sent, total });
+        }
     }
 }
 

@@ -24,6 +24,15 @@ pub enum Event {
         /// The target.
         target: TargetId,
     },
+    /// Bytes of a media item being uploaded reached the platform.
+    UploadProgress {
+        /// The target.
+        target: TargetId,
+        /// Bytes the platform holds.
+        sent: u64,
+        /// Bytes in all.
+        total: u64,
+    },
     /// A target will be tried again.
     Retrying {
         /// The target.

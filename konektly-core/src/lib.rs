@@ -78,7 +78,8 @@ pub use model::{
 };
 pub use platform::{
     AuthorizationRequest, Capabilities, CheckpointSaver, MediaLimits, MemoryCheckpoints, PendingAuthorization,
-    Platform, PublishContext, RateLimitSink, ReconcileSupport, TextCounting, validate_against_capabilities,
+    Platform, ProgressSink, PublishContext, RateLimitSink, ReconcileSupport, TextCounting,
+    validate_against_capabilities,
 };
 pub use scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, Scheduler, TargetFilter};
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};

@@ -154,6 +154,12 @@ pub trait RateLimitSink: Send + Sync {
     fn report(&self, report: RateLimitReport);
 }
 
+/// Receives upload progress (bytes the platform holds of a media item), for progress bars.
+pub trait ProgressSink: Send + Sync {
+    /// `sent` of `total` bytes of the current media item are at the platform.
+    fn progress(&self, target: TargetId, sent: u64, total: u64);
+}
+
 /// A saver that keeps checkpoints in memory (tests, one-shot tools).
 #[derive(Debug, Default)]
 pub struct MemoryCheckpoints {
@@ -214,6 +220,7 @@ pub struct PublishContext<'a> {
     saver: &'a dyn CheckpointSaver,
     rate_limits: &'a dyn RateLimitSink,
     media_host: Option<&'a dyn crate::MediaHost>,
+    progress: Option<&'a dyn ProgressSink>,
 }
 
 impl fmt::Debug for PublishContext<'_> {
@@ -240,7 +247,34 @@ impl<'a> PublishContext<'a> {
         rate_limits: &'a dyn RateLimitSink,
         media_host: Option<&'a dyn crate::MediaHost>,
     ) -> Self {
-        Self { target, account, content, options, attempt_started_at, checkpoint, saver, rate_limits, media_host }
+        Self {
+            target,
+            account,
+            content,
+            options,
+            attempt_started_at,
+            checkpoint,
+            saver,
+            rate_limits,
+            media_host,
+            progress: None,
+        }
+    }
+
+    /// Sends upload progress to `sink` (the engine turns it into [`Event::UploadProgress`]).
+    ///
+    /// [`Event::UploadProgress`]: crate::Event::UploadProgress
+    pub fn with_progress(mut self, sink: &'a dyn ProgressSink) -> Self {
+        self.progress = Some(sink);
+        self
+    }
+
+    /// Reports that `sent` of `total` bytes of the media being uploaded are at the platform.
+    /// Adapters call it after each chunk.
+    pub fn report_progress(&self, sent: u64, total: u64) {
+        if let Some(p) = self.progress {
+            p.progress(self.target, sent, total);
+        }
     }
 
     /// The access token to send.

@@ -527,3 +527,24 @@ async fn a_platform_that_fetches_by_url_needs_a_media_host_only_for_local_media(
     let v = engine.validate(&bad).await.unwrap();
     assert!(v.iter().any(|v| v.code == "media_host_required"), "{v:?}");
 }
+
+#[tokio::test]
+async fn upload_progress_reaches_subscribers() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "sam").await;
+    let mut events = engine.subscribe();
+    let image =
+        konektly_core::Media::from_bytes(&b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0"[..]);
+    let size = image.size.unwrap();
+    let post = Post::new(owner, Content::text("with media").with_media(image)).to(Target::new(account.id));
+    engine.publish_now(&post).await.unwrap();
+    let mut progress = None;
+    while let Ok(ev) = events.try_recv() {
+        if let Event::UploadProgress { sent, total, .. } = ev {
+            progress = Some((sent, total));
+        }
+    }
+    assert_eq!(progress, Some((size, size)), "the upload's progress was announced");
+}

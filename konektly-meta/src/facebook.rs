@@ -358,6 +358,7 @@ impl FacebookPagePlatform {
             up.end_offset = next.end_offset;
             st.video = Some(up.clone());
             ctx.save_state(&*st).await?;
+            ctx.report_progress(up.start_offset.min(size), size);
         }
         if !up.finished {
             let mut form: Vec<(&'static str, String)> =

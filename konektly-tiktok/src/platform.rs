@@ -146,6 +146,7 @@ impl TikTokPlatform {
             self.client.upload_chunk(&url, &content_type, &plan.content_range(i), chunk).await?;
             state.chunks_sent = i + 1;
             ctx.save_state(&*state).await?;
+            ctx.report_progress(plan.range(i).1 + 1, plan.video_size);
         }
         Ok(())
     }

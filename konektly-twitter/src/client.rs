@@ -283,7 +283,9 @@ impl XPlatform {
                     let ms = &mut state.items[i].media[j];
                     ms.segments_sent += 1;
                     ms.bytes_sent += len;
+                    let sent = ms.bytes_sent;
                     ctx.save_state(&*state).await?;
+                    ctx.report_progress(sent, size);
                 }
             }
             if state.items[i].media[j].bytes_sent != size {

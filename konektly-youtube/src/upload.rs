@@ -308,6 +308,7 @@ impl YouTubePlatform {
                         }
                         state.offset = o;
                         ctx.save_state(state).await?;
+                        ctx.report_progress(o, total);
                         if o != offset + len {
                             // The server kept less (or more) than was sent: continue from its count.
                             tracing::debug!(target: "konektly::youtube", sent_to = offset + len, held = o, "resuming from the server's offset");

@@ -372,6 +372,11 @@ impl Platform for StubPlatform {
                 return Err(Error::transient("stub failed in the middle of a thread"));
             }
             let id = self.land(ctx.target, text, *media);
+            if *media > 0 {
+                // The stub "uploads" an item's media at once: one progress report per item.
+                let bytes: u64 = ctx.content.media.iter().filter_map(|m| m.size).sum();
+                ctx.report_progress(bytes, bytes);
+            }
             state.posted.push(id);
             ctx.save_state(&state).await?;
         }
