@@ -436,7 +436,9 @@ async fn cmd_post(ctx: &Ctx, args: &PostArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let pb = ctx.ui.spinner(format!("publishing to {} target(s)…", post.targets.len()));
+    let progress = ctx.ui.upload_progress(&ctx.engine);
     let mut records = ctx.engine.publish_now(&post).await?;
+    progress.abort();
     ctx.ui.done(pb, format!("published post {}", post.id));
     if records.iter().any(|r| !r.state.is_final()) && args.wait > 0 {
         records = finish(ctx, &[post.id], Duration::from_secs(args.wait)).await?;
@@ -540,7 +542,10 @@ async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<ExitCode> {
             let _ = tokio::signal::ctrl_c().await;
         }
     };
-    let report = worker.run(shutdown).await?;
+    let progress = ctx.ui.upload_progress(&ctx.engine);
+    let report = worker.run(shutdown).await;
+    progress.abort();
+    let report = report?;
     printer.abort();
     ctx.ui.say(format!("worker stopped: {} target(s) claimed, {} abandoned", report.claimed, report.abandoned));
     Ok(ExitCode::SUCCESS)

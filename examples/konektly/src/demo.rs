@@ -253,7 +253,9 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
     ui.say("\n3. Publishing now to all five");
     let t0 = Utc::now();
     let pb = ui.spinner("publishing (uploads, containers, processing)…");
+    let progress = ui.upload_progress(&engine);
     let records = engine.publish_now(&post).await?;
+    progress.abort();
     let summary: Vec<String> = records.iter().map(|r| format!("{} {}", r.platform, r.state.name())).collect();
     ui.done(
         pb,

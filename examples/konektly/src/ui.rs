@@ -1,11 +1,12 @@
 //! Output: plain lines and tables for people, JSON for scripts (`--json`), and progress bars
 //! (indicatif) when standard error is a terminal.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use konektly_core::{TargetRecord, TargetState, Violation};
+use konektly_core::{TargetId, TargetRecord, TargetState, Violation};
 
 /// How to talk to the user.
 #[derive(Clone, Debug)]
@@ -58,6 +59,64 @@ impl Ui {
         if !line.as_ref().is_empty() {
             self.say(line);
         }
+    }
+
+    /// Shows upload progress until the returned task is aborted: a byte bar per target on a
+    /// terminal, a plain line at each quarter otherwise (nothing with `--json`).
+    pub fn upload_progress(&self, engine: &konektly_core::Konektly) -> tokio::task::JoinHandle<()> {
+        let mut events = engine.subscribe();
+        let engine = engine.clone();
+        let ui = self.clone();
+        tokio::spawn(async move {
+            let mut bars: HashMap<TargetId, ProgressBar> = HashMap::new();
+            let mut quarters: HashMap<TargetId, u64> = HashMap::new();
+            let mut labels: HashMap<TargetId, String> = HashMap::new();
+            loop {
+                let ev = match events.recv().await {
+                    Ok(ev) => ev,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                };
+                let konektly_core::Event::UploadProgress { target, sent, total } = ev else { continue };
+                if ui.json || total == 0 {
+                    continue;
+                }
+                if let std::collections::hash_map::Entry::Vacant(slot) = labels.entry(target) {
+                    let label = match engine.scheduler().get(target).await {
+                        Ok(Some(r)) => format!("{} upload", r.platform),
+                        _ => "upload".to_owned(),
+                    };
+                    slot.insert(label);
+                }
+                let label = &labels[&target];
+                if ui.term {
+                    let pb = bars.entry(target).or_insert_with(|| {
+                        let pb = ui.multi.add(ProgressBar::new(total));
+                        pb.set_style(
+                            ProgressStyle::with_template(
+                                "  {msg:18} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec}",
+                            )
+                            .expect("a valid template")
+                            .progress_chars("=> "),
+                        );
+                        pb.set_message(label.clone());
+                        pb
+                    });
+                    pb.set_position(sent.min(total));
+                    if sent >= total
+                        && let Some(pb) = bars.remove(&target)
+                    {
+                        pb.finish_and_clear();
+                    }
+                } else {
+                    let q = sent.min(total) * 4 / total;
+                    if quarters.get(&target).is_none_or(|last| q > *last) {
+                        quarters.insert(target, q);
+                        ui.say(format!("  {label}: {}% ({sent} of {total} bytes)", q * 25));
+                    }
+                }
+            }
+        })
     }
 
     /// Prints JSON on standard output.
