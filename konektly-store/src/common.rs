@@ -428,6 +428,14 @@ macro_rules! impl_common {
                     let done = q.execute(&mut *tx).await.map_err($crate::common::db_err("enqueueing targets"))?;
                     n += done.rows_affected() as usize;
                 }
+                if n > 0 && let Some((sql, channel)) = self.notify_statement() {
+                    // Delivered when the enqueue commits: no extra round trip, never early.
+                    sqlx::query(sql)
+                        .bind(channel)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::common::db_err("notifying workers"))?;
+                }
                 tx.commit().await.map_err($crate::common::db_err("committing an enqueue"))?;
                 Ok(n)
             }

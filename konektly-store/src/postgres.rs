@@ -156,6 +156,11 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
+    /// The statement that wakes workers from inside a transaction.
+    fn notify_statement(&self) -> Option<(&'static str, String)> {
+        Some(("SELECT pg_notify($1, '')", self.waker.channel.clone()))
+    }
+
     async fn wake(&self) {
         if let Err(e) = sqlx::query("SELECT pg_notify($1, '')").bind(&self.waker.channel).execute(&self.pool).await {
             tracing::warn!(target: "konektly::store", error = %e, "could not notify workers");
@@ -307,11 +312,8 @@ impl_common!(PostgresStore);
 #[async_trait]
 impl Scheduler for PostgresStore {
     async fn enqueue(&self, targets: &[TargetRecord]) -> Result<usize> {
-        let n = self.enqueue_rows(targets).await?;
-        if n > 0 {
-            self.wake().await;
-        }
-        Ok(n)
+        // The NOTIFY is sent inside the enqueue's transaction.
+        self.enqueue_rows(targets).await
     }
 
     async fn get(&self, id: TargetId) -> Result<Option<TargetRecord>> {

@@ -132,6 +132,11 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// SQLite has no cross-process notifications: other processes poll.
+    fn notify_statement(&self) -> Option<(&'static str, String)> {
+        None
+    }
+
     async fn wake(&self) {
         self.notify.notify_waiters();
         // Also leaves a permit, so a worker about to wait does not miss it.
