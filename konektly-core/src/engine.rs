@@ -442,7 +442,9 @@ impl Konektly {
             for v in platform.validate(content, &target.options) {
                 push(v, Some(&account.platform));
             }
-            records.push(TargetRecord::new(post, target, account.platform.clone(), due));
+            let mut record = TargetRecord::new_unchecked(post, target, account.platform.clone(), due);
+            record.id = target_id;
+            records.push(record);
         }
         Ok((records, violations))
     }
@@ -480,7 +482,7 @@ impl Konektly {
         let mut set = JoinSet::new();
         for c in claims {
             let engine = self.clone();
-            set.spawn(async move { engine.process(c).await });
+            set.spawn(async move { Box::pin(engine.process(c)).await });
         }
         while set.join_next().await.is_some() {}
         self.status(post.id).await
@@ -861,7 +863,7 @@ impl Worker {
         let mut set = JoinSet::new();
         for c in claims {
             let engine = self.engine.clone();
-            set.spawn(async move { engine.process(c).await });
+            set.spawn(async move { Box::pin(engine.process(c)).await });
         }
         while set.join_next().await.is_some() {}
         Ok(n)
@@ -930,7 +932,7 @@ impl Worker {
                 let permit = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
                 let engine = engine.clone();
                 tasks.spawn(async move {
-                    engine.process(c).await;
+                    Box::pin(engine.process(c)).await;
                     drop(permit);
                 });
             }

@@ -253,8 +253,12 @@ impl Scheduler for MemoryScheduler {
             .filter(|e| req.platforms.as_ref().is_none_or(|p| p.contains(&e.record.platform)))
             .filter_map(|e| claim_kind(&e.record, req.now).map(|k| (e.record.due_at, e.record.id, k)))
             .collect();
-        candidates.sort_by_key(|(due, id, _)| (*due, *id));
+        // Only the oldest `limit` need ordering: select them, then sort those few.
+        if candidates.len() > req.limit && req.limit > 0 {
+            candidates.select_nth_unstable_by_key(req.limit - 1, |(due, id, _)| (*due, *id));
+        }
         candidates.truncate(req.limit);
+        candidates.sort_unstable_by_key(|(due, id, _)| (*due, *id));
         let expires_at = req.now + chrono::Duration::from_std(req.lease_for).unwrap_or(chrono::Duration::MAX);
         let mut out = Vec::with_capacity(candidates.len());
         for (_, id, kind) in candidates {

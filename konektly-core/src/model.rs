@@ -574,9 +574,16 @@ pub struct TargetRecord {
 impl TargetRecord {
     /// A new, scheduled target.
     pub fn new(post: &Post, target: &Target, platform: PlatformId, due_at: DateTime<Utc>) -> Self {
+        let mut record = Self::new_unchecked(post, target, platform, due_at);
+        record.id = TargetId::for_post(post.id, target.account);
+        record
+    }
+
+    /// The same without deriving the id (the caller sets it; the engine has it already).
+    pub(crate) fn new_unchecked(post: &Post, target: &Target, platform: PlatformId, due_at: DateTime<Utc>) -> Self {
         let now = Utc::now();
         Self {
-            id: TargetId::for_post(post.id, target.account),
+            id: TargetId::from_uuid(uuid::Uuid::nil()),
             post_id: post.id,
             owner: post.owner.clone(),
             account_id: target.account,
