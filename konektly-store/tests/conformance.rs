@@ -28,7 +28,10 @@ async fn sqlite_file_passes_both_suites() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_passes_both_suites() {
     let Some(url) = support::pg_url() else { return };
-    let store = support::pg_store(&url, &support::fresh_schema("conf"), KeyRing::generate("k1")).await;
+    let schema = support::fresh_schema("conf");
+    let store = support::pg_store(&url, &schema, KeyRing::generate("k1")).await;
     token_store_conformance(&store).await;
     scheduler_conformance(&store).await;
+    store.close().await;
+    support::drop_schema(&url, &schema).await;
 }

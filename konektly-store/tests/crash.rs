@@ -308,7 +308,8 @@ async fn postgres_four_processes_sigkilled_every_second_publish_each_target_exac
     let Some(url) = support::pg_url() else { return };
     let schema = support::fresh_schema("crash");
     let raw = Raw::pg(&url, &schema).await;
-    crash_test("postgres", url, Some(schema), raw, 4, 5000).await;
+    crash_test("postgres", url.clone(), Some(schema.clone()), raw, 4, 5000).await;
+    support::drop_schema(&url, &schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,6 +78,7 @@ async fn no_token_bytes_in_a_dump_of_the_postgres_tables() {
     for s in &secrets {
         assert!(!leaks(dump.as_bytes(), s), "the dump shows a token");
     }
+    support::drop_schema(&url, &schema).await;
 }
 
 async fn tampering_is_a_typed_error(store: &dyn KonektlyStore, raw: &Raw) {
@@ -125,6 +126,7 @@ async fn tampered_ciphertext_is_a_typed_error_postgres() {
     let schema = support::fresh_schema("tamper");
     let store = support::pg_store(&url, &schema, KeyRing::generate("k1")).await;
     tampering_is_a_typed_error(&store, &Raw::pg(&url, &schema).await).await;
+    support::drop_schema(&url, &schema).await;
 }
 
 const K1: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -188,6 +190,7 @@ async fn rotation_keeps_every_account_usable_postgres() {
         async move { support::pg_store(&url, &schema, k).await }
     })
     .await;
+    support::drop_schema(&url, &schema).await;
 }
 
 #[test]

@@ -187,12 +187,14 @@ async fn batched_completions_on_both_backends() {
     })
     .await;
     let Some(url) = support::pg_url() else { return };
-    let pg = support::pg_store(&url, &support::fresh_schema("many"), KeyRing::generate("k1")).await;
+    let schema = support::fresh_schema("many");
+    let pg = support::pg_store(&url, &schema, KeyRing::generate("k1")).await;
     complete_many_case(&pg, |items| {
         let s = pg.clone();
         async move { s.complete_many(&items).await }
     })
     .await;
+    support::drop_schema(&url, &schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,6 +219,7 @@ async fn postgres_behaviour() {
     completions_follow_apply_completion(a.as_ref()).await;
     data_rights(a.as_ref()).await;
     budgets_hold_across_stores(a, b).await;
+    support::drop_schema(&url, &schema).await;
 }
 
 #[test]
@@ -265,6 +268,7 @@ async fn a_newer_schema_is_refused_untouched_postgres() {
         0,
         "nothing was migrated"
     );
+    support::drop_schema(&url, &schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,4 +296,5 @@ async fn postgres_wakes_an_idle_worker_on_enqueue() {
     }
     let waited = waiter.await.unwrap();
     assert!(waited < Duration::from_secs(10), "NOTIFY woke the waiter (waited {waited:?})");
+    support::drop_schema(&url, &schema).await;
 }

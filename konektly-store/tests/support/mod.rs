@@ -146,3 +146,10 @@ pub fn leaks(hay: &[u8], needle: &str) -> bool {
     let contains = |n: &[u8]| hay.windows(n.len()).any(|w| w == n);
     contains(needle.as_bytes()) || contains(hex.as_bytes())
 }
+
+/// Drops a test's schema once it passed (a failed test leaves its schema for a look).
+pub async fn drop_schema(url: &str, schema: &str) {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))).execute(&pool).await.unwrap();
+    pool.close().await;
+}
