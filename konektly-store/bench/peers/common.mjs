@@ -27,3 +27,12 @@ export async function measureLatency(add, picked) {
   while (picked.length < LATENCY_JOBS) await sleep(10);
   return picked;
 }
+
+/** Drops a benchmark schema. */
+export async function dropSchema(schema) {
+  const { default: pg } = await import("pg");
+  const c = new pg.Client({ connectionString: DATABASE_URL });
+  await c.connect();
+  await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await c.end();
+}

@@ -1,12 +1,12 @@
 // graphile-worker 0.18 with its fastest documented settings: local queue and batched completion.
 import { Logger, makeWorkerUtils, run } from "graphile-worker";
-import { DATABASE_URL, JOBS, measureLatency, report, sleep, suffix } from "./common.mjs";
+import { DATABASE_URL, JOBS, dropSchema, measureLatency, report, sleep, suffix } from "./common.mjs";
 
 const concurrency = Number(process.env.GW_CONCURRENCY ?? 24);
 const preset = {
   worker: {
     connectionString: DATABASE_URL,
-    schema: `gw_bench_${suffix()}`,
+    schema: `gw_bench_${suffix()}`, // dropped at the end
     concurrentJobs: concurrency,
     maxPoolSize: concurrency + 1,
     pollInterval: 2000,
@@ -49,3 +49,4 @@ const lat = await measureLatency((t) => utils.addJob("lat", { t }), picked);
 report("graphile-worker 0.18", `localQueue 500, completeJobBatchDelay 0, concurrency ${concurrency}`, jobsPerSec, lat);
 await runner.stop();
 await utils.release();
+await dropSchema(preset.worker.schema);

@@ -1,8 +1,9 @@
 // pg-boss 10.4.2: batch fetch, shortest polling interval it allows.
 import PgBoss from "pg-boss";
-import { DATABASE_URL, JOBS, measureLatency, report, sleep, suffix } from "./common.mjs";
+import { DATABASE_URL, JOBS, dropSchema, measureLatency, report, sleep, suffix } from "./common.mjs";
 
-const boss = new PgBoss({ connectionString: DATABASE_URL, schema: `pgboss_bench_${suffix()}`, max: 10 });
+const schema = `pgboss_bench_${suffix()}`;
+const boss = new PgBoss({ connectionString: DATABASE_URL, schema, max: 10 });
 boss.on("error", (e) => console.error(e));
 await boss.start();
 await boss.createQueue("noop");
@@ -27,5 +28,6 @@ await boss.work("lat", { batchSize: 100, pollingIntervalSeconds: 0.5 }, async (j
 });
 const lat = await measureLatency((t) => boss.send("lat", { t }), picked);
 report("pg-boss 10.4.2", "4 workers, batchSize 100, polling 0.5 s", jobsPerSec, lat);
-await boss.stop({ graceful: false, wait: false });
+await boss.stop({ graceful: false, wait: true });
+await dropSchema(schema);
 process.exit(0);
