@@ -292,7 +292,6 @@ impl Konektly {
         let platform = self.platform(&pending.platform)?.clone();
         let grants = platform.exchange_code(code, &pending).await?;
         let mut out: Vec<Account> = Vec::with_capacity(grants.len());
-        let mut by_remote: HashMap<(PlatformId, String), AccountId> = HashMap::new();
         for grant in grants {
             let parent =
                 grant.parent_remote_id.as_ref().and_then(|r| out.iter().find(|a| &a.remote_id == r).map(|a| a.id));
@@ -334,7 +333,6 @@ impl Konektly {
                     a
                 }
             };
-            by_remote.insert((account.platform.clone(), account.remote_id.clone()), account.id);
             let _ = self.inner.events.send(Event::AccountConnected { account: account.id });
             out.push(account);
         }
@@ -700,7 +698,6 @@ impl Konektly {
             }
         };
         self.flush_reports(&sink, &platform.id(), account.id).await;
-        let _ = checkpoint;
         match result {
             Ok(PublishOutcome::Published(remote)) => Some(Completion::Published(remote)),
             Ok(PublishOutcome::Processing { poll_after, .. }) => {

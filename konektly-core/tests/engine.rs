@@ -500,10 +500,8 @@ async fn memory_stores_pass_the_conformance_suites() {
 #[tokio::test]
 async fn the_stub_platform_passes_the_platform_conformance_suite() {
     let stub = StubPlatform::new("stub");
-    let store = MemoryTokenStore::new();
     let engine = engine_with(Arc::new(StubPlatform::new("stub")), fast_config());
     let account = connect(&engine, &OwnerId::new("o"), "q").await;
-    drop(store);
     let mut case = konektly_core::testing::PlatformCase::new(account, Content::text("conformance"));
     case.secrets = vec!["nothing-secret-here".into()];
     konektly_core::testing::platform_conformance(&stub, case).await;
