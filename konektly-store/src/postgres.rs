@@ -17,7 +17,7 @@ use sqlx::{AssertSqlSafe, Row as _};
 use tokio::sync::Notify;
 
 use crate::codec::{CLAIM_SET, TARGET_COLS, expiry, ns};
-use crate::common::{db_err, impl_common, target_row};
+use crate::common::{apply_migrations, db_err, impl_common, target_row};
 use crate::crypto::KeyRing;
 use crate::migrations;
 use crate::sqlite::{budget_state, claimed_from_rows};
@@ -286,23 +286,7 @@ async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<()> {
             .await
             .map_err(db_err("creating the schema"))?;
     }
-    sqlx::query(migrations::SCHEMA_TABLE).execute(&mut *tx).await.map_err(db_err("creating konektly_schema"))?;
-    let found: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM konektly_schema")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err("reading the schema version"))?;
-    migrations::check_not_newer(found)?;
-    for m in migrations::POSTGRES.iter().filter(|m| Some(m.version) > found) {
-        for s in m.statements {
-            sqlx::query(AssertSqlSafe(*s)).execute(&mut *tx).await.map_err(db_err("migrating"))?;
-        }
-        sqlx::query("INSERT INTO konektly_schema (version, applied_at_ns) VALUES ($1, $2)")
-            .bind(m.version)
-            .bind(ns(Utc::now()))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("recording a migration"))?;
-    }
+    apply_migrations!(tx, migrations::POSTGRES);
     tx.commit().await.map_err(db_err("committing the migrations"))?;
     Ok(())
 }

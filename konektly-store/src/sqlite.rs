@@ -19,7 +19,7 @@ use sqlx::{AssertSqlSafe, Row as _};
 use tokio::sync::Notify;
 
 use crate::codec::{CLAIM_SET, TARGET_COLS, expiry, from_ns, ns};
-use crate::common::{db_err, impl_common, target_row};
+use crate::common::{apply_migrations, db_err, impl_common, target_row};
 use crate::crypto::KeyRing;
 use crate::migrations;
 
@@ -146,23 +146,7 @@ impl SqliteStore {
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err("starting the migrations"))?;
-    sqlx::query(migrations::SCHEMA_TABLE).execute(&mut *tx).await.map_err(db_err("creating konektly_schema"))?;
-    let found: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM konektly_schema")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err("reading the schema version"))?;
-    migrations::check_not_newer(found)?;
-    for m in migrations::SQLITE.iter().filter(|m| Some(m.version) > found) {
-        for s in m.statements {
-            sqlx::query(AssertSqlSafe(*s)).execute(&mut *tx).await.map_err(db_err("migrating"))?;
-        }
-        sqlx::query("INSERT INTO konektly_schema (version, applied_at_ns) VALUES ($1, $2)")
-            .bind(m.version)
-            .bind(ns(Utc::now()))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("recording a migration"))?;
-    }
+    apply_migrations!(tx, migrations::SQLITE);
     tx.commit().await.map_err(db_err("committing the migrations"))?;
     Ok(())
 }
