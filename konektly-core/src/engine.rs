@@ -61,6 +61,10 @@ pub struct EngineConfig {
     /// After a shutdown signal, how long in-flight work may take before it is abandoned (its
     /// checkpoints are kept; its leases expire and another worker reconciles).
     pub shutdown_grace: Duration,
+    /// Most outcomes recorded together. Outcomes that finish while a batch is being written
+    /// wait for the next one and go to the store together ([`Scheduler::complete_many`]): no
+    /// timer, so a lone outcome is written at once. 1 records each on its own.
+    pub completion_batch: usize,
 }
 
 impl Default for EngineConfig {
@@ -81,6 +85,7 @@ impl Default for EngineConfig {
             idle_poll: Duration::from_secs(1),
             reconcile_delay: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
+            completion_batch: 128,
         }
     }
 }
@@ -174,6 +179,7 @@ impl KonektlyBuilder {
                 config: self.config,
                 platform_limits: Mutex::new(HashMap::new()),
                 account_limits: Mutex::new(HashMap::new()),
+                completions: Mutex::new(Outcomes::default()),
             }),
         })
     }
@@ -189,6 +195,26 @@ struct Inner {
     config: EngineConfig,
     platform_limits: Mutex<HashMap<PlatformId, Arc<Semaphore>>>,
     account_limits: Mutex<HashMap<AccountId, Arc<Semaphore>>>,
+    completions: Mutex<Outcomes>,
+}
+
+/// Outcomes waiting to be recorded, and whether a task is writing them now.
+#[derive(Default)]
+struct Outcomes {
+    writing: bool,
+    waiting: Vec<(Lease, Completion, tokio::sync::oneshot::Sender<Result<TargetRecord>>)>,
+}
+
+/// Hands the writer's role back if the writing task is dropped midway: the outcomes it had not
+/// taken yet lose their reply and are recorded one by one by their own tasks.
+struct WriterGuard<'a>(&'a Mutex<Outcomes>);
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        let mut o = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        o.writing = false;
+        o.waiting.clear();
+    }
 }
 
 /// The engine. Cheap to clone; share one per process.
@@ -582,7 +608,7 @@ impl Konektly {
         };
         let Some(completion) = completion else { return };
         let current = lease_cell.lock().unwrap().clone();
-        match self.inner.scheduler.complete(&current, &completion).await {
+        match self.record_outcome(current, &completion).await {
             Ok(rec) => self.emit_for(&rec, &completion),
             Err(Error::LeaseLost(_)) => {
                 tracing::info!(target: "konektly::worker", %target, "lease lost; another worker owns the target now");
@@ -590,6 +616,62 @@ impl Konektly {
             Err(e) => {
                 tracing::error!(target: "konektly::worker", %target, error = %e, "could not record the outcome; the lease will expire and the target will be reconciled")
             }
+        }
+    }
+
+    /// Records an outcome, together with the others that finish meanwhile (group commit): the
+    /// first task to arrive writes; those arriving while it writes queue up and are written
+    /// by it in the next batch.
+    async fn record_outcome(&self, lease: Lease, completion: &Completion) -> Result<TargetRecord> {
+        let max = self.inner.config.completion_batch;
+        if max <= 1 {
+            return self.inner.scheduler.complete(&lease, completion).await;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut o = self.inner.completions.lock().unwrap();
+            o.waiting.push((lease.clone(), completion.clone(), tx));
+            !std::mem::replace(&mut o.writing, true)
+        };
+        if lead {
+            let guard = WriterGuard(&self.inner.completions);
+            loop {
+                let batch: Vec<_> = {
+                    let mut o = self.inner.completions.lock().unwrap();
+                    if o.waiting.is_empty() {
+                        o.writing = false;
+                        break;
+                    }
+                    let n = o.waiting.len().min(max);
+                    o.waiting.drain(..n).collect()
+                };
+                let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|(l, c, r)| ((l, c), r)).unzip();
+                match self.inner.scheduler.complete_many(&items).await {
+                    Ok(results) if results.len() == items.len() => {
+                        for (r, reply) in results.into_iter().zip(replies) {
+                            let _ = reply.send(r);
+                        }
+                    }
+                    Ok(results) => {
+                        let message = format!("the store answered {} outcomes for {}", results.len(), items.len());
+                        for reply in replies {
+                            let _ = reply.send(Err(Error::Storage { message: message.clone(), source: None }));
+                        }
+                    }
+                    Err(e) => {
+                        let message = format!("a batch of {} outcomes was not recorded: {e}", items.len());
+                        for reply in replies {
+                            let _ = reply.send(Err(Error::Storage { message: message.clone(), source: None }));
+                        }
+                    }
+                }
+            }
+            std::mem::forget(guard);
+        }
+        match rx.await {
+            Ok(r) => r,
+            // The writer was dropped before taking this outcome: record it here.
+            Err(_) => self.inner.scheduler.complete(&lease, completion).await,
         }
     }
 

@@ -225,11 +225,17 @@ pub(crate) struct TargetRow {
 
 pub(crate) const TARGET_COLS: &str = "id, post_id, owner, account_id, platform, body, state, state_detail, due_at_ns, attempts, checkpoint, last_error, lease_owner, lease_expires_ns, fencing, attempt_started_ns, created_at_ns, updated_at_ns, claim_kind";
 
-/// The columns an insert writes (all but `fencing` and `claim_kind`), plus `claim_at_ns`.
-pub(crate) const TARGET_INSERT_COLS: &str = "id, post_id, owner, account_id, platform, body, state, state_detail, due_at_ns, attempts, checkpoint, last_error, lease_owner, lease_expires_ns, attempt_started_ns, created_at_ns, updated_at_ns, claim_at_ns";
-pub(crate) const TARGET_INSERT_ARITY: usize = 18;
+/// [`TARGET_COLS`] qualified by a table alias (`t.id, t.post_id, …`).
+pub(crate) fn target_cols_of(alias: &str) -> String {
+    TARGET_COLS.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
+}
 
-/// When a target in `state` becomes claimable (see [`konektly_core::claim_kind`]).
+/// The columns an insert writes (all but `fencing` and `claim_kind`).
+pub(crate) const TARGET_INSERT_COLS: &str = "id, post_id, owner, account_id, platform, body, state, state_detail, due_at_ns, attempts, checkpoint, last_error, lease_owner, lease_expires_ns, attempt_started_ns, created_at_ns, updated_at_ns";
+pub(crate) const TARGET_INSERT_ARITY: usize = 17;
+
+/// When a target in `state` becomes claimable (see [`konektly_core::claim_kind`]): the
+/// `claim_at_ns` of its row in `konektly_queue`, or no row.
 pub(crate) fn claim_at(state: &TargetState, due_at: i64, lease_expires: Option<i64>) -> Option<i64> {
     match (state, lease_expires) {
         (TargetState::InFlight, Some(l)) => Some(l),
@@ -438,26 +444,21 @@ impl CompletionPatch {
     }
 }
 
-/// The guarded completion `UPDATE` (same text on both backends).
+/// The guarded completion `UPDATE` of the target row (same text on both backends); the caller
+/// keeps `konektly_queue` in step.
 pub(crate) fn complete_sql() -> String {
-    complete_sql_returning(TARGET_COLS)
-}
-
-/// The guarded completion `UPDATE`, returning `cols`.
-pub(crate) fn complete_sql_returning(cols: &str) -> String {
     format!(
         "UPDATE konektly_targets SET state = $1, state_detail = $2, due_at_ns = COALESCE($3, due_at_ns), \
          attempts = COALESCE($4, attempts), \
          last_error = CASE WHEN $5 = 1 THEN $6 ELSE last_error END, \
-         claim_at_ns = CASE WHEN $7 = 1 THEN COALESCE($3, due_at_ns) ELSE NULL END, \
-         lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $8 \
-         WHERE id = $9 AND lease_owner = $10 AND fencing = $11 RETURNING {cols}"
+         lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $7 \
+         WHERE id = $8 AND lease_owner = $9 AND fencing = $10 RETURNING {TARGET_COLS}"
     )
 }
 
-/// How the claim `UPDATE` moves a row (same text on both backends; `$1` owner, `$2` lease expiry,
-/// `$3` now).
-pub(crate) const CLAIM_SET: &str = "fencing = fencing + 1, lease_owner = $1, lease_expires_ns = $2, claim_at_ns = $2, \
+/// How the claim `UPDATE` moves a target row (same text on both backends; `$1` owner, `$2` lease
+/// expiry, `$3` now). Its queue row moves to the lease's expiry.
+pub(crate) const CLAIM_SET: &str = "fencing = fencing + 1, lease_owner = $1, lease_expires_ns = $2, \
      claim_kind = CASE state WHEN 'scheduled' THEN 'publish' WHEN 'processing' THEN 'poll' ELSE 'reconcile' END, \
      attempt_started_ns = CASE WHEN state = 'scheduled' THEN $3 ELSE attempt_started_ns END, \
      state = CASE state WHEN 'scheduled' THEN 'in_flight' WHEN 'in_flight' THEN 'unknown' ELSE state END, \

@@ -6,6 +6,7 @@
 use konektly_core::{Error, TargetFilter};
 
 /// A bind value of a dynamically built statement.
+#[derive(Clone)]
 pub(crate) enum Arg {
     Text(String),
     Int(i64),
@@ -421,7 +422,7 @@ macro_rules! impl_common {
             async fn enqueue_rows(&self, targets: &[konektly_core::TargetRecord]) -> konektly_core::Result<usize> {
                 use $crate::codec::{TARGET_INSERT_ARITY, TARGET_INSERT_COLS, TargetRow};
                 let mut n = 0usize;
-                let mut tx = self.writer.begin().await.map_err($crate::common::db_err("starting an enqueue"))?;
+                let mut tx = self.write_tx("an enqueue").await?;
                 for chunk in targets.chunks(200) {
                     let mut values = Vec::with_capacity(chunk.len());
                     for i in 0..chunk.len() {
@@ -430,13 +431,16 @@ macro_rules! impl_common {
                         values.push(format!("({})", ph.join(", ")));
                     }
                     let sql = format!(
-                        "INSERT INTO konektly_targets ({TARGET_INSERT_COLS}) VALUES {} ON CONFLICT (id) DO NOTHING",
+                        "INSERT INTO konektly_targets ({TARGET_INSERT_COLS}) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
                         values.join(", ")
                     );
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    let mut queue = std::collections::HashMap::new();
                     for t in chunk {
                         let row = TargetRow::encode(t)?;
-                        let claim_at = row.claim_at(t);
+                        if let Some(at) = row.claim_at(t) {
+                            queue.insert(row.id.clone(), (at, row.platform.clone()));
+                        }
                         q = q
                             .bind(row.id)
                             .bind(row.post_id)
@@ -454,11 +458,33 @@ macro_rules! impl_common {
                             .bind(row.lease_expires_ns)
                             .bind(row.attempt_started_ns)
                             .bind(row.created_at_ns)
-                            .bind(row.updated_at_ns)
-                            .bind(claim_at);
+                            .bind(row.updated_at_ns);
                     }
-                    let done = q.execute(&mut *tx).await.map_err($crate::common::db_err("enqueueing targets"))?;
-                    n += done.rows_affected() as usize;
+                    let rows = q.fetch_all(&mut *tx).await.map_err($crate::common::db_err("enqueueing targets"))?;
+                    n += rows.len();
+                    // Only targets this call inserted join the queue (an existing one keeps its state).
+                    let mut due = Vec::new();
+                    for r in &rows {
+                        use sqlx::Row as _;
+                        let id: String = r.try_get(0).map_err($crate::common::db_err("enqueueing targets"))?;
+                        if let Some((at, platform)) = queue.remove(&id) {
+                            due.push((id, at, platform));
+                        }
+                    }
+                    if !due.is_empty() {
+                        let ph: Vec<String> =
+                            (0..due.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+                        let sql = format!(
+                            "INSERT INTO konektly_queue (id, claim_at_ns, platform) VALUES {} \
+                             ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns",
+                            ph.join(", ")
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for (id, at, platform) in due {
+                            q = q.bind(id).bind(at).bind(platform);
+                        }
+                        q.execute(&mut *tx).await.map_err($crate::common::db_err("queueing targets"))?;
+                    }
                 }
                 if n > 0 && let Some((sql, channel)) = self.notify_statement() {
                     // Delivered when the enqueue commits: no extra round trip, never early.
@@ -503,37 +529,58 @@ macro_rules! impl_common {
             async fn delete_rows(&self, filter: &konektly_core::TargetFilter) -> konektly_core::Result<usize> {
                 let mut args = Vec::new();
                 let w = $crate::common::filter_where(filter, &mut args);
+                // The queue rows first (every path takes a queue row before its target row).
+                let mut tx = self.write_tx("a deletion").await?;
+                let sql = format!("DELETE FROM konektly_queue WHERE id IN (SELECT id FROM konektly_targets WHERE {w})");
+                $crate::common::bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::common::db_err("deleting queued targets"))?;
                 let sql = format!("DELETE FROM konektly_targets WHERE {w}");
                 let done = $crate::common::bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                    .execute(&self.writer)
+                    .execute(&mut *tx)
                     .await
                     .map_err($crate::common::db_err("deleting targets"))?;
+                tx.commit().await.map_err($crate::common::db_err("committing a deletion"))?;
                 Ok(done.rows_affected() as usize)
             }
 
             async fn cancel_row(&self, id: konektly_core::TargetId) -> konektly_core::Result<konektly_core::TargetRecord> {
                 let now = $crate::codec::ns(chrono::Utc::now());
+                let mut tx = self.write_tx("a cancellation").await?;
+                sqlx::query("DELETE FROM konektly_queue WHERE id = $1")
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::common::db_err("unqueueing a target"))?;
                 let sql = format!(
                     "UPDATE konektly_targets SET state = 'cancelled', state_detail = NULL, lease_owner = NULL, \
-                     lease_expires_ns = NULL, claim_at_ns = NULL, fencing = fencing + 1, updated_at_ns = $1 \
+                     lease_expires_ns = NULL, fencing = fencing + 1, updated_at_ns = $1 \
                      WHERE id = $2 AND state NOT IN ('published', 'failed', 'cancelled') RETURNING {}",
                     $crate::codec::TARGET_COLS
                 );
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(now)
                     .bind(id.to_string())
-                    .fetch_optional(&self.writer)
+                    .fetch_optional(&mut *tx)
                     .await
                     .map_err($crate::common::db_err("cancelling a target"))?;
                 match row {
-                    Some(r) => Ok($crate::common::target_row!(r)?.decode()?.0),
-                    None => match self.get_row(id).await? {
-                        Some(t) => Err(konektly_core::Error::Conflict(format!(
-                            "target {id} has ended ({})",
-                            t.state.name()
-                        ))),
-                        None => Err(konektly_core::Error::NotFound(format!("target {id}"))),
-                    },
+                    Some(r) => {
+                        tx.commit().await.map_err($crate::common::db_err("committing a cancellation"))?;
+                        Ok($crate::common::target_row!(r)?.decode()?.0)
+                    }
+                    None => {
+                        // Rolled back before reading (an in-memory SQLite has one connection).
+                        drop(tx);
+                        match self.get_row(id).await? {
+                            Some(t) => Err(konektly_core::Error::Conflict(format!(
+                                "target {id} has ended ({})",
+                                t.state.name()
+                            ))),
+                            None => Err(konektly_core::Error::NotFound(format!("target {id}"))),
+                        }
+                    }
                 }
             }
 
@@ -544,8 +591,14 @@ macro_rules! impl_common {
             ) -> konektly_core::Result<konektly_core::TargetRecord> {
                 let now = $crate::codec::ns(chrono::Utc::now());
                 let at = $crate::codec::ns(at);
+                let mut tx = self.write_tx("a reschedule").await?;
+                sqlx::query("DELETE FROM konektly_queue WHERE id = $1")
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::common::db_err("unqueueing a target"))?;
                 let sql = format!(
-                    "UPDATE konektly_targets SET state = 'scheduled', state_detail = NULL, due_at_ns = $1, claim_at_ns = $1, \
+                    "UPDATE konektly_targets SET state = 'scheduled', state_detail = NULL, due_at_ns = $1, \
                      lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $2 \
                      WHERE id = $3 AND state IN ('scheduled', 'blocked', 'failed', 'cancelled') RETURNING {}",
                     $crate::codec::TARGET_COLS
@@ -554,21 +607,34 @@ macro_rules! impl_common {
                     .bind(at)
                     .bind(now)
                     .bind(id.to_string())
-                    .fetch_optional(&self.writer)
+                    .fetch_optional(&mut *tx)
                     .await
                     .map_err($crate::common::db_err("rescheduling a target"))?;
                 match row {
                     Some(r) => {
+                        let row = $crate::common::target_row!(r)?;
+                        sqlx::query("INSERT INTO konektly_queue (id, claim_at_ns, platform) VALUES ($1, $2, $3)")
+                            .bind(&row.id)
+                            .bind(at)
+                            .bind(&row.platform)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err($crate::common::db_err("queueing a target"))?;
+                        tx.commit().await.map_err($crate::common::db_err("committing a reschedule"))?;
                         self.wake().await;
-                        Ok($crate::common::target_row!(r)?.decode()?.0)
+                        Ok(row.decode()?.0)
                     }
-                    None => match self.get_row(id).await? {
-                        Some(t) => Err(konektly_core::Error::Conflict(format!(
-                            "target {id} cannot be rescheduled while {}",
-                            t.state.name()
-                        ))),
-                        None => Err(konektly_core::Error::NotFound(format!("target {id}"))),
-                    },
+                    None => {
+                        // Rolled back before reading (an in-memory SQLite has one connection).
+                        drop(tx);
+                        match self.get_row(id).await? {
+                            Some(t) => Err(konektly_core::Error::Conflict(format!(
+                                "target {id} cannot be rescheduled while {}",
+                                t.state.name()
+                            ))),
+                            None => Err(konektly_core::Error::NotFound(format!("target {id}"))),
+                        }
+                    }
                 }
             }
 
@@ -578,20 +644,28 @@ macro_rules! impl_common {
                 extend: std::time::Duration,
             ) -> konektly_core::Result<konektly_core::Lease> {
                 let exp = $crate::codec::expiry(chrono::Utc::now(), extend);
+                // The queue row first; a stale lease rolls both back.
+                let mut tx = self.write_tx("a heartbeat").await?;
+                sqlx::query("UPDATE konektly_queue SET claim_at_ns = $1 WHERE id = $2")
+                    .bind($crate::codec::ns(exp))
+                    .bind(lease.target.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::common::db_err("extending a lease"))?;
                 let done = sqlx::query(
-                    "UPDATE konektly_targets SET lease_expires_ns = $1, claim_at_ns = $1 \
-                     WHERE id = $2 AND lease_owner = $3 AND fencing = $4",
+                    "UPDATE konektly_targets SET lease_expires_ns = $1 WHERE id = $2 AND lease_owner = $3 AND fencing = $4",
                 )
                 .bind($crate::codec::ns(exp))
                 .bind(lease.target.to_string())
                 .bind(lease.owner.as_str())
                 .bind(lease.fencing_token as i64)
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await
                 .map_err($crate::common::db_err("extending a lease"))?;
                 if done.rows_affected() == 0 {
                     return Err(konektly_core::Error::LeaseLost(lease.target));
                 }
+                tx.commit().await.map_err($crate::common::db_err("committing a heartbeat"))?;
                 let mut l = lease.clone();
                 l.expires_at = $crate::codec::from_ns($crate::codec::ns(exp));
                 Ok(l)
@@ -625,50 +699,34 @@ macro_rules! impl_common {
                 Ok(())
             }
 
-            async fn complete_row(
-                &self,
-                lease: &konektly_core::Lease,
-                completion: &konektly_core::Completion,
-            ) -> konektly_core::Result<konektly_core::TargetRecord> {
-                let p = $crate::codec::CompletionPatch::new(completion)?;
-                let row = sqlx::query(sqlx::AssertSqlSafe($crate::codec::complete_sql()))
-                    .bind(p.state)
-                    .bind(p.state_detail.clone())
-                    .bind(p.due_at_ns)
-                    .bind(p.attempts)
-                    .bind(p.set_error)
-                    .bind(p.last_error.clone())
-                    .bind(p.claimable)
-                    .bind($crate::codec::ns(chrono::Utc::now()))
-                    .bind(lease.target.to_string())
-                    .bind(lease.owner.as_str())
-                    .bind(lease.fencing_token as i64)
-                    .fetch_optional(&self.writer)
-                    .await
-                    .map_err($crate::common::db_err("recording an outcome"))?;
-                let Some(row) = row else { return Err(konektly_core::Error::LeaseLost(lease.target)) };
-                if p.wakes() {
-                    self.wake().await;
-                }
-                Ok($crate::common::target_row!(row)?.decode()?.0)
-            }
-
             async fn unblock_rows(
                 &self,
                 account: konektly_core::AccountId,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> konektly_core::Result<usize> {
                 let at = $crate::codec::ns(at);
+                let mut tx = self.write_tx("an unblock").await?;
+                sqlx::query(
+                    "INSERT INTO konektly_queue (id, claim_at_ns, platform) \
+                     SELECT id, $1, platform FROM konektly_targets WHERE account_id = $2 AND state = 'blocked' \
+                     ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns",
+                )
+                .bind(at)
+                .bind(account.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::common::db_err("queueing unblocked targets"))?;
                 let done = sqlx::query(
-                    "UPDATE konektly_targets SET state = 'scheduled', state_detail = NULL, due_at_ns = $1, claim_at_ns = $1, \
+                    "UPDATE konektly_targets SET state = 'scheduled', state_detail = NULL, due_at_ns = $1, \
                      updated_at_ns = $2 WHERE account_id = $3 AND state = 'blocked'",
                 )
                 .bind(at)
                 .bind($crate::codec::ns(chrono::Utc::now()))
                 .bind(account.to_string())
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await
                 .map_err($crate::common::db_err("unblocking targets"))?;
+                tx.commit().await.map_err($crate::common::db_err("committing an unblock"))?;
                 let n = done.rows_affected() as usize;
                 if n > 0 {
                     self.wake().await;
@@ -677,7 +735,7 @@ macro_rules! impl_common {
             }
 
             async fn next_due_row(&self) -> konektly_core::Result<Option<chrono::DateTime<chrono::Utc>>> {
-                let min: Option<i64> = sqlx::query_scalar("SELECT MIN(claim_at_ns) FROM konektly_targets WHERE claim_at_ns IS NOT NULL")
+                let min: Option<i64> = sqlx::query_scalar("SELECT MIN(claim_at_ns) FROM konektly_queue")
                     .fetch_one(&self.pool)
                     .await
                     .map_err($crate::common::db_err("reading the next due time"))?;
@@ -889,8 +947,13 @@ macro_rules! impl_common {
                 id: konektly_core::AccountId,
                 policy: $crate::ErasePolicy,
             ) -> konektly_core::Result<$crate::Erasure> {
-                let mut tx = self.writer.begin().await.map_err($crate::common::db_err("starting an erasure"))?;
+                let mut tx = self.write_tx("an erasure").await?;
                 let sid = id.to_string();
+                sqlx::query("DELETE FROM konektly_queue WHERE id IN (SELECT id FROM konektly_targets WHERE account_id = $1)")
+                    .bind(&sid)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::common::db_err("erasing queued targets"))?;
                 let targets = if policy.keep_post_history {
                     sqlx::query(
                         "DELETE FROM konektly_targets WHERE account_id = $1 AND state NOT IN ('published', 'failed', 'cancelled')",

@@ -10,7 +10,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const V1_COMMON_TARGETS: &str = "CREATE TABLE IF NOT EXISTS konektly_targets (
     id TEXT PRIMARY KEY,
@@ -100,8 +100,43 @@ macro_rules! v1 {
     };
 }
 
-pub(crate) const SQLITE: &[Migration] = &[Migration { version: 1, statements: v1!("BLOB") }];
-pub(crate) const POSTGRES: &[Migration] = &[Migration { version: 1, statements: v1!("BYTEA") }];
+/// Version 2: the queue moves out of the wide target row into a narrow `konektly_queue` (one row
+/// per claimable target: its id, when it may be claimed, its platform). A claim or a completion
+/// then rewrites a row of three columns and its two index entries, and the target row's own
+/// update touches no indexed column (on PostgreSQL a HOT update, kept on its page by the
+/// fillfactor). Existing claimable targets are carried over.
+const V2_QUEUE: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS konektly_queue (
+    id TEXT PRIMARY KEY,
+    claim_at_ns BIGINT NOT NULL,
+    platform TEXT NOT NULL
+)",
+    "INSERT INTO konektly_queue (id, claim_at_ns, platform) \
+     SELECT id, claim_at_ns, platform FROM konektly_targets WHERE claim_at_ns IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS konektly_queue_due ON konektly_queue (claim_at_ns, id)",
+    "DROP INDEX IF EXISTS konektly_targets_claim",
+];
+const V2_DROP_CLAIM_AT: &str = "ALTER TABLE konektly_targets DROP COLUMN claim_at_ns";
+
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration { version: 1, statements: v1!("BLOB") },
+    Migration { version: 2, statements: &[V2_QUEUE[0], V2_QUEUE[1], V2_QUEUE[2], V2_QUEUE[3], V2_DROP_CLAIM_AT] },
+];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration { version: 1, statements: v1!("BYTEA") },
+    Migration {
+        version: 2,
+        statements: &[
+            V2_QUEUE[0],
+            V2_QUEUE[1],
+            V2_QUEUE[2],
+            V2_QUEUE[3],
+            V2_DROP_CLAIM_AT,
+            // Room on each page for the new versions of a target row (HOT updates).
+            "ALTER TABLE konektly_targets SET (fillfactor = 70)",
+        ],
+    },
+];
 
 /// The bookkeeping table (same on both backends).
 pub(crate) const SCHEMA_TABLE: &str =
@@ -115,5 +150,74 @@ pub(crate) fn check_not_newer(found: Option<i64>) -> konektly_core::Result<()> {
              it was left untouched: upgrade konektly-store"
         ))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use konektly_core::{
+        AccountId, ClaimKind, ClaimRequest, Content, OwnerId, PlatformId, Post, Scheduler, Target, TargetRecord,
+        WorkerId,
+    };
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+    use crate::{KeyRing, SqliteStore};
+
+    /// A database written by version 1 (claim times on the target rows) keeps its queue when
+    /// version 2 moves it to `konektly_queue`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn version_1_targets_stay_queued_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let opts = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap();
+        sqlx::query(super::SCHEMA_TABLE).execute(&pool).await.unwrap();
+        for s in super::SQLITE[0].statements {
+            sqlx::query(sqlx::AssertSqlSafe(*s)).execute(&pool).await.unwrap();
+        }
+        sqlx::query("INSERT INTO konektly_schema (version, applied_at_ns) VALUES (1, 0)").execute(&pool).await.unwrap();
+        let platform = PlatformId::new("x");
+        let post = Post::new(OwnerId::new("o"), Content::text("hello")).to(Target::new(AccountId::new()));
+        let due = chrono::Utc::now() - chrono::Duration::seconds(5);
+        let record = TargetRecord::new(&post, &post.targets[0], platform.clone(), due);
+        let row = crate::codec::TargetRow::encode(&record).unwrap();
+        let due_ns = crate::codec::ns(due);
+        // What version 1 wrote for a scheduled target, and for a published one (not claimable).
+        for (id, state, claim_at) in
+            [(row.id.clone(), "scheduled", Some(due_ns)), (uuid::Uuid::new_v4().to_string(), "published", None)]
+        {
+            sqlx::query(
+                "INSERT INTO konektly_targets (id, post_id, owner, account_id, platform, body, state, state_detail, \
+                 due_at_ns, created_at_ns, updated_at_ns, claim_at_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9, $10)",
+            )
+            .bind(id)
+            .bind(&row.post_id)
+            .bind(&row.owner)
+            .bind(&row.account_id)
+            .bind(&row.platform)
+            .bind(&row.body)
+            .bind(state)
+            .bind(if state == "published" {
+                Some(r#"{"state":"published","remote":{"platform":"x","id":"1","url":null}}"#)
+            } else {
+                None
+            })
+            .bind(due_ns)
+            .bind(claim_at)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+
+        let store = SqliteStore::open(&path, KeyRing::generate("k")).await.expect("the upgrade applies");
+        let version: i64 =
+            sqlx::query_scalar("SELECT MAX(version) FROM konektly_schema").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(version, super::SCHEMA_VERSION);
+        assert_eq!(store.next_due_at().await.unwrap().map(crate::codec::ns), Some(due_ns));
+        let claims =
+            store.claim(&ClaimRequest::new(WorkerId::new("w"), 10, std::time::Duration::from_secs(60))).await.unwrap();
+        let ids: Vec<_> = claims.iter().map(|c| (c.record.id, c.kind)).collect();
+        assert_eq!(ids, vec![(record.id, ClaimKind::Publish)], "only the scheduled target is queued");
     }
 }

@@ -207,9 +207,21 @@ impl PostgresStore {
         }));
     }
 
-    /// Records many outcomes in one statement (each still guarded by its own lease). Returns
-    /// one result per input, in order: recorded, or `LeaseLost`.
-    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<()>>> {
+    /// A write transaction.
+    async fn write_tx(&self, what: &str) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.pool.begin().await.map_err(|e| Error::storage(format!("database error while starting {what}"), e))
+    }
+
+    /// Records many outcomes in one statement (each still guarded by its own lease); see
+    /// [`Scheduler::complete_many`].
+    ///
+    /// The statement takes the targets' queue rows first (in id order), as every path does,
+    /// then updates the target rows, then deletes the queue rows of finished targets and moves
+    /// the others to their new due time.
+    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<TargetRecord>>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut ids = Vec::with_capacity(items.len());
         let mut owners = Vec::with_capacity(items.len());
         let mut fencings = Vec::with_capacity(items.len());
@@ -235,15 +247,25 @@ impl PostgresStore {
             errors.push(p.last_error);
             claimables.push(p.claimable);
         }
-        let sql = "UPDATE konektly_targets t SET state = u.state, state_detail = u.detail, \
-             due_at_ns = COALESCE(u.due, t.due_at_ns), attempts = COALESCE(u.attempts, t.attempts), \
-             last_error = CASE WHEN u.set_error = 1 THEN u.error ELSE t.last_error END, \
-             claim_at_ns = CASE WHEN u.claimable = 1 THEN COALESCE(u.due, t.due_at_ns) ELSE NULL END, \
-             lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $11 \
-             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int8[]) \
-             AS u(id, owner, fencing, state, detail, due, attempts, set_error, error, claimable) \
-             WHERE t.id = u.id AND t.lease_owner = u.owner AND t.fencing = u.fencing RETURNING t.id";
-        let rows = sqlx::query(sql)
+        let sql = format!(
+            "WITH l AS (SELECT id FROM konektly_queue WHERE id = ANY($1) ORDER BY id FOR UPDATE), \
+             t AS (UPDATE konektly_targets t SET state = u.state, state_detail = u.detail, \
+               due_at_ns = COALESCE(u.due, t.due_at_ns), attempts = COALESCE(u.attempts, t.attempts), \
+               last_error = CASE WHEN u.set_error = 1 THEN u.error ELSE t.last_error END, \
+               lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $11 \
+               FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int8[]) \
+               AS u(id, owner, fencing, state, detail, due, attempts, set_error, error, claimable) \
+               WHERE t.id = u.id AND t.lease_owner = u.owner AND t.fencing = u.fencing \
+               AND (SELECT count(*) FROM l) >= 0 \
+               RETURNING u.claimable AS queue_claimable, {}), \
+             d AS (DELETE FROM konektly_queue q WHERE q.id = ANY(ARRAY(SELECT id FROM t WHERE queue_claimable = 0))), \
+             i AS (INSERT INTO konektly_queue (id, claim_at_ns, platform) \
+               SELECT id, due_at_ns, platform FROM t WHERE queue_claimable = 1 \
+               ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns) \
+             SELECT {TARGET_COLS} FROM t",
+            crate::codec::target_cols_of("t")
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(ids.clone())
             .bind(owners)
             .bind(fencings)
@@ -258,18 +280,15 @@ impl PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err("recording outcomes"))?;
-        let mut done = std::collections::HashSet::with_capacity(rows.len());
+        let mut done = std::collections::HashMap::with_capacity(rows.len());
         for r in rows {
-            done.insert(r.try_get::<String, _>(0).map_err(db_err("reading an outcome"))?);
+            let record = target_row!(r)?.decode()?.0;
+            done.insert(record.id, record);
         }
         if wake {
             self.wake().await;
         }
-        Ok(items
-            .iter()
-            .zip(ids)
-            .map(|((l, _), id)| if done.contains(&id) { Ok(()) } else { Err(Error::LeaseLost(l.target)) })
-            .collect())
+        Ok(items.iter().map(|(l, _)| done.remove(&l.target).ok_or(Error::LeaseLost(l.target))).collect())
     }
 }
 
@@ -323,12 +342,16 @@ impl Scheduler for PostgresStore {
         let platforms: Option<Vec<String>> = req.platforms.as_ref().map(|p| p.iter().map(|p| p.to_string()).collect());
         let only: Option<Vec<String>> = req.only.as_ref().map(|ids| ids.iter().map(|i| i.to_string()).collect());
         let filters = " AND ($5::text[] IS NULL OR platform = ANY($5)) AND ($6::text[] IS NULL OR id = ANY($6))";
+        // The queue rows are locked (skipping those another claim holds), their targets leased,
+        // and the queue rows moved to the lease's expiry; a queue row whose target is gone is
+        // dropped. One statement, no transaction held open.
         let sql = format!(
-            // `= ANY(ARRAY(…))` runs the locking subquery once and then updates by primary key
-            // (`IN (…)` may become a hash join over the whole table).
-            "UPDATE konektly_targets SET {CLAIM_SET} WHERE id = ANY(ARRAY(SELECT id FROM konektly_targets \
-             WHERE claim_at_ns IS NOT NULL AND claim_at_ns <= $3{filters} ORDER BY claim_at_ns, id LIMIT $4 \
-             FOR UPDATE SKIP LOCKED)) RETURNING {TARGET_COLS}"
+            "WITH q AS (SELECT id FROM konektly_queue WHERE claim_at_ns <= $3{filters} \
+               ORDER BY claim_at_ns, id LIMIT $4 FOR UPDATE SKIP LOCKED), \
+             t AS (UPDATE konektly_targets SET {CLAIM_SET} WHERE id = ANY(ARRAY(SELECT id FROM q)) RETURNING {TARGET_COLS}), \
+             k AS (UPDATE konektly_queue k SET claim_at_ns = $2 WHERE k.id = ANY(ARRAY(SELECT id FROM t))), \
+             o AS (DELETE FROM konektly_queue o WHERE o.id = ANY(ARRAY(SELECT id FROM q EXCEPT SELECT id FROM t))) \
+             SELECT * FROM t"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(req.worker.as_str())
@@ -352,7 +375,12 @@ impl Scheduler for PostgresStore {
     }
 
     async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<TargetRecord> {
-        self.complete_row(lease, completion).await
+        let mut out = PostgresStore::complete_many(self, &[(lease.clone(), completion.clone())]).await?;
+        out.pop().unwrap_or(Err(Error::LeaseLost(lease.target)))
+    }
+
+    async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<TargetRecord>>> {
+        PostgresStore::complete_many(self, items).await
     }
 
     async fn unblock_account(&self, account: AccountId, at: DateTime<Utc>) -> Result<usize> {

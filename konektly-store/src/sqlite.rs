@@ -92,35 +92,22 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
-    /// Records many outcomes in one write transaction (each still guarded by its own lease).
-    /// Returns one result per input, in order: recorded, or `LeaseLost`.
-    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<()>>> {
+    /// Records many outcomes in one transaction (each still guarded by its own lease); see
+    /// [`Scheduler::complete_many`].
+    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<TargetRecord>>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::with_capacity(items.len());
         let mut wake = false;
-        let sql = crate::codec::complete_sql_returning("id");
         let now = ns(Utc::now());
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err("starting a batch of outcomes"))?;
+        let mut tx = self.write_tx("a batch of outcomes").await?;
         for (lease, c) in items {
             let p = crate::codec::CompletionPatch::new(c)?;
-            let row = sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(p.state)
-                .bind(p.state_detail.clone())
-                .bind(p.due_at_ns)
-                .bind(p.attempts)
-                .bind(p.set_error)
-                .bind(p.last_error.clone())
-                .bind(p.claimable)
-                .bind(now)
-                .bind(lease.target.to_string())
-                .bind(lease.owner.as_str())
-                .bind(lease.fencing_token as i64)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err("recording an outcome"))?;
-            out.push(match row {
-                Some(_) => {
+            out.push(match complete_in(&mut tx, lease, &p, now).await? {
+                Some(r) => {
                     wake |= p.wakes();
-                    Ok(())
+                    Ok(r)
                 }
                 None => Err(Error::LeaseLost(lease.target)),
             });
@@ -132,7 +119,14 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// SQLite has no cross-process notifications: other processes poll.
+    /// A write transaction, taking the write lock at once (no deferred upgrade to fail).
+    async fn write_tx(&self, what: &str) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| Error::storage(format!("database error while starting {what}"), e))
+    }
+
     fn notify_statement(&self) -> Option<(&'static str, String)> {
         None
     }
@@ -142,6 +136,46 @@ impl SqliteStore {
         // Also leaves a permit, so a worker about to wait does not miss it.
         self.notify.notify_one();
     }
+}
+
+/// Records one outcome inside `tx` and keeps its queue row in step; `None` when the lease is stale.
+async fn complete_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    lease: &Lease,
+    p: &crate::codec::CompletionPatch,
+    now: i64,
+) -> Result<Option<TargetRecord>> {
+    let row = sqlx::query(AssertSqlSafe(crate::codec::complete_sql()))
+        .bind(p.state)
+        .bind(p.state_detail.clone())
+        .bind(p.due_at_ns)
+        .bind(p.attempts)
+        .bind(p.set_error)
+        .bind(p.last_error.clone())
+        .bind(now)
+        .bind(lease.target.to_string())
+        .bind(lease.owner.as_str())
+        .bind(lease.fencing_token as i64)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err("recording an outcome"))?;
+    let Some(row) = row else { return Ok(None) };
+    let row = target_row!(row)?;
+    if p.claimable == 1 {
+        sqlx::query(
+            "INSERT INTO konektly_queue (id, claim_at_ns, platform) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns",
+        )
+        .bind(&row.id)
+        .bind(row.due_at_ns)
+        .bind(&row.platform)
+        .execute(&mut **tx)
+        .await
+    } else {
+        sqlx::query("DELETE FROM konektly_queue WHERE id = $1").bind(&row.id).execute(&mut **tx).await
+    }
+    .map_err(db_err("updating the queue"))?;
+    Ok(Some(row.decode()?.0))
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {
@@ -187,7 +221,7 @@ impl Scheduler for SqliteStore {
         let now = ns(req.now);
         let mut filters = String::new();
         let mut args: Vec<String> = Vec::new();
-        let mut next = 5;
+        let mut next = 4;
         for (col, list) in [
             ("platform", req.platforms.as_ref().map(|p| p.iter().map(|p| p.to_string()).collect::<Vec<_>>())),
             ("id", req.only.as_ref().map(|ids| ids.iter().map(|i| i.to_string()).collect())),
@@ -202,20 +236,46 @@ impl Scheduler for SqliteStore {
                 args.extend(list);
             }
         }
+        // One writer: the queue rows move to the lease's expiry, then their targets are leased.
+        let mut tx = self.write_tx("a claim").await?;
         let sql = format!(
-            "UPDATE konektly_targets SET {CLAIM_SET} WHERE id IN (SELECT id FROM konektly_targets \
-             WHERE claim_at_ns IS NOT NULL AND claim_at_ns <= $3{filters} ORDER BY claim_at_ns, id LIMIT $4) \
-             RETURNING {TARGET_COLS}"
+            "UPDATE konektly_queue SET claim_at_ns = $1 WHERE id IN (SELECT id FROM konektly_queue \
+             WHERE claim_at_ns <= $2{filters} ORDER BY claim_at_ns, id LIMIT $3) RETURNING id"
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql))
-            .bind(req.worker.as_str())
+        let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql))
             .bind(exp)
             .bind(now)
             .bind(i64::try_from(req.limit).unwrap_or(i64::MAX));
         for a in args {
             q = q.bind(a);
         }
-        let rows = q.fetch_all(&self.writer).await.map_err(db_err("claiming targets"))?;
+        let ids = q.fetch_all(&mut *tx).await.map_err(db_err("claiming targets"))?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE konektly_targets SET {CLAIM_SET} WHERE id IN (SELECT value FROM json_each($4)) RETURNING {TARGET_COLS}"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(req.worker.as_str())
+            .bind(exp)
+            .bind(now)
+            .bind(serde_json::to_string(&ids).map_err(|e| Error::storage("claimed ids do not serialize", e))?)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err("claiming targets"))?;
+        if rows.len() < ids.len() {
+            // Queue rows whose target was deleted meanwhile: drop them.
+            sqlx::query(
+                "DELETE FROM konektly_queue WHERE id IN (SELECT value FROM json_each($1)) \
+                 AND id NOT IN (SELECT id FROM konektly_targets)",
+            )
+            .bind(serde_json::to_string(&ids).map_err(|e| Error::storage("claimed ids do not serialize", e))?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("dropping orphaned queue rows"))?;
+        }
+        tx.commit().await.map_err(db_err("committing a claim"))?;
         claimed_from_rows(rows.iter().map(|r| target_row!(r)).collect::<Result<Vec<_>>>()?)
     }
 
@@ -228,7 +288,20 @@ impl Scheduler for SqliteStore {
     }
 
     async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<TargetRecord> {
-        self.complete_row(lease, completion).await
+        let p = crate::codec::CompletionPatch::new(completion)?;
+        let mut tx = self.write_tx("an outcome").await?;
+        let Some(record) = complete_in(&mut tx, lease, &p, ns(Utc::now())).await? else {
+            return Err(Error::LeaseLost(lease.target));
+        };
+        tx.commit().await.map_err(db_err("committing an outcome"))?;
+        if p.wakes() {
+            self.wake().await;
+        }
+        Ok(record)
+    }
+
+    async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<TargetRecord>>> {
+        SqliteStore::complete_many(self, items).await
     }
 
     async fn unblock_account(&self, account: AccountId, at: DateTime<Utc>) -> Result<usize> {
@@ -282,7 +355,7 @@ impl Scheduler for SqliteStore {
         }
         // BEGIN IMMEDIATE takes the write lock first: the read-modify-write is atomic across
         // processes.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err("starting a budget update"))?;
+        let mut tx = self.write_tx("a budget update").await?;
         let row = sqlx::query("SELECT window_start_ns, used, blocked_until_ns FROM konektly_budgets WHERE key = $1")
             .bind(key)
             .fetch_optional(&mut *tx)

@@ -146,57 +146,6 @@ async fn data_rights(s: &dyn KonektlyStore) {
     assert_eq!(s.list(&TargetFilter::account(acc.id)).await.unwrap().len(), 0);
 }
 
-/// Batched completions: one result per item, each guarded by its own lease.
-async fn complete_many_case<F, Fut>(s: &dyn KonektlyStore, complete_many: F)
-where
-    F: FnOnce(Vec<(konektly_core::Lease, Completion)>) -> Fut,
-    Fut: std::future::Future<Output = konektly_core::Result<Vec<konektly_core::Result<()>>>>,
-{
-    let platform = PlatformId::new(format!("p-{}", uuid::Uuid::new_v4()));
-    let ts: Vec<_> = (0..3).map(|_| target(&platform, AccountId::new(), "owner-m", -1)).collect();
-    s.enqueue(&ts).await.unwrap();
-    let claims = s.claim(&req(&platform)).await.unwrap();
-    assert_eq!(claims.len(), 3);
-    let mut stale = claims[1].lease.clone();
-    stale.fencing_token += 7;
-    let remote = RemotePost::new(platform.clone(), "r", None);
-    let items = vec![
-        (claims[0].lease.clone(), Completion::Published(remote.clone())),
-        (stale, Completion::Published(remote.clone())),
-        (claims[2].lease.clone(), Completion::Retry { at: Utc::now(), error: None, attempts: 1 }),
-    ];
-    let out = complete_many(items).await.unwrap();
-    assert!(out[0].is_ok() && out[2].is_ok(), "{out:?}");
-    assert!(matches!(out[1], Err(Error::LeaseLost(id)) if id == claims[1].record.id));
-    assert_eq!(s.get(claims[0].record.id).await.unwrap().unwrap().state, TargetState::Published { remote });
-    let retried = s.get(claims[2].record.id).await.unwrap().unwrap();
-    assert_eq!((retried.state, retried.attempts, retried.lease), (TargetState::Scheduled, 1, None));
-    assert_eq!(
-        s.get(claims[1].record.id).await.unwrap().unwrap().state,
-        TargetState::InFlight,
-        "a stale lease wrote nothing"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batched_completions_on_both_backends() {
-    let sqlite = SqliteStore::in_memory(KeyRing::generate("k1")).await.unwrap();
-    complete_many_case(&sqlite, |items| {
-        let s = sqlite.clone();
-        async move { s.complete_many(&items).await }
-    })
-    .await;
-    let Some(url) = support::pg_url() else { return };
-    let schema = support::fresh_schema("many");
-    let pg = support::pg_store(&url, &schema, KeyRing::generate("k1")).await;
-    complete_many_case(&pg, |items| {
-        let s = pg.clone();
-        async move { s.complete_many(&items).await }
-    })
-    .await;
-    support::drop_schema(&url, &schema).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_behaviour() {
     let dir = tempfile::tempdir().unwrap();

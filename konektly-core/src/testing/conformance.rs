@@ -330,6 +330,57 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
         scheduler.delete(&TargetFilter { owner: Some(owner.clone()), ..TargetFilter::default() }).await.unwrap();
     assert_eq!(removed, 64);
     assert!(scheduler.get(due1.id).await.unwrap().is_none());
+    assert!(
+        scheduler.claim(&claim_req(&platform, "w6", 100, lease_for)).await.unwrap().is_empty(),
+        "a deleted target is never claimed"
+    );
+
+    // Batch completion: every item is judged on its own lease.
+    let owner2 = OwnerId::new(format!("conformance-{}", uuid::Uuid::new_v4()));
+    let batch: Vec<TargetRecord> = (0..3).map(|_| record(&platform, &owner2, -1)).collect();
+    scheduler.enqueue(&batch).await.unwrap();
+    let c = scheduler.claim(&claim_req(&platform, "w6", 10, lease_for)).await.unwrap();
+    assert_eq!(c.len(), 3);
+    let mut stale = c[2].lease.clone();
+    stale.fencing_token += 7;
+    let now = Utc::now();
+    let remote = RemotePost::new(platform.clone(), "batch-1", None);
+    let out = scheduler
+        .complete_many(&[
+            (c[0].lease.clone(), Completion::Published(remote.clone())),
+            (
+                c[1].lease.clone(),
+                Completion::Retry { at: now - chrono::Duration::seconds(1), error: Some(failure("busy")), attempts: 1 },
+            ),
+            (stale, Completion::Failed(failure("stale"))),
+        ])
+        .await
+        .expect("complete_many");
+    assert_eq!(out.len(), 3, "one result per item");
+    let first = out[0].as_ref().expect("the first item is recorded");
+    assert_eq!((first.id, &first.state), (c[0].record.id, &TargetState::Published { remote }));
+    assert!(first.lease.is_none(), "a batch completion releases the lease");
+    let second = out[1].as_ref().expect("the second item is recorded");
+    assert_eq!((second.id, &second.state, second.attempts), (c[1].record.id, &TargetState::Scheduled, 1));
+    assert!(matches!(out[2], Err(Error::LeaseLost(id)) if id == c[2].record.id), "a stale item is its own LeaseLost");
+    let again = scheduler.claim(&claim_req(&platform, "w7", 10, lease_for)).await.unwrap();
+    let ids: Vec<_> = again.iter().map(|c| c.record.id).collect();
+    assert_eq!(
+        ids,
+        vec![c[1].record.id],
+        "the retried target is claimable again; the live lease still holds the third"
+    );
+    let out = scheduler
+        .complete_many(&[
+            (again[0].lease.clone(), Completion::Failed(failure("no"))),
+            (c[2].lease.clone(), Completion::Blocked { reason: "revoked".into() }),
+        ])
+        .await
+        .unwrap();
+    assert!(out.iter().all(Result::is_ok), "both leases were current: {out:?}");
+    assert!(scheduler.complete_many(&[]).await.unwrap().is_empty());
+    let f = TargetFilter { owner: Some(owner2.clone()), ..TargetFilter::default() };
+    assert_eq!(scheduler.delete(&f).await.unwrap(), 3);
 }
 
 /// What a platform's conformance run needs: an account its mock server accepts, content that
