@@ -202,7 +202,7 @@ struct Inner {
 #[derive(Default)]
 struct Outcomes {
     writing: bool,
-    waiting: Vec<(Lease, Completion, tokio::sync::oneshot::Sender<Result<TargetRecord>>)>,
+    waiting: Vec<(Lease, Completion, tokio::sync::oneshot::Sender<Result<()>>)>,
 }
 
 /// Hands the writer's role back if the writing task is dropped midway: the outcomes it had not
@@ -609,7 +609,7 @@ impl Konektly {
         let Some(completion) = completion else { return };
         let current = lease_cell.lock().unwrap().clone();
         match self.record_outcome(current, &completion).await {
-            Ok(rec) => self.emit_for(&rec, &completion),
+            Ok(()) => self.emit_for(&record, &completion),
             Err(Error::LeaseLost(_)) => {
                 tracing::info!(target: "konektly::worker", %target, "lease lost; another worker owns the target now");
             }
@@ -622,10 +622,10 @@ impl Konektly {
     /// Records an outcome, together with the others that finish meanwhile (group commit): the
     /// first task to arrive writes; those arriving while it writes queue up and are written
     /// by it in the next batch.
-    async fn record_outcome(&self, lease: Lease, completion: &Completion) -> Result<TargetRecord> {
+    async fn record_outcome(&self, lease: Lease, completion: &Completion) -> Result<()> {
         let max = self.inner.config.completion_batch;
         if max <= 1 {
-            return self.inner.scheduler.complete(&lease, completion).await;
+            return self.inner.scheduler.complete(&lease, completion).await.map(drop);
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let lead = {
@@ -671,7 +671,7 @@ impl Konektly {
         match rx.await {
             Ok(r) => r,
             // The writer was dropped before taking this outcome: record it here.
-            Err(_) => self.inner.scheduler.complete(&lease, completion).await,
+            Err(_) => self.inner.scheduler.complete(&lease, completion).await.map(drop),
         }
     }
 

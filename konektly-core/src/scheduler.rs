@@ -172,16 +172,17 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
     /// Records how an attempt ended and releases the lease.
     async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<TargetRecord>;
 
-    /// Records many outcomes at once; one result per item, in order, each exactly what
-    /// [`complete`](Self::complete) would have returned for it (a stale lease is that item's
-    /// `LeaseLost`, never the batch's). The outer error means nothing was recorded.
+    /// Records many outcomes at once, each as [`complete`](Self::complete) would; one result
+    /// per item, in order (a stale lease is that item's `LeaseLost`, never the batch's). The
+    /// outer error means nothing was recorded. Unlike `complete`, the records are not returned:
+    /// the caller has them already, and reading them back is most of a batch's cost.
     ///
     /// The default records them one by one; a store that can write a batch in one statement
     /// should (the engine's workers send their outcomes here in groups).
-    async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<TargetRecord>>> {
+    async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<()>>> {
         let mut out = Vec::with_capacity(items.len());
         for (lease, completion) in items {
-            out.push(self.complete(lease, completion).await);
+            out.push(self.complete(lease, completion).await.map(drop));
         }
         Ok(out)
     }

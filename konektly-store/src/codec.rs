@@ -444,15 +444,15 @@ impl CompletionPatch {
     }
 }
 
-/// The guarded completion `UPDATE` of the target row (same text on both backends); the caller
-/// keeps `konektly_queue` in step.
-pub(crate) fn complete_sql() -> String {
+/// The guarded completion `UPDATE` of the target row, returning `cols` (same text on both
+/// backends); the caller keeps `konektly_queue` in step.
+pub(crate) fn complete_sql(cols: &str) -> String {
     format!(
         "UPDATE konektly_targets SET state = $1, state_detail = $2, due_at_ns = COALESCE($3, due_at_ns), \
          attempts = COALESCE($4, attempts), \
          last_error = CASE WHEN $5 = 1 THEN $6 ELSE last_error END, \
          lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $7 \
-         WHERE id = $8 AND lease_owner = $9 AND fencing = $10 RETURNING {TARGET_COLS}"
+         WHERE id = $8 AND lease_owner = $9 AND fencing = $10 RETURNING {cols}"
     )
 }
 

@@ -127,7 +127,15 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 2,
         statements: &[
-            V2_QUEUE[0],
+            // Ids compare bytewise whatever the database's collation: a lookup of 100 ids by
+            // primary key under a libc locale (even C.UTF-8) spends most of its time in strcoll.
+            "CREATE TABLE IF NOT EXISTS konektly_queue (
+    id TEXT COLLATE \"C\" PRIMARY KEY,
+    claim_at_ns BIGINT NOT NULL,
+    platform TEXT COLLATE \"C\" NOT NULL
+)",
+            "ALTER TABLE konektly_targets ALTER COLUMN id TYPE TEXT COLLATE \"C\"",
+            "ALTER TABLE konektly_accounts ALTER COLUMN id TYPE TEXT COLLATE \"C\"",
             V2_QUEUE[1],
             V2_QUEUE[2],
             V2_QUEUE[3],

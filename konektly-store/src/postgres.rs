@@ -214,14 +214,29 @@ impl PostgresStore {
 
     /// Records many outcomes in one statement (each still guarded by its own lease); see
     /// [`Scheduler::complete_many`].
-    ///
-    /// The statement takes the targets' queue rows first (in id order), as every path does,
-    /// then updates the target rows, then deletes the queue rows of finished targets and moves
-    /// the others to their new due time.
-    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<TargetRecord>>> {
+    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<()>>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
+        let rows = self.complete_rows(items, "id").await?;
+        let mut done = std::collections::HashSet::with_capacity(rows.len());
+        for r in rows {
+            done.insert(r.try_get::<String, _>(0).map_err(db_err("reading an outcome"))?);
+        }
+        Ok(items
+            .iter()
+            .map(|(l, _)| if done.contains(&l.target.to_string()) { Ok(()) } else { Err(Error::LeaseLost(l.target)) })
+            .collect())
+    }
+
+    /// The statement behind `complete` and `complete_many`, returning `cols` of each recorded
+    /// target.
+    ///
+    /// It deletes the targets' queue rows first (taking them, as every path takes a queue row
+    /// before its target row, so a claim never waits on a completion), then updates the target
+    /// rows whose lease is current, then puts back in the queue those still claimable (at their
+    /// new due time) and those whose lease was stale (as they were).
+    async fn complete_rows(&self, items: &[(Lease, Completion)], cols: &str) -> Result<Vec<sqlx::postgres::PgRow>> {
         let mut ids = Vec::with_capacity(items.len());
         let mut owners = Vec::with_capacity(items.len());
         let mut fencings = Vec::with_capacity(items.len());
@@ -248,7 +263,7 @@ impl PostgresStore {
             claimables.push(p.claimable);
         }
         let sql = format!(
-            "WITH l AS (SELECT id FROM konektly_queue WHERE id = ANY($1) ORDER BY id FOR UPDATE), \
+            "WITH d AS (DELETE FROM konektly_queue WHERE id = ANY($1) RETURNING id, claim_at_ns, platform), \
              t AS (UPDATE konektly_targets t SET state = u.state, state_detail = u.detail, \
                due_at_ns = COALESCE(u.due, t.due_at_ns), attempts = COALESCE(u.attempts, t.attempts), \
                last_error = CASE WHEN u.set_error = 1 THEN u.error ELSE t.last_error END, \
@@ -256,17 +271,17 @@ impl PostgresStore {
                FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int8[]) \
                AS u(id, owner, fencing, state, detail, due, attempts, set_error, error, claimable) \
                WHERE t.id = u.id AND t.lease_owner = u.owner AND t.fencing = u.fencing \
-               AND (SELECT count(*) FROM l) >= 0 \
+               AND (SELECT count(*) FROM d) >= 0 \
                RETURNING u.claimable AS queue_claimable, {}), \
-             d AS (DELETE FROM konektly_queue q WHERE q.id = ANY(ARRAY(SELECT id FROM t WHERE queue_claimable = 0))), \
              i AS (INSERT INTO konektly_queue (id, claim_at_ns, platform) \
                SELECT id, due_at_ns, platform FROM t WHERE queue_claimable = 1 \
+               UNION ALL SELECT d.id, d.claim_at_ns, d.platform FROM d WHERE d.id NOT IN (SELECT id FROM t) \
                ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns) \
-             SELECT {TARGET_COLS} FROM t",
+             SELECT {cols} FROM t",
             crate::codec::target_cols_of("t")
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(ids.clone())
+            .bind(ids)
             .bind(owners)
             .bind(fencings)
             .bind(states)
@@ -280,15 +295,10 @@ impl PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err("recording outcomes"))?;
-        let mut done = std::collections::HashMap::with_capacity(rows.len());
-        for r in rows {
-            let record = target_row!(r)?.decode()?.0;
-            done.insert(record.id, record);
-        }
-        if wake {
+        if wake && !rows.is_empty() {
             self.wake().await;
         }
-        Ok(items.iter().map(|(l, _)| done.remove(&l.target).ok_or(Error::LeaseLost(l.target))).collect())
+        Ok(rows)
     }
 }
 
@@ -375,11 +385,14 @@ impl Scheduler for PostgresStore {
     }
 
     async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<TargetRecord> {
-        let mut out = PostgresStore::complete_many(self, &[(lease.clone(), completion.clone())]).await?;
-        out.pop().unwrap_or(Err(Error::LeaseLost(lease.target)))
+        let rows = self.complete_rows(&[(lease.clone(), completion.clone())], TARGET_COLS).await?;
+        match rows.first() {
+            Some(r) => Ok(target_row!(r)?.decode()?.0),
+            None => Err(Error::LeaseLost(lease.target)),
+        }
     }
 
-    async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<TargetRecord>>> {
+    async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<()>>> {
         PostgresStore::complete_many(self, items).await
     }
 

@@ -94,7 +94,7 @@ impl SqliteStore {
 
     /// Records many outcomes in one transaction (each still guarded by its own lease); see
     /// [`Scheduler::complete_many`].
-    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<TargetRecord>>> {
+    pub async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<()>>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
@@ -102,16 +102,25 @@ impl SqliteStore {
         let mut wake = false;
         let now = ns(Utc::now());
         let mut tx = self.write_tx("a batch of outcomes").await?;
+        let (mut done, mut again) = (Vec::new(), Vec::new());
         for (lease, c) in items {
             let p = crate::codec::CompletionPatch::new(c)?;
-            out.push(match complete_in(&mut tx, lease, &p, now).await? {
+            out.push(match complete_in(&mut tx, lease, &p, now, "id, due_at_ns, platform").await? {
                 Some(r) => {
-                    wake |= p.wakes();
-                    Ok(r)
+                    let id: String = r.try_get(0).map_err(db_err("recording an outcome"))?;
+                    if p.wakes() {
+                        wake = true;
+                        let due: i64 = r.try_get(1).map_err(db_err("recording an outcome"))?;
+                        again.push((id, due, r.try_get(2).map_err(db_err("recording an outcome"))?));
+                    } else {
+                        done.push(id);
+                    }
+                    Ok(())
                 }
                 None => Err(Error::LeaseLost(lease.target)),
             });
         }
+        requeue(&mut tx, &done, &again).await?;
         tx.commit().await.map_err(db_err("committing a batch of outcomes"))?;
         if wake {
             self.wake().await;
@@ -138,14 +147,16 @@ impl SqliteStore {
     }
 }
 
-/// Records one outcome inside `tx` and keeps its queue row in step; `None` when the lease is stale.
+/// Records one outcome's target row inside `tx`, returning `cols` of it; `None` when the lease
+/// is stale. The caller keeps the queue in step ([`requeue`]).
 async fn complete_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     lease: &Lease,
     p: &crate::codec::CompletionPatch,
     now: i64,
-) -> Result<Option<TargetRecord>> {
-    let row = sqlx::query(AssertSqlSafe(crate::codec::complete_sql()))
+    cols: &str,
+) -> Result<Option<sqlx::sqlite::SqliteRow>> {
+    sqlx::query(AssertSqlSafe(crate::codec::complete_sql(cols)))
         .bind(p.state)
         .bind(p.state_detail.clone())
         .bind(p.due_at_ns)
@@ -158,24 +169,36 @@ async fn complete_in(
         .bind(lease.fencing_token as i64)
         .fetch_optional(&mut **tx)
         .await
-        .map_err(db_err("recording an outcome"))?;
-    let Some(row) = row else { return Ok(None) };
-    let row = target_row!(row)?;
-    if p.claimable == 1 {
+        .map_err(db_err("recording an outcome"))
+}
+
+/// Keeps the queue in step with recorded outcomes: `done` targets leave it, `again` ones
+/// (id, due time, platform) are claimable at their due time.
+async fn requeue(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    done: &[String],
+    again: &[(String, i64, String)],
+) -> Result<()> {
+    let json = |v: serde_json::Value| v.to_string();
+    if !done.is_empty() {
+        sqlx::query("DELETE FROM konektly_queue WHERE id IN (SELECT value FROM json_each($1))")
+            .bind(json(serde_json::json!(done)))
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err("updating the queue"))?;
+    }
+    if !again.is_empty() {
         sqlx::query(
-            "INSERT INTO konektly_queue (id, claim_at_ns, platform) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns",
+            "INSERT INTO konektly_queue (id, claim_at_ns, platform) \
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]') \
+             FROM json_each($1) WHERE true ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns",
         )
-        .bind(&row.id)
-        .bind(row.due_at_ns)
-        .bind(&row.platform)
+        .bind(json(serde_json::json!(again)))
         .execute(&mut **tx)
         .await
-    } else {
-        sqlx::query("DELETE FROM konektly_queue WHERE id = $1").bind(&row.id).execute(&mut **tx).await
+        .map_err(db_err("updating the queue"))?;
     }
-    .map_err(db_err("updating the queue"))?;
-    Ok(Some(row.decode()?.0))
+    Ok(())
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {
@@ -290,9 +313,16 @@ impl Scheduler for SqliteStore {
     async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<TargetRecord> {
         let p = crate::codec::CompletionPatch::new(completion)?;
         let mut tx = self.write_tx("an outcome").await?;
-        let Some(record) = complete_in(&mut tx, lease, &p, ns(Utc::now())).await? else {
+        let Some(row) = complete_in(&mut tx, lease, &p, ns(Utc::now()), TARGET_COLS).await? else {
             return Err(Error::LeaseLost(lease.target));
         };
+        let row = target_row!(row)?;
+        if p.wakes() {
+            requeue(&mut tx, &[], &[(row.id.clone(), row.due_at_ns, row.platform.clone())]).await?;
+        } else {
+            requeue(&mut tx, std::slice::from_ref(&row.id), &[]).await?;
+        }
+        let record = row.decode()?.0;
         tx.commit().await.map_err(db_err("committing an outcome"))?;
         if p.wakes() {
             self.wake().await;
@@ -300,7 +330,7 @@ impl Scheduler for SqliteStore {
         Ok(record)
     }
 
-    async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<TargetRecord>>> {
+    async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<()>>> {
         SqliteStore::complete_many(self, items).await
     }
 

@@ -357,12 +357,19 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
         .await
         .expect("complete_many");
     assert_eq!(out.len(), 3, "one result per item");
-    let first = out[0].as_ref().expect("the first item is recorded");
-    assert_eq!((first.id, &first.state), (c[0].record.id, &TargetState::Published { remote }));
-    assert!(first.lease.is_none(), "a batch completion releases the lease");
-    let second = out[1].as_ref().expect("the second item is recorded");
-    assert_eq!((second.id, &second.state, second.attempts), (c[1].record.id, &TargetState::Scheduled, 1));
+    assert!(out[0].is_ok() && out[1].is_ok(), "current leases are recorded: {out:?}");
     assert!(matches!(out[2], Err(Error::LeaseLost(id)) if id == c[2].record.id), "a stale item is its own LeaseLost");
+    let first = scheduler.get(c[0].record.id).await.unwrap().unwrap();
+    assert_eq!(first.state, TargetState::Published { remote });
+    assert!(first.lease.is_none(), "a batch completion releases the lease");
+    let second = scheduler.get(c[1].record.id).await.unwrap().unwrap();
+    assert_eq!((&second.state, second.attempts, &second.lease), (&TargetState::Scheduled, 1, &None));
+    let third = scheduler.get(c[2].record.id).await.unwrap().unwrap();
+    assert_eq!(
+        (&third.state, &third.lease),
+        (&TargetState::InFlight, &Some(c[2].lease.clone())),
+        "a stale item wrote nothing"
+    );
     let again = scheduler.claim(&claim_req(&platform, "w7", 10, lease_for)).await.unwrap();
     let ids: Vec<_> = again.iter().map(|c| c.record.id).collect();
     assert_eq!(
