@@ -7,8 +7,9 @@ use chrono::Utc;
 use konektly_core::ratelimit::DeclaredBudget;
 use konektly_core::testing::{StubBehavior, StubPlatform};
 use konektly_core::{
-    Account, AccountStatus, Content, EngineConfig, Error, Event, Konektly, MemoryScheduler, MemoryTokenStore, OwnerId,
-    Post, Target, TargetState, ThreadItem,
+    Account, AccountId, AccountStatus, Checkpoint, ClaimRequest, Claimed, Completion, Content, EngineConfig, Error,
+    Event, Konektly, Lease, MemoryScheduler, MemoryTokenStore, OwnerId, Post, Scheduler, Target, TargetFilter,
+    TargetId, TargetRecord, TargetState, ThreadItem,
 };
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -545,4 +546,141 @@ async fn upload_progress_reaches_subscribers() {
         }
     }
     assert_eq!(progress, Some((size, size)), "the upload's progress was announced");
+}
+
+/// A memory scheduler that counts how outcomes reach it, and takes a little while to write a
+/// batch (as a database would), so that outcomes finishing meanwhile can queue up.
+#[derive(Debug, Default)]
+struct CountingScheduler {
+    inner: MemoryScheduler,
+    singles: std::sync::atomic::AtomicUsize,
+    batches: std::sync::Mutex<Vec<usize>>,
+}
+
+#[konektly_core::async_trait]
+impl Scheduler for CountingScheduler {
+    async fn enqueue(&self, targets: &[TargetRecord]) -> konektly_core::Result<usize> {
+        self.inner.enqueue(targets).await
+    }
+    async fn get(&self, id: TargetId) -> konektly_core::Result<Option<TargetRecord>> {
+        self.inner.get(id).await
+    }
+    async fn list(&self, filter: &TargetFilter) -> konektly_core::Result<Vec<TargetRecord>> {
+        self.inner.list(filter).await
+    }
+    async fn cancel(&self, id: TargetId) -> konektly_core::Result<TargetRecord> {
+        self.inner.cancel(id).await
+    }
+    async fn reschedule(&self, id: TargetId, at: chrono::DateTime<Utc>) -> konektly_core::Result<TargetRecord> {
+        self.inner.reschedule(id, at).await
+    }
+    async fn claim(&self, request: &ClaimRequest) -> konektly_core::Result<Vec<Claimed>> {
+        self.inner.claim(request).await
+    }
+    async fn heartbeat(&self, lease: &Lease, extend: Duration) -> konektly_core::Result<Lease> {
+        self.inner.heartbeat(lease, extend).await
+    }
+    async fn save_checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> konektly_core::Result<()> {
+        self.inner.save_checkpoint(lease, checkpoint).await
+    }
+    async fn complete(&self, lease: &Lease, completion: &Completion) -> konektly_core::Result<TargetRecord> {
+        self.singles.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.complete(lease, completion).await
+    }
+    async fn complete_many(
+        &self,
+        items: &[(Lease, Completion)],
+    ) -> konektly_core::Result<Vec<konektly_core::Result<()>>> {
+        self.batches.lock().unwrap().push(items.len());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let mut out = Vec::new();
+        for (lease, completion) in items {
+            out.push(self.inner.complete(lease, completion).await.map(drop));
+        }
+        Ok(out)
+    }
+    async fn unblock_account(&self, account: AccountId, at: chrono::DateTime<Utc>) -> konektly_core::Result<usize> {
+        self.inner.unblock_account(account, at).await
+    }
+    async fn next_due_at(&self) -> konektly_core::Result<Option<chrono::DateTime<Utc>>> {
+        self.inner.next_due_at().await
+    }
+    async fn delete(&self, filter: &TargetFilter) -> konektly_core::Result<usize> {
+        self.inner.delete(filter).await
+    }
+    async fn acquire_budget(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+        cost: u32,
+        now: chrono::DateTime<Utc>,
+    ) -> konektly_core::Result<Option<chrono::DateTime<Utc>>> {
+        self.inner.acquire_budget(key, limit, window, cost, now).await
+    }
+    async fn observe_budget(
+        &self,
+        key: &str,
+        remaining: u32,
+        reset_at: chrono::DateTime<Utc>,
+    ) -> konektly_core::Result<()> {
+        self.inner.observe_budget(key, remaining, reset_at).await
+    }
+}
+
+/// Publishes 64 targets due at once with a given `completion_batch`; returns the scheduler.
+async fn publish_64(completion_batch: usize) -> Arc<CountingScheduler> {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let scheduler = Arc::new(CountingScheduler::default());
+    let engine = Konektly::builder()
+        .platform(stub.clone())
+        .token_store(Arc::new(MemoryTokenStore::new()))
+        .scheduler(scheduler.clone())
+        .config(EngineConfig {
+            claim_batch: 64,
+            worker_concurrency: 64,
+            per_platform_concurrency: 64,
+            per_account_concurrency: 64,
+            completion_batch,
+            ..fast_config()
+        })
+        .build()
+        .unwrap();
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "olga").await;
+    let mut events = engine.subscribe();
+    for i in 0..64 {
+        engine
+            .schedule(&Post::new(owner.clone(), Content::text(format!("post {i}"))).to(Target::new(account.id)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(engine.worker().run_once().await.unwrap(), 64);
+    assert_eq!(stub.posts().len(), 64, "each target published once");
+    let published = scheduler.list(&TargetFilter::default().in_states(&["published"])).await.unwrap();
+    assert_eq!(published.len(), 64, "each outcome recorded");
+    let mut events_seen = 0;
+    while let Ok(ev) = events.try_recv() {
+        events_seen += usize::from(matches!(ev, Event::Published { .. }));
+    }
+    assert_eq!(events_seen, 64, "one Published event per target");
+    scheduler
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_that_finish_together_are_recorded_together() {
+    let s = publish_64(128).await;
+    let batches = s.batches.lock().unwrap().clone();
+    assert_eq!(s.singles.load(std::sync::atomic::Ordering::SeqCst), 0, "no outcome went alone");
+    assert_eq!(batches.iter().sum::<usize>(), 64, "every outcome in exactly one batch: {batches:?}");
+    assert!(batches.len() < 64, "outcomes finishing while a batch is written share the next one: {batches:?}");
+
+    let s = publish_64(8).await;
+    let batches = s.batches.lock().unwrap().clone();
+    assert_eq!(batches.iter().sum::<usize>(), 64);
+    assert!(batches.iter().all(|&n| n <= 8), "no batch above completion_batch: {batches:?}");
+
+    let s = publish_64(1).await;
+    assert!(s.batches.lock().unwrap().is_empty(), "completion_batch 1 records each on its own");
+    assert_eq!(s.singles.load(std::sync::atomic::Ordering::SeqCst), 64);
 }
