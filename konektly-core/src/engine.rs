@@ -65,6 +65,9 @@ pub struct EngineConfig {
     /// wait for the next one and go to the store together ([`Scheduler::complete_many`]): no
     /// timer, so a lone outcome is written at once. 1 records each on its own.
     pub completion_batch: usize,
+    /// How long a worker reuses an account it read (its tokens and status) before reading it
+    /// again; see [`TokenManager::with_account_cache`]. Zero reads it for every target.
+    pub account_cache: Duration,
 }
 
 impl Default for EngineConfig {
@@ -86,6 +89,7 @@ impl Default for EngineConfig {
             reconcile_delay: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
             completion_batch: 128,
+            account_cache: Duration::from_secs(1),
         }
     }
 }
@@ -167,7 +171,8 @@ impl KonektlyBuilder {
             self.config.refresh_window,
             self.config.refresh_jitter,
             events.clone(),
-        );
+        )
+        .with_account_cache(self.config.account_cache);
         Ok(Konektly {
             inner: Arc::new(Inner {
                 platforms,
@@ -335,6 +340,7 @@ impl Konektly {
                     a.metadata.extend(grant.metadata);
                     a.metadata.remove(crate::token::REFRESH_CLAIM_KEY);
                     let a = self.inner.store.update_account(&a).await?;
+                    self.inner.tokens.forget(a.id);
                     self.inner.scheduler.unblock_account(a.id, now).await?;
                     a
                 }
@@ -384,6 +390,7 @@ impl Konektly {
             }
         }
         self.inner.store.delete_account(account).await?;
+        self.inner.tokens.forget(account);
         Ok(())
     }
 
@@ -869,6 +876,9 @@ impl Konektly {
     }
 }
 
+/// Longest wait of a busy worker for half a batch of free slots before it claims what it has.
+const CLAIM_GATHER: Duration = Duration::from_millis(5);
+
 struct LeaseSaver {
     scheduler: Arc<dyn Scheduler>,
     lease: Arc<Mutex<Lease>>,
@@ -959,6 +969,10 @@ impl Worker {
         let mut report = WorkerReport::default();
         tokio::pin!(shutdown);
         let mut failures = 0u32;
+        // Claim in batches: while work is running and fewer than half a batch of slots is free,
+        // wait (at most CLAIM_GATHER) for more to free up rather than claim one target at a time.
+        let refill = (cfg.claim_batch.min(cfg.worker_concurrency) / 2).max(1);
+        let mut gather_until: Option<tokio::time::Instant> = None;
         loop {
             while tasks.try_join_next().is_some() {}
             let free = slots.available_permits();
@@ -968,6 +982,18 @@ impl Worker {
                     _ = tasks.join_next() => continue,
                 }
             }
+            if free < refill && !tasks.is_empty() {
+                let until = *gather_until.get_or_insert_with(|| tokio::time::Instant::now() + CLAIM_GATHER);
+                if tokio::time::Instant::now() < until {
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tasks.join_next() => {}
+                        _ = tokio::time::sleep_until(until) => {}
+                    }
+                    continue;
+                }
+            }
+            gather_until = None;
             let mut req = ClaimRequest::new(self.id.clone(), free.min(cfg.claim_batch), cfg.lease);
             req.now = Utc::now();
             let claims = match sched.claim(&req).await {

@@ -51,6 +51,17 @@ pub struct TokenManager {
     locks: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
     warned: Mutex<HashSet<AccountId>>,
     events: broadcast::Sender<Event>,
+    cache_ttl: Duration,
+    cache: Mutex<HashMap<AccountId, (std::time::Instant, Account)>>,
+}
+
+/// Forgets an account's cached copy when a refresh or a status change ends, however it ends.
+struct ForgetOnDrop<'a>(&'a TokenManager, AccountId);
+
+impl Drop for ForgetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.forget(self.1);
+    }
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -89,7 +100,35 @@ impl TokenManager {
             locks: Mutex::new(HashMap::new()),
             warned: Mutex::new(HashSet::new()),
             events,
+            cache_ttl: Duration::ZERO,
+            cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Serves [`fresh_account`](Self::fresh_account) from a copy read at most `ttl` ago
+    /// (default: none, every call reads the store). A worker publishing many targets of one
+    /// account then reads it once per `ttl` instead of once per target. What this process
+    /// changes (refresh, reauth, [`forget`](Self::forget)) is seen at once; a change made by
+    /// another process is seen within `ttl` (a token it refreshed meanwhile is still accepted by
+    /// the platforms until it expires, and a refused one is refreshed from the store).
+    pub fn with_account_cache(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// Drops the cached copy of an account (after this process changed it).
+    pub fn forget(&self, id: AccountId) {
+        if !self.cache_ttl.is_zero() {
+            self.cache.lock().unwrap().remove(&id);
+        }
+    }
+
+    fn cached(&self, id: AccountId) -> Option<Account> {
+        if self.cache_ttl.is_zero() {
+            return None;
+        }
+        let cache = self.cache.lock().unwrap();
+        cache.get(&id).filter(|(at, _)| at.elapsed() < self.cache_ttl).map(|(_, a)| a.clone())
     }
 
     fn window_with_jitter(&self) -> chrono::Duration {
@@ -108,8 +147,18 @@ impl TokenManager {
             .ok_or_else(|| Error::Config(format!("no platform `{}` is registered", account.platform)))
     }
 
+    /// Reads the account from the store (and keeps the copy, when caching).
     async fn load(&self, id: AccountId) -> Result<Account> {
-        self.store.get_account(id).await?.ok_or_else(|| Error::NotFound(format!("account {id}")))
+        let account = self.store.get_account(id).await?.ok_or_else(|| Error::NotFound(format!("account {id}")))?;
+        if !self.cache_ttl.is_zero() {
+            let mut cache = self.cache.lock().unwrap();
+            if cache.len() >= 10_000 {
+                let ttl = self.cache_ttl;
+                cache.retain(|_, (at, _)| at.elapsed() < ttl);
+            }
+            cache.insert(id, (std::time::Instant::now(), account.clone()));
+        }
+        Ok(account)
     }
 
     fn check_status(account: &Account) -> Result<()> {
@@ -123,7 +172,10 @@ impl TokenManager {
     /// The account with an access token that stays valid for at least the window, refreshing it
     /// if needed.
     pub async fn fresh_account(&self, id: AccountId) -> Result<Account> {
-        let account = self.load(id).await?;
+        let account = match self.cached(id) {
+            Some(a) => a,
+            None => self.load(id).await?,
+        };
         Self::check_status(&account)?;
         self.warn_if_refresh_expiring(&account);
         let window = self.window_with_jitter().max(refresh_ahead(&account));
@@ -143,6 +195,7 @@ impl TokenManager {
     async fn refresh_if(&self, id: AccountId, needs: impl Fn(&Account) -> bool) -> Result<Account> {
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
+        let _forget = ForgetOnDrop(self, id);
         let deadline = tokio::time::Instant::now() + self.claim_for * 2;
         loop {
             let account = self.load(id).await?;
@@ -225,6 +278,7 @@ impl TokenManager {
     /// Marks an account `ReauthRequired` (the platform refused its token twice) and raises the
     /// event.
     pub async fn mark_reauth(&self, id: AccountId, reason: &str) -> Result<()> {
+        let _forget = ForgetOnDrop(self, id);
         for _ in 0..5 {
             let mut account = self.load(id).await?;
             if matches!(account.status, AccountStatus::ReauthRequired { .. }) {
@@ -303,5 +357,101 @@ mod refresh_ahead_tests {
         store.insert_account(&ahead).await.unwrap();
         assert!(tm.fresh_account(plain.id).await.is_ok(), "3 days left is fresh for a 5-minute window");
         assert!(matches!(tm.fresh_account(ahead.id).await, Err(Error::Config(_))), "7 days ahead asks for a refresh");
+    }
+
+    /// Counts the store's account reads.
+    #[derive(Debug, Default)]
+    struct CountingStore {
+        inner: MemoryTokenStore,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenStore for CountingStore {
+        async fn insert_account(&self, account: &Account) -> Result<()> {
+            self.inner.insert_account(account).await
+        }
+        async fn get_account(&self, id: AccountId) -> Result<Option<Account>> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.get_account(id).await
+        }
+        async fn find_account(
+            &self,
+            owner: &crate::OwnerId,
+            platform: &PlatformId,
+            remote_id: &str,
+        ) -> Result<Option<Account>> {
+            self.inner.find_account(owner, platform, remote_id).await
+        }
+        async fn update_account(&self, account: &Account) -> Result<Account> {
+            self.inner.update_account(account).await
+        }
+        async fn list_accounts(&self, owner: &crate::OwnerId) -> Result<Vec<Account>> {
+            self.inner.list_accounts(owner).await
+        }
+        async fn delete_account(&self, id: AccountId) -> Result<bool> {
+            self.inner.delete_account(id).await
+        }
+        async fn put_pending(&self, pending: &crate::platform::PendingAuthorization) -> Result<()> {
+            self.inner.put_pending(pending).await
+        }
+        async fn take_pending(&self, state: &str) -> Result<Option<crate::platform::PendingAuthorization>> {
+            self.inner.take_pending(state).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cached_account_is_read_once_per_ttl_and_forgotten_when_this_process_changes_it() {
+        let store = Arc::new(CountingStore::default());
+        let reads = || store.reads.load(std::sync::atomic::Ordering::SeqCst);
+        let (events, _) = broadcast::channel(4);
+        let tm = TokenManager::new(
+            store.clone(),
+            Arc::new(HashMap::new()),
+            Duration::from_secs(300),
+            Duration::ZERO,
+            events,
+        )
+        .with_account_cache(Duration::from_secs(3600));
+        let a = account(chrono::Duration::days(3), None);
+        store.insert_account(&a).await.unwrap();
+        for _ in 0..5 {
+            assert_eq!(tm.fresh_account(a.id).await.unwrap().id, a.id);
+        }
+        assert_eq!(reads(), 1, "five uses, one read");
+        tm.forget(a.id);
+        tm.fresh_account(a.id).await.unwrap();
+        assert_eq!(reads(), 2, "a forgotten account is read again");
+
+        tm.mark_reauth(a.id, "refused twice").await.unwrap();
+        assert!(
+            matches!(tm.fresh_account(a.id).await, Err(Error::ReauthRequired { .. })),
+            "a status this process set is seen at once"
+        );
+
+        // A token that nears its expiry is never served from the cache: the refresh path reads
+        // the store (no platform is registered, so it ends in a `Config` error).
+        let b = account(chrono::Duration::days(3), None);
+        store.insert_account(&b).await.unwrap();
+        let mut stored = tm.fresh_account(b.id).await.unwrap();
+        stored.tokens.expires_at = Some(Utc::now() + chrono::Duration::seconds(10));
+        store.update_account(&stored).await.unwrap();
+        assert!(tm.fresh_account(b.id).await.is_ok(), "within the ttl the copy read before is used");
+        tm.forget(b.id);
+        assert!(matches!(tm.fresh_account(b.id).await, Err(Error::Config(_))), "an expiring copy goes to refresh");
+
+        let uncached = TokenManager::new(
+            store.clone(),
+            Arc::new(HashMap::new()),
+            Duration::from_secs(300),
+            Duration::ZERO,
+            broadcast::channel(4).0,
+        );
+        let before = reads();
+        let c = account(chrono::Duration::days(3), None);
+        store.insert_account(&c).await.unwrap();
+        uncached.fresh_account(c.id).await.unwrap();
+        uncached.fresh_account(c.id).await.unwrap();
+        assert_eq!(reads() - before, 2, "without a cache every use reads the store");
     }
 }

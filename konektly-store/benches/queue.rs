@@ -8,7 +8,8 @@
 //!
 //! Environment: `KONEKTLY_BENCH_POSTGRES_URL` (else `KONEKTLY_TEST_POSTGRES_URL`; PostgreSQL is
 //! skipped without either), `KONEKTLY_BENCH_JOBS` (default 20000), `KONEKTLY_BENCH_BATCH`
-//! (targets per claim, default 100). Every run uses a fresh SQLite file or PostgreSQL schema.
+//! (targets per claim, comma-separated sizes to compare, default `100,500`; the engine rows use
+//! the first). Every run uses a fresh SQLite file or PostgreSQL schema.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -295,7 +296,12 @@ async fn latency(setup: &Setup, n: usize, live: bool) -> (f64, f64, f64) {
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let jobs: usize = std::env::var("KONEKTLY_BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    let batch: usize = std::env::var("KONEKTLY_BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let batches: Vec<usize> = std::env::var("KONEKTLY_BENCH_BATCH")
+        .unwrap_or_else(|_| "100,500".into())
+        .split(',')
+        .map(|v| v.trim().parse().expect("KONEKTLY_BENCH_BATCH: claim sizes, comma-separated"))
+        .collect();
+    let batch = batches[0];
     let pg = std::env::var("KONEKTLY_BENCH_POSTGRES_URL").or_else(|_| std::env::var("KONEKTLY_TEST_POSTGRES_URL")).ok();
     let mut setups = Vec::new();
     if std::env::var("KONEKTLY_BENCH_SKIP_SQLITE").is_err() {
@@ -315,26 +321,28 @@ fn main() {
         }),
         None => eprintln!("no KONEKTLY_BENCH_POSTGRES_URL: PostgreSQL skipped"),
     }
-    println!("{jobs} no-op targets, claims of {batch}; workers are tasks of one process (2 runtime threads)\n");
-    println!("| backend | what | workers | targets/s | time in claim / record |");
-    println!("|---|---|---|---|---|");
+    println!("{jobs} no-op targets; workers are tasks of one process (2 runtime threads)\n");
+    println!("| backend | what | claim size | workers | targets/s | time in claim / record |");
+    println!("|---|---|---|---|---|---|");
     rt.block_on(async {
         for s in &setups {
-            for w in [1, 2, 4] {
-                let (tps, c, r) = queue_throughput(s, w, jobs, batch).await;
-                println!(
-                    "| {} | queue: batch claim + batch record | {w} | {tps:.0} | {:.0}% / {:.0}% |",
-                    s.name,
-                    c * 100.0,
-                    r * 100.0
-                );
+            for &b in &batches {
+                for w in [1, 2, 4] {
+                    let (tps, c, r) = queue_throughput(s, w, jobs, b).await;
+                    println!(
+                        "| {} | queue: batch claim + batch record | {b} | {w} | {tps:.0} | {:.0}% / {:.0}% |",
+                        s.name,
+                        c * 100.0,
+                        r * 100.0
+                    );
+                }
             }
             for w in [1, 2, 4] {
                 if std::env::var("KONEKTLY_BENCH_QUEUE_ONLY").is_ok() {
                     break;
                 }
                 let tps = engine_throughput(s, w, jobs / 4, batch).await;
-                println!("| {} | engine worker, stub platform | {w} | {tps:.0} | |", s.name);
+                println!("| {} | engine worker, stub platform | {batch} | {w} | {tps:.0} | |", s.name);
             }
         }
         println!("\n| backend | due → claim, idle worker, 200 targets 20 ms apart | p50 ms | p99 ms | max ms |");
