@@ -476,7 +476,7 @@ macro_rules! impl_common {
                             (0..due.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
                         let sql = format!(
                             "INSERT INTO konektly_queue (id, claim_at_ns, platform) VALUES {} \
-                             ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns",
+                             ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns, leased_until_ns = NULL",
                             ph.join(", ")
                         );
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -646,7 +646,7 @@ macro_rules! impl_common {
                 let exp = $crate::codec::expiry(chrono::Utc::now(), extend);
                 // The queue row first; a stale lease rolls both back.
                 let mut tx = self.write_tx("a heartbeat").await?;
-                sqlx::query("UPDATE konektly_queue SET claim_at_ns = $1 WHERE id = $2")
+                sqlx::query("UPDATE konektly_queue SET leased_until_ns = $1 WHERE id = $2")
                     .bind($crate::codec::ns(exp))
                     .bind(lease.target.to_string())
                     .execute(&mut *tx)
@@ -709,7 +709,7 @@ macro_rules! impl_common {
                 sqlx::query(
                     "INSERT INTO konektly_queue (id, claim_at_ns, platform) \
                      SELECT id, $1, platform FROM konektly_targets WHERE account_id = $2 AND state = 'blocked' \
-                     ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns",
+                     ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns, leased_until_ns = NULL",
                 )
                 .bind(at)
                 .bind(account.to_string())
@@ -735,7 +735,15 @@ macro_rules! impl_common {
             }
 
             async fn next_due_row(&self) -> konektly_core::Result<Option<chrono::DateTime<chrono::Utc>>> {
-                let min: Option<i64> = sqlx::query_scalar("SELECT MIN(claim_at_ns) FROM konektly_queue")
+                // A leased row is claimable again when its lease expires; leased rows were due
+                // when claimed, so they all sit at or before `now` in the index.
+                let min: Option<i64> = sqlx::query_scalar(
+                    "SELECT MIN(t) FROM (\
+                     SELECT MIN(CASE WHEN leased_until_ns > claim_at_ns THEN leased_until_ns ELSE claim_at_ns END) AS t \
+                     FROM konektly_queue WHERE claim_at_ns <= $1 \
+                     UNION ALL SELECT MIN(claim_at_ns) AS t FROM konektly_queue WHERE claim_at_ns > $1) AS due",
+                )
+                .bind($crate::codec::ns(chrono::Utc::now()))
                     .fetch_one(&self.pool)
                     .await
                     .map_err($crate::common::db_err("reading the next due time"))?;

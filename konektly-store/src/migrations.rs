@@ -101,15 +101,16 @@ macro_rules! v1 {
 }
 
 /// Version 2: the queue moves out of the wide target row into a narrow `konektly_queue` (one row
-/// per claimable target: its id, when it may be claimed, its platform). A claim or a completion
-/// then rewrites a row of three columns and its two index entries, and the target row's own
-/// update touches no indexed column (on PostgreSQL a HOT update, kept on its page by the
-/// fillfactor). Existing claimable targets are carried over.
+/// per claimable target: its id, when it may be claimed, its platform, and the expiry of the
+/// lease it is under, if any). Neither a claim (which sets `leased_until_ns`) nor the target
+/// row's own updates touch an indexed column: on PostgreSQL both are HOT updates, kept on their
+/// page by the fillfactor. Existing claimable targets are carried over.
 const V2_QUEUE: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS konektly_queue (
     id TEXT PRIMARY KEY,
     claim_at_ns BIGINT NOT NULL,
-    platform TEXT NOT NULL
+    platform TEXT NOT NULL,
+    leased_until_ns BIGINT
 )",
     "INSERT INTO konektly_queue (id, claim_at_ns, platform) \
      SELECT id, claim_at_ns, platform FROM konektly_targets WHERE claim_at_ns IS NOT NULL",
@@ -132,8 +133,9 @@ pub(crate) const POSTGRES: &[Migration] = &[
             "CREATE TABLE IF NOT EXISTS konektly_queue (
     id TEXT COLLATE \"C\" PRIMARY KEY,
     claim_at_ns BIGINT NOT NULL,
-    platform TEXT COLLATE \"C\" NOT NULL
-)",
+    platform TEXT COLLATE \"C\" NOT NULL,
+    leased_until_ns BIGINT
+) WITH (fillfactor = 80)",
             "ALTER TABLE konektly_targets ALTER COLUMN id TYPE TEXT COLLATE \"C\"",
             "ALTER TABLE konektly_accounts ALTER COLUMN id TYPE TEXT COLLATE \"C\"",
             V2_QUEUE[1],

@@ -263,7 +263,7 @@ impl PostgresStore {
             claimables.push(p.claimable);
         }
         let sql = format!(
-            "WITH d AS (DELETE FROM konektly_queue WHERE id = ANY($1) RETURNING id, claim_at_ns, platform), \
+            "WITH d AS (DELETE FROM konektly_queue WHERE id = ANY($1) RETURNING id, claim_at_ns, platform, leased_until_ns), \
              t AS (UPDATE konektly_targets t SET state = u.state, state_detail = u.detail, \
                due_at_ns = COALESCE(u.due, t.due_at_ns), attempts = COALESCE(u.attempts, t.attempts), \
                last_error = CASE WHEN u.set_error = 1 THEN u.error ELSE t.last_error END, \
@@ -273,10 +273,10 @@ impl PostgresStore {
                WHERE t.id = u.id AND t.lease_owner = u.owner AND t.fencing = u.fencing \
                AND (SELECT count(*) FROM d) >= 0 \
                RETURNING u.claimable AS queue_claimable, {}), \
-             i AS (INSERT INTO konektly_queue (id, claim_at_ns, platform) \
-               SELECT id, due_at_ns, platform FROM t WHERE queue_claimable = 1 \
-               UNION ALL SELECT d.id, d.claim_at_ns, d.platform FROM d WHERE d.id NOT IN (SELECT id FROM t) \
-               ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns) \
+             i AS (INSERT INTO konektly_queue (id, claim_at_ns, platform, leased_until_ns) \
+               SELECT id, due_at_ns, platform, NULL::int8 FROM t WHERE queue_claimable = 1 \
+               UNION ALL SELECT d.id, d.claim_at_ns, d.platform, d.leased_until_ns FROM d WHERE d.id NOT IN (SELECT id FROM t) \
+               ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns, leased_until_ns = excluded.leased_until_ns) \
              SELECT {cols} FROM t",
             crate::codec::target_cols_of("t")
         );
@@ -356,10 +356,11 @@ impl Scheduler for PostgresStore {
         // and the queue rows moved to the lease's expiry; a queue row whose target is gone is
         // dropped. One statement, no transaction held open.
         let sql = format!(
-            "WITH q AS (SELECT id FROM konektly_queue WHERE claim_at_ns <= $3{filters} \
+            "WITH q AS (SELECT id FROM konektly_queue \
+               WHERE claim_at_ns <= $3 AND (leased_until_ns IS NULL OR leased_until_ns <= $3){filters} \
                ORDER BY claim_at_ns, id LIMIT $4 FOR UPDATE SKIP LOCKED), \
              t AS (UPDATE konektly_targets SET {CLAIM_SET} WHERE id = ANY(ARRAY(SELECT id FROM q)) RETURNING {TARGET_COLS}), \
-             k AS (UPDATE konektly_queue k SET claim_at_ns = $2 WHERE k.id = ANY(ARRAY(SELECT id FROM t))), \
+             k AS (UPDATE konektly_queue k SET leased_until_ns = $2 WHERE k.id = ANY(ARRAY(SELECT id FROM t))), \
              o AS (DELETE FROM konektly_queue o WHERE o.id = ANY(ARRAY(SELECT id FROM q EXCEPT SELECT id FROM t))) \
              SELECT * FROM t"
         );

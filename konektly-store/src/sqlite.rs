@@ -191,7 +191,8 @@ async fn requeue(
         sqlx::query(
             "INSERT INTO konektly_queue (id, claim_at_ns, platform) \
              SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]') \
-             FROM json_each($1) WHERE true ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns",
+             FROM json_each($1) WHERE true \
+             ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns, leased_until_ns = NULL",
         )
         .bind(json(serde_json::json!(again)))
         .execute(&mut **tx)
@@ -262,8 +263,9 @@ impl Scheduler for SqliteStore {
         // One writer: the queue rows move to the lease's expiry, then their targets are leased.
         let mut tx = self.write_tx("a claim").await?;
         let sql = format!(
-            "UPDATE konektly_queue SET claim_at_ns = $1 WHERE id IN (SELECT id FROM konektly_queue \
-             WHERE claim_at_ns <= $2{filters} ORDER BY claim_at_ns, id LIMIT $3) RETURNING id"
+            "UPDATE konektly_queue SET leased_until_ns = $1 WHERE id IN (SELECT id FROM konektly_queue \
+             WHERE claim_at_ns <= $2 AND (leased_until_ns IS NULL OR leased_until_ns <= $2){filters} \
+             ORDER BY claim_at_ns, id LIMIT $3) RETURNING id"
         );
         let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql))
             .bind(exp)
