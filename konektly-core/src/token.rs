@@ -339,18 +339,23 @@ mod refresh_ahead_tests {
         }
     }
 
-    #[tokio::test]
-    async fn an_account_asking_to_refresh_ahead_is_refreshed_within_that_time() {
-        let store = Arc::new(MemoryTokenStore::new());
-        let (events, _) = broadcast::channel(4);
-        // No platform is registered: reaching the refresh shows up as a `Config` error.
-        let tm = TokenManager::new(
-            store.clone(),
+    /// A manager with a 5-minute window, no jitter and no platform registered (reaching a
+    /// refresh shows up as a `Config` error).
+    fn manager(store: Arc<dyn TokenStore>) -> TokenManager {
+        TokenManager::new(
+            store,
             Arc::new(HashMap::new()),
             Duration::from_secs(300),
             Duration::ZERO,
-            events,
-        );
+            broadcast::channel(4).0,
+        )
+    }
+
+    #[tokio::test]
+    async fn an_account_asking_to_refresh_ahead_is_refreshed_within_that_time() {
+        let store = Arc::new(MemoryTokenStore::new());
+        // No platform is registered: reaching the refresh shows up as a `Config` error.
+        let tm = manager(store.clone());
         let plain = account(chrono::Duration::days(3), None);
         let ahead = account(chrono::Duration::days(3), Some(7 * 86_400));
         store.insert_account(&plain).await.unwrap();
@@ -404,15 +409,7 @@ mod refresh_ahead_tests {
     async fn a_cached_account_is_read_once_per_ttl_and_forgotten_when_this_process_changes_it() {
         let store = Arc::new(CountingStore::default());
         let reads = || store.reads.load(std::sync::atomic::Ordering::SeqCst);
-        let (events, _) = broadcast::channel(4);
-        let tm = TokenManager::new(
-            store.clone(),
-            Arc::new(HashMap::new()),
-            Duration::from_secs(300),
-            Duration::ZERO,
-            events,
-        )
-        .with_account_cache(Duration::from_secs(3600));
+        let tm = manager(store.clone()).with_account_cache(Duration::from_secs(3600));
         let a = account(chrono::Duration::days(3), None);
         store.insert_account(&a).await.unwrap();
         for _ in 0..5 {
@@ -440,13 +437,7 @@ mod refresh_ahead_tests {
         tm.forget(b.id);
         assert!(matches!(tm.fresh_account(b.id).await, Err(Error::Config(_))), "an expiring copy goes to refresh");
 
-        let uncached = TokenManager::new(
-            store.clone(),
-            Arc::new(HashMap::new()),
-            Duration::from_secs(300),
-            Duration::ZERO,
-            broadcast::channel(4).0,
-        );
+        let uncached = manager(store.clone());
         let before = reads();
         let c = account(chrono::Duration::days(3), None);
         store.insert_account(&c).await.unwrap();

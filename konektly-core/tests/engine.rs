@@ -593,11 +593,7 @@ impl Scheduler for CountingScheduler {
     ) -> konektly_core::Result<Vec<konektly_core::Result<()>>> {
         self.batches.lock().unwrap().push(items.len());
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let mut out = Vec::new();
-        for (lease, completion) in items {
-            out.push(self.inner.complete(lease, completion).await.map(drop));
-        }
-        Ok(out)
+        self.inner.complete_many(items).await
     }
     async fn unblock_account(&self, account: AccountId, at: chrono::DateTime<Utc>) -> konektly_core::Result<usize> {
         self.inner.unblock_account(account, at).await

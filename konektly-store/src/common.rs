@@ -573,15 +573,22 @@ macro_rules! impl_common {
                     None => {
                         // Rolled back before reading (an in-memory SQLite has one connection).
                         drop(tx);
-                        match self.get_row(id).await? {
-                            Some(t) => Err(konektly_core::Error::Conflict(format!(
-                                "target {id} has ended ({})",
-                                t.state.name()
-                            ))),
-                            None => Err(konektly_core::Error::NotFound(format!("target {id}"))),
-                        }
+                        Err(self.refusal(id, |t| format!("target {id} has ended ({})", t.state.name())).await?)
                     }
                 }
+            }
+
+            /// Why an operation on `id` changed nothing: `Conflict` (described by `why`) if the
+            /// target exists, else `NotFound`.
+            async fn refusal(
+                &self,
+                id: konektly_core::TargetId,
+                why: impl FnOnce(&konektly_core::TargetRecord) -> String,
+            ) -> konektly_core::Result<konektly_core::Error> {
+                Ok(match self.get_row(id).await? {
+                    Some(t) => konektly_core::Error::Conflict(why(&t)),
+                    None => konektly_core::Error::NotFound(format!("target {id}")),
+                })
             }
 
             async fn reschedule_row(
@@ -627,13 +634,7 @@ macro_rules! impl_common {
                     None => {
                         // Rolled back before reading (an in-memory SQLite has one connection).
                         drop(tx);
-                        match self.get_row(id).await? {
-                            Some(t) => Err(konektly_core::Error::Conflict(format!(
-                                "target {id} cannot be rescheduled while {}",
-                                t.state.name()
-                            ))),
-                            None => Err(konektly_core::Error::NotFound(format!("target {id}"))),
-                        }
+                        Err(self.refusal(id, |t| format!("target {id} cannot be rescheduled while {}", t.state.name())).await?)
                     }
                 }
             }
