@@ -144,6 +144,14 @@ pub struct AccountGrant {
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
+impl AccountGrant {
+    /// A grant of one account on `platform`, reached directly (no parent) and with no
+    /// platform-specific metadata.
+    pub fn new(platform: PlatformId, profile: Profile, tokens: TokenSet) -> Self {
+        Self { platform, profile, tokens, parent_remote_id: None, metadata: Default::default() }
+    }
+}
+
 /// One item of a thread (X): text and media of its own.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ThreadItem {

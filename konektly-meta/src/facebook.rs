@@ -160,6 +160,16 @@ impl FacebookPagePlatform {
         }
     }
 
+    /// A video's or Reel's text: the post's text as `description`, and the title if any.
+    fn video_text_fields(ctx: &PublishContext<'_>, opts: &FacebookOptions, form: &mut Vec<(&'static str, String)>) {
+        if !ctx.content.text.is_empty() {
+            form.push(("description", ctx.content.text.clone()));
+        }
+        if let Some(t) = &opts.title {
+            form.push(("title", t.clone()));
+        }
+    }
+
     async fn post_feed(
         &self,
         ctx: &mut PublishContext<'_>,
@@ -363,12 +373,7 @@ impl FacebookPagePlatform {
         if !up.finished {
             let mut form: Vec<(&'static str, String)> =
                 vec![("upload_phase", "finish".into()), ("upload_session_id", up.session_id.clone())];
-            if !ctx.content.text.is_empty() {
-                form.push(("description", ctx.content.text.clone()));
-            }
-            if let Some(t) = &opts.title {
-                form.push(("title", t.clone()));
-            }
+            Self::video_text_fields(ctx, opts, &mut form);
             Self::schedule_fields(opts, &mut form);
             st.create_sent = true;
             ctx.save_state(&*st).await?;
@@ -396,12 +401,7 @@ impl FacebookPagePlatform {
         file_url: Url,
     ) -> Result<PublishOutcome> {
         let mut form: Vec<(&'static str, String)> = vec![("file_url", file_url.to_string())];
-        if !ctx.content.text.is_empty() {
-            form.push(("description", ctx.content.text.clone()));
-        }
-        if let Some(t) = &opts.title {
-            form.push(("title", t.clone()));
-        }
+        Self::video_text_fields(ctx, opts, &mut form);
         Self::schedule_fields(opts, &mut form);
         st.create_sent = true;
         ctx.save_state(&*st).await?;
@@ -478,12 +478,7 @@ impl FacebookPagePlatform {
                 ("video_id", reel.video_id.clone()),
                 ("video_state", if opts.schedule_at.is_some() { "SCHEDULED" } else { "PUBLISHED" }.into()),
             ];
-            if !ctx.content.text.is_empty() {
-                form.push(("description", ctx.content.text.clone()));
-            }
-            if let Some(t) = &opts.title {
-                form.push(("title", t.clone()));
-            }
+            Self::video_text_fields(ctx, opts, &mut form);
             if let Some(at) = opts.schedule_at {
                 form.push(("scheduled_publish_time", at.timestamp().to_string()));
             }

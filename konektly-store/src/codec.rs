@@ -457,7 +457,7 @@ pub(crate) fn complete_sql(cols: &str) -> String {
 }
 
 /// How the claim `UPDATE` moves a target row (same text on both backends; `$1` owner, `$2` lease
-/// expiry, `$3` now). Its queue row moves to the lease's expiry.
+/// expiry, `$3` now). Its queue row is marked leased until that expiry.
 pub(crate) const CLAIM_SET: &str = "fencing = fencing + 1, lease_owner = $1, lease_expires_ns = $2, \
      claim_kind = CASE state WHEN 'scheduled' THEN 'publish' WHEN 'processing' THEN 'poll' ELSE 'reconcile' END, \
      attempt_started_ns = CASE WHEN state = 'scheduled' THEN $3 ELSE attempt_started_ns END, \

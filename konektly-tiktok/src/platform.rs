@@ -372,13 +372,7 @@ impl Platform for TikTokPlatform {
             display_name: user.display_name.clone(),
             avatar_url: user.avatar_url.as_deref().and_then(|u| Url::parse(u).ok()),
         };
-        Ok(vec![AccountGrant {
-            platform: Self::id_(),
-            profile,
-            tokens: grant.tokens,
-            parent_remote_id: None,
-            metadata: Default::default(),
-        }])
+        Ok(vec![AccountGrant::new(Self::id_(), profile, grant.tokens)])
     }
 
     async fn refresh(&self, account: &Account) -> Result<TokenSet> {

@@ -487,13 +487,7 @@ impl Platform for XPlatform {
         let tokens =
             self.cfg.oauth.exchange_code(code, &pending.redirect_uri, pending.pkce_verifier.as_ref(), &[]).await?;
         let profile = self.fetch_profile(&tokens.access_token).await?;
-        Ok(vec![AccountGrant {
-            platform: self.id(),
-            profile,
-            tokens,
-            parent_remote_id: None,
-            metadata: Default::default(),
-        }])
+        Ok(vec![AccountGrant::new(self.id(), profile, tokens)])
     }
 
     async fn refresh(&self, account: &Account) -> Result<TokenSet> {

@@ -388,13 +388,7 @@ impl Platform for YouTubePlatform {
         };
         self.check_granted(&tokens)?;
         let profile = self.channel(&tokens.access_token).await?;
-        Ok(vec![AccountGrant {
-            platform: self.id(),
-            profile,
-            tokens,
-            parent_remote_id: None,
-            metadata: Default::default(),
-        }])
+        Ok(vec![AccountGrant::new(self.id(), profile, tokens)])
     }
 
     async fn refresh(&self, account: &Account) -> Result<TokenSet> {

@@ -284,18 +284,13 @@ impl Platform for StubPlatform {
         tokens.refresh_token = Some(RefreshToken::new(format!("stub-refresh-{n}")));
         tokens.expires_at = Some(Utc::now() + self.token_lifetime);
         tokens.scopes = vec!["post".into()];
-        Ok(vec![AccountGrant {
-            platform: self.id.clone(),
-            profile: Profile {
-                remote_id: format!("stub-user-{code}"),
-                handle: Some(format!("@{code}")),
-                display_name: Some(format!("Stub user {code}")),
-                avatar_url: None,
-            },
-            tokens,
-            parent_remote_id: None,
-            metadata: Default::default(),
-        }])
+        let profile = Profile {
+            remote_id: format!("stub-user-{code}"),
+            handle: Some(format!("@{code}")),
+            display_name: Some(format!("Stub user {code}")),
+            avatar_url: None,
+        };
+        Ok(vec![AccountGrant::new(self.id.clone(), profile, tokens)])
     }
 
     async fn refresh(&self, account: &Account) -> Result<TokenSet> {
