@@ -385,16 +385,8 @@ fn ig_long_lived(state: &State, g: &GraphReq) -> Response {
         return graph_error(StatusCode::BAD_REQUEST, 100, None, "Invalid parameter: grant_type or client_secret");
     }
     let mut inner = state.lock();
-    let (info, _) = match inner.check_access(g.p("access_token"), &["instagram"]) {
-        Ok(v) => v,
-        Err(_) => {
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                190,
-                None,
-                "Invalid OAuth access token - Cannot parse access token",
-            );
-        }
+    let Ok((info, _)) = inner.check_access(g.p("access_token"), &["instagram"]) else {
+        return unparseable_token();
     };
     let ttl = state.token_ttl(Duration::from_secs(5_183_944));
     let t = inner.issue_access("IGQL", info.grant, &info.subject, Some(ttl), true);
@@ -406,16 +398,8 @@ fn ig_refresh(state: &State, g: &GraphReq) -> Response {
         return graph_error(StatusCode::BAD_REQUEST, 100, None, "Invalid parameter: grant_type");
     }
     let mut inner = state.lock();
-    let (info, _) = match inner.check_access(g.p("access_token"), &["instagram"]) {
-        Ok(v) => v,
-        Err(_) => {
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                190,
-                None,
-                "Invalid OAuth access token - Cannot parse access token",
-            );
-        }
+    let Ok((info, _)) = inner.check_access(g.p("access_token"), &["instagram"]) else {
+        return unparseable_token();
     };
     if !info.long_lived {
         return graph_error(StatusCode::BAD_REQUEST, 100, None, "Only long-lived tokens can be refreshed");
@@ -450,9 +434,7 @@ fn caller(inner: &mut Inner, state: &State, g: &GraphReq, port: &str) -> Result<
             Some(458),
             "Error validating access token: The user has not authorized application.",
         ),
-        crate::state::TokenProblem::Invalid => {
-            graph_error(StatusCode::BAD_REQUEST, 190, None, "Invalid OAuth access token - Cannot parse access token")
-        }
+        crate::state::TokenProblem::Invalid => unparseable_token(),
     })?;
     let is_page = info.subject != grant.user;
     // Usage, in percent of an hourly budget.
@@ -1137,9 +1119,12 @@ fn upload_session_start(state: &State, g: &GraphReq) -> Response {
 /// Authenticates a raw-body upload (`Authorization: OAuth …`).
 fn raw_auth(state: &State, headers: &HeaderMap) -> Result<(), Response> {
     let inner = state.lock();
-    inner.check_access(oauth::bearer(headers).as_deref(), &["facebook"]).map(|_| ()).map_err(|_| {
-        graph_error(StatusCode::BAD_REQUEST, 190, None, "Invalid OAuth access token - Cannot parse access token")
-    })
+    inner.check_access(oauth::bearer(headers).as_deref(), &["facebook"]).map(|_| ()).map_err(|_| unparseable_token())
+}
+
+/// Graph's answer to a token it cannot use (error 190, no subcode).
+fn unparseable_token() -> Response {
+    graph_error(StatusCode::BAD_REQUEST, 190, None, "Invalid OAuth access token - Cannot parse access token")
 }
 
 fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
