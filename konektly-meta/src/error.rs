@@ -162,7 +162,8 @@ fn reauth_reason(subcode: Option<i64>) -> &'static str {
     }
 }
 
-/// The mapping table: one row per code (see `../shared/platforms/meta.md` §6), subcodes first.
+/// The mapping table: one row per Graph error code (Meta's "Handling Errors" reference and the
+/// Instagram publishing error codes; the adapter README lists them), subcodes first.
 pub(crate) fn classify(e: &GraphErrorBody) -> Action {
     let code = e.code.unwrap_or(0);
     let sub = e.error_subcode.unwrap_or(0);

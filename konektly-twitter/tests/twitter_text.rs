@@ -1,8 +1,7 @@
-//! The official twitter-text conformance suite (`shared/conformance/twitter-text/validate.yml`):
+//! The official twitter-text conformance suite (`tests/conformance/validate.yml`, vendored with its
+//! Apache-2.0 licence; see `tests/conformance/README.md`):
 //! every case of `WeightedTweetsWithDiscountedEmojiCounterTest` and
 //! `UnicodeDirectionalMarkerCounterTest` must count and validate as X does.
-
-use std::path::PathBuf;
 
 use konektly_twitter::{parse_text, weighted_length};
 use serde::Deserialize;
@@ -26,16 +25,11 @@ struct Expected {
     valid: bool,
 }
 
-fn suite_path() -> PathBuf {
-    // The workspace lives in <root>/main; shared/ is beside it.
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.join("../../shared/conformance/twitter-text/validate.yml")
-}
+/// The suite, compiled into the test binary: a missing file fails the build, not a run.
+const VALIDATE_YML: &str = include_str!("conformance/validate.yml");
 
 fn cases(group: &str) -> Vec<Case> {
-    let path = suite_path();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let suite: Suite = serde_yaml::from_str(&text).expect("validate.yml parses");
+    let suite: Suite = serde_yaml::from_str(VALIDATE_YML).expect("validate.yml parses");
     let value = suite.tests.get(group).unwrap_or_else(|| panic!("no group {group}")).clone();
     serde_yaml::from_value(value).expect("cases parse")
 }
