@@ -68,6 +68,22 @@ pub struct EngineConfig {
     /// How long a worker reuses an account it read (its tokens and status) before reading it
     /// again; see [`TokenManager::with_account_cache`]. Zero reads it for every target.
     pub account_cache: Duration,
+    /// The longest a call that creates something at a platform may take (the adapters' HTTP
+    /// timeout for such calls: `HttpConfig::timeout`, 60 s by default). Before each create the
+    /// worker renews its lease to outlive this plus [`create_margin`](Self::create_margin),
+    /// and drops the call when its lease runs out: a call can never be in flight while
+    /// another worker reconciles the target.
+    pub create_call_limit: Duration,
+    /// Time added to [`create_call_limit`](Self::create_call_limit) when renewing a lease
+    /// before a create (clock skew between processes, the write itself).
+    pub create_margin: Duration,
+    /// How long a process holds an account's token refresh (see
+    /// [`TokenManager::with_refresh_claim`]); the refresh call is dropped before it ends.
+    pub refresh_claim: Duration,
+    /// How long after an attempt began an unknown or processing outcome may stay unresolved
+    /// before the target ends as `Failed` with kind `outcome_unknown` (also ended by
+    /// `max_attempts` failed lookups).
+    pub outcome_deadline: Duration,
 }
 
 impl Default for EngineConfig {
@@ -90,8 +106,22 @@ impl Default for EngineConfig {
             shutdown_grace: Duration::from_secs(30),
             completion_batch: 128,
             account_cache: Duration::from_secs(1),
+            create_call_limit: Duration::from_secs(60),
+            create_margin: Duration::from_secs(10),
+            refresh_claim: crate::token::DEFAULT_REFRESH_CLAIM,
+            outcome_deadline: Duration::from_secs(24 * 3600),
         }
     }
+}
+
+/// What [`Konektly::cancel`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CancelReport {
+    /// Targets cancelled: nothing of them was or will be sent.
+    pub cancelled: usize,
+    /// Targets the platform may be publishing already: they end `Cancelled` if nothing lands,
+    /// or `Published` if it was too late; look at their state once it is final.
+    pub requested: usize,
 }
 
 /// The start of a connection: send the user to `url`.
@@ -172,7 +202,8 @@ impl KonektlyBuilder {
             self.config.refresh_jitter,
             events.clone(),
         )
-        .with_account_cache(self.config.account_cache);
+        .with_account_cache(self.config.account_cache)
+        .with_refresh_claim(self.config.refresh_claim);
         Ok(Konektly {
             inner: Arc::new(Inner {
                 platforms,
@@ -322,53 +353,97 @@ impl Konektly {
         }
         let platform = self.platform(&pending.platform)?.clone();
         let grants = platform.exchange_code(code, &pending).await?;
+        if let Some(id) = pending.reconnect {
+            // A reconnect must bring back the same remote account, or nothing is stored: signing
+            // in with another login would leave the old account blocked and add a stranger.
+            let old = self.account(id).await?;
+            if !grants.iter().any(|g| g.platform == old.platform && g.profile.remote_id == old.remote_id) {
+                let got: Vec<String> = grants
+                    .iter()
+                    .filter(|g| g.platform == old.platform)
+                    .map(|g| g.profile.handle.clone().unwrap_or_else(|| g.profile.remote_id.clone()))
+                    .collect();
+                return Err(Error::Authorization(format!(
+                    "reconnecting {} account {} needs a sign-in as that account, but the platform answered for {}; \
+                     sign in with the account being reconnected",
+                    old.platform,
+                    old.handle.as_deref().unwrap_or(&old.remote_id),
+                    if got.is_empty() { "no account of that platform".to_owned() } else { got.join(", ") }
+                )));
+            }
+        }
         let mut out: Vec<Account> = Vec::with_capacity(grants.len());
         for grant in grants {
             let parent =
                 grant.parent_remote_id.as_ref().and_then(|r| out.iter().find(|a| &a.remote_id == r).map(|a| a.id));
-            let now = Utc::now();
-            let existing =
-                self.inner.store.find_account(&pending.owner, &grant.platform, &grant.profile.remote_id).await?;
-            let account = match existing {
-                Some(mut a) => {
-                    a.tokens = a.tokens.merged_with(grant.tokens);
-                    a.status = AccountStatus::Active;
-                    a.handle = grant.profile.handle;
-                    a.display_name = grant.profile.display_name;
-                    a.avatar_url = grant.profile.avatar_url;
-                    a.parent = parent.or(a.parent);
-                    a.metadata.extend(grant.metadata);
-                    a.metadata.remove(crate::token::REFRESH_CLAIM_KEY);
-                    let a = self.inner.store.update_account(&a).await?;
-                    self.inner.tokens.forget(a.id);
-                    self.inner.scheduler.unblock_account(a.id, now).await?;
-                    a
-                }
-                None => {
-                    let a = Account {
-                        id: AccountId::new(),
-                        owner: pending.owner.clone(),
-                        platform: grant.platform.clone(),
-                        remote_id: grant.profile.remote_id,
-                        handle: grant.profile.handle,
-                        display_name: grant.profile.display_name,
-                        avatar_url: grant.profile.avatar_url,
-                        tokens: grant.tokens,
-                        status: AccountStatus::Active,
-                        parent,
-                        metadata: grant.metadata,
-                        version: 1,
-                        created_at: now,
-                        updated_at: now,
-                    };
-                    self.inner.store.insert_account(&a).await?;
-                    a
-                }
-            };
+            let account = self.upsert_account(&pending.owner, grant, parent).await?;
             let _ = self.inner.events.send(Event::AccountConnected { account: account.id });
             out.push(account);
         }
         Ok(out)
+    }
+
+    /// Stores a grant's account: updates the owner's account for the same remote account if
+    /// there is one (reconnect), else inserts it. Accounts are unique per owner, platform and
+    /// remote id: an insert that loses a race with a parallel connect of the same login
+    /// updates the winner's row instead.
+    async fn upsert_account(
+        &self,
+        owner: &OwnerId,
+        grant: crate::model::AccountGrant,
+        parent: Option<AccountId>,
+    ) -> Result<Account> {
+        for _ in 0..5 {
+            let now = Utc::now();
+            match self.inner.store.find_account(owner, &grant.platform, &grant.profile.remote_id).await? {
+                Some(mut a) => {
+                    a.tokens = a.tokens.merged_with(grant.tokens.clone());
+                    a.status = AccountStatus::Active;
+                    a.handle = grant.profile.handle.clone();
+                    a.display_name = grant.profile.display_name.clone();
+                    a.avatar_url = grant.profile.avatar_url.clone();
+                    a.parent = parent.or(a.parent);
+                    a.metadata.extend(grant.metadata.clone());
+                    a.metadata.remove(crate::token::REFRESH_CLAIM_KEY);
+                    let a = match self.inner.store.update_account(&a).await {
+                        Ok(a) => a,
+                        Err(Error::Conflict(_)) => continue,
+                        Err(e) => return Err(e),
+                    };
+                    self.inner.tokens.forget(a.id);
+                    self.inner.scheduler.unblock_account(a.id, now).await?;
+                    return Ok(a);
+                }
+                None => {
+                    let a = Account {
+                        id: AccountId::new(),
+                        owner: owner.clone(),
+                        platform: grant.platform.clone(),
+                        remote_id: grant.profile.remote_id.clone(),
+                        handle: grant.profile.handle.clone(),
+                        display_name: grant.profile.display_name.clone(),
+                        avatar_url: grant.profile.avatar_url.clone(),
+                        tokens: grant.tokens.clone(),
+                        status: AccountStatus::Active,
+                        parent,
+                        metadata: grant.metadata.clone(),
+                        version: 1,
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    match self.inner.store.insert_account(&a).await {
+                        Ok(()) => return Ok(a),
+                        // A parallel connect of the same login stored it first: update that one.
+                        Err(Error::Conflict(_)) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Err(Error::Conflict(format!(
+            "{} account {} keeps changing while it is being connected",
+            grant.platform, grant.profile.remote_id
+        )))
     }
 
     /// Disconnects an account: revokes the grant at the platform, cancels its pending targets,
@@ -524,19 +599,25 @@ impl Konektly {
         self.inner.scheduler.list(&TargetFilter::post(post)).await
     }
 
-    /// Cancels every target of a post that has not ended. Returns how many were cancelled.
-    pub async fn cancel(&self, post: PostId) -> Result<usize> {
-        let mut n = 0;
+    /// Cancels every target of a post that has not ended. Scheduled and blocked targets are
+    /// cancelled at once; those the platform may be publishing already (in flight, processing,
+    /// unknown) are marked and end `Cancelled` if nothing lands, or `Published` — with their
+    /// remote id — if the platform published them before the cancel could stop it (see
+    /// [`TargetRecord::published_despite_cancel`]). Nothing is ever reported cancelled while
+    /// it may be live.
+    pub async fn cancel(&self, post: PostId) -> Result<CancelReport> {
+        let mut report = CancelReport::default();
         for t in self.status(post).await? {
             if !t.state.is_final() {
                 match self.inner.scheduler.cancel(t.id).await {
-                    Ok(_) => n += 1,
+                    Ok(r) if r.state == TargetState::Cancelled => report.cancelled += 1,
+                    Ok(_) => report.requested += 1,
                     Err(Error::Conflict(_)) => {}
                     Err(e) => return Err(e),
                 }
             }
         }
-        Ok(n)
+        Ok(report)
     }
 
     /// Moves every scheduled (or failed, blocked, cancelled) target of a post to `at`.
@@ -587,34 +668,46 @@ impl Konektly {
     }
 
     /// Processes one claimed target to its next state. Used by workers and `publish_now`.
+    ///
+    /// Heartbeats run beside the attempt in the same task. The attempt is dropped — at its next
+    /// await point, whatever it is doing — as soon as the lease is lost or its local deadline
+    /// passes without a renewal: nothing more is sent under a lease another worker may own.
     pub async fn process(&self, claimed: Claimed) {
         let Claimed { record, lease, kind } = claimed;
         let target = record.id;
-        let lease_cell = Arc::new(Mutex::new(lease.clone()));
-        // Heartbeats run beside the attempt in the same task (no extra task per target).
+        let keeper = Arc::new(LeaseKeeper::new(self.inner.scheduler.clone(), lease, &self.inner.config));
         let completion = {
             // Boxed: the attempt's state machine is large, and moving it into every spawned
             // task's cell by value cost more than the rest of the engine together.
-            let mut attempt = Box::pin(self.attempt(&record, &lease_cell, kind));
+            let mut attempt = Box::pin(self.attempt(&record, &keeper, kind));
             let every = self.inner.config.heartbeat;
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            let mut lost = false;
             loop {
+                let deadline = keeper.deadline();
                 tokio::select! {
-                    c = &mut attempt => break c,
-                    _ = ticks.tick(), if !lost => {
-                        let current = lease_cell.lock().unwrap().clone();
-                        match self.inner.scheduler.heartbeat(&current, self.inner.config.lease).await {
-                            Ok(l) => *lease_cell.lock().unwrap() = l,
-                            Err(Error::LeaseLost(_)) => lost = true,
+                    biased;
+                    _ = tokio::time::sleep_until(deadline) => {
+                        if keeper.deadline() <= tokio::time::Instant::now() {
+                            tracing::warn!(target: "konektly::worker", %target, "the lease ran out before it could be renewed; abandoning the attempt");
+                            break None;
+                        }
+                    }
+                    _ = ticks.tick() => {
+                        match keeper.heartbeat().await {
+                            Ok(()) => {}
+                            Err(Error::LeaseLost(_)) => {
+                                tracing::info!(target: "konektly::worker", %target, "lease lost; abandoning the attempt");
+                                break None;
+                            }
                             Err(e) => tracing::warn!(target: "konektly::worker", %e, "heartbeat failed"),
                         }
                     }
+                    c = &mut attempt => break c,
                 }
             }
         };
         let Some(completion) = completion else { return };
-        let current = lease_cell.lock().unwrap().clone();
+        let current = keeper.lease();
         match self.record_outcome(current, &completion).await {
             Ok(()) => self.emit_for(&record, &completion),
             Err(Error::LeaseLost(_)) => {
@@ -691,14 +784,24 @@ impl Konektly {
             Completion::Retry { error: Some(f), .. } | Completion::Unknown { error: Some(f), .. } => {
                 Event::Retrying { target: rec.id, failure: f.clone() }
             }
-            Completion::Failed(f) => Event::Failed { target: rec.id, post: rec.post_id, failure: f.clone() },
+            Completion::Failed(f) => {
+                if f.kind == crate::error::ErrorKind::OutcomeUnknown {
+                    let _ = self.inner.events.send(Event::OutcomeUnknown {
+                        target: rec.id,
+                        post: rec.post_id,
+                        account: rec.account_id,
+                        failure: f.clone(),
+                    });
+                }
+                Event::Failed { target: rec.id, post: rec.post_id, failure: f.clone() }
+            }
             _ => return,
         };
         let _ = self.inner.events.send(ev);
     }
 
     /// Runs one attempt and says how it ended; `None` when nothing may be written (lease lost).
-    async fn attempt(&self, record: &TargetRecord, lease: &Arc<Mutex<Lease>>, kind: ClaimKind) -> Option<Completion> {
+    async fn attempt(&self, record: &TargetRecord, keeper: &Arc<LeaseKeeper>, kind: ClaimKind) -> Option<Completion> {
         let Some(platform) = self.inner.platforms.get(&record.platform).cloned() else {
             return Some(Completion::Failed(FailureRecord::from(&Error::NotSupported(format!(
                 "no platform `{}` is registered in this process",
@@ -726,7 +829,7 @@ impl Konektly {
             });
         }
 
-        let saver = LeaseSaver { scheduler: self.inner.scheduler.clone(), lease: lease.clone() };
+        let saver = LeaseSaver(keeper.clone());
         let sink = BudgetSink::default();
         let progress = EventProgress(self.inner.events.clone());
         let started = record.attempt_started_at.unwrap_or_else(Utc::now);
@@ -754,6 +857,10 @@ impl Konektly {
                     Ok(Reconciliation::Processing { poll_after }) => {
                         Ok(PublishOutcome::Processing { poll_after, detail: None })
                     }
+                    Ok(Reconciliation::NotFound) if record.cancel_requested_at.is_some() => {
+                        // Nothing landed and a cancel waits: stop here (recorded as cancelled).
+                        return Some(Completion::Retry { at: Utc::now(), error: None, attempts: record.attempts });
+                    }
                     Ok(Reconciliation::NotFound) => {
                         // Nothing landed: publishing again is safe, from the saved checkpoint.
                         checkpoint = ctx.checkpoint().clone();
@@ -777,20 +884,43 @@ impl Konektly {
                     }
                 }
                 Err(Error::AccessTokenRejected { message, source }) => {
-                    let reason = format!("the platform refused a freshly refreshed token: {message}");
-                    if let Err(e) = self.inner.tokens.mark_reauth(account.id, &reason).await {
-                        tracing::warn!(target: "konektly::worker", error = %e, "could not mark the account");
-                    }
-                    break Err(Error::ReauthRequired { reason, source });
+                    break Err(Error::ReauthRequired {
+                        reason: format!("the platform refused a freshly refreshed token: {message}"),
+                        source,
+                    });
                 }
                 other => break other,
             }
         };
+        // Whatever the platform, a dead grant marks the account and raises `ReauthRequired`
+        // once, so the application can ask its user to reconnect.
+        if let Err(Error::ReauthRequired { reason, .. }) = &result
+            && let Err(e) = self.inner.tokens.mark_reauth(account.id, reason).await
+        {
+            tracing::warn!(target: "konektly::worker", error = %e, "could not mark the account");
+        }
+        // While a create's answer is outstanding (sent, and no checkpoint saved since), a
+        // transient failure does not say that nothing landed: reconcile before sending again.
+        let result = match result {
+            Err(Error::Transient { message, source, .. }) if keeper.create_outstanding() => {
+                Err(Error::UnknownOutcome {
+                    message: format!("{message} (after a create was sent: it may have landed)"),
+                    source,
+                })
+            }
+            other => other,
+        };
         self.flush_reports(&sink, &platform.id(), account.id).await;
         match result {
             Ok(PublishOutcome::Published(remote)) => Some(Completion::Published(remote)),
-            Ok(PublishOutcome::Processing { poll_after, .. }) => {
-                Some(Completion::Processing { poll_at: Self::at(poll_after) })
+            Ok(PublishOutcome::Processing { poll_after, detail }) => {
+                let still = FailureRecord {
+                    kind: crate::error::ErrorKind::Transient,
+                    code: None,
+                    message: detail.unwrap_or_else(|| "the platform was still processing the post".into()),
+                    violations: Vec::new(),
+                };
+                Some(self.processing_or_end(record, Self::at(poll_after), &still))
             }
             Err(e) => self.on_error(record, kind_now, e),
         }
@@ -808,8 +938,8 @@ impl Konektly {
             Error::RateLimited { retry_at, .. } => {
                 let at = retry_at.unwrap_or_else(|| Self::at(self.backoff(record.attempts + 1)));
                 match kind {
-                    ClaimKind::Poll => Completion::Processing { poll_at: at },
-                    ClaimKind::Reconcile => Completion::Unknown { at, error: Some(failure) },
+                    ClaimKind::Poll => self.processing_or_end(record, at, &failure),
+                    ClaimKind::Reconcile => self.unknown_or_end(record, record.attempts, at, failure),
                     ClaimKind::Publish => Completion::Retry { at, error: Some(failure), attempts: record.attempts },
                 }
             }
@@ -819,25 +949,50 @@ impl Konektly {
                     _ => None,
                 };
                 let attempts = record.attempts + 1;
-                if attempts >= cfg.max_attempts {
-                    return Some(Completion::Failed(failure));
-                }
                 let at = Self::at(retry_after.unwrap_or_else(|| self.backoff(attempts)));
                 match kind {
-                    ClaimKind::Poll => Completion::Processing { poll_at: at },
-                    ClaimKind::Reconcile => Completion::Unknown { at, error: Some(failure) },
+                    ClaimKind::Poll => self.processing_or_end(record, at, &failure),
+                    // A failed lookup leaves the outcome unknown: it counts, and ends.
+                    ClaimKind::Reconcile => self.unknown_or_end(record, attempts, at, failure),
+                    ClaimKind::Publish if attempts >= cfg.max_attempts => Completion::Failed(failure),
                     ClaimKind::Publish => Completion::Retry { at, error: Some(failure), attempts },
                 }
             }
             Error::UnknownOutcome { .. } => {
-                let attempts = record.attempts + 1;
-                if attempts >= cfg.max_attempts {
-                    return Some(Completion::Failed(failure));
-                }
-                Completion::Unknown { at: Self::at(cfg.reconcile_delay), error: Some(failure) }
+                self.unknown_or_end(record, record.attempts + 1, Self::at(cfg.reconcile_delay), failure)
             }
             _ => Completion::Failed(failure),
         })
+    }
+
+    /// An unknown outcome to reconcile at `at`, unless the target has used up its attempts or
+    /// its deadline: then it ends as `outcome_unknown`.
+    fn unknown_or_end(
+        &self,
+        record: &TargetRecord,
+        attempts: u32,
+        at: DateTime<Utc>,
+        failure: FailureRecord,
+    ) -> Completion {
+        let cfg = &self.inner.config;
+        if attempts >= cfg.max_attempts || self.past_outcome_deadline(record) {
+            return Completion::Failed(outcome_unknown(record, attempts, &failure));
+        }
+        Completion::Unknown { at, error: Some(failure), attempts }
+    }
+
+    /// Poll again at `at`, unless the target's deadline has passed.
+    fn processing_or_end(&self, record: &TargetRecord, at: DateTime<Utc>, failure: &FailureRecord) -> Completion {
+        if self.past_outcome_deadline(record) {
+            return Completion::Failed(outcome_unknown(record, record.attempts, failure));
+        }
+        Completion::Processing { poll_at: at }
+    }
+
+    fn past_outcome_deadline(&self, record: &TargetRecord) -> bool {
+        let started = record.attempt_started_at.unwrap_or(record.created_at);
+        let limit = chrono::Duration::from_std(self.inner.config.outcome_deadline).unwrap_or(chrono::Duration::MAX);
+        started.checked_add_signed(limit).is_some_and(|end| Utc::now() >= end)
     }
 
     async fn budget_wait(&self, platform: &dyn Platform, account: &Account, kind: ClaimKind) -> Option<DateTime<Utc>> {
@@ -879,16 +1034,131 @@ impl Konektly {
 /// Longest wait of a busy worker for half a batch of free slots before it claims what it has.
 const CLAIM_GATHER: Duration = Duration::from_millis(5);
 
-struct LeaseSaver {
-    scheduler: Arc<dyn Scheduler>,
-    lease: Arc<Mutex<Lease>>,
+/// The failure of a target whose outcome could not be established within its attempts or its
+/// deadline: the operator must look at the account.
+fn outcome_unknown(record: &TargetRecord, attempts: u32, last: &FailureRecord) -> FailureRecord {
+    FailureRecord {
+        kind: crate::error::ErrorKind::OutcomeUnknown,
+        code: last.code.clone(),
+        message: format!(
+            "whether this post was published on {} could not be established ({attempts} attempts; last: {}); \
+             check the account before publishing it again",
+            record.platform, last.message
+        ),
+        violations: Vec::new(),
+    }
 }
+
+/// The lease of one target being processed, shared by its heartbeats, its checkpoint writes
+/// and the attempt. It knows a local deadline (monotonic clock) before which the lease is surely
+/// still valid: each renewal counts from the moment it was sent, before the store stamped it.
+struct LeaseKeeper {
+    scheduler: Arc<dyn Scheduler>,
+    kept: Mutex<KeptLease>,
+    lease_for: Duration,
+    create_call_limit: Duration,
+    create_margin: Duration,
+    create_outstanding: std::sync::atomic::AtomicBool,
+}
+
+struct KeptLease {
+    lease: Lease,
+    /// Before this the lease is surely ours.
+    deadline: tokio::time::Instant,
+    /// A create call sent at this attempt may run until this instant: heartbeats keep the
+    /// lease beyond it.
+    create_until: Option<tokio::time::Instant>,
+}
+
+impl LeaseKeeper {
+    fn new(scheduler: Arc<dyn Scheduler>, lease: Lease, cfg: &EngineConfig) -> Self {
+        let left = (lease.expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        Self {
+            scheduler,
+            kept: Mutex::new(KeptLease { lease, deadline: tokio::time::Instant::now() + left, create_until: None }),
+            lease_for: cfg.lease,
+            create_call_limit: cfg.create_call_limit,
+            create_margin: cfg.create_margin,
+            create_outstanding: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn lease(&self) -> Lease {
+        self.kept.lock().unwrap().lease.clone()
+    }
+
+    fn deadline(&self) -> tokio::time::Instant {
+        self.kept.lock().unwrap().deadline
+    }
+
+    fn create_outstanding(&self) -> bool {
+        self.create_outstanding.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn renewed(&self, lease: Lease, sent_at: tokio::time::Instant, extend: Duration) {
+        let mut k = self.kept.lock().unwrap();
+        k.lease = lease;
+        k.deadline = sent_at + extend;
+    }
+
+    /// Extends the lease: by the configured lease, or longer while a create call may still run.
+    /// Gives up at the local deadline (a store that does not answer cannot renew in time).
+    async fn heartbeat(&self) -> Result<()> {
+        let now = tokio::time::Instant::now();
+        let (lease, deadline, extend) = {
+            let k = self.kept.lock().unwrap();
+            let call_left = k.create_until.map_or(Duration::ZERO, |u| u.saturating_duration_since(now));
+            (k.lease.clone(), k.deadline, self.lease_for.max(call_left + self.create_margin))
+        };
+        let renewed = tokio::time::timeout_at(deadline, self.scheduler.heartbeat(&lease, extend))
+            .await
+            .map_err(|_| Error::LeaseLost(lease.target))??;
+        self.renewed(renewed, now, extend);
+        Ok(())
+    }
+
+    /// Saves the checkpoint that precedes a create call and renews the lease in the same write,
+    /// so that it outlives the call; refuses (`LeaseLost`) when the renewal came back too late
+    /// for the call to end before the lease does.
+    async fn save_before_create(&self, checkpoint: &Checkpoint) -> Result<()> {
+        let now = tokio::time::Instant::now();
+        let extend = self.lease_for.max(self.create_call_limit + self.create_margin);
+        let lease = {
+            let mut k = self.kept.lock().unwrap();
+            k.create_until = Some(now + self.create_call_limit);
+            k.lease.clone()
+        };
+        let renewed = tokio::time::timeout_at(
+            self.deadline(),
+            self.scheduler.save_checkpoint_renewing(&lease, checkpoint, extend),
+        )
+        .await
+        .map_err(|_| Error::LeaseLost(lease.target))??;
+        self.renewed(renewed, now, extend);
+        // The call may take `create_call_limit` from now: the lease must outlast it.
+        if tokio::time::Instant::now() + self.create_call_limit > self.deadline() {
+            return Err(Error::LeaseLost(lease.target));
+        }
+        self.create_outstanding.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+struct LeaseSaver(Arc<LeaseKeeper>);
 
 #[async_trait]
 impl CheckpointSaver for LeaseSaver {
     async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
-        let lease = self.lease.lock().unwrap().clone();
-        self.scheduler.save_checkpoint(&lease, checkpoint).await
+        let lease = self.0.lease();
+        self.0.scheduler.save_checkpoint(&lease, checkpoint).await?;
+        // The adapter saves what a create answered (its id) before anything else: from here on
+        // no create of this attempt is waiting for its answer.
+        self.0.create_outstanding.store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn save_before_create(&self, checkpoint: &Checkpoint) -> Result<()> {
+        self.0.save_before_create(checkpoint).await
     }
 }
 

@@ -216,4 +216,8 @@ pub enum ErrorKind {
     Storage,
     /// See [`Error::Config`].
     Config,
+    /// Not an error of one call: the outcome of a target's create could not be established
+    /// within its attempts or its deadline (every lookup failed, or the platform never finished
+    /// processing). The post may or may not be live: check the account.
+    OutcomeUnknown,
 }

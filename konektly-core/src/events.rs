@@ -49,6 +49,19 @@ pub enum Event {
         /// Why.
         failure: FailureRecord,
     },
+    /// A target ended because whether it was published could not be established (its answer
+    /// was lost and every lookup failed, or the platform never finished): someone should look
+    /// at the account. A [`Event::Failed`] with kind `outcome_unknown` follows.
+    OutcomeUnknown {
+        /// The target.
+        target: TargetId,
+        /// Its post.
+        post: PostId,
+        /// The account to check.
+        account: AccountId,
+        /// What is known.
+        failure: FailureRecord,
+    },
     /// An account must be reconnected; its targets wait as `Blocked`.
     ReauthRequired {
         /// The account.

@@ -279,7 +279,8 @@ impl ApiResponse {
 
     /// The default mapping of an error status to an [`Error`], for adapters whose table has no
     /// row for it: 401 → `AccessTokenRejected`, 429 → `RateLimited` (with `Retry-After`),
-    /// 408/5xx → `Transient` (or `UnknownOutcome` for a create), other 4xx → `Rejected`.
+    /// 408/5xx → `Transient` (`UnknownOutcome` for a create: reconcile before sending it
+    /// again), other 4xx → `Rejected`.
     pub fn status_error(&self, kind: CallKind, message: impl Into<String>, source: Option<crate::BoxError>) -> Error {
         status_error(self.status, &self.headers, kind, message.into(), source)
     }
@@ -301,7 +302,9 @@ pub fn status_error(
             source,
         },
         s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => match kind {
-            CallKind::Create if s != StatusCode::SERVICE_UNAVAILABLE => Error::UnknownOutcome { message, source },
+            // The platform may have created it before failing to answer (a 503 too: a proxy in
+            // front of it can answer 503 after the request went through).
+            CallKind::Create => Error::UnknownOutcome { message, source },
             _ => Error::Transient { message, retry_after: retry_after(headers), source },
         },
         s => Error::Rejected { code: Some(s.as_u16().to_string()), message, source },

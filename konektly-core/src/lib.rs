@@ -63,14 +63,14 @@ mod token;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use engine::{ConnectStart, EngineConfig, Konektly, KonektlyBuilder, Worker, WorkerReport};
+pub use engine::{CancelReport, ConnectStart, EngineConfig, Konektly, KonektlyBuilder, Worker, WorkerReport};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use events::Event;
 pub use http::{CallKind, HttpClient, HttpConfig};
 pub use id::{AccountId, OwnerId, PlatformId, PostId, TargetId, WorkerId};
 pub use media::{ChunkReader, Media, MediaKind, MediaReader, MediaSource};
 pub use media_host::{DirectoryMediaHost, MediaHost};
-pub use memory::{MemoryScheduler, MemoryTokenStore, apply_completion, claim_kind};
+pub use memory::{MemoryScheduler, MemoryTokenStore, apply_completion, cancels_at_once, claim_kind};
 pub use model::{
     Account, AccountGrant, AccountStatus, Checkpoint, Content, FailureRecord, Lease, PlatformOptions, Post, Profile,
     PublishOutcome, Reconciliation, RemotePost, Target, TargetOptions, TargetRecord, TargetState, ThreadItem, TokenSet,

@@ -38,6 +38,15 @@ impl TokenStore for MemoryTokenStore {
         if accounts.contains_key(&account.id) {
             return Err(Error::Conflict(format!("account {} exists", account.id)));
         }
+        if accounts
+            .values()
+            .any(|a| a.owner == account.owner && a.platform == account.platform && a.remote_id == account.remote_id)
+        {
+            return Err(Error::Conflict(format!(
+                "{} account {} of this owner is connected already",
+                account.platform, account.remote_id
+            )));
+        }
         accounts.insert(account.id, account.clone());
         Ok(())
     }
@@ -148,9 +157,10 @@ pub fn apply_completion(record: &mut TargetRecord, completion: &Completion, now:
                 record.last_error = error.clone();
             }
         }
-        Completion::Unknown { at, error } => {
+        Completion::Unknown { at, error, attempts } => {
             record.state = TargetState::Unknown;
             record.due_at = *at;
+            record.attempts = *attempts;
             if error.is_some() {
                 record.last_error = error.clone();
             }
@@ -163,6 +173,19 @@ pub fn apply_completion(record: &mut TargetRecord, completion: &Completion, now:
             record.last_error = Some(failure.clone());
         }
     }
+    // A cancel asked for while it was running takes effect once nothing more will be sent.
+    if record.cancel_requested_at.is_some()
+        && matches!(record.state, TargetState::Scheduled | TargetState::Blocked { .. })
+    {
+        record.state = TargetState::Cancelled;
+    }
+}
+
+/// Whether a cancel ends a target in this state at once (nothing of it can be at the platform
+/// yet); other unfinished states only record the request (see
+/// [`TargetRecord::cancel_requested_at`]).
+pub fn cancels_at_once(state: &TargetState) -> bool {
+    matches!(state, TargetState::Scheduled | TargetState::Blocked { .. })
 }
 
 /// Decides whether a record can be claimed at `now`, and for what.
@@ -218,10 +241,15 @@ impl Scheduler for MemoryScheduler {
         if e.record.state.is_final() {
             return Err(Error::Conflict(format!("target {id} has ended ({})", e.record.state.name())));
         }
-        e.record.state = TargetState::Cancelled;
-        e.record.lease = None;
-        e.fencing += 1;
-        e.record.updated_at = Utc::now();
+        let now = Utc::now();
+        if cancels_at_once(&e.record.state) {
+            e.record.state = TargetState::Cancelled;
+            e.record.lease = None;
+            e.fencing += 1;
+        } else if e.record.cancel_requested_at.is_none() {
+            e.record.cancel_requested_at = Some(now);
+        }
+        e.record.updated_at = now;
         Ok(e.record.clone())
     }
 

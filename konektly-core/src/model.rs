@@ -573,6 +573,12 @@ pub struct TargetRecord {
     /// When the current attempt began (for `reconcile` to search from).
     #[serde(default)]
     pub attempt_started_at: Option<DateTime<Utc>>,
+    /// When the application asked to cancel it while it was being published (in flight,
+    /// processing, or its outcome unknown). Such a target goes on until its outcome is known:
+    /// if nothing landed it ends `Cancelled`; if it was published it stays `Published`, with
+    /// its remote id and URL — "published before the cancel could stop it".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested_at: Option<DateTime<Utc>>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -580,6 +586,12 @@ pub struct TargetRecord {
 }
 
 impl TargetRecord {
+    /// Whether it was published although the application had asked to cancel it (the cancel
+    /// came while the platform was already publishing it).
+    pub fn published_despite_cancel(&self) -> bool {
+        self.cancel_requested_at.is_some() && matches!(self.state, TargetState::Published { .. })
+    }
+
     /// A new, scheduled target.
     pub fn new(post: &Post, target: &Target, platform: PlatformId, due_at: DateTime<Utc>) -> Self {
         let mut record = Self::new_unchecked(post, target, platform, due_at);
@@ -605,6 +617,7 @@ impl TargetRecord {
             last_error: None,
             lease: None,
             attempt_started_at: None,
+            cancel_requested_at: None,
             created_at: now,
             updated_at: now,
         }

@@ -146,6 +146,15 @@ pub struct PendingAuthorization {
 pub trait CheckpointSaver: Send + Sync {
     /// Saves the checkpoint durably before the adapter's next step.
     async fn save(&self, checkpoint: &Checkpoint) -> Result<()>;
+
+    /// Saves the checkpoint durably right before a request that creates something at the
+    /// platform. The engine's saver also renews the lease in the same write so that it
+    /// outlives the call, refuses with `LeaseLost` when it cannot, and remembers that this
+    /// attempt sent a create (a later transient error is then an unknown outcome). The default
+    /// saves.
+    async fn save_before_create(&self, checkpoint: &Checkpoint) -> Result<()> {
+        self.save(checkpoint).await
+    }
 }
 
 /// Receives what a platform's response headers say about rate limits.
@@ -297,6 +306,21 @@ impl<'a> PublishContext<'a> {
     pub async fn save_state<T: Serialize>(&mut self, state: &T) -> Result<()> {
         let cp = Checkpoint::new(state)?;
         self.saver.save(&cp).await?;
+        self.checkpoint = cp;
+        Ok(())
+    }
+
+    /// Saves the adapter's state durably right before a request that creates something at the
+    /// platform (a post, a container, a publish, an upload session), with the state's own
+    /// "create sent" mark set by the adapter. Unlike [`save_state`](Self::save_state), this
+    /// also renews the worker's lease so that it outlives the create call, and fails with
+    /// [`Error::LeaseLost`] — send nothing then — when the lease cannot be renewed in time:
+    /// another worker may own the target. Once it returns, a transient error, a 5xx or a
+    /// dropped connection from the rest of the attempt is treated as an unknown outcome, and
+    /// the target is reconciled before anything is sent again.
+    pub async fn before_create<T: Serialize>(&mut self, state: &T) -> Result<()> {
+        let cp = Checkpoint::new(state)?;
+        self.saver.save_before_create(&cp).await?;
         self.checkpoint = cp;
         Ok(())
     }

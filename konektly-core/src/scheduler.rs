@@ -84,6 +84,11 @@ pub enum Completion {
         at: DateTime<Utc>,
         /// The error, if any.
         error: Option<FailureRecord>,
+        /// The attempt count to store: unknown outcomes and failed lookups count, so that a
+        /// target whose every reconciliation fails ends (as `outcome_unknown`) instead of
+        /// retrying forever.
+        #[serde(default)]
+        attempts: u32,
     },
     /// Waits for the account to be reconnected.
     Blocked {
@@ -153,8 +158,12 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
     /// Lists targets, oldest due first.
     async fn list(&self, filter: &TargetFilter) -> Result<Vec<TargetRecord>>;
 
-    /// Cancels a target that has not ended. A worker holding it loses its lease. `Conflict` if
-    /// it has ended already.
+    /// Cancels a target that has not ended: a scheduled or blocked one at once (`Cancelled`; a
+    /// worker holding it loses its lease). One the platform may be publishing already (in
+    /// flight, processing, unknown) keeps its state and gets `cancel_requested_at`: it ends
+    /// `Cancelled` if its attempt ends without publishing, or `Published` (reported as
+    /// published before the cancel could stop it). Returns the record as it is after the call.
+    /// `Conflict` if it has ended already.
     async fn cancel(&self, id: TargetId) -> Result<TargetRecord>;
 
     /// Moves a target that is not in flight and not published to `Scheduled` at `at`.
@@ -168,6 +177,24 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
 
     /// Saves a checkpoint under a lease.
     async fn save_checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> Result<()>;
+
+    /// Saves a checkpoint and extends the lease by `extend` from now, under the lease: the
+    /// write that precedes a call creating something at the platform, so that the lease
+    /// outlives that call (see ARCHITECTURE.md, "Fencing"). Returns the extended lease;
+    /// `LeaseLost` if the lease was taken over (nothing is written then).
+    ///
+    /// The default extends, then saves (two writes, each guarded by the lease); a store that
+    /// can do both in one statement or transaction should.
+    async fn save_checkpoint_renewing(
+        &self,
+        lease: &Lease,
+        checkpoint: &Checkpoint,
+        extend: Duration,
+    ) -> Result<Lease> {
+        let renewed = self.heartbeat(lease, extend).await?;
+        self.save_checkpoint(&renewed, checkpoint).await?;
+        Ok(renewed)
+    }
 
     /// Records how an attempt ended and releases the lease.
     async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<TargetRecord>;

@@ -11,7 +11,8 @@ use crate::platform::PendingAuthorization;
 /// compare-and-swap on it, so two processes refreshing one token cannot both win.
 #[async_trait]
 pub trait TokenStore: Send + Sync + std::fmt::Debug {
-    /// Stores a new account (its version must be 1). `Conflict` if the id exists.
+    /// Stores a new account (its version must be 1). `Conflict` if the id exists, or if the
+    /// owner has an account with the same platform and remote id already (one account each).
     async fn insert_account(&self, account: &Account) -> Result<()>;
 
     /// Reads an account.

@@ -41,6 +41,14 @@ fn refresh_ahead(account: &Account) -> chrono::Duration {
         .unwrap_or(chrono::Duration::zero())
 }
 
+/// How long a refresh claim lasts by default: longer than the HTTP layer's default timeout
+/// (60 s) plus [`REFRESH_CLAIM_MARGIN`], so that a refresh call always ends before its claim.
+pub const DEFAULT_REFRESH_CLAIM: Duration = Duration::from_secs(90);
+
+/// The part of a refresh claim kept free at its end: the refresh call is dropped this long
+/// before the claim runs out (the claim's own write, clock skew between processes).
+pub const REFRESH_CLAIM_MARGIN: Duration = Duration::from_secs(15);
+
 /// Refreshes tokens before they expire, once per account at a time across processes.
 pub struct TokenManager {
     store: Arc<dyn TokenStore>,
@@ -96,7 +104,7 @@ impl TokenManager {
             platforms,
             window,
             jitter,
-            claim_for: Duration::from_secs(30),
+            claim_for: DEFAULT_REFRESH_CLAIM,
             locks: Mutex::new(HashMap::new()),
             warned: Mutex::new(HashSet::new()),
             events,
@@ -114,6 +122,20 @@ impl TokenManager {
     pub fn with_account_cache(mut self, ttl: Duration) -> Self {
         self.cache_ttl = ttl;
         self
+    }
+
+    /// Sets how long a refresh claim lasts (default [`DEFAULT_REFRESH_CLAIM`]). The refresh call
+    /// itself is dropped [`REFRESH_CLAIM_MARGIN`] (or a sixth of `claim`, if less) before the
+    /// claim ends, whatever the HTTP timeout: another process can take the claim over only once
+    /// this process's call is over, so a rotating refresh token is never used twice.
+    pub fn with_refresh_claim(mut self, claim: Duration) -> Self {
+        self.claim_for = claim;
+        self
+    }
+
+    /// How long this process may spend in one refresh call under a claim written at `sent`.
+    fn refresh_deadline(&self, sent: tokio::time::Instant) -> tokio::time::Instant {
+        sent + self.claim_for.saturating_sub(REFRESH_CLAIM_MARGIN.min(self.claim_for / 6))
     }
 
     /// Drops the cached copy of an account (after this process changed it).
@@ -217,19 +239,28 @@ impl TokenManager {
             let mut claimed = account.clone();
             let until = now + chrono::Duration::from_std(self.claim_for).unwrap_or(chrono::Duration::MAX);
             claimed.metadata.insert(REFRESH_CLAIM_KEY.into(), until.to_rfc3339().into());
+            let sent = tokio::time::Instant::now();
             let claimed = match self.store.update_account(&claimed).await {
                 Ok(a) => a,
                 Err(Error::Conflict(_)) => continue,
                 Err(e) => return Err(e),
             };
-            return self.refresh_claimed(claimed).await;
+            return self.refresh_claimed(claimed, self.refresh_deadline(sent)).await;
         }
     }
 
-    async fn refresh_claimed(&self, claimed: Account) -> Result<Account> {
+    async fn refresh_claimed(&self, claimed: Account, deadline: tokio::time::Instant) -> Result<Account> {
         let platform = self.platform(&claimed)?.clone();
         tracing::debug!(target: "konektly::token", account = %claimed.id, platform = %claimed.platform, "refreshing token");
-        match platform.refresh(&claimed).await {
+        // The call ends before the claim does: dropped at the deadline, its outcome unknown.
+        let refreshed = tokio::time::timeout_at(deadline, platform.refresh(&claimed)).await.unwrap_or_else(|_| {
+            Err(Error::Transient {
+                message: "the token refresh did not answer before its claim ran out".into(),
+                retry_after: None,
+                source: None,
+            })
+        });
+        match refreshed {
             Ok(fresh) => {
                 // Stored before it is used: a rotated refresh token must never be lost, so a
                 // write that loses a race with another writer is applied again on top of it.
@@ -325,7 +356,7 @@ mod refresh_ahead_tests {
             id: AccountId::new(),
             owner: crate::OwnerId::new("o"),
             platform: PlatformId::new("p"),
-            remote_id: "r".into(),
+            remote_id: format!("r-{}", uuid::Uuid::new_v4()),
             handle: None,
             display_name: None,
             avatar_url: None,

@@ -482,7 +482,7 @@ async fn cancel_and_disconnect() {
         .to(Target::new(account.id))
         .at(Utc::now() + chrono::Duration::hours(1));
     engine.schedule(&post).await.unwrap();
-    assert_eq!(engine.cancel(post.id).await.unwrap(), 1);
+    assert_eq!(engine.cancel(post.id).await.unwrap(), konektly_core::CancelReport { cancelled: 1, requested: 0 });
     assert_eq!(engine.status(post.id).await.unwrap()[0].state.name(), "cancelled");
     assert_eq!(engine.reschedule(post.id, Utc::now() + chrono::Duration::hours(2)).await.unwrap(), 1);
 
@@ -555,6 +555,8 @@ struct CountingScheduler {
     inner: MemoryScheduler,
     singles: std::sync::atomic::AtomicUsize,
     batches: std::sync::Mutex<Vec<usize>>,
+    /// Heartbeats of this worker fail (its database connection is gone).
+    cut_off: std::sync::Mutex<Option<String>>,
 }
 
 #[konektly_core::async_trait]
@@ -578,6 +580,9 @@ impl Scheduler for CountingScheduler {
         self.inner.claim(request).await
     }
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> konektly_core::Result<Lease> {
+        if self.cut_off.lock().unwrap().as_deref() == Some(lease.owner.as_str()) {
+            return Err(Error::Storage { message: "connection lost".into(), source: None });
+        }
         self.inner.heartbeat(lease, extend).await
     }
     async fn save_checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> konektly_core::Result<()> {
@@ -679,4 +684,275 @@ async fn outcomes_that_finish_together_are_recorded_together() {
     let s = publish_64(1).await;
     assert!(s.batches.lock().unwrap().is_empty(), "completion_batch 1 records each on its own");
     assert_eq!(s.singles.load(std::sync::atomic::Ordering::SeqCst), 64);
+}
+
+// ---- exactly once under faults (issue 12) ------------------------------------------------------
+
+/// Waits (bounded) until `cond` holds, checking every few milliseconds.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..2_000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn engine_on(
+    stub: Arc<StubPlatform>,
+    tokens: Arc<MemoryTokenStore>,
+    sched: Arc<dyn Scheduler>,
+    cfg: EngineConfig,
+) -> Konektly {
+    Konektly::builder().platform(stub).token_store(tokens).scheduler(sched).config(cfg).build().unwrap()
+}
+
+#[tokio::test]
+async fn a_worker_whose_lease_runs_out_mid_create_abandons_it_and_the_post_lands_once() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let tokens = Arc::new(MemoryTokenStore::new());
+    let scheduler = Arc::new(CountingScheduler::default());
+    let cfg = EngineConfig {
+        lease: Duration::from_millis(400),
+        heartbeat: Duration::from_millis(100),
+        create_call_limit: Duration::from_millis(200),
+        create_margin: Duration::from_millis(100),
+        ..fast_config()
+    };
+    let stalled = engine_on(stub.clone(), tokens.clone(), scheduler.clone(), cfg.clone());
+    let healthy = engine_on(stub.clone(), tokens, scheduler.clone(), cfg);
+    let owner = OwnerId::new("o1");
+    let account = connect(&stalled, &owner, "pia").await;
+    let post = Post::new(owner, Content::text("once")).to(Target::new(account.id));
+    stalled.schedule(&post).await.unwrap();
+
+    // The first create takes 3 s; meanwhile the stalled worker's database connection is gone.
+    stub.script([StubBehavior::SlowCreate(Duration::from_secs(3))]);
+    let claims = scheduler
+        .claim(&ClaimRequest::new(konektly_core::WorkerId::new("stalled"), 1, Duration::from_millis(400)))
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 1);
+    let started = std::time::Instant::now();
+    let first = tokio::spawn({
+        let e = stalled.clone();
+        let c = claims.into_iter().next().unwrap();
+        async move { e.process(c).await }
+    });
+    until("the create is under way", || stub.count("publish") == 1).await;
+    *scheduler.cut_off.lock().unwrap() = Some("stalled".into());
+
+    // Another worker takes over once the lease has run out: it reconciles, then publishes.
+    let mut published = false;
+    for _ in 0..400 {
+        healthy.worker().run_once().await.unwrap();
+        if healthy.status(post.id).await.unwrap()[0].state.name() == "published" {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(published, "the healthy worker published the post");
+    first.await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "the stalled worker dropped its create when its lease ran out");
+    assert_eq!(stub.posts().len(), 1, "exactly one post at the platform: {:?}", stub.posts());
+    assert_eq!(stub.count("reconcile"), 1, "the new holder reconciled before sending anything");
+}
+
+#[tokio::test]
+async fn a_cancel_during_publishing_reports_the_post_published_with_its_id() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "pia").await;
+    let post = Post::new(owner, Content::text("too late to stop")).to(Target::new(account.id));
+    stub.script([StubBehavior::SlowCreate(Duration::from_millis(300))]);
+    let publishing = tokio::spawn({
+        let e = engine.clone();
+        let p = post.clone();
+        async move { e.publish_now(&p).await }
+    });
+    until("the create is under way", || stub.count("publish") == 1).await;
+    let report = engine.cancel(post.id).await.unwrap();
+    assert_eq!(
+        report,
+        konektly_core::CancelReport { cancelled: 0, requested: 1 },
+        "not reported cancelled while in flight"
+    );
+    let targets = publishing.await.unwrap().unwrap();
+    let t = &targets[0];
+    assert!(t.published_despite_cancel(), "published, cancel requested: {:?}", t.state);
+    match &t.state {
+        TargetState::Published { remote } => assert_eq!(remote.id, stub.posts()[0].id, "with the platform's id"),
+        other => panic!("expected published, got {other:?}"),
+    }
+    assert_eq!(engine.reschedule(post.id, Utc::now()).await.unwrap(), 0, "a published target is not rescheduled");
+    drain(&engine, 5).await;
+    assert_eq!(stub.posts().len(), 1, "published exactly once");
+}
+
+#[tokio::test]
+async fn a_cancel_of_an_unknown_outcome_ends_cancelled_when_nothing_landed() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine =
+        engine_with(stub.clone(), EngineConfig { reconcile_delay: Duration::from_secs(3600), ..fast_config() });
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "pia").await;
+    let post = Post::new(owner, Content::text("lost")).to(Target::new(account.id));
+    stub.script([StubBehavior::LoseAnswer]);
+    let t = engine.publish_now(&post).await.unwrap();
+    assert_eq!(t[0].state, TargetState::Unknown);
+    let report = engine.cancel(post.id).await.unwrap();
+    assert_eq!(report.requested, 1);
+    assert_eq!(
+        engine.status(post.id).await.unwrap()[0].state,
+        TargetState::Unknown,
+        "not cancelled before the outcome is known"
+    );
+    // Reconcile now: nothing landed, so the cancel takes effect without a second create.
+    engine.scheduler().reschedule(t[0].id, Utc::now()).await.unwrap_err();
+    let mut req = ClaimRequest::new(konektly_core::WorkerId::new("w"), 1, Duration::from_secs(60));
+    req.now = Utc::now() + chrono::Duration::hours(2);
+    let claims = engine.scheduler().claim(&req).await.unwrap();
+    assert_eq!(claims.len(), 1);
+    engine.process(claims.into_iter().next().unwrap()).await;
+    let r = &engine.status(post.id).await.unwrap()[0];
+    assert_eq!(r.state, TargetState::Cancelled, "{:?}", r.state);
+    assert_eq!(stub.count("publish"), 1, "no second create");
+    assert!(stub.posts().is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_whose_lookups_keep_failing_ends_as_outcome_unknown() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), EngineConfig { max_attempts: 3, ..fast_config() });
+    let mut events = engine.subscribe();
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "pia").await;
+    let post = Post::new(owner, Content::text("lost")).to(Target::new(account.id));
+    stub.script([StubBehavior::LoseAnswer]);
+    stub.fail_lookups(true);
+    engine.publish_now(&post).await.unwrap();
+    drain(&engine, 50).await;
+    let r = &engine.status(post.id).await.unwrap()[0];
+    match &r.state {
+        TargetState::Failed { failure } => {
+            assert_eq!(failure.kind, konektly_core::ErrorKind::OutcomeUnknown);
+            assert!(failure.message.contains("check the account"), "{}", failure.message);
+        }
+        other => panic!("expected failed as outcome_unknown, got {other:?} after {} attempts", r.attempts),
+    }
+    assert!(
+        r.last_error.as_ref().is_some_and(|f| f.message.contains("3 attempts")),
+        "every failed lookup counted: {:?}",
+        r.last_error
+    );
+    assert_eq!(stub.count("publish"), 1, "nothing was sent again blindly");
+    let mut told = false;
+    while let Ok(ev) = events.try_recv() {
+        if let Event::OutcomeUnknown { account: a, .. } = ev {
+            assert_eq!(a, account.id);
+            told = true;
+        }
+    }
+    assert!(told, "the operator is told to check the account");
+}
+
+#[tokio::test]
+async fn a_transient_error_after_the_create_was_sent_is_reconciled_not_resent() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "pia").await;
+    let post = Post::new(owner, Content::text("503 after commit")).to(Target::new(account.id));
+    stub.script([StubBehavior::TransientAfterCreate]);
+    let t = engine.publish_now(&post).await.unwrap();
+    assert_eq!(t[0].state, TargetState::Unknown, "a 503 after the create is an unknown outcome");
+    drain(&engine, 10).await;
+    assert_eq!(engine.status(post.id).await.unwrap()[0].state.name(), "published");
+    assert_eq!(stub.posts().len(), 1, "exactly one post");
+    assert_eq!(stub.count("publish"), 1, "no second create");
+    assert_eq!(stub.count("reconcile"), 1);
+}
+
+#[tokio::test]
+async fn a_dead_grant_from_any_adapter_marks_the_account_and_raises_the_event() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let mut events = engine.subscribe();
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "pia").await;
+    let post = Post::new(owner, Content::text("x")).to(Target::new(account.id));
+    stub.script([StubBehavior::DeadGrant]);
+    let t = engine.publish_now(&post).await.unwrap();
+    assert_eq!(t[0].state.name(), "blocked");
+    assert!(
+        matches!(engine.account(account.id).await.unwrap().status, AccountStatus::ReauthRequired { .. }),
+        "the account is marked"
+    );
+    let mut raised = 0;
+    while let Ok(ev) = events.try_recv() {
+        if matches!(ev, Event::ReauthRequired { account: a, .. } if a == account.id) {
+            raised += 1;
+        }
+    }
+    assert_eq!(raised, 1, "the event is raised once");
+}
+
+#[tokio::test]
+async fn a_reconnect_with_another_login_is_refused_and_parallel_connects_make_one_account() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "pia").await;
+    let cb: url::Url = "https://app.example/callback".parse().unwrap();
+    let start = engine.reconnect(account.id, &cb).await.unwrap();
+    let err = engine.complete_connect(&start.state, "bob").await.unwrap_err();
+    assert!(matches!(err, Error::Authorization(_)), "{err:?}");
+    assert!(err.to_string().contains("@bob") && err.to_string().contains("@pia"), "{err}");
+    assert_eq!(engine.accounts(&owner).await.unwrap().len(), 1, "the other login was not stored");
+
+    let mut starts = Vec::new();
+    for _ in 0..8 {
+        starts.push(engine.connect(&owner, &"stub".into(), &cb).await.unwrap());
+    }
+    let joins: Vec<_> = starts
+        .into_iter()
+        .map(|s| {
+            let e = engine.clone();
+            tokio::spawn(async move { e.complete_connect(&s.state, "sam").await })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    for j in joins {
+        ids.insert(j.await.unwrap().unwrap()[0].id);
+    }
+    assert_eq!(ids.len(), 1, "eight parallel connects of one login are one account");
+    assert_eq!(engine.accounts(&owner).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_refresh_call_ends_before_its_claim_does() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"access_token": "new", "refresh_token": "r2", "expires_in": 3600}))
+                .set_delay(Duration::from_secs(5)),
+        )
+        .mount(&server)
+        .await;
+    let stub =
+        Arc::new(StubPlatform::new("stub").with_token_endpoint(format!("{}/token", server.uri()).parse().unwrap()));
+    let claim = Duration::from_millis(600);
+    let engine = engine_with(stub.clone(), EngineConfig { refresh_claim: claim, ..fast_config() });
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "pia").await;
+    let started = std::time::Instant::now();
+    let r = engine.tokens().force_refresh(&account).await;
+    assert!(started.elapsed() < claim, "the call was dropped before the claim ran out ({:?})", started.elapsed());
+    let fresh = r.expect("the current token is still valid, so the account is served");
+    assert_eq!(fresh.tokens.refresh_token, account.tokens.refresh_token, "the stored refresh token is untouched");
 }

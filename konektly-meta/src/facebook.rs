@@ -192,7 +192,7 @@ impl FacebookPagePlatform {
         }
         Self::schedule_fields(opts, &mut form);
         st.create_sent = true;
-        ctx.save_state(&*st).await?;
+        ctx.before_create(&*st).await?;
         let mut all: Vec<(&str, String)> = form.into_iter().collect();
         all.extend(attached_form);
         let created: IdBody = self
@@ -256,7 +256,7 @@ impl FacebookPagePlatform {
             }
             Self::schedule_fields(opts, &mut fields);
             st.create_sent = true;
-            ctx.save_state(&*st).await?;
+            ctx.before_create(&*st).await?;
             let created = self.upload_photo(ctx, &media[0], fields, "publishing the photo").await?;
             let id = created.post_id.unwrap_or(created.id);
             st.post_id = Some(id.clone());
@@ -376,7 +376,7 @@ impl FacebookPagePlatform {
             Self::video_text_fields(ctx, opts, &mut form);
             Self::schedule_fields(opts, &mut form);
             st.create_sent = true;
-            ctx.save_state(&*st).await?;
+            ctx.before_create(&*st).await?;
             let done: SuccessBody = self
                 .client
                 .post_form(url, ctx.access_token(), &form, CallKind::Create, Some(&*ctx), "finishing the video upload")
@@ -404,7 +404,7 @@ impl FacebookPagePlatform {
         Self::video_text_fields(ctx, opts, &mut form);
         Self::schedule_fields(opts, &mut form);
         st.create_sent = true;
-        ctx.save_state(&*st).await?;
+        ctx.before_create(&*st).await?;
         let created: IdBody = self
             .client
             .post_form(url, ctx.access_token(), &form, CallKind::Create, Some(&*ctx), "publishing the video")
@@ -483,7 +483,7 @@ impl FacebookPagePlatform {
                 form.push(("scheduled_publish_time", at.timestamp().to_string()));
             }
             st.create_sent = true;
-            ctx.save_state(&*st).await?;
+            ctx.before_create(&*st).await?;
             let done: SuccessBody = self
                 .client
                 .post_form(reels, ctx.access_token(), &form, CallKind::Create, Some(&*ctx), "publishing the Reel")

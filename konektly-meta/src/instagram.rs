@@ -375,7 +375,7 @@ impl InstagramPlatform {
             Wait::TimedOut => return Ok(self.processing("waiting for the media container")),
             Wait::Published => {
                 st.publish_sent = true;
-                ctx.save_state(&st).await?;
+                ctx.before_create(&st).await?;
                 return match self.reconcile(ctx).await? {
                     Reconciliation::Published(r) => Ok(PublishOutcome::Published(r)),
                     _ => Err(Error::transient("the container was published but its media was not found yet")),
@@ -384,7 +384,7 @@ impl InstagramPlatform {
             Wait::Finished => {}
         }
         st.publish_sent = true;
-        ctx.save_state(&st).await?;
+        ctx.before_create(&st).await?;
         let url = self.graph(ctx.account, &format!("{}/media_publish", ctx.account.remote_id));
         let published: Result<IdBody> = self
             .client

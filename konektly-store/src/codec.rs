@@ -221,9 +221,10 @@ pub(crate) struct TargetRow {
     pub created_at_ns: i64,
     pub updated_at_ns: i64,
     pub claim_kind: Option<String>,
+    pub cancel_requested_ns: Option<i64>,
 }
 
-pub(crate) const TARGET_COLS: &str = "id, post_id, owner, account_id, platform, body, state, state_detail, due_at_ns, attempts, checkpoint, last_error, lease_owner, lease_expires_ns, fencing, attempt_started_ns, created_at_ns, updated_at_ns, claim_kind";
+pub(crate) const TARGET_COLS: &str = "id, post_id, owner, account_id, platform, body, state, state_detail, due_at_ns, attempts, checkpoint, last_error, lease_owner, lease_expires_ns, fencing, attempt_started_ns, created_at_ns, updated_at_ns, claim_kind, cancel_requested_ns";
 
 /// [`TARGET_COLS`] qualified by a table alias (`t.id, t.post_id, …`).
 pub(crate) fn target_cols_of(alias: &str) -> String {
@@ -279,6 +280,7 @@ impl TargetRow {
             created_at_ns: ns(r.created_at),
             updated_at_ns: ns(r.updated_at),
             claim_kind: None,
+            cancel_requested_ns: r.cancel_requested_at.map(ns),
         })
     }
 
@@ -341,6 +343,7 @@ impl TargetRow {
                 .map_err(|e| json_err("error", e))?,
             lease,
             attempt_started_at: self.attempt_started_ns.map(from_ns),
+            cancel_requested_at: self.cancel_requested_ns.map(from_ns),
             created_at: from_ns(self.created_at_ns),
             updated_at: from_ns(self.updated_at_ns),
         };
@@ -405,13 +408,13 @@ impl CompletionPatch {
                     claimable: 1,
                 }
             }
-            Completion::Unknown { at, error } => {
+            Completion::Unknown { at, error, attempts } => {
                 let (set_error, last_error) = err(error)?;
                 Self {
                     state: "unknown",
                     state_detail: None,
                     due_at_ns: Some(ns(*at)),
-                    attempts: None,
+                    attempts: Some(i64::from(*attempts)),
                     set_error,
                     last_error,
                     claimable: 1,
@@ -448,7 +451,10 @@ impl CompletionPatch {
 /// backends); the caller keeps `konektly_queue` in step.
 pub(crate) fn complete_sql(cols: &str) -> String {
     format!(
-        "UPDATE konektly_targets SET state = $1, state_detail = $2, due_at_ns = COALESCE($3, due_at_ns), \
+        "UPDATE konektly_targets SET state = CASE WHEN cancel_requested_ns IS NOT NULL AND $1 IN ('scheduled', 'blocked') \
+         THEN 'cancelled' ELSE $1 END, \
+         state_detail = CASE WHEN cancel_requested_ns IS NOT NULL AND $1 IN ('scheduled', 'blocked') THEN NULL ELSE $2 END, \
+         due_at_ns = COALESCE($3, due_at_ns), \
          attempts = COALESCE($4, attempts), \
          last_error = CASE WHEN $5 = 1 THEN $6 ELSE last_error END, \
          lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $7 \

@@ -178,6 +178,7 @@ macro_rules! target_row {
                 created_at_ns: r.try_get("created_at_ns")?,
                 updated_at_ns: r.try_get("updated_at_ns")?,
                 claim_kind: r.try_get("claim_kind")?,
+                cancel_requested_ns: r.try_get("cancel_requested_ns")?,
             })
         })()
         .map_err($crate::common::db_err("reading a target"))
@@ -238,7 +239,7 @@ macro_rules! impl_common {
             async fn insert_account(&self, account: &konektly_core::Account) -> konektly_core::Result<()> {
                 let row = $crate::codec::AccountRow::encode(&self.keys, account)?;
                 let sql = format!(
-                    "INSERT INTO konektly_accounts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO konektly_accounts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
                     $crate::codec::ACCOUNT_COLS
                 );
                 let done = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -257,7 +258,11 @@ macro_rules! impl_common {
                     .await
                     .map_err($crate::common::db_err("inserting an account"))?;
                 if done.rows_affected() == 0 {
-                    return Err(konektly_core::Error::Conflict(format!("account {} exists", account.id)));
+                    // The same id, or the same (owner, platform, remote id): one account each.
+                    return Err(konektly_core::Error::Conflict(format!(
+                        "account {} exists, or {} account {} of this owner is connected already",
+                        account.id, account.platform, account.remote_id
+                    )));
                 }
                 Ok(())
             }
@@ -548,14 +553,27 @@ macro_rules! impl_common {
             async fn cancel_row(&self, id: konektly_core::TargetId) -> konektly_core::Result<konektly_core::TargetRecord> {
                 let now = $crate::codec::ns(chrono::Utc::now());
                 let mut tx = self.write_tx("a cancellation").await?;
-                sqlx::query("DELETE FROM konektly_queue WHERE id = $1")
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::common::db_err("unqueueing a target"))?;
+                // Only a scheduled or blocked target leaves the queue and ends at once: one the
+                // platform may be publishing already keeps its queue row, its lease and its
+                // state, and records the request (its outcome decides; see `complete_sql`).
+                sqlx::query(
+                    "DELETE FROM konektly_queue WHERE id = $1 AND EXISTS \
+                     (SELECT 1 FROM konektly_targets WHERE id = $1 AND state IN ('scheduled', 'blocked'))",
+                )
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::common::db_err("unqueueing a target"))?;
                 let sql = format!(
-                    "UPDATE konektly_targets SET state = 'cancelled', state_detail = NULL, lease_owner = NULL, \
-                     lease_expires_ns = NULL, fencing = fencing + 1, updated_at_ns = $1 \
+                    "UPDATE konektly_targets SET \
+                     cancel_requested_ns = CASE WHEN state IN ('scheduled', 'blocked') THEN cancel_requested_ns \
+                       ELSE COALESCE(cancel_requested_ns, $1) END, \
+                     lease_owner = CASE WHEN state IN ('scheduled', 'blocked') THEN NULL ELSE lease_owner END, \
+                     lease_expires_ns = CASE WHEN state IN ('scheduled', 'blocked') THEN NULL ELSE lease_expires_ns END, \
+                     fencing = CASE WHEN state IN ('scheduled', 'blocked') THEN fencing + 1 ELSE fencing END, \
+                     state_detail = CASE WHEN state IN ('scheduled', 'blocked') THEN NULL ELSE state_detail END, \
+                     state = CASE WHEN state IN ('scheduled', 'blocked') THEN 'cancelled' ELSE state END, \
+                     updated_at_ns = $1 \
                      WHERE id = $2 AND state NOT IN ('published', 'failed', 'cancelled') RETURNING {}",
                     $crate::codec::TARGET_COLS
                 );
@@ -639,12 +657,20 @@ macro_rules! impl_common {
                 }
             }
 
+            /// Extends a lease, and with `checkpoint` also saves it, in one transaction guarded by
+            /// the lease (the write before a create call: `save_checkpoint_renewing`).
             async fn heartbeat_row(
                 &self,
                 lease: &konektly_core::Lease,
                 extend: std::time::Duration,
+                checkpoint: Option<&konektly_core::Checkpoint>,
             ) -> konektly_core::Result<konektly_core::Lease> {
-                let exp = $crate::codec::expiry(chrono::Utc::now(), extend);
+                let now = chrono::Utc::now();
+                let exp = $crate::codec::expiry(now, extend);
+                let cp = match checkpoint {
+                    Some(c) if !c.is_empty() => Some($crate::codec::to_json(c, "a checkpoint")?),
+                    _ => None,
+                };
                 // The queue row first; a stale lease rolls both back.
                 let mut tx = self.write_tx("a heartbeat").await?;
                 sqlx::query("UPDATE konektly_queue SET leased_until_ns = $1 WHERE id = $2")
@@ -654,12 +680,18 @@ macro_rules! impl_common {
                     .await
                     .map_err($crate::common::db_err("extending a lease"))?;
                 let done = sqlx::query(
-                    "UPDATE konektly_targets SET lease_expires_ns = $1 WHERE id = $2 AND lease_owner = $3 AND fencing = $4",
+                    "UPDATE konektly_targets SET lease_expires_ns = $1, \
+                     checkpoint = CASE WHEN $5 = 1 THEN $6 ELSE checkpoint END, \
+                     updated_at_ns = CASE WHEN $5 = 1 THEN $7 ELSE updated_at_ns END \
+                     WHERE id = $2 AND lease_owner = $3 AND fencing = $4",
                 )
                 .bind($crate::codec::ns(exp))
                 .bind(lease.target.to_string())
                 .bind(lease.owner.as_str())
                 .bind(lease.fencing_token as i64)
+                .bind(i64::from(checkpoint.is_some()))
+                .bind(cp)
+                .bind($crate::codec::ns(now))
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::common::db_err("extending a lease"))?;

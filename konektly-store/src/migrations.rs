@@ -10,7 +10,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const V1_COMMON_TARGETS: &str = "CREATE TABLE IF NOT EXISTS konektly_targets (
     id TEXT PRIMARY KEY,
@@ -119,9 +119,22 @@ const V2_QUEUE: [&str; 4] = [
 ];
 const V2_DROP_CLAIM_AT: &str = "ALTER TABLE konektly_targets DROP COLUMN claim_at_ns";
 
+/// Version 3: one account per `(owner, platform, remote id)` (parallel connects of one login
+/// made duplicates), and `cancel_requested_ns` on targets (a cancel that came while the platform
+/// may already be publishing). A database that already holds duplicate accounts fails this
+/// migration with the unique index's error and is left at version 2: remove or merge the
+/// duplicates (`konektly_accounts` rows with the same owner, platform and remote_id), then start
+/// again.
+const V3: [&str; 3] = [
+    "ALTER TABLE konektly_targets ADD COLUMN cancel_requested_ns BIGINT",
+    "DROP INDEX IF EXISTS konektly_accounts_remote",
+    "CREATE UNIQUE INDEX IF NOT EXISTS konektly_accounts_remote_unique ON konektly_accounts (owner, platform, remote_id)",
+];
+
 pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 1, statements: v1!("BLOB") },
     Migration { version: 2, statements: &[V2_QUEUE[0], V2_QUEUE[1], V2_QUEUE[2], V2_QUEUE[3], V2_DROP_CLAIM_AT] },
+    Migration { version: 3, statements: &V3 },
 ];
 pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 1, statements: v1!("BYTEA") },
@@ -146,6 +159,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
             "ALTER TABLE konektly_targets SET (fillfactor = 70)",
         ],
     },
+    Migration { version: 3, statements: &V3 },
 ];
 
 /// The bookkeeping table (same on both backends).

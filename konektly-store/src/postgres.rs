@@ -264,7 +264,9 @@ impl PostgresStore {
         }
         let sql = format!(
             "WITH d AS (DELETE FROM konektly_queue WHERE id = ANY($1) RETURNING id, claim_at_ns, platform, leased_until_ns), \
-             t AS (UPDATE konektly_targets t SET state = u.state, state_detail = u.detail, \
+             t AS (UPDATE konektly_targets t SET \
+               state = CASE WHEN t.cancel_requested_ns IS NOT NULL AND u.state IN ('scheduled', 'blocked') THEN 'cancelled' ELSE u.state END, \
+               state_detail = CASE WHEN t.cancel_requested_ns IS NOT NULL AND u.state IN ('scheduled', 'blocked') THEN NULL ELSE u.detail END, \
                due_at_ns = COALESCE(u.due, t.due_at_ns), attempts = COALESCE(u.attempts, t.attempts), \
                last_error = CASE WHEN u.set_error = 1 THEN u.error ELSE t.last_error END, \
                lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $11 \
@@ -272,7 +274,7 @@ impl PostgresStore {
                AS u(id, owner, fencing, state, detail, due, attempts, set_error, error, claimable) \
                WHERE t.id = u.id AND t.lease_owner = u.owner AND t.fencing = u.fencing \
                AND (SELECT count(*) FROM d) >= 0 \
-               RETURNING u.claimable AS queue_claimable, {}), \
+               RETURNING CASE WHEN t.state = 'cancelled' THEN 0 ELSE u.claimable END AS queue_claimable, {}), \
              i AS (INSERT INTO konektly_queue (id, claim_at_ns, platform, leased_until_ns) \
                SELECT id, due_at_ns, platform, NULL::int8 FROM t WHERE queue_claimable = 1 \
                UNION ALL SELECT d.id, d.claim_at_ns, d.platform, d.leased_until_ns FROM d WHERE d.id NOT IN (SELECT id FROM t) \
@@ -378,7 +380,16 @@ impl Scheduler for PostgresStore {
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
-        self.heartbeat_row(lease, extend).await
+        self.heartbeat_row(lease, extend, None).await
+    }
+
+    async fn save_checkpoint_renewing(
+        &self,
+        lease: &Lease,
+        checkpoint: &Checkpoint,
+        extend: Duration,
+    ) -> Result<Lease> {
+        self.heartbeat_row(lease, extend, Some(checkpoint)).await
     }
 
     async fn save_checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> Result<()> {

@@ -105,10 +105,12 @@ impl SqliteStore {
         let (mut done, mut again) = (Vec::new(), Vec::new());
         for (lease, c) in items {
             let p = crate::codec::CompletionPatch::new(c)?;
-            out.push(match complete_in(&mut tx, lease, &p, now, "id, due_at_ns, platform").await? {
+            out.push(match complete_in(&mut tx, lease, &p, now, "id, due_at_ns, platform, state").await? {
                 Some(r) => {
                     let id: String = r.try_get(0).map_err(db_err("recording an outcome"))?;
-                    if p.wakes() {
+                    let state: String = r.try_get(3).map_err(db_err("recording an outcome"))?;
+                    // A requested cancel may have ended it (see `complete_sql`).
+                    if p.wakes() && state != "cancelled" {
                         wake = true;
                         let due: i64 = r.try_get(1).map_err(db_err("recording an outcome"))?;
                         again.push((id, due, r.try_get(2).map_err(db_err("recording an outcome"))?));
@@ -305,7 +307,16 @@ impl Scheduler for SqliteStore {
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
-        self.heartbeat_row(lease, extend).await
+        self.heartbeat_row(lease, extend, None).await
+    }
+
+    async fn save_checkpoint_renewing(
+        &self,
+        lease: &Lease,
+        checkpoint: &Checkpoint,
+        extend: Duration,
+    ) -> Result<Lease> {
+        self.heartbeat_row(lease, extend, Some(checkpoint)).await
     }
 
     async fn save_checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> Result<()> {
@@ -319,14 +330,15 @@ impl Scheduler for SqliteStore {
             return Err(Error::LeaseLost(lease.target));
         };
         let row = target_row!(row)?;
-        if p.wakes() {
+        let wakes = p.wakes() && row.state != "cancelled";
+        if wakes {
             requeue(&mut tx, &[], &[(row.id.clone(), row.due_at_ns, row.platform.clone())]).await?;
         } else {
             requeue(&mut tx, std::slice::from_ref(&row.id), &[]).await?;
         }
         let record = row.decode()?.0;
         tx.commit().await.map_err(db_err("committing an outcome"))?;
-        if p.wakes() {
+        if wakes {
             self.wake().await;
         }
         Ok(record)

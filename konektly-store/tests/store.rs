@@ -35,8 +35,8 @@ async fn completions_follow_apply_completion(s: &dyn KonektlyStore) {
         Completion::Processing { poll_at: now + chrono::Duration::seconds(30) },
         Completion::Retry { at: now + chrono::Duration::seconds(60), error: Some(failure.clone()), attempts: 3 },
         Completion::Retry { at: now + chrono::Duration::seconds(60), error: None, attempts: 0 },
-        Completion::Unknown { at: now + chrono::Duration::seconds(5), error: Some(failure.clone()) },
-        Completion::Unknown { at: now + chrono::Duration::seconds(5), error: None },
+        Completion::Unknown { at: now + chrono::Duration::seconds(5), error: Some(failure.clone()), attempts: 3 },
+        Completion::Unknown { at: now + chrono::Duration::seconds(5), error: None, attempts: 1 },
         Completion::Blocked { reason: "token revoked".into() },
         Completion::Failed(FailureRecord::from(&Error::rejected(Some("dup".into()), "duplicate"))),
     ];

@@ -337,7 +337,10 @@ mod tests {
     fn unknown_codes_fall_back_to_the_status() {
         assert!(matches!(map("something_new", 401), Error::AccessTokenRejected { .. }));
         assert!(matches!(map("something_new", 400), Error::Rejected { code: Some(c), .. } if c == "something_new"));
-        assert!(matches!(map("something_new", 503), Error::Transient { .. }));
+        // A 5xx on a create may have landed: reconcile before sending again.
+        assert!(matches!(map("something_new", 503), Error::UnknownOutcome { .. }));
+        let idempotent = map_api_error(api("something_new", 503), &HeaderMap::new(), CallKind::Idempotent);
+        assert!(matches!(idempotent, Error::Transient { .. }), "{idempotent:?}");
     }
 
     #[test]

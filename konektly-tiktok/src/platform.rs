@@ -288,7 +288,7 @@ impl TikTokPlatform {
 
         // Saved before the init: if the answer is lost, reconcile knows an init may have landed.
         state.init_sent = true;
-        ctx.save_state(&state).await?;
+        ctx.before_create(&state).await?;
         let init = self.client.init(init_path, &token, &body).await?;
         state.publish_id = Some(init.publish_id);
         state.upload_url = init.upload_url;

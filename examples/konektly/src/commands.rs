@@ -347,7 +347,7 @@ fn targets_table(records: &[TargetRecord], accounts: &HashMap<konektly_core::Acc
     let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| {
-            let (state, detail) = state_detail(&r.state);
+            let (state, detail) = state_detail(r);
             let account = accounts
                 .get(&r.account_id)
                 .and_then(|a| a.handle.clone().or(a.display_name.clone()))
@@ -367,7 +367,7 @@ fn records_json(records: &[TargetRecord]) -> Value {
     json!(records
         .iter()
         .map(|r| {
-            let (state, detail) = state_detail(&r.state);
+            let (state, detail) = state_detail(r);
             json!({"target": r.id, "post": r.post_id, "platform": r.platform, "account": r.account_id, "state": state,
                 "remote_id": remote_id(r), "detail": detail, "attempts": r.attempts, "due_at": r.due_at, "updated_at": r.updated_at})
         })
@@ -552,11 +552,18 @@ async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<ExitCode> {
 }
 
 async fn cmd_cancel(ctx: &Ctx, post: &str) -> Result<ExitCode> {
-    let n = ctx.engine.cancel(parse_post(post)?).await?;
+    let r = ctx.engine.cancel(parse_post(post)?).await?;
     if ctx.ui.json {
-        ctx.ui.json_out(&json!({"cancelled": n}));
+        ctx.ui.json_out(&json!({"cancelled": r.cancelled, "cancel_requested": r.requested}));
     } else {
-        ctx.ui.say(format!("cancelled {n} target(s)"));
+        ctx.ui.say(format!("cancelled {} target(s)", r.cancelled));
+        if r.requested > 0 {
+            ctx.ui.say(format!(
+                "{} target(s) were already being published: each ends cancelled if nothing landed, or published \
+                 (with its URL) if the platform published it before the cancel could stop it — see `konektly status {post}`",
+                r.requested
+            ));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -166,7 +166,7 @@ fn invalid_post(owner: &OwnerId, accounts: &HashMap<String, Account>) -> Post {
 }
 
 fn row(post: &str, r: &TargetRecord, accounts: &HashMap<String, Account>, from: DateTime<Utc>) -> DemoRow {
-    let (state, detail) = state_detail(&r.state);
+    let (state, detail) = state_detail(r);
     let account = accounts.values().find(|a| a.id == r.account_id).map(handle).unwrap_or_default();
     DemoRow {
         post: post.into(),

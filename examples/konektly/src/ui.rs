@@ -170,15 +170,22 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// What a target's state says, in a word and a detail.
-pub fn state_detail(s: &TargetState) -> (String, String) {
-    match s {
+pub fn state_detail(r: &TargetRecord) -> (String, String) {
+    let (word, detail): (String, String) = match &r.state {
         TargetState::Published { remote } => {
             ("published".into(), remote.url.as_ref().map(|u| u.to_string()).unwrap_or_default())
         }
         TargetState::Failed { failure } => ("failed".into(), failure.message.clone()),
         TargetState::Blocked { reason } => ("blocked".into(), reason.clone()),
         other => (other.name().into(), String::new()),
+    };
+    if r.published_despite_cancel() {
+        return (word, format!("{detail} (published before the cancel could stop it)").trim_start().to_owned());
     }
+    if r.cancel_requested_at.is_some() && !r.state.is_final() {
+        return (format!("{word}, cancel requested"), detail);
+    }
+    (word, detail)
 }
 
 /// The remote id of a published target.

@@ -65,6 +65,17 @@ pub async fn token_store_conformance(store: &dyn TokenStore) {
         matches!(store.insert_account(&a).await, Err(Error::Conflict(_))),
         "inserting an existing id is a Conflict"
     );
+    let mut twin = sample_account(&owner, "x", "r1");
+    twin.id = AccountId::new();
+    assert!(
+        matches!(store.insert_account(&twin).await, Err(Error::Conflict(_))),
+        "one account per owner, platform and remote id: a second is a Conflict"
+    );
+    assert!(store.get_account(twin.id).await.unwrap().is_none(), "the refused twin was not stored");
+    let mut elsewhere = sample_account(&other, "x", "r1");
+    elsewhere.id = AccountId::new();
+    store.insert_account(&elsewhere).await.expect("the same login under another owner is another account");
+    assert!(store.delete_account(elsewhere.id).await.unwrap());
 
     // Compare-and-swap.
     let mut next = got.clone();
@@ -225,12 +236,13 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     let r = scheduler
         .complete(
             &polls[0].lease,
-            &Completion::Unknown { at: now - chrono::Duration::seconds(1), error: Some(failure("lost")) },
+            &Completion::Unknown { at: now - chrono::Duration::seconds(1), error: Some(failure("lost")), attempts: 2 },
         )
         .await
         .unwrap();
     assert_eq!(r.state, TargetState::Unknown);
     assert!(r.last_error.is_some());
+    assert_eq!(r.attempts, 2, "an unknown outcome stores its attempt count");
     let rec = scheduler.claim(&claim_req(&platform, "w3", 10, lease_for)).await.unwrap();
     assert_eq!(rec.len(), 1);
     assert_eq!(rec[0].kind, ClaimKind::Reconcile);
@@ -254,18 +266,49 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     let again = scheduler.claim(&claim_req(&platform, "w4", 10, lease_for)).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].record.id, later.id, "a rescheduled target is claimable at its new time");
-    let cancelled = scheduler.cancel(later.id).await.unwrap();
-    assert_eq!(cancelled.state, TargetState::Cancelled);
+    // A cancel while the platform may be publishing is recorded; the attempt's outcome decides.
+    let requested = scheduler.cancel(later.id).await.unwrap();
+    assert_eq!(requested.state, TargetState::InFlight, "an in-flight target is never reported cancelled");
+    assert!(requested.cancel_requested_at.is_some(), "the request is recorded");
     assert!(
-        matches!(
-            scheduler
-                .complete(&again[0].lease, &Completion::Published(RemotePost::new(platform.clone(), "z", None)))
-                .await,
-            Err(Error::LeaseLost(_))
-        ),
-        "cancelling takes the lease away"
+        scheduler.heartbeat(&again[0].lease, lease_for).await.is_ok(),
+        "the worker keeps its lease: its create may be at the platform"
+    );
+    let r = scheduler
+        .complete(
+            &again[0].lease,
+            &Completion::Retry { at: now - chrono::Duration::seconds(1), error: None, attempts: 1 },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.state, TargetState::Cancelled, "nothing landed: the requested cancel ends it");
+    assert!(
+        scheduler.claim(&claim_req(&platform, "w4", 10, lease_for)).await.unwrap().is_empty(),
+        "a cancelled target is never claimed again"
     );
     assert!(matches!(scheduler.cancel(later.id).await, Err(Error::Conflict(_))), "an ended target cannot be cancelled");
+
+    // Too late: the platform published it. It stays published, with its remote id.
+    let other = OwnerId::new(format!("{}-late", owner.as_str()));
+    let late = record(&platform, &other, -1);
+    scheduler.enqueue(std::slice::from_ref(&late)).await.unwrap();
+    let c = scheduler.claim(&claim_req(&platform, "w4", 10, lease_for)).await.unwrap();
+    assert_eq!(c.len(), 1);
+    assert!(scheduler.cancel(late.id).await.unwrap().cancel_requested_at.is_some());
+    let r = scheduler
+        .complete(&c[0].lease, &Completion::Published(RemotePost::new(platform.clone(), "late-1", None)))
+        .await
+        .unwrap();
+    assert!(r.published_despite_cancel(), "published before the cancel could stop it: {:?}", r.state);
+    let got = scheduler.get(late.id).await.unwrap().unwrap();
+    assert!(got.published_despite_cancel(), "stored as published, cancel requested");
+
+    // A scheduled target cancels at once, and a worker holding a stale claim of it cannot write.
+    let waiting = record(&platform, &other, 3600);
+    scheduler.enqueue(std::slice::from_ref(&waiting)).await.unwrap();
+    let cancelled = scheduler.cancel(waiting.id).await.unwrap();
+    assert_eq!(cancelled.state, TargetState::Cancelled);
+    assert!(cancelled.cancel_requested_at.is_none());
     assert!(
         matches!(scheduler.cancel(due1.id).await, Err(Error::Conflict(_))),
         "a published target cannot be cancelled"

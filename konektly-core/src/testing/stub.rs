@@ -45,6 +45,16 @@ pub enum StubBehavior {
     RejectToken,
     /// Posts this many items of a thread, then fails with `Transient`.
     FailThreadAfter(usize),
+    /// The create call takes this long before the post lands (a slow platform, or a worker
+    /// stalled mid-call): dropping the call before then lands nothing.
+    SlowCreate(Duration),
+    /// The post lands, then the platform answers with a transient error (a 503 after
+    /// committing): only a reconcile can tell that it landed.
+    TransientAfterCreate,
+    /// Nothing lands and the answer is lost (`UnknownOutcome`): reconcile finds nothing.
+    LoseAnswer,
+    /// The grant is dead (`ReauthRequired`, as Meta's error 190).
+    DeadGrant,
 }
 
 /// One recorded call.
@@ -92,6 +102,7 @@ pub struct StubPlatform {
     token_lifetime: chrono::Duration,
     http: Option<HttpClient>,
     counter: AtomicU64,
+    failing_lookups: std::sync::atomic::AtomicBool,
 }
 
 impl StubPlatform {
@@ -144,6 +155,7 @@ impl StubPlatform {
             token_lifetime: chrono::Duration::hours(2),
             http: None,
             counter: AtomicU64::new(0),
+            failing_lookups: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -177,6 +189,12 @@ impl StubPlatform {
     /// Queues behaviours for the next `publish` calls, in order; then the default applies.
     pub fn script(&self, behaviors: impl IntoIterator<Item = StubBehavior>) {
         self.script.lock().unwrap().extend(behaviors);
+    }
+
+    /// Makes every `reconcile` fail with `Transient` (a lookup endpoint answering 503), or
+    /// work again.
+    pub fn fail_lookups(&self, fail: bool) {
+        self.failing_lookups.store(fail, Ordering::Relaxed);
     }
 
     /// Sets the behaviour once the script is used up.
@@ -353,6 +371,11 @@ impl Platform for StubPlatform {
             StubBehavior::RejectToken => {
                 return Err(Error::AccessTokenRejected { message: "stub refused the token".into(), source: None });
             }
+            StubBehavior::DeadGrant => return Err(Error::reauth("stub: the session has been invalidated")),
+            StubBehavior::LoseAnswer => {
+                ctx.before_create(&state).await?;
+                return Err(Error::UnknownOutcome { message: "stub lost the answer".into(), source: None });
+            }
             _ => {}
         }
         // Items: the first post, then the thread, skipping what the checkpoint says was posted.
@@ -366,7 +389,14 @@ impl Platform for StubPlatform {
             if fail_after.is_some_and(|n| posted_now >= n) {
                 return Err(Error::transient("stub failed in the middle of a thread"));
             }
+            ctx.before_create(&state).await?;
+            if let StubBehavior::SlowCreate(d) = behavior {
+                tokio::time::sleep(d).await;
+            }
             let id = self.land(ctx.target, text, *media);
+            if behavior == StubBehavior::TransientAfterCreate {
+                return Err(Error::transient("stub: 503 after the post landed"));
+            }
             if *media > 0 {
                 // The stub "uploads" an item's media at once: one progress report per item.
                 let bytes: u64 = ctx.content.media.iter().filter_map(|m| m.size).sum();
@@ -413,6 +443,9 @@ impl Platform for StubPlatform {
 
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
         self.record("reconcile", Some(ctx.target));
+        if self.failing_lookups.load(Ordering::Relaxed) {
+            return Err(Error::transient("stub: the lookup answered 503"));
+        }
         let mut state: StubState = ctx.state();
         let landed: Vec<String> = self.posts_of(ctx.target).into_iter().map(|p| p.id).collect();
         let wanted = 1 + ctx.content.thread.len();
