@@ -197,9 +197,13 @@ impl XPlatform {
             let media_ids: Vec<String> = state.items[i].media.iter().map(|m| m.media_id.clone()).collect();
             let body = tweet_body(&opts, i, item.text, media_ids, previous);
 
+            // Whether an earlier create of this item may have landed (its answer was lost): only
+            // then can a "duplicate content" refusal be about our own post.
+            let sent_before = state.posting == Some(i) || state.items[i].unanswered_creates > 0;
             state.posting = Some(i);
             state.duplicate = None;
-            ctx.save_state(&state).await?;
+            state.items[i].unanswered_creates += 1;
+            ctx.before_create(&state).await?;
             let req = self.request(Method::POST, "/2/tweets", ctx.access_token())?.json(&body);
             let what = "POST /2/tweets";
             match self.call_json::<Data<CreatedTweet>>(Some(ctx), req, CallKind::Create, what).await {
@@ -208,12 +212,29 @@ impl XPlatform {
                     state.posting = None;
                     ctx.save_state(&state).await?;
                 }
-                Err(e) => {
-                    if is_duplicate(&e) {
+                Err(e) if is_duplicate(&e) => {
+                    // This create was answered; an earlier one may not have been.
+                    state.items[i].unanswered_creates -= 1;
+                    if sent_before {
+                        // Our own lost create landed: reconcile finds it and adopts its id.
                         state.duplicate = Some(i);
                         ctx.save_state(&state).await?;
-                    } else if !matches!(e, Error::UnknownOutcome { .. }) {
-                        // X answered: nothing landed.
+                        return Err(e);
+                    }
+                    state.posting = None;
+                    ctx.save_state(&state).await?;
+                    return Err(Error::Rejected {
+                        code: Some("duplicate".into()),
+                        message: "X refused the text as a duplicate of a post the account published before \
+                                  (not by this target): change the text"
+                            .into(),
+                        source: Some(Box::new(e)),
+                    });
+                }
+                Err(e) => {
+                    if !matches!(e, Error::UnknownOutcome { .. }) {
+                        // X answered: this create did not land.
+                        state.items[i].unanswered_creates -= 1;
                         state.posting = None;
                         ctx.save_state(&state).await?;
                     }
@@ -578,10 +599,14 @@ impl Platform for XPlatform {
                     Ok(Reconciliation::NotFound)
                 }
             }
-            None if state.duplicate == Some(i) => Err(Error::rejected(
-                Some("duplicate-content".into()),
-                "X refused the text as a duplicate of an earlier post, and no post from this attempt was found",
-            )),
+            // X said our own earlier create is there, but the timeline does not show it yet: the
+            // outcome stays unknown (looked up again later; bounded by the engine).
+            None if state.duplicate == Some(i) => Err(Error::UnknownOutcome {
+                message: "X refused a repeat of this target's post as a duplicate, but the post was not found in \
+                          the account's timeline yet"
+                    .into(),
+                source: None,
+            }),
             None => {
                 state.posting = None;
                 ctx.save_state(&state).await?;

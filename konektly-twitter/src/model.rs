@@ -237,6 +237,13 @@ pub(crate) struct ItemState {
     /// The post id, once posted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub posted_id: Option<String>,
+    /// Creates of this item sent whose answer was lost (each may have landed).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unanswered_creates: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
