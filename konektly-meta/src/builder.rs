@@ -71,6 +71,8 @@ pub(crate) struct MetaConfig {
     pub container_poll_deadline: Duration,
     pub video_poll_interval: Duration,
     pub quota_retry: Duration,
+    pub reconcile_skew: Duration,
+    pub reconcile_pages: usize,
     pub instagram_refresh_ahead: Duration,
     pub limits: Limits,
 }
@@ -121,6 +123,8 @@ pub struct MetaBuilder {
     container_poll_deadline: Option<Duration>,
     video_poll_interval: Option<Duration>,
     quota_retry: Option<Duration>,
+    reconcile_skew: Option<Duration>,
+    reconcile_pages: Option<usize>,
     instagram_refresh_ahead: Option<Duration>,
     limits: Limits,
 }
@@ -259,6 +263,22 @@ impl MetaBuilder {
         self
     }
 
+    /// The clock-skew allowance of a Facebook reconcile (default 2 min): after a create whose
+    /// answer was lost, the Page's posts created from this long before the create was sent to
+    /// this long after its call could have ended are read (all of them, page by page).
+    pub fn with_reconcile_skew(mut self, skew: Duration) -> Self {
+        self.reconcile_skew = Some(skew);
+        self
+    }
+
+    /// How many pages of 100 posts a Facebook reconcile reads at most (default 20). When the
+    /// window holds more, the outcome stays unknown (never "absent"): the engine looks again
+    /// later, and ends the target as `outcome_unknown` when its attempts run out.
+    pub fn with_reconcile_pages(mut self, pages: usize) -> Self {
+        self.reconcile_pages = Some(pages);
+        self
+    }
+
     /// How long before its end an Instagram Login token is refreshed (default 7 days; it lives
     /// 60 days, must be at least a day old to refresh, and dies if not refreshed in time). Stored
     /// on the account as [`konektly_core::REFRESH_AHEAD_KEY`], which the engine honours.
@@ -333,6 +353,8 @@ impl MetaBuilder {
             container_poll_deadline: self.container_poll_deadline.unwrap_or(Duration::from_secs(60)),
             video_poll_interval: self.video_poll_interval.unwrap_or(Duration::from_secs(30)),
             quota_retry: self.quota_retry.unwrap_or(Duration::from_secs(3600)),
+            reconcile_skew: self.reconcile_skew.unwrap_or(Duration::from_secs(120)),
+            reconcile_pages: self.reconcile_pages.unwrap_or(20).max(1),
             instagram_refresh_ahead: self.instagram_refresh_ahead.unwrap_or(Duration::from_secs(7 * 86_400)),
             limits: self.limits,
         };

@@ -192,6 +192,7 @@ impl FacebookPagePlatform {
         }
         Self::schedule_fields(opts, &mut form);
         st.create_sent = true;
+        st.create_sent_at = Some(chrono::Utc::now());
         ctx.before_create(&*st).await?;
         let mut all: Vec<(&str, String)> = form.into_iter().collect();
         all.extend(attached_form);
@@ -256,6 +257,7 @@ impl FacebookPagePlatform {
             }
             Self::schedule_fields(opts, &mut fields);
             st.create_sent = true;
+            st.create_sent_at = Some(chrono::Utc::now());
             ctx.before_create(&*st).await?;
             let created = self.upload_photo(ctx, &media[0], fields, "publishing the photo").await?;
             let id = created.post_id.unwrap_or(created.id);
@@ -376,6 +378,7 @@ impl FacebookPagePlatform {
             Self::video_text_fields(ctx, opts, &mut form);
             Self::schedule_fields(opts, &mut form);
             st.create_sent = true;
+            st.create_sent_at = Some(chrono::Utc::now());
             ctx.before_create(&*st).await?;
             let done: SuccessBody = self
                 .client
@@ -404,6 +407,7 @@ impl FacebookPagePlatform {
         Self::video_text_fields(ctx, opts, &mut form);
         Self::schedule_fields(opts, &mut form);
         st.create_sent = true;
+        st.create_sent_at = Some(chrono::Utc::now());
         ctx.before_create(&*st).await?;
         let created: IdBody = self
             .client
@@ -483,6 +487,7 @@ impl FacebookPagePlatform {
                 form.push(("scheduled_publish_time", at.timestamp().to_string()));
             }
             st.create_sent = true;
+            st.create_sent_at = Some(chrono::Utc::now());
             ctx.before_create(&*st).await?;
             let done: SuccessBody = self
                 .client
@@ -746,7 +751,8 @@ impl Platform for FacebookPagePlatform {
     }
 
     async fn publish(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
-        self.advance(ctx).await
+        let sent_before = ctx.state::<FacebookState>().create_sent;
+        self.advance(ctx).await.map_err(|e| duplicate_refusal(e, sent_before))
     }
 
     async fn poll(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
@@ -793,25 +799,98 @@ impl Platform for FacebookPagePlatform {
                 Err(e) => Err(e),
             };
         }
-        // A feed or photo post whose answer was lost: look for it among the Page's recent posts.
-        let since = (ctx.attempt_started_at - chrono::Duration::minutes(1)).timestamp().to_string();
+        // A feed or photo post whose answer was lost: read every post of the Page created
+        // around the moment the create was sent, page by page, and adopt ours only if it is
+        // the one post with our text there.
+        let sent = st.create_sent_at.unwrap_or(ctx.attempt_started_at);
+        let skew = chrono::Duration::from_std(self.client.cfg.reconcile_skew).unwrap_or(chrono::Duration::minutes(2));
+        let call =
+            chrono::Duration::from_std(self.client.http.config().timeout).unwrap_or(chrono::Duration::minutes(1));
+        let (from, to) = (sent - skew, sent + call + skew);
+        let (since, until) = (from.timestamp().to_string(), to.timestamp().to_string());
         let edge = if opts.schedule_at.is_some() { "scheduled_posts" } else { "feed" };
-        let found: ListBody<FeedEntry> = self
-            .client
-            .get(
-                self.client.versioned(Host::Graph, &format!("{}/{edge}", ctx.account.remote_id)),
-                Some(ctx.access_token()),
-                &[("fields", "id,message,created_time"), ("since", since.as_str()), ("limit", "25")],
-                Some(&*ctx),
-                "searching the Page's recent posts",
-            )
-            .await?;
+        let url = self.client.versioned(Host::Graph, &format!("{}/{edge}", ctx.account.remote_id));
         let text = ctx.content.text.trim();
-        if let Some(post) = found.data.into_iter().find(|p| p.message.as_deref().map(str::trim).unwrap_or("") == text) {
-            st.post_id = Some(post.id.clone());
-            ctx.save_state(&st).await?;
-            return Ok(Reconciliation::Published(self.remote(&post.id, Self::post_url(&post.id), &opts)));
+        let mut ours: Vec<FeedEntry> = Vec::new();
+        let mut after: Option<String> = None;
+        let mut complete = false;
+        for _ in 0..self.client.cfg.reconcile_pages {
+            let mut query = vec![
+                ("fields", "id,message,created_time"),
+                ("since", since.as_str()),
+                ("until", until.as_str()),
+                ("limit", "100"),
+            ];
+            if let Some(a) = after.as_deref() {
+                query.push(("after", a));
+            }
+            let page: ListBody<FeedEntry> = self
+                .client
+                .get(url.clone(), Some(ctx.access_token()), &query, Some(&*ctx), "searching the Page's posts")
+                .await?;
+            let mut past_window = false;
+            for post in page.data {
+                match post.created() {
+                    Some(c) if c < from => past_window = true,
+                    Some(c) if c > to => {}
+                    _ if post.message.as_deref().map(str::trim).unwrap_or("") == text => ours.push(post),
+                    _ => {}
+                }
+            }
+            after = page.paging.and_then(|p| p.next.and(p.cursors).and_then(|c| c.after));
+            if past_window || after.is_none() {
+                complete = true;
+                break;
+            }
         }
-        Ok(Reconciliation::NotFound)
+        if !complete {
+            return Err(Error::UnknownOutcome {
+                message: format!(
+                    "the Page published more than {} pages of posts around the lost create: whether it landed is \
+                     still unknown",
+                    self.client.cfg.reconcile_pages
+                ),
+                source: None,
+            });
+        }
+        match ours.len() {
+            0 => Ok(Reconciliation::NotFound),
+            1 => {
+                let post = ours.remove(0);
+                st.post_id = Some(post.id.clone());
+                ctx.save_state(&st).await?;
+                Ok(Reconciliation::Published(self.remote(&post.id, Self::post_url(&post.id), &opts)))
+            }
+            n => Err(Error::UnknownOutcome {
+                message: format!(
+                    "{n} posts with this text were created on the Page around the lost create: konektly cannot tell \
+                     which is this target's, and adopts none"
+                ),
+                source: None,
+            }),
+        }
+    }
+}
+
+/// Facebook refuses a repeat of a recent status as a duplicate (code 506). After this target's
+/// own create was sent and its answer lost, that refusal is evidence the first copy is live:
+/// an unknown outcome, reconciled. Without an earlier create it is a clear refusal.
+fn duplicate_refusal(e: Error, sent_before: bool) -> Error {
+    match e {
+        Error::Rejected { code: Some(code), message, source } if code == "506" || code.starts_with("506/") => {
+            if sent_before {
+                Error::UnknownOutcome {
+                    message: format!("{message} (a repeat of this target's own earlier post: reconciling)"),
+                    source,
+                }
+            } else {
+                Error::Rejected {
+                    code: Some("duplicate".into()),
+                    message: format!("{message} (the Page posted this text recently: change the text)"),
+                    source,
+                }
+            }
+        }
+        other => other,
     }
 }

@@ -279,6 +279,17 @@ pub(crate) struct FeedEntry {
     pub id: String,
     #[serde(default)]
     pub message: Option<String>,
+    /// `2026-12-05T12:00:00+0000`.
+    #[serde(default)]
+    pub created_time: Option<String>,
+}
+
+impl FeedEntry {
+    /// When it was created, if Graph said (and said it readably).
+    pub fn created(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let t = self.created_time.as_deref()?;
+        chrono::DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%z").ok().map(|d| d.with_timezone(&chrono::Utc))
+    }
 }
 
 /// `GET /{container-id}?fields=status_code,status`.
@@ -335,6 +346,9 @@ pub(crate) struct FacebookState {
     /// Set just before the request that creates the post is sent (reconcile searches then).
     #[serde(default)]
     pub create_sent: bool,
+    /// When the last create request was sent: reconcile reads the Page's posts around it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_sent_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The post's id, once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_id: Option<String>,

@@ -534,7 +534,7 @@ async fn graph_call(state: &Arc<State>, g: &GraphReq, s: &[&str], port: &'static
         (&Method::POST, Some("uploads")) if node == app_id => upload_session_start(state, g),
         (&Method::POST, Some("feed")) => page_feed(state, g, c, &node).await,
         (&Method::GET, Some("feed" | "posts" | "published_posts" | "scheduled_posts")) => {
-            page_posts(state, &node, edge == Some("scheduled_posts"))
+            page_posts(state, g, &node, edge == Some("scheduled_posts"))
         }
         (&Method::POST, Some("photos")) => page_photo(state, g, c, &node).await,
         (&Method::POST, Some("videos")) => page_video(state, g, c, &node).await,
@@ -749,14 +749,49 @@ async fn page_feed(state: &State, g: &GraphReq, c: &Caller, page: &str) -> Respo
     answer_or_drop(state, "facebook", json(StatusCode::OK, json!({"id": id})))
 }
 
-fn page_posts(state: &State, page: &str, scheduled_only: bool) -> Response {
+/// One page of a Graph list, as Graph pages it: `limit` (default 25, at most 100) items after
+/// the `after` cursor, with `paging.cursors` and a `paging.next` only when more remain.
+fn graph_page(items: Vec<Value>, g: &GraphReq) -> Value {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let limit = g.p("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(25).clamp(1, 100);
+    let start = g
+        .p("after")
+        .and_then(|a| b64.decode(a).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse::<usize>().ok()))
+        .unwrap_or(0)
+        .min(items.len());
+    let end = (start + limit).min(items.len());
+    let cursor = |n: usize| b64.encode(format!("offset:{n}"));
+    let mut paging = json!({"cursors": {"before": cursor(start), "after": cursor(end)}});
+    if end < items.len() {
+        let mut next = format!("/{}?limit={limit}&after={}", g.segs.join("/"), cursor(end));
+        for k in ["fields", "since", "until"] {
+            if let Some(v) = g.p(k) {
+                next.push_str(&format!("&{k}={v}"));
+            }
+        }
+        paging["next"] = json!(next);
+    }
+    json!({"data": items[start..end].to_vec(), "paging": paging})
+}
+
+fn page_posts(state: &State, g: &GraphReq, page: &str, scheduled_only: bool) -> Response {
+    // `since` / `until`: Unix times bounding `created_time`, as Graph's time-based paging.
+    let bound = |k: &str| g.p(k).and_then(|v| v.parse::<i64>().ok()).and_then(|t| DateTime::from_timestamp(t, 0));
+    let (since, until) = (bound("since"), bound("until"));
     let inner = state.lock();
     let mut items: Vec<(DateTime<Utc>, Value)> = inner
         .meta
         .nodes
         .iter()
         .filter_map(|(id, n)| match n {
-            Node::FbPost { page: pp, message, created, scheduled, deleted: false } if pp == page && (!scheduled_only || scheduled.is_some()) => Some((
+            Node::FbPost { page: pp, message, created, scheduled, deleted: false }
+                if pp == page
+                    && (!scheduled_only || scheduled.is_some())
+                    && since.is_none_or(|s| *created >= s)
+                    && until.is_none_or(|u| *created <= u) => Some((
                 *created,
                 json!({"id": id, "message": message, "created_time": created.format("%Y-%m-%dT%H:%M:%S+0000").to_string(),
                     "permalink_url": format!("https://www.facebook.com/{id}"), "is_published": scheduled.is_none()}),
@@ -765,7 +800,7 @@ fn page_posts(state: &State, page: &str, scheduled_only: bool) -> Response {
         })
         .collect();
     items.sort_by_key(|i| std::cmp::Reverse(i.0));
-    json(StatusCode::OK, json!({"data": items.into_iter().map(|i| i.1).collect::<Vec<_>>()}))
+    json(StatusCode::OK, graph_page(items.into_iter().map(|i| i.1).collect(), g))
 }
 
 async fn media_from(

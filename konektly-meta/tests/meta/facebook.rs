@@ -492,6 +492,18 @@ async fn delete_removes_the_post() {
     fb.delete(&page_account(), &post).await.unwrap();
 }
 
+/// Graph's `created_time` for a moment `secs` seconds from now.
+fn graph_time(secs: i64) -> String {
+    (Utc::now() + chrono::Duration::seconds(secs)).format("%Y-%m-%dT%H:%M:%S+0000").to_string()
+}
+
+/// A checkpoint saying the create was sent `secs_ago` seconds ago and its answer lost.
+fn lost_create(secs_ago: i64) -> Checkpoint {
+    Checkpoint::from_json(
+        json!({"create_sent": true, "create_sent_at": (Utc::now() - chrono::Duration::seconds(secs_ago)).to_rfc3339()}),
+    )
+}
+
 #[tokio::test]
 async fn reconcile_finds_a_post_whose_answer_was_lost() {
     let server = MockServer::start().await;
@@ -499,15 +511,15 @@ async fn reconcile_finds_a_post_whose_answer_was_lost() {
         .and(path("/v25.0/101/feed"))
         .and(query_param("fields", "id,message,created_time"))
         .respond_with(ok(json!({"data": [
-            {"id": "101_1", "message": "something else", "created_time": "2026-11-29T08:00:00+0000"},
-            {"id": "101_7", "message": "Lost answer", "created_time": "2026-11-29T08:00:01+0000"}
+            {"id": "101_1", "message": "something else", "created_time": graph_time(-5)},
+            {"id": "101_7", "message": "Lost answer", "created_time": graph_time(-9)}
         ]})))
         .expect(1)
         .mount(&server)
         .await;
     let fb = meta(&server).facebook;
     let content = Content::text("Lost answer");
-    let sent = Checkpoint::from_json(json!({"create_sent": true}));
+    let sent = lost_create(10);
     let s = step(fb.as_ref(), Op::Reconcile, &page_account(), &content, &TargetOptions::none(), sent, None, Utc::now())
         .await;
     assert_eq!(s.published().id, "101_7");
@@ -694,4 +706,150 @@ async fn a_chunk_at_the_wrong_offset_continues_from_the_offsets_meta_names() {
             .await;
     assert_eq!(s.published().id, "5550001");
     assert_eq!(s.saves.saved()[0].as_json()["video"]["start_offset"], 4, "the named offsets are checkpointed");
+}
+
+/// A page of a busy Page's feed: `n` posts by others (some with our text, but created long
+/// before our create), newest first, with a cursor to the next page when `next` is given.
+fn busy_page(n: usize, from_secs: i64, next: Option<&str>) -> serde_json::Value {
+    let data: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            json!({"id": format!("101_9{i:03}"), "message": format!("someone else #{i}"),
+            "created_time": graph_time(from_secs - i as i64)})
+        })
+        .collect();
+    let mut paging = json!({"cursors": {"before": "b", "after": next.unwrap_or("end")}});
+    if let Some(n) = next {
+        paging["next"] = json!(format!("https://graph.facebook.com/v25.0/101/feed?after={n}"));
+    }
+    json!({"data": data, "paging": paging})
+}
+
+#[tokio::test]
+async fn reconcile_on_a_busy_page_reads_every_page_of_the_window_and_finds_exactly_ours() {
+    let server = MockServer::start().await;
+    // 200 posts by others came after ours; ours is on the third page.
+    Mock::given(method("GET"))
+        .and(path("/v25.0/101/feed"))
+        .and(wiremock::matchers::query_param_is_missing("after"))
+        .respond_with(ok(busy_page(100, -1, Some("p2"))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/101/feed"))
+        .and(query_param("after", "p2"))
+        .respond_with(ok(busy_page(100, -101, Some("p3"))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/101/feed"))
+        .and(query_param("after", "p3"))
+        .respond_with(ok(json!({"data": [
+            {"id": "101_42", "message": "Busy day", "created_time": graph_time(-230)},
+            // The same text, posted by someone a day ago: outside the window, never adopted.
+            {"id": "101_1", "message": "Busy day", "created_time": graph_time(-86_400)}
+        ], "paging": {"cursors": {"before": "b", "after": "z"}}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let s = step(
+        fb.as_ref(),
+        Op::Reconcile,
+        &page_account(),
+        &Content::text("Busy day"),
+        &TargetOptions::none(),
+        lost_create(231),
+        None,
+        Utc::now(),
+    )
+    .await;
+    assert_eq!(s.published().id, "101_42");
+    let asked: Vec<String> =
+        server.received_requests().await.unwrap().iter().map(|r| r.url.query().unwrap_or("").to_owned()).collect();
+    assert!(asked.iter().all(|q| q.contains("since=") && q.contains("until=") && q.contains("limit=100")), "{asked:?}");
+}
+
+#[tokio::test]
+async fn reconcile_that_cannot_read_the_whole_window_says_unknown_never_absent() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/101/feed"))
+        .respond_with(ok(busy_page(100, -1, Some("more"))))
+        .mount(&server)
+        .await;
+    let fb = builder(&server).with_reconcile_pages(3).build().unwrap().facebook;
+    let s = step(
+        fb.as_ref(),
+        Op::Reconcile,
+        &page_account(),
+        &Content::text("Lost in the crowd"),
+        &TargetOptions::none(),
+        lost_create(30),
+        None,
+        Utc::now(),
+    )
+    .await;
+    assert!(matches!(s.err(), Error::UnknownOutcome { .. }));
+    assert_eq!(server.received_requests().await.unwrap().len(), 3, "bounded by the page budget");
+}
+
+#[tokio::test]
+async fn reconcile_adopts_no_post_when_two_with_our_text_were_created_around_the_create() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/101/feed"))
+        .respond_with(ok(json!({"data": [
+            {"id": "101_8", "message": "Same words", "created_time": graph_time(-3)},
+            {"id": "101_7", "message": "Same words", "created_time": graph_time(-9)}
+        ]})))
+        .mount(&server)
+        .await;
+    let fb = meta(&server).facebook;
+    let s = step(
+        fb.as_ref(),
+        Op::Reconcile,
+        &page_account(),
+        &Content::text("Same words"),
+        &TargetOptions::none(),
+        lost_create(10),
+        None,
+        Utc::now(),
+    )
+    .await;
+    let e = s.err();
+    assert!(matches!(e, Error::UnknownOutcome { .. }), "{e:?}");
+}
+
+fn duplicate_status() -> ResponseTemplate {
+    ResponseTemplate::new(400).set_body_json(json!({"error": {"message": "(#506) Duplicate status message",
+        "type": "OAuthException", "code": 506, "fbtrace_id": "A1"}}))
+}
+
+#[tokio::test]
+async fn a_duplicate_refusal_after_our_own_lost_create_is_reconciled_not_failed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/v25.0/101/feed")).respond_with(duplicate_status()).mount(&server).await;
+    let fb = meta(&server).facebook;
+    let content = Content::text("Said once");
+    // This target's earlier create was sent and its answer lost: the refusal proves it landed.
+    let s = step(
+        fb.as_ref(),
+        Op::Publish,
+        &page_account(),
+        &content,
+        &TargetOptions::none(),
+        lost_create(20),
+        None,
+        Utc::now(),
+    )
+    .await;
+    assert!(matches!(s.err(), Error::UnknownOutcome { .. }));
+    // No earlier create: a clear refusal, nothing adopted.
+    let s = publish(fb.as_ref(), &page_account(), &content, &TargetOptions::none()).await;
+    match s.err() {
+        Error::Rejected { code, .. } => assert_eq!(code.as_deref(), Some("duplicate")),
+        other => panic!("{other:?}"),
+    }
 }
