@@ -679,16 +679,19 @@ impl Konektly {
         let completion = {
             // Boxed: the attempt's state machine is large, and moving it into every spawned
             // task's cell by value cost more than the rest of the engine together.
-            let mut attempt = Box::pin(self.attempt(&record, &keeper, kind));
+            let mut attempt = Fenced { inner: Box::pin(self.attempt(&record, &keeper, kind)), keeper: keeper.clone() };
             let every = self.inner.config.heartbeat;
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            let abandoned =
+                |why: &str| tracing::warn!(target: "konektly::worker", %target, why, "abandoning the attempt");
             loop {
                 let deadline = keeper.deadline();
                 tokio::select! {
                     biased;
+                    // Wakes the loop when the lease runs out while the attempt waits on a call.
                     _ = tokio::time::sleep_until(deadline) => {
                         if keeper.deadline() <= tokio::time::Instant::now() {
-                            tracing::warn!(target: "konektly::worker", %target, "the lease ran out before it could be renewed; abandoning the attempt");
+                            abandoned("the lease ran out before it could be renewed");
                             break None;
                         }
                     }
@@ -696,13 +699,19 @@ impl Konektly {
                         match keeper.heartbeat().await {
                             Ok(()) => {}
                             Err(Error::LeaseLost(_)) => {
-                                tracing::info!(target: "konektly::worker", %target, "lease lost; abandoning the attempt");
+                                abandoned("the lease was lost");
                                 break None;
                             }
                             Err(e) => tracing::warn!(target: "konektly::worker", %e, "heartbeat failed"),
                         }
                     }
-                    c = &mut attempt => break c,
+                    c = &mut attempt => match c {
+                        Some(c) => break c,
+                        None => {
+                            abandoned("the lease ran out");
+                            break None;
+                        }
+                    },
                 }
             }
         };
@@ -1050,8 +1059,14 @@ fn outcome_unknown(record: &TargetRecord, attempts: u32, last: &FailureRecord) -
 }
 
 /// The lease of one target being processed, shared by its heartbeats, its checkpoint writes
-/// and the attempt. It knows a local deadline (monotonic clock) before which the lease is surely
-/// still valid: each renewal counts from the moment it was sent, before the store stamped it.
+/// and the attempt.
+///
+/// It keeps a local deadline (monotonic clock): the last moment this worker may send anything
+/// for the target. Each renewal counts from the moment it was sent, before the store stamped
+/// it, so the deadline comes before the stored expiry. While a create's answer is outstanding
+/// the stored expiry is renewed a further `create_call_limit` beyond the local deadline: a
+/// create sent just before the deadline has that long to be done at the platform before any
+/// other worker may claim the target and reconcile it.
 struct LeaseKeeper {
     scheduler: Arc<dyn Scheduler>,
     kept: Mutex<KeptLease>,
@@ -1063,11 +1078,8 @@ struct LeaseKeeper {
 
 struct KeptLease {
     lease: Lease,
-    /// Before this the lease is surely ours.
+    /// Before this the lease is surely ours, and the attempt may send.
     deadline: tokio::time::Instant,
-    /// A create call sent at this attempt may run until this instant: heartbeats keep the
-    /// lease beyond it.
-    create_until: Option<tokio::time::Instant>,
 }
 
 impl LeaseKeeper {
@@ -1075,7 +1087,7 @@ impl LeaseKeeper {
         let left = (lease.expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         Self {
             scheduler,
-            kept: Mutex::new(KeptLease { lease, deadline: tokio::time::Instant::now() + left, create_until: None }),
+            kept: Mutex::new(KeptLease { lease, deadline: tokio::time::Instant::now() + left }),
             lease_for: cfg.lease,
             create_call_limit: cfg.create_call_limit,
             create_margin: cfg.create_margin,
@@ -1095,52 +1107,77 @@ impl LeaseKeeper {
         self.create_outstanding.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn renewed(&self, lease: Lease, sent_at: tokio::time::Instant, extend: Duration) {
-        let mut k = self.kept.lock().unwrap();
-        k.lease = lease;
-        k.deadline = sent_at + extend;
+    /// How far to extend the stored lease for a local extension of `local`.
+    fn stored_extension(&self, local: Duration, create: bool) -> Duration {
+        if create { local + self.create_call_limit } else { local }
     }
 
-    /// Extends the lease: by the configured lease, or longer while a create call may still run.
-    /// Gives up at the local deadline (a store that does not answer cannot renew in time).
+    /// Extends the lease by the configured lease (and, while a create is outstanding, keeps the
+    /// stored expiry `create_call_limit` beyond it). Gives up at the local deadline: a store
+    /// that does not answer cannot renew in time.
     async fn heartbeat(&self) -> Result<()> {
-        let now = tokio::time::Instant::now();
-        let (lease, deadline, extend) = {
+        let sent = tokio::time::Instant::now();
+        let (lease, deadline) = {
             let k = self.kept.lock().unwrap();
-            let call_left = k.create_until.map_or(Duration::ZERO, |u| u.saturating_duration_since(now));
-            (k.lease.clone(), k.deadline, self.lease_for.max(call_left + self.create_margin))
+            (k.lease.clone(), k.deadline)
         };
+        let extend = self.stored_extension(self.lease_for, self.create_outstanding());
         let renewed = tokio::time::timeout_at(deadline, self.scheduler.heartbeat(&lease, extend))
             .await
             .map_err(|_| Error::LeaseLost(lease.target))??;
-        self.renewed(renewed, now, extend);
+        let mut k = self.kept.lock().unwrap();
+        k.lease = renewed;
+        k.deadline = sent + self.lease_for;
         Ok(())
     }
 
     /// Saves the checkpoint that precedes a create call and renews the lease in the same write,
-    /// so that it outlives the call; refuses (`LeaseLost`) when the renewal came back too late
-    /// for the call to end before the lease does.
+    /// so that the call and the platform's work on it end before the lease does; refuses
+    /// (`LeaseLost`) when the renewal came back too late for that.
     async fn save_before_create(&self, checkpoint: &Checkpoint) -> Result<()> {
-        let now = tokio::time::Instant::now();
-        let extend = self.lease_for.max(self.create_call_limit + self.create_margin);
-        let lease = {
-            let mut k = self.kept.lock().unwrap();
-            k.create_until = Some(now + self.create_call_limit);
-            k.lease.clone()
+        let sent = tokio::time::Instant::now();
+        let local = self.lease_for.max(self.create_call_limit + self.create_margin);
+        let (lease, deadline) = {
+            let k = self.kept.lock().unwrap();
+            (k.lease.clone(), k.deadline)
         };
         let renewed = tokio::time::timeout_at(
-            self.deadline(),
-            self.scheduler.save_checkpoint_renewing(&lease, checkpoint, extend),
+            deadline,
+            self.scheduler.save_checkpoint_renewing(&lease, checkpoint, self.stored_extension(local, true)),
         )
         .await
         .map_err(|_| Error::LeaseLost(lease.target))??;
-        self.renewed(renewed, now, extend);
-        // The call may take `create_call_limit` from now: the lease must outlast it.
-        if tokio::time::Instant::now() + self.create_call_limit > self.deadline() {
+        self.create_outstanding.store(true, std::sync::atomic::Ordering::Relaxed);
+        let deadline = sent + local;
+        {
+            let mut k = self.kept.lock().unwrap();
+            k.lease = renewed;
+            k.deadline = deadline;
+        }
+        // The call may take `create_call_limit` from now: it must be over by the deadline.
+        if tokio::time::Instant::now() + self.create_call_limit > deadline {
             return Err(Error::LeaseLost(lease.target));
         }
-        self.create_outstanding.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// An attempt that is polled only while its lease is surely held: once the local deadline has
+/// passed, it is dropped at its next await point, before it can send anything more (a worker
+/// resumed after a long stall finds its attempt gone).
+struct Fenced<F> {
+    inner: std::pin::Pin<Box<F>>,
+    keeper: Arc<LeaseKeeper>,
+}
+
+impl<F: Future<Output = Option<Completion>>> Future for Fenced<F> {
+    type Output = Option<Option<Completion>>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        if tokio::time::Instant::now() >= self.keeper.deadline() {
+            return std::task::Poll::Ready(None);
+        }
+        self.inner.as_mut().poll(cx).map(Some)
     }
 }
 

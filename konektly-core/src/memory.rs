@@ -266,6 +266,9 @@ impl Scheduler for MemoryScheduler {
         e.record.state = TargetState::Scheduled;
         e.record.due_at = at;
         e.record.lease = None;
+        // A new start: its own attempts, and no earlier cancel request.
+        e.record.attempts = 0;
+        e.record.cancel_requested_at = None;
         e.record.updated_at = Utc::now();
         let r = e.record.clone();
         drop(map);
@@ -345,7 +348,9 @@ impl Scheduler for MemoryScheduler {
         let mut n = 0;
         for e in map.values_mut() {
             if e.record.account_id == account && matches!(e.record.state, TargetState::Blocked { .. }) {
-                e.record.state = TargetState::Scheduled;
+                // Blocked midway (the checkpoint says it reached the platform): reconcile first.
+                e.record.state =
+                    if e.record.checkpoint.is_empty() { TargetState::Scheduled } else { TargetState::Unknown };
                 e.record.due_at = at;
                 e.record.updated_at = Utc::now();
                 n += 1;

@@ -166,7 +166,9 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
     /// `Conflict` if it has ended already.
     async fn cancel(&self, id: TargetId) -> Result<TargetRecord>;
 
-    /// Moves a target that is not in flight and not published to `Scheduled` at `at`.
+    /// Moves a scheduled, blocked, failed or cancelled target to `Scheduled` at `at`, as a new
+    /// start: its attempt count goes back to zero and an earlier cancel request is forgotten
+    /// (its checkpoint stays, so an adapter resumes rather than repeats).
     async fn reschedule(&self, id: TargetId, at: DateTime<Utc>) -> Result<TargetRecord>;
 
     /// Claims due targets (see [`ClaimKind`] for what each needs).
@@ -214,7 +216,9 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
         Ok(out)
     }
 
-    /// Moves an account's `Blocked` targets back to `Scheduled` at `at` (after a reconnect).
+    /// Makes an account's `Blocked` targets claimable at `at` (after a reconnect): `Scheduled`,
+    /// or `Unknown` — reconciled before anything is sent — when the target has a checkpoint
+    /// (it was blocked midway and may have reached the platform).
     async fn unblock_account(&self, account: AccountId, at: DateTime<Utc>) -> Result<usize>;
 
     /// The earliest time a target becomes claimable (due, or a lease expiring), if any.

@@ -73,6 +73,7 @@ pub(crate) struct MetaConfig {
     pub quota_retry: Duration,
     pub reconcile_skew: Duration,
     pub reconcile_pages: usize,
+    pub usage_cool_down: Duration,
     pub instagram_refresh_ahead: Duration,
     pub limits: Limits,
 }
@@ -125,6 +126,7 @@ pub struct MetaBuilder {
     quota_retry: Option<Duration>,
     reconcile_skew: Option<Duration>,
     reconcile_pages: Option<usize>,
+    usage_cool_down: Option<Duration>,
     instagram_refresh_ahead: Option<Duration>,
     limits: Limits,
 }
@@ -279,6 +281,14 @@ impl MetaBuilder {
         self
     }
 
+    /// How long a usage bucket that reads 100% (`X-App-Usage`, `X-Business-Use-Case-Usage`
+    /// without `estimated_time_to_regain_access`) holds the app's or account's calls (default
+    /// 15 min: Meta's window is a rolling hour and it does not say when calls return).
+    pub fn with_usage_cool_down(mut self, wait: Duration) -> Self {
+        self.usage_cool_down = Some(wait);
+        self
+    }
+
     /// How long before its end an Instagram Login token is refreshed (default 7 days; it lives
     /// 60 days, must be at least a day old to refresh, and dies if not refreshed in time). Stored
     /// on the account as [`konektly_core::REFRESH_AHEAD_KEY`], which the engine honours.
@@ -355,6 +365,7 @@ impl MetaBuilder {
             quota_retry: self.quota_retry.unwrap_or(Duration::from_secs(3600)),
             reconcile_skew: self.reconcile_skew.unwrap_or(Duration::from_secs(120)),
             reconcile_pages: self.reconcile_pages.unwrap_or(20).max(1),
+            usage_cool_down: self.usage_cool_down.unwrap_or(crate::error::APP_USAGE_COOL_DOWN),
             instagram_refresh_ahead: self.instagram_refresh_ahead.unwrap_or(Duration::from_secs(7 * 86_400)),
             limits: self.limits,
         };

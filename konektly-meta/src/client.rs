@@ -111,7 +111,7 @@ impl MetaClient {
         let resp = self.http.send(rb, kind).await?;
         let api = ApiResponse::read(resp, kind).await?;
         if let Some(ctx) = ctx {
-            for report in usage_reports(&api.headers, Utc::now()) {
+            for report in usage_reports(&api.headers, Utc::now(), self.cfg.usage_cool_down) {
                 ctx.report_rate_limit(report);
             }
         }

@@ -300,14 +300,19 @@ fn parse_buc(headers: &HeaderMap) -> Option<Vec<Usage>> {
     Some(map.into_values().flatten().collect())
 }
 
-/// How long an app-level bucket that reads 100% is treated as empty (Meta's window is a rolling
-/// hour and says no reset time).
-const APP_USAGE_COOL_DOWN: chrono::Duration = chrono::Duration::minutes(15);
+/// How long an app-level bucket that reads 100% is treated as empty by default (Meta's window
+/// is a rolling hour and says no reset time; see `MetaBuilder::with_usage_cool_down`).
+pub(crate) const APP_USAGE_COOL_DOWN: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// What the usage headers say, as reports for the engine's budgets: `X-App-Usage` (scope app)
 /// and `X-Business-Use-Case-Usage` (scope account). Percentages become `remaining` out of 100;
 /// a bucket with `estimated_time_to_regain_access` is empty until then.
-pub(crate) fn usage_reports(headers: &HeaderMap, now: DateTime<Utc>) -> Vec<RateLimitReport> {
+pub(crate) fn usage_reports(
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+    cool_down: std::time::Duration,
+) -> Vec<RateLimitReport> {
+    let cool_down = chrono::Duration::from_std(cool_down).unwrap_or(chrono::Duration::minutes(15));
     let mut out = Vec::new();
     let remaining = |pct: f64| (100.0 - pct).clamp(0.0, 100.0).floor() as u32;
     if let Some(app) =
@@ -319,7 +324,7 @@ pub(crate) fn usage_reports(headers: &HeaderMap, now: DateTime<Utc>) -> Vec<Rate
             bucket: "app_usage".into(),
             limit: Some(100),
             remaining: left,
-            reset_at: now + if left == 0 { APP_USAGE_COOL_DOWN } else { chrono::Duration::hours(1) },
+            reset_at: now + if left == 0 { cool_down } else { chrono::Duration::hours(1) },
         });
     }
     for u in parse_buc(headers).unwrap_or_default() {
@@ -328,7 +333,7 @@ pub(crate) fn usage_reports(headers: &HeaderMap, now: DateTime<Utc>) -> Vec<Rate
         let reset_at = if eta > 0 {
             now + chrono::Duration::minutes(eta)
         } else if left == 0 {
-            now + APP_USAGE_COOL_DOWN
+            now + cool_down
         } else {
             now + chrono::Duration::hours(1)
         };
@@ -520,12 +525,12 @@ mod tests {
         let now = Utc::now();
         let mut h = buc_headers(0);
         h.insert("x-app-usage", HeaderValue::from_static(r#"{"call_count":28,"total_time":25,"total_cputime":25}"#));
-        let r = usage_reports(&h, now);
+        let r = usage_reports(&h, now, APP_USAGE_COOL_DOWN);
         assert_eq!(r.len(), 2);
         assert_eq!((r[0].scope, r[0].remaining), (BudgetScope::App, 72));
         assert_eq!((r[1].scope, r[1].remaining), (BudgetScope::Account, 0));
         assert_eq!(r[1].bucket, "business_use_case:pages");
-        let r = usage_reports(&buc_headers(30), now);
+        let r = usage_reports(&buc_headers(30), now, APP_USAGE_COOL_DOWN);
         assert_eq!(r[0].remaining, 0);
         assert_eq!(r[0].reset_at, now + chrono::Duration::minutes(30));
     }

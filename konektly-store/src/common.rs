@@ -624,7 +624,8 @@ macro_rules! impl_common {
                     .map_err($crate::common::db_err("unqueueing a target"))?;
                 let sql = format!(
                     "UPDATE konektly_targets SET state = 'scheduled', state_detail = NULL, due_at_ns = $1, \
-                     lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $2 \
+                     lease_owner = NULL, lease_expires_ns = NULL, attempts = 0, cancel_requested_ns = NULL, \
+                     updated_at_ns = $2 \
                      WHERE id = $3 AND state IN ('scheduled', 'blocked', 'failed', 'cancelled') RETURNING {}",
                     $crate::codec::TARGET_COLS
                 );
@@ -750,7 +751,10 @@ macro_rules! impl_common {
                 .await
                 .map_err($crate::common::db_err("queueing unblocked targets"))?;
                 let done = sqlx::query(
-                    "UPDATE konektly_targets SET state = 'scheduled', state_detail = NULL, due_at_ns = $1, \
+                    // A target blocked midway (its checkpoint says it reached the platform) is
+                    // reconciled before anything is sent again.
+                    "UPDATE konektly_targets SET state = CASE WHEN checkpoint IS NULL THEN 'scheduled' ELSE 'unknown' END, \
+                     state_detail = NULL, due_at_ns = $1, \
                      updated_at_ns = $2 WHERE account_id = $3 AND state = 'blocked'",
                 )
                 .bind(at)

@@ -94,6 +94,10 @@ pub struct SandboxConfig {
     /// Whether `api.instagram.com/oauth/access_token` wraps its answer in `data: [...]` as the
     /// Instagram docs show (the live API has been seen answering flat).
     pub instagram_token_wrapped: bool,
+    /// The window of TikTok's per-token limits (6 post inits, 20 creator_info, 30 status
+    /// fetches): one minute as TikTok documents; shorter for load tests (with konektly-tiktok's
+    /// `RateLimits::window` set to match).
+    pub tiktok_rate_window: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -108,6 +112,7 @@ impl Default for SandboxConfig {
             youtube_daily_quota: 10_000,
             youtube_daily_uploads: 100,
             instagram_token_wrapped: true,
+            tiktok_rate_window: Duration::from_secs(60),
         }
     }
 }
@@ -226,6 +231,12 @@ impl Sandbox {
     /// Sets the fault knobs of `platform`.
     pub fn set_faults(&self, platform: &str, faults: Faults) {
         self.state.set_faults(platform, faults)
+    }
+
+    /// Requests that came before the wait a `429` had given their caller for the same call
+    /// (`Retry-After`, or X's `x-rate-limit-reset`): a client that honours every wait has none.
+    pub fn early_requests(&self, platform: &str) -> u64 {
+        self.state.lock().early_requests.get(platform).copied().unwrap_or(0)
     }
 
     /// How many API requests `platform` received (authorize pages and the inspection API are

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -91,33 +92,112 @@ fn is_browser(path: &str) -> bool {
         || path == "/o/oauth2/v2/auth"
 }
 
+/// Bodies up to this size are part of a call's identity (a create carries its text); larger
+/// ones (media) are streamed and their path identifies them.
+const SMALL_BODY: u64 = 64 * 1024;
+
+/// Who is calling what, to hold a caller to the wait a 429 gave it: the platform, the caller's
+/// credential (kept in memory only), and the call — method, path, query but the token, and a
+/// small body's hash — so that a retry of the refused request is recognised.
+fn wait_key(name: &str, req: &http::Request<Body>, body_hash: &str) -> (String, String, String) {
+    let caller = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            req.uri().query().and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "access_token")
+                    .map(|(_, v)| v.into_owned())
+            })
+        })
+        .unwrap_or_default();
+    let query: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().filter(|(k, _)| k != "access_token").collect())
+        .unwrap_or_default();
+    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish();
+    (name.to_owned(), caller, format!("{} {}?{query} {body_hash}", req.method(), req.uri().path()))
+}
+
+/// Requests already on their way when a 429 was answered cannot have seen it: those arriving
+/// within this long after it are not held to its wait.
+const IN_FLIGHT_GRACE: chrono::Duration = chrono::Duration::milliseconds(250);
+
+/// The wait a 429 states (`Retry-After` seconds, or X's `x-rate-limit-reset` epoch).
+fn stated_wait(resp: &Response) -> Option<chrono::DateTime<chrono::Utc>> {
+    if resp.status() != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let h = resp.headers();
+    let num = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
+    num("retry-after")
+        .map(|s| now() + chrono::Duration::seconds(s))
+        .or_else(|| num("x-rate-limit-reset").and_then(|t| chrono::DateTime::from_timestamp(t, 0)))
+}
+
 async fn handle(name: &'static str, state: &State, router: Router, req: http::Request<Body>) -> Response {
     let api = name != "media" && !is_browser(req.uri().path());
-    if api {
-        let faults = {
-            let mut inner = state.lock();
-            *inner.requests.entry(name.to_owned()).or_default() += 1;
-            let f = inner.faults.entry(name.to_owned()).or_default();
-            let burst = f.rate_limit_burst > 0;
-            if burst {
-                f.rate_limit_burst -= 1;
-            }
-            (f.latency, burst, f.error_rate)
+    if !api {
+        return match router.oneshot(req).await {
+            Ok(r) => r,
+            Err(e) => match e {},
         };
-        if !faults.0.is_zero() {
-            tokio::time::sleep(faults.0).await;
-        }
-        if faults.1 {
-            return rate_limited(name, state);
-        }
-        if faults.2 > 0.0 && rand::random::<f64>() < faults.2 {
-            return unavailable(name);
-        }
     }
-    match router.oneshot(req).await {
-        Ok(r) => r,
-        Err(e) => match e {},
+    // A small body is read whole here (to recognise a retried create) and handed on as it was.
+    let small = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n <= SMALL_BODY);
+    let (req, body_hash) = if small {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, SMALL_BODY as usize).await.unwrap_or_default();
+        let hash = {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(&bytes)[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        (http::Request::from_parts(parts, Body::from(bytes)), hash)
+    } else {
+        (req, String::new())
+    };
+    let key = wait_key(name, &req, &body_hash);
+    let faults = {
+        let mut inner = state.lock();
+        *inner.requests.entry(name.to_owned()).or_default() += 1;
+        if inner.told_to_wait.get(&key).is_some_and(|(told, until)| now() < *until && now() > *told + IN_FLIGHT_GRACE) {
+            tracing::warn!(target: "konektly::sandbox", platform = name, call = %key.2, "a request came before the wait a 429 gave");
+            *inner.early_requests.entry(name.to_owned()).or_default() += 1;
+        }
+        let f = inner.faults.entry(name.to_owned()).or_default();
+        let mut limited = f.rate_limit_burst > 0;
+        if limited {
+            f.rate_limit_burst -= 1;
+        }
+        limited |= f.rate_limit_rate > 0.0 && rand::random::<f64>() < f.rate_limit_rate;
+        let spike = f.latency_spike_rate > 0.0 && rand::random::<f64>() < f.latency_spike_rate;
+        (f.latency + if spike { f.latency_spike } else { Duration::ZERO }, limited, f.error_rate)
+    };
+    if !faults.0.is_zero() {
+        tokio::time::sleep(faults.0).await;
     }
+    let resp = if faults.1 {
+        rate_limited(name, state)
+    } else if faults.2 > 0.0 && rand::random::<f64>() < faults.2 {
+        unavailable(name)
+    } else {
+        match router.oneshot(req).await {
+            Ok(r) => r,
+            Err(e) => match e {},
+        }
+    };
+    if let Some(until) = stated_wait(&resp) {
+        state.lock().told_to_wait.insert(key, (now(), until));
+    }
+    resp
 }
 
 pub(crate) fn json(status: StatusCode, body: Value) -> Response {

@@ -104,6 +104,18 @@ pub struct Faults {
     /// dropped without an answer.
     #[serde(default)]
     pub drop_after_accept: u32,
+    /// Share of API requests (0.0–1.0) answered as rate limited (see `rate_limit_burst`).
+    #[serde(default)]
+    pub rate_limit_rate: f64,
+    /// Share of accepted posts (0.0–1.0) whose answer is dropped after they were published.
+    #[serde(default)]
+    pub drop_after_accept_rate: f64,
+    /// Share of API requests (0.0–1.0) delayed by `latency_spike` before they are handled.
+    #[serde(default)]
+    pub latency_spike_rate: f64,
+    /// How long a latency spike lasts.
+    #[serde(default, with = "konektly_core::duration_ms")]
+    pub latency_spike: Duration,
 }
 
 /// One media item of a published post.
@@ -204,6 +216,12 @@ pub(crate) struct RateState {
     pub allowed: bool,
 }
 
+/// A call, for holding its caller to a 429's wait: platform, caller credential, call.
+pub(crate) type CallKey = (String, String, String);
+
+/// When a 429 was answered, and until when it asked the caller to wait.
+pub(crate) type ToldToWait = (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>);
+
 #[derive(Default)]
 pub(crate) struct Inner {
     pub users: Vec<SandboxUser>,
@@ -216,6 +234,10 @@ pub(crate) struct Inner {
     pub windows: HashMap<String, (DateTime<Utc>, u32)>,
     pub faults: HashMap<String, Faults>,
     pub requests: HashMap<String, u64>,
+    /// Per (platform, caller, call): when a 429 asked that caller to wait, and until when.
+    pub told_to_wait: HashMap<CallKey, ToldToWait>,
+    /// Requests that came before the wait their caller was given (per platform).
+    pub early_requests: HashMap<String, u64>,
     pub x: crate::x::XState,
     pub tiktok: crate::tiktok::TikTokState,
     pub meta: crate::meta::MetaState,
@@ -307,7 +329,8 @@ impl State {
                 f.drop_after_accept -= 1;
                 true
             }
-            _ => false,
+            Some(f) => f.drop_after_accept_rate > 0.0 && rand::random::<f64>() < f.drop_after_accept_rate,
+            None => false,
         }
     }
 

@@ -183,7 +183,8 @@ fn auth(state: &State, headers: &HeaderMap, endpoint: &str, per_min: u32, scopes
             ),
         ));
     }
-    let rs = inner.hit(format!("tiktok:{}:{endpoint}", tok.unwrap_or_default()), per_min, Duration::from_secs(60));
+    let window = state.cfg.tiktok_rate_window;
+    let rs = inner.hit(format!("tiktok:{}:{endpoint}", tok.unwrap_or_default()), per_min, window);
     if !rs.allowed {
         return Err(tiktok_error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -483,7 +484,12 @@ async fn upload_chunk(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQue
         u.busy = true;
         (u.digest.clone(), expected, pid)
     };
+    // A client that goes away mid-chunk must not leave the upload busy for ever.
+    let mut guard = Unbusy { state: state.clone(), publish_id: publish_id.clone() };
     let got = consume(body, &mut digest, 0, expected_len).await;
+    // Ended normally: freed below, together with what it received.
+    guard.publish_id.clear();
+    drop(guard);
     let mut inner = state.lock();
     let Some(p) = inner.tiktok.publishes.get_mut(&publish_id) else {
         return upload_err(StatusCode::NOT_FOUND, "unknown upload");
@@ -505,6 +511,20 @@ async fn upload_chunk(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQue
         }
         Ok(_) => upload_err(StatusCode::BAD_REQUEST, "The body length differs from Content-Range."),
         Err(e) => upload_err(StatusCode::BAD_REQUEST, &e),
+    }
+}
+
+/// Marks an upload free when dropped.
+struct Unbusy {
+    state: Arc<State>,
+    publish_id: String,
+}
+
+impl Drop for Unbusy {
+    fn drop(&mut self) {
+        if let Some(u) = self.state.lock().tiktok.publishes.get_mut(&self.publish_id).and_then(|p| p.upload.as_mut()) {
+            u.busy = false;
+        }
     }
 }
 

@@ -365,6 +365,20 @@ fn parse_range(v: Option<&str>) -> Option<Range> {
     Some(Range::Chunk(a.parse().ok()?, b.parse().ok()?, total))
 }
 
+/// Marks an upload session free when dropped.
+struct Unbusy {
+    state: std::sync::Arc<State>,
+    upload_id: String,
+}
+
+impl Drop for Unbusy {
+    fn drop(&mut self) {
+        if let Some(s) = self.state.lock().youtube.sessions.get_mut(&self.upload_id) {
+            s.busy = false;
+        }
+    }
+}
+
 async fn upload(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery, body: Body) -> Response {
     let q = oauth::parse_query(q.as_deref());
     let gone = || google_error(StatusCode::NOT_FOUND, "notFound", "global", "The upload session was not found.");
@@ -379,6 +393,10 @@ async fn upload(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery, bo
         if let Some(vid) = s.video.clone() {
             let v = inner.youtube.videos.get(&vid).map(|v| v.resource.clone()).unwrap_or(Value::Null);
             return json(StatusCode::OK, v);
+        }
+        // A status query is answered whatever else is going on: it only reads.
+        if matches!(range, Range::Query) {
+            return incomplete(s.digest.size());
         }
         if s.busy {
             return google_error(
@@ -429,7 +447,13 @@ async fn upload(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery, bo
             }
         }
     };
+    // A client that goes away mid-chunk (killed, or its connection dropped) must not leave the
+    // session busy for ever: the guard frees it however this handler ends.
+    let mut guard = Unbusy { state: state.clone(), upload_id: upload_id.clone() };
     let got = consume(body, &mut digest, skip, keep).await;
+    // Ended normally: the session is freed below, together with what it received.
+    guard.upload_id.clear();
+    drop(guard);
     let mut inner = state.lock();
     let Some(s) = inner.youtube.sessions.get_mut(&upload_id) else { return gone() };
     s.busy = false;

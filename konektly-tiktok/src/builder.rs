@@ -65,6 +65,7 @@ pub(crate) struct Config {
     pub post_id_wait: Duration,
     pub upload_url_ttl: Duration,
     pub rate_limits: RateLimits,
+    pub rate_limit_wait: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -107,6 +108,7 @@ pub struct TikTokBuilder {
     post_id_wait: Option<Duration>,
     upload_url_ttl: Option<Duration>,
     rate_limits: Option<RateLimits>,
+    rate_limit_wait: Option<Duration>,
     http: Option<HttpClient>,
     env_error: Option<String>,
 }
@@ -242,6 +244,14 @@ impl TikTokBuilder {
         self
     }
 
+    /// How long to wait after TikTok's `rate_limit_exceeded` when the answer says nothing of
+    /// when to come back (default 60 s: TikTok's windows are per minute; the wait is not
+    /// documented, so it is configurable).
+    pub fn with_rate_limit_wait(mut self, wait: Duration) -> Self {
+        self.rate_limit_wait = Some(wait);
+        self
+    }
+
     /// The HTTP client (default: core's, with its timeouts and retries).
     pub fn with_http_client(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
@@ -313,6 +323,7 @@ impl TikTokBuilder {
             post_id_wait: self.post_id_wait.unwrap_or(Duration::from_secs(120)),
             upload_url_ttl: self.upload_url_ttl.unwrap_or(Duration::from_secs(55 * 60)),
             rate_limits,
+            rate_limit_wait: self.rate_limit_wait.unwrap_or(crate::error::DEFAULT_RATE_LIMIT_WAIT),
         };
         Ok(TikTokPlatform::new(config, http))
     }

@@ -247,7 +247,7 @@ impl TikTokClient {
         let resp = self.http.send(req, kind).await?;
         let api = ApiResponse::read(resp, kind).await?;
         if let Some(err) = envelope_error(&api) {
-            return Err(map_api_error(err, &api.headers, kind));
+            return Err(crate::error::map_api_error_with(err, &api.headers, kind, self.config.rate_limit_wait));
         }
         if !api.is_success() {
             return Err(api.status_error(kind, format!("TikTok answered status {}", api.status), None));

@@ -100,7 +100,21 @@ pub(crate) fn action_for(code: &str) -> Option<Action> {
 }
 
 /// Maps an envelope error (with its HTTP status and headers) to the public error.
+/// How long to wait after a `rate_limit_exceeded` that says nothing of when to come back.
+pub(crate) const DEFAULT_RATE_LIMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// [`map_api_error_with`] with the default rate-limit wait.
 pub(crate) fn map_api_error(err: TikTokApiError, headers: &HeaderMap, kind: CallKind) -> Error {
+    map_api_error_with(err, headers, kind, DEFAULT_RATE_LIMIT_WAIT)
+}
+
+/// Maps an API error envelope; a rate limit without `Retry-After` waits `rate_limit_wait`.
+pub(crate) fn map_api_error_with(
+    err: TikTokApiError,
+    headers: &HeaderMap,
+    kind: CallKind,
+    rate_limit_wait: std::time::Duration,
+) -> Error {
     match action_for(&err.code) {
         Some(Action::RefreshToken) => Error::AccessTokenRejected {
             message: err.describe("the access token is invalid or expired"),
@@ -111,7 +125,7 @@ pub(crate) fn map_api_error(err: TikTokApiError, headers: &HeaderMap, kind: Call
         }
         Some(Action::RateLimited) => {
             // The window is one minute; without a Retry-After, wait it out.
-            let wait = retry_after(headers).unwrap_or(std::time::Duration::from_secs(60));
+            let wait = retry_after(headers).unwrap_or(rate_limit_wait);
             Error::RateLimited {
                 retry_at: Some(Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60))),
                 message: err.describe("TikTok's per-minute limit for this account was reached"),

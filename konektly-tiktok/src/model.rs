@@ -188,6 +188,9 @@ pub(crate) struct StatusData {
     pub status: String,
     #[serde(default)]
     pub fail_reason: Option<String>,
+    /// Bytes of a `FILE_UPLOAD` TikTok holds.
+    #[serde(default)]
+    pub uploaded_bytes: Option<u64>,
     /// Sic: TikTok spells it this way. Ids may come as numbers or strings.
     #[serde(default, alias = "publicly_available_post_id")]
     pub publicaly_available_post_id: Vec<serde_json::Value>,

@@ -122,8 +122,38 @@ impl TikTokPlatform {
         Url::parse(&format!("https://www.tiktok.com/@{user}/{what}/{id}")).ok()
     }
 
-    /// Sends the remaining chunks, checkpointing after each.
+    /// Sends the remaining chunks, checkpointing after each. A chunk refused as out of order
+    /// (its earlier copy landed but the answer was lost) makes it ask TikTok how many bytes it
+    /// holds and go on from there, at most a few times.
     async fn upload(&self, ctx: &mut PublishContext<'_>, state: &mut State) -> Result<()> {
+        let mut resyncs = 0;
+        loop {
+            match self.upload_from_checkpoint(ctx, state).await {
+                Err(Error::Rejected { code, message, source }) if resyncs < 3 && state.publish_id.is_some() => {
+                    resyncs += 1;
+                    let pid = state.publish_id.clone().unwrap_or_default();
+                    let st = self.client.status(ctx.access_token(), &pid).await?;
+                    let plan = ChunkPlan {
+                        video_size: state.video_size,
+                        chunk_size: state.chunk_size,
+                        total_chunks: state.total_chunks,
+                    };
+                    let held = st.uploaded_bytes.unwrap_or(0).min(plan.video_size);
+                    // Whole chunks TikTok holds (the last one ends at the video's size).
+                    let chunks = (0..plan.total_chunks).take_while(|i| plan.range(*i).1 < held).count() as u64;
+                    if chunks <= state.chunks_sent {
+                        return Err(Error::Rejected { code, message, source });
+                    }
+                    tracing::info!(target: "konektly::tiktok", held, chunks, "TikTok holds more than the checkpoint says; going on from there");
+                    state.chunks_sent = chunks;
+                    ctx.save_state(&*state).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn upload_from_checkpoint(&self, ctx: &mut PublishContext<'_>, state: &mut State) -> Result<()> {
         let content = ctx.content;
         let media = content.media.first().ok_or_else(|| Error::Config("no video to upload".into()))?;
         let url = state.upload_url.clone().ok_or_else(|| Error::transient("TikTok gave no upload URL"))?;

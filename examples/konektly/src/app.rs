@@ -169,6 +169,30 @@ pub fn platforms(
     sandbox: Option<&SandboxInfo>,
     config: &HashMap<String, String>,
 ) -> (Vec<Arc<dyn Platform>>, Unconfigured) {
+    platforms_tuned(sandbox, config, &Tuning::default())
+}
+
+/// Settings of a load or soak run against the sandbox: what the defaults make slow on purpose
+/// for real platforms.
+#[derive(Clone, Debug, Default)]
+pub struct Tuning {
+    /// One HTTP configuration for every adapter (timeouts, retries).
+    pub http: Option<konektly_core::HttpConfig>,
+    /// How long a Meta usage bucket at 100% holds calls (default 15 min).
+    pub meta_usage_cool_down: Option<Duration>,
+    /// TikTok's declared per-token budgets (default: TikTok's documented per-minute ones; the
+    /// sandbox does not enforce them).
+    pub tiktok_rate_limits: Option<konektly_tiktok::RateLimits>,
+    /// How long TikTok's `rate_limit_exceeded` without `Retry-After` waits (default 60 s).
+    pub tiktok_rate_limit_wait: Option<Duration>,
+}
+
+/// [`platforms`] with [`Tuning`].
+pub fn platforms_tuned(
+    sandbox: Option<&SandboxInfo>,
+    config: &HashMap<String, String>,
+    tuning: &Tuning,
+) -> (Vec<Arc<dyn Platform>>, Unconfigured) {
     let mut out: Vec<Arc<dyn Platform>> = Vec::new();
     let mut missing = Vec::new();
     let fast = Duration::from_millis(250);
@@ -229,6 +253,24 @@ pub fn platforms(
         {
             yt = yt.with_client_id(id).with_client_secret(secret);
         }
+    }
+    if let Some(h) = &tuning.http {
+        x = x.with_http_config(h.clone());
+        meta = meta.with_http_config(h.clone());
+        yt = yt.with_http_config(h.clone());
+        if let Ok(client) = konektly_core::HttpClient::with_config(h.clone()) {
+            // (It cannot fail where the others were built; if it did, TikTok keeps its default.)
+            tt = tt.with_http_client(client);
+        }
+    }
+    if let Some(d) = tuning.meta_usage_cool_down {
+        meta = meta.with_usage_cool_down(d);
+    }
+    if let Some(l) = tuning.tiktok_rate_limits {
+        tt = tt.with_rate_limits(l).with_poll_interval(fast);
+    }
+    if let Some(d) = tuning.tiktok_rate_limit_wait {
+        tt = tt.with_rate_limit_wait(d);
     }
     push("x", x.build().map(|p| vec![Arc::new(p) as Arc<dyn Platform>]));
     push("tiktok", tt.build().map(|p| vec![Arc::new(p) as Arc<dyn Platform>]));

@@ -328,7 +328,34 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     );
     let c = scheduler.claim(&claim_req(&platform, "w5", 10, lease_for)).await.unwrap();
     assert_eq!(c.len(), 1, "an unblocked target is claimable");
+    assert_eq!(c[0].kind, ClaimKind::Publish, "blocked before anything was sent: published");
     scheduler.complete(&c[0].lease, &Completion::Failed(failure("rejected"))).await.unwrap();
+
+    // Blocked midway (a checkpoint was saved): reconciled before anything is sent again.
+    let midway = record(&platform, &other, -1);
+    scheduler.enqueue(std::slice::from_ref(&midway)).await.unwrap();
+    let c = scheduler.claim(&claim_req(&platform, "w5", 10, lease_for)).await.unwrap();
+    assert_eq!(c.len(), 1);
+    scheduler
+        .save_checkpoint(&c[0].lease, &Checkpoint::from_json(serde_json::json!({"create_sent": true})))
+        .await
+        .unwrap();
+    scheduler.complete(&c[0].lease, &Completion::Blocked { reason: "token revoked".into() }).await.unwrap();
+    scheduler.unblock_account(midway.account_id, Utc::now() - chrono::Duration::seconds(1)).await.unwrap();
+    let c = scheduler.claim(&claim_req(&platform, "w5", 10, lease_for)).await.unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].kind, ClaimKind::Reconcile, "blocked midway: reconciled");
+    scheduler
+        .complete(&c[0].lease, &Completion::Published(RemotePost::new(platform.clone(), "m", None)))
+        .await
+        .unwrap();
+
+    // A reschedule is a new start: attempts from zero, no earlier cancel request.
+    let again = scheduler.reschedule(later.id, now + chrono::Duration::hours(3)).await.unwrap();
+    assert_eq!(again.state, TargetState::Scheduled);
+    assert_eq!(again.attempts, 0);
+    assert!(again.cancel_requested_at.is_none(), "the earlier cancel request is forgotten");
+    assert_eq!(scheduler.cancel(later.id).await.unwrap().state, TargetState::Cancelled);
 
     // Listing with filters.
     let by_post = scheduler.list(&TargetFilter::post(due1.post_id)).await.unwrap();
