@@ -708,6 +708,21 @@ async fn a_chunk_at_the_wrong_offset_continues_from_the_offsets_meta_names() {
     assert_eq!(s.saves.saved()[0].as_json()["video"]["start_offset"], 4, "the named offsets are checkpointed");
 }
 
+/// Reconciles a text post whose create was sent `secs_ago` seconds ago and whose answer was lost.
+async fn reconcile_lost(fb: &dyn konektly_core::Platform, text: &str, secs_ago: i64) -> Step {
+    step(
+        fb,
+        Op::Reconcile,
+        &page_account(),
+        &Content::text(text),
+        &TargetOptions::none(),
+        lost_create(secs_ago),
+        None,
+        Utc::now(),
+    )
+    .await
+}
+
 /// A page of a busy Page's feed: `n` posts by others (some with our text, but created long
 /// before our create), newest first, with a cursor to the next page when `next` is given.
 fn busy_page(n: usize, from_secs: i64, next: Option<&str>) -> serde_json::Value {
@@ -754,17 +769,7 @@ async fn reconcile_on_a_busy_page_reads_every_page_of_the_window_and_finds_exact
         .mount(&server)
         .await;
     let fb = meta(&server).facebook;
-    let s = step(
-        fb.as_ref(),
-        Op::Reconcile,
-        &page_account(),
-        &Content::text("Busy day"),
-        &TargetOptions::none(),
-        lost_create(231),
-        None,
-        Utc::now(),
-    )
-    .await;
+    let s = reconcile_lost(fb.as_ref(), "Busy day", 231).await;
     assert_eq!(s.published().id, "101_42");
     let asked: Vec<String> =
         server.received_requests().await.unwrap().iter().map(|r| r.url.query().unwrap_or("").to_owned()).collect();
@@ -780,17 +785,7 @@ async fn reconcile_that_cannot_read_the_whole_window_says_unknown_never_absent()
         .mount(&server)
         .await;
     let fb = builder(&server).with_reconcile_pages(3).build().unwrap().facebook;
-    let s = step(
-        fb.as_ref(),
-        Op::Reconcile,
-        &page_account(),
-        &Content::text("Lost in the crowd"),
-        &TargetOptions::none(),
-        lost_create(30),
-        None,
-        Utc::now(),
-    )
-    .await;
+    let s = reconcile_lost(fb.as_ref(), "Lost in the crowd", 30).await;
     assert!(matches!(s.err(), Error::UnknownOutcome { .. }));
     assert_eq!(server.received_requests().await.unwrap().len(), 3, "bounded by the page budget");
 }
@@ -807,17 +802,7 @@ async fn reconcile_adopts_no_post_when_two_with_our_text_were_created_around_the
         .mount(&server)
         .await;
     let fb = meta(&server).facebook;
-    let s = step(
-        fb.as_ref(),
-        Op::Reconcile,
-        &page_account(),
-        &Content::text("Same words"),
-        &TargetOptions::none(),
-        lost_create(10),
-        None,
-        Utc::now(),
-    )
-    .await;
+    let s = reconcile_lost(fb.as_ref(), "Same words", 10).await;
     let e = s.err();
     assert!(matches!(e, Error::UnknownOutcome { .. }), "{e:?}");
 }
