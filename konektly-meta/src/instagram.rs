@@ -28,7 +28,13 @@ enum Wait {
     Finished,
     Published,
     TimedOut,
+    /// Not published within 24 hours of its creation (a quota wait, a long outage): an expired
+    /// container was never published — a published one reads `PUBLISHED`.
+    Expired,
 }
+
+/// How many times a post starts over with new containers after one expired.
+const MAX_EXPIRED_RESTARTS: u32 = 2;
 
 /// Instagram professional accounts through the Graph API (`instagram`).
 #[derive(Debug)]
@@ -238,12 +244,7 @@ impl InstagramPlatform {
                         format!("Instagram could not process {label}: {detail}"),
                     ));
                 }
-                Some("EXPIRED") => {
-                    return Err(Error::rejected(
-                        Some("container_expired".into()),
-                        format!("{label} expired: it was not published within 24 hours of its creation"),
-                    ));
-                }
+                Some("EXPIRED") => return Ok(Wait::Expired),
                 _ => {}
             }
             if tokio::time::Instant::now() + interval > deadline {
@@ -251,6 +252,34 @@ impl InstagramPlatform {
             }
             tokio::time::sleep(interval).await;
         }
+    }
+
+    /// A container expired unpublished: start over with new containers (the next poll creates
+    /// them), at most [`MAX_EXPIRED_RESTARTS`] times; then a clear refusal.
+    async fn start_over(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        st: &InstagramState,
+        label: &str,
+    ) -> Result<PublishOutcome> {
+        if st.expired_restarts >= MAX_EXPIRED_RESTARTS {
+            return Err(Error::rejected(
+                Some("container_expired".into()),
+                format!(
+                    "{label} expired: it was not published within 24 hours of its creation, {} times",
+                    st.expired_restarts + 1
+                ),
+            ));
+        }
+        let fresh = InstagramState { expired_restarts: st.expired_restarts + 1, ..InstagramState::default() };
+        ctx.save_state(&fresh).await?;
+        tracing::info!(target: "konektly::instagram", label, "a container expired unpublished; creating new ones");
+        Ok(PublishOutcome::Processing {
+            poll_after: std::time::Duration::ZERO,
+            detail: Some(format!(
+                "{label} expired before it was published (nothing was published); creating a new one"
+            )),
+        })
     }
 
     fn processing(&self, detail: &str) -> PublishOutcome {
@@ -314,8 +343,10 @@ impl InstagramPlatform {
                     self.flush_uploads(ctx, &mut st).await?;
                     for (i, child) in st.children.iter().enumerate() {
                         let label = format!("carousel item {}", i + 1);
-                        if let Wait::TimedOut = self.wait(ctx, child, &label, deadline).await? {
-                            return Ok(self.processing(&format!("waiting for {label}")));
+                        match self.wait(ctx, child, &label, deadline).await? {
+                            Wait::TimedOut => return Ok(self.processing(&format!("waiting for {label}"))),
+                            Wait::Expired => return self.start_over(ctx, &st, &label).await,
+                            Wait::Finished | Wait::Published => {}
                         }
                     }
                     form.push(("media_type", "CAROUSEL".into()));
@@ -373,6 +404,7 @@ impl InstagramPlatform {
         let container = st.container.clone().expect("a container");
         match self.wait(ctx, &container, "the media container", deadline).await? {
             Wait::TimedOut => return Ok(self.processing("waiting for the media container")),
+            Wait::Expired => return self.start_over(ctx, &st, "the media container").await,
             Wait::Published => {
                 st.publish_sent = true;
                 ctx.before_create(&st).await?;

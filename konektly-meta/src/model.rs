@@ -394,6 +394,13 @@ pub(crate) struct InstagramState {
     /// The published media's public link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permalink: Option<Url>,
+    /// How many times a container expired before it was published and the post started over.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expired_restarts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

@@ -195,17 +195,29 @@ async fn a_container_that_ends_in_error_stops_with_the_reason() {
 }
 
 #[tokio::test]
-async fn an_expired_container_stops_with_the_reason() {
+async fn an_expired_container_is_replaced_by_a_new_one_and_refused_only_after_repeated_expiry() {
     let server = MockServer::start().await;
     container(&server, "c-old", 0, "EXPIRED").await;
     let ig = meta(&server).instagram;
     let content = Content::text("late").with_media(jpeg("https://cdn.example/a.jpg"));
+    // Expired while the publish waited for the quota: it was never published (a published
+    // container reads PUBLISHED), so the post starts over with a new container.
     let cp = Checkpoint::from_json(json!({"container": "c-old"}));
+    let s = step(ig.as_ref(), Op::Poll, &ig_fb_account(), &content, &TargetOptions::none(), cp, None, Utc::now()).await;
+    assert!(s.is_processing(), "a new container is on its way");
+    let state = s.state();
+    assert!(state.get("container").is_none(), "the expired container is dropped: {state}");
+    assert_eq!(state["expired_restarts"], 1);
+    let publishes =
+        server.received_requests().await.unwrap().iter().filter(|r| r.url.path().ends_with("media_publish")).count();
+    assert_eq!(publishes, 0, "nothing is published from an expired container");
+    // After the second expiry in a row, a clear refusal.
+    let cp = Checkpoint::from_json(json!({"container": "c-old", "expired_restarts": 2}));
     let s = step(ig.as_ref(), Op::Poll, &ig_fb_account(), &content, &TargetOptions::none(), cp, None, Utc::now()).await;
     match s.err() {
         Error::Rejected { code, message, .. } => {
             assert_eq!(code.as_deref(), Some("container_expired"));
-            assert!(message.contains("24 hours"));
+            assert!(message.contains("24 hours"), "{message}");
         }
         other => panic!("{other:?}"),
     }
