@@ -200,6 +200,13 @@ impl Workers {
         self.signal(i, "-STOP");
         self.stops += 1;
         self.stopped.insert(i, Instant::now() + d);
+        // Continued on its own clock: the driver itself may be waiting for a lock the stopped
+        // worker holds (SQLite's one writer), and must not be the one to wake it.
+        let pid = self.procs[i].id().to_string();
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            let _ = Command::new("kill").args(["-CONT", &pid]).status();
+        });
     }
 
     fn continue_due(&mut self, all: bool) {
