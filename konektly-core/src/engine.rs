@@ -631,8 +631,12 @@ impl Konektly {
                     | TargetState::Blocked { .. }
                     | TargetState::Cancelled
             ) {
-                self.inner.scheduler.reschedule(t.id, at).await?;
-                n += 1;
+                match self.inner.scheduler.reschedule(t.id, at).await {
+                    Ok(_) => n += 1,
+                    // Claimed by a worker between the listing and now: it is being published.
+                    Err(Error::Conflict(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(n)
