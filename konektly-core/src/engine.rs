@@ -927,13 +927,12 @@ impl Konektly {
         match result {
             Ok(PublishOutcome::Published(remote)) => Some(Completion::Published(remote)),
             Ok(PublishOutcome::Processing { poll_after, detail }) => {
-                let still = FailureRecord {
+                Some(self.processing_or_end(record, Self::at(poll_after), || FailureRecord {
                     kind: crate::error::ErrorKind::Transient,
                     code: None,
                     message: detail.unwrap_or_else(|| "the platform was still processing the post".into()),
                     violations: Vec::new(),
-                };
-                Some(self.processing_or_end(record, Self::at(poll_after), &still))
+                }))
             }
             Err(e) => self.on_error(record, kind_now, e),
         }
@@ -951,7 +950,7 @@ impl Konektly {
             Error::RateLimited { retry_at, .. } => {
                 let at = retry_at.unwrap_or_else(|| Self::at(self.backoff(record.attempts + 1)));
                 match kind {
-                    ClaimKind::Poll => self.processing_or_end(record, at, &failure),
+                    ClaimKind::Poll => self.processing_or_end(record, at, || failure),
                     ClaimKind::Reconcile => self.unknown_or_end(record, record.attempts, at, failure),
                     ClaimKind::Publish => Completion::Retry { at, error: Some(failure), attempts: record.attempts },
                 }
@@ -964,7 +963,7 @@ impl Konektly {
                 let attempts = record.attempts + 1;
                 let at = Self::at(retry_after.unwrap_or_else(|| self.backoff(attempts)));
                 match kind {
-                    ClaimKind::Poll => self.processing_or_end(record, at, &failure),
+                    ClaimKind::Poll => self.processing_or_end(record, at, || failure),
                     // A failed lookup leaves the outcome unknown: it counts, and ends.
                     ClaimKind::Reconcile => self.unknown_or_end(record, attempts, at, failure),
                     ClaimKind::Publish if attempts >= cfg.max_attempts => Completion::Failed(failure),
@@ -995,9 +994,15 @@ impl Konektly {
     }
 
     /// Poll again at `at`, unless the target's deadline has passed.
-    fn processing_or_end(&self, record: &TargetRecord, at: DateTime<Utc>, failure: &FailureRecord) -> Completion {
+    /// `last` is built only when the target ends (this is the path of every processing answer).
+    fn processing_or_end(
+        &self,
+        record: &TargetRecord,
+        at: DateTime<Utc>,
+        last: impl FnOnce() -> FailureRecord,
+    ) -> Completion {
         if self.past_outcome_deadline(record) {
-            return Completion::Failed(outcome_unknown(record, record.attempts, failure));
+            return Completion::Failed(outcome_unknown(record, record.attempts, &last()));
         }
         Completion::Processing { poll_at: at }
     }
@@ -1120,47 +1125,47 @@ impl LeaseKeeper {
     /// stored expiry `create_call_limit` beyond it). Gives up at the local deadline: a store
     /// that does not answer cannot renew in time.
     async fn heartbeat(&self) -> Result<()> {
+        let extend = self.stored_extension(self.lease_for, self.create_outstanding());
+        self.renew(self.lease_for, |lease| async move { self.scheduler.heartbeat(&lease, extend).await }).await?;
+        Ok(())
+    }
+
+    /// Renews the lease with `write` (given the current lease), giving up at the local
+    /// deadline; on success the new local deadline is `local` from the moment the write was
+    /// sent. Returns that deadline.
+    async fn renew<F>(&self, local: Duration, write: impl FnOnce(Lease) -> F) -> Result<tokio::time::Instant>
+    where
+        F: Future<Output = Result<Lease>>,
+    {
         let sent = tokio::time::Instant::now();
         let (lease, deadline) = {
             let k = self.kept.lock().unwrap();
             (k.lease.clone(), k.deadline)
         };
-        let extend = self.stored_extension(self.lease_for, self.create_outstanding());
-        let renewed = tokio::time::timeout_at(deadline, self.scheduler.heartbeat(&lease, extend))
-            .await
-            .map_err(|_| Error::LeaseLost(lease.target))??;
+        let target = lease.target;
+        let renewed = tokio::time::timeout_at(deadline, write(lease)).await.map_err(|_| Error::LeaseLost(target))??;
         let mut k = self.kept.lock().unwrap();
         k.lease = renewed;
-        k.deadline = sent + self.lease_for;
-        Ok(())
+        k.deadline = sent + local;
+        Ok(k.deadline)
     }
 
     /// Saves the checkpoint that precedes a create call and renews the lease in the same write,
     /// so that the call and the platform's work on it end before the lease does; refuses
     /// (`LeaseLost`) when the renewal came back too late for that.
     async fn save_before_create(&self, checkpoint: &Checkpoint) -> Result<()> {
-        let sent = tokio::time::Instant::now();
         let local = self.lease_for.max(self.create_call_limit + self.create_margin);
-        let (lease, deadline) = {
-            let k = self.kept.lock().unwrap();
-            (k.lease.clone(), k.deadline)
-        };
-        let renewed = tokio::time::timeout_at(
-            deadline,
-            self.scheduler.save_checkpoint_renewing(&lease, checkpoint, self.stored_extension(local, true)),
-        )
-        .await
-        .map_err(|_| Error::LeaseLost(lease.target))??;
+        let extend = self.stored_extension(local, true);
+        let target = self.lease().target;
+        let deadline =
+            self.renew(local, |lease| async move {
+                self.scheduler.save_checkpoint_renewing(&lease, checkpoint, extend).await
+            })
+            .await?;
         self.create_outstanding.store(true, std::sync::atomic::Ordering::Relaxed);
-        let deadline = sent + local;
-        {
-            let mut k = self.kept.lock().unwrap();
-            k.lease = renewed;
-            k.deadline = deadline;
-        }
         // The call may take `create_call_limit` from now: it must be over by the deadline.
         if tokio::time::Instant::now() + self.create_call_limit > deadline {
-            return Err(Error::LeaseLost(lease.target));
+            return Err(Error::LeaseLost(target));
         }
         Ok(())
     }

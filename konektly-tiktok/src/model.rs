@@ -281,6 +281,15 @@ impl std::fmt::Debug for State {
 }
 
 impl State {
+    /// The chunk plan the init announced.
+    pub(crate) fn chunk_plan(&self) -> crate::chunks::ChunkPlan {
+        crate::chunks::ChunkPlan {
+            video_size: self.video_size,
+            chunk_size: self.chunk_size,
+            total_chunks: self.total_chunks,
+        }
+    }
+
     /// Whether every byte of a file upload was sent (always true for pulls).
     pub(crate) fn upload_complete(&self) -> bool {
         self.source == Source::PullFromUrl || (self.total_chunks > 0 && self.chunks_sent >= self.total_chunks)

@@ -133,11 +133,7 @@ impl TikTokPlatform {
                     resyncs += 1;
                     let pid = state.publish_id.clone().unwrap_or_default();
                     let st = self.client.status(ctx.access_token(), &pid).await?;
-                    let plan = ChunkPlan {
-                        video_size: state.video_size,
-                        chunk_size: state.chunk_size,
-                        total_chunks: state.total_chunks,
-                    };
+                    let plan = state.chunk_plan();
                     let held = st.uploaded_bytes.unwrap_or(0).min(plan.video_size);
                     // Whole chunks TikTok holds (the last one ends at the video's size).
                     let chunks = (0..plan.total_chunks).take_while(|i| plan.range(*i).1 < held).count() as u64;
@@ -157,8 +153,7 @@ impl TikTokPlatform {
         let content = ctx.content;
         let media = content.media.first().ok_or_else(|| Error::Config("no video to upload".into()))?;
         let url = state.upload_url.clone().ok_or_else(|| Error::transient("TikTok gave no upload URL"))?;
-        let plan =
-            ChunkPlan { video_size: state.video_size, chunk_size: state.chunk_size, total_chunks: state.total_chunks };
+        let plan = state.chunk_plan();
         let (offset, _) = plan.range(state.chunks_sent);
         let mut reader = media.open_at(self.client.http.client(), offset).await?.chunks(plan.chunk_size as usize);
         let content_type = media.mime.essence_str().to_owned();
