@@ -42,6 +42,7 @@
 // Handlers answer errors as HTTP responses, and publishing records carry many facts.
 #![allow(clippy::result_large_err, clippy::too_many_arguments)]
 
+pub mod conformance;
 mod control;
 mod digest;
 mod media_host;
@@ -56,6 +57,7 @@ mod youtube;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -254,5 +256,69 @@ impl Sandbox {
     /// The configuration in force.
     pub fn config(&self) -> &SandboxConfig {
         &self.state.cfg
+    }
+
+    /// Changes the fault knobs of `platform` in place (`|f| f.lose_answer.insert("tweet".into(), 1)`).
+    pub fn update_faults(&self, platform: &str, change: impl FnOnce(&mut Faults)) {
+        let mut inner = self.state.lock();
+        change(inner.faults.entry(platform.to_owned()).or_default());
+    }
+
+    /// How many requests of `kind` (see [`Faults::lose_answer`]) `platform` received, lost
+    /// ones included.
+    pub fn requests_of(&self, platform: &str, kind: &str) -> u64 {
+        self.state.lock().request_kinds.get(&(platform.to_owned(), kind.to_owned())).copied().unwrap_or(0)
+    }
+
+    /// Fills an account with posts made outside konektly, as a busy account has: one post per
+    /// `(text, created_at)`, published by `account` (the platform's id of the user, Page or
+    /// Instagram account) without any request. They show in the account's listings (X
+    /// timeline, Page feed, Instagram media) and in [`Sandbox::posts_of`] (kind `filler`).
+    /// Returns their ids.
+    ///
+    /// # Panics
+    /// On a platform without listings here (`tiktok`, `youtube`: their reconcile reads ids
+    /// from the checkpoint, so filling them tests nothing).
+    pub fn fill(&self, platform: &str, account: &str, posts: &[(String, DateTime<Utc>)]) -> Vec<String> {
+        let mut inner = self.state.lock();
+        let handle = inner.user(platform, account).map(|u| u.handle.clone()).unwrap_or_default();
+        let mut ids = Vec::new();
+        for (text, at) in posts {
+            let (id, url) = match platform {
+                "x" => x::fill(&mut inner, account, text, *at),
+                "facebook" => meta::fill_page(&mut inner, account, text, *at),
+                "instagram" => meta::fill_ig(&mut inner, account, text, *at),
+                other => panic!("the sandbox cannot fill accounts of `{other}`"),
+            };
+            inner.record(PostedRecord {
+                seq: 0,
+                platform: platform.to_owned(),
+                account_id: account.to_owned(),
+                account_handle: handle.clone(),
+                id: id.clone(),
+                url: Some(url),
+                text: text.clone(),
+                media: Vec::new(),
+                reply_to: None,
+                kind: "filler".into(),
+                status: "published".into(),
+                scheduled_for: None,
+                options: serde_json::Value::Null,
+                created_at: *at,
+            });
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// Revokes every authorization `user` (a platform user id, as in [`Sandbox::users`]) gave
+    /// on `platform`, as the user would in the platform's settings: their tokens stop working.
+    pub fn revoke_user(&self, platform: &str, user: &str) {
+        let mut inner = self.state.lock();
+        let grants: Vec<u64> =
+            inner.grants.iter().filter(|(_, g)| g.platform == platform && g.user == user).map(|(id, _)| *id).collect();
+        for g in grants {
+            inner.revoke_grant(g);
+        }
     }
 }

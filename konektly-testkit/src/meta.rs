@@ -782,6 +782,7 @@ fn page_posts(state: &State, g: &GraphReq, page: &str, scheduled_only: bool) -> 
     let bound = |k: &str| g.p(k).and_then(|v| v.parse::<i64>().ok()).and_then(|t| DateTime::from_timestamp(t, 0));
     let (since, until) = (bound("since"), bound("until"));
     let inner = state.lock();
+    let visible_before = now() - chrono_dur(inner.faults.get("facebook").map(|f| f.listing_lag).unwrap_or_default());
     let mut items: Vec<(DateTime<Utc>, Value)> = inner
         .meta
         .nodes
@@ -789,6 +790,7 @@ fn page_posts(state: &State, g: &GraphReq, page: &str, scheduled_only: bool) -> 
         .filter_map(|(id, n)| match n {
             Node::FbPost { page: pp, message, created, scheduled, deleted: false }
                 if pp == page
+                    && *created <= visible_before
                     && (!scheduled_only || scheduled.is_some())
                     && since.is_none_or(|s| *created >= s)
                     && until.is_none_or(|u| *created <= u) => Some((
@@ -1676,12 +1678,15 @@ fn ig_list(state: &State, c: &Caller, ig: &str, port: &str) -> Response {
         Err(r) => return r,
     };
     let inner = state.lock();
+    let visible_before = now() - chrono_dur(inner.faults.get(port).map(|f| f.listing_lag).unwrap_or_default());
     let mut items: Vec<(DateTime<Utc>, Value)> = inner
         .meta
         .nodes
         .iter()
         .filter_map(|(id, n)| match n {
-            Node::IgMedia { ig: i, created, .. } if i == ig => Some((*created, ig_media_json(id, n, &handle))),
+            Node::IgMedia { ig: i, created, .. } if i == ig && *created <= visible_before => {
+                Some((*created, ig_media_json(id, n, &handle)))
+            }
             _ => None,
         })
         .collect();
@@ -1801,4 +1806,34 @@ fn delete_node(state: &State, c: &Caller, node: &str) -> Response {
         p.status = "deleted".into();
     }
     json(StatusCode::OK, json!({"success": true}))
+}
+
+/// Adds a text post to a Page, created at `at` (for filling an account; see `Sandbox::fill`).
+pub(crate) fn fill_page(inner: &mut Inner, page: &str, text: &str, at: DateTime<Utc>) -> (String, String) {
+    let n = inner.meta.id(100_000_000_000_000);
+    let id = format!("{page}_{n}");
+    inner.meta.nodes.insert(
+        id.clone(),
+        Node::FbPost { page: page.to_owned(), message: text.to_owned(), created: at, scheduled: None, deleted: false },
+    );
+    (id.clone(), format!("https://www.facebook.com/{id}"))
+}
+
+/// Adds an image post to an Instagram account, created at `at`.
+pub(crate) fn fill_ig(inner: &mut Inner, ig: &str, text: &str, at: DateTime<Utc>) -> (String, String) {
+    let id = inner.meta.id(18_000_000_000_000_000);
+    let shortcode = format!("C{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let permalink = format!("https://www.instagram.com/p/{shortcode}/");
+    inner.meta.nodes.insert(
+        id.clone(),
+        Node::IgMedia {
+            ig: ig.to_owned(),
+            caption: text.to_owned(),
+            kind: IgKind::Image,
+            permalink: permalink.clone(),
+            shortcode,
+            created: at,
+        },
+    );
+    (id, permalink)
 }

@@ -153,18 +153,32 @@ async fn handle(name: &'static str, state: &State, router: Router, req: http::Re
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|n| n <= SMALL_BODY);
-    let (req, body_hash) = if small {
+    let (req, body_hash, kind) = if small {
         let (parts, body) = req.into_parts();
         let bytes = axum::body::to_bytes(body, SMALL_BODY as usize).await.unwrap_or_default();
         let hash = {
             use sha2::Digest as _;
             sha2::Sha256::digest(&bytes)[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()
         };
-        (http::Request::from_parts(parts, Body::from(bytes)), hash)
+        let kind = request_kind(name, &parts.method, parts.uri.path(), parts.uri.query().unwrap_or(""), &bytes);
+        (http::Request::from_parts(parts, Body::from(bytes)), hash, kind)
     } else {
-        (req, String::new())
+        let kind = request_kind(name, req.method(), req.uri().path(), req.uri().query().unwrap_or(""), b"");
+        (req, String::new(), kind)
     };
     let key = wait_key(name, &req, &body_hash);
+    let (lose_request, lose_answer, error_after) = {
+        let mut inner = state.lock();
+        *inner.request_kinds.entry((name.to_owned(), kind.clone())).or_default() += 1;
+        let f = inner.faults.entry(name.to_owned()).or_default();
+        (take(&mut f.lose_request, &kind), take(&mut f.lose_answer, &kind), take(&mut f.error_after_commit, &kind))
+    };
+    if lose_request {
+        tracing::debug!(target: "konektly::sandbox", platform = name, kind, "dropping a request before acting on it");
+        let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        r.extensions_mut().insert(DropConnection);
+        return r;
+    }
     let faults = {
         let mut inner = state.lock();
         *inner.requests.entry(name.to_owned()).or_default() += 1;
@@ -197,7 +211,27 @@ async fn handle(name: &'static str, state: &State, router: Router, req: http::Re
     if let Some(until) = stated_wait(&resp) {
         state.lock().told_to_wait.insert(key, (now(), until));
     }
+    if resp.status().is_success() && lose_answer {
+        tracing::debug!(target: "konektly::sandbox", platform = name, kind, "dropping the answer to a committed request");
+        let mut resp = resp;
+        resp.extensions_mut().insert(DropConnection);
+        return resp;
+    }
+    if resp.status().is_success() && error_after {
+        return unavailable(name);
+    }
     resp
+}
+
+/// Takes one from a per-kind fault counter.
+fn take(counters: &mut std::collections::BTreeMap<String, u32>, kind: &str) -> bool {
+    match counters.get_mut(kind) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    }
 }
 
 pub(crate) fn json(status: StatusCode, body: Value) -> Response {
@@ -301,4 +335,52 @@ fn unavailable(name: &str) -> Response {
         }
         _ => google_error(s, "backendError", "global", "Backend Error"),
     }
+}
+
+/// The kind of an API request, as fault knobs and counters name it (see
+/// [`Faults::lose_answer`](crate::Faults::lose_answer)): `tweet`, `media_init`, `media_append`,
+/// `media_finalize` (X); `video_init`, `inbox_init`, `content_init`, `upload_chunk` (TikTok);
+/// `upload_init`, `upload` (YouTube); `feed`, `photo`, `video_start`, `video_transfer`,
+/// `video_finish`, `reel_start`, `reel_finish` (Facebook); `container`, `media_publish`
+/// (Instagram). Reads are `read`; anything else `other`.
+pub(crate) fn request_kind(platform: &str, method: &http::Method, path: &str, query: &str, body: &[u8]) -> String {
+    use http::Method;
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if method == Method::GET {
+        return "read".into();
+    }
+    let param = |k: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .chain(url::form_urlencoded::parse(body))
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    let kind = match (platform, method, segs.as_slice()) {
+        ("x", &Method::POST, ["2", "tweets"]) => "tweet",
+        ("x", &Method::POST, ["2", "media", "upload", "initialize"]) => "media_init",
+        ("x", &Method::POST, ["2", "media", "upload", _, "append"]) => "media_append",
+        ("x", &Method::POST, ["2", "media", "upload", _, "finalize"]) => "media_finalize",
+        ("x", &Method::POST, ["2", "media", "upload"]) => "media_upload",
+        ("tiktok", &Method::POST, [.., "inbox", "video", "init"]) => "inbox_init",
+        ("tiktok", &Method::POST, [.., "video", "init"]) => "video_init",
+        ("tiktok", &Method::POST, [.., "content", "init"]) => "content_init",
+        ("tiktok", &Method::PUT, ["video"]) => "upload_chunk",
+        ("youtube", &Method::POST, ["upload", "youtube", "v3", "videos"]) => "upload_init",
+        ("youtube", &Method::PUT, ["upload", "youtube", "v3", "videos"]) => "upload",
+        ("facebook" | "instagram", &Method::POST, [.., edge]) => {
+            let phase = param("upload_phase").unwrap_or_default();
+            return match *edge {
+                "feed" => "feed".into(),
+                "photos" => "photo".into(),
+                "videos" if phase.is_empty() => "video".into(),
+                "videos" => format!("video_{phase}"),
+                "video_reels" => format!("reel_{phase}"),
+                "media" => "container".into(),
+                "media_publish" => "media_publish".into(),
+                _ => "other".into(),
+            };
+        }
+        _ => "other",
+    };
+    kind.into()
 }

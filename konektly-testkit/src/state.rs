@@ -1,7 +1,7 @@
 //! The sandbox's shared state: users, grants and tokens, rate-limit windows, fault knobs, the
 //! log of what was published, and each platform's own objects.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -116,6 +116,23 @@ pub struct Faults {
     /// How long a latency spike lasts.
     #[serde(default, with = "konektly_core::duration_ms")]
     pub latency_spike: Duration,
+    /// Per request kind (`tweet`, `feed`, `media_publish`, `upload`… see the crate docs): the
+    /// next this many requests of that kind are carried out — the post is committed — and the
+    /// connection is then dropped without an answer.
+    #[serde(default)]
+    pub lose_answer: BTreeMap<String, u32>,
+    /// Per request kind: the next this many requests of that kind are dropped before anything
+    /// is done (nothing is committed, no answer comes).
+    #[serde(default)]
+    pub lose_request: BTreeMap<String, u32>,
+    /// Per request kind: the next this many requests of that kind are carried out and then
+    /// answered `503` in the platform's error shape.
+    #[serde(default)]
+    pub error_after_commit: BTreeMap<String, u32>,
+    /// How long after its creation a post shows in the account's listings (X timeline, Page
+    /// feed, Instagram media, YouTube uploads), as the platforms' eventually consistent reads.
+    #[serde(default, with = "konektly_core::duration_ms")]
+    pub listing_lag: Duration,
 }
 
 /// One media item of a published post.
@@ -234,6 +251,8 @@ pub(crate) struct Inner {
     pub windows: HashMap<String, (DateTime<Utc>, u32)>,
     pub faults: HashMap<String, Faults>,
     pub requests: HashMap<String, u64>,
+    /// Requests per (platform, kind), counted before any fault.
+    pub request_kinds: HashMap<(String, String), u64>,
     /// Per (platform, caller, call): when a 429 asked that caller to wait, and until when.
     pub told_to_wait: HashMap<CallKey, ToldToWait>,
     /// Requests that came before the wait their caller was given (per platform).

@@ -436,25 +436,62 @@ async fn timeline(AxState(state): S, headers: HeaderMap, Path(user): Path<String
         Err(r) => return r,
     };
     let q = oauth::parse_query(q.as_deref());
-    let since = q.get("start_time").and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| d.with_timezone(&Utc));
+    let time = |k: &str| q.get(k).and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| d.with_timezone(&Utc));
+    let (since, until) = (time("start_time"), time("end_time"));
     let max = q.get("max_results").and_then(|m| m.parse::<usize>().ok()).unwrap_or(10).clamp(5, 100);
+    // `pagination_token` is opaque to clients; here it is the index of the page's first tweet.
+    let start = q.get("pagination_token").and_then(|t| t.strip_prefix("pg")).and_then(|t| t.parse::<usize>().ok());
+    if q.contains_key("pagination_token") && start.is_none() {
+        return x_problem(
+            StatusCode::BAD_REQUEST,
+            "Invalid Request",
+            "The `pagination_token` query parameter value is invalid.",
+            "https://api.twitter.com/2/problems/invalid-request",
+        );
+    }
+    let start = start.unwrap_or(0);
     let inner = state.lock();
-    let items: Vec<Value> = inner
+    let visible_before =
+        now() - crate::state::chrono_dur(inner.faults.get("x").map(|f| f.listing_lag).unwrap_or_default());
+    let all: Vec<&Tweet> = inner
         .x
         .tweets
         .iter()
         .rev()
-        .filter(|t| t.author == user && !t.deleted && since.is_none_or(|s| t.created_at >= s))
-        .take(max)
-        .map(tweet_json)
+        .filter(|t| {
+            t.author == user
+                && !t.deleted
+                && t.created_at <= visible_before
+                && since.is_none_or(|s| t.created_at >= s)
+                && until.is_none_or(|u| t.created_at < u)
+        })
         .collect();
+    let items: Vec<Value> = all.iter().skip(start).take(max).map(|t| tweet_json(t)).collect();
     let body = if items.is_empty() {
         json!({"meta": {"result_count": 0}})
     } else {
-        let meta = json!({"result_count": items.len(), "newest_id": items[0]["id"], "oldest_id": items[items.len() - 1]["id"]});
+        let mut meta = json!({"result_count": items.len(), "newest_id": items[0]["id"], "oldest_id": items[items.len() - 1]["id"]});
+        if start + max < all.len() {
+            meta["next_token"] = json!(format!("pg{}", start + max));
+        }
+        if start > 0 {
+            meta["previous_token"] = json!(format!("pg{}", start.saturating_sub(max)));
+        }
         json!({"data": items, "meta": meta})
     };
     with_headers(json(StatusCode::OK, body), h)
+}
+
+/// Adds a post by `author` created at `at` (for filling an account; see `Sandbox::fill`).
+pub(crate) fn fill(inner: &mut crate::state::Inner, author: &str, text: &str, at: DateTime<Utc>) -> (String, String) {
+    let id = inner.x.id(1_860_000_000_000_000_000);
+    let pos = inner.x.tweets.iter().position(|t| t.created_at > at).unwrap_or(inner.x.tweets.len());
+    inner.x.tweets.insert(
+        pos,
+        Tweet { id: id.clone(), author: author.to_owned(), text: text.to_owned(), created_at: at, deleted: false },
+    );
+    let handle = inner.user("x", author).map(|u| u.handle.clone()).unwrap_or_default();
+    (id.clone(), format!("https://x.com/{handle}/status/{id}"))
 }
 
 // ---- media ---------------------------------------------------------------------------------

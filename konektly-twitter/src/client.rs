@@ -31,6 +31,9 @@ pub const PLATFORM_ID: &str = "x";
 const MAX_POLL_AFTER: Duration = Duration::from_secs(60);
 /// How many pages of the account's posts `reconcile` reads at most.
 const RECONCILE_PAGES: usize = 5;
+
+/// Clock skew allowed between this machine and X when bounding the reconcile window.
+const RECONCILE_SKEW: std::time::Duration = std::time::Duration::from_secs(120);
 /// Media ids this close to expiring are uploaded again rather than attached.
 const EXPIRY_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
@@ -203,6 +206,9 @@ impl XPlatform {
             state.posting = Some(i);
             state.duplicate = None;
             state.items[i].unanswered_creates += 1;
+            let now = Utc::now();
+            state.items[i].first_sent_at.get_or_insert(now);
+            state.items[i].last_sent_at = Some(now);
             ctx.before_create(&state).await?;
             let req = self.request(Method::POST, "/2/tweets", ctx.access_token())?.json(&body);
             let what = "POST /2/tweets";
@@ -363,27 +369,46 @@ impl XPlatform {
     }
 
     /// The account's posts since `since`, newest first, a few pages at most.
-    async fn timeline(&self, ctx: &PublishContext<'_>) -> Result<Vec<crate::model::TimelineTweet>> {
-        let since = (ctx.attempt_started_at - chrono::TimeDelta::minutes(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    /// The account's posts created while item `item`'s creates could have landed: from its
+    /// first create (less clock skew) to its latest plus the call's time limit and skew, read
+    /// page by page. `None` when the pages ran out before the window did: the lookup is then
+    /// incomplete and cannot say "absent".
+    async fn window(
+        &self,
+        ctx: &PublishContext<'_>,
+        item: &crate::model::ItemState,
+    ) -> Result<Option<Vec<crate::model::TimelineTweet>>> {
+        let skew = chrono::TimeDelta::from_std(RECONCILE_SKEW).unwrap_or(chrono::TimeDelta::minutes(2));
+        let call = chrono::TimeDelta::from_std(self.cfg.http.config().timeout).unwrap_or(chrono::TimeDelta::minutes(1));
+        let first = item.first_sent_at.unwrap_or(ctx.attempt_started_at);
+        let last = item.last_sent_at.unwrap_or(first).max(first);
+        let (from, to) = (first - skew, last + call + skew);
+        let since = from.to_rfc3339_opts(SecondsFormat::Secs, true);
+        // X wants `end_time` in the past; a window still open is bounded by reading the dates.
+        let until =
+            (to < Utc::now() - chrono::TimeDelta::seconds(10)).then(|| to.to_rfc3339_opts(SecondsFormat::Secs, true));
         let path = format!("/2/users/{}/tweets", ctx.account.remote_id);
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..RECONCILE_PAGES {
             let mut query: Vec<(&str, &str)> =
                 vec![("start_time", &since), ("max_results", "100"), ("tweet.fields", "created_at,referenced_tweets")];
+            if let Some(u) = &until {
+                query.push(("end_time", u));
+            }
             if let Some(t) = &token {
                 query.push(("pagination_token", t));
             }
             let req = self.request(Method::GET, &path, ctx.access_token())?.query(&query);
             let page: Timeline =
                 self.call_json(Some(ctx), req, CallKind::Idempotent, "GET /2/users/{id}/tweets").await?;
-            out.extend(page.data);
+            out.extend(page.data.into_iter().filter(|t| t.created_at.is_none_or(|c| c >= from && c <= to)));
             token = page.meta.and_then(|m| m.next_token);
             if token.is_none() {
-                break;
+                return Ok(Some(out));
             }
         }
-        Ok(out)
+        Ok(None)
     }
 }
 
@@ -578,14 +603,35 @@ impl Platform for XPlatform {
             });
         };
         let parent = if i == 0 { opts.reply_to.clone() } else { state.items[i - 1].posted_id.clone() };
-        let posts = self.timeline(ctx).await?;
-        let found = posts.iter().rev().find(|p| {
-            same_text(&p.text, items[i].text)
-                && parent
-                    .as_ref()
-                    .is_none_or(|parent| p.referenced_tweets.iter().any(|r| r.kind == "replied_to" && &r.id == parent))
-        });
-        match found {
+        let Some(posts) = self.window(ctx, &state.items[i]).await? else {
+            return Err(Error::UnknownOutcome {
+                message: format!(
+                    "the account posted more than {RECONCILE_PAGES} pages of posts around the lost create: whether it \
+                     landed is still unknown"
+                ),
+                source: None,
+            });
+        };
+        let matches: Vec<&crate::model::TimelineTweet> = posts
+            .iter()
+            .filter(|p| {
+                same_text(&p.text, items[i].text)
+                    && parent.as_ref().is_none_or(|parent| {
+                        p.referenced_tweets.iter().any(|r| r.kind == "replied_to" && &r.id == parent)
+                    })
+            })
+            .collect();
+        if matches.len() > 1 {
+            return Err(Error::UnknownOutcome {
+                message: format!(
+                    "{} posts with this text were created by the account around the lost create: konektly cannot \
+                     tell which is this target's, and adopts none",
+                    matches.len()
+                ),
+                source: None,
+            });
+        }
+        match matches.first() {
             Some(p) => {
                 tracing::info!(target: "konektly::x", item = i, id = %p.id, "reconcile: the post had landed");
                 state.items[i].posted_id = Some(p.id.clone());

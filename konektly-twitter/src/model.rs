@@ -142,6 +142,8 @@ pub(crate) struct TimelineTweet {
     pub id: String,
     pub text: String,
     #[serde(default)]
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
     pub referenced_tweets: Vec<ReferencedTweet>,
 }
 
@@ -240,6 +242,12 @@ pub(crate) struct ItemState {
     /// Creates of this item sent whose answer was lost (each may have landed).
     #[serde(skip_serializing_if = "is_zero")]
     pub unanswered_creates: u32,
+    /// When this item's first and latest creates were sent: a post of ours can only have
+    /// been created between them (plus the call's time and clock skew).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_sent_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -543,8 +543,12 @@ async fn a_lost_answer_mid_thread_is_reconciled_then_the_rest_is_posted() {
     assert!(matches!(first.result, Err(Error::UnknownOutcome { .. })), "{:?}", first.result);
     assert_eq!(first.checkpoint.as_json()["posting"], json!(2));
 
-    // Reconcile finds item 3 among the account's posts since the attempt began.
-    let since = (started - chrono::Duration::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // Reconcile finds item 3 among the account's posts created since its create was sent (less
+    // two minutes of clock skew); a same-text reply to another post is not it.
+    let sent: chrono::DateTime<Utc> =
+        serde_json::from_value(first.checkpoint.as_json()["items"][2]["first_sent_at"].clone()).unwrap();
+    let since = (sent - chrono::Duration::minutes(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let at = |ms: i64| (sent + chrono::Duration::milliseconds(ms)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let (h, v) = bearer();
     Mock::given(method("GET"))
         .and(path(format!("/2/users/{USER_ID}/tweets")))
@@ -554,9 +558,9 @@ async fn a_lost_answer_mid_thread_is_reconciled_then_the_rest_is_posted() {
         .and(query_param("tweet.fields", "created_at,referenced_tweets"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "data": [
-                {"id": thread_id(3), "text": "3/5 more", "created_at": "2026-11-29T09:00:02.000Z",
+                {"id": thread_id(3), "text": "3/5 more", "created_at": at(200),
                  "referenced_tweets": [{"type": "replied_to", "id": thread_id(2)}], "edit_history_tweet_ids": [thread_id(3)]},
-                {"id": "1599999999999999999", "text": "3/5 more", "created_at": "2026-11-29T09:00:01.000Z",
+                {"id": "1599999999999999999", "text": "3/5 more", "created_at": at(100),
                  "referenced_tweets": [{"type": "replied_to", "id": "1"}], "edit_history_tweet_ids": ["1599999999999999999"]},
                 {"id": thread_id(2), "text": "2/5 more", "referenced_tweets": [{"type": "replied_to", "id": thread_id(1)}]},
                 {"id": thread_id(1), "text": "1/5 A thread about konektly"}

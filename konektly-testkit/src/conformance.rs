@@ -1,0 +1,587 @@
+//! One behavioural contract for every adapter, checked against its emulator here.
+//!
+//! As object_store runs one set of integration tests against every backend, every konektly
+//! adapter crate runs these scenarios in its own tests, through the real engine (in-memory
+//! stores) and this crate's sandbox:
+//!
+//! ```ignore
+//! fn subject() -> konektly_testkit::conformance::Subject { /* the adapter, its create kinds */ }
+//! konektly_testkit::conformance_suite!(subject());
+//! ```
+//!
+//! Each scenario is a named test; a scenario about creates runs once for every
+//! [`CreateKind`] the subject declares (post, container, publish, upload init, thread item),
+//! each on a fresh sandbox. [`readme_table`] renders the scenario → result table an adapter's
+//! README shows; the adapter's tests check that the README holds the current one.
+//!
+//! What the scenarios hold an adapter to:
+//!
+//! | scenario | contract |
+//! |---|---|
+//! | `publishes_each_kind_exactly_once` | one post at the platform, its id and URL recorded |
+//! | `lost_answer_after_commit_on_busy_account` | the platform committed, the answer was lost, 200 other posts around ours: reconcile adopts exactly ours, no second create |
+//! | `lost_request_is_sent_once_more` | the request never arrived: reconcile says absent, one more create, one post |
+//! | `same_text_in_window_is_never_adopted` | ours landed with its answer lost and another post with our text is in the lookup window: that post is never adopted (ours is, or the outcome stays unknown), no second create |
+//! | `duplicate_refusal_after_own_lost_create` | a repeat refused as duplicate after our own lost create: published with the first copy's id |
+//! | `duplicate_refusal_without_own_create` | the account posted this text already: a `duplicate` refusal, nothing adopted |
+//! | `server_error_after_commit_reconciles_first` | a 5xx after the platform committed: reconciled before any new create |
+//! | `rate_limit_wait_is_honoured` | a 429: nothing sent before the time it gives |
+//! | `revoked_grant_marks_reauth` | the user revoked the app: account `reauth_required`, event raised, target blocked, nothing posted |
+//! | `short_lived_tokens_refresh_and_rotate` | tokens that expire at once: refreshed before each attempt, a rotating refresh token used once |
+//! | `cancel_before_publish_posts_nothing` | a cancelled scheduled post never reaches the platform |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use konektly_core::{
+    Account, AccountStatus, Content, EngineConfig, Event, Konektly, MemoryScheduler, MemoryTokenStore, OwnerId,
+    Platform, Post, PostId, Target, TargetOptions, TargetRecord, TargetState,
+};
+use url::Url;
+
+use crate::{PostedRecord, Sandbox, SandboxConfig};
+
+/// One way an adapter creates something at its platform.
+#[derive(Clone)]
+pub struct CreateKind {
+    /// A short name for reports: `text`, `image/container`, `video/upload`…
+    pub name: &'static str,
+    /// The sandbox request kind whose success commits something at the platform (see
+    /// [`Faults::lose_answer`](crate::Faults::lose_answer)): `tweet`, `feed`, `media_publish`…
+    pub request: &'static str,
+    /// A valid post of this kind carrying `text` (unique per run), with its options.
+    pub post: fn(&str) -> (Content, TargetOptions),
+    /// Whether the platform refuses a repeat of this kind's text as a duplicate (X tweets,
+    /// Facebook status posts).
+    pub duplicate_refusal: bool,
+    /// Whether `request`'s success is the post itself (a second one would be a second post),
+    /// rather than a step before it (an upload session, a container).
+    pub publishes: bool,
+}
+
+impl std::fmt::Debug for CreateKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateKind").field("name", &self.name).field("request", &self.request).finish()
+    }
+}
+
+/// An adapter under test.
+pub struct Subject {
+    /// The platform id its targets use (`x`, `facebook`, `instagram`, `tiktok`, `youtube`).
+    pub platform: &'static str,
+    /// The platform whose login connects it (`facebook` for Instagram through Facebook Login).
+    pub connect_via: &'static str,
+    /// Builds the adapter's platforms against a sandbox.
+    pub platforms: fn(&Sandbox) -> Vec<Arc<dyn Platform>>,
+    /// Every kind of create it sends.
+    pub kinds: Vec<CreateKind>,
+    /// Whether its reconcile searches the account's posts (X timeline, Page feed) rather than
+    /// reading ids from the checkpoint: the busy-account and same-text scenarios then matter.
+    pub searches_posts: bool,
+}
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject").field("platform", &self.platform).field("kinds", &self.kinds).finish()
+    }
+}
+
+/// The scenarios, in order, with what each holds the adapter to.
+pub const SCENARIOS: [(&str, &str); 11] = [
+    ("publishes_each_kind_exactly_once", "one post, its id and URL recorded"),
+    ("lost_answer_after_commit_on_busy_account", "committed, answer lost, 200 other posts around: adopts exactly ours"),
+    ("lost_request_is_sent_once_more", "request lost before the platform acted: one more create, one post"),
+    (
+        "same_text_in_window_is_never_adopted",
+        "another post with our text in the window: never adopted, no second create",
+    ),
+    ("duplicate_refusal_after_own_lost_create", "duplicate refusal after our own lost create: the first copy's id"),
+    ("duplicate_refusal_without_own_create", "text already posted by the account: a `duplicate` refusal"),
+    ("server_error_after_commit_reconciles_first", "5xx after commit: reconciled, no second create"),
+    ("rate_limit_wait_is_honoured", "429: nothing sent before the time it gives"),
+    ("revoked_grant_marks_reauth", "revoked grant: account reauth_required, event, target blocked"),
+    ("short_lived_tokens_refresh_and_rotate", "tokens expiring at once: refreshed, rotating refresh used once"),
+    ("cancel_before_publish_posts_nothing", "cancelled scheduled post never reaches the platform"),
+];
+
+/// Whether `scenario` applies to `kind` of `subject`; `Err` says why not.
+pub fn applies(subject: &Subject, scenario: &str, kind: &CreateKind) -> Result<(), &'static str> {
+    match scenario {
+        "same_text_in_window_is_never_adopted" if !subject.searches_posts => {
+            Err("reconcile reads ids from the checkpoint, never by text")
+        }
+        "same_text_in_window_is_never_adopted" if !kind.publishes => Err("this request is not the post itself"),
+        "duplicate_refusal_after_own_lost_create" | "duplicate_refusal_without_own_create"
+            if !kind.duplicate_refusal =>
+        {
+            Err("the platform does not refuse repeats")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The conformance table of `subject` for its README: one row per scenario, one column per
+/// create kind (`pass` — the suite runs in `cargo test` and fails on any broken rule — or why
+/// the scenario does not apply). Per-account scenarios are run once, with the first kind.
+pub fn readme_table(subject: &Subject) -> String {
+    let mut out = String::from("| scenario |");
+    for k in &subject.kinds {
+        out.push_str(&format!(" {} |", k.name));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(subject.kinds.len()));
+    out.push('\n');
+    for (name, _) in SCENARIOS {
+        out.push_str(&format!("| `{name}` |"));
+        for (i, k) in subject.kinds.iter().enumerate() {
+            let cell = match applies(subject, name, k) {
+                Err(why) => format!("n/a: {why}"),
+                Ok(()) if per_account(name) && i > 0 => "(per account)".into(),
+                Ok(()) => "pass".into(),
+            };
+            out.push_str(&format!(" {cell} |"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn per_account(scenario: &str) -> bool {
+    matches!(
+        scenario,
+        "rate_limit_wait_is_honoured"
+            | "revoked_grant_marks_reauth"
+            | "short_lived_tokens_refresh_and_rotate"
+            | "cancel_before_publish_posts_nothing"
+    )
+}
+
+/// Runs the suite's scenarios as named tests. `$subject` is an expression building a
+/// [`Subject`].
+#[macro_export]
+macro_rules! conformance_suite {
+    ($subject:expr) => {
+        $crate::conformance_suite!(@tests $subject;
+            publishes_each_kind_exactly_once,
+            lost_answer_after_commit_on_busy_account,
+            lost_request_is_sent_once_more,
+            same_text_in_window_is_never_adopted,
+            duplicate_refusal_after_own_lost_create,
+            duplicate_refusal_without_own_create,
+            server_error_after_commit_reconciles_first,
+            rate_limit_wait_is_honoured,
+            revoked_grant_marks_reauth,
+            short_lived_tokens_refresh_and_rotate,
+            cancel_before_publish_posts_nothing);
+    };
+    (@tests $subject:expr; $($name:ident),*) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::conformance::run(&$subject, stringify!($name)).await;
+            }
+        )*
+    };
+}
+
+/// Runs one scenario for every kind it applies to.
+///
+/// # Panics
+/// When the adapter breaks the scenario's rule (the message names the scenario and kind), or
+/// on an unknown scenario name.
+pub async fn run(subject: &Subject, scenario: &str) {
+    assert!(SCENARIOS.iter().any(|(n, _)| *n == scenario), "unknown scenario `{scenario}`");
+    for (i, kind) in subject.kinds.iter().enumerate() {
+        if applies(subject, scenario, kind).is_err() || (per_account(scenario) && i > 0) {
+            continue;
+        }
+        let h = Harness::start(subject, scenario, kind).await;
+        match scenario {
+            "publishes_each_kind_exactly_once" => h.publishes_exactly_once().await,
+            "lost_answer_after_commit_on_busy_account" => h.lost_answer_busy().await,
+            "lost_request_is_sent_once_more" => h.lost_request().await,
+            "same_text_in_window_is_never_adopted" => h.same_text_never_adopted().await,
+            "duplicate_refusal_after_own_lost_create" => h.duplicate_after_own_create().await,
+            "duplicate_refusal_without_own_create" => h.duplicate_without_own_create().await,
+            "server_error_after_commit_reconciles_first" => h.server_error_after_commit().await,
+            "rate_limit_wait_is_honoured" => h.rate_limit().await,
+            "revoked_grant_marks_reauth" => h.revoked().await,
+            "short_lived_tokens_refresh_and_rotate" => h.short_tokens().await,
+            "cancel_before_publish_posts_nothing" => h.cancel().await,
+            _ => unreachable!(),
+        }
+    }
+}
+
+/// The engine settings the suite runs with: fast retries and reconciles, short leases.
+pub fn engine_config() -> EngineConfig {
+    EngineConfig {
+        max_attempts: 12,
+        retry_base: Duration::from_millis(50),
+        retry_max: Duration::from_millis(400),
+        reconcile_delay: Duration::from_millis(300),
+        idle_poll: Duration::from_millis(20),
+        ..EngineConfig::default()
+    }
+}
+
+struct Harness<'a> {
+    subject: &'a Subject,
+    scenario: &'a str,
+    kind: &'a CreateKind,
+    sandbox: Sandbox,
+    engine: Konektly,
+    owner: OwnerId,
+    account: Account,
+}
+
+impl<'a> Harness<'a> {
+    async fn start(subject: &'a Subject, scenario: &'a str, kind: &'a CreateKind) -> Harness<'a> {
+        let mut config = SandboxConfig {
+            processing_delay: Duration::from_millis(100),
+            rate_limit_retry: Duration::from_secs(1),
+            ..SandboxConfig::default()
+        };
+        if scenario == "short_lived_tokens_refresh_and_rotate" {
+            config.access_token_ttl = Some(Duration::from_secs(1));
+        }
+        let sandbox = Sandbox::start_with(config).await.expect("the sandbox starts");
+        let mut b = Konektly::builder()
+            .token_store(Arc::new(MemoryTokenStore::new()))
+            .scheduler(Arc::new(MemoryScheduler::new()))
+            .media_host(sandbox.media_host())
+            .config(engine_config());
+        for p in (subject.platforms)(&sandbox) {
+            b = b.platform(p);
+        }
+        let engine = b.build().expect("the engine builds");
+        let owner = OwnerId::new(format!("conformance-{}", uuid::Uuid::new_v4().simple()));
+        let account = connect(&engine, &owner, subject.connect_via, subject.platform).await;
+        Harness { subject, scenario, kind, sandbox, engine, owner, account }
+    }
+
+    fn ctx(&self) -> String {
+        format!("[{} / {} / {}]", self.subject.platform, self.scenario, self.kind.name)
+    }
+
+    fn text(&self) -> String {
+        format!("konektly conformance {} {}", self.kind.name, &uuid::Uuid::new_v4().simple().to_string()[..10])
+    }
+
+    fn post(&self, text: &str) -> Post {
+        let (content, options) = (self.kind.post)(text);
+        let mut target = Target::new(self.account.id);
+        target.options = options;
+        Post::new(self.owner.clone(), content).to(target)
+    }
+
+    /// Posts of the account at the platform that konektly made (fillers excluded).
+    fn ours(&self) -> Vec<PostedRecord> {
+        self.sandbox
+            .posts_of(self.subject.platform, &self.account.remote_id)
+            .into_iter()
+            .filter(|p| p.kind != "filler" && p.status != "deleted")
+            .collect()
+    }
+
+    fn commits(&self) -> u64 {
+        self.sandbox.requests_of(self.subject.platform, self.kind.request)
+    }
+
+    /// Publishes `post` and runs workers until its target is final (or panics after a minute).
+    async fn publish(&self, post: &Post) -> TargetRecord {
+        self.engine.publish_now(post).await.unwrap_or_else(|e| panic!("{} publish_now: {e}", self.ctx()));
+        self.until_final(post.id).await
+    }
+
+    async fn until_final(&self, post: PostId) -> TargetRecord {
+        let worker = self.engine.worker();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let records = self.engine.status(post).await.expect("status");
+            // Final, or waiting for the user (`Blocked` ends the worker's part).
+            if records.iter().all(|r| r.state.is_final() || matches!(r.state, TargetState::Blocked { .. })) {
+                return records.into_iter().next().expect("one target");
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{} not final after a minute: {records:?}", self.ctx());
+            worker.run_once().await.expect("run_once");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Runs workers until the platform has received this kind's create request.
+    async fn until_committed(&self) {
+        let worker = self.engine.worker();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while self.commits() == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} no `{}` request after a minute",
+                self.ctx(),
+                self.kind.request
+            );
+            worker.run_once().await.expect("run_once");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn published(&self, r: &TargetRecord) -> konektly_core::RemotePost {
+        match &r.state {
+            TargetState::Published { remote } => remote.clone(),
+            other => panic!("{} expected published, got {other:?}", self.ctx()),
+        }
+    }
+
+    /// The one post konektly made, matching the recorded remote post.
+    fn exactly_one(&self, r: &TargetRecord) -> PostedRecord {
+        let remote = self.published(r);
+        let ours = self.ours();
+        assert_eq!(ours.len(), 1, "{} exactly one post at the platform, found {}: {ours:#?}", self.ctx(), ours.len());
+        let post = ours.into_iter().next().expect("one");
+        assert_eq!(remote.id, post.id, "{} the recorded id is the platform's", self.ctx());
+        if let (Some(url), Some(theirs)) = (&remote.url, &post.url) {
+            assert_eq!(url.as_str(), theirs, "{} the recorded URL is the platform's", self.ctx());
+        }
+        post
+    }
+
+    /// Fills the account with `n` posts of other texts, created from `from` on, 100 ms apart.
+    fn fill_others(&self, n: usize, from: chrono::DateTime<Utc>) -> Vec<String> {
+        let posts: Vec<(String, chrono::DateTime<Utc>)> = (0..n)
+            .map(|i| {
+                (
+                    format!("someone else's post {i} {}", uuid::Uuid::new_v4().simple()),
+                    from + chrono::Duration::milliseconds(i as i64 * 100),
+                )
+            })
+            .collect();
+        self.sandbox.fill(self.subject.platform, &self.account.remote_id, &posts)
+    }
+
+    async fn publishes_exactly_once(&self) {
+        let text = self.text();
+        let r = self.publish(&self.post(&text)).await;
+        let post = self.exactly_one(&r);
+        assert!(self.published(&r).url.is_some() || post.url.is_none(), "{} the URL is recorded", self.ctx());
+    }
+
+    async fn lost_answer_busy(&self) {
+        let busy = self.subject.searches_posts;
+        if busy {
+            // 150 posts just before ours, inside any lookup window.
+            self.fill_others(150, Utc::now() - chrono::Duration::seconds(20));
+        }
+        self.sandbox.update_faults(self.subject.platform, |f| {
+            f.lose_answer.insert(self.kind.request.into(), 1);
+        });
+        let text = self.text();
+        let post = self.post(&text);
+        self.engine.publish_now(&post).await.expect("publish_now");
+        self.until_committed().await;
+        if busy {
+            // And more after ours, while the worker waits to reconcile.
+            self.fill_others(60, Utc::now());
+        }
+        let r = self.until_final(post.id).await;
+        self.exactly_one(&r);
+        assert_eq!(
+            self.sandbox.faults(self.subject.platform).lose_answer.get(self.kind.request),
+            Some(&0),
+            "{} the answer to `{}` was lost as staged",
+            self.ctx(),
+            self.kind.request
+        );
+        if self.kind.publishes {
+            assert_eq!(self.commits(), 1, "{} reconcile found it: no second `{}`", self.ctx(), self.kind.request);
+        }
+    }
+
+    async fn lost_request(&self) {
+        self.sandbox.update_faults(self.subject.platform, |f| {
+            f.lose_request.insert(self.kind.request.into(), 1);
+        });
+        let r = self.publish(&self.post(&self.text())).await;
+        self.exactly_one(&r);
+        assert!(self.commits() >= 2, "{} the lost `{}` was sent again", self.ctx(), self.kind.request);
+    }
+
+    async fn same_text_never_adopted(&self) {
+        let text = self.text();
+        self.sandbox.update_faults(self.subject.platform, |f| {
+            f.lose_answer.insert(self.kind.request.into(), 1);
+        });
+        let post = self.post(&text);
+        self.engine.publish_now(&post).await.expect("publish_now");
+        self.until_committed().await;
+        // Someone posts our very text on the account, inside the lookup window, while our
+        // create's answer is lost: two candidates, and nothing tells which is ours.
+        let other = self.sandbox.fill(self.subject.platform, &self.account.remote_id, &[(text.clone(), Utc::now())]);
+        let r = self.until_final(post.id).await;
+        match &r.state {
+            TargetState::Published { remote } => {
+                assert_ne!(remote.id, other[0], "{} adopted another post with the same text", self.ctx())
+            }
+            TargetState::Failed { failure } => assert_eq!(
+                failure.kind,
+                konektly_core::ErrorKind::OutcomeUnknown,
+                "{} an ambiguous lookup ends as an unknown outcome: {failure:?}",
+                self.ctx()
+            ),
+            other => panic!("{} unexpected end {other:?}", self.ctx()),
+        }
+        assert_eq!(self.ours().len(), 1, "{} exactly one post of ours, no second create", self.ctx());
+    }
+
+    async fn duplicate_after_own_create(&self) {
+        // Our create lands, its answer is lost, and the account's listings lag behind: the
+        // first lookup sees nothing, the repeat is refused as a duplicate — of our own post.
+        self.sandbox.update_faults(self.subject.platform, |f| {
+            f.lose_answer.insert(self.kind.request.into(), 1);
+            f.listing_lag = Duration::from_millis(1500);
+        });
+        let r = self.publish(&self.post(&self.text())).await;
+        self.exactly_one(&r);
+    }
+
+    async fn duplicate_without_own_create(&self) {
+        let text = self.text();
+        let earlier = self.sandbox.fill(
+            self.subject.platform,
+            &self.account.remote_id,
+            &[(text.clone(), Utc::now() - chrono::Duration::minutes(10))],
+        );
+        let r = self.publish(&self.post(&text)).await;
+        match &r.state {
+            TargetState::Failed { failure } => {
+                assert_eq!(
+                    failure.code.as_deref(),
+                    Some("duplicate"),
+                    "{} a `duplicate` refusal: {failure:?}",
+                    self.ctx()
+                )
+            }
+            other => panic!("{} expected a duplicate refusal, got {other:?} (earlier post {earlier:?})", self.ctx()),
+        }
+        assert!(self.ours().is_empty(), "{} nothing posted", self.ctx());
+    }
+
+    async fn server_error_after_commit(&self) {
+        self.sandbox.update_faults(self.subject.platform, |f| {
+            f.error_after_commit.insert(self.kind.request.into(), 1);
+        });
+        let r = self.publish(&self.post(&self.text())).await;
+        self.exactly_one(&r);
+        if self.kind.publishes {
+            assert_eq!(self.commits(), 1, "{} reconciled before any new `{}`", self.ctx(), self.kind.request);
+        }
+    }
+
+    async fn rate_limit(&self) {
+        self.sandbox.update_faults(self.subject.platform, |f| f.rate_limit_burst = 1);
+        let r = self.publish(&self.post(&self.text())).await;
+        self.exactly_one(&r);
+        assert_eq!(
+            self.sandbox.faults(self.subject.platform).rate_limit_burst,
+            0,
+            "{} the 429 was answered",
+            self.ctx()
+        );
+        assert_eq!(
+            self.sandbox.early_requests(self.subject.platform),
+            0,
+            "{} a request came before the 429's wait",
+            self.ctx()
+        );
+    }
+
+    async fn revoked(&self) {
+        let mut events = self.engine.subscribe();
+        let user = self.sandbox.users(self.subject.connect_via)[0].id.clone();
+        self.sandbox.revoke_user(self.subject.connect_via, &user);
+        let r = self.publish(&self.post(&self.text())).await;
+        assert!(
+            matches!(r.state, TargetState::Blocked { .. }),
+            "{} the target waits blocked: {:?}",
+            self.ctx(),
+            r.state
+        );
+        let account = self.engine.account(self.account.id).await.expect("account");
+        assert!(
+            matches!(account.status, AccountStatus::ReauthRequired { .. }),
+            "{} the account is marked: {:?}",
+            self.ctx(),
+            account.status
+        );
+        let mut raised = false;
+        while let Ok(e) = events.try_recv() {
+            raised |= matches!(e, Event::ReauthRequired { account, .. } if account == self.account.id);
+        }
+        assert!(raised, "{} a ReauthRequired event was raised", self.ctx());
+        assert!(self.ours().is_empty(), "{} nothing posted", self.ctx());
+    }
+
+    async fn short_tokens(&self) {
+        for _ in 0..3 {
+            // Every access token has expired by the time the next post goes out.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let r = self.publish(&self.post(&self.text())).await;
+            self.published(&r);
+        }
+        assert_eq!(self.ours().len(), 3, "{} three posts", self.ctx());
+    }
+
+    async fn cancel(&self) {
+        let post = self.post(&self.text()).at(Utc::now() + chrono::Duration::hours(1));
+        self.engine.schedule(&post).await.expect("schedule");
+        let report = self.engine.cancel(post.id).await.expect("cancel");
+        assert_eq!(report.cancelled, 1, "{} a scheduled target cancels at once", self.ctx());
+        self.engine.worker().run_once().await.expect("run_once");
+        let r = self.engine.status(post.id).await.expect("status");
+        assert!(matches!(r[0].state, TargetState::Cancelled), "{} cancelled: {:?}", self.ctx(), r[0].state);
+        assert!(self.ours().is_empty(), "{} nothing posted", self.ctx());
+    }
+}
+
+/// Connects `platform`'s account for `owner` through `via`'s real authorize redirect.
+async fn connect(engine: &Konektly, owner: &OwnerId, via: &str, platform: &str) -> Account {
+    let redirect: Url = "https://app.example/callback".parse().expect("a URL");
+    let start = engine.connect(owner, &via.into(), &redirect).await.expect("connect");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
+    let resp = http.get(start.url.clone()).send().await.expect("the authorize page answers");
+    let location = resp.headers().get("location").expect("the authorize page redirects back");
+    let back = Url::parse(location.to_str().expect("ASCII")).expect("a URL");
+    let q: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
+    let accounts = engine.complete_connect(&start.state, &q["code"]).await.expect("complete_connect");
+    accounts
+        .into_iter()
+        .find(|a| {
+            a.platform.as_str() == platform
+                && a.metadata.get("kind").and_then(|k| k.as_str()).is_none_or(|k| k != "user")
+        })
+        .unwrap_or_else(|| panic!("connecting through {via} gives a {platform} account"))
+}
+
+/// A small JPEG the sandbox accepts (a real header, then filler bytes), `w`×`h` as declared.
+pub fn sample_jpeg(w: u32, h: u32) -> konektly_core::Media {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00];
+    bytes.extend((0..4096u32).map(|i| (i % 253) as u8));
+    let mut m = konektly_core::Media::from_bytes(bytes);
+    m.mime = mime::IMAGE_JPEG;
+    m.width = Some(w);
+    m.height = Some(h);
+    m
+}
+
+/// An MP4 of `len` bytes the sandbox accepts (an `ftyp` header, then filler), 1080×1920,
+/// `secs` long as declared.
+pub fn sample_mp4(len: usize, secs: u64) -> konektly_core::Media {
+    let mut bytes = vec![0, 0, 0, 0x18, b'f', b't', b'y', b'p', b'm', b'p', b'4', b'2'];
+    bytes.extend((0..len.saturating_sub(12)).map(|i| (i % 251) as u8));
+    let mut m = konektly_core::Media::from_bytes(bytes);
+    m.mime = "video/mp4".parse().expect("a MIME type");
+    m.duration = Some(Duration::from_secs(secs));
+    m.width = Some(1080);
+    m.height = Some(1920);
+    m
+}

@@ -1,0 +1,67 @@
+//! The shared adapter conformance suite (konektly-testkit), run against the sandbox's X.
+
+use std::sync::Arc;
+
+use konektly_core::{Content, Platform, TargetOptions};
+use konektly_testkit::Sandbox;
+use konektly_testkit::conformance::{CreateKind, Subject, sample_jpeg, sample_mp4};
+use konektly_twitter::XBuilder;
+
+fn platforms(sandbox: &Sandbox) -> Vec<Arc<dyn Platform>> {
+    let c = sandbox.credentials("x");
+    let x = XBuilder::new()
+        .with_client_id(c.client_id)
+        .with_client_secret(c.client_secret)
+        .with_base_url(sandbox.base_url("x").to_string())
+        .build()
+        .expect("the X platform builds");
+    vec![Arc::new(x)]
+}
+
+fn subject() -> Subject {
+    Subject {
+        platform: "x",
+        connect_via: "x",
+        platforms,
+        searches_posts: true,
+        kinds: vec![
+            CreateKind {
+                name: "text",
+                request: "tweet",
+                post: |t| (Content::text(t), TargetOptions::none()),
+                duplicate_refusal: true,
+                publishes: true,
+            },
+            CreateKind {
+                name: "image",
+                request: "tweet",
+                post: |t| (Content::text(t).with_media(sample_jpeg(800, 600)), TargetOptions::none()),
+                duplicate_refusal: true,
+                publishes: true,
+            },
+            CreateKind {
+                name: "video",
+                request: "tweet",
+                post: |t| (Content::text(t).with_media(sample_mp4(300_000, 20)), TargetOptions::none()),
+                duplicate_refusal: true,
+                publishes: true,
+            },
+            CreateKind {
+                name: "video/upload init",
+                request: "media_init",
+                post: |t| (Content::text(t).with_media(sample_mp4(300_000, 20)), TargetOptions::none()),
+                duplicate_refusal: false,
+                publishes: false,
+            },
+        ],
+    }
+}
+
+konektly_testkit::conformance_suite!(subject());
+
+#[test]
+fn the_readme_shows_the_current_conformance_table() {
+    let readme = include_str!("../README.md");
+    let table = konektly_testkit::conformance::readme_table(&subject());
+    assert!(readme.contains(&table), "konektly-twitter/README.md must hold the conformance table:\n{table}");
+}
