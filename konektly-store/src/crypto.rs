@@ -17,6 +17,18 @@ pub const KEYS_ENV: &str = "KONEKTLY_KEYS";
 /// The format byte in front of every sealed value.
 const FORMAT_V1: u8 = 1;
 const NONCE_LEN: usize = 12;
+/// The longest key id (it is stored, as one length byte and its bytes, with every value).
+const MAX_ID_LEN: usize = 64;
+
+/// Whether `id` may name a key: 1–64 ASCII letters, digits, `-`, `_` or `.`.
+fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// Whether `s` is standard base64 of exactly 32 bytes (a key, perhaps written where an id goes).
+fn is_key_sized_base64(s: &str) -> bool {
+    base64::engine::general_purpose::STANDARD.decode(s).map(Zeroizing::new).is_ok_and(|b| b.len() == 32)
+}
 
 /// Why a stored secret could not be opened. Reached as the source of
 /// [`konektly_core::Error::Storage`]; downcast it to branch on it.
@@ -75,33 +87,80 @@ impl fmt::Debug for KeyRing {
 
 impl KeyRing {
     /// Reads `KONEKTLY_KEYS` (`id:base64key,…`, newest first). A missing or malformed value is a
-    /// [`Error::Config`].
+    /// [`Error::Config`] that names the faulty entry by its position, never its text.
     pub fn from_env() -> konektly_core::Result<Self> {
-        let spec = std::env::var(KEYS_ENV).map_err(|_| {
-            Error::Config(format!(
-                "{KEYS_ENV} is not set: give at least one token encryption key as `id:base64key` (32 bytes, e.g. from `openssl rand -base64 32`)"
-            ))
-        })?;
+        let spec = match std::env::var(KEYS_ENV) {
+            Ok(spec) => Zeroizing::new(spec),
+            Err(std::env::VarError::NotPresent) => {
+                return Err(Error::Config(format!(
+                    "{KEYS_ENV} is not set: give at least one token encryption key as `id:base64key` (32 bytes, e.g. from `openssl rand -base64 32`)"
+                )));
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(Error::Config(format!(
+                    "{KEYS_ENV} is not valid UTF-8: give keys as `id:base64key,…` (32 bytes each, standard base64)"
+                )));
+            }
+        };
         Self::parse(&spec)
     }
 
     /// Parses `id:base64key,…`, newest first. Each key is 32 bytes of standard base64.
+    ///
+    /// An error names the faulty entry by its position (`entry 2`, counting comma-separated
+    /// entries from 1) and says what is wrong with it; it never repeats any part of the entry,
+    /// so a key written in the wrong place (`base64key:id`) is not echoed into a log.
     pub fn parse(spec: &str) -> konektly_core::Result<Self> {
+        Self::parse_in(spec, KEYS_ENV)
+    }
+
+    /// [`KeyRing::parse`] of keys read from `origin` (`the key file /srv/k.db.key`), which
+    /// errors name instead of `KONEKTLY_KEYS`.
+    pub fn parse_in(spec: &str, origin: &str) -> konektly_core::Result<Self> {
         let mut ring = KeyRing { keys: Vec::new() };
-        for (i, part) in spec.split(',').map(str::trim).filter(|p| !p.is_empty()).enumerate() {
-            let (id, b64) = part
-                .split_once(':')
-                .ok_or_else(|| Error::Config(format!("{KEYS_ENV}: entry {} is not `id:base64key`", i + 1)))?;
-            let id = id.trim();
+        // The position of the entry that gave each key, for "same id as entry N".
+        let mut positions: Vec<usize> = Vec::new();
+        for (i, part) in spec.split(',').enumerate() {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            let n = i + 1;
+            let bad = |what: String| {
+                Error::Config(format!("{origin}: entry {n} {what} (each entry is `id:base64key`, newest first)"))
+            };
+            let Some((id, b64)) = part.split_once(':') else {
+                return Err(bad("has no `:` between a key id and a key".into()));
+            };
+            let (id, b64) = (id.trim(), b64.trim());
+            if is_key_sized_base64(id) && !is_key_sized_base64(b64) {
+                return Err(bad(
+                    "is written the wrong way round: the key id comes first, then `:`, then the key".into()
+                ));
+            }
+            if !is_valid_id(id) {
+                return Err(bad(format!(
+                    "has an invalid key id: it must be 1–{MAX_ID_LEN} characters of letters, digits, `-`, `_` or `.`"
+                )));
+            }
             let bytes = Zeroizing::new(
                 base64::engine::general_purpose::STANDARD
-                    .decode(b64.trim())
-                    .map_err(|_| Error::Config(format!("{KEYS_ENV}: key `{id}` is not valid base64")))?,
+                    .decode(b64)
+                    .map_err(|_| bad("has a key that is not valid standard base64".into()))?,
             );
+            if bytes.len() != 32 {
+                return Err(bad(format!("has a key of {} bytes: it must be 32 bytes (AES-256)", bytes.len())));
+            }
+            if let Some(first) = ring.keys.iter().position(|k| k.id == id) {
+                return Err(bad(format!("has the same key id as entry {}", positions[first])));
+            }
             ring.push(id, &bytes)?;
+            positions.push(n);
         }
         if ring.keys.is_empty() {
-            return Err(Error::Config(format!("{KEYS_ENV} holds no key")));
+            return Err(Error::Config(format!(
+                "{origin} holds no key: give at least one as `id:base64key` (32 bytes, standard base64)"
+            )));
         }
         Ok(ring)
     }
@@ -132,9 +191,10 @@ impl KeyRing {
     }
 
     fn push(&mut self, id: &str, key: &[u8]) -> konektly_core::Result<()> {
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        // An invalid id is not repeated: it may be key material written in the wrong place.
+        if !is_valid_id(id) {
             return Err(Error::Config(format!(
-                "key id `{id}` must be 1–64 characters of letters, digits, `-`, `_` or `.`"
+                "a key id must be 1–{MAX_ID_LEN} characters of letters, digits, `-`, `_` or `.`"
             )));
         }
         if key.len() != 32 {

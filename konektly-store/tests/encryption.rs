@@ -204,3 +204,43 @@ fn a_missing_or_malformed_key_is_a_config_error_that_hides_the_key() {
         }
     }
 }
+
+/// Whether `text` holds any run of 8 or more characters of `key`.
+fn shows_part_of(text: &str, key: &str) -> Option<String> {
+    let chars: Vec<char> = key.chars().collect();
+    chars.windows(8).map(|w| w.iter().collect::<String>()).find(|part| text.contains(part.as_str()))
+}
+
+/// Issue 13: a key written where the id goes (`base64key:id`), or any other malformed entry,
+/// gives an error that names the entry by position and what is wrong, never the key.
+#[test]
+fn a_key_written_the_wrong_way_round_is_refused_without_echoing_it() {
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let unpadded = key.trim_end_matches('=');
+    let short = "AAECAwQFBgcICQoLDA0ODw=="; // 16 bytes
+    let cases: Vec<(String, &str)> = vec![
+        (format!("{key}:k1"), "entry 1 is written the wrong way round"),
+        (format!("k2:{K2_KEY}, {key}:k1"), "entry 2 is written the wrong way round"),
+        (key.to_owned(), "entry 1 has no `:`"),
+        (format!("{unpadded}:k1"), "entry 1 has a key that is not valid standard base64"),
+        (format!("my key:{key}"), "entry 1 has an invalid key id"),
+        (format!("{key}:{key}"), "entry 1 has an invalid key id"),
+        (format!("k1:{key}x"), "entry 1 has a key that is not valid standard base64"),
+        (format!("k1:{short}"), "entry 1 has a key of 16 bytes"),
+        (format!("k1:{key},,k1:{key}"), "entry 3 has the same key id as entry 1"),
+        (format!("{}:{key}", "k".repeat(65)), "entry 1 has an invalid key id"),
+    ];
+    for (spec, expected) in &cases {
+        let e = KeyRing::parse(spec).err().unwrap_or_else(|| panic!("{spec:?} must be refused"));
+        assert!(matches!(e, Error::Config(_)), "{spec:?}: {e:?}");
+        let (display, debug) = (e.to_string(), format!("{e:?}"));
+        assert!(display.contains(expected), "{spec:?}: `{display}` should say `{expected}`");
+        for text in [&display, &debug] {
+            for secret in [key, short, K2_KEY] {
+                assert_eq!(shows_part_of(text, secret), None, "{spec:?}: the error shows key material: {text}");
+            }
+        }
+    }
+}
+
+const K2_KEY: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";

@@ -255,27 +255,50 @@ async fn cmd_accounts(ctx: &Ctx) -> Result<ExitCode> {
 
 /// Parses `--at`: RFC 3339, or `+30s` / `+10m` / `+2h` / `+1d` from now.
 pub fn parse_at(s: &str) -> Result<DateTime<Utc>> {
+    parse_at_from(s, Utc::now())
+}
+
+/// [`parse_at`] with `+…` counted from `now`. A time too far ahead to represent is an error,
+/// never a panic.
+pub fn parse_at_from(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let too_far = || CliError::Message(format!("`{s}` is too far in the future"));
     if let Some(rel) = s.strip_prefix('+') {
-        let (n, unit) = rel.split_at(rel.find(|c: char| !c.is_ascii_digit()).unwrap_or(rel.len()));
-        let n: i64 = n
-            .parse()
-            .map_err(|_| CliError::Message(format!("`{s}` is not a time: use +30s, +10m, +2h or RFC 3339")))?;
-        let d = match unit {
-            "" | "s" => chrono::Duration::seconds(n),
-            "m" => chrono::Duration::minutes(n),
-            "h" => chrono::Duration::hours(n),
-            "d" => chrono::Duration::days(n),
-            _ => return fail(format!("`{s}` is not a time: use +30s, +10m, +2h or RFC 3339")),
+        let not_a_time = || CliError::Message(format!("`{s}` is not a time: use +30s, +10m, +2h, +1d or RFC 3339"));
+        let (digits, unit) = rel.split_at(rel.find(|c: char| !c.is_ascii_digit()).unwrap_or(rel.len()));
+        let delta: fn(i64) -> Option<chrono::TimeDelta> = match unit {
+            "" | "s" => chrono::TimeDelta::try_seconds,
+            "m" => chrono::TimeDelta::try_minutes,
+            "h" => chrono::TimeDelta::try_hours,
+            "d" => chrono::TimeDelta::try_days,
+            _ => return Err(not_a_time()),
         };
-        return Ok(Utc::now() + d);
+        if digits.is_empty() {
+            return Err(not_a_time());
+        }
+        // Only ASCII digits are left, so the only way not to fit an i64 is to be too large.
+        let n: i64 = digits.parse().map_err(|_| too_far())?;
+        return delta(n).and_then(|d| now.checked_add_signed(d)).ok_or_else(too_far);
     }
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
         .map_err(|_| CliError::Message(format!("`{s}` is not a time: use RFC 3339 (2026-12-01T09:00:00Z) or +10m")))
 }
 
+/// When a wait of `wait` from now ends; `None` if that is past the clock's range (never).
+pub fn deadline_after(wait: Duration) -> Option<tokio::time::Instant> {
+    tokio::time::Instant::now().checked_add(wait)
+}
+
+/// How long to keep a local sandbox for a post due at `at`: until then, plus `extra_secs`
+/// (saturating, whatever the numbers).
+pub fn wait_for_due(at: DateTime<Utc>, now: DateTime<Utc>, extra_secs: u64) -> Duration {
+    (at - now).to_std().unwrap_or_default().saturating_add(Duration::from_secs(extra_secs))
+}
+
 /// Builds a post from the command line.
 pub async fn build_post(ctx: &Ctx, args: &PostArgs) -> Result<Post> {
+    // Checked first: a bad time is refused before any file is read or account looked up.
+    let at = args.at.as_deref().map(parse_at).transpose()?;
     let mut media = Vec::new();
     for path in &args.media {
         media.push(Media::from_file(path).await?);
@@ -319,8 +342,8 @@ pub async fn build_post(ctx: &Ctx, args: &PostArgs) -> Result<Post> {
         }
         post = post.to(t);
     }
-    if let Some(at) = &args.at {
-        post = post.at(parse_at(at)?);
+    if let Some(at) = at {
+        post = post.at(at);
     }
     Ok(post)
 }
@@ -385,7 +408,7 @@ async fn finish(ctx: &Ctx, posts: &[PostId], wait: Duration) -> Result<Vec<Targe
             })
             .await
     });
-    let deadline = tokio::time::Instant::now() + wait;
+    let deadline = deadline_after(wait);
     let pb = ctx.ui.spinner("waiting for the platforms to finish…");
     let out = loop {
         let mut all = Vec::new();
@@ -400,7 +423,7 @@ async fn finish(ctx: &Ctx, posts: &[PostId], wait: Duration) -> Result<Vec<Targe
                 .collect();
             pb.set_message(format!("waiting for {}", open.join(", ")));
         }
-        if all.iter().all(|r| r.state.is_final()) || tokio::time::Instant::now() >= deadline {
+        if all.iter().all(|r| r.state.is_final()) || deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
             break all;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -418,7 +441,7 @@ async fn cmd_post(ctx: &Ctx, args: &PostArgs) -> Result<ExitCode> {
         let id = ctx.engine.schedule(&post).await?;
         if ctx.local_sandbox.is_some() {
             ctx.ui.say("The sandbox of this command is kept running until the post is published.");
-            let wait = (at - Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(args.wait);
+            let wait = wait_for_due(at, Utc::now(), args.wait);
             let records = finish(ctx, &[id], wait).await?;
             return report_post(ctx, id, &records, &accounts);
         }
@@ -588,4 +611,92 @@ async fn cmd_export(ctx: &Ctx, account: &str) -> Result<ExitCode> {
     let v = ctx.store.data.export_account(a.id).await?;
     ctx.ui.json_out(&v);
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn error_of(s: &str) -> String {
+        match parse_at_from(s, now()) {
+            Ok(t) => panic!("`{s}` must be refused, got {t}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn parse_at_reads_offsets_and_rfc3339() {
+        assert_eq!(parse_at_from("+30s", now()).unwrap(), now() + chrono::TimeDelta::seconds(30));
+        assert_eq!(parse_at_from("+30", now()).unwrap(), now() + chrono::TimeDelta::seconds(30));
+        assert_eq!(parse_at_from("+10m", now()).unwrap(), now() + chrono::TimeDelta::minutes(10));
+        assert_eq!(parse_at_from("+2h", now()).unwrap(), now() + chrono::TimeDelta::hours(2));
+        assert_eq!(parse_at_from("+1d", now()).unwrap(), now() + chrono::TimeDelta::days(1));
+        assert_eq!(parse_at_from("+0s", now()).unwrap(), now());
+        assert_eq!(
+            parse_at_from("2026-12-01T10:00:00+01:00", now()).unwrap(),
+            DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z").unwrap()
+        );
+        // Far, but a time: year 200,000 or so.
+        assert!(parse_at_from("+70000000d", now()).is_ok());
+    }
+
+    /// Issue 13: `--at +99999999999h` panicked (exit 101).
+    #[test]
+    fn parse_at_refuses_times_too_far_ahead_without_panicking() {
+        for s in [
+            "+99999999999h",
+            "+99999999999d",
+            "+9223372036854775807s", // i64::MAX seconds: more than a TimeDelta holds
+            "+9223372036854775807m",
+            "+9223372036854775807h",
+            "+9223372036854775807d",
+            "+9223372036854775808s", // one more than i64::MAX
+            "+99999999999999999999999999999999h",
+            "+100000000d",     // a TimeDelta, but past the last representable time
+            "+9000000000000s", // a TimeDelta, but past the last representable time
+        ] {
+            let e = error_of(s);
+            assert_eq!(e, format!("`{s}` is too far in the future"));
+        }
+        // The real clock too.
+        assert!(parse_at("+99999999999h").is_err());
+    }
+
+    #[test]
+    fn parse_at_refuses_what_is_not_a_time() {
+        for s in [
+            "",
+            "+",
+            "+h",
+            "+-5m",
+            "-5m",
+            "+5x",
+            "+5 m",
+            "+5mm",
+            "+1.5h",
+            "+5M",
+            "+٣m",
+            "tomorrow",
+            "2026-13-01T00:00:00Z",
+            "+99999999999999999999999w",
+        ] {
+            let e = error_of(s);
+            assert!(e.contains("is not a time"), "`{s}`: {e}");
+        }
+    }
+
+    #[test]
+    fn waits_saturate_instead_of_overflowing() {
+        assert!(deadline_after(Duration::MAX).is_none());
+        assert!(deadline_after(Duration::from_secs(u64::MAX)).is_none());
+        assert!(deadline_after(Duration::from_secs(1)).is_some());
+        let far = parse_at_from("+70000000d", now()).unwrap();
+        assert_eq!(wait_for_due(far, now(), u64::MAX), Duration::MAX);
+        assert_eq!(wait_for_due(now(), far, 5), Duration::from_secs(5), "a time already past waits only the extra");
+        assert_eq!(wait_for_due(now() + chrono::TimeDelta::seconds(10), now(), 5), Duration::from_secs(15));
+    }
 }

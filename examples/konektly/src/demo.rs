@@ -187,8 +187,19 @@ async fn statuses(engine: &Konektly, ids: &[PostId]) -> Result<Vec<TargetRecord>
     Ok(out)
 }
 
+/// When a post scheduled `schedule_in` after `now` is due; an error (not a panic) if that is
+/// beyond what a time can hold.
+pub fn scheduled_for(now: DateTime<Utc>, schedule_in: Duration) -> Result<DateTime<Utc>> {
+    chrono::TimeDelta::from_std(schedule_in)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .ok_or_else(|| CliError::Message(format!("`--schedule-in {}` is too far in the future", schedule_in.as_secs())))
+}
+
 /// Runs the demo against `sandbox`.
 pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoReport> {
+    // Refused before anything is created or connected.
+    scheduled_for(Utc::now(), opts.schedule_in)?;
     let info = SandboxInfo::of(sandbox);
     ui.say(format!(
         "Sandbox up: X {} · TikTok {} · Facebook {} · Instagram {} · YouTube {} · media {}",
@@ -266,7 +277,7 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
         ),
     );
 
-    let at = Utc::now() + chrono::Duration::from_std(opts.schedule_in).unwrap_or_default();
+    let at = scheduled_for(Utc::now(), opts.schedule_in)?;
     let text2 = format!("Scheduled by the konektly demo for {} UTC.", at.format("%H:%M:%S"));
     let mut post2 =
         build_post(&owner, &accounts, &text2, "…with the same short video.", "Scheduled by the konektly demo")?;
@@ -288,7 +299,7 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
             .await
     });
     let ids = [post.id, post2.id];
-    let deadline = tokio::time::Instant::now() + opts.timeout;
+    let deadline = crate::commands::deadline_after(opts.timeout);
     let mut bars: HashMap<String, indicatif::ProgressBar> = HashMap::new();
     let mut last: HashMap<String, String> = HashMap::new();
     loop {
@@ -316,7 +327,7 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
                 }
             }
         }
-        if all.iter().all(|r| r.state.is_final()) || tokio::time::Instant::now() >= deadline {
+        if all.iter().all(|r| r.state.is_final()) || deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -382,4 +393,19 @@ pub fn render(report: &DemoReport) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schedule_too_far_ahead_is_an_error_not_a_panic() {
+        let now = Utc::now();
+        assert_eq!(scheduled_for(now, Duration::from_secs(5)).unwrap(), now + chrono::TimeDelta::seconds(5));
+        for secs in [u64::MAX, 9_000_000_000_000_000, 99_999_999_999_999] {
+            let e = scheduled_for(now, Duration::from_secs(secs)).unwrap_err().to_string();
+            assert_eq!(e, format!("`--schedule-in {secs}` is too far in the future"));
+        }
+    }
 }

@@ -109,7 +109,8 @@ impl Ui {
                         pb.finish_and_clear();
                     }
                 } else {
-                    let q = sent.min(total) * 4 / total;
+                    // In u128: `sent * 4` cannot overflow; the quotient is 0 to 4.
+                    let q = u64::try_from(u128::from(sent.min(total)) * 4 / u128::from(total)).unwrap_or(4);
                     if quarters.get(&target).is_none_or(|last| q > *last) {
                         quarters.insert(target, q);
                         ui.say(format!("  {label}: {}% ({sent} of {total} bytes)", q * 25));

@@ -77,6 +77,15 @@ async fn connect_follows_the_redirect_then_the_account_posts() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("text_too_long") && said.contains("280"), "{said}");
 
+    // Issue 13: a time too far ahead is refused in words, not with a panic (exit 101).
+    for at in ["+99999999999h", "+9223372036854775808s", "+100000000d"] {
+        let out = konektly(&sandbox, &db).args(["post", "--to", "x", "--text", "later", "--at", at]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{at}: {err}");
+        assert!(err.contains(&format!("`{at}` is too far in the future")) && !err.contains("panicked"), "{err}");
+    }
+    assert!(sandbox.posts().is_empty(), "nothing was posted");
+
     // A post with a file: published once, with the file's bytes.
     let jpeg = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo.jpg");
     let out = konektly(&sandbox, &db)
@@ -97,4 +106,26 @@ async fn connect_follows_the_redirect_then_the_account_posts() {
     let post_id = posted["post"].as_str().unwrap();
     let out = konektly(&sandbox, &db).args(["status", post_id, "--json"]).output().unwrap();
     assert_eq!(json_of(&out)[0]["remote_id"], remote.as_str());
+}
+
+/// Issue 13: `--db /dev/null` created `/dev/null.key`. A database path that cannot be a SQLite
+/// file is refused, in words, before a key file is created beside it.
+#[test]
+fn a_database_path_that_is_not_a_file_is_refused_before_a_key_file_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_file = dir.path().join("a-directory");
+    std::fs::create_dir(&not_a_file).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_konektly"))
+        .arg("--db")
+        .arg(&not_a_file)
+        .arg("accounts")
+        .env_remove("KONEKTLY_KEYS")
+        .env_remove("KONEKTLY_DATABASE_URL")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is a directory, not a regular file"), "{err}");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("a-directory")], "no key file beside it");
 }
