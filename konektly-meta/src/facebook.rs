@@ -489,10 +489,17 @@ impl FacebookPagePlatform {
             st.create_sent = true;
             st.create_sent_at = Some(chrono::Utc::now());
             ctx.before_create(&*st).await?;
-            let done: SuccessBody = self
+            let done: SuccessBody = match self
                 .client
                 .post_form(reels, ctx.access_token(), &form, CallKind::Create, Some(&*ctx), "publishing the Reel")
-                .await?;
+                .await
+            {
+                // A repeated finish of a Reel whose first finish did land: it is publishing.
+                Err(Error::Rejected { message, .. }) if message.contains("already finished") => {
+                    SuccessBody { success: true }
+                }
+                other => other?,
+            };
             if !done.success {
                 return Err(Error::rejected(None, "Facebook refused to publish the Reel"));
             }
@@ -536,6 +543,43 @@ impl FacebookPagePlatform {
                 Some("video_error".into()),
                 format!("Facebook could not process the video {detail}"),
             ));
+        }
+        // All bytes sent but the upload still open: the finish call never took effect (its
+        // request was lost before Facebook acted). Finish again from the checkpoint.
+        let upload_open = status.video_status.as_deref() == Some("upload_incomplete")
+            || status.uploading_phase.as_ref().and_then(|p| p.status.as_deref()).is_some_and(|s| s != "complete");
+        let finished = st.video.as_ref().is_some_and(|v| v.finished) || st.reel.as_ref().is_some_and(|r| r.finished);
+        // A Reel uploaded and processed whose publishing never started was never finished.
+        let phase = |p: &Option<_>| {
+            let p: &Option<crate::model::Phase> = p;
+            p.as_ref().and_then(|p| p.status.clone()).unwrap_or_default()
+        };
+        let reel_unfinished = is_reel
+            && opts.schedule_at.is_none()
+            && status.video_status.as_deref() == Some("ready")
+            && phase(&status.processing_phase) == "complete"
+            && phase(&status.publishing_phase) == "not_started";
+        if is_reel && reel_unfinished && finished {
+            tracing::info!(target: "konektly::facebook", video = %video_id, "the Reel's finish did not take effect: finishing again");
+            if let Some(r) = st.reel.as_mut() {
+                r.finished = false;
+            }
+            ctx.save_state(&*st).await?;
+            return Ok(PublishOutcome::Processing {
+                poll_after: std::time::Duration::ZERO,
+                detail: Some("finishing the Reel again".into()),
+            });
+        }
+        if upload_open && finished && !is_reel {
+            tracing::info!(target: "konektly::facebook", video = %video_id, "the video's finish did not take effect: finishing again");
+            if let Some(v) = st.video.as_mut() {
+                v.finished = false;
+            }
+            ctx.save_state(&*st).await?;
+            return Ok(PublishOutcome::Processing {
+                poll_after: std::time::Duration::ZERO,
+                detail: Some("finishing the upload again".into()),
+            });
         }
         let publishing_done = status
             .publishing_phase
@@ -784,6 +828,13 @@ impl Platform for FacebookPagePlatform {
             // The finish call may or may not have landed: the video's status says.
             return match self.video_status(ctx, &mut st, &opts).await {
                 Ok(PublishOutcome::Published(r)) => Ok(Reconciliation::Published(r)),
+                // The finish never took effect: nothing was published; finish again.
+                Ok(PublishOutcome::Processing { .. })
+                    if st.video.as_ref().is_some_and(|v| !v.finished)
+                        || st.reel.as_ref().is_some_and(|r| !r.finished) =>
+                {
+                    Ok(Reconciliation::NotFound)
+                }
                 Ok(PublishOutcome::Processing { poll_after, .. }) => {
                     let mut st = st;
                     if let Some(v) = st.video.as_mut() {

@@ -71,6 +71,8 @@ pub struct Subject {
     /// The platform id its targets use (`x`, `facebook`, `instagram`, `tiktok`, `youtube`).
     pub platform: &'static str,
     /// The platform whose login connects it (`facebook` for Instagram through Facebook Login).
+    /// Its sandbox host serves the account's API calls, so the fault knobs and request counts
+    /// of the scenarios are that host's.
     pub connect_via: &'static str,
     /// Builds the adapter's platforms against a sandbox.
     pub platforms: fn(&Sandbox) -> Vec<Arc<dyn Platform>>,
@@ -261,6 +263,11 @@ impl<'a> Harness<'a> {
         Harness { subject, scenario, kind, sandbox, engine, owner, account }
     }
 
+    /// The sandbox host serving the account's API calls.
+    fn host(&self) -> &'static str {
+        self.subject.connect_via
+    }
+
     fn ctx(&self) -> String {
         format!("[{} / {} / {}]", self.subject.platform, self.scenario, self.kind.name)
     }
@@ -286,7 +293,7 @@ impl<'a> Harness<'a> {
     }
 
     fn commits(&self) -> u64 {
-        self.sandbox.requests_of(self.subject.platform, self.kind.request)
+        self.sandbox.requests_of(self.host(), self.kind.request)
     }
 
     /// Publishes `post` and runs workers until its target is final (or panics after a minute).
@@ -304,7 +311,17 @@ impl<'a> Harness<'a> {
             if records.iter().all(|r| r.state.is_final() || matches!(r.state, TargetState::Blocked { .. })) {
                 return records.into_iter().next().expect("one target");
             }
-            assert!(tokio::time::Instant::now() < deadline, "{} not final after a minute: {records:?}", self.ctx());
+            if tokio::time::Instant::now() >= deadline {
+                let r = &records[0];
+                panic!(
+                    "{} not final after a minute: {:?}, attempts {}, last error {:?}, checkpoint {}",
+                    self.ctx(),
+                    r.state,
+                    r.attempts,
+                    r.last_error,
+                    r.checkpoint.as_json()
+                );
+            }
             worker.run_once().await.expect("run_once");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -372,7 +389,7 @@ impl<'a> Harness<'a> {
             // 150 posts just before ours, inside any lookup window.
             self.fill_others(150, Utc::now() - chrono::Duration::seconds(20));
         }
-        self.sandbox.update_faults(self.subject.platform, |f| {
+        self.sandbox.update_faults(self.host(), |f| {
             f.lose_answer.insert(self.kind.request.into(), 1);
         });
         let text = self.text();
@@ -386,7 +403,7 @@ impl<'a> Harness<'a> {
         let r = self.until_final(post.id).await;
         self.exactly_one(&r);
         assert_eq!(
-            self.sandbox.faults(self.subject.platform).lose_answer.get(self.kind.request),
+            self.sandbox.faults(self.host()).lose_answer.get(self.kind.request),
             Some(&0),
             "{} the answer to `{}` was lost as staged",
             self.ctx(),
@@ -398,7 +415,7 @@ impl<'a> Harness<'a> {
     }
 
     async fn lost_request(&self) {
-        self.sandbox.update_faults(self.subject.platform, |f| {
+        self.sandbox.update_faults(self.host(), |f| {
             f.lose_request.insert(self.kind.request.into(), 1);
         });
         let r = self.publish(&self.post(&self.text())).await;
@@ -408,7 +425,7 @@ impl<'a> Harness<'a> {
 
     async fn same_text_never_adopted(&self) {
         let text = self.text();
-        self.sandbox.update_faults(self.subject.platform, |f| {
+        self.sandbox.update_faults(self.host(), |f| {
             f.lose_answer.insert(self.kind.request.into(), 1);
         });
         let post = self.post(&text);
@@ -436,7 +453,7 @@ impl<'a> Harness<'a> {
     async fn duplicate_after_own_create(&self) {
         // Our create lands, its answer is lost, and the account's listings lag behind: the
         // first lookup sees nothing, the repeat is refused as a duplicate — of our own post.
-        self.sandbox.update_faults(self.subject.platform, |f| {
+        self.sandbox.update_faults(self.host(), |f| {
             f.lose_answer.insert(self.kind.request.into(), 1);
             f.listing_lag = Duration::from_millis(1500);
         });
@@ -467,7 +484,7 @@ impl<'a> Harness<'a> {
     }
 
     async fn server_error_after_commit(&self) {
-        self.sandbox.update_faults(self.subject.platform, |f| {
+        self.sandbox.update_faults(self.host(), |f| {
             f.error_after_commit.insert(self.kind.request.into(), 1);
         });
         let r = self.publish(&self.post(&self.text())).await;
@@ -478,21 +495,11 @@ impl<'a> Harness<'a> {
     }
 
     async fn rate_limit(&self) {
-        self.sandbox.update_faults(self.subject.platform, |f| f.rate_limit_burst = 1);
+        self.sandbox.update_faults(self.host(), |f| f.rate_limit_burst = 1);
         let r = self.publish(&self.post(&self.text())).await;
         self.exactly_one(&r);
-        assert_eq!(
-            self.sandbox.faults(self.subject.platform).rate_limit_burst,
-            0,
-            "{} the 429 was answered",
-            self.ctx()
-        );
-        assert_eq!(
-            self.sandbox.early_requests(self.subject.platform),
-            0,
-            "{} a request came before the 429's wait",
-            self.ctx()
-        );
+        assert_eq!(self.sandbox.faults(self.host()).rate_limit_burst, 0, "{} the 429 was answered", self.ctx());
+        assert_eq!(self.sandbox.early_requests(self.host()), 0, "{} a request came before the 429's wait", self.ctx());
     }
 
     async fn revoked(&self) {
