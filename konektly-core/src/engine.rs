@@ -870,6 +870,19 @@ impl Konektly {
                     Ok(Reconciliation::Processing { poll_after }) => {
                         Ok(PublishOutcome::Processing { poll_after, detail: None })
                     }
+                    Ok(Reconciliation::Unknowable { reason }) => {
+                        self.flush_reports(&sink, &platform.id(), account.id).await;
+                        return Some(Completion::Failed(FailureRecord {
+                            kind: crate::error::ErrorKind::OutcomeUnknown,
+                            code: Some("outcome_unknowable".into()),
+                            message: format!(
+                                "whether this post was published on {} cannot be established: {reason}; check the \
+                                 account before publishing it again",
+                                record.platform
+                            ),
+                            violations: Vec::new(),
+                        }));
+                    }
                     Ok(Reconciliation::NotFound) if record.cancel_requested_at.is_some() => {
                         // Nothing landed and a cancel waits: stop here (recorded as cancelled).
                         return Some(Completion::Retry { at: Utc::now(), error: None, attempts: record.attempts });

@@ -454,6 +454,14 @@ pub enum Reconciliation {
     /// The attempt did not land (or left nothing to finish): publishing again is safe. Saved
     /// checkpoints (uploaded media…) are kept, so work is resumed, not redone.
     NotFound,
+    /// The platform offers no way to find out whether the attempt landed (TikTok after a lost
+    /// answer to a pull-from-URL init: no publish id, no listing). The target ends as
+    /// `outcome_unknown` at once — never published again, never looked up in vain — and the
+    /// application is told, so that a person checks the account.
+    Unknowable {
+        /// Why, for the person who checks.
+        reason: String,
+    },
 }
 
 /// Why a target failed, stored with it.

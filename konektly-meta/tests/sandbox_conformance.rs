@@ -45,6 +45,7 @@ fn facebook() -> Subject {
         post,
         duplicate_refusal,
         publishes,
+        unknowable: false,
     };
     Subject {
         platform: "facebook",
@@ -86,7 +87,14 @@ fn facebook() -> Subject {
 }
 
 fn instagram() -> Subject {
-    let kind = |name, request, post, publishes| CreateKind { name, request, post, duplicate_refusal: false, publishes };
+    let kind = |name, request, post, publishes| CreateKind {
+        name,
+        request,
+        post,
+        duplicate_refusal: false,
+        publishes,
+        unknowable: false,
+    };
     Subject {
         platform: "instagram",
         connect_via: "facebook",

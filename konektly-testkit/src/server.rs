@@ -160,10 +160,18 @@ async fn handle(name: &'static str, state: &State, router: Router, req: http::Re
             use sha2::Digest as _;
             sha2::Sha256::digest(&bytes)[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()
         };
-        let kind = request_kind(name, &parts.method, parts.uri.path(), parts.uri.query().unwrap_or(""), &bytes);
+        let kind = request_kind(
+            name,
+            &parts.method,
+            &parts.headers,
+            parts.uri.path(),
+            parts.uri.query().unwrap_or(""),
+            &bytes,
+        );
         (http::Request::from_parts(parts, Body::from(bytes)), hash, kind)
     } else {
-        let kind = request_kind(name, req.method(), req.uri().path(), req.uri().query().unwrap_or(""), b"");
+        let kind =
+            request_kind(name, req.method(), req.headers(), req.uri().path(), req.uri().query().unwrap_or(""), b"");
         (req, String::new(), kind)
     };
     let key = wait_key(name, &req, &body_hash);
@@ -340,10 +348,17 @@ fn unavailable(name: &str) -> Response {
 /// The kind of an API request, as fault knobs and counters name it (see
 /// [`Faults::lose_answer`](crate::Faults::lose_answer)): `tweet`, `media_init`, `media_append`,
 /// `media_finalize` (X); `video_init`, `inbox_init`, `content_init`, `upload_chunk` (TikTok);
-/// `upload_init`, `upload` (YouTube); `feed`, `photo`, `video_start`, `video_transfer`,
+/// `upload_init`, `upload`, `upload_status` (YouTube); `feed`, `photo`, `video_start`, `video_transfer`,
 /// `video_finish`, `reel_start`, `reel_finish` (Facebook); `container`, `media_publish`
 /// (Instagram). Reads are `read`; anything else `other`.
-pub(crate) fn request_kind(platform: &str, method: &http::Method, path: &str, query: &str, body: &[u8]) -> String {
+pub(crate) fn request_kind(
+    platform: &str,
+    method: &http::Method,
+    headers: &HeaderMap,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> String {
     use http::Method;
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if method == Method::GET {
@@ -366,6 +381,15 @@ pub(crate) fn request_kind(platform: &str, method: &http::Method, path: &str, qu
         ("tiktok", &Method::POST, [.., "content", "init"]) => "content_init",
         ("tiktok", &Method::PUT, ["video"]) => "upload_chunk",
         ("youtube", &Method::POST, ["upload", "youtube", "v3", "videos"]) => "upload_init",
+        // `Content-Range: bytes */N` asks how much of a resumable upload arrived.
+        ("youtube", &Method::PUT, ["upload", "youtube", "v3", "videos"])
+            if headers
+                .get(http::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim_start_matches("bytes ").starts_with('*')) =>
+        {
+            "upload_status"
+        }
         ("youtube", &Method::PUT, ["upload", "youtube", "v3", "videos"]) => "upload",
         ("facebook" | "instagram", &Method::POST, [.., edge]) => {
             let phase = param("upload_phase").unwrap_or_default();

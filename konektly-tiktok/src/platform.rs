@@ -468,10 +468,11 @@ impl Platform for TikTokPlatform {
                 // No init, or an upload session that never got bytes (TikTok drops it).
                 return Ok(Reconciliation::NotFound);
             }
-            return Err(Error::rejected(
-                Some("outcome_unconfirmed".into()),
-                "TikTok may have received this post (the answer to its init was lost) and offers no way to check; look at the creator's TikTok profile before publishing it again",
-            ));
+            return Ok(Reconciliation::Unknowable {
+                reason: "TikTok may have received this post (the answer to its init was lost) and offers no way \
+                         to check; look at the creator's TikTok profile"
+                    .into(),
+            });
         };
         if !state.upload_complete() {
             // The upload resumes from its checkpoint.

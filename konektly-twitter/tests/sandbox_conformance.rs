@@ -31,6 +31,7 @@ fn subject() -> Subject {
                 post: |t| (Content::text(t), TargetOptions::none()),
                 duplicate_refusal: true,
                 publishes: true,
+                unknowable: false,
             },
             CreateKind {
                 name: "image",
@@ -38,6 +39,7 @@ fn subject() -> Subject {
                 post: |t| (Content::text(t).with_media(sample_jpeg(800, 600)), TargetOptions::none()),
                 duplicate_refusal: true,
                 publishes: true,
+                unknowable: false,
             },
             CreateKind {
                 name: "video",
@@ -45,6 +47,7 @@ fn subject() -> Subject {
                 post: |t| (Content::text(t).with_media(sample_mp4(300_000, 20)), TargetOptions::none()),
                 duplicate_refusal: true,
                 publishes: true,
+                unknowable: false,
             },
             CreateKind {
                 name: "video/upload init",
@@ -52,6 +55,7 @@ fn subject() -> Subject {
                 post: |t| (Content::text(t).with_media(sample_mp4(300_000, 20)), TargetOptions::none()),
                 duplicate_refusal: false,
                 publishes: false,
+                unknowable: false,
             },
         ],
     }

@@ -1,0 +1,53 @@
+//! The shared adapter conformance suite (konektly-testkit), run against the sandbox's YouTube.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use konektly_core::{Content, Platform, TargetOptions};
+use konektly_testkit::Sandbox;
+use konektly_testkit::conformance::{CreateKind, Subject, readme_table, sample_mp4};
+use konektly_youtube::{YouTubeBuilder, YouTubeOptions};
+
+fn platforms(sandbox: &Sandbox) -> Vec<Arc<dyn Platform>> {
+    let c = sandbox.credentials("youtube");
+    let youtube = YouTubeBuilder::new()
+        .with_client_id(c.client_id)
+        .with_client_secret(c.client_secret)
+        .with_base_url(sandbox.base_url("youtube").to_string())
+        .with_poll_interval(Duration::from_millis(100))
+        .build()
+        .expect("the YouTube platform builds");
+    vec![Arc::new(youtube)]
+}
+
+fn video(text: &str) -> (Content, TargetOptions) {
+    let options = YouTubeOptions { title: Some(text.chars().take(90).collect()), ..YouTubeOptions::default() };
+    (Content::text(text).with_media(sample_mp4(300_000, 20)), TargetOptions::new(&options).expect("options serialise"))
+}
+
+fn subject() -> Subject {
+    let kind = |name, request, publishes| CreateKind {
+        name,
+        request,
+        post: video,
+        duplicate_refusal: false,
+        publishes,
+        unknowable: false,
+    };
+    Subject {
+        platform: "youtube",
+        connect_via: "youtube",
+        platforms,
+        searches_posts: false,
+        kinds: vec![kind("video/upload init", "upload_init", false), kind("video/upload", "upload", true)],
+    }
+}
+
+konektly_testkit::conformance_suite!(subject());
+
+#[test]
+fn the_readme_shows_the_current_conformance_table() {
+    let readme = include_str!("../README.md");
+    let table = readme_table(&subject());
+    assert!(readme.contains(&table), "konektly-youtube/README.md must hold the conformance table:\n{table}");
+}
