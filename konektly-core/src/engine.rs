@@ -1211,8 +1211,12 @@ impl CheckpointSaver for LeaseSaver {
         let lease = self.0.lease();
         self.0.scheduler.save_checkpoint(&lease, checkpoint).await?;
         // The adapter saves what a create answered (its id) before anything else: from here on
-        // no create of this attempt is waiting for its answer.
-        self.0.create_outstanding.store(false, std::sync::atomic::Ordering::Relaxed);
+        // no create of this attempt is waiting for its answer. The lease's create extension
+        // (minutes) is given back at once, so that a worker that dies later (mid-upload, say)
+        // holds the target for one lease, not for the create's allowance too.
+        if self.0.create_outstanding.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            self.0.heartbeat().await?;
+        }
         Ok(())
     }
 

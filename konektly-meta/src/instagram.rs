@@ -297,6 +297,9 @@ impl InstagramPlatform {
         if st.publish_sent {
             // The publish call may have landed: look before publishing again.
             match self.reconcile(ctx).await? {
+                Reconciliation::Unknowable { reason } => {
+                    return Err(Error::UnknownOutcome { message: reason, source: None });
+                }
                 Reconciliation::Published(r) => return Ok(PublishOutcome::Published(r)),
                 Reconciliation::Processing { poll_after } => {
                     return Ok(PublishOutcome::Processing { poll_after, detail: None });

@@ -7,7 +7,7 @@ use std::time::Duration;
 use konektly_core::{Content, Platform, TargetOptions};
 use konektly_meta::{FacebookOptions, FacebookPostKind, InstagramMediaKind, InstagramOptions, MetaBuilder};
 use konektly_testkit::Sandbox;
-use konektly_testkit::conformance::{CreateKind, Subject, readme_table, sample_jpeg, sample_mp4};
+use konektly_testkit::conformance::{CreateKind, Subject, Upload, readme_table, sample_jpeg, sample_mp4};
 
 fn platforms(sandbox: &Sandbox) -> Vec<Arc<dyn Platform>> {
     let fb = sandbox.credentials("facebook");
@@ -52,6 +52,13 @@ fn facebook() -> Subject {
         connect_via: "facebook",
         platforms,
         searches_posts: true,
+        // Facebook hands out 4 MB parts: 9 MB take three.
+        uploads: vec![Upload {
+            kind: "video/finish",
+            part: "video_transfer",
+            post: |t| (Content::text(t).with_media(sample_mp4(9 * 1024 * 1024, 20)), TargetOptions::none()),
+            parts: 3,
+        }],
         kinds: vec![
             kind("text", "feed", |t| (Content::text(t), TargetOptions::none()), true, true),
             kind(
@@ -100,6 +107,7 @@ fn instagram() -> Subject {
         connect_via: "facebook",
         platforms,
         searches_posts: false,
+        uploads: Vec::new(),
         kinds: vec![
             kind(
                 "image/container",

@@ -29,6 +29,7 @@
 //! | `revoked_grant_marks_reauth` | the user revoked the app: account `reauth_required`, event raised, target blocked, nothing posted |
 //! | `short_lived_tokens_refresh_and_rotate` | tokens that expire at once: refreshed before each attempt, a rotating refresh token used once |
 //! | `cancel_before_publish_posts_nothing` | a cancelled scheduled post never reaches the platform |
+//! | `restart_mid_upload_resumes` | the worker dies while a part is on its way: another resumes after the lease, no part the platform acknowledged is sent again, one post with the exact bytes |
 //!
 //! What no lookup can tell, and the suite does not ask: a post by the same account, with the
 //! same text, created in the very seconds of a create whose request was lost before it
@@ -80,6 +81,20 @@ impl std::fmt::Debug for CreateKind {
     }
 }
 
+/// A create kind that uploads its media in parts, for the restart scenario.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    /// The [`CreateKind::name`] it belongs to (its table cell).
+    pub kind: &'static str,
+    /// The sandbox request kind of one part (`media_append`, `upload_chunk`, `upload`,
+    /// `video_transfer`).
+    pub part: &'static str,
+    /// A post whose media takes at least two parts with the adapter's chunk size.
+    pub post: fn(&str) -> (Content, TargetOptions),
+    /// How many part requests that media takes in a run without faults.
+    pub parts: u64,
+}
+
 /// An adapter under test.
 pub struct Subject {
     /// The platform id its targets use (`x`, `facebook`, `instagram`, `tiktok`, `youtube`).
@@ -95,6 +110,8 @@ pub struct Subject {
     /// Whether its reconcile searches the account's posts (X timeline, Page feed) rather than
     /// reading ids from the checkpoint: the busy-account and same-text scenarios then matter.
     pub searches_posts: bool,
+    /// Its create kinds that upload in parts.
+    pub uploads: Vec<Upload>,
 }
 
 impl std::fmt::Debug for Subject {
@@ -104,7 +121,7 @@ impl std::fmt::Debug for Subject {
 }
 
 /// The scenarios, in order, with what each holds the adapter to.
-pub const SCENARIOS: [(&str, &str); 11] = [
+pub const SCENARIOS: [(&str, &str); 12] = [
     ("publishes_each_kind_exactly_once", "one post, its id and URL recorded"),
     ("lost_answer_after_commit_on_busy_account", "committed, answer lost, 200 other posts around: adopts exactly ours"),
     ("lost_request_is_sent_once_more", "request lost before the platform acted: one more create, one post"),
@@ -119,6 +136,7 @@ pub const SCENARIOS: [(&str, &str); 11] = [
     ("revoked_grant_marks_reauth", "revoked grant: account reauth_required, event, target blocked"),
     ("short_lived_tokens_refresh_and_rotate", "tokens expiring at once: refreshed, rotating refresh used once"),
     ("cancel_before_publish_posts_nothing", "cancelled scheduled post never reaches the platform"),
+    ("restart_mid_upload_resumes", "worker killed mid-upload: resumed, no committed part re-sent, one post"),
 ];
 
 /// Whether `scenario` applies to `kind` of `subject`; `Err` says why not.
@@ -128,6 +146,9 @@ pub fn applies(subject: &Subject, scenario: &str, kind: &CreateKind) -> Result<(
             Err("reconcile reads ids from the checkpoint, never by text")
         }
         "same_text_in_window_is_never_adopted" if !kind.publishes => Err("this request is not the post itself"),
+        "restart_mid_upload_resumes" if !subject.uploads.iter().any(|u| u.kind == kind.name) => {
+            Err("not an upload in parts")
+        }
         "duplicate_refusal_after_own_lost_create" | "duplicate_refusal_without_own_create"
             if !kind.duplicate_refusal =>
         {
@@ -200,7 +221,8 @@ macro_rules! conformance_suite {
             rate_limit_wait_is_honoured,
             revoked_grant_marks_reauth,
             short_lived_tokens_refresh_and_rotate,
-            cancel_before_publish_posts_nothing);
+            cancel_before_publish_posts_nothing,
+            restart_mid_upload_resumes);
     };
     (@tests $subject:expr; $($name:ident),*) => {
         $(
@@ -236,6 +258,7 @@ pub async fn run(subject: &Subject, scenario: &str) {
             "revoked_grant_marks_reauth" => h.revoked().await,
             "short_lived_tokens_refresh_and_rotate" => h.short_tokens().await,
             "cancel_before_publish_posts_nothing" => h.cancel().await,
+            "restart_mid_upload_resumes" => h.restart_mid_upload().await,
             _ => unreachable!(),
         }
     }
@@ -249,6 +272,9 @@ pub fn engine_config() -> EngineConfig {
         retry_max: Duration::from_millis(400),
         reconcile_delay: Duration::from_millis(300),
         idle_poll: Duration::from_millis(20),
+        // Short leases, so that a killed worker's targets return within seconds.
+        lease: Duration::from_secs(2),
+        heartbeat: Duration::from_millis(400),
         ..EngineConfig::default()
     }
 }
@@ -317,8 +343,14 @@ impl<'a> Harness<'a> {
             .collect()
     }
 
+    /// How many of this kind's create requests arrived (lost ones included).
     fn commits(&self) -> u64 {
         self.sandbox.requests_of(self.host(), self.kind.request)
+    }
+
+    /// How many of this kind's create requests the platform carried out.
+    fn landed(&self) -> u64 {
+        self.sandbox.successes_of(self.host(), self.kind.request)
     }
 
     /// Publishes `post` and runs workers until its target is final (or panics after a minute).
@@ -339,9 +371,11 @@ impl<'a> Harness<'a> {
             if tokio::time::Instant::now() >= deadline {
                 let r = &records[0];
                 panic!(
-                    "{} not final after a minute: {:?}, attempts {}, last error {:?}, checkpoint {}",
+                    "{} not final after a minute: {:?} (lease {:?}, now {}), attempts {}, last error {:?}, checkpoint {}",
                     self.ctx(),
                     r.state,
+                    r.lease,
+                    Utc::now(),
                     r.attempts,
                     r.last_error,
                     r.checkpoint.as_json()
@@ -405,6 +439,7 @@ impl<'a> Harness<'a> {
             other => panic!("{} expected an unknowable outcome, got {other:?}", self.ctx()),
         }
         assert_eq!(self.ours().len(), posts, "{} {posts} post(s) at the platform", self.ctx());
+        assert!(self.landed() <= 1, "{} `{}` never sent again", self.ctx(), self.kind.request);
         assert_eq!(self.commits(), 1, "{} `{}` never sent again", self.ctx(), self.kind.request);
     }
 
@@ -455,7 +490,7 @@ impl<'a> Harness<'a> {
             self.kind.request
         );
         if self.kind.publishes {
-            assert_eq!(self.commits(), 1, "{} reconcile found it: no second `{}`", self.ctx(), self.kind.request);
+            assert_eq!(self.landed(), 1, "{} reconcile found it: no second `{}`", self.ctx(), self.kind.request);
         }
     }
 
@@ -537,7 +572,7 @@ impl<'a> Harness<'a> {
         let r = self.publish(&self.post(&self.text())).await;
         self.settled_after_loss(&r, 1);
         if self.kind.publishes {
-            assert_eq!(self.commits(), 1, "{} reconciled before any new `{}`", self.ctx(), self.kind.request);
+            assert_eq!(self.landed(), 1, "{} reconciled before any new `{}`", self.ctx(), self.kind.request);
         }
     }
 
@@ -583,6 +618,55 @@ impl<'a> Harness<'a> {
             self.published(&r);
         }
         assert_eq!(self.ours().len(), 3, "{} three posts", self.ctx());
+    }
+
+    async fn restart_mid_upload(&self) {
+        let upload = self.subject.uploads.iter().find(|u| u.kind == self.kind.name).expect("an upload");
+        let (content, options) = (upload.post)(&self.text());
+        let bytes: Vec<u8> = content
+            .media
+            .iter()
+            .map(|m| match &m.source {
+                konektly_core::MediaSource::Bytes(b) => b.to_vec(),
+                other => panic!("{} upload media must be bytes, got {other:?}", self.ctx()),
+            })
+            .next()
+            .expect("one media");
+        let mut target = Target::new(self.account.id);
+        target.options = options;
+        let post = Post::new(self.owner.clone(), content).to(target);
+        // The second part is held; the worker is killed while it waits.
+        self.sandbox.update_faults(self.host(), |f| {
+            f.stall_request.insert(upload.part.into(), 1);
+        });
+        self.engine.schedule(&post).await.expect("schedule");
+        let worker = self.engine.worker();
+        let run = tokio::spawn(async move { worker.run_once().await });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while self.sandbox.requests_of(self.host(), upload.part) < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "{} the second part never came", self.ctx());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        run.abort();
+        let _ = run.await;
+        let r = self.until_final(post.id).await;
+        let posted = self.exactly_one(&r);
+        let want = {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        assert_eq!(posted.media.len(), 1, "{} one media item", self.ctx());
+        assert_eq!(posted.media[0].sha256, want, "{} the platform got the exact bytes", self.ctx());
+        // Every part was sent once, and the held one (never acted on) once more.
+        let sent = self.sandbox.requests_of(self.host(), upload.part);
+        assert_eq!(
+            sent,
+            upload.parts + 1,
+            "{} `{}` requests for {} parts and one held: a part was sent again",
+            self.ctx(),
+            upload.part,
+            upload.parts
+        );
     }
 
     async fn cancel(&self) {

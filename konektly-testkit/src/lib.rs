@@ -270,6 +270,13 @@ impl Sandbox {
         self.state.lock().request_kinds.get(&(platform.to_owned(), kind.to_owned())).copied().unwrap_or(0)
     }
 
+    /// How many requests of `kind` `platform` carried out with a `2xx` — answered, or with the
+    /// answer lost after it acted — as opposed to [`Sandbox::requests_of`], which counts every
+    /// arrival.
+    pub fn successes_of(&self, platform: &str, kind: &str) -> u64 {
+        self.state.lock().succeeded_kinds.get(&(platform.to_owned(), kind.to_owned())).copied().unwrap_or(0)
+    }
+
     /// Fills an account with posts made outside konektly, as a busy account has: one post per
     /// `(text, created_at)`, published by `account` (the platform's id of the user, Page or
     /// Instagram account) without any request. They show in the account's listings (X

@@ -175,12 +175,32 @@ async fn handle(name: &'static str, state: &State, router: Router, req: http::Re
         (req, String::new(), kind)
     };
     let key = wait_key(name, &req, &body_hash);
-    let (lose_request, lose_answer, error_after) = {
+    let (lose_request, lose_answer, error_after, stall) = {
         let mut inner = state.lock();
         *inner.request_kinds.entry((name.to_owned(), kind.clone())).or_default() += 1;
         let f = inner.faults.entry(name.to_owned()).or_default();
-        (take(&mut f.lose_request, &kind), take(&mut f.lose_answer, &kind), take(&mut f.error_after_commit, &kind))
+        let stall = match f.stall_request.get_mut(&kind) {
+            Some(0) => {
+                f.stall_request.remove(&kind);
+                true
+            }
+            Some(n) => {
+                *n -= 1;
+                false
+            }
+            None => false,
+        };
+        (
+            take(&mut f.lose_request, &kind),
+            take(&mut f.lose_answer, &kind),
+            take(&mut f.error_after_commit, &kind),
+            stall,
+        )
     };
+    if stall {
+        tracing::debug!(target: "konektly::sandbox", platform = name, kind, "holding a request without an answer");
+        return std::future::pending().await;
+    }
     if lose_request {
         tracing::debug!(target: "konektly::sandbox", platform = name, kind, "dropping a request before acting on it");
         let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -218,6 +238,9 @@ async fn handle(name: &'static str, state: &State, router: Router, req: http::Re
     };
     if let Some(until) = stated_wait(&resp) {
         state.lock().told_to_wait.insert(key, (now(), until));
+    }
+    if resp.status().is_success() {
+        *state.lock().succeeded_kinds.entry((name.to_owned(), kind.clone())).or_default() += 1;
     }
     if resp.status().is_success() && lose_answer {
         tracing::debug!(target: "konektly::sandbox", platform = name, kind, "dropping the answer to a committed request");
@@ -396,6 +419,16 @@ pub(crate) fn request_kind(
             return match *edge {
                 "feed" => "feed".into(),
                 "photos" => "photo".into(),
+                // Transfer parts travel as multipart bodies (not read here): the phase is inside.
+                "videos"
+                    if phase.is_empty()
+                        && headers
+                            .get(http::header::CONTENT_TYPE)
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| v.starts_with("multipart/")) =>
+                {
+                    "video_transfer".into()
+                }
                 "videos" if phase.is_empty() => "video".into(),
                 "videos" => format!("video_{phase}"),
                 "video_reels" => format!("reel_{phase}"),

@@ -129,6 +129,11 @@ pub struct Faults {
     /// answered `503` in the platform's error shape.
     #[serde(default)]
     pub error_after_commit: BTreeMap<String, u32>,
+    /// Per request kind: after letting this many requests of that kind through, the next one
+    /// is held without an answer (and without acting on it) until the client gives up — as a
+    /// worker that died mid-request leaves it. The entry is then removed.
+    #[serde(default)]
+    pub stall_request: BTreeMap<String, u32>,
     /// How long after its creation a post shows in the account's listings (X timeline, Page
     /// feed, Instagram media, YouTube uploads), as the platforms' eventually consistent reads.
     #[serde(default, with = "konektly_core::duration_ms")]
@@ -253,6 +258,8 @@ pub(crate) struct Inner {
     pub requests: HashMap<String, u64>,
     /// Requests per (platform, kind), counted before any fault.
     pub request_kinds: HashMap<(String, String), u64>,
+    /// Requests per (platform, kind) the platform carried out with a 2xx (answered or not).
+    pub succeeded_kinds: HashMap<(String, String), u64>,
     /// Per (platform, caller, call): when a 429 asked that caller to wait, and until when.
     pub told_to_wait: HashMap<CallKey, ToldToWait>,
     /// Requests that came before the wait their caller was given (per platform).

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use konektly_core::{Content, Platform, TargetOptions};
 use konektly_testkit::Sandbox;
-use konektly_testkit::conformance::{CreateKind, Subject, readme_table, sample_jpeg, sample_mp4};
+use konektly_testkit::conformance::{CreateKind, Subject, Upload, readme_table, sample_jpeg, sample_mp4};
 use konektly_tiktok::{PostMode, PrivacyLevel, TikTokBuilder, TikTokOptions};
 
 fn platforms(sandbox: &Sandbox) -> Vec<Arc<dyn Platform>> {
@@ -17,6 +17,7 @@ fn platforms(sandbox: &Sandbox) -> Vec<Arc<dyn Platform>> {
         .with_poll_interval(Duration::from_millis(100))
         // The sandbox's rate-limit answers clear after a second (as its config says).
         .with_rate_limit_wait(Duration::from_secs(1))
+        .with_chunk_size(5 * 1024 * 1024)
         .build()
         .expect("the TikTok platform builds");
     vec![Arc::new(tiktok)]
@@ -44,6 +45,13 @@ fn subject() -> Subject {
         connect_via: "tiktok",
         platforms,
         searches_posts: false,
+        // TikTok's parts are 5 MB at least (the last one takes the rest): 11 MB take two.
+        uploads: vec![Upload {
+            kind: "video/init",
+            part: "upload_chunk",
+            post: |t| (Content::text(t).with_media(sample_mp4(11 * 1024 * 1024, 20)), options(PostMode::DirectPost)),
+            parts: 2,
+        }],
         kinds: vec![
             kind(
                 "video/init",

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use konektly_core::{Content, Platform, TargetOptions};
 use konektly_testkit::Sandbox;
-use konektly_testkit::conformance::{CreateKind, Subject, sample_jpeg, sample_mp4};
+use konektly_testkit::conformance::{CreateKind, Subject, Upload, sample_jpeg, sample_mp4};
 use konektly_twitter::XBuilder;
 
 fn platforms(sandbox: &Sandbox) -> Vec<Arc<dyn Platform>> {
@@ -13,6 +13,8 @@ fn platforms(sandbox: &Sandbox) -> Vec<Arc<dyn Platform>> {
         .with_client_id(c.client_id)
         .with_client_secret(c.client_secret)
         .with_base_url(sandbox.base_url("x").to_string())
+        // Small parts, so that a test video takes several.
+        .with_chunk_size(1024 * 1024)
         .build()
         .expect("the X platform builds");
     vec![Arc::new(x)]
@@ -24,6 +26,12 @@ fn subject() -> Subject {
         connect_via: "x",
         platforms,
         searches_posts: true,
+        uploads: vec![Upload {
+            kind: "video",
+            part: "media_append",
+            post: |t| (Content::text(t).with_media(sample_mp4(2_600_000, 20)), TargetOptions::none()),
+            parts: 3,
+        }],
         kinds: vec![
             CreateKind {
                 name: "text",

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use konektly_core::{Content, Platform, TargetOptions};
 use konektly_testkit::Sandbox;
-use konektly_testkit::conformance::{CreateKind, Subject, readme_table, sample_mp4};
+use konektly_testkit::conformance::{CreateKind, Subject, Upload, readme_table, sample_mp4};
 use konektly_youtube::{YouTubeBuilder, YouTubeOptions};
 
 fn platforms(sandbox: &Sandbox) -> Vec<Arc<dyn Platform>> {
@@ -15,6 +15,7 @@ fn platforms(sandbox: &Sandbox) -> Vec<Arc<dyn Platform>> {
         .with_client_secret(c.client_secret)
         .with_base_url(sandbox.base_url("youtube").to_string())
         .with_poll_interval(Duration::from_millis(100))
+        .with_chunk_size(256 * 1024)
         .build()
         .expect("the YouTube platform builds");
     vec![Arc::new(youtube)]
@@ -39,6 +40,17 @@ fn subject() -> Subject {
         connect_via: "youtube",
         platforms,
         searches_posts: false,
+        // 256 KiB parts: 700 KB take three.
+        uploads: vec![Upload {
+            kind: "video/upload",
+            part: "upload",
+            post: |t| {
+                let (content, options) = video(t);
+                let content = Content { media: vec![sample_mp4(700_000, 20)], ..content };
+                (content, options)
+            },
+            parts: 3,
+        }],
         kinds: vec![kind("video/upload init", "upload_init", false), kind("video/upload", "upload", true)],
     }
 }
