@@ -503,21 +503,14 @@ impl Konektly {
                 }
                 violations.push(v);
             };
-            let Some(account) = self.inner.store.get_account(target.account).await? else {
-                push(Violation::new("unknown_account", format!("targets[{i}].account"), "no such account"), None);
-                continue;
+            // Another owner's account is reported exactly as a missing one: no hint that it exists.
+            let account = match self.inner.store.get_account(target.account).await? {
+                Some(a) if a.owner == post.owner => a,
+                _ => {
+                    push(Violation::new("unknown_account", format!("targets[{i}].account"), "no such account"), None);
+                    continue;
+                }
             };
-            if account.owner != post.owner {
-                push(
-                    Violation::new(
-                        "foreign_account",
-                        format!("targets[{i}].account"),
-                        "the account belongs to another owner",
-                    ),
-                    Some(&account.platform),
-                );
-                continue;
-            }
             let Some(platform) = self.inner.platforms.get(&account.platform) else {
                 push(
                     Violation::new(
@@ -606,8 +599,13 @@ impl Konektly {
     /// [`TargetRecord::published_despite_cancel`]). Nothing is ever reported cancelled while
     /// it may be live.
     pub async fn cancel(&self, post: PostId) -> Result<CancelReport> {
+        let records = self.status(post).await?;
+        self.cancel_records(records).await
+    }
+
+    pub(crate) async fn cancel_records(&self, records: Vec<TargetRecord>) -> Result<CancelReport> {
         let mut report = CancelReport::default();
-        for t in self.status(post).await? {
+        for t in records {
             if !t.state.is_final() {
                 match self.inner.scheduler.cancel(t.id).await {
                     Ok(r) if r.state == TargetState::Cancelled => report.cancelled += 1,
@@ -622,8 +620,13 @@ impl Konektly {
 
     /// Moves every scheduled (or failed, blocked, cancelled) target of a post to `at`.
     pub async fn reschedule(&self, post: PostId, at: DateTime<Utc>) -> Result<usize> {
+        let records = self.status(post).await?;
+        self.reschedule_records(records, at).await
+    }
+
+    pub(crate) async fn reschedule_records(&self, records: Vec<TargetRecord>, at: DateTime<Utc>) -> Result<usize> {
         let mut n = 0;
-        for t in self.status(post).await? {
+        for t in records {
             if matches!(
                 t.state,
                 TargetState::Scheduled

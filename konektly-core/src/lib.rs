@@ -53,6 +53,7 @@ mod media_host;
 mod memory;
 mod model;
 pub mod oauth;
+mod owned;
 mod platform;
 pub mod ratelimit;
 mod scheduler;
@@ -76,6 +77,7 @@ pub use model::{
     PublishOutcome, Reconciliation, RemotePost, Target, TargetOptions, TargetRecord, TargetState, ThreadItem, TokenSet,
     Violation, duration_ms, option_duration_ms,
 };
+pub use owned::Owned;
 pub use platform::{
     AuthorizationRequest, Capabilities, CheckpointSaver, MediaLimits, MemoryCheckpoints, PendingAuthorization,
     Platform, ProgressSink, PublishContext, RateLimitSink, ReconcileSupport, TextCounting,

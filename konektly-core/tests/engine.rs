@@ -956,3 +956,12 @@ async fn a_refresh_call_ends_before_its_claim_does() {
     let fresh = r.expect("the current token is still valid, so the account is served");
     assert_eq!(fresh.tokens.refresh_token, account.tokens.refresh_token, "the stored refresh token is untouched");
 }
+
+#[tokio::test]
+async fn one_owner_cannot_see_or_touch_another_owners_posts_and_accounts() {
+    konektly_core::testing::owner_isolation_conformance(
+        Arc::new(MemoryTokenStore::new()),
+        Arc::new(MemoryScheduler::new()),
+    )
+    .await;
+}

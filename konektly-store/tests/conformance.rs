@@ -35,3 +35,19 @@ async fn postgres_passes_both_suites() {
     store.close().await;
     support::drop_schema(&url, &schema).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_owners_apart() {
+    let store = std::sync::Arc::new(SqliteStore::in_memory(KeyRing::generate("k1")).await.unwrap());
+    konektly_core::testing::owner_isolation_conformance(store.clone(), store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keeps_owners_apart() {
+    let Some(url) = support::pg_url() else { return };
+    let schema = support::fresh_schema("iso");
+    let store = std::sync::Arc::new(support::pg_store(&url, &schema, KeyRing::generate("k1")).await);
+    konektly_core::testing::owner_isolation_conformance(store.clone(), store.clone()).await;
+    store.close().await;
+    support::drop_schema(&url, &schema).await;
+}

@@ -350,7 +350,7 @@ pub async fn build_post(ctx: &Ctx, args: &PostArgs) -> Result<Post> {
 
 async fn cmd_validate(ctx: &Ctx, args: &PostArgs) -> Result<ExitCode> {
     let post = build_post(ctx, args).await?;
-    let vs = ctx.engine.validate(&post).await?;
+    let vs = ctx.engine.owner(&ctx.owner).validate(&post).await?;
     if ctx.ui.json {
         ctx.ui.json_out(&json!({"valid": vs.is_empty(), "violations": vs}));
     } else if vs.is_empty() {
@@ -413,7 +413,7 @@ async fn finish(ctx: &Ctx, posts: &[PostId], wait: Duration) -> Result<Vec<Targe
     let out = loop {
         let mut all = Vec::new();
         for p in posts {
-            all.extend(ctx.engine.status(*p).await?);
+            all.extend(ctx.engine.owner(&ctx.owner).status(*p).await?);
         }
         if let Some(pb) = &pb {
             let open: Vec<String> = all
@@ -438,7 +438,7 @@ async fn cmd_post(ctx: &Ctx, args: &PostArgs) -> Result<ExitCode> {
     let post = build_post(ctx, args).await?;
     let accounts = accounts_by_id(ctx).await;
     if let Some(at) = post.publish_at {
-        let id = ctx.engine.schedule(&post).await?;
+        let id = ctx.engine.owner(&ctx.owner).schedule(&post).await?;
         if ctx.local_sandbox.is_some() {
             ctx.ui.say("The sandbox of this command is kept running until the post is published.");
             let wait = wait_for_due(at, Utc::now(), args.wait);
@@ -447,7 +447,7 @@ async fn cmd_post(ctx: &Ctx, args: &PostArgs) -> Result<ExitCode> {
         }
         if ctx.ui.json {
             ctx.ui.json_out(
-                &json!({"post": id, "scheduled_for": at, "targets": records_json(&ctx.engine.status(id).await?)}),
+                &json!({"post": id, "scheduled_for": at, "targets": records_json(&ctx.engine.owner(&ctx.owner).status(id).await?)}),
             );
         } else {
             ctx.ui.say(format!(
@@ -460,7 +460,7 @@ async fn cmd_post(ctx: &Ctx, args: &PostArgs) -> Result<ExitCode> {
     }
     let pb = ctx.ui.spinner(format!("publishing to {} target(s)…", post.targets.len()));
     let progress = ctx.ui.upload_progress(&ctx.engine);
-    let mut records = ctx.engine.publish_now(&post).await?;
+    let mut records = ctx.engine.owner(&ctx.owner).publish_now(&post).await?;
     progress.abort();
     ctx.ui.done(pb, format!("published post {}", post.id));
     if records.iter().any(|r| !r.state.is_final()) && args.wait > 0 {
@@ -493,7 +493,7 @@ fn parse_post(s: &str) -> Result<PostId> {
 
 async fn cmd_status(ctx: &Ctx, post: Option<&str>) -> Result<ExitCode> {
     let records = match post {
-        Some(p) => ctx.engine.status(parse_post(p)?).await?,
+        Some(p) => ctx.engine.owner(&ctx.owner).status(parse_post(p)?).await?,
         None => {
             let f = TargetFilter { owner: Some(ctx.owner.clone()), limit: Some(50), ..TargetFilter::default() };
             ctx.store.scheduler.list(&f).await?
@@ -575,7 +575,7 @@ async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<ExitCode> {
 }
 
 async fn cmd_cancel(ctx: &Ctx, post: &str) -> Result<ExitCode> {
-    let r = ctx.engine.cancel(parse_post(post)?).await?;
+    let r = ctx.engine.owner(&ctx.owner).cancel(parse_post(post)?).await?;
     if ctx.ui.json {
         ctx.ui.json_out(&json!({"cancelled": r.cancelled, "cancel_requested": r.requested}));
     } else {
@@ -593,7 +593,7 @@ async fn cmd_cancel(ctx: &Ctx, post: &str) -> Result<ExitCode> {
 
 async fn cmd_disconnect(ctx: &Ctx, account: &str) -> Result<ExitCode> {
     let a = app::resolve_account(&ctx.engine, &ctx.owner, account).await?;
-    ctx.engine.disconnect(a.id).await?;
+    ctx.engine.owner(&ctx.owner).disconnect(a.id).await?;
     if ctx.ui.json {
         ctx.ui.json_out(&json!({"disconnected": a.id}));
     } else {

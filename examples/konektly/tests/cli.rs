@@ -106,6 +106,22 @@ async fn connect_follows_the_redirect_then_the_account_posts() {
     let post_id = posted["post"].as_str().unwrap();
     let out = konektly(&sandbox, &db).args(["status", post_id, "--json"]).output().unwrap();
     assert_eq!(json_of(&out)[0]["remote_id"], remote.as_str());
+
+    // Issue 13: another owner neither sees nor cancels this owner's post.
+    let out = konektly(&sandbox, &db)
+        .args(["post", "--json", "--to", "x", "--text", "tomorrow", "--at", "+1d"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let later = json_of(&out)["post"].as_str().unwrap().to_owned();
+    for cmd in [vec!["status", later.as_str()], vec!["cancel", later.as_str()]] {
+        let out = konektly(&sandbox, &db).args(["--owner", "mallory"]).args(&cmd).output().unwrap();
+        let (said, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{cmd:?} as another owner must fail: {said}");
+        assert!(err.contains("not found") && !said.contains("scheduled"), "{cmd:?}: {said} / {err}");
+    }
+    let out = konektly(&sandbox, &db).args(["status", &later, "--json"]).output().unwrap();
+    assert_eq!(json_of(&out)[0]["state"], "scheduled", "another owner's cancel did nothing");
 }
 
 /// Issue 13: `--db /dev/null` created `/dev/null.key`. A database path that cannot be a SQLite

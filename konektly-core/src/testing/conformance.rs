@@ -568,3 +568,82 @@ pub async fn platform_conformance(platform: &dyn Platform, case: PlatformCase) {
     assert_eq!(remote.platform, platform.id(), "the remote post names its platform");
     assert!(!remote.id.is_empty(), "the remote post has an id");
 }
+
+/// Runs the tenant-isolation rules of [`Owned`](crate::Owned) against a pair of stores: one
+/// owner can neither see, cancel, reschedule nor target another owner's posts and accounts,
+/// and an id of another owner gets the same `NotFound` (or `unknown_account`) as an id that
+/// does not exist.
+pub async fn owner_isolation_conformance(
+    tokens: std::sync::Arc<dyn TokenStore>,
+    scheduler: std::sync::Arc<dyn Scheduler>,
+) {
+    use crate::testing::StubPlatform;
+    let platform = format!("iso{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let engine = crate::Konektly::builder()
+        .platform(std::sync::Arc::new(StubPlatform::new(&platform)))
+        .token_store(tokens)
+        .scheduler(scheduler)
+        .build()
+        .expect("the engine builds");
+    let (a, b) = (
+        OwnerId::new(format!("iso-a-{}", uuid::Uuid::new_v4())),
+        OwnerId::new(format!("iso-b-{}", uuid::Uuid::new_v4())),
+    );
+    let redirect = Url::parse("https://app.example/callback").unwrap();
+    let connect = |owner: OwnerId, code: &'static str| {
+        let engine = engine.clone();
+        let platform = platform.clone();
+        let redirect = redirect.clone();
+        async move {
+            let start = engine.owner(&owner).connect(&PlatformId::new(platform), &redirect).await.expect("connect");
+            engine.complete_connect(&start.state, code).await.expect("complete_connect").remove(0)
+        }
+    };
+    let alice = connect(a.clone(), "alice").await;
+    let bob = connect(b.clone(), "bob").await;
+    let (mine, theirs) = (engine.owner(&a), engine.owner(&b));
+    let at = Utc::now() + chrono::Duration::hours(1);
+    let post = Post::new(a.clone(), Content::text("a's post")).to(Target::new(alice.id)).at(at);
+    mine.schedule(&post).await.expect("the owner schedules its post");
+    let missing = crate::PostId::new();
+    let not_found = |r: Result<(), Error>, what: &str| {
+        assert!(matches!(r, Err(Error::NotFound(_))), "{what}: another owner's id must be NotFound, got {r:?}")
+    };
+
+    // Posts.
+    not_found(theirs.status(post.id).await.map(|_| ()), "status");
+    not_found(theirs.status(missing).await.map(|_| ()), "status of a missing post");
+    not_found(theirs.cancel(post.id).await.map(|_| ()), "cancel");
+    not_found(theirs.reschedule(post.id, at + chrono::Duration::hours(1)).await.map(|_| ()), "reschedule");
+    let f = TargetFilter { post: Some(post.id), ..TargetFilter::default() };
+    assert!(theirs.list(&f).await.unwrap().is_empty(), "list shows nothing of another owner");
+    let still = mine.status(post.id).await.expect("the owner sees its post");
+    assert_eq!(still.len(), 1);
+    assert_eq!(still[0].state, TargetState::Scheduled, "another owner's cancel did nothing");
+    assert_eq!(still[0].due_at, at, "another owner's reschedule did nothing");
+
+    // Accounts.
+    not_found(theirs.account(alice.id).await.map(|_| ()), "account");
+    not_found(theirs.disconnect(alice.id).await, "disconnect");
+    not_found(theirs.reconnect(alice.id, &redirect).await.map(|_| ()), "reconnect");
+    assert!(theirs.accounts().await.unwrap().iter().all(|x| x.owner == b), "accounts lists only the owner's");
+    assert!(mine.account(alice.id).await.is_ok(), "another owner's disconnect did nothing");
+
+    // Targeting another owner's account: the same answer as a missing account.
+    let sneaky = Post::new(b.clone(), Content::text("b's post")).to(Target::new(alice.id));
+    let ghost = Post::new(b.clone(), Content::text("b's post")).to(Target::new(AccountId::new()));
+    let codes = |v: Vec<crate::Violation>| v.into_iter().map(|v| v.code).collect::<Vec<_>>();
+    let (v1, v2) = (theirs.validate(&sneaky).await.unwrap(), theirs.validate(&ghost).await.unwrap());
+    assert_eq!(codes(v1), codes(v2), "another owner's account looks exactly like a missing one");
+    assert!(matches!(theirs.schedule(&sneaky).await, Err(Error::InvalidPost(_))), "cannot target another's account");
+    // A post written by another owner is refused by this owner's handle.
+    assert!(matches!(theirs.schedule(&post).await, Err(Error::InvalidPost(_))), "a foreign post is refused");
+    let _ = bob;
+
+    // The owner itself can do all of it.
+    assert_eq!(mine.reschedule(post.id, at + chrono::Duration::hours(2)).await.unwrap(), 1);
+    assert_eq!(mine.cancel(post.id).await.unwrap().cancelled, 1);
+    assert_eq!(mine.status(post.id).await.unwrap()[0].state, TargetState::Cancelled);
+    mine.disconnect(alice.id).await.expect("the owner disconnects its account");
+    not_found(mine.account(alice.id).await.map(|_| ()), "a disconnected account");
+}

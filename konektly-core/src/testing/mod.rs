@@ -5,5 +5,7 @@
 mod conformance;
 mod stub;
 
-pub use conformance::{PlatformCase, platform_conformance, scheduler_conformance, token_store_conformance};
+pub use conformance::{
+    PlatformCase, owner_isolation_conformance, platform_conformance, scheduler_conformance, token_store_conformance,
+};
 pub use stub::{StubBehavior, StubCall, StubPlatform, StubPost};
