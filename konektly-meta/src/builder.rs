@@ -61,6 +61,8 @@ pub(crate) struct MetaConfig {
     pub app_secret: ClientSecret,
     pub config_id: Option<String>,
     pub scopes: Vec<String>,
+    pub pkce: bool,
+    pub instagram_pkce: bool,
     pub instagram_app_id: Option<String>,
     pub instagram_app_secret: Option<ClientSecret>,
     pub instagram_scopes: Vec<String>,
@@ -84,6 +86,7 @@ impl fmt::Debug for MetaConfig {
             .field("app_id", &self.app_id)
             .field("app_secret", &"[REDACTED]")
             .field("config_id", &self.config_id)
+            .field("pkce", &self.pkce)
             .field("instagram_app_id", &self.instagram_app_id)
             .field("instagram_app_secret", &self.instagram_app_secret.as_ref().map(|_| "[REDACTED]"))
             .field("graph_version", &self.graph_version)
@@ -113,6 +116,8 @@ pub struct MetaBuilder {
     app_secret: Option<ClientSecret>,
     config_id: Option<String>,
     scopes: Option<Vec<String>>,
+    pkce: Option<bool>,
+    instagram_pkce: Option<bool>,
     instagram_app_id: Option<String>,
     instagram_app_secret: Option<ClientSecret>,
     instagram_scopes: Option<Vec<String>>,
@@ -137,6 +142,7 @@ impl fmt::Debug for MetaBuilder {
             .field("app_id", &self.app_id)
             .field("app_secret", &self.app_secret.as_ref().map(|_| "[REDACTED]"))
             .field("config_id", &self.config_id)
+            .field("pkce", &self.pkce)
             .field("instagram_app_id", &self.instagram_app_id)
             .field("instagram_app_secret", &self.instagram_app_secret.as_ref().map(|_| "[REDACTED]"))
             .field("graph_version", &self.graph_version)
@@ -161,14 +167,18 @@ impl MetaBuilder {
     }
 
     /// A builder from `KONEKTLY_META_*` variables only: `APP_ID`, `APP_SECRET`, `CONFIG_ID`,
-    /// `SCOPES`, `INSTAGRAM_APP_ID`, `INSTAGRAM_APP_SECRET`, `INSTAGRAM_SCOPES`, `GRAPH_VERSION`,
-    /// `BASE_URL`, `INSTAGRAM_BASE_URL`. Setters called afterwards win.
+    /// `SCOPES`, `PKCE` (`off` to disable), `INSTAGRAM_APP_ID`, `INSTAGRAM_APP_SECRET`,
+    /// `INSTAGRAM_SCOPES`, `INSTAGRAM_PKCE` (`on` to enable), `GRAPH_VERSION`, `BASE_URL`,
+    /// `INSTAGRAM_BASE_URL`. Setters called afterwards win.
     pub fn from_env() -> Self {
         Self {
             app_id: env("APP_ID"),
             app_secret: env("APP_SECRET").map(ClientSecret::new),
             config_id: env("CONFIG_ID"),
             scopes: env("SCOPES").map(|s| split_list(&s)),
+            pkce: env("PKCE").map(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "off" | "false" | "0")),
+            instagram_pkce: env("INSTAGRAM_PKCE")
+                .map(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "off" | "false" | "0")),
             instagram_app_id: env("INSTAGRAM_APP_ID"),
             instagram_app_secret: env("INSTAGRAM_APP_SECRET").map(ClientSecret::new),
             instagram_scopes: env("INSTAGRAM_SCOPES").map(|s| split_list(&s)),
@@ -183,6 +193,22 @@ impl MetaBuilder {
     pub fn with_app(mut self, app_id: impl Into<String>, app_secret: impl Into<String>) -> Self {
         self.app_id = Some(app_id.into());
         self.app_secret = Some(ClientSecret::new(app_secret.into()));
+        self
+    }
+
+    /// Whether Facebook Login uses PKCE (S256 `code_challenge` on the dialog, `code_verifier`
+    /// on the code exchange), as Meta documents for manually built login flows. Default on:
+    /// a stolen code is then useless without the verifier kept in the pending authorization.
+    /// Turn it off only if your app's login setup refuses it.
+    pub fn with_pkce(mut self, on: bool) -> Self {
+        self.pkce = Some(on);
+        self
+    }
+
+    /// Whether Instagram Login (Business Login for Instagram) uses PKCE S256. Default off:
+    /// Instagram's docs do not describe it (unconfirmed); turn it on if your app accepts it.
+    pub fn with_instagram_pkce(mut self, on: bool) -> Self {
+        self.instagram_pkce = Some(on);
         self
     }
 
@@ -350,6 +376,8 @@ impl MetaBuilder {
             app_id,
             app_secret,
             config_id: self.config_id,
+            pkce: self.pkce.unwrap_or(true),
+            instagram_pkce: self.instagram_pkce.unwrap_or(false),
             scopes: self.scopes.unwrap_or_else(|| DEFAULT_FACEBOOK_SCOPES.iter().map(|s| s.to_string()).collect()),
             instagram_app_id: self.instagram_app_id,
             instagram_app_secret: self.instagram_app_secret,

@@ -668,17 +668,28 @@ impl Platform for FacebookPagePlatform {
                 None => q.append_pair("scope", &cfg.scopes.join(",")),
             };
         }
-        Ok(AuthorizationRequest { url, state, pkce_verifier: None })
+        let pkce_verifier = cfg.pkce.then(|| {
+            let (verifier, challenge) = oauth::pkce_pair();
+            url.query_pairs_mut()
+                .append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256");
+            verifier
+        });
+        Ok(AuthorizationRequest { url, state, pkce_verifier })
     }
 
     async fn exchange_code(&self, code: &str, pending: &PendingAuthorization) -> Result<Vec<AccountGrant>> {
         let [id, secret] = self.app_token_query();
-        let rb = self.client.http.client().get(self.client.versioned(Host::Graph, "oauth/access_token")).query(&[
+        let mut query = vec![
             (id.0, id.1.as_str()),
             ("redirect_uri", pending.redirect_uri.as_str()),
             (secret.0, secret.1.as_str()),
             ("code", code),
-        ]);
+        ];
+        if let Some(v) = &pending.pkce_verifier {
+            query.push(("code_verifier", v.expose()));
+        }
+        let rb = self.client.http.client().get(self.client.versioned(Host::Graph, "oauth/access_token")).query(&query);
         let short: TokenBody = self.client.execute(rb, CallKind::Create, None, "exchanging the code").await?;
         let long = self.long_lived(&short.access_token, CallKind::Create).await?;
         let now = Utc::now();

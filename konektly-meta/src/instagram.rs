@@ -525,7 +525,14 @@ impl Platform for InstagramPlatform {
             .append_pair("response_type", "code")
             .append_pair("scope", &cfg.instagram_scopes.join(","))
             .append_pair("state", &state);
-        Ok(AuthorizationRequest { url, state, pkce_verifier: None })
+        let pkce_verifier = cfg.instagram_pkce.then(|| {
+            let (verifier, challenge) = oauth::pkce_pair();
+            url.query_pairs_mut()
+                .append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256");
+            verifier
+        });
+        Ok(AuthorizationRequest { url, state, pkce_verifier })
     }
 
     async fn exchange_code(&self, code: &str, pending: &PendingAuthorization) -> Result<Vec<AccountGrant>> {
@@ -535,13 +542,16 @@ impl Platform for InstagramPlatform {
         };
         // The redirect may carry a trailing `#_`; the code never contains it.
         let code = code.trim_end_matches("#_");
-        let form = [
+        let mut form = vec![
             ("client_id", app_id.as_str()),
             ("client_secret", secret.expose()),
             ("grant_type", "authorization_code"),
             ("redirect_uri", pending.redirect_uri.as_str()),
             ("code", code),
         ];
+        if let Some(v) = &pending.pkce_verifier {
+            form.push(("code_verifier", v.expose()));
+        }
         let rb = self.client.http.client().post(self.client.url(Host::InstagramApi, "oauth/access_token")).form(&form);
         let short: InstagramCodeBody = self.client.execute(rb, CallKind::Create, None, "exchanging the code").await?;
         let short = match short {

@@ -379,6 +379,11 @@ pub fn platforms_tuned(
 
     let mut x = konektly_twitter::XBuilder::from_env();
     let mut tt = konektly_tiktok::TikTokBuilder::from_env();
+    if std::env::var_os("KONEKTLY_TIKTOK_PKCE").is_none() {
+        // This program is a desktop app (a loopback redirect): TikTok's desktop flow asks for
+        // PKCE with a hex-encoded challenge. KONEKTLY_TIKTOK_PKCE overrides.
+        tt = tt.with_pkce(konektly_tiktok::Pkce::S256Hex);
+    }
     let mut meta = konektly_meta::MetaBuilder::from_env();
     let mut yt = konektly_youtube::YouTubeBuilder::from_env();
     if let Some(sb) = sandbox {

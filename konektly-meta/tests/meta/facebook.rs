@@ -45,7 +45,12 @@ async fn the_dialog_url_carries_scopes_or_a_config_id() {
         q["scope"],
         "pages_show_list,pages_read_engagement,pages_manage_posts,business_management,instagram_basic,instagram_content_publish"
     );
-    assert!(req.pkce_verifier.is_none());
+    // PKCE S256 by default (issue 13): the challenge is the verifier's.
+    let verifier = req.pkce_verifier.as_ref().expect("PKCE is on by default");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["code_challenge"], konektly_core::oauth::pkce_challenge(verifier.expose()));
+    let off = builder(&server).with_pkce(false).build().unwrap().facebook.authorization_request(&redirect).unwrap();
+    assert!(off.pkce_verifier.is_none() && !off.url.as_str().contains("code_challenge"), "PKCE can be turned off");
 
     let business = builder(&server).with_config_id("cfg-42").with_graph_version("v27.0").build().unwrap().facebook;
     let req = business.authorization_request(&redirect).unwrap();
