@@ -647,11 +647,28 @@ pub struct Lease {
 
 /// An adapter's progress on a target (upload session, media ids, container ids, thread ids…),
 /// saved before each step that changes something at the platform.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Checkpoint(serde_json::Value);
 
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Checkpoint({})", self.redacted())
+    }
+}
+
 impl Checkpoint {
+    /// The checkpoint with every secret (see [`checkpoint_secret`](crate::checkpoint_secret))
+    /// and every sealed value replaced by `"[secret]"`: what logs and exports may show.
+    pub fn redacted(&self) -> serde_json::Value {
+        let mut v = self.0.clone();
+        let _ = crate::checkpoint_secret::replace::<std::convert::Infallible>(&mut v, &mut |x| {
+            Ok((crate::checkpoint_secret::as_secret(x).is_some() || crate::checkpoint_secret::as_sealed(x).is_some())
+                .then(|| serde_json::Value::String("[secret]".into())))
+        });
+        v
+    }
+
     /// A checkpoint from an adapter's state.
     pub fn new<T: Serialize>(state: &T) -> Result<Self> {
         serde_json::to_value(state).map(Self).map_err(|e| Error::storage("a checkpoint does not serialize", e))

@@ -10,7 +10,43 @@ use konektly_core::{
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::crypto::{KeyRing, account_aad, pending_aad};
+use base64::Engine as _;
+use konektly_core::checkpoint_secret;
+
+use crate::crypto::{KeyRing, account_aad, checkpoint_aad, pending_aad};
+
+/// A checkpoint as stored: every secret (`{"$secret": …}`) sealed with the token keys, bound
+/// to its target (`{"$sealed": base64}`); `None` when empty.
+pub(crate) fn seal_checkpoint(keys: &KeyRing, target: &TargetId, c: &Checkpoint) -> Result<Option<String>> {
+    if c.is_empty() {
+        return Ok(None);
+    }
+    let mut v = c.as_json().clone();
+    let aad = checkpoint_aad(target);
+    checkpoint_secret::replace::<Error>(&mut v, &mut |x| {
+        Ok(checkpoint_secret::as_secret(x).map(|plain| {
+            let sealed = base64::engine::general_purpose::STANDARD.encode(keys.seal(plain.as_bytes(), &aad));
+            serde_json::json!({ (checkpoint_secret::SEALED): sealed })
+        }))
+    })?;
+    Ok(Some(to_json(&v, "a checkpoint")?))
+}
+
+/// A stored checkpoint, its sealed secrets opened.
+pub(crate) fn open_checkpoint(keys: &KeyRing, target: &TargetId, stored: Option<&str>) -> Result<Checkpoint> {
+    let Some(text) = stored else { return Ok(Checkpoint::default()) };
+    let mut v: serde_json::Value = serde_json::from_str(text).map_err(|e| json_err("checkpoint", e))?;
+    let aad = checkpoint_aad(target);
+    checkpoint_secret::replace::<Error>(&mut v, &mut |x| {
+        let Some(sealed) = checkpoint_secret::as_sealed(x) else { return Ok(None) };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .map_err(|e| Error::storage("a sealed checkpoint secret is not base64", e))?;
+        let plain = keys.open_string(&bytes, &aad, "a checkpoint secret")?;
+        Ok(Some(serde_json::json!({ (checkpoint_secret::SECRET): plain })))
+    })?;
+    Ok(Checkpoint::from_json(v))
+}
 
 /// Nanoseconds since the epoch, saturating far outside the years 1677–2262.
 pub(crate) fn ns(t: DateTime<Utc>) -> i64 {
@@ -258,7 +294,7 @@ pub(crate) fn state_detail(state: &TargetState) -> Result<Option<String>> {
 }
 
 impl TargetRow {
-    pub fn encode(r: &TargetRecord) -> Result<Self> {
+    pub fn encode(keys: &KeyRing, r: &TargetRecord) -> Result<Self> {
         let lease_expires_ns = r.lease.as_ref().map(|l| ns(l.expires_at));
         Ok(Self {
             id: r.id.to_string(),
@@ -271,7 +307,7 @@ impl TargetRow {
             state_detail: state_detail(&r.state)?,
             due_at_ns: ns(r.due_at),
             attempts: i64::from(r.attempts),
-            checkpoint: if r.checkpoint.is_empty() { None } else { Some(to_json(&r.checkpoint, "a checkpoint")?) },
+            checkpoint: seal_checkpoint(keys, &r.id, &r.checkpoint)?,
             last_error: r.last_error.as_ref().map(|e| to_json(e, "an error")).transpose()?,
             lease_owner: r.lease.as_ref().map(|l| l.owner.as_str().to_owned()),
             lease_expires_ns,
@@ -288,7 +324,7 @@ impl TargetRow {
         claim_at(&r.state, self.due_at_ns, self.lease_expires_ns)
     }
 
-    pub fn decode(self) -> Result<(TargetRecord, Option<ClaimKind>)> {
+    pub fn decode(self, keys: &KeyRing) -> Result<(TargetRecord, Option<ClaimKind>)> {
         let id: TargetId = parse_id(&self.id, "target")?;
         let body: StoredBody = serde_json::from_str(&self.body).map_err(|e| json_err("target", e))?;
         let state = match self.state.as_str() {
@@ -331,10 +367,7 @@ impl TargetRow {
             due_at: from_ns(self.due_at_ns),
             state,
             attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
-            checkpoint: match self.checkpoint.as_deref() {
-                Some(c) => Checkpoint::from_json(serde_json::from_str(c).map_err(|e| json_err("checkpoint", e))?),
-                None => Checkpoint::default(),
-            },
+            checkpoint: open_checkpoint(keys, &id, self.checkpoint.as_deref())?,
             last_error: self
                 .last_error
                 .as_deref()

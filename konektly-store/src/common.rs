@@ -442,7 +442,7 @@ macro_rules! impl_common {
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     let mut queue = std::collections::HashMap::new();
                     for t in chunk {
-                        let row = TargetRow::encode(t)?;
+                        let row = TargetRow::encode(&self.keys, t)?;
                         if let Some(at) = row.claim_at(t) {
                             queue.insert(row.id.clone(), (at, row.platform.clone()));
                         }
@@ -511,7 +511,7 @@ macro_rules! impl_common {
                     .await
                     .map_err($crate::common::db_err("reading a target"))?;
                 match row {
-                    Some(r) => Ok(Some($crate::common::target_row!(r)?.decode()?.0)),
+                    Some(r) => Ok(Some($crate::common::target_row!(r)?.decode(&self.keys)?.0)),
                     None => Ok(None),
                 }
             }
@@ -528,7 +528,7 @@ macro_rules! impl_common {
                     .fetch_all(&self.pool)
                     .await
                     .map_err($crate::common::db_err("listing targets"))?;
-                rows.iter().map(|r| Ok($crate::common::target_row!(r)?.decode()?.0)).collect()
+                rows.iter().map(|r| Ok($crate::common::target_row!(r)?.decode(&self.keys)?.0)).collect()
             }
 
             async fn delete_rows(&self, filter: &konektly_core::TargetFilter) -> konektly_core::Result<usize> {
@@ -586,7 +586,7 @@ macro_rules! impl_common {
                 match row {
                     Some(r) => {
                         tx.commit().await.map_err($crate::common::db_err("committing a cancellation"))?;
-                        Ok($crate::common::target_row!(r)?.decode()?.0)
+                        Ok($crate::common::target_row!(r)?.decode(&self.keys)?.0)
                     }
                     None => {
                         // Rolled back before reading (an in-memory SQLite has one connection).
@@ -648,7 +648,7 @@ macro_rules! impl_common {
                             .map_err($crate::common::db_err("queueing a target"))?;
                         tx.commit().await.map_err($crate::common::db_err("committing a reschedule"))?;
                         self.wake().await;
-                        Ok(row.decode()?.0)
+                        Ok(row.decode(&self.keys)?.0)
                     }
                     None => {
                         // Rolled back before reading (an in-memory SQLite has one connection).
@@ -669,8 +669,8 @@ macro_rules! impl_common {
                 let now = chrono::Utc::now();
                 let exp = $crate::codec::expiry(now, extend);
                 let cp = match checkpoint {
-                    Some(c) if !c.is_empty() => Some($crate::codec::to_json(c, "a checkpoint")?),
-                    _ => None,
+                    Some(c) => $crate::codec::seal_checkpoint(&self.keys, &lease.target, c)?,
+                    None => None,
                 };
                 // The queue row first; a stale lease rolls both back.
                 let mut tx = self.write_tx("a heartbeat").await?;
@@ -710,11 +710,7 @@ macro_rules! impl_common {
                 lease: &konektly_core::Lease,
                 checkpoint: &konektly_core::Checkpoint,
             ) -> konektly_core::Result<()> {
-                let cp = if checkpoint.is_empty() {
-                    None
-                } else {
-                    Some($crate::codec::to_json(checkpoint, "a checkpoint")?)
-                };
+                let cp = $crate::codec::seal_checkpoint(&self.keys, &lease.target, checkpoint)?;
                 let done = sqlx::query(
                     "UPDATE konektly_targets SET checkpoint = $1, updated_at_ns = $2 \
                      WHERE id = $3 AND lease_owner = $4 AND fencing = $5",
@@ -953,7 +949,11 @@ macro_rules! impl_common {
                         "expires_at": $crate::codec::from_ns(exp),
                     }));
                 }
-                let targets = self.list(&konektly_core::TargetFilter::account(id)).await?;
+                let mut targets = self.list(&konektly_core::TargetFilter::account(id)).await?;
+                // Secrets inside checkpoints (upload URLs, session URIs) are never exported.
+                for t in &mut targets {
+                    t.checkpoint = konektly_core::Checkpoint::from_json(t.checkpoint.redacted());
+                }
                 let t = &account.tokens;
                 Ok(serde_json::json!({
                     "format": "konektly-account-export/1",

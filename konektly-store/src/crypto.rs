@@ -283,6 +283,11 @@ pub(crate) fn account_aad(account: &konektly_core::AccountId, kind: &str) -> Vec
     format!("konektly/v1/account/{account}/{kind}").into_bytes()
 }
 
+/// Associated data of a secret inside a target's checkpoint.
+pub(crate) fn checkpoint_aad(target: &konektly_core::TargetId) -> Vec<u8> {
+    format!("konektly/v1/target/{target}/checkpoint_secret").into_bytes()
+}
+
 /// Associated data of a pending authorization's PKCE verifier.
 pub(crate) fn pending_aad(state: &str) -> Vec<u8> {
     format!("konektly/v1/pending/{state}/pkce_verifier").into_bytes()

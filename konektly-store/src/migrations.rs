@@ -204,7 +204,7 @@ mod tests {
         let post = Post::new(OwnerId::new("o"), Content::text("hello")).to(Target::new(AccountId::new()));
         let due = chrono::Utc::now() - chrono::Duration::seconds(5);
         let record = TargetRecord::new(&post, &post.targets[0], platform.clone(), due);
-        let row = crate::codec::TargetRow::encode(&record).unwrap();
+        let row = crate::codec::TargetRow::encode(&crate::KeyRing::generate("k1"), &record).unwrap();
         let due_ns = crate::codec::ns(due);
         // What version 1 wrote for a scheduled target, and for a published one (not claimable).
         for (id, state, claim_at) in

@@ -303,7 +303,7 @@ impl Scheduler for SqliteStore {
             .map_err(db_err("dropping orphaned queue rows"))?;
         }
         tx.commit().await.map_err(db_err("committing a claim"))?;
-        claimed_from_rows(rows.iter().map(|r| target_row!(r)).collect::<Result<Vec<_>>>()?)
+        claimed_from_rows(&self.keys, rows.iter().map(|r| target_row!(r)).collect::<Result<Vec<_>>>()?)
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
@@ -336,7 +336,7 @@ impl Scheduler for SqliteStore {
         } else {
             requeue(&mut tx, std::slice::from_ref(&row.id), &[]).await?;
         }
-        let record = row.decode()?.0;
+        let record = row.decode(&self.keys)?.0;
         tx.commit().await.map_err(db_err("committing an outcome"))?;
         if wakes {
             self.wake().await;
@@ -450,10 +450,10 @@ async fn write_budget(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, key: &str, s
 }
 
 /// Claimed rows, oldest due first.
-pub(crate) fn claimed_from_rows(rows: Vec<crate::codec::TargetRow>) -> Result<Vec<Claimed>> {
+pub(crate) fn claimed_from_rows(keys: &crate::KeyRing, rows: Vec<crate::codec::TargetRow>) -> Result<Vec<Claimed>> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let (record, kind) = row.decode()?;
+        let (record, kind) = row.decode(keys)?;
         let lease = record.lease.clone().ok_or_else(|| Error::Storage {
             message: format!("a claimed target {} has no lease", record.id),
             source: None,

@@ -244,3 +244,55 @@ fn a_key_written_the_wrong_way_round_is_refused_without_echoing_it() {
 }
 
 const K2_KEY: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
+/// Issue 13: an upload URL or session URI kept in a checkpoint (marked secret by the adapter)
+/// is sealed at rest, read back intact by the worker, and never shown by `export` or `Debug`.
+async fn checkpoint_secrets_are_sealed(store: &dyn KonektlyStore) -> String {
+    use konektly_core::{Checkpoint, ClaimRequest, Content, Post, Target, TargetRecord, WorkerId};
+    let acc = account("owner-cp", &token("access"), None);
+    store.insert_account(&acc).await.unwrap();
+    let post = Post::new(acc.owner.clone(), Content::text("a video")).to(Target::new(acc.id));
+    let record = TargetRecord::new(&post, &post.targets[0], acc.platform.clone(), chrono::Utc::now());
+    store.enqueue(std::slice::from_ref(&record)).await.unwrap();
+    let mut req = ClaimRequest::new(WorkerId::new("w1"), 1, std::time::Duration::from_secs(30));
+    req.only = Some(vec![record.id]);
+    let claimed = store.claim(&req).await.unwrap().remove(0);
+    let secret = format!("https://upload.example/video/?upload_token={}", token("upl"));
+    let cp = Checkpoint::from_json(serde_json::json!({"publish_id": "p-1", "upload_url": {"$secret": secret}}));
+    store.save_checkpoint(&claimed.lease, &cp).await.unwrap();
+    let back = store.get(record.id).await.unwrap().unwrap();
+    assert_eq!(back.checkpoint, cp, "the worker reads the secret back");
+    assert!(!format!("{back:?}").contains(&secret), "Debug hides it");
+    let export = store.export_account(acc.id).await.unwrap().to_string();
+    assert!(export.contains("p-1") && !export.contains(&secret), "export hides it: {export}");
+    // The lease renewal that saves a checkpoint before a create seals it too.
+    store.save_checkpoint_renewing(&claimed.lease, &cp, std::time::Duration::from_secs(30)).await.unwrap();
+    assert_eq!(store.get(record.id).await.unwrap().unwrap().checkpoint, cp);
+    secret
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_secrets_are_sealed_in_the_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cp.db");
+    let store = SqliteStore::open(&path, KeyRing::generate("k1")).await.unwrap();
+    let secret = checkpoint_secrets_are_sealed(&store).await;
+    store.close().await;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        assert!(!leaks(&std::fs::read(&p).unwrap(), &secret), "{} holds an upload URL in clear", p.display());
+    }
+    assert!(leaks(&std::fs::read(&path).unwrap(), "p-1"), "the search finds the rest of the checkpoint");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_secrets_are_sealed_in_postgres() {
+    let Some(url) = support::pg_url() else { return };
+    let schema = support::fresh_schema("cpenc");
+    let store = support::pg_store(&url, &schema, KeyRing::generate("k1")).await;
+    let secret = checkpoint_secrets_are_sealed(&store).await;
+    let dump = Raw::pg(&url, &schema).await.pg_dump_text().await;
+    assert!(dump.contains("p-1"), "the dump shows the rest of the checkpoint");
+    assert!(!leaks(dump.as_bytes(), &secret), "the dump shows an upload URL");
+    support::drop_schema(&url, &schema).await;
+}

@@ -243,8 +243,9 @@ pub(crate) struct State {
     pub source: Source,
     #[serde(default)]
     pub publish_id: Option<String>,
-    /// A short-lived, signed URL: kept only in the checkpoint, never logged.
-    #[serde(default)]
+    /// A short-lived, signed URL (it carries the upload token): kept only in the checkpoint,
+    /// encrypted at rest by the stores, never logged or exported.
+    #[serde(default, with = "konektly_core::checkpoint_secret", skip_serializing_if = "Option::is_none")]
     pub upload_url: Option<String>,
     #[serde(default)]
     pub upload_started_at: Option<DateTime<Utc>>,

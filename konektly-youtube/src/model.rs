@@ -282,7 +282,9 @@ pub(crate) struct TokenError {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub(crate) struct UploadState {
-    /// The resumable session URI (`Location` of the session start).
+    /// The resumable session URI (`Location` of the session start): whoever holds it can send
+    /// the bytes, so the stores encrypt it at rest and exports never show it.
+    #[serde(with = "konektly_core::checkpoint_secret", skip_serializing_if = "Option::is_none")]
     pub session_uri: Option<String>,
     /// The file's size.
     pub total: u64,
