@@ -250,7 +250,16 @@ impl TargetOptions {
             return Ok(T::default());
         }
         serde_json::from_value(self.0.clone()).map_err(|e| {
-            Violation::new("invalid_options", "options", format!("the {} options are malformed: {e}", T::PLATFORM))
+            // serde names an unknown key and the allowed ones: "unknown field `x`, expected one
+            // of `a`, `b`"; the violation points at the key.
+            let msg = e.to_string();
+            let field = msg
+                .strip_prefix("unknown field `")
+                .or_else(|| msg.strip_prefix("unknown variant `").map(|_| ""))
+                .and_then(|rest| rest.split('`').next())
+                .filter(|k| !k.is_empty())
+                .map_or_else(|| "options".to_owned(), |k| format!("options.{k}"));
+            Violation::new("invalid_options", field, format!("the {} options are malformed: {msg}", T::PLATFORM))
         })
     }
 }

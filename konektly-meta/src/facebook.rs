@@ -73,6 +73,17 @@ pub struct FacebookPagePlatform {
 }
 
 impl FacebookPagePlatform {
+    /// Validates as [`Platform::validate`] does, at the time `now` (a native schedule must lie
+    /// 10 minutes to 30 days after it): for tests and for checking a post as it will stand later.
+    pub fn validate_at(
+        &self,
+        content: &Content,
+        options: &TargetOptions,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<Violation> {
+        crate::validate::validate_facebook_at(&self.caps, &self.client.cfg.limits, content, options, now)
+    }
+
     pub(crate) fn new(client: Arc<MetaClient>) -> Self {
         let caps = facebook_capabilities(&client.cfg.limits);
         Self { client, caps }

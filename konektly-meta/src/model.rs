@@ -18,7 +18,7 @@ pub enum FacebookPostKind {
 
 /// Per-target options for a Facebook Page (`"facebook"`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FacebookOptions {
     /// A feed post or a Reel.
     pub kind: FacebookPostKind,
@@ -46,7 +46,7 @@ pub enum InstagramMediaKind {
 
 /// Per-target options for Instagram (`"instagram"`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct InstagramOptions {
     /// Feed, Reel or Story; when absent, one video is a Reel and anything else a feed post.
     pub kind: Option<InstagramMediaKind>,

@@ -20,8 +20,6 @@ pub const INSTAGRAM_MAX_HASHTAGS: usize = 30;
 /// Most @mentions in an Instagram caption.
 pub const INSTAGRAM_MAX_MENTIONS: usize = 20;
 const IG_IMAGE_MAX_BYTES: u64 = 8 * 1024 * 1024;
-const IG_MIN_RATIO: f64 = 4.0 / 5.0;
-const IG_MAX_RATIO: f64 = 1.91;
 
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -156,6 +154,16 @@ pub(crate) fn validate_facebook(
     content: &Content,
     options: &TargetOptions,
 ) -> Vec<Violation> {
+    validate_facebook_at(caps, limits, content, options, Utc::now())
+}
+
+pub(crate) fn validate_facebook_at(
+    caps: &Capabilities,
+    limits: &Limits,
+    content: &Content,
+    options: &TargetOptions,
+    now: DateTime<Utc>,
+) -> Vec<Violation> {
     let mut out = validate_against_capabilities(caps, content, |s| s.chars().count());
     let opts: FacebookOptions = match options.get() {
         Ok(o) => o,
@@ -192,7 +200,7 @@ pub(crate) fn validate_facebook(
         }
     }
     if let Some(at) = opts.schedule_at
-        && let Some(v) = schedule_violation(at, Utc::now(), limits)
+        && let Some(v) = schedule_violation(at, now, limits)
     {
         out.push(v);
     }
@@ -230,10 +238,13 @@ fn ig_image(out: &mut Vec<Violation>, field: &str, m: &Media, check_ratio: bool)
         );
     }
     size_violation(out, field, m, IG_IMAGE_MAX_BYTES, "an Instagram image");
+    // Exact, in integers, as the platform compares: 4:5 ≤ w:h ≤ 1.91:1.
     if check_ratio
-        && let Some(r) = m.aspect_ratio()
-        && !(IG_MIN_RATIO - 1e-3..=IG_MAX_RATIO + 1e-3).contains(&r)
+        && let (Some(w), Some(h)) = (m.width, m.height)
+        && h > 0
+        && (u64::from(w) * 5 < u64::from(h) * 4 || u64::from(w) * 100 > u64::from(h) * 191)
     {
+        let r = f64::from(w) / f64::from(h);
         out.push(
             Violation::new("aspect_ratio_out_of_range", field, "Instagram feed images must be between 4:5 and 1.91:1")
                 .with_values("0.8–1.91", format!("{r:.2}")),
@@ -368,6 +379,21 @@ pub(crate) fn validate_instagram(limits: &Limits, content: &Content, options: &T
             "a cover or thumb offset is for Reels only",
         ));
     }
+    // The thumbnail frame must lie within the video.
+    if kind == InstagramMediaKind::Reel
+        && let Some(offset) = opts.thumb_offset_ms
+        && let Some(d) = content.media.first().and_then(|m| m.duration)
+        && u128::from(offset) > d.as_millis()
+    {
+        out.push(
+            Violation::new(
+                "thumb_offset_out_of_range",
+                "options.thumb_offset_ms",
+                "the thumbnail frame lies past the video's end",
+            )
+            .with_values(d.as_millis().to_string(), offset),
+        );
+    }
     out
 }
 
@@ -397,6 +423,59 @@ mod tests {
 
     fn ig(content: &Content, opts: &InstagramOptions) -> Vec<Violation> {
         validate_instagram(&Limits::default(), content, &TargetOptions::new(opts).unwrap())
+    }
+
+    #[test]
+    fn instagram_aspect_bounds_are_exact_and_relations_are_checked() {
+        let one = |w, h| -> Vec<String> {
+            ig(&Content::text("hi").with_media(jpeg(w, h, 1000)), &InstagramOptions::default())
+                .into_iter()
+                .map(|v| v.code)
+                .collect()
+        };
+        assert!(one(1080, 1350).is_empty(), "exactly 4:5 is accepted");
+        assert_eq!(one(1080, 1351), vec!["aspect_ratio_out_of_range"], "just taller than 4:5 is refused");
+        assert!(one(1910, 1000).is_empty(), "exactly 1.91:1 is accepted");
+        assert_eq!(one(1911, 1000), vec!["aspect_ratio_out_of_range"]);
+        let reel = InstagramOptions {
+            kind: Some(InstagramMediaKind::Reel),
+            thumb_offset_ms: Some(31_000),
+            ..Default::default()
+        };
+        let c = Content::text("hi").with_media(video(30, 1000));
+        assert_eq!(codes(&ig(&c, &reel)), vec!["thumb_offset_out_of_range"]);
+        let inside = InstagramOptions { thumb_offset_ms: Some(29_000), ..reel };
+        assert!(codes(&ig(&c, &inside)).is_empty());
+    }
+
+    #[test]
+    fn an_unknown_option_is_refused_by_name() {
+        let c = Content::text("hi").with_media(jpeg(1080, 1080, 1000));
+        let o = TargetOptions::from_json(serde_json::json!({"share_to_fed": true}));
+        let v = validate_instagram(&Limits::default(), &c, &o);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].code, "invalid_options");
+        assert_eq!(v[0].field, "options.share_to_fed");
+        assert!(v[0].message.contains("share_to_feed"), "the allowed keys are named: {}", v[0].message);
+        let fb = validate_facebook(
+            &facebook_capabilities(&Limits::default()),
+            &Limits::default(),
+            &Content::text("hi"),
+            &TargetOptions::from_json(serde_json::json!({"schedule": "tomorrow"})),
+        );
+        assert_eq!(fb.iter().map(|v| v.field.as_str()).collect::<Vec<_>>(), vec!["options.schedule"]);
+    }
+
+    #[test]
+    fn facebook_schedules_are_checked_against_the_given_clock() {
+        let limits = Limits::default();
+        let caps = facebook_capabilities(&limits);
+        let now = Utc::now() + chrono::Duration::days(100);
+        let o = FacebookOptions { schedule_at: Some(now + chrono::Duration::days(2)), ..Default::default() };
+        let o = TargetOptions::new(&o).unwrap();
+        assert!(validate_facebook_at(&caps, &limits, &Content::text("hi"), &o, now).is_empty());
+        let v = validate_facebook_at(&caps, &limits, &Content::text("hi"), &o, Utc::now());
+        assert_eq!(codes(&v), vec!["schedule_out_of_window"], "{v:?}");
     }
 
     #[test]

@@ -77,13 +77,16 @@ pub(crate) fn is_photo_post(content: &Content) -> bool {
 /// Every violation of `content` with `options`.
 pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetOptions) -> Vec<Violation> {
     let mut out = Vec::new();
-    let opts = match options.get::<TikTokOptions>() {
-        Ok(o) => o,
+    // Options that do not parse are one violation; the checks that read options are skipped
+    // (falling back to defaults would report rules the user did not break).
+    let parsed = match options.get::<TikTokOptions>() {
+        Ok(o) => Some(o),
         Err(v) => {
             out.push(v);
-            TikTokOptions::default()
+            None
         }
     };
+    let opts = parsed.clone().unwrap_or_default();
     // Media, threads and links by the shared rules; the text by TikTok's own (it depends on
     // whether this is a video or a photo post).
     let without_text = Content { text: String::new(), ..content.clone() };
@@ -99,6 +102,9 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
         );
     }
 
+    if parsed.is_none() {
+        return out;
+    }
     if opts.mode == PostMode::DirectPost && opts.privacy_level.is_none() {
         out.push(Violation::new(
             "privacy_level_required",
@@ -176,6 +182,18 @@ mod tests {
 
     fn codes(v: &[Violation]) -> Vec<&str> {
         v.iter().map(|v| v.code.as_str()).collect()
+    }
+
+    #[test]
+    fn one_broken_option_is_one_violation() {
+        let c = Content::text("hello").with_media(video(1000));
+        let o = TargetOptions::from_json(serde_json::json!({"privacy_level": "FRIENDS"}));
+        let v = validate(&caps(), &c, &o);
+        assert_eq!(codes(&v), vec!["invalid_options"], "no privacy_level_required on top: {v:?}");
+        assert!(
+            v[0].message.contains("FRIENDS") && v[0].message.contains("SELF_ONLY"),
+            "names the value and the allowed ones: {v:?}"
+        );
     }
 
     #[test]

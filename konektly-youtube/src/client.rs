@@ -76,6 +76,17 @@ impl fmt::Debug for YouTubePlatform {
 }
 
 impl YouTubePlatform {
+    /// Validates as [`Platform::validate`] does, at the time `now` (the native `publish_at` must
+    /// be in the future): for tests and for checking a post as it will stand later.
+    pub fn validate_at(
+        &self,
+        content: &Content,
+        options: &TargetOptions,
+        now: chrono::DateTime<Utc>,
+    ) -> Vec<Violation> {
+        crate::validate::validate(&self.caps, content, options, self.max_thumbnail_bytes, now)
+    }
+
     /// A builder.
     pub fn builder() -> YouTubeBuilder {
         YouTubeBuilder::new()

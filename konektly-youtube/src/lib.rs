@@ -77,15 +77,27 @@ pub(crate) fn capabilities(daily_insert_budget: Option<u32>) -> Capabilities {
     Capabilities {
         text_counting: TextCounting::Bytes,
         max_text_len: MAX_DESCRIPTION_BYTES,
-        media: vec![MediaLimits {
-            kind: MediaKind::Video,
-            // Any `video/*`.
-            mime_types: Vec::new(),
-            max_count: 1,
-            max_bytes: MAX_VIDEO_BYTES,
-            min_duration: None,
-            max_duration: Some(Duration::from_secs(12 * 3600)),
-        }],
+        media: vec![
+            MediaLimits {
+                kind: MediaKind::Video,
+                // Any `video/*`.
+                mime_types: Vec::new(),
+                max_count: 1,
+                max_bytes: MAX_VIDEO_BYTES,
+                min_duration: None,
+                max_duration: Some(Duration::from_secs(12 * 3600)),
+            },
+            // YouTube takes `application/octet-stream` uploads too (a file whose type is not
+            // known): it is sent as a video and YouTube tells what it is.
+            MediaLimits {
+                kind: MediaKind::Other,
+                mime_types: vec!["application/octet-stream".into()],
+                max_count: 1,
+                max_bytes: MAX_VIDEO_BYTES,
+                min_duration: None,
+                max_duration: Some(Duration::from_secs(12 * 3600)),
+            },
+        ],
         max_media_per_post: 1,
         mixed_media: false,
         media_required: true,

@@ -62,7 +62,7 @@ impl License {
 /// assert_eq!(opts.effective_privacy(), Privacy::Unlisted);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct YouTubeOptions {
     /// The title (required; at most 100 characters; no `<` or `>`).
     pub title: Option<String>,

@@ -176,10 +176,10 @@ async fn publish_uploads_in_chunks_with_exact_requests_then_sets_the_thumbnail()
         }
     );
 
-    // The session and each confirmed offset were checkpointed before moving on.
+    // The session (marked secret: stores seal it) and each confirmed offset were checkpointed.
     let offsets: Vec<u64> = saver.saved().iter().map(|c| c.as_json()["offset"].as_u64().unwrap()).collect();
     assert_eq!(offsets[..3], [0, 262_144, 524_288]);
-    assert_eq!(saver.saved()[0].as_json()["session_uri"], json!(session_uri(&server, "s1")));
+    assert_eq!(saver.saved()[0].as_json()["session_uri"], json!({"$secret": session_uri(&server, "s1")}));
     assert_eq!(cp.as_json()["video_id"], json!("dQw4w9WgXcQ"));
     assert_eq!(cp.as_json()["thumbnail_done"], json!(true));
 
@@ -298,7 +298,7 @@ async fn an_upload_interrupted_mid_chunk_resumes_from_its_checkpoint_in_a_fresh_
     let err = out.unwrap_err();
     assert!(matches!(err, Error::Transient { .. }), "a dropped chunk is retryable: {err:?}");
     assert!(!err.to_string().contains("upload_id"), "the session URI is a capability: never in errors: {err}");
-    assert_eq!(cp.as_json()["session_uri"], json!(session_uri(&server, "s1")));
+    assert_eq!(cp.as_json()["session_uri"], json!({"$secret": session_uri(&server, "s1")}));
     assert_eq!(cp.as_json()["offset"], json!(262_144));
     drop(first);
 
@@ -447,7 +447,7 @@ async fn a_refused_token_mid_upload_keeps_the_checkpoint_for_the_retry() {
     .await;
     assert!(matches!(out.unwrap_err(), Error::AccessTokenRejected { .. }));
     assert_eq!(cp.as_json()["offset"], json!(262_144));
-    assert_eq!(cp.as_json()["session_uri"], json!(session_uri(&server, "s1")));
+    assert_eq!(cp.as_json()["session_uri"], json!({"$secret": session_uri(&server, "s1")}));
 }
 
 #[tokio::test]
@@ -553,7 +553,7 @@ async fn reconcile_reads_the_session() {
     let (r, cp, _) = with_ctx(&a, &c, &opts(&options()), cp, async |ctx| p.reconcile(ctx).await).await;
     assert_eq!(r.unwrap(), Reconciliation::NotFound);
     assert_eq!(cp.as_json()["offset"], json!(262_144));
-    assert_eq!(cp.as_json()["session_uri"], json!(session_uri(&server, "half")), "the session is kept for the resume");
+    assert_eq!(cp.as_json()["session_uri"], json!({"$secret": session_uri(&server, "half")}), "the session is kept for the resume");
 
     // An uploaded video whose thumbnail is still to set: publishing continues with the thumbnail.
     let o = YouTubeOptions { thumbnail: Some(png()), ..options() };
@@ -654,7 +654,7 @@ async fn a_session_that_keeps_nothing_is_not_fed_forever() {
     })
     .await;
     assert!(matches!(out.unwrap_err(), Error::Transient { .. }));
-    assert_eq!(cp.as_json()["session_uri"], json!(session_uri(&server, "s1")), "kept for a later resume");
+    assert_eq!(cp.as_json()["session_uri"], json!({"$secret": session_uri(&server, "s1")}), "kept for a later resume");
 }
 
 #[tokio::test]
