@@ -176,3 +176,31 @@ async fn redirects_are_not_followed() {
     let resp = http.send(http.client().post(format!("{}/token", server.uri())), CallKind::Create).await.unwrap();
     assert_eq!(resp.status(), 302);
 }
+
+/// Issue 14: the client asks for gzip and reads a gzipped answer; a gzipped answer to a
+/// create is its answer, never an unknown outcome.
+#[tokio::test]
+async fn a_gzipped_answer_to_a_create_is_read() {
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(br#"{"id":"12345","text":"hello"}"#).unwrap();
+    let body = gz.finish().unwrap();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/posts"))
+        .and(wiremock::matchers::header_regex("accept-encoding", "gzip"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .insert_header("content-encoding", "gzip")
+                .set_body_raw(body, "application/json"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let http = client();
+    let resp = http.send(http.client().post(format!("{}/posts", server.uri())), CallKind::Create).await.unwrap();
+    let api = ApiResponse::read(resp, CallKind::Create).await.unwrap();
+    let v: serde_json::Value = api.json().unwrap();
+    assert_eq!(v["id"], "12345");
+    server.verify().await;
+}
