@@ -352,7 +352,19 @@ impl Konektly {
             return Err(Error::Authorization("the authorization expired; start again".into()));
         }
         let platform = self.platform(&pending.platform)?.clone();
-        let grants = platform.exchange_code(code, &pending).await?;
+        // One meaning, one error, whatever the adapter: a code the platform refuses (replayed,
+        // expired, for another redirect) is `Authorization` — never `ReauthRequired`, which is
+        // about an account's grant. An answer lost or unreadable after the code was sent spent
+        // the code: the user must start again, which is `Authorization` too.
+        let grants = platform.exchange_code(code, &pending).await.map_err(|e| match e {
+            Error::ReauthRequired { reason, .. } | Error::AccessTokenRejected { message: reason, .. } => {
+                Error::Authorization(format!("the platform refused the authorization code: {reason}; connect again"))
+            }
+            Error::UnknownOutcome { message, .. } => Error::Authorization(format!(
+                "the answer to the code exchange was lost ({message}); the code is spent: connect again"
+            )),
+            other => other,
+        })?;
         if let Some(id) = pending.reconnect {
             // A reconnect must bring back the same remote account, or nothing is stored: signing
             // in with another login would leave the old account blocked and add a stranger.

@@ -965,3 +965,18 @@ async fn one_owner_cannot_see_or_touch_another_owners_posts_and_accounts() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_refused_or_lost_code_exchange_is_an_authorization_error_on_every_adapter() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub, fast_config());
+    let owner = OwnerId::new("o-code");
+    for code in ["replayed", "lost"] {
+        let start =
+            engine.connect(&owner, &"stub".into(), &"https://app.example/callback".parse().unwrap()).await.unwrap();
+        let e = engine.complete_connect(&start.state, code).await.unwrap_err();
+        assert!(matches!(e, Error::Authorization(_)), "{code}: {e:?}");
+        assert!(e.to_string().contains("connect again"), "{e}");
+    }
+    assert!(engine.accounts(&owner).await.unwrap().is_empty());
+}

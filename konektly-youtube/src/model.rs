@@ -264,8 +264,35 @@ pub(crate) struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(default)]
     pub refresh_token_expires_in: Option<i64>,
-    #[serde(default)]
+    /// Space-separated, as OAuth says; an array is read too (seen from some Google endpoints).
+    #[serde(default, deserialize_with = "scope_string_or_array")]
     pub scope: Option<String>,
+}
+
+fn scope_string_or_array<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scope {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(Option::<Scope>::deserialize(d)?.map(|s| match s {
+        Scope::One(s) => s,
+        Scope::Many(v) => v.join(" "),
+    }))
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::TokenResponse;
+
+    #[test]
+    fn scope_is_read_as_a_string_or_an_array() {
+        let a: TokenResponse = serde_json::from_str(r#"{"access_token":"t","scope":"a b"}"#).unwrap();
+        let b: TokenResponse = serde_json::from_str(r#"{"access_token":"t","scope":["a","b"]}"#).unwrap();
+        assert_eq!(a.scope.as_deref(), Some("a b"));
+        assert_eq!(b.scope.as_deref(), Some("a b"));
+    }
 }
 
 /// Google's token endpoint error (`{"error":"invalid_grant","error_description":"…"}`).

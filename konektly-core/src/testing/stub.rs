@@ -297,6 +297,13 @@ impl Platform for StubPlatform {
         if code.is_empty() {
             return Err(Error::Authorization("no code".into()));
         }
+        // As some platforms answer a replayed code (`invalid_grant`), and as a lost answer.
+        if code == "replayed" {
+            return Err(Error::reauth("invalid_grant: the code was already used"));
+        }
+        if code == "lost" {
+            return Err(Error::UnknownOutcome { message: "the answer was lost".into(), source: None });
+        }
         let n = self.next_id();
         let mut tokens = TokenSet::new(AccessToken::new(format!("stub-access-{n}")));
         tokens.refresh_token = Some(RefreshToken::new(format!("stub-refresh-{n}")));
