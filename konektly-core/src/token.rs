@@ -153,6 +153,19 @@ impl TokenManager {
         cache.get(&id).filter(|(at, _)| at.elapsed() < self.cache_ttl).map(|(_, a)| a.clone())
     }
 
+    /// The refresh window for `account`: no more than a quarter of its token's lifetime (from
+    /// when the account was last written — a refresh writes it — to the token's expiry), but
+    /// at least 30 s (clock skew, a slow call): a token that lives 2 minutes is refreshed 30 s
+    /// before it ends, not on every attempt because it never lives longer than a 5-minute
+    /// window.
+    fn within_lifetime(window: chrono::Duration, account: &Account) -> chrono::Duration {
+        const FLOOR: chrono::Duration = chrono::Duration::seconds(30);
+        match account.tokens.expires_at {
+            Some(exp) if exp > account.updated_at => window.min(((exp - account.updated_at) / 4).max(FLOOR)),
+            _ => window,
+        }
+    }
+
     fn window_with_jitter(&self) -> chrono::Duration {
         let jitter_ms = self.jitter.as_millis() as u64;
         let extra = if jitter_ms == 0 { 0 } else { rand::rng().random_range(0..=jitter_ms) };
@@ -200,7 +213,7 @@ impl TokenManager {
         };
         Self::check_status(&account)?;
         self.warn_if_refresh_expiring(&account);
-        let window = self.window_with_jitter().max(refresh_ahead(&account));
+        let window = Self::within_lifetime(self.window_with_jitter(), &account).max(refresh_ahead(&account));
         if !account.tokens.expires_within(Utc::now(), window) {
             return Ok(account);
         }
@@ -393,6 +406,21 @@ mod refresh_ahead_tests {
         store.insert_account(&ahead).await.unwrap();
         assert!(tm.fresh_account(plain.id).await.is_ok(), "3 days left is fresh for a 5-minute window");
         assert!(matches!(tm.fresh_account(ahead.id).await, Err(Error::Config(_))), "7 days ahead asks for a refresh");
+    }
+
+    #[tokio::test]
+    async fn a_token_that_lives_less_than_the_window_is_not_refreshed_at_once() {
+        let store = Arc::new(MemoryTokenStore::new());
+        let tm = manager(store.clone());
+        // Issued now, lives 2 minutes: a 5-minute window would refresh it on every attempt.
+        let short = account(chrono::Duration::minutes(2), None);
+        store.insert_account(&short).await.unwrap();
+        assert!(tm.fresh_account(short.id).await.is_ok(), "fresh until its last 30 s");
+        // Issued 100 s ago, 20 s left: refreshed.
+        let mut old = account(chrono::Duration::seconds(20), None);
+        old.updated_at = Utc::now() - chrono::Duration::seconds(100);
+        store.insert_account(&old).await.unwrap();
+        assert!(matches!(tm.fresh_account(old.id).await, Err(Error::Config(_))), "near its end: refreshed");
     }
 
     /// Counts the store's account reads.
