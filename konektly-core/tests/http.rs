@@ -190,9 +190,7 @@ async fn a_gzipped_answer_to_a_create_is_read() {
         .and(path("/posts"))
         .and(wiremock::matchers::header_regex("accept-encoding", "gzip"))
         .respond_with(
-            ResponseTemplate::new(201)
-                .insert_header("content-encoding", "gzip")
-                .set_body_raw(body, "application/json"),
+            ResponseTemplate::new(201).insert_header("content-encoding", "gzip").set_body_raw(body, "application/json"),
         )
         .expect(1)
         .mount(&server)

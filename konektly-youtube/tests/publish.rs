@@ -553,7 +553,11 @@ async fn reconcile_reads_the_session() {
     let (r, cp, _) = with_ctx(&a, &c, &opts(&options()), cp, async |ctx| p.reconcile(ctx).await).await;
     assert_eq!(r.unwrap(), Reconciliation::NotFound);
     assert_eq!(cp.as_json()["offset"], json!(262_144));
-    assert_eq!(cp.as_json()["session_uri"], json!({"$secret": session_uri(&server, "half")}), "the session is kept for the resume");
+    assert_eq!(
+        cp.as_json()["session_uri"],
+        json!({"$secret": session_uri(&server, "half")}),
+        "the session is kept for the resume"
+    );
 
     // An uploaded video whose thumbnail is still to set: publishing continues with the thumbnail.
     let o = YouTubeOptions { thumbnail: Some(png()), ..options() };
