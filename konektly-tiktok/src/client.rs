@@ -197,7 +197,8 @@ impl TikTokClient {
         self.call(req, CallKind::Idempotent).await
     }
 
-    /// `PUT` one chunk to the upload URL. A chunk at its range is idempotent.
+    /// `PUT` one chunk to the upload URL. A chunk at its range is idempotent. A `404` is
+    /// [`UPLOAD_URL_EXPIRED`].
     pub async fn upload_chunk(&self, url: &str, content_type: &str, content_range: &str, chunk: Bytes) -> Result<()> {
         let url = Url::parse(url).map_err(|e| Error::transient(format!("TikTok gave an invalid upload URL: {e}")))?;
         let req = self
@@ -212,6 +213,15 @@ impl TikTokClient {
         let api = ApiResponse::read(resp, CallKind::Idempotent).await?;
         if api.is_success() {
             return Ok(());
+        }
+        // The upload URL is gone ("upload_url has expired", sometimes well before the hour):
+        // the upload must start over with a new publish id.
+        if api.status.as_u16() == 404 {
+            return Err(Error::Rejected {
+                code: Some(UPLOAD_URL_EXPIRED.into()),
+                message: "TikTok no longer accepts this upload URL (it expired)".into(),
+                source: None,
+            });
         }
         if let Some(err) = envelope_error(&api) {
             return Err(map_api_error(err, &api.headers, CallKind::Idempotent));
@@ -278,3 +288,6 @@ fn envelope_error(api: &ApiResponse) -> Option<TikTokApiError> {
     }
     Some(TikTokApiError { status: api.status.as_u16(), code: e.code, message: e.message, log_id: e.log_id })
 }
+
+/// The code of a refusal by an upload URL that no longer exists (expired).
+pub(crate) const UPLOAD_URL_EXPIRED: &str = "upload_url_expired";

@@ -265,6 +265,9 @@ pub(crate) struct State {
     /// When `PUBLISH_COMPLETE` was first seen without a public post id.
     #[serde(default)]
     pub complete_seen_at: Option<DateTime<Utc>>,
+    /// Whether the upload was started over once after its URL expired early.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarted: bool,
 }
 
 impl std::fmt::Debug for State {

@@ -129,6 +129,7 @@ impl TikTokPlatform {
         let mut resyncs = 0;
         loop {
             match self.upload_from_checkpoint(ctx, state).await {
+                Err(e @ Error::Rejected { .. }) if is_url_expired(&e) => return Err(e),
                 Err(Error::Rejected { code, message, source }) if resyncs < 3 && state.publish_id.is_some() => {
                     resyncs += 1;
                     let pid = state.publish_id.clone().unwrap_or_default();
@@ -211,6 +212,18 @@ impl TikTokPlatform {
         }
     }
 
+    /// The upload URL expired before the upload ended (TikTok answered `404`): the unfinished
+    /// publish is dropped (TikTok never publishes one without all its bytes) and the upload
+    /// starts over once with a new publish id; a second expiry is the error.
+    async fn start_over(&self, ctx: &mut PublishContext<'_>, opts: &TikTokOptions, e: Error) -> Result<PublishOutcome> {
+        if ctx.state::<State>().restarted {
+            return Err(e);
+        }
+        tracing::info!(target: "konektly::tiktok", "the upload URL expired early: starting the upload over");
+        ctx.save_state(&State { restarted: true, ..State::default() }).await?;
+        self.start(ctx, opts).await
+    }
+
     async fn start(&self, ctx: &mut PublishContext<'_>, opts: &TikTokOptions) -> Result<PublishOutcome> {
         let content = ctx.content;
         let token = ctx.access_token().clone();
@@ -229,7 +242,8 @@ impl TikTokPlatform {
             )));
         }
 
-        let mut state = State { kind, privacy_level: opts.privacy_level, ..State::default() };
+        let restarted = ctx.state::<State>().restarted;
+        let mut state = State { kind, privacy_level: opts.privacy_level, restarted, ..State::default() };
         let mut creator = CreatorInfo::default();
         if opts.mode == PostMode::DirectPost {
             creator = self.client.creator_info(&token).await?;
@@ -439,13 +453,19 @@ impl Platform for TikTokPlatform {
                 .upload_started_at
                 .is_some_and(|t| (Utc::now() - t).to_std().unwrap_or_default() < self.cfg().upload_url_ttl);
             if fresh {
-                self.upload(ctx, &mut state).await?;
-                return Ok(processing(self.cfg().poll_interval, "TikTok is processing the post"));
+                return match self.upload(ctx, &mut state).await {
+                    Ok(()) => Ok(processing(self.cfg().poll_interval, "TikTok is processing the post")),
+                    Err(e) if is_url_expired(&e) => self.start_over(ctx, &opts, e).await,
+                    Err(e) => Err(e),
+                };
             }
             // The upload URL is stale: the unfinished publish is dropped and a new one begins.
-            ctx.save_state(&State::default()).await?;
+            ctx.save_state(&State { restarted: state.restarted, ..State::default() }).await?;
         }
-        self.start(ctx, &opts).await
+        match self.start(ctx, &opts).await {
+            Err(e) if is_url_expired(&e) => self.start_over(ctx, &opts, e).await,
+            other => other,
+        }
     }
 
     async fn poll(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
@@ -484,4 +504,8 @@ impl Platform for TikTokPlatform {
             PublishOutcome::Processing { poll_after, .. } => Ok(Reconciliation::Processing { poll_after }),
         }
     }
+}
+
+fn is_url_expired(e: &Error) -> bool {
+    matches!(e, Error::Rejected { code: Some(c), .. } if c == crate::client::UPLOAD_URL_EXPIRED)
 }

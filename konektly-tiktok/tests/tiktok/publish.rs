@@ -655,3 +655,64 @@ async fn a_stale_upload_url_starts_the_upload_over() {
     assert_eq!(state(&r.checkpoint)["publish_id"], PUBLISH_ID);
     assert_eq!(state(&r.checkpoint)["chunks_sent"], 2);
 }
+
+/// Issue 14: an upload URL that expired early (TikTok answers `404`) makes the upload start
+/// over once, with a new publish id — not a permanent refusal blaming a field.
+#[tokio::test]
+async fn an_upload_url_that_expired_early_starts_the_upload_over_once() {
+    let server = MockServer::start().await;
+    let size = 12 * MB + 5;
+    mount_creator_info(&server, creator(), 2).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/post/publish/video/init/"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(fixture_with("video_init.json", &[("upload_url", &upload_url(&server))])),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/upload/v1"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("upload_url has expired"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_chunk(&server, size, 0, 5 * MB - 1, 206, 1).await;
+    mount_chunk(&server, size, 5 * MB, size - 1, 201, 1).await;
+    let p = platform(&server);
+    let content = Content::text("again").with_media(video(size));
+    let r = run(&p, &account(), &content, &options(public()), Checkpoint::default(), None, Call::Publish).await;
+    assert!(matches!(r.result, Ok(PublishOutcome::Processing { .. })), "{:?}", r.result);
+    let last = state(r.saves.saved().last().unwrap());
+    assert_eq!(last["restarted"], true);
+    assert_eq!(last["chunks_sent"], 2);
+    server.verify().await;
+
+    // A second expiry is the error (no endless restarts).
+    let server = MockServer::start().await;
+    mount_creator_info(&server, creator(), 2).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/post/publish/video/init/"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(fixture_with("video_init.json", &[("upload_url", &upload_url(&server))])),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/upload/v1"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let p = platform(&server);
+    let r = run(&p, &account(), &content, &options(public()), Checkpoint::default(), None, Call::Publish).await;
+    assert!(
+        matches!(&r.result, Err(konektly_core::Error::Rejected { code: Some(c), .. }) if c == "upload_url_expired"),
+        "{:?}",
+        r.result
+    );
+}
