@@ -214,6 +214,12 @@ impl Sandbox {
         self.state.add_user(platform, handle)
     }
 
+    /// Adds a Page (without a linked Instagram account) to Facebook user `owner` (a user id,
+    /// as in [`Sandbox::users`]). Returns the Page's id.
+    pub fn add_page(&self, owner: &str, name: &str) -> String {
+        meta::add_page(&mut self.state.lock(), owner, name)
+    }
+
     /// Everything published so far on every platform, in order.
     pub fn posts(&self) -> Vec<PostedRecord> {
         self.state.posts(None, None)

@@ -530,7 +530,7 @@ async fn graph_call(state: &Arc<State>, g: &GraphReq, s: &[&str], port: &'static
                 c.grant.scopes.iter().map(|s| json!({"permission": s, "status": "granted"})).collect();
             json(StatusCode::OK, json!({ "data": data }))
         }
-        (&Method::GET, Some("accounts")) if port == "facebook" => accounts(state, c, &fields),
+        (&Method::GET, Some("accounts")) if port == "facebook" => accounts(state, g, c, &fields),
         (&Method::POST, Some("uploads")) if node == app_id => upload_session_start(state, g),
         (&Method::POST, Some("feed")) => page_feed(state, g, c, &node).await,
         (&Method::GET, Some("feed" | "posts" | "published_posts" | "scheduled_posts")) => {
@@ -577,15 +577,18 @@ fn page_json(inner: &mut Inner, c: &Caller, p: &Page, with_token: bool, expand_i
     v
 }
 
-fn accounts(state: &State, c: &Caller, fields: &[String]) -> Response {
+fn accounts(state: &State, g: &GraphReq, c: &Caller, fields: &[String]) -> Response {
     if c.is_page || !has_scope(c, &["pages_show_list"]) {
         return no_permission();
     }
     let mut inner = state.lock();
-    let pages: Vec<Page> = inner.meta.pages.values().filter(|p| p.owner == c.grant.user).cloned().collect();
+    let mut pages: Vec<Page> = inner.meta.pages.values().filter(|p| p.owner == c.grant.user).cloned().collect();
+    // A stable order, so that cursors page through every Page once.
+    pages.sort_by(|a, b| a.id.cmp(&b.id));
     let expand = fields.iter().any(|f| f.starts_with("instagram_business_account{"));
     let data: Vec<Value> = pages.iter().map(|p| pick(page_json(&mut inner, c, p, true, expand), fields)).collect();
-    json(StatusCode::OK, json!({"data": data, "paging": {"cursors": {"before": "QVFIUm", "after": "QVFIUm"}}}))
+    // Paged as Graph pages it: `limit` (25 by default), `after` cursors, `paging.next`.
+    json(StatusCode::OK, graph_page(data, g))
 }
 
 /// Whether the caller may act as `page`.
@@ -1765,7 +1768,18 @@ fn get_node(state: &State, c: &Caller, node: &str, fields: &[String], port: &str
         }
         Some(Node::Container(k)) => {
             let (st, detail) = container_status(&inner, k);
-            let mut v = json!({"id": node, "status_code": st, "status": detail.unwrap_or_else(|| st.to_owned())});
+            // `status` is Meta's sentence, `status_code` the machine value.
+            let sentence = detail.unwrap_or_else(|| {
+                match st {
+                    "FINISHED" => "Finished: Media has been uploaded and it is ready to be published.",
+                    "IN_PROGRESS" => "In Progress: Media is still being processed.",
+                    "PUBLISHED" => "Published: Media has been published.",
+                    "EXPIRED" => "Expired: The container was not published within 24 hours and has expired.",
+                    _ => "Error: Media could not be processed.",
+                }
+                .to_owned()
+            });
+            let mut v = json!({"id": node, "status_code": st, "status": sentence});
             if matches!(k.kind, IgKind::Reels | IgKind::Video) {
                 v["copyright_check_status"] = json!({"status": if st == "FINISHED" { "completed" } else { "in_progress" }, "matches_found": false});
             }
@@ -1836,4 +1850,14 @@ pub(crate) fn fill_ig(inner: &mut Inner, ig: &str, text: &str, at: DateTime<Utc>
         },
     );
     (id, permalink)
+}
+
+/// Adds a Page owned by Facebook user `owner` (see `Sandbox::add_page`).
+pub(crate) fn add_page(inner: &mut Inner, owner: &str, name: &str) -> String {
+    let n = inner.meta.id(20_500_000_000_000);
+    inner
+        .meta
+        .pages
+        .insert(n.clone(), Page { id: n.clone(), name: name.to_owned(), owner: owner.to_owned(), instagram: None });
+    n
 }

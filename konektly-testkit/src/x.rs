@@ -372,6 +372,8 @@ async fn create_tweet(AxState(state): S, headers: HeaderMap, body: Bytes) -> Res
         created_at: now,
     });
     drop(inner);
+    let mut h = h;
+    set_header(&mut h, "location", format!("https://api.x.com/2/tweets/{id}"));
     let resp = with_headers(
         json(StatusCode::CREATED, json!({"data": {"id": id, "text": text, "edit_history_tweet_ids": [id]}})),
         h,

@@ -714,3 +714,59 @@ async fn tiktok_pulls_only_from_the_verified_media_host_and_a_remote_media_host_
     assert_eq!(posted[0].media[0].sha256, hex(&video));
     assert_eq!(posted[0].media[0].size, 200_000);
 }
+
+/// Issue 14: Graph's `/me/accounts` pages like Graph (`limit`, `after`, `paging.next`), and a
+/// user with several Pages is connected with every one of them by konektly-meta.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn me_accounts_pages_through_every_page() {
+    let sandbox = konektly_testkit::Sandbox::start().await.unwrap();
+    let user = sandbox.users("facebook")[0].clone();
+    for i in 0..4 {
+        sandbox.add_page(&user.id, &format!("Extra Page {i}"));
+    }
+    // A user token, from the sandbox's own OAuth flow.
+    let fb = sandbox.credentials("facebook");
+    let base = sandbox.base_url("facebook");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let auth = format!(
+        "{base}v25.0/dialog/oauth?client_id={}&redirect_uri=https://app.example/cb&state=s&scope=pages_show_list",
+        fb.client_id
+    );
+    let loc = http.get(&auth).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    let code = url::Url::parse(&loc).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let tok: serde_json::Value = http
+        .get(format!("{base}v25.0/oauth/access_token"))
+        .query(&[
+            ("client_id", fb.client_id.as_str()),
+            ("client_secret", fb.client_secret.as_str()),
+            ("redirect_uri", "https://app.example/cb"),
+            ("code", code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tok["access_token"].as_str().unwrap().to_owned();
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut q = vec![("access_token", token.clone()), ("limit", "2".to_owned()), ("fields", "id,name".to_owned())];
+        if let Some(a) = &after {
+            q.push(("after", a.clone()));
+        }
+        let page: serde_json::Value =
+            http.get(format!("{base}v25.0/me/accounts")).query(&q).send().await.unwrap().json().await.unwrap();
+        let data = page["data"].as_array().unwrap();
+        assert!(data.len() <= 2, "limit is honoured: {page}");
+        ids.extend(data.iter().map(|p| p["id"].as_str().unwrap().to_owned()));
+        if page["paging"]["next"].is_null() {
+            break;
+        }
+        after = page["paging"]["cursors"]["after"].as_str().map(str::to_owned);
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "every Page once: {ids:?}");
+}
