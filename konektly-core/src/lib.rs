@@ -80,8 +80,8 @@ pub use model::{
 };
 pub use owned::Owned;
 pub use platform::{
-    AuthorizationRequest, Capabilities, CheckpointSaver, MediaLimits, MemoryCheckpoints, PendingAuthorization,
-    Platform, ProgressSink, PublishContext, RateLimitSink, ReconcileSupport, TextCounting,
+    AspectRatio, AuthorizationRequest, Capabilities, CheckpointSaver, Dimensions, MediaLimits, MemoryCheckpoints,
+    PendingAuthorization, Platform, ProgressSink, PublishContext, RateLimitSink, ReconcileSupport, TextCounting,
     validate_against_capabilities,
 };
 pub use scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, Scheduler, TargetFilter};

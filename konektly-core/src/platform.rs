@@ -51,6 +51,137 @@ pub struct MediaLimits {
     /// Longest duration (videos), if limited.
     #[serde(default, with = "crate::model::option_duration_ms")]
     pub max_duration: Option<Duration>,
+    /// At least this many bytes per item (Facebook refuses a video under 1 KB).
+    #[serde(default)]
+    pub min_bytes: u64,
+    /// Pixel bounds, checked when the item's width and height are known (probed from local
+    /// files; given with `Media::with_dimensions` for URL media).
+    #[serde(default)]
+    pub dimensions: Dimensions,
+}
+
+impl Default for MediaLimits {
+    /// No limits on an `Other` kind: a base for `MediaLimits { kind, …, ..Default::default() }`.
+    fn default() -> Self {
+        Self {
+            kind: MediaKind::Other,
+            mime_types: Vec::new(),
+            max_count: usize::MAX,
+            max_bytes: u64::MAX,
+            min_duration: None,
+            max_duration: None,
+            min_bytes: 0,
+            dimensions: Dimensions::default(),
+        }
+    }
+}
+
+/// A width:height ratio, compared exactly (in integers), as the platforms compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AspectRatio {
+    /// Width part.
+    pub width: u32,
+    /// Height part.
+    pub height: u32,
+}
+
+impl AspectRatio {
+    /// `width:height`.
+    pub const fn new(width: u32, height: u32) -> Self {
+        Self { width, height }
+    }
+
+    /// `w:h` compared with this ratio: `Less` when `w:h` is narrower.
+    pub fn compare(&self, w: u32, h: u32) -> std::cmp::Ordering {
+        (u64::from(w) * u64::from(self.height)).cmp(&(u64::from(h) * u64::from(self.width)))
+    }
+}
+
+impl std::fmt::Display for AspectRatio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.width, self.height)
+    }
+}
+
+/// Pixel bounds of a media kind (all optional).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Dimensions {
+    /// Smallest width.
+    pub min_width: Option<u32>,
+    /// Smallest height.
+    pub min_height: Option<u32>,
+    /// Largest width.
+    pub max_width: Option<u32>,
+    /// Largest height.
+    pub max_height: Option<u32>,
+    /// Largest number of pixels (`1920 × 1080` for "at most 1080p", either orientation).
+    pub max_pixels: Option<u64>,
+    /// Largest side, either orientation.
+    pub max_side: Option<u32>,
+    /// Narrowest `width:height`.
+    pub min_aspect: Option<AspectRatio>,
+    /// Widest `width:height`.
+    pub max_aspect: Option<AspectRatio>,
+}
+
+impl Dimensions {
+    /// The violations of a `w`×`h` item at `field` (at most one per bound kind: size, then
+    /// aspect).
+    pub fn check(&self, w: u32, h: u32, field: &str) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let small = self.min_width.is_some_and(|m| w < m) || self.min_height.is_some_and(|m| h < m);
+        let large = self.max_width.is_some_and(|m| w > m)
+            || self.max_height.is_some_and(|m| h > m)
+            || self.max_side.is_some_and(|m| w.max(h) > m)
+            || self.max_pixels.is_some_and(|m| u64::from(w) * u64::from(h) > m);
+        let bounds = |lo: Option<u32>, hi: Option<u32>| match (lo, hi) {
+            (Some(a), Some(b)) => format!("{a}–{b}"),
+            (Some(a), None) => format!("≥ {a}"),
+            (None, Some(b)) => format!("≤ {b}"),
+            (None, None) => "any".into(),
+        };
+        let allowed = || {
+            let mut s = format!(
+                "width {}, height {}",
+                bounds(self.min_width, self.max_width),
+                bounds(self.min_height, self.max_height)
+            );
+            if let Some(m) = self.max_side {
+                s.push_str(&format!(", longest side ≤ {m}"));
+            }
+            if let Some(m) = self.max_pixels {
+                s.push_str(&format!(", ≤ {m} pixels"));
+            }
+            s
+        };
+        if small {
+            out.push(
+                Violation::new("dimensions_too_small", field, "the picture is too small")
+                    .with_values(allowed(), format!("{w}×{h}")),
+            );
+        } else if large {
+            out.push(
+                Violation::new("dimensions_too_large", field, "the picture is too large")
+                    .with_values(allowed(), format!("{w}×{h}")),
+            );
+        }
+        let narrow = self.min_aspect.is_some_and(|r| r.compare(w, h).is_lt());
+        let wide = self.max_aspect.is_some_and(|r| r.compare(w, h).is_gt());
+        if narrow || wide {
+            let range = match (self.min_aspect, self.max_aspect) {
+                (Some(a), Some(b)) => format!("{a} to {b}"),
+                (Some(a), None) => format!("at least {a}"),
+                (None, Some(b)) => format!("at most {b}"),
+                (None, None) => String::new(),
+            };
+            out.push(
+                Violation::new("aspect_ratio_out_of_range", field, format!("the aspect ratio must be {range}"))
+                    .with_values(range, format!("{w}:{h}")),
+            );
+        }
+        out
+    }
 }
 
 /// What `reconcile` can find out after an attempt with an unknown outcome.
@@ -429,16 +560,6 @@ pub fn validate_against_capabilities(
 }
 
 fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &mut Vec<Violation>) {
-    if media.len() > caps.max_media_per_post {
-        out.push(
-            Violation::new(
-                "too_many_media",
-                field,
-                format!("at most {} media items per post", caps.max_media_per_post),
-            )
-            .with_values(caps.max_media_per_post, media.len()),
-        );
-    }
     let mut kinds: Vec<MediaKind> = Vec::new();
     for (i, m) in media.iter().enumerate() {
         let f = format!("{field}[{i}]");
@@ -463,6 +584,16 @@ fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &
                 Violation::new("media_too_large", &f, "the file is too large").with_values(limits.max_bytes, size),
             );
         }
+        if let Some(size) = m.size
+            && size < limits.min_bytes
+        {
+            out.push(
+                Violation::new("media_too_small", &f, "the file is too small").with_values(limits.min_bytes, size),
+            );
+        }
+        if let (Some(w), Some(h)) = (m.width, m.height) {
+            out.extend(limits.dimensions.check(w, h, &f));
+        }
         if let Some(d) = m.duration {
             if let Some(min) = limits.min_duration
                 && d < min
@@ -482,10 +613,14 @@ fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &
             }
         }
     }
+    // One broken rule, one violation: a kind over its own count says it more precisely than
+    // the post's total; kinds the platform refuses are reported once, not as a mix as well.
+    let mut over_kind = false;
     for kind in &kinds {
         if let Some(limits) = caps.media_limits(*kind) {
             let n = media.iter().filter(|m| m.kind() == *kind).count();
             if n > limits.max_count {
+                over_kind = true;
                 out.push(
                     Violation::new(
                         "too_many_media_of_kind",
@@ -497,7 +632,18 @@ fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &
             }
         }
     }
-    if !caps.mixed_media && kinds.len() > 1 {
+    if media.len() > caps.max_media_per_post && !over_kind {
+        out.push(
+            Violation::new(
+                "too_many_media",
+                field,
+                format!("at most {} media items per post", caps.max_media_per_post),
+            )
+            .with_values(caps.max_media_per_post, media.len()),
+        );
+    }
+    let supported = kinds.iter().filter(|k| caps.media_limits(**k).is_some()).count();
+    if !caps.mixed_media && supported > 1 {
         out.push(Violation::new("mixed_media", field, "images, GIFs and videos cannot be mixed in one post"));
     }
 }

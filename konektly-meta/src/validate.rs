@@ -37,6 +37,7 @@ pub(crate) fn facebook_capabilities(limits: &Limits) -> Capabilities {
                 max_bytes: limits.fb_photo_max_bytes,
                 min_duration: None,
                 max_duration: None,
+                ..MediaLimits::default()
             },
             MediaLimits {
                 kind: MediaKind::Video,
@@ -45,6 +46,9 @@ pub(crate) fn facebook_capabilities(limits: &Limits) -> Capabilities {
                 max_bytes: limits.fb_video_max_bytes,
                 min_duration: Some(secs(1)),
                 max_duration: Some(secs(240 * 60)),
+                // Facebook refuses a video under 1 KB (subcode 1363022).
+                min_bytes: 1024,
+                ..MediaLimits::default()
             },
         ],
         max_media_per_post: 10,
@@ -74,6 +78,8 @@ pub(crate) fn instagram_capabilities(limits: &Limits) -> Capabilities {
                 max_bytes: IG_IMAGE_MAX_BYTES,
                 min_duration: None,
                 max_duration: None,
+                dimensions: IG_FEED_IMAGE,
+                ..MediaLimits::default()
             },
             MediaLimits {
                 kind: MediaKind::Video,
@@ -82,6 +88,7 @@ pub(crate) fn instagram_capabilities(limits: &Limits) -> Capabilities {
                 max_bytes: limits.ig_reel_max_bytes,
                 min_duration: Some(secs(3)),
                 max_duration: Some(secs(15 * 60)),
+                ..MediaLimits::default()
             },
         ],
         max_media_per_post: 10,
@@ -193,6 +200,9 @@ pub(crate) fn validate_facebook_at(
         for (i, m) in content.media.iter().enumerate() {
             if m.kind() == MediaKind::Video {
                 duration_violations(&mut out, &format!("media[{i}]"), m, secs(3), secs(90), "a Facebook Reel");
+                if let (Some(w), Some(h)) = (m.width, m.height) {
+                    out.extend(FB_REEL.check(w, h, &format!("media[{i}]")));
+                }
             }
         }
         if content.link.is_some() {
@@ -230,6 +240,42 @@ pub(crate) fn instagram_kind(content: &Content, opts: &InstagramOptions) -> Inst
     })
 }
 
+/// Instagram feed images: 4:5 … 1.91:1 (the width is scaled to 320–1440 px, not refused).
+const IG_FEED_IMAGE: konektly_core::Dimensions = konektly_core::Dimensions {
+    min_width: None,
+    min_height: None,
+    max_width: None,
+    max_height: None,
+    max_pixels: None,
+    max_side: None,
+    min_aspect: Some(konektly_core::AspectRatio::new(4, 5)),
+    max_aspect: Some(konektly_core::AspectRatio::new(191, 100)),
+};
+
+/// Facebook Reels: at least 540×960.
+const FB_REEL: konektly_core::Dimensions = konektly_core::Dimensions {
+    min_width: Some(540),
+    min_height: Some(960),
+    max_width: None,
+    max_height: None,
+    max_pixels: None,
+    max_side: None,
+    min_aspect: None,
+    max_aspect: None,
+};
+
+/// Instagram Reels: at most 1920 px wide, aspect 0.01:1 … 10:1.
+const IG_REEL: konektly_core::Dimensions = konektly_core::Dimensions {
+    min_width: None,
+    min_height: None,
+    max_width: Some(1920),
+    max_height: None,
+    max_pixels: None,
+    max_side: None,
+    min_aspect: Some(konektly_core::AspectRatio::new(1, 100)),
+    max_aspect: Some(konektly_core::AspectRatio::new(10, 1)),
+};
+
 fn ig_image(out: &mut Vec<Violation>, field: &str, m: &Media, check_ratio: bool) {
     if m.mime.essence_str() != "image/jpeg" {
         out.push(
@@ -239,16 +285,8 @@ fn ig_image(out: &mut Vec<Violation>, field: &str, m: &Media, check_ratio: bool)
     }
     size_violation(out, field, m, IG_IMAGE_MAX_BYTES, "an Instagram image");
     // Exact, in integers, as the platform compares: 4:5 ≤ w:h ≤ 1.91:1.
-    if check_ratio
-        && let (Some(w), Some(h)) = (m.width, m.height)
-        && h > 0
-        && (u64::from(w) * 5 < u64::from(h) * 4 || u64::from(w) * 100 > u64::from(h) * 191)
-    {
-        let r = f64::from(w) / f64::from(h);
-        out.push(
-            Violation::new("aspect_ratio_out_of_range", field, "Instagram feed images must be between 4:5 and 1.91:1")
-                .with_values("0.8–1.91", format!("{r:.2}")),
-        );
+    if check_ratio && let (Some(w), Some(h)) = (m.width, m.height) {
+        out.extend(IG_FEED_IMAGE.check(w, h, field));
     }
 }
 
@@ -329,6 +367,9 @@ pub(crate) fn validate_instagram(limits: &Limits, content: &Content, options: &T
                 ig_video_type(&mut out, &f, m);
                 size_violation(&mut out, &f, m, limits.ig_reel_max_bytes, "a Reel");
                 duration_violations(&mut out, &f, m, secs(3), secs(15 * 60), "a Reel");
+                if let (Some(w), Some(h)) = (m.width, m.height) {
+                    out.extend(IG_REEL.check(w, h, &f));
+                }
             }
             (InstagramMediaKind::Reel, _) => {
                 out.push(Violation::new("reel_needs_video", &f, "a Reel is a video"));
@@ -552,8 +593,15 @@ mod tests {
         assert_eq!(codes(&fb(&text, &far)), vec!["schedule_out_of_window"]);
         assert!(fb(&text, &ok).is_empty());
         let reel = FacebookOptions { kind: FacebookPostKind::Reel, ..Default::default() };
-        let long = Content::text("r").with_media(video(91, 1000));
+        let long = Content::text("r").with_media(video(91, 2000));
         assert_eq!(codes(&fb(&long, &reel)), vec!["video_too_long"]);
+        // Under 1 KB: Facebook refuses it (subcode 1363022).
+        let tiny = Content::text("t").with_media(video(10, 1000));
+        assert_eq!(codes(&fb(&tiny, &FacebookOptions::default())), vec!["media_too_small"]);
+        // A Reel under 540×960.
+        let mut small = video(10, 2000);
+        (small.width, small.height) = (Some(480), Some(854));
+        assert_eq!(codes(&fb(&Content::text("s").with_media(small), &reel)), vec!["dimensions_too_small"]);
         let photo_reel = Content::text("r").with_media(jpeg(10, 10, 10));
         assert_eq!(codes(&fb(&photo_reel, &reel)), vec!["reel_needs_one_video"]);
         let mixed = Content::text("m").with_media(jpeg(10, 10, 10)).with_media(video(10, 10));

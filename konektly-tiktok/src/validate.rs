@@ -43,6 +43,15 @@ pub(crate) fn capabilities(budgets: Vec<konektly_core::ratelimit::DeclaredBudget
                 max_bytes: MAX_VIDEO_BYTES,
                 min_duration: None,
                 max_duration: Some(MAX_VIDEO_DURATION),
+                // 360–4096 px for both width and height.
+                dimensions: konektly_core::Dimensions {
+                    min_width: Some(360),
+                    min_height: Some(360),
+                    max_width: Some(4096),
+                    max_height: Some(4096),
+                    ..konektly_core::Dimensions::default()
+                },
+                ..MediaLimits::default()
             },
             MediaLimits {
                 kind: MediaKind::Image,
@@ -51,6 +60,13 @@ pub(crate) fn capabilities(budgets: Vec<konektly_core::ratelimit::DeclaredBudget
                 max_bytes: MAX_PHOTO_BYTES,
                 min_duration: None,
                 max_duration: None,
+                // At most 1080p, either orientation.
+                dimensions: konektly_core::Dimensions {
+                    max_side: Some(1920),
+                    max_pixels: Some(1920 * 1080),
+                    ..konektly_core::Dimensions::default()
+                },
+                ..MediaLimits::default()
             },
         ],
         max_media_per_post: MAX_PHOTOS,

@@ -36,6 +36,7 @@ pub(crate) fn capabilities() -> Capabilities {
                 max_bytes: 5 * mb,
                 min_duration: None,
                 max_duration: None,
+                ..MediaLimits::default()
             },
             MediaLimits {
                 kind: MediaKind::Gif,
@@ -44,6 +45,7 @@ pub(crate) fn capabilities() -> Capabilities {
                 max_bytes: 15 * mb,
                 min_duration: None,
                 max_duration: None,
+                ..MediaLimits::default()
             },
             MediaLimits {
                 kind: MediaKind::Video,
@@ -52,6 +54,17 @@ pub(crate) fn capabilities() -> Capabilities {
                 max_bytes: 512 * mb,
                 min_duration: Some(Duration::from_millis(500)),
                 max_duration: Some(Duration::from_secs(140)),
+                // 32×32 … 1280×1024, aspect 1:3 … 3:1.
+                dimensions: konektly_core::Dimensions {
+                    min_width: Some(32),
+                    min_height: Some(32),
+                    max_width: Some(1280),
+                    max_height: Some(1024),
+                    min_aspect: Some(konektly_core::AspectRatio::new(1, 3)),
+                    max_aspect: Some(konektly_core::AspectRatio::new(3, 1)),
+                    ..konektly_core::Dimensions::default()
+                },
+                ..MediaLimits::default()
             },
         ],
         max_media_per_post: 4,
@@ -262,7 +275,8 @@ mod tests {
     fn media_mix_counts_sizes_and_durations() {
         let mut c = Content::text("x");
         c.media = vec![image(1), image(1), image(1), image(1), image(1)];
-        assert!(codes(&check(&c, &XOptions::default())).contains(&"too_many_media"));
+        // One broken rule (at most 4 images), one violation, by its kind.
+        assert_eq!(codes(&check(&c, &XOptions::default())), vec!["too_many_media_of_kind"]);
         c.media = vec![image(1), media("video/mp4", 10, Some(10.0))];
         assert!(codes(&check(&c, &XOptions::default())).contains(&"mixed_media"));
         c.media = vec![media("image/gif", 1, None), media("image/gif", 1, None)];

@@ -20,6 +20,12 @@ fn platforms(sandbox: &Sandbox) -> Vec<Arc<dyn Platform>> {
     vec![Arc::new(x)]
 }
 
+/// X takes videos of at most 1280×1024.
+fn landscape(mut m: konektly_core::Media) -> konektly_core::Media {
+    (m.width, m.height) = (Some(1280), Some(720));
+    m
+}
+
 fn subject() -> Subject {
     Subject {
         platform: "x",
@@ -29,7 +35,7 @@ fn subject() -> Subject {
         uploads: vec![Upload {
             kind: "video",
             part: "media_append",
-            post: |t| (Content::text(t).with_media(sample_mp4(2_600_000, 20)), TargetOptions::none()),
+            post: |t| (Content::text(t).with_media(landscape(sample_mp4(2_600_000, 20))), TargetOptions::none()),
             parts: 3,
         }],
         kinds: vec![
@@ -52,7 +58,7 @@ fn subject() -> Subject {
             CreateKind {
                 name: "video",
                 request: "tweet",
-                post: |t| (Content::text(t).with_media(sample_mp4(300_000, 20)), TargetOptions::none()),
+                post: |t| (Content::text(t).with_media(landscape(sample_mp4(300_000, 20))), TargetOptions::none()),
                 duplicate_refusal: true,
                 publishes: true,
                 unknowable: false,
@@ -60,7 +66,7 @@ fn subject() -> Subject {
             CreateKind {
                 name: "video/upload init",
                 request: "media_init",
-                post: |t| (Content::text(t).with_media(sample_mp4(300_000, 20)), TargetOptions::none()),
+                post: |t| (Content::text(t).with_media(landscape(sample_mp4(300_000, 20))), TargetOptions::none()),
                 duplicate_refusal: false,
                 publishes: false,
                 unknowable: false,

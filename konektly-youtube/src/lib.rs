@@ -86,6 +86,7 @@ pub(crate) fn capabilities(daily_insert_budget: Option<u32>) -> Capabilities {
                 max_bytes: MAX_VIDEO_BYTES,
                 min_duration: None,
                 max_duration: Some(Duration::from_secs(12 * 3600)),
+                ..MediaLimits::default()
             },
             // YouTube takes `application/octet-stream` uploads too (a file whose type is not
             // known): it is sent as a video and YouTube tells what it is.
@@ -96,6 +97,7 @@ pub(crate) fn capabilities(daily_insert_budget: Option<u32>) -> Capabilities {
                 max_bytes: MAX_VIDEO_BYTES,
                 min_duration: None,
                 max_duration: Some(Duration::from_secs(12 * 3600)),
+                ..MediaLimits::default()
             },
         ],
         max_media_per_post: 1,

@@ -235,7 +235,7 @@ mod tests {
         for want in [
             "text_too_long",
             "description_invalid_characters",
-            "too_many_media",
+            "too_many_media_of_kind",
             "media_too_large",
             "title_too_long",
             "title_invalid_characters",

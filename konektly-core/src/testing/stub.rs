@@ -120,6 +120,7 @@ impl StubPlatform {
                     max_bytes: 5 << 20,
                     min_duration: None,
                     max_duration: None,
+                    ..MediaLimits::default()
                 },
                 MediaLimits {
                     kind: MediaKind::Video,
@@ -128,6 +129,7 @@ impl StubPlatform {
                     max_bytes: 512 << 20,
                     min_duration: None,
                     max_duration: Some(Duration::from_secs(140)),
+                    ..MediaLimits::default()
                 },
             ],
             max_media_per_post: 4,
