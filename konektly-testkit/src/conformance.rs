@@ -723,3 +723,80 @@ pub fn sample_mp4(len: usize, secs: u64) -> konektly_core::Media {
     m.height = Some(1920);
     m
 }
+
+/// The media rules a platform declares ([`Capabilities`](konektly_core::Capabilities)), as a
+/// table for its README: one row per media kind. The adapter's tests check that the README
+/// holds the current one, so the table cannot drift from the code.
+pub fn limits_table(caps: &konektly_core::Capabilities) -> String {
+    fn bytes(n: u64) -> String {
+        const MB: u64 = 1024 * 1024;
+        match n {
+            u64::MAX => "any".into(),
+            n if n >= MB * 1024 && n % (MB * 1024) == 0 => format!("{} GB", n / (MB * 1024)),
+            n if n >= MB && n % MB == 0 => format!("{} MB", n / MB),
+            n if n >= 1024 && n % 1024 == 0 => format!("{} KB", n / 1024),
+            n => format!("{n} B"),
+        }
+    }
+    fn secs(d: Option<Duration>) -> String {
+        d.map(|d| format!("{} s", d.as_secs_f64())).unwrap_or_else(|| "–".into())
+    }
+    let mut out = format!(
+        "Text: at most {} ({:?} counting). Media per post: at most {}{}{}.\n\n",
+        caps.max_text_len,
+        caps.text_counting,
+        caps.max_media_per_post,
+        if caps.mixed_media { ", kinds may be mixed" } else { ", one kind per post" },
+        if caps.media_required { ", media required" } else { "" },
+    );
+    out.push_str(
+        "| kind | types | per post | size | duration | pixels | aspect (w:h) |\n|---|---|---|---|---|---|---|\n",
+    );
+    for l in &caps.media {
+        let d = l.dimensions;
+        let range = |lo: Option<u32>, hi: Option<u32>| match (lo, hi) {
+            (None, None) => None,
+            (a, b) => Some(format!(
+                "{}–{}",
+                a.map(|v| v.to_string()).unwrap_or_else(|| "0".into()),
+                b.map(|v| v.to_string()).unwrap_or_else(|| "any".into())
+            )),
+        };
+        let mut px = Vec::new();
+        if let Some(w) = range(d.min_width, d.max_width) {
+            px.push(format!("width {w}"));
+        }
+        if let Some(h) = range(d.min_height, d.max_height) {
+            px.push(format!("height {h}"));
+        }
+        if let Some(s) = d.max_side {
+            px.push(format!("longest side ≤ {s}"));
+        }
+        if let Some(p) = d.max_pixels {
+            px.push(format!("≤ {p} pixels"));
+        }
+        let aspect = match (d.min_aspect, d.max_aspect) {
+            (None, None) => "–".to_owned(),
+            (a, b) => format!(
+                "{} – {}",
+                a.map(|r| r.to_string()).unwrap_or_else(|| "any".into()),
+                b.map(|r| r.to_string()).unwrap_or_else(|| "any".into())
+            ),
+        };
+        out.push_str(&format!(
+            "| {:?} | {} | {} | {}{} | {} | {} | {} |\n",
+            l.kind,
+            if l.mime_types.is_empty() { "any".into() } else { l.mime_types.join(", ") },
+            if l.max_count == usize::MAX { "any".into() } else { l.max_count.to_string() },
+            if l.min_bytes > 0 { format!("{} – ", bytes(l.min_bytes)) } else { String::new() },
+            bytes(l.max_bytes),
+            match (l.min_duration, l.max_duration) {
+                (None, None) => "–".to_owned(),
+                (a, b) => format!("{} – {}", secs(a), secs(b)),
+            },
+            if px.is_empty() { "–".into() } else { px.join(", ") },
+            aspect,
+        ));
+    }
+    out
+}

@@ -89,3 +89,18 @@ fn the_readme_shows_the_current_conformance_table() {
     let table = readme_table(&subject());
     assert!(readme.contains(&table), "konektly-tiktok/README.md must hold the conformance table:\n{table}");
 }
+
+#[tokio::test]
+async fn the_readme_shows_the_current_validation_rules() {
+    let sandbox = konektly_testkit::Sandbox::start().await.unwrap();
+    let readme = include_str!("../README.md");
+    let mut expected = String::new();
+    for p in platforms(&sandbox) {
+        expected.push_str(&format!(
+            "`{}`:\n\n{}\n",
+            p.id(),
+            konektly_testkit::conformance::limits_table(p.capabilities())
+        ));
+    }
+    assert!(readme.contains(&expected), "the README must hold the validation rules:\n{expected}");
+}

@@ -511,6 +511,39 @@ pub async fn platform_conformance(platform: &dyn Platform, case: PlatformCase) {
         assert!(v.iter().any(|v| v.field.starts_with("media")), "too large a file is a media violation: {v:?}");
     }
 
+    // The declared limits and the validator agree: every declared bound is enforced.
+    for limits in &caps.media {
+        let Some(mime) = limits.mime_types.first().and_then(|t| t.parse::<mime::Mime>().ok()) else { continue };
+        let item = |f: &dyn Fn(&mut crate::Media)| {
+            let mut m = crate::Media::from_bytes(bytes::Bytes::from_static(b"not really media"));
+            m.mime = mime.clone();
+            m.size = Some(limits.min_bytes.max(1024).min(limits.max_bytes));
+            m.duration = limits.min_duration.map(|d| d + Duration::from_secs(1)).or(Some(Duration::from_secs(5)));
+            f(&mut m);
+            let mut c = case.content.clone();
+            c.media = vec![m];
+            platform.validate(&c, &case.options)
+        };
+        let has = |v: &[crate::Violation], code: &str| v.iter().any(|v| v.code == code);
+        let d = limits.dimensions;
+        if let Some(w) = d.max_width {
+            let v = item(&|m| (m.width, m.height) = (Some(w + 1), Some(d.min_height.unwrap_or(w))));
+            assert!(has(&v, "dimensions_too_large"), "declared max width {w} is enforced: {v:?}");
+        }
+        if let Some(h) = d.min_height {
+            let v = item(&|m| (m.width, m.height) = (Some(d.min_width.unwrap_or(h)), Some(h - 1)));
+            assert!(has(&v, "dimensions_too_small"), "declared min height {h} is enforced: {v:?}");
+        }
+        if limits.min_bytes > 1 {
+            let v = item(&|m| m.size = Some(limits.min_bytes - 1));
+            assert!(has(&v, "media_too_small"), "declared min size {} is enforced: {v:?}", limits.min_bytes);
+        }
+        if let Some(max) = limits.max_duration {
+            let v = item(&|m| m.duration = Some(max + Duration::from_secs(1)));
+            assert!(has(&v, "video_too_long"), "declared max duration {max:?} is enforced: {v:?}");
+        }
+    }
+
     // Authorization request: state and PKCE.
     let redirect = Url::parse("https://app.example/callback").unwrap();
     let req = platform.authorization_request(&redirect).expect("authorization_request");
