@@ -5,16 +5,23 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use url::Url;
 
+/// The SQLite file used when `--db` is not given.
+pub const DEFAULT_DB: &str = "konektly.db";
+/// The owner used when `--owner` is not given (the demo uses its own, [`DEMO_OWNER`]).
+pub const DEFAULT_OWNER: &str = "local";
+/// The owner of the demo's accounts and posts, unless `--owner` is given.
+pub const DEMO_OWNER: &str = "demo";
+
 /// konektly: connect accounts, write once, validate, schedule and publish to X, TikTok,
 /// Facebook Pages, Instagram and YouTube.
 #[derive(Debug, Parser)]
-#[command(name = "konektly", version, about, long_about = None)]
+#[command(name = "konektly", version, about, long_about = None, after_help = crate::EXIT_STATUS_HELP)]
 pub struct Cli {
     /// PostgreSQL URL (`postgres://…`) shared by every worker; default: the SQLite file `--db`.
     #[arg(long, global = true, env = "KONEKTLY_DATABASE_URL")]
     pub database_url: Option<String>,
     /// The SQLite file (its token key is kept beside it as `<file>.key` unless KONEKTLY_KEYS is set).
-    #[arg(long, global = true, default_value = "konektly.db")]
+    #[arg(long, global = true, default_value = DEFAULT_DB)]
     pub db: PathBuf,
     /// Use the local sandbox instead of the real platforms.
     #[arg(long, global = true)]
@@ -26,9 +33,9 @@ pub struct Cli {
     /// Machine-readable output on standard output.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Whose accounts and posts (your application's user id).
-    #[arg(long, global = true, env = "KONEKTLY_OWNER", default_value = "local")]
-    pub owner: String,
+    /// Whose accounts and posts (your application's user id) [default: local; the demo's: demo].
+    #[arg(long, global = true, env = "KONEKTLY_OWNER")]
+    pub owner: Option<String>,
     /// A file of `KEY=VALUE` lines with app credentials (`KONEKTLY_X_CLIENT_ID`…); the
     /// environment wins.
     #[arg(long, global = true)]
@@ -36,9 +43,16 @@ pub struct Cli {
     /// More logging (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// What to do.
+    /// What to do (without a command: what to set up first).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The owner given, or `default`.
+    pub fn owner_or(&self, default: &str) -> String {
+        self.owner.clone().unwrap_or_else(|| default.to_owned())
+    }
 }
 
 /// The commands.

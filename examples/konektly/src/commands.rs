@@ -1,15 +1,16 @@
 //! The commands: each sets konektly up (store, platforms, sandbox), does its job and says what
-//! happened in plain words, or as JSON.
+//! happened in plain words, or as JSON, and ends with the exit status that matches what it said
+//! ([`Exit`]): 0 when everything is done as asked, 3 when something needs attention, 1 on an
+//! error.
 
-use std::collections::HashMap;
-use std::process::ExitCode;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use konektly_core::{
-    Account, Content, Konektly, Media, MediaHost, OwnerId, Post, PostId, Target, TargetFilter, TargetOptions,
-    TargetRecord, ThreadItem,
+    Account, AccountId, AccountStatus, Content, Konektly, Media, MediaHost, OwnerId, Post, PostId, Target,
+    TargetFilter, TargetOptions, TargetRecord, TargetState, ThreadItem,
 };
 use konektly_testkit::Sandbox;
 use serde_json::{Value, json};
@@ -18,10 +19,11 @@ use crate::app::{self, SandboxInfo, Store};
 use crate::cli::{Cli, Command, PostArgs};
 use crate::connect::{self, Browser};
 use crate::demo::{self, DemoOptions};
-use crate::ui::{Ui, remote_id, state_detail, table, violation_line};
-use crate::{CliError, Result, fail};
+use crate::ui::{Standing, Tally, Ui, remote_id, state_detail, table, violation_line};
+use crate::{CliError, Exit, Result, fail};
 
-/// Prints an error in plain words, with the violations listed.
+/// Prints an error in plain words, with the violations listed (and, with `--json`, as JSON on
+/// standard output).
 pub fn print_error(e: &CliError, json: bool) {
     let violations = match e {
         CliError::Konektly(konektly_core::Error::InvalidPost(vs)) => vs.clone(),
@@ -31,7 +33,7 @@ pub fn print_error(e: &CliError, json: bool) {
         eprintln!("error: {e}");
     } else {
         eprintln!(
-            "error: the post cannot be published as written ({} problem{}):",
+            "error: the post breaks {} rule{} of its platforms; nothing was sent:",
             violations.len(),
             if violations.len() == 1 { "" } else { "s" }
         );
@@ -40,7 +42,13 @@ pub fn print_error(e: &CliError, json: bool) {
         }
     }
     if json {
-        println!("{}", json!({"error": e.to_string(), "violations": violations}));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"error": e.to_string(), "violations": violations, "exit_code": e.exit_code()})
+            )
+            .unwrap_or_default()
+        );
     }
 }
 
@@ -60,12 +68,65 @@ pub struct Ctx {
     pub local_sandbox: Option<Sandbox>,
     /// Platforms that could not be configured, and why.
     pub unconfigured: app::Unconfigured,
+    /// How to run konektly again on the same database, owner and sandbox (for the next steps
+    /// the program suggests): `konektly --sandbox --owner alice`.
+    pub again: String,
 }
 
 impl std::fmt::Debug for Ctx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ctx").field("store", &self.store).field("owner", &self.owner).finish_non_exhaustive()
     }
+}
+
+impl Ctx {
+    /// A command line to suggest: `konektly <global options> <rest>`.
+    pub fn cmd(&self, rest: &str) -> String {
+        format!("{} {rest}", self.again)
+    }
+}
+
+/// Quotes `s` for a POSIX shell when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_./:@%+=,-".contains(c)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// `konektly` with the global options a later command needs to find the same database, owner
+/// and sandbox — those not taken from the environment, which a later command gets as well.
+pub fn again(cli: &Cli) -> String {
+    let from_env = |name: &str, value: &str| std::env::var(name).is_ok_and(|v| v == value);
+    let mut out = vec!["konektly".to_owned()];
+    match &cli.database_url {
+        Some(u) if !from_env("KONEKTLY_DATABASE_URL", u) => {
+            // A password is never printed; such a URL is best kept in KONEKTLY_DATABASE_URL.
+            let shown = url::Url::parse(u)
+                .ok()
+                .filter(|p| p.password().is_none())
+                .map(|_| shell_quote(u))
+                .unwrap_or_else(|| "\"$KONEKTLY_DATABASE_URL\"".to_owned());
+            out.push(format!("--database-url {shown}"));
+        }
+        _ => {}
+    }
+    if cli.db != std::path::Path::new(crate::cli::DEFAULT_DB) {
+        out.push(format!("--db {}", shell_quote(&cli.db.to_string_lossy())));
+    }
+    match &cli.sandbox_url {
+        Some(u) if !from_env("KONEKTLY_SANDBOX_URL", u.as_str()) => out.push(format!("--sandbox-url {u}")),
+        Some(_) => {}
+        None if cli.sandbox => out.push("--sandbox".to_owned()),
+        None => {}
+    }
+    if let Some(o) = &cli.owner
+        && !from_env("KONEKTLY_OWNER", o)
+    {
+        out.push(format!("--owner {}", shell_quote(o)));
+    }
+    out.join(" ")
 }
 
 /// Sets konektly up for a command.
@@ -86,7 +147,7 @@ pub async fn setup(cli: &Cli, ui: Ui) -> Result<Ctx> {
     let (platforms, missing) = app::platforms(sandbox.as_ref(), &config);
     if cli.verbose > 0 {
         for (p, why) in &missing {
-            ui.say(format!("note: {p} is not configured: {why}"));
+            ui.note(format!("note: {p} is not configured: {why}"));
         }
     }
     let media_host: Option<Arc<dyn MediaHost>> = match &sandbox {
@@ -94,39 +155,51 @@ pub async fn setup(cli: &Cli, ui: Ui) -> Result<Ctx> {
         None => app::media_host_from_env(&config),
     };
     let engine = app::engine(platforms, &store, media_host, sandbox.is_some())?;
-    Ok(Ctx { engine, store, owner: OwnerId::new(cli.owner.clone()), ui, sandbox, local_sandbox, unconfigured: missing })
+    Ok(Ctx {
+        engine,
+        store,
+        owner: OwnerId::new(cli.owner_or(crate::cli::DEFAULT_OWNER)),
+        ui,
+        sandbox,
+        local_sandbox,
+        unconfigured: missing,
+        again: again(cli),
+    })
 }
 
 /// Runs the command line.
-pub async fn run(cli: Cli) -> Result<ExitCode> {
+pub async fn run(cli: Cli) -> Result<Exit> {
     let ui = Ui::new(cli.json);
-    match &cli.command {
+    let Some(command) = &cli.command else {
+        return Ok(Exit::Done);
+    };
+    match command {
         Command::Demo { schedule_in, chaos } => run_demo(&cli, ui, *schedule_in, *chaos).await,
         Command::Sandbox => run_sandbox(ui).await,
         _ => {
             let ctx = setup(&cli, ui).await?;
-            if ctx.local_sandbox.is_some() && !matches!(cli.command, Command::Validate(_)) {
-                ctx.ui.say("note: this sandbox lives only while the command runs; keep one with `konektly sandbox` and KONEKTLY_SANDBOX_URL");
+            if ctx.local_sandbox.is_some() && !matches!(command, Command::Validate(_)) {
+                ctx.ui.note("note: this sandbox lives only while the command runs; keep one with `konektly sandbox` and KONEKTLY_SANDBOX_URL");
             }
-            match cli.command {
+            match command {
                 Command::Connect { platform, port, no_browser, timeout } => {
-                    cmd_connect(&ctx, &platform, port, no_browser, timeout).await
+                    cmd_connect(&ctx, platform, *port, *no_browser, *timeout).await
                 }
                 Command::Accounts => cmd_accounts(&ctx).await,
-                Command::Validate(args) => cmd_validate(&ctx, &args).await,
-                Command::Post(args) => cmd_post(&ctx, &args).await,
+                Command::Validate(args) => cmd_validate(&ctx, args).await,
+                Command::Post(args) => cmd_post(&ctx, args).await,
                 Command::Status { post } => cmd_status(&ctx, post.as_deref()).await,
-                Command::Worker { until_idle } => cmd_worker(&ctx, until_idle).await,
-                Command::Cancel { post } => cmd_cancel(&ctx, &post).await,
-                Command::Disconnect { account } => cmd_disconnect(&ctx, &account).await,
-                Command::Export { account } => cmd_export(&ctx, &account).await,
+                Command::Worker { until_idle } => cmd_worker(&ctx, *until_idle).await,
+                Command::Cancel { post } => cmd_cancel(&ctx, post).await,
+                Command::Disconnect { account } => cmd_disconnect(&ctx, account).await,
+                Command::Export { account } => cmd_export(&ctx, account).await,
                 Command::Demo { .. } | Command::Sandbox => unreachable!("handled above"),
             }
         }
     }
 }
 
-async fn run_demo(cli: &Cli, ui: Ui, schedule_in: u64, chaos: bool) -> Result<ExitCode> {
+async fn run_demo(cli: &Cli, ui: Ui, schedule_in: u64, chaos: bool) -> Result<Exit> {
     let sandbox = Sandbox::start().await?;
     let opts = DemoOptions {
         database_url: cli.database_url.clone(),
@@ -149,10 +222,10 @@ async fn run_demo(cli: &Cli, ui: Ui, schedule_in: u64, chaos: bool) -> Result<Ex
             report.store
         ));
     }
-    Ok(if report.all_published() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(Exit::attention_if(!report.all_published()))
 }
 
-async fn run_sandbox(ui: Ui) -> Result<ExitCode> {
+async fn run_sandbox(ui: Ui) -> Result<Exit> {
     let sb = Sandbox::start().await?;
     let control = sb.base_url("media");
     if ui.json {
@@ -172,7 +245,11 @@ async fn run_sandbox(ui: Ui) -> Result<ExitCode> {
         ui.say("Ctrl-C stops it.");
     }
     let _ = tokio::signal::ctrl_c().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Done)
+}
+
+fn label(a: &Account) -> String {
+    a.handle.clone().or(a.display_name.clone()).unwrap_or_else(|| a.remote_id.clone())
 }
 
 fn account_json(a: &Account) -> Value {
@@ -181,23 +258,31 @@ fn account_json(a: &Account) -> Value {
         "kind": a.metadata.get("kind")})
 }
 
-async fn cmd_connect(ctx: &Ctx, platform: &str, port: u16, no_browser: bool, timeout: u64) -> Result<ExitCode> {
+/// The error for a platform that is not configured, saying why and what to do.
+fn not_configured(ctx: &Ctx, platform: &str) -> CliError {
+    let why = ctx
+        .unconfigured
+        .iter()
+        .find(|(p, _)| p.split('/').any(|x| x == platform))
+        .map(|(_, why)| format!(": {why}"))
+        .unwrap_or_default();
+    CliError::Message(format!(
+        "{platform} is not configured{why}. Set its app credentials (`konektly init` lists them; `konektly doctor` \
+         checks them), or add --sandbox."
+    ))
+}
+
+async fn cmd_connect(ctx: &Ctx, platform: &str, port: u16, no_browser: bool, timeout: u64) -> Result<Exit> {
     if ctx.engine.platform(&platform.into()).is_err() {
-        let why = ctx
-            .unconfigured
-            .iter()
-            .find(|(p, _)| p.split('/').any(|x| x == platform))
-            .map(|(_, why)| format!(": {why}"))
-            .unwrap_or_default();
-        return fail(format!(
-            "{platform} is not configured{why}. Set its app credentials (see `konektly --help`), or add --sandbox."
-        ));
+        return Err(not_configured(ctx, platform));
     }
     let browser = match (&ctx.sandbox, no_browser) {
         (_, true) => Browser::None,
         (Some(_), false) => Browser::Follow,
         (None, false) => Browser::System,
     };
+    let owned = ctx.engine.owner(&ctx.owner);
+    let blocked_before = owned.list(&TargetFilter::default().in_states(&["blocked"])).await?;
     let ui = ctx.ui.clone();
     let accounts =
         connect::connect(&ctx.engine, &ctx.owner, platform, port, browser, Duration::from_secs(timeout), |url| {
@@ -205,30 +290,45 @@ async fn cmd_connect(ctx: &Ctx, platform: &str, port: u16, no_browser: bool, tim
             ui.say("Waiting for the redirect…");
         })
         .await?;
+    // Targets that waited for these accounts are due again.
+    let ids: HashSet<AccountId> = accounts.iter().map(|a| a.id).collect();
+    let mut unblocked = 0;
+    for t in blocked_before.iter().filter(|t| ids.contains(&t.account_id)) {
+        if let Ok(Some(now)) = ctx.engine.scheduler().get(t.id).await
+            && !matches!(now.state, TargetState::Blocked { .. })
+        {
+            unblocked += 1;
+        }
+    }
     if ctx.ui.json {
-        ctx.ui.json_out(&json!({"accounts": accounts.iter().map(account_json).collect::<Vec<_>>()}));
+        ctx.ui.json_out(
+            &json!({"accounts": accounts.iter().map(account_json).collect::<Vec<_>>(), "unblocked_targets": unblocked}),
+        );
     } else {
         for a in &accounts {
+            ctx.ui.say(format!("✓ connected {} {} ({})", a.platform, label(a), a.id));
+        }
+        if unblocked > 0 {
             ctx.ui.say(format!(
-                "✓ connected {} {} ({})",
-                a.platform,
-                a.handle.clone().or(a.display_name.clone()).unwrap_or_default(),
-                a.id
+                "  {unblocked} target(s) that waited for this account are due again: `{}` sends them.",
+                ctx.cmd("worker --until-idle")
             ));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Done)
 }
 
-async fn cmd_accounts(ctx: &Ctx) -> Result<ExitCode> {
+async fn cmd_accounts(ctx: &Ctx) -> Result<Exit> {
     let accounts = ctx.engine.accounts(&ctx.owner).await?;
+    let stale: Vec<&Account> =
+        accounts.iter().filter(|a| matches!(a.status, AccountStatus::ReauthRequired { .. })).collect();
     if ctx.ui.json {
         ctx.ui.json_out(&json!(accounts.iter().map(account_json).collect::<Vec<_>>()));
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Exit::attention_if(!stale.is_empty()));
     }
     if accounts.is_empty() {
-        ctx.ui.say("No accounts yet: `konektly connect <platform>`.");
-        return Ok(ExitCode::SUCCESS);
+        ctx.ui.say(format!("No accounts yet for owner `{}`: `{}`.", ctx.owner, ctx.cmd("connect <platform>")));
+        return Ok(Exit::Done);
     }
     let rows: Vec<Vec<String>> = accounts
         .iter()
@@ -236,11 +336,11 @@ async fn cmd_accounts(ctx: &Ctx) -> Result<ExitCode> {
             vec![
                 a.id.to_string(),
                 a.platform.to_string(),
-                a.handle.clone().or(a.display_name.clone()).unwrap_or_default(),
+                label(a),
                 match &a.status {
-                    konektly_core::AccountStatus::Active => "active".into(),
-                    konektly_core::AccountStatus::ReauthRequired { reason } => format!("reconnect needed: {reason}"),
-                    konektly_core::AccountStatus::Disconnected => "disconnected".into(),
+                    AccountStatus::Active => "active".into(),
+                    AccountStatus::ReauthRequired { reason } => format!("reconnect needed: {reason}"),
+                    AccountStatus::Disconnected => "disconnected".into(),
                 },
                 a.tokens
                     .expires_at
@@ -250,7 +350,15 @@ async fn cmd_accounts(ctx: &Ctx) -> Result<ExitCode> {
         })
         .collect();
     ctx.ui.say(table(&["account", "platform", "handle", "status", "token expires"], &rows));
-    Ok(ExitCode::SUCCESS)
+    for a in &stale {
+        ctx.ui.say(format!(
+            "→ reconnect {} {}: `{}`",
+            a.platform,
+            label(a),
+            ctx.cmd(&format!("connect {}", a.platform))
+        ));
+    }
+    Ok(Exit::attention_if(!stale.is_empty()))
 }
 
 /// Parses `--at`: RFC 3339, or `+30s` / `+10m` / `+2h` / `+1d` from now.
@@ -332,6 +440,9 @@ pub async fn build_post(ctx: &Ctx, args: &PostArgs) -> Result<Post> {
     let mut seen = Vec::new();
     for spec in &args.to {
         let a = app::resolve_account(&ctx.engine, &ctx.owner, spec).await?;
+        if ctx.engine.platform(&a.platform).is_err() {
+            return Err(not_configured(ctx, a.platform.as_str()));
+        }
         if seen.contains(&a.id) {
             continue;
         }
@@ -348,56 +459,126 @@ pub async fn build_post(ctx: &Ctx, args: &PostArgs) -> Result<Post> {
     Ok(post)
 }
 
-async fn cmd_validate(ctx: &Ctx, args: &PostArgs) -> Result<ExitCode> {
+async fn cmd_validate(ctx: &Ctx, args: &PostArgs) -> Result<Exit> {
     let post = build_post(ctx, args).await?;
     let vs = ctx.engine.owner(&ctx.owner).validate(&post).await?;
     if ctx.ui.json {
         ctx.ui.json_out(&json!({"valid": vs.is_empty(), "violations": vs}));
     } else if vs.is_empty() {
-        ctx.ui.say(format!("✓ valid for all {} target(s)", post.targets.len()));
+        ctx.ui.say(format!("✓ valid for all {} target(s); nothing was sent", post.targets.len()));
     } else {
-        ctx.ui.say(format!("✗ {} problem(s):", vs.len()));
+        ctx.ui.say(format!(
+            "✗ the post breaks {} rule{} of its platforms (nothing was sent):",
+            vs.len(),
+            if vs.len() == 1 { "" } else { "s" }
+        ));
         ctx.ui.violations(&vs);
     }
-    Ok(if vs.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(Exit::attention_if(!vs.is_empty()))
 }
 
-async fn accounts_by_id(ctx: &Ctx) -> HashMap<konektly_core::AccountId, Account> {
+async fn accounts_by_id(ctx: &Ctx) -> HashMap<AccountId, Account> {
     ctx.engine.accounts(&ctx.owner).await.unwrap_or_default().into_iter().map(|a| (a.id, a)).collect()
 }
 
-fn targets_table(records: &[TargetRecord], accounts: &HashMap<konektly_core::AccountId, Account>) -> String {
+fn account_label(r: &TargetRecord, accounts: &HashMap<AccountId, Account>) -> String {
+    accounts.get(&r.account_id).map(label).unwrap_or_else(|| r.account_id.to_string())
+}
+
+/// A table of targets: one line each, what happened and why (with a post column when they are
+/// of several posts).
+pub fn targets_table(records: &[TargetRecord], accounts: &HashMap<AccountId, Account>) -> String {
+    let several = records.iter().any(|r| r.post_id != records[0].post_id);
     let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| {
             let (state, detail) = state_detail(r);
-            let account = accounts
-                .get(&r.account_id)
-                .and_then(|a| a.handle.clone().or(a.display_name.clone()))
-                .unwrap_or_else(|| r.account_id.to_string());
-            let detail = if detail.is_empty() && !r.state.is_final() {
-                format!("due {}", r.due_at.format("%H:%M:%S"))
-            } else {
-                detail
-            };
-            vec![r.platform.to_string(), account, state, remote_id(r), detail]
+            let mut row = vec![r.platform.to_string(), account_label(r, accounts), state, remote_id(r), detail];
+            if several {
+                row.insert(0, r.post_id.to_string());
+            }
+            row
         })
         .collect();
-    table(&["platform", "account", "state", "remote id", "url / detail"], &rows)
+    let mut headers = vec!["platform", "account", "state", "remote id", "url / detail"];
+    if several {
+        headers.insert(0, "post");
+    }
+    table(&headers, &rows)
 }
 
-fn records_json(records: &[TargetRecord]) -> Value {
-    json!(records
-        .iter()
-        .map(|r| {
-            let (state, detail) = state_detail(r);
-            json!({"target": r.id, "post": r.post_id, "platform": r.platform, "account": r.account_id, "state": state,
-                "remote_id": remote_id(r), "detail": detail, "attempts": r.attempts, "due_at": r.due_at, "updated_at": r.updated_at})
-        })
-        .collect::<Vec<_>>())
+/// Targets as JSON: where each stands, and why.
+pub fn records_json(records: &[TargetRecord]) -> Value {
+    json!(
+        records
+            .iter()
+            .map(|r| {
+                let standing = Standing::of(r);
+                let (_, detail) = state_detail(r);
+                let url = match &r.state {
+                    TargetState::Published { remote } => remote.url.as_ref().map(|u| u.to_string()),
+                    _ => None,
+                };
+                json!({"target": r.id, "post": r.post_id, "platform": r.platform, "account": r.account_id,
+                "state": r.state.name(), "standing": standing.name(), "needs_attention": standing.needs_attention(),
+                "remote_id": remote_id(r), "url": url, "detail": detail,
+                "failure": match &r.state { TargetState::Failed { failure } => json!(failure), _ => Value::Null },
+                "blocked_reason": match &r.state { TargetState::Blocked { reason } => json!(reason), _ => Value::Null },
+                "last_error": r.last_error,
+                "cancel_requested": r.cancel_requested_at.is_some(),
+                "published_despite_cancel": r.published_despite_cancel(),
+                "attempts": r.attempts, "due_at": r.due_at, "updated_at": r.updated_at})
+            })
+            .collect::<Vec<_>>()
+    )
 }
 
-/// Runs a worker until every target of `posts` has ended or `wait` passes.
+/// What to do next about `records`, in commands that work when copied.
+fn next_steps(
+    ctx: &Ctx,
+    post: Option<PostId>,
+    records: &[TargetRecord],
+    accounts: &HashMap<AccountId, Account>,
+) -> Vec<String> {
+    let status = match post {
+        Some(p) => ctx.cmd(&format!("status {p}")),
+        None => ctx.cmd("status"),
+    };
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for r in records.iter().filter(|r| Standing::of(r) == Standing::Blocked) {
+        if seen.insert(r.account_id) {
+            out.push(format!(
+                "→ reconnect {} {}: `{}`, then `{}` sends what waits for it",
+                r.platform,
+                account_label(r, accounts),
+                ctx.cmd(&format!("connect {}", r.platform)),
+                ctx.cmd("worker --until-idle")
+            ));
+        }
+    }
+    let tally = Tally::of(records);
+    if tally.count(Standing::InProgress) > 0 {
+        out.push(format!(
+            "→ `{}` finishes what is still in progress; `{status}` shows where it stands",
+            ctx.cmd("worker --until-idle")
+        ));
+    }
+    if tally.count(Standing::Failed) > 0 {
+        out.push(format!("→ failed targets are not tried again; the table says why (`{status}`)"));
+    }
+    for r in records.iter().filter(|r| Standing::of(r) == Standing::OutcomeUnknown) {
+        out.push(format!(
+            "→ look at {} {} on the platform: whether the post went out could not be established",
+            r.platform,
+            account_label(r, accounts)
+        ));
+    }
+    out
+}
+
+/// Runs a worker until every target of `posts` has ended or waits for a person (blocked), or
+/// `wait` passes.
 async fn finish(ctx: &Ctx, posts: &[PostId], wait: Duration) -> Result<Vec<TargetRecord>> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let worker = ctx.engine.worker();
@@ -418,12 +599,12 @@ async fn finish(ctx: &Ctx, posts: &[PostId], wait: Duration) -> Result<Vec<Targe
         if let Some(pb) = &pb {
             let open: Vec<String> = all
                 .iter()
-                .filter(|r| !r.state.is_final())
-                .map(|r| format!("{} {}", r.platform, r.state.name()))
+                .filter(|r| !Standing::of(r).settled())
+                .map(|r| format!("{} {}", r.platform, state_detail(r).0))
                 .collect();
             pb.set_message(format!("waiting for {}", open.join(", ")));
         }
-        if all.iter().all(|r| r.state.is_final()) || deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+        if all.iter().all(|r| Standing::of(r).settled()) || deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
             break all;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -434,103 +615,217 @@ async fn finish(ctx: &Ctx, posts: &[PostId], wait: Duration) -> Result<Vec<Targe
     Ok(out)
 }
 
-async fn cmd_post(ctx: &Ctx, args: &PostArgs) -> Result<ExitCode> {
+async fn cmd_post(ctx: &Ctx, args: &PostArgs) -> Result<Exit> {
     let post = build_post(ctx, args).await?;
     let accounts = accounts_by_id(ctx).await;
+    let owned = ctx.engine.owner(&ctx.owner);
     if let Some(at) = post.publish_at {
-        let id = ctx.engine.owner(&ctx.owner).schedule(&post).await?;
+        let id = owned.schedule(&post).await?;
         if ctx.local_sandbox.is_some() {
-            ctx.ui.say("The sandbox of this command is kept running until the post is published.");
+            ctx.ui.note("The sandbox of this command is kept running until the post is published.");
             let wait = wait_for_due(at, Utc::now(), args.wait);
             let records = finish(ctx, &[id], wait).await?;
-            return report_post(ctx, id, &records, &accounts);
+            return Ok(report_post(ctx, id, &records, &accounts, None));
         }
-        if ctx.ui.json {
-            ctx.ui.json_out(
-                &json!({"post": id, "scheduled_for": at, "targets": records_json(&ctx.engine.owner(&ctx.owner).status(id).await?)}),
-            );
-        } else {
-            ctx.ui.say(format!(
-                "✓ post {id} scheduled for {} UTC on {} target(s); `konektly worker` publishes it.",
-                at.format("%Y-%m-%d %H:%M:%S"),
-                post.targets.len()
-            ));
-        }
-        return Ok(ExitCode::SUCCESS);
+        let records = owned.status(id).await?;
+        return Ok(report_post(ctx, id, &records, &accounts, Some(at)));
     }
     let pb = ctx.ui.spinner(format!("publishing to {} target(s)…", post.targets.len()));
     let progress = ctx.ui.upload_progress(&ctx.engine);
-    let mut records = ctx.engine.owner(&ctx.owner).publish_now(&post).await?;
+    let published = owned.publish_now(&post).await;
     progress.abort();
-    ctx.ui.done(pb, format!("published post {}", post.id));
-    if records.iter().any(|r| !r.state.is_final()) && args.wait > 0 {
+    ctx.ui.done(pb, "");
+    let mut records = published?;
+    if records.iter().any(|r| !Standing::of(r).settled()) && args.wait > 0 {
         records = finish(ctx, &[post.id], Duration::from_secs(args.wait)).await?;
     }
-    report_post(ctx, post.id, &records, &accounts)
+    Ok(report_post(ctx, post.id, &records, &accounts, None))
 }
 
+/// What a post came to, in words or JSON: a headline that is true of every target, a line per
+/// target, and what to do next. `scheduled_for`: the post was scheduled for then, as asked.
 fn report_post(
     ctx: &Ctx,
     id: PostId,
     records: &[TargetRecord],
-    accounts: &HashMap<konektly_core::AccountId, Account>,
-) -> Result<ExitCode> {
-    if ctx.ui.json {
-        ctx.ui.json_out(&json!({"post": id, "targets": records_json(records)}));
+    accounts: &HashMap<AccountId, Account>,
+    scheduled_for: Option<DateTime<Utc>>,
+) -> Exit {
+    let tally = Tally::of(records);
+    let n = tally.total;
+    let (outcome, headline) = if scheduled_for.is_some() && tally.all(Standing::Scheduled) {
+        let at = scheduled_for.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default();
+        (
+            "scheduled",
+            format!(
+                "✓ Post {id} is scheduled for {at} on {n} target(s); `{}` publishes it when it is due.",
+                ctx.cmd("worker")
+            ),
+        )
+    } else if tally.all(Standing::Published) {
+        (
+            "published",
+            format!(
+                "✓ Post {id} is published on {}.",
+                if n == 1 { "its target".to_owned() } else { format!("all {n} targets") }
+            ),
+        )
+    } else if tally.needs_attention() || tally.count(Standing::Cancelled) > 0 {
+        let line = if tally.count(Standing::Published) == 0 {
+            format!("✗ Post {id} did not go out: {}.", tally.words())
+        } else {
+            format!("✗ Post {id}, not everywhere: {}.", tally.words())
+        };
+        ("needs_attention", line)
     } else {
-        ctx.ui.say(format!("Post {id}"));
+        let line = if tally.count(Standing::Published) == 0 {
+            format!("… Post {id} is not out yet: {}.", tally.words())
+        } else {
+            format!("… Post {id}, not everywhere yet: {}.", tally.words())
+        };
+        ("in_progress", line)
+    };
+    let exit = Exit::attention_if(!matches!(outcome, "published" | "scheduled"));
+    if ctx.ui.json {
+        ctx.ui.json_out(&json!({"post": id, "outcome": outcome, "scheduled_for": scheduled_for,
+            "tally": tally.json(), "targets": records_json(records)}));
+    } else {
+        ctx.ui.say(headline);
         ctx.ui.say(targets_table(records, accounts));
+        for line in next_steps(ctx, Some(id), records, accounts) {
+            ctx.ui.say(line);
+        }
     }
-    let failed = records.iter().any(|r| {
-        matches!(r.state, konektly_core::TargetState::Failed { .. } | konektly_core::TargetState::Blocked { .. })
-    });
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    exit
 }
 
 fn parse_post(s: &str) -> Result<PostId> {
     s.parse().map_err(|_| CliError::Message(format!("`{s}` is not a post id")))
 }
 
-async fn cmd_status(ctx: &Ctx, post: Option<&str>) -> Result<ExitCode> {
+async fn cmd_status(ctx: &Ctx, post: Option<&str>) -> Result<Exit> {
+    let post = post.map(parse_post).transpose()?;
     let records = match post {
-        Some(p) => ctx.engine.owner(&ctx.owner).status(parse_post(p)?).await?,
+        Some(p) => ctx.engine.owner(&ctx.owner).status(p).await?,
         None => {
-            let f = TargetFilter { owner: Some(ctx.owner.clone()), limit: Some(50), ..TargetFilter::default() };
-            ctx.store.scheduler.list(&f).await?
+            let f = TargetFilter { limit: Some(50), ..TargetFilter::default() };
+            ctx.engine.owner(&ctx.owner).list(&f).await?
         }
     };
+    let tally = Tally::of(&records);
     if ctx.ui.json {
         ctx.ui.json_out(&records_json(&records));
     } else if records.is_empty() {
-        ctx.ui.say("Nothing yet.");
+        ctx.ui.say(format!("Nothing yet for owner `{}`: `{}`.", ctx.owner, ctx.cmd("post --to <account> --text …")));
     } else {
-        ctx.ui.say(targets_table(&records, &accounts_by_id(ctx).await));
+        let accounts = accounts_by_id(ctx).await;
+        ctx.ui.say(targets_table(&records, &accounts));
+        ctx.ui.say(format!("{} target(s): {}.", tally.total, tally.words()));
+        for line in next_steps(ctx, post, &records, &accounts) {
+            ctx.ui.say(line);
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::attention_if(tally.needs_attention()))
 }
 
-async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<ExitCode> {
+/// How far ahead a scheduled target may be due for `worker --until-idle` to wait for it.
+const IDLE_HORIZON: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Whether nothing of `records` is left to do now: nothing in flight, processing or being
+/// checked, and nothing due within [`IDLE_HORIZON`].
+fn idle(records: &[TargetRecord], now: DateTime<Utc>) -> bool {
+    records.iter().all(|r| match r.state {
+        TargetState::Scheduled => r.due_at > now + IDLE_HORIZON,
+        TargetState::InFlight | TargetState::Processing | TargetState::Unknown => false,
+        _ => true,
+    })
+}
+
+/// What a worker did, from its events.
+#[derive(Default)]
+struct WorkerTally {
+    published: HashSet<konektly_core::TargetId>,
+    failed: HashSet<konektly_core::TargetId>,
+    unknown: HashSet<konektly_core::TargetId>,
+}
+
+async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<Exit> {
     let mut events = ctx.engine.subscribe();
     let ui = ctx.ui.clone();
+    let engine = ctx.engine.clone();
+    let accounts = accounts_by_id(ctx).await;
+    let again = ctx.again.clone();
+    let tally = Arc::new(std::sync::Mutex::new(WorkerTally::default()));
+    let seen = tally.clone();
     let printer = tokio::spawn(async move {
-        while let Ok(ev) = events.recv().await {
+        use konektly_core::Event;
+        loop {
+            let ev = match events.recv().await {
+                Ok(ev) => ev,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            };
+            {
+                let mut t = seen.lock().unwrap_or_else(|p| p.into_inner());
+                match &ev {
+                    Event::Published { target, .. } => {
+                        t.published.insert(*target);
+                    }
+                    Event::Failed { target, failure, .. }
+                        if failure.kind == konektly_core::ErrorKind::OutcomeUnknown =>
+                    {
+                        t.unknown.insert(*target);
+                    }
+                    Event::Failed { target, .. } => {
+                        t.failed.insert(*target);
+                    }
+                    _ => {}
+                }
+            }
             if ui.json {
-                println!("{}", serde_json::to_string(&ev).unwrap_or_default());
+                ui.json_line(&serde_json::to_value(&ev).unwrap_or_default());
                 continue;
             }
+            let about = |target: konektly_core::TargetId| {
+                let engine = engine.clone();
+                let accounts = &accounts;
+                async move {
+                    match engine.scheduler().get(target).await {
+                        Ok(Some(r)) => format!("{} {} (post {})", r.platform, account_label(&r, accounts), r.post_id),
+                        _ => format!("target {target}"),
+                    }
+                }
+            };
             let line = match ev {
-                konektly_core::Event::Published { remote, .. } => {
+                Event::Published { target, remote, .. } => format!(
+                    "✓ {}: published {}",
+                    about(target).await,
+                    remote.url.map(|u| u.to_string()).unwrap_or(remote.id)
+                ),
+                Event::Failed { target, failure, .. } if failure.kind == konektly_core::ErrorKind::OutcomeUnknown => {
                     format!(
-                        "✓ published on {}: {} {}",
-                        remote.platform,
-                        remote.id,
-                        remote.url.map(|u| u.to_string()).unwrap_or_default()
+                        "✗ {}: outcome unknown — {}; check the account, it may or may not be live",
+                        about(target).await,
+                        failure.message
                     )
                 }
-                konektly_core::Event::Failed { failure, .. } => format!("✗ failed: {}", failure.message),
-                konektly_core::Event::Retrying { failure, .. } => format!("… will retry: {}", failure.message),
-                konektly_core::Event::ReauthRequired { account, reason } => {
-                    format!("! account {account} must be reconnected: {reason}")
+                Event::Failed { target, failure, .. } => {
+                    format!("✗ {}: failed — {}", about(target).await, failure.message)
+                }
+                Event::Retrying { target, failure } => {
+                    format!("… {}: will try again — {}", about(target).await, failure.message)
+                }
+                Event::Processing { target } => {
+                    format!("· {}: the platform is processing it", about(target).await)
+                }
+                Event::ReauthRequired { account, reason } => {
+                    let (platform, who) = match accounts.get(&account) {
+                        Some(a) => (a.platform.to_string(), label(a)),
+                        None => ("<platform>".to_owned(), account.to_string()),
+                    };
+                    format!(
+                        "! {platform} {who} must be reconnected ({reason}); its targets wait, blocked: `{again} connect {platform}`"
+                    )
                 }
                 _ => continue,
             };
@@ -538,27 +833,23 @@ async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<ExitCode> {
         }
     });
     let worker = ctx.engine.worker();
+    let worker_id = worker.id().to_string();
     ctx.ui.say(format!(
-        "worker {} running{}",
-        worker.id(),
-        if until_idle { " until idle" } else { "; Ctrl-C stops it" }
+        "worker {worker_id} running{}",
+        if until_idle { " until nothing is left to do now" } else { "; Ctrl-C stops it" }
     ));
-    let scheduler = ctx.store.scheduler.clone();
+    let owned_engine = ctx.engine.clone();
     let owner = ctx.owner.clone();
     let shutdown = async move {
         if until_idle {
+            let open = ["scheduled", "in_flight", "processing", "unknown"];
             loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let f = TargetFilter { owner: Some(owner.clone()), ..TargetFilter::default() };
-                match scheduler.list(&f).await {
-                    Ok(all)
-                        if all.iter().all(|r| {
-                            r.state.is_final() || matches!(r.state, konektly_core::TargetState::Blocked { .. })
-                        }) =>
-                    {
-                        break;
-                    }
-                    _ => {}
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let f = TargetFilter::default().in_states(&open);
+                if let Ok(all) = owned_engine.owner(&owner).list(&f).await
+                    && idle(&all, Utc::now())
+                {
+                    break;
                 }
             }
         } else {
@@ -569,48 +860,186 @@ async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<ExitCode> {
     let report = worker.run(shutdown).await;
     progress.abort();
     let report = report?;
+    // The last events reach the printer before it stops.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     printer.abort();
-    ctx.ui.say(format!("worker stopped: {} target(s) claimed, {} abandoned", report.claimed, report.abandoned));
-    Ok(ExitCode::SUCCESS)
+
+    let owned = ctx.engine.owner(&ctx.owner);
+    let open = owned
+        .list(&TargetFilter::default().in_states(&["scheduled", "in_flight", "processing", "unknown", "blocked"]))
+        .await?;
+    let blocked: Vec<&TargetRecord> = open.iter().filter(|r| matches!(r.state, TargetState::Blocked { .. })).collect();
+    let later: Vec<&TargetRecord> = open.iter().filter(|r| matches!(r.state, TargetState::Scheduled)).collect();
+    let busy = open.len() - blocked.len() - later.len();
+    let (published, failed, unknown) = {
+        let t = tally.lock().unwrap_or_else(|p| p.into_inner());
+        (t.published.len(), t.failed.len(), t.unknown.len())
+    };
+    let attention = failed + unknown + blocked.len() > 0;
+    if ctx.ui.json {
+        ctx.ui.json_line(&json!({"worker": worker_id, "claimed": report.claimed, "abandoned": report.abandoned,
+            "published": published, "failed": failed, "outcome_unknown": unknown, "blocked": blocked.len(),
+            "scheduled_later": later.len(), "in_progress": busy,
+            "next_due": later.iter().map(|r| r.due_at).min(), "outcome": if attention { "needs_attention" } else { "done" }}));
+    } else {
+        let mut parts = vec![format!("{published} published")];
+        if failed > 0 {
+            parts.push(format!("{failed} failed"));
+        }
+        if unknown > 0 {
+            parts.push(format!("{unknown} with an unknown outcome"));
+        }
+        ctx.ui.say(format!("worker stopped: {} (of {} target(s) it took up).", parts.join(", "), report.claimed));
+        if !blocked.is_empty() {
+            let accounts = accounts_by_id(ctx).await;
+            let mut platforms: Vec<String> = blocked.iter().map(|r| r.platform.to_string()).collect();
+            platforms.sort();
+            platforms.dedup();
+            ctx.ui.say(format!(
+                "✗ {} target(s) of owner `{}` wait, blocked, for their account to be reconnected:",
+                blocked.len(),
+                ctx.owner
+            ));
+            let owned_blocked: Vec<TargetRecord> = blocked.iter().map(|r| (*r).clone()).collect();
+            for line in next_steps(ctx, None, &owned_blocked, &accounts) {
+                ctx.ui.say(format!("  {line}"));
+            }
+        }
+        if let Some(next) = later.iter().map(|r| r.due_at).min() {
+            ctx.ui.say(format!(
+                "· {} target(s) are scheduled later (the next at {} UTC): run a worker then, or keep one running.",
+                later.len(),
+                next.format("%Y-%m-%d %H:%M:%S")
+            ));
+        }
+        if busy > 0 {
+            ctx.ui.say(format!("· {busy} target(s) are still in progress: a worker finishes them."));
+        }
+    }
+    Ok(Exit::attention_if(attention))
 }
 
-async fn cmd_cancel(ctx: &Ctx, post: &str) -> Result<ExitCode> {
-    let r = ctx.engine.owner(&ctx.owner).cancel(parse_post(post)?).await?;
-    if ctx.ui.json {
-        ctx.ui.json_out(&json!({"cancelled": r.cancelled, "cancel_requested": r.requested}));
+async fn cmd_cancel(ctx: &Ctx, post: &str) -> Result<Exit> {
+    let id = parse_post(post)?;
+    let owned = ctx.engine.owner(&ctx.owner);
+    let before = owned.status(id).await?;
+    let open_before: HashSet<konektly_core::TargetId> =
+        before.iter().filter(|r| !r.state.is_final()).map(|r| r.id).collect();
+    let report = owned.cancel(id).await?;
+    let after = owned.status(id).await?;
+    let cancelled =
+        after.iter().filter(|r| open_before.contains(&r.id) && matches!(r.state, TargetState::Cancelled)).count();
+    let being_published: Vec<&TargetRecord> =
+        after.iter().filter(|r| !r.state.is_final() && r.cancel_requested_at.is_some()).collect();
+    let published: Vec<&TargetRecord> =
+        after.iter().filter(|r| matches!(r.state, TargetState::Published { .. })).collect();
+    let uncancelled = open_before.len().saturating_sub(cancelled + being_published.len());
+    let attention = !being_published.is_empty() || !published.is_empty() || uncancelled > 0;
+    let outcome = if open_before.is_empty() {
+        "nothing_to_cancel"
+    } else if attention {
+        "needs_attention"
     } else {
-        ctx.ui.say(format!("cancelled {} target(s)", r.cancelled));
-        if r.requested > 0 {
+        "cancelled"
+    };
+    if ctx.ui.json {
+        ctx.ui.json_out(&json!({"post": id, "outcome": outcome, "cancelled": cancelled,
+            "being_published": being_published.len(), "already_published": published.len(),
+            "not_cancelled": uncancelled, "cancel_requested": report.requested,
+            "targets": records_json(&after)}));
+        return Ok(Exit::attention_if(attention));
+    }
+    let status = ctx.cmd(&format!("status {id}"));
+    if open_before.is_empty() {
+        ctx.ui.say(format!(
+            "{} Nothing to cancel: the {} target(s) of post {id} had already ended ({}).",
+            if attention { "✗" } else { "·" },
+            after.len(),
+            Tally::of(&after).words()
+        ));
+    } else {
+        let of = if cancelled == open_before.len() {
+            format!("{cancelled} target(s)")
+        } else {
+            format!("{cancelled} of the {} target(s) that had not ended", open_before.len())
+        };
+        ctx.ui.say(format!(
+            "{} Cancelled {of} of post {id}: nothing of them was or will be sent.",
+            if attention { "✗" } else { "✓" }
+        ));
+    }
+    if !being_published.is_empty() {
+        ctx.ui.say(format!(
+            "✗ {} target(s) could not be cancelled: they are being published ({}). Each ends cancelled if \
+             nothing lands, or published, with its URL, if the platform published it first: `{status}` shows which.",
+            being_published.len(),
+            being_published.iter().map(|r| r.platform.to_string()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if uncancelled > 0 {
+        ctx.ui.say(format!("✗ {uncancelled} target(s) changed while being cancelled and were not: `{status}`."));
+    }
+    for r in &published {
+        ctx.ui.say(format!(
+            "✗ {} was already published: {} (a cancel does not delete a published post)",
+            r.platform,
+            state_detail(r).1
+        ));
+    }
+    Ok(Exit::attention_if(attention))
+}
+
+async fn cmd_disconnect(ctx: &Ctx, account: &str) -> Result<Exit> {
+    let a = app::resolve_account(&ctx.engine, &ctx.owner, account).await?;
+    let owned = ctx.engine.owner(&ctx.owner);
+    let open_before: HashSet<konektly_core::TargetId> =
+        owned.list(&TargetFilter::account(a.id)).await?.iter().filter(|r| !r.state.is_final()).map(|r| r.id).collect();
+    owned.disconnect(a.id).await?;
+    let after = owned.list(&TargetFilter::account(a.id)).await?;
+    let cancelled =
+        after.iter().filter(|r| open_before.contains(&r.id) && matches!(r.state, TargetState::Cancelled)).count();
+    let being_published: Vec<&TargetRecord> = after.iter().filter(|r| !r.state.is_final()).collect();
+    // Instagram has no revocation endpoint (konektly-meta says so, and the engine goes on).
+    let revocable = a.platform.as_str() != "instagram";
+    let grant = if revocable {
+        "its grant was revoked at the platform (or was already no longer valid there)".to_owned()
+    } else {
+        "Instagram cannot revoke a grant through its API: remove the app in the account's settings \
+         (Settings → Apps and websites) to end it"
+            .to_owned()
+    };
+    if ctx.ui.json {
+        ctx.ui.json_out(&json!({"disconnected": a.id, "platform": a.platform, "handle": a.handle,
+            "grant": if revocable { "revoked" } else { "not_revocable" },
+            "cancelled": cancelled, "being_published": being_published.len(),
+            "outcome": if being_published.is_empty() { "disconnected" } else { "needs_attention" }}));
+    } else {
+        ctx.ui.say(format!(
+            "✓ disconnected {} {} ({}): {grant}; konektly forgot the account and its tokens.",
+            a.platform,
+            label(&a),
+            a.id
+        ));
+        if cancelled > 0 {
+            ctx.ui.say(format!("  {cancelled} target(s) waiting for it were cancelled."));
+        }
+        if !being_published.is_empty() {
+            let posts: HashSet<PostId> = being_published.iter().map(|r| r.post_id).collect();
             ctx.ui.say(format!(
-                "{} target(s) were already being published: each ends cancelled if nothing landed, or published \
-                 (with its URL) if the platform published it before the cancel could stop it — see `konektly status {post}`",
-                r.requested
+                "✗ {} target(s) were being published and could not be stopped: {}",
+                being_published.len(),
+                posts.iter().map(|p| format!("`{}`", ctx.cmd(&format!("status {p}")))).collect::<Vec<_>>().join(", ")
             ));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::attention_if(!being_published.is_empty()))
 }
 
-async fn cmd_disconnect(ctx: &Ctx, account: &str) -> Result<ExitCode> {
-    let a = app::resolve_account(&ctx.engine, &ctx.owner, account).await?;
-    ctx.engine.owner(&ctx.owner).disconnect(a.id).await?;
-    if ctx.ui.json {
-        ctx.ui.json_out(&json!({"disconnected": a.id}));
-    } else {
-        ctx.ui.say(format!(
-            "✓ disconnected {} {} (the grant was revoked at the platform)",
-            a.platform,
-            a.handle.unwrap_or_default()
-        ));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn cmd_export(ctx: &Ctx, account: &str) -> Result<ExitCode> {
+async fn cmd_export(ctx: &Ctx, account: &str) -> Result<Exit> {
     let a = app::resolve_account(&ctx.engine, &ctx.owner, account).await?;
     let v = ctx.store.data.export_account(a.id).await?;
     ctx.ui.json_out(&v);
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Done)
 }
 
 #[cfg(test)]

@@ -5,10 +5,17 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use konektly_core::{TargetId, TargetRecord, TargetState, Violation};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use konektly_core::{ErrorKind, TargetId, TargetRecord, TargetState, Violation};
 
 /// How to talk to the user.
+///
+/// Results (lines, tables) go to standard output, notes and warnings to standard error; with
+/// `--json`, standard output carries only JSON and people's lines go to standard error.
+/// Progress bars and spinners are drawn on standard error only when it is a terminal; lines
+/// printed meanwhile are written with the bars cleared, then the bars are drawn again, so a
+/// terminal shows no torn lines. When standard error is not a terminal, progress is plain lines
+/// and nothing is drawn.
 #[derive(Clone, Debug)]
 pub struct Ui {
     /// JSON on standard output; people's lines go to standard error.
@@ -21,22 +28,30 @@ pub struct Ui {
 impl Ui {
     /// A UI; progress bars only on a terminal.
     pub fn new(json: bool) -> Self {
-        Self { json, term: std::io::stderr().is_terminal(), multi: MultiProgress::new() }
+        let term = std::io::stderr().is_terminal();
+        let target = if term { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        Self { json, term, multi: MultiProgress::with_draw_target(target) }
     }
 
-    /// A line for people.
+    /// Runs `f` with the progress bars cleared (drawn again afterwards).
+    fn clear_bars(&self, f: impl FnOnce()) {
+        if self.term { self.multi.suspend(f) } else { f() }
+    }
+
+    /// A line for people: on standard output, or standard error with `--json`.
     pub fn say(&self, line: impl AsRef<str>) {
-        let line = line.as_ref();
         if self.json {
-            let _ = self.multi.println(line);
-            if !self.term {
-                eprintln!("{line}");
-            }
-        } else if self.term {
-            let _ = self.multi.println(line);
+            self.note(line);
         } else {
-            println!("{line}");
+            let line = line.as_ref();
+            self.clear_bars(|| println!("{line}"));
         }
+    }
+
+    /// A note or warning for people, always on standard error.
+    pub fn note(&self, line: impl AsRef<str>) {
+        let line = line.as_ref();
+        self.clear_bars(|| eprintln!("{line}"));
     }
 
     /// A spinner with a message (a terminal only); finish it with [`Ui::done`].
@@ -122,7 +137,14 @@ impl Ui {
 
     /// Prints JSON on standard output.
     pub fn json_out(&self, v: &serde_json::Value) {
-        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        let text = serde_json::to_string_pretty(v).unwrap_or_default();
+        self.clear_bars(|| println!("{text}"));
+    }
+
+    /// Prints one JSON value on one line of standard output (a stream of events).
+    pub fn json_line(&self, v: &serde_json::Value) {
+        let text = serde_json::to_string(v).unwrap_or_default();
+        self.clear_bars(|| println!("{text}"));
     }
 
     /// Prints violations, one a line.
@@ -170,20 +192,187 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n")
 }
 
-/// What a target's state says, in a word and a detail.
+/// Where a target stands, as the program reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Standing {
+    /// Published (maybe despite a cancel that came too late).
+    Published,
+    /// Waiting for its time, as asked.
+    Scheduled,
+    /// Being published: in flight, processing at the platform, its outcome being checked, or
+    /// waiting to be tried again.
+    InProgress,
+    /// Waiting for its account to be reconnected.
+    Blocked,
+    /// Ended without publishing.
+    Failed,
+    /// Ended without its outcome being known: it may or may not be live.
+    OutcomeUnknown,
+    /// Cancelled: nothing was published.
+    Cancelled,
+}
+
+impl Standing {
+    /// Where `r` stands.
+    pub fn of(r: &TargetRecord) -> Self {
+        match &r.state {
+            TargetState::Published { .. } => Standing::Published,
+            TargetState::Failed { failure } if failure.kind == ErrorKind::OutcomeUnknown => Standing::OutcomeUnknown,
+            TargetState::Failed { .. } => Standing::Failed,
+            TargetState::Blocked { .. } => Standing::Blocked,
+            TargetState::Cancelled => Standing::Cancelled,
+            TargetState::Scheduled if r.attempts == 0 && r.last_error.is_none() && r.cancel_requested_at.is_none() => {
+                Standing::Scheduled
+            }
+            TargetState::Scheduled | TargetState::InFlight | TargetState::Processing | TargetState::Unknown => {
+                Standing::InProgress
+            }
+        }
+    }
+
+    /// Whether a person must act: blocked, failed, or its outcome unknown.
+    pub fn needs_attention(self) -> bool {
+        matches!(self, Standing::Blocked | Standing::Failed | Standing::OutcomeUnknown)
+    }
+
+    /// Whether nothing more happens to it without a person (ended, or blocked).
+    pub fn settled(self) -> bool {
+        !matches!(self, Standing::Scheduled | Standing::InProgress)
+    }
+
+    /// Its name in JSON and in the tally.
+    pub fn name(self) -> &'static str {
+        match self {
+            Standing::Published => "published",
+            Standing::Scheduled => "scheduled",
+            Standing::InProgress => "in_progress",
+            Standing::Blocked => "blocked",
+            Standing::Failed => "failed",
+            Standing::OutcomeUnknown => "outcome_unknown",
+            Standing::Cancelled => "cancelled",
+        }
+    }
+
+    /// Its name for people.
+    pub fn words(self) -> &'static str {
+        match self {
+            Standing::Published => "published",
+            Standing::Scheduled => "scheduled",
+            Standing::InProgress => "in progress",
+            Standing::Blocked => "blocked",
+            Standing::Failed => "failed",
+            Standing::OutcomeUnknown => "outcome unknown",
+            Standing::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// How many targets stand where.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Targets counted.
+    pub total: usize,
+    counts: Vec<(Standing, usize)>,
+}
+
+impl Tally {
+    /// The tally of `records`.
+    pub fn of(records: &[TargetRecord]) -> Self {
+        let mut t = Tally::default();
+        for r in records {
+            t.add(Standing::of(r));
+        }
+        t
+    }
+
+    fn add(&mut self, s: Standing) {
+        self.total += 1;
+        match self.counts.iter_mut().find(|(k, _)| *k == s) {
+            Some((_, n)) => *n += 1,
+            None => self.counts.push((s, 1)),
+        }
+    }
+
+    /// How many stand at `s`.
+    pub fn count(&self, s: Standing) -> usize {
+        self.counts.iter().find(|(k, _)| *k == s).map(|(_, n)| *n).unwrap_or(0)
+    }
+
+    /// Whether every target stands at `s` (and there is at least one).
+    pub fn all(&self, s: Standing) -> bool {
+        self.total > 0 && self.count(s) == self.total
+    }
+
+    /// Whether some target needs a person.
+    pub fn needs_attention(&self) -> bool {
+        self.counts.iter().any(|(s, n)| *n > 0 && s.needs_attention())
+    }
+
+    /// `1 published, 1 blocked, 2 in progress`, in a fixed order.
+    pub fn words(&self) -> String {
+        ORDER
+            .iter()
+            .filter(|s| self.count(**s) > 0)
+            .map(|s| format!("{} {}", self.count(*s), s.words()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The counts as JSON: `{"published": 1, "blocked": 1, …}` (every standing, zeros too).
+    pub fn json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for s in ORDER {
+            m.insert(s.name().to_owned(), self.count(s).into());
+        }
+        m.insert("total".to_owned(), self.total.into());
+        serde_json::Value::Object(m)
+    }
+}
+
+/// The order standings are listed in.
+const ORDER: [Standing; 7] = [
+    Standing::Published,
+    Standing::Scheduled,
+    Standing::InProgress,
+    Standing::Blocked,
+    Standing::Failed,
+    Standing::OutcomeUnknown,
+    Standing::Cancelled,
+];
+
+/// What a target's state says, in a word and a detail: the URL of a published target, why one
+/// is blocked or failed, when one is due.
 pub fn state_detail(r: &TargetRecord) -> (String, String) {
+    let cancel_requested = r.cancel_requested_at.is_some() && !r.state.is_final();
     let (word, detail): (String, String) = match &r.state {
         TargetState::Published { remote } => {
-            ("published".into(), remote.url.as_ref().map(|u| u.to_string()).unwrap_or_default())
+            let url = remote.url.as_ref().map(|u| u.to_string()).unwrap_or_default();
+            if r.published_despite_cancel() {
+                ("published".into(), format!("{url} (published before the cancel could stop it)").trim().to_owned())
+            } else {
+                ("published".into(), url)
+            }
+        }
+        TargetState::Failed { failure } if failure.kind == ErrorKind::OutcomeUnknown => {
+            ("outcome unknown".into(), format!("{} — check the account: it may or may not be live", failure.message))
         }
         TargetState::Failed { failure } => ("failed".into(), failure.message.clone()),
-        TargetState::Blocked { reason } => ("blocked".into(), reason.clone()),
-        other => (other.name().into(), String::new()),
+        TargetState::Blocked { reason } => ("blocked".into(), format!("reconnect the account: {reason}")),
+        TargetState::Cancelled => ("cancelled".into(), "nothing was published".into()),
+        TargetState::Scheduled => match (&r.last_error, r.attempts) {
+            (Some(e), _) => {
+                ("retrying".into(), format!("next try at {} UTC: {}", r.due_at.format("%H:%M:%S"), e.message))
+            }
+            (None, n) if n > 0 => ("retrying".into(), format!("next try at {} UTC", r.due_at.format("%H:%M:%S"))),
+            _ => ("scheduled".into(), format!("for {} UTC", r.due_at.format("%Y-%m-%d %H:%M:%S"))),
+        },
+        TargetState::InFlight => ("publishing".into(), "being sent to the platform".into()),
+        TargetState::Processing => ("processing".into(), "the platform is still processing it".into()),
+        TargetState::Unknown => {
+            ("checking".into(), "its answer was lost: checking with the platform what landed".into())
+        }
     };
-    if r.published_despite_cancel() {
-        return (word, format!("{detail} (published before the cancel could stop it)").trim_start().to_owned());
-    }
-    if r.cancel_requested_at.is_some() && !r.state.is_final() {
+    if cancel_requested {
         return (format!("{word}, cancel requested"), detail);
     }
     (word, detail)

@@ -70,10 +70,10 @@ async fn connect_follows_the_redirect_then_the_account_posts() {
     assert_eq!(accounts[0]["platform"], "x");
     assert_eq!(accounts[0]["handle"], "konektly_sandbox");
 
-    // A post that is too long: refused, the violation listed, a non-zero exit.
+    // A post that is too long: refused, the violation listed, exit 3 (needs attention).
     let long = "a".repeat(300);
     let out = konektly(&sandbox, &db).args(["validate", "--to", "x", "--text", &long]).output().unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(3));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("text_too_long") && said.contains("280"), "{said}");
 
@@ -95,6 +95,7 @@ async fn connect_follows_the_redirect_then_the_account_posts() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let posted = json_of(&out);
+    assert_eq!(posted["outcome"], "published");
     assert_eq!(posted["targets"][0]["state"], "published");
     let remote = posted["targets"][0]["remote_id"].as_str().unwrap().to_owned();
     let at_x: Vec<_> = sandbox.posts().into_iter().filter(|p| p.platform == "x").collect();
@@ -144,4 +145,64 @@ fn a_database_path_that_is_not_a_file_is_refused_before_a_key_file_is_made() {
     assert!(err.contains("is a directory, not a regular file"), "{err}");
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from("a-directory")], "no key file beside it");
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Issue 20: `post` printed "published post" and exited 0 for a blocked target. A target that
+/// fails (X refuses a duplicate) or is blocked (the grant was revoked) exits 3 and nothing says
+/// "published"; the JSON says the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_whose_target_fails_or_is_blocked_exits_3_and_never_says_published() {
+    let sandbox =
+        Sandbox::start_with(SandboxConfig { processing_delay: Duration::from_millis(200), ..SandboxConfig::default() })
+            .await
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let out = konektly(&sandbox, &db).args(["connect", "x", "--port", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let out = konektly(&sandbox, &db).args(["post", "--to", "x", "--text", "once only"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("is published on its target"), "{}", text(&out));
+
+    // The same text again: X refuses a duplicate.
+    let out = konektly(&sandbox, &db).args(["post", "--to", "x", "--text", "once only"]).output().unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    // (X's own reason says "a post the account published before": only that line may say it.)
+    let headline = said.lines().next().unwrap();
+    assert!(headline.contains("did not go out: 1 failed") && !headline.contains("published"), "{said}");
+    let row = said.lines().find(|l| l.starts_with("x ")).unwrap();
+    let cells: Vec<&str> = row.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(cells[2], "failed", "{said}");
+    assert!(row.contains("duplicate"), "{said}");
+    let out = konektly(&sandbox, &db).args(["post", "--json", "--to", "x", "--text", "once only"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let v = json_of(&out);
+    assert_eq!(v["outcome"], "needs_attention");
+    assert_eq!(v["targets"][0]["standing"], "failed");
+    assert_eq!(v["tally"]["failed"], 1);
+
+    // The user revokes the grant at the platform: the target waits, blocked.
+    let user = sandbox.users("x")[0].id.clone();
+    sandbox.revoke_user("x", &user);
+    let out = konektly(&sandbox, &db).args(["post", "--to", "x", "--text", "after the revocation"]).output().unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(!said.contains("published"), "{said}");
+    assert!(said.contains("1 blocked") && said.contains("reconnect x konektly_sandbox"), "{said}");
+    let post_id = said.split_whitespace().nth(2).unwrap().trim_end_matches(':').to_owned();
+
+    // `status` of that post says the same, with the same status.
+    let out = konektly(&sandbox, &db).args(["status", &post_id]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("blocked"));
+    let out = konektly(&sandbox, &db).arg("accounts").output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("reconnect needed"));
+    assert_eq!(sandbox.posts().len(), 1, "only the first post went out");
 }
