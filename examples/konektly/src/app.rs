@@ -25,6 +25,9 @@ pub struct SandboxInfo {
     pub credentials: HashMap<String, ClientCredentials>,
     /// Its media host.
     pub media_host: Arc<SandboxMediaHost>,
+    /// Its control URL: the media host and the inspection API (`<control>_sandbox/posts`,
+    /// `<control>_sandbox/faults/<platform>`).
+    pub control: Url,
 }
 
 impl SandboxInfo {
@@ -37,7 +40,7 @@ impl SandboxInfo {
             credentials.insert(p.to_owned(), sandbox.credentials(p));
         }
         base_urls.insert("media".into(), sandbox.base_url("media"));
-        SandboxInfo { base_urls, credentials, media_host: sandbox.media_host() }
+        SandboxInfo { base_urls, credentials, media_host: sandbox.media_host(), control: sandbox.base_url("media") }
     }
 
     /// A sandbox running in another process (`konektly sandbox`), from its control URL.
@@ -56,7 +59,12 @@ impl SandboxInfo {
             .map_err(|e| CliError::Message(format!("the sandbox answered badly: {e}")))?;
         let credentials = serde_json::from_value(v["credentials"].clone())
             .map_err(|e| CliError::Message(format!("the sandbox answered badly: {e}")))?;
-        Ok(SandboxInfo { base_urls, credentials, media_host: Arc::new(SandboxMediaHost::remote(control)?) })
+        Ok(SandboxInfo {
+            base_urls,
+            credentials,
+            media_host: Arc::new(SandboxMediaHost::remote(control)?),
+            control: control.clone(),
+        })
     }
 
     fn base(&self, p: &str) -> String {

@@ -23,11 +23,12 @@ pub struct Cli {
     /// The SQLite file (its token key is kept beside it as `<file>.key` unless KONEKTLY_KEYS is set).
     #[arg(long, global = true, default_value = DEFAULT_DB)]
     pub db: PathBuf,
-    /// Use the local sandbox instead of the real platforms.
+    /// Use the local sandbox instead of the real platforms: the database's background sandbox
+    /// (started by the first such command, kept between commands; `konektly sandbox --stop`
+    /// stops it), or the one at --sandbox-url.
     #[arg(long, global = true)]
     pub sandbox: bool,
-    /// A running sandbox (`konektly sandbox` prints it); without it `--sandbox` starts one for
-    /// this command only.
+    /// A sandbox running elsewhere (`konektly sandbox` prints its URL); implies --sandbox.
     #[arg(long, global = true, env = "KONEKTLY_SANDBOX_URL")]
     pub sandbox_url: Option<Url>,
     /// Machine-readable output on standard output.
@@ -69,8 +70,19 @@ pub enum Command {
         #[arg(long)]
         chaos: bool,
     },
-    /// Run a sandbox of the five platforms until Ctrl-C.
-    Sandbox,
+    /// Run a sandbox of the five platforms in the foreground until Ctrl-C (or manage the
+    /// database's background sandbox, the one `--sandbox` uses, with --start and --stop).
+    Sandbox {
+        /// Start the database's background sandbox if it is not running, and say where it is.
+        #[arg(long, conflicts_with = "stop")]
+        start: bool,
+        /// Stop the database's background sandbox.
+        #[arg(long)]
+        stop: bool,
+        /// Run as the background sandbox recorded in this file (what --sandbox starts).
+        #[arg(long, hide = true, value_name = "STATE_FILE", conflicts_with_all = ["start", "stop"])]
+        detached: Option<PathBuf>,
+    },
     /// Connect an account: opens the authorize page and waits for the redirect on localhost.
     Connect {
         /// x, tiktok, facebook, instagram or youtube.

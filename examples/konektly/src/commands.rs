@@ -16,6 +16,7 @@ use konektly_testkit::Sandbox;
 use serde_json::{Value, json};
 
 use crate::app::{self, SandboxInfo, Store};
+use crate::background::{self, Background, Found, Stopped};
 use crate::cli::{Cli, Command, PostArgs};
 use crate::connect::{self, Browser};
 use crate::demo::{self, DemoOptions};
@@ -64,8 +65,8 @@ pub struct Ctx {
     pub ui: Ui,
     /// The sandbox in use, if any.
     pub sandbox: Option<SandboxInfo>,
-    /// A sandbox started for this command only.
-    pub local_sandbox: Option<Sandbox>,
+    /// The database's background sandbox, when `--sandbox` uses it.
+    pub background: Option<Background>,
     /// Platforms that could not be configured, and why.
     pub unconfigured: app::Unconfigured,
     /// How to run konektly again on the same database, owner and sandbox (for the next steps
@@ -132,16 +133,13 @@ pub fn again(cli: &Cli) -> String {
 /// Sets konektly up for a command.
 pub async fn setup(cli: &Cli, ui: Ui) -> Result<Ctx> {
     let config = app::read_config(cli.config.as_deref())?;
-    let (sandbox, local_sandbox) = if cli.sandbox || cli.sandbox_url.is_some() {
-        match &cli.sandbox_url {
-            Some(u) => (Some(SandboxInfo::fetch(u).await?), None),
-            None => {
-                let sb = Sandbox::start().await?;
-                (Some(SandboxInfo::of(&sb)), Some(sb))
-            }
+    let (sandbox, background) = match (&cli.sandbox_url, cli.sandbox) {
+        (Some(u), _) => (Some(SandboxInfo::fetch(u).await?), None),
+        (None, true) => {
+            let bg = background::ensure(&cli.db).await?;
+            (Some(bg.info.clone()), Some(bg))
         }
-    } else {
-        (None, None)
+        (None, false) => (None, None),
     };
     let store = app::open_store(cli.database_url.as_deref(), &cli.db).await?;
     let (platforms, missing) = app::platforms(sandbox.as_ref(), &config);
@@ -155,16 +153,50 @@ pub async fn setup(cli: &Cli, ui: Ui) -> Result<Ctx> {
         None => app::media_host_from_env(&config),
     };
     let engine = app::engine(platforms, &store, media_host, sandbox.is_some())?;
-    Ok(Ctx {
+    let ctx = Ctx {
         engine,
         store,
         owner: OwnerId::new(cli.owner_or(crate::cli::DEFAULT_OWNER)),
         ui,
         sandbox,
-        local_sandbox,
+        background,
         unconfigured: missing,
         again: again(cli),
-    })
+    };
+    if let Some(bg) = &ctx.background {
+        say_how_found(&ctx, bg).await;
+    }
+    Ok(ctx)
+}
+
+/// Says on standard error that a background sandbox was started, and, when it replaced one that
+/// was gone, which accounts must be connected again.
+async fn say_how_found(ctx: &Ctx, bg: &Background) {
+    let log = bg.log_file.display();
+    let new = format!("{} (process {}, log {log})", bg.record.url, bg.record.pid);
+    match &bg.found {
+        Found::Running => return,
+        Found::Started => ctx.ui.note(format!(
+            "note: started a sandbox in the background at {new}; later --sandbox commands on this database use it, \
+             `{}` stops it",
+            ctx.cmd("sandbox --stop").replace(" --sandbox ", " ")
+        )),
+        Found::Restarted { old } => ctx.ui.note(format!(
+            "note: the sandbox recorded in {} ({old}) no longer answers; started a new one at {new}",
+            bg.state_file.display(),
+        )),
+    }
+    // Accounts connected through an earlier sandbox hold tokens this one never gave.
+    let accounts = ctx.engine.accounts(&ctx.owner).await.unwrap_or_default();
+    let mut platforms: Vec<String> = accounts.iter().map(|a| a.platform.to_string()).collect();
+    platforms.sort();
+    platforms.dedup();
+    if !platforms.is_empty() {
+        ctx.ui.note(format!(
+            "note: this new sandbox does not know the tokens of the accounts connected before; connect them again: {}",
+            platforms.iter().map(|p| format!("`{}`", ctx.cmd(&format!("connect {p}")))).collect::<Vec<_>>().join(", ")
+        ));
+    }
 }
 
 /// Runs the command line.
@@ -175,12 +207,9 @@ pub async fn run(cli: Cli) -> Result<Exit> {
     };
     match command {
         Command::Demo { schedule_in, chaos } => run_demo(&cli, ui, *schedule_in, *chaos).await,
-        Command::Sandbox => run_sandbox(ui).await,
+        Command::Sandbox { start, stop, detached } => run_sandbox(&cli, ui, *start, *stop, detached.as_deref()).await,
         _ => {
             let ctx = setup(&cli, ui).await?;
-            if ctx.local_sandbox.is_some() && !matches!(command, Command::Validate(_)) {
-                ctx.ui.note("note: this sandbox lives only while the command runs; keep one with `konektly sandbox` and KONEKTLY_SANDBOX_URL");
-            }
             match command {
                 Command::Connect { platform, port, no_browser, timeout } => {
                     cmd_connect(&ctx, platform, *port, *no_browser, *timeout).await
@@ -193,7 +222,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
                 Command::Cancel { post } => cmd_cancel(&ctx, post).await,
                 Command::Disconnect { account } => cmd_disconnect(&ctx, account).await,
                 Command::Export { account } => cmd_export(&ctx, account).await,
-                Command::Demo { .. } | Command::Sandbox => unreachable!("handled above"),
+                Command::Demo { .. } | Command::Sandbox { .. } => unreachable!("handled above"),
             }
         }
     }
@@ -225,7 +254,58 @@ async fn run_demo(cli: &Cli, ui: Ui, schedule_in: u64, chaos: bool) -> Result<Ex
     Ok(Exit::attention_if(!report.all_published()))
 }
 
-async fn run_sandbox(ui: Ui) -> Result<Exit> {
+async fn run_sandbox(cli: &Cli, ui: Ui, start: bool, stop: bool, detached: Option<&std::path::Path>) -> Result<Exit> {
+    if let Some(state_file) = detached {
+        background::serve_detached(state_file).await?;
+        return Ok(Exit::Done);
+    }
+    let db = cli.db.display();
+    if stop {
+        let stopped = background::stop(&cli.db).await?;
+        if ui.json {
+            let (outcome, record) = match &stopped {
+                Stopped::NoneRecorded => ("none_recorded", None),
+                Stopped::Stopped(r) => ("stopped", Some(r)),
+                Stopped::WasNotRunning(r) => ("was_not_running", Some(r)),
+            };
+            ui.json_out(&json!({"outcome": outcome, "sandbox_url": record.map(|r| r.url.as_str()),
+                "pid": record.map(|r| r.pid)}));
+        } else {
+            ui.say(match stopped {
+                Stopped::NoneRecorded => format!("· No background sandbox is recorded for {db}: nothing to stop."),
+                Stopped::Stopped(r) => {
+                    format!("✓ Stopped the background sandbox of {db} (process {}, {}).", r.pid, r.url)
+                }
+                Stopped::WasNotRunning(r) => format!(
+                    "· The background sandbox recorded for {db} ({}, process {}) was not running; its record is removed.",
+                    r.url, r.pid
+                ),
+            });
+        }
+        return Ok(Exit::Done);
+    }
+    if start {
+        let bg = background::ensure(&cli.db).await?;
+        let url = &bg.record.url;
+        if ui.json {
+            ui.json_out(&json!({"sandbox_url": url.as_str(), "pid": bg.record.pid,
+                "state_file": bg.state_file, "log": bg.log_file,
+                "found": match &bg.found { Found::Running => "running", Found::Started => "started", Found::Restarted { .. } => "restarted" },
+                "base_urls": bg.info.base_urls}));
+        } else {
+            let how = match &bg.found {
+                Found::Running => "was already running".to_owned(),
+                Found::Started => "started".to_owned(),
+                Found::Restarted { old } => format!("started (the one recorded before, {old}, was gone)"),
+            };
+            ui.say(format!("✓ The background sandbox of {db} {how}: {url} (process {}).", bg.record.pid));
+            ui.say(format!("  use it:   konektly --sandbox connect x   (every --sandbox command on {db})"));
+            ui.say(format!("  inspect:  curl {url}_sandbox/posts"));
+            ui.say(format!("  log:      {}", bg.log_file.display()));
+            ui.say("  stop it:  konektly sandbox --stop");
+        }
+        return Ok(Exit::Done);
+    }
     let sb = Sandbox::start().await?;
     let control = sb.base_url("media");
     if ui.json {
@@ -395,12 +475,6 @@ pub fn parse_at_from(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
 /// When a wait of `wait` from now ends; `None` if that is past the clock's range (never).
 pub fn deadline_after(wait: Duration) -> Option<tokio::time::Instant> {
     tokio::time::Instant::now().checked_add(wait)
-}
-
-/// How long to keep a local sandbox for a post due at `at`: until then, plus `extra_secs`
-/// (saturating, whatever the numbers).
-pub fn wait_for_due(at: DateTime<Utc>, now: DateTime<Utc>, extra_secs: u64) -> Duration {
-    (at - now).to_std().unwrap_or_default().saturating_add(Duration::from_secs(extra_secs))
 }
 
 /// Builds a post from the command line.
@@ -621,12 +695,6 @@ async fn cmd_post(ctx: &Ctx, args: &PostArgs) -> Result<Exit> {
     let owned = ctx.engine.owner(&ctx.owner);
     if let Some(at) = post.publish_at {
         let id = owned.schedule(&post).await?;
-        if ctx.local_sandbox.is_some() {
-            ctx.ui.note("The sandbox of this command is kept running until the post is published.");
-            let wait = wait_for_due(at, Utc::now(), args.wait);
-            let records = finish(ctx, &[id], wait).await?;
-            return Ok(report_post(ctx, id, &records, &accounts, None));
-        }
         let records = owned.status(id).await?;
         return Ok(report_post(ctx, id, &records, &accounts, Some(at)));
     }
@@ -1123,9 +1191,5 @@ mod tests {
         assert!(deadline_after(Duration::MAX).is_none());
         assert!(deadline_after(Duration::from_secs(u64::MAX)).is_none());
         assert!(deadline_after(Duration::from_secs(1)).is_some());
-        let far = parse_at_from("+70000000d", now()).unwrap();
-        assert_eq!(wait_for_due(far, now(), u64::MAX), Duration::MAX);
-        assert_eq!(wait_for_due(now(), far, 5), Duration::from_secs(5), "a time already past waits only the extra");
-        assert_eq!(wait_for_due(now() + chrono::TimeDelta::seconds(10), now(), 5), Duration::from_secs(15));
     }
 }
