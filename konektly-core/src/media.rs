@@ -1,8 +1,13 @@
 //! Media: where an image or video comes from, what it is (sniffed from its bytes, never from its
-//! name), and the facts validation needs (size, dimensions, duration), read from headers without
-//! decoding. Reading is streamed: [`ChunkReader`] holds at most one chunk in memory.
+//! name), and the facts validation needs (size, dimensions, duration, codecs, frame and bit
+//! rates), read from headers without decoding. Reading is streamed: [`ChunkReader`] holds at most
+//! one chunk in memory.
+//!
+//! Probing treats every file as hostile: it reads a bounded amount, in bounded time, never
+//! panics, and records a file it finds malformed in [`Media::probe_error`] (see `probe`).
 
-use std::io::{Read, Seek};
+mod probe;
+
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
@@ -14,9 +19,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 use url::Url;
 
 use crate::error::{Error, Result};
-
-/// How many bytes are read to sniff the type and read image headers.
-const HEAD_LEN: usize = 64 * 1024;
 
 /// Where a media item's bytes are.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,7 +69,8 @@ pub struct Media {
     /// Size in bytes, when known.
     #[serde(default)]
     pub size: Option<u64>,
-    /// Width in pixels, when known.
+    /// Width in pixels, when known. A video's is as shown: a track turned a quarter (a phone
+    /// filming upright) swaps width and height.
     #[serde(default)]
     pub width: Option<u32>,
     /// Height in pixels, when known.
@@ -79,11 +82,43 @@ pub struct Media {
     /// Alt text, for platforms that take it.
     #[serde(default)]
     pub alt_text: Option<String>,
+    /// The codec of a video's (first) video track, read from its sample description: `"h264"`
+    /// (`avc1`/`avc3`), `"hevc"` (`hvc1`/`hev1`), `"av1"`, `"vp9"`, `"vp8"`, `"mpeg4"`
+    /// (`mp4v`), `"h263"`, `"prores"`, or the sample entry's four-character code for anything
+    /// else. `None` when not probed (URL media) or when the file has no video track.
+    ///
+    /// Platforms differ here (most take H.264, some HEVC too): adapters may check it;
+    /// [`validate_against_capabilities`](crate::validate_against_capabilities) does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_codec: Option<String>,
+    /// The codec of a video's (first) audio track: `"aac"` (`mp4a` holding AAC), `"mp3"`,
+    /// `"opus"`, `"flac"`, `"alac"`, `"ac3"`, `"eac3"`, `"pcm"`, `"mp4a"` (MPEG-4 audio other
+    /// than AAC and MP3), or the sample entry's four-character code. `None` when not probed or
+    /// when the file has no audio track. Like `video_codec`, for adapters to check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_codec: Option<String>,
+    /// Frames per second of a video's video track (sample count over the track's duration; an
+    /// average for a variable frame rate), to 1/1000. Probed, for adapters to check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_rate: Option<f64>,
+    /// Average bits per second of a video: its size × 8 over its duration (container included).
+    /// Probed, for adapters to check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bit_rate: Option<u64>,
+    /// Why the probe found the file malformed: a video whose boxes cannot be read (a box of size
+    /// 0 inside the movie header, a truncated file, no movie header…), an image whose header is
+    /// corrupt or cut off. The other facts are then unknown;
+    /// [`validate_against_capabilities`](crate::validate_against_capabilities) refuses the item
+    /// with a `media_unreadable` violation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_error: Option<String>,
 }
 
 impl Media {
-    /// Reads a file's type, size, dimensions and duration from its headers (the file itself is
-    /// read only when it is uploaded).
+    /// Reads a file's type, size and facts from its headers (the file itself is read only when it
+    /// is uploaded). The probe reads a bounded part of the file in bounded time; a malformed file
+    /// is not an error here but a [`Media::probe_error`], which validation reports. An error is
+    /// a file that cannot be opened or read, or that is not a regular file.
     pub async fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         tokio::task::spawn_blocking(move || probe_file(&path))
@@ -91,18 +126,29 @@ impl Media {
             .map_err(|e| Error::Config(format!("media probe panicked: {e}")))?
     }
 
-    /// Media from bytes in memory; the facts are read from them.
+    /// Media from bytes in memory; the facts are read from them (bounded, as with
+    /// [`Media::from_file`]; a malformed file gets a [`Media::probe_error`]).
     pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
         let bytes: Bytes = bytes.into();
-        let facts = probe_bytes(&bytes);
+        let facts = probe::probe_bytes(&bytes);
+        let size = bytes.len() as u64;
+        Self::probed(MediaSource::Bytes(bytes), size, facts)
+    }
+
+    fn probed(source: MediaSource, size: u64, facts: probe::Facts) -> Self {
         Self {
+            source,
             mime: facts.mime,
-            size: Some(bytes.len() as u64),
+            size: Some(size),
             width: facts.width,
             height: facts.height,
             duration: facts.duration,
-            source: MediaSource::Bytes(bytes),
             alt_text: None,
+            video_codec: facts.video_codec,
+            audio_codec: facts.audio_codec,
+            frame_rate: facts.frame_rate,
+            bit_rate: facts.bit_rate,
+            probe_error: facts.probe_error,
         }
     }
 
@@ -116,6 +162,11 @@ impl Media {
             height: None,
             duration: None,
             alt_text: None,
+            video_codec: None,
+            audio_codec: None,
+            frame_rate: None,
+            bit_rate: None,
+            probe_error: None,
         }
     }
 
@@ -128,6 +179,13 @@ impl Media {
     /// Sets the size (for URL media whose size is known).
     pub fn with_size(mut self, size: u64) -> Self {
         self.size = Some(size);
+        self
+    }
+
+    /// Sets the width and height in pixels (for URL media whose dimensions are known).
+    pub fn with_dimensions(mut self, width: u32, height: u32) -> Self {
+        self.width = Some(width);
+        self.height = Some(height);
         self
     }
 
@@ -274,78 +332,16 @@ impl ChunkReader {
     }
 }
 
-struct Facts {
-    mime: Mime,
-    width: Option<u32>,
-    height: Option<u32>,
-    duration: Option<Duration>,
-}
-
-fn sniff(head: &[u8]) -> Mime {
-    infer::get(head).and_then(|t| t.mime_type().parse().ok()).unwrap_or(mime::APPLICATION_OCTET_STREAM)
-}
-
-fn is_mp4_like(mime: &Mime) -> bool {
-    mime.type_() == mime::VIDEO && matches!(mime.subtype().as_str(), "mp4" | "quicktime" | "x-m4v")
-}
-
-fn probe_bytes(bytes: &[u8]) -> Facts {
-    let mime = sniff(&bytes[..bytes.len().min(HEAD_LEN)]);
-    let mut facts = Facts { mime, width: None, height: None, duration: None };
-    if facts.mime.type_() == mime::IMAGE {
-        if let Ok(size) = imagesize::blob_size(bytes) {
-            facts.width = u32::try_from(size.width).ok();
-            facts.height = u32::try_from(size.height).ok();
-        }
-    } else if is_mp4_like(&facts.mime) {
-        read_mp4(std::io::Cursor::new(bytes), bytes.len() as u64, &mut facts);
-    }
-    facts
-}
-
 fn probe_file(path: &Path) -> Result<Media> {
     let cannot = |e: std::io::Error| Error::Config(format!("cannot read media file {}: {e}", path.display()));
+    // Not a FIFO or a device: opening one could block, reading one need never end.
+    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
+        return Err(Error::Config(format!("media file {} is not a regular file", path.display())));
+    }
     let mut file = std::fs::File::open(path).map_err(cannot)?;
     let size = file.metadata().map_err(cannot)?.len();
-    let mut head = Vec::with_capacity(HEAD_LEN);
-    (&mut file).take(HEAD_LEN as u64).read_to_end(&mut head).map_err(cannot)?;
-    let mime = sniff(&head);
-    let mut facts = Facts { mime, width: None, height: None, duration: None };
-    if facts.mime.type_() == mime::IMAGE {
-        if let Ok(dim) = imagesize::size(path) {
-            facts.width = u32::try_from(dim.width).ok();
-            facts.height = u32::try_from(dim.height).ok();
-        }
-    } else if is_mp4_like(&facts.mime) {
-        file.rewind().map_err(cannot)?;
-        read_mp4(std::io::BufReader::new(file), size, &mut facts);
-    }
-    Ok(Media {
-        source: MediaSource::File(path.to_path_buf()),
-        mime: facts.mime,
-        size: Some(size),
-        width: facts.width,
-        height: facts.height,
-        duration: facts.duration,
-        alt_text: None,
-    })
-}
-
-/// Duration and the video track's dimensions from the `moov` box; boxes such as `mdat` are
-/// seeked over, never read. A file that does not parse keeps its facts unknown.
-fn read_mp4<R: Read + Seek>(reader: R, size: u64, facts: &mut Facts) {
-    let Ok(mp4) = mp4::Mp4Reader::read_header(reader, size) else { return };
-    let duration = mp4.duration();
-    if !duration.is_zero() {
-        facts.duration = Some(duration);
-    }
-    for track in mp4.tracks().values() {
-        if matches!(track.track_type(), Ok(mp4::TrackType::Video)) {
-            facts.width = Some(u32::from(track.width()));
-            facts.height = Some(u32::from(track.height()));
-            break;
-        }
-    }
+    let facts = probe::probe_file(&mut file, size).map_err(cannot)?;
+    Ok(Media::probed(MediaSource::File(path.to_path_buf()), size, facts))
 }
 
 mod mime_serde {

@@ -563,6 +563,11 @@ fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &
     let mut kinds: Vec<MediaKind> = Vec::new();
     for (i, m) in media.iter().enumerate() {
         let f = format!("{field}[{i}]");
+        // The probe found the file malformed (a video whose boxes cannot be read, an image cut
+        // off…): no platform will take it, whatever else holds.
+        if let Some(reason) = &m.probe_error {
+            out.push(Violation::new("media_unreadable", &f, format!("the file is malformed: {reason}")));
+        }
         let kind = m.kind();
         if !kinds.contains(&kind) {
             kinds.push(kind);
