@@ -99,6 +99,11 @@ pub fn shell_quote(s: &str) -> String {
 /// `konektly` with the global options a later command needs to find the same database, owner
 /// and sandbox — those not taken from the environment, which a later command gets as well.
 pub fn again(cli: &Cli) -> String {
+    again_as(cli, cli.owner.as_deref(), cli.sandbox || cli.sandbox_url.is_some())
+}
+
+/// [`again`] for `owner` (`None`: the default one), with the sandbox options if `sandbox`.
+pub fn again_as(cli: &Cli, owner: Option<&str>, sandbox: bool) -> String {
     let from_env = |name: &str, value: &str| std::env::var(name).is_ok_and(|v| v == value);
     let mut out = vec!["konektly".to_owned()];
     match &cli.database_url {
@@ -116,13 +121,14 @@ pub fn again(cli: &Cli) -> String {
     if cli.db != std::path::Path::new(crate::cli::DEFAULT_DB) {
         out.push(format!("--db {}", shell_quote(&cli.db.to_string_lossy())));
     }
-    match &cli.sandbox_url {
-        Some(u) if !from_env("KONEKTLY_SANDBOX_URL", u.as_str()) => out.push(format!("--sandbox-url {u}")),
-        Some(_) => {}
-        None if cli.sandbox => out.push("--sandbox".to_owned()),
-        None => {}
+    if sandbox {
+        match &cli.sandbox_url {
+            Some(u) if !from_env("KONEKTLY_SANDBOX_URL", u.as_str()) => out.push(format!("--sandbox-url {u}")),
+            Some(_) => {}
+            None => out.push("--sandbox".to_owned()),
+        }
     }
-    if let Some(o) = &cli.owner
+    if let Some(o) = owner
         && !from_env("KONEKTLY_OWNER", o)
     {
         out.push(format!("--owner {}", shell_quote(o)));
@@ -169,24 +175,30 @@ pub async fn setup(cli: &Cli, ui: Ui) -> Result<Ctx> {
     Ok(ctx)
 }
 
-/// Says on standard error that a background sandbox was started, and, when it replaced one that
-/// was gone, which accounts must be connected again.
-async fn say_how_found(ctx: &Ctx, bg: &Background) {
-    let log = bg.log_file.display();
-    let new = format!("{} (process {}, log {log})", bg.record.url, bg.record.pid);
+/// Says on standard error that a background sandbox was started (and where, and how to stop
+/// it), or replaced one that no longer answered. Nothing when it was running.
+fn note_background(ui: &Ui, bg: &Background, stop: &str) {
+    let new = format!("{} (process {}, log {})", bg.record.url, bg.record.pid, bg.log_file.display());
     match &bg.found {
-        Found::Running => return,
-        Found::Started => ctx.ui.note(format!(
+        Found::Running => {}
+        Found::Started => ui.note(format!(
             "note: started a sandbox in the background at {new}; later --sandbox commands on this database use it, \
-             `{}` stops it",
-            ctx.cmd("sandbox --stop").replace(" --sandbox ", " ")
+             `{stop}` stops it"
         )),
-        Found::Restarted { old } => ctx.ui.note(format!(
+        Found::Restarted { old } => ui.note(format!(
             "note: the sandbox recorded in {} ({old}) no longer answers; started a new one at {new}",
             bg.state_file.display(),
         )),
     }
-    // Accounts connected through an earlier sandbox hold tokens this one never gave.
+}
+
+/// [`note_background`], and, for a new sandbox, which accounts must be connected again: it
+/// never gave their tokens.
+async fn say_how_found(ctx: &Ctx, bg: &Background) {
+    note_background(&ctx.ui, bg, &ctx.cmd("sandbox --stop").replace(" --sandbox ", " "));
+    if bg.found == Found::Running {
+        return;
+    }
     let accounts = ctx.engine.accounts(&ctx.owner).await.unwrap_or_default();
     let mut platforms: Vec<String> = accounts.iter().map(|a| a.platform.to_string()).collect();
     platforms.sort();
@@ -229,27 +241,72 @@ pub async fn run(cli: Cli) -> Result<Exit> {
 }
 
 async fn run_demo(cli: &Cli, ui: Ui, schedule_in: u64, chaos: bool) -> Result<Exit> {
-    let sandbox = Sandbox::start().await?;
+    // The database's background sandbox (or the one at --sandbox-url): it outlives the demo, so
+    // what the demo made can be looked at, and used, afterwards.
+    let (info, bg) = match &cli.sandbox_url {
+        Some(u) => (SandboxInfo::fetch(u).await?, None),
+        None => {
+            let bg = background::ensure(&cli.db).await?;
+            (bg.info.clone(), Some(bg))
+        }
+    };
+    let owner = cli.owner_or(crate::cli::DEMO_OWNER);
+    let look = again_as(cli, Some(&owner), false);
+    let with_sandbox = again_as(cli, Some(&owner), true);
+    let stop = again_as(cli, None, false) + " sandbox --stop";
+    if let Some(bg) = &bg {
+        note_background(&ui, bg, &stop);
+    }
+    let before = demo::sandbox_posts(&info).await?.len();
     let opts = DemoOptions {
         database_url: cli.database_url.clone(),
         db_path: cli.db.clone(),
         schedule_in: Duration::from_secs(schedule_in),
         chaos,
+        owner: owner.clone(),
         ..DemoOptions::default()
     };
-    let report = demo::run(&opts, &sandbox, &ui).await?;
+    let report = demo::run(&opts, &info, &ui).await?;
+    let posted: Vec<_> = demo::sandbox_posts(&info).await?.into_iter().skip(before).collect();
+    let control = &info.control;
+    let next = [
+        (format!("{look} accounts"), "the accounts the demo connected"),
+        (format!("{look} status"), "the targets of its posts"),
+        (format!("curl {control}_sandbox/posts"), "what the sandbox received"),
+        (format!("{with_sandbox} post --to x --text \"Hello again\""), "post with its accounts"),
+    ];
     if ui.json {
-        ui.json_out(&serde_json::to_value(&report).unwrap_or_default());
+        let mut v = serde_json::to_value(&report).unwrap_or_default();
+        if let Some(m) = v.as_object_mut() {
+            m.insert("sandbox_url".into(), json!(control));
+            m.insert("sandbox_posts".into(), json!(posted.len()));
+            m.insert("next".into(), json!(next.iter().map(|(c, _)| c).collect::<Vec<_>>()));
+        }
+        ui.json_out(&v);
     } else {
         ui.say(demo::render(&report));
-        let posted = sandbox.posts();
         ui.say(format!(
-            "The sandbox received {} posts ({} media files, {} bytes). Everything is stored in {}.",
+            "The sandbox received {} posts ({} media files, {} bytes) from this demo.",
             posted.len(),
             posted.iter().map(|p| p.media.len()).sum::<usize>(),
             posted.iter().flat_map(|p| &p.media).map(|m| m.size).sum::<u64>(),
+        ));
+        let kept = match &bg {
+            Some(_) => format!("the sandbox keeps running in the background at {control}"),
+            None => format!("the sandbox at {control} keeps them"),
+        };
+        ui.say(format!(
+            "\nThe demo's accounts and posts are kept in {} under the owner `{owner}`, and {kept}. Next:",
             report.store
         ));
+        let mut lines: Vec<(String, &str)> = next.iter().map(|(c, w)| (c.clone(), *w)).collect();
+        if bg.is_some() {
+            lines.push((stop, "stop the sandbox when you are done"));
+        }
+        let width = lines.iter().map(|(c, _)| c.chars().count()).max().unwrap_or(0);
+        for (c, what) in lines {
+            ui.say(format!("  {c:<width$}  # {what}"));
+        }
     }
     Ok(Exit::attention_if(!report.all_published()))
 }

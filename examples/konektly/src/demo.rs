@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use konektly_core::{
     Account, Content, Konektly, Media, OwnerId, Post, PostId, Target, TargetRecord, ThreadItem, Violation,
 };
-use konektly_testkit::Sandbox;
+use konektly_testkit::{Faults, PostedRecord};
 use serde::Serialize;
 
 use crate::app::{self, SandboxInfo};
@@ -38,9 +38,12 @@ pub struct DemoOptions {
     pub schedule_in: Duration,
     /// How long the worker may take to finish everything.
     pub timeout: Duration,
-    /// Turn the sandbox's fault knobs on while publishing: answers lost after a post was
-    /// accepted (X, Instagram, YouTube), rate-limit bursts (TikTok, Facebook).
+    /// Turn the sandbox's fault knobs on while publishing: each platform accepts the next post
+    /// and drops the connection without answering.
     pub chaos: bool,
+    /// Whose accounts and posts: the same every run, so that `konektly --owner demo status`
+    /// shows them afterwards.
+    pub owner: String,
 }
 
 impl Default for DemoOptions {
@@ -51,6 +54,7 @@ impl Default for DemoOptions {
             schedule_in: Duration::from_secs(5),
             timeout: Duration::from_secs(120),
             chaos: false,
+            owner: crate::cli::DEMO_OWNER.to_owned(),
         }
     }
 }
@@ -93,6 +97,8 @@ pub struct DemoReport {
     pub scheduled_for: DateTime<Utc>,
     /// Every target of both posts.
     pub rows: Vec<DemoRow>,
+    /// With `--chaos`: the platforms that did drop an answer after accepting a post.
+    pub chaos_dropped: Vec<String>,
 }
 
 impl DemoReport {
@@ -196,11 +202,55 @@ pub fn scheduled_for(now: DateTime<Utc>, schedule_in: Duration) -> Result<DateTi
         .ok_or_else(|| CliError::Message(format!("`--schedule-in {}` is too far in the future", schedule_in.as_secs())))
 }
 
-/// Runs the demo against `sandbox`.
-pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoReport> {
+/// Sets a platform's fault knobs through the sandbox's control API (the sandbox may run in
+/// another process).
+async fn set_faults(info: &SandboxInfo, platform: &str, faults: &Faults) -> Result<()> {
+    let http = konektly_core::HttpClient::new()?.client().clone();
+    let url =
+        info.control.join(&format!("_sandbox/faults/{platform}")).map_err(|e| CliError::Message(e.to_string()))?;
+    let r = http
+        .put(url)
+        .json(faults)
+        .send()
+        .await
+        .map_err(|e| CliError::Message(format!("the sandbox did not take the faults: {}", e.without_url())))?;
+    if !r.status().is_success() {
+        return fail(format!("the sandbox refused the faults for {platform}: {}", r.status()));
+    }
+    Ok(())
+}
+
+/// A platform's fault knobs, as the sandbox has them now.
+async fn get_faults(info: &SandboxInfo, platform: &str) -> Result<Faults> {
+    let http = konektly_core::HttpClient::new()?.client().clone();
+    let url =
+        info.control.join(&format!("_sandbox/faults/{platform}")).map_err(|e| CliError::Message(e.to_string()))?;
+    http.get(url)
+        .send()
+        .await
+        .map_err(|e| CliError::Message(format!("the sandbox does not answer: {}", e.without_url())))?
+        .json()
+        .await
+        .map_err(|e| CliError::Message(format!("the sandbox answered badly: {e}")))
+}
+
+/// What the sandbox has received so far (`GET <control>_sandbox/posts`).
+pub async fn sandbox_posts(info: &SandboxInfo) -> Result<Vec<PostedRecord>> {
+    let http = konektly_core::HttpClient::new()?.client().clone();
+    let url = info.control.join("_sandbox/posts").map_err(|e| CliError::Message(e.to_string()))?;
+    http.get(url)
+        .send()
+        .await
+        .map_err(|e| CliError::Message(format!("the sandbox does not answer: {}", e.without_url())))?
+        .json()
+        .await
+        .map_err(|e| CliError::Message(format!("the sandbox answered badly: {e}")))
+}
+
+/// Runs the demo against the sandbox `info` describes (in this process or another).
+pub async fn run(opts: &DemoOptions, info: &SandboxInfo, ui: &Ui) -> Result<DemoReport> {
     // Refused before anything is created or connected.
     scheduled_for(Utc::now(), opts.schedule_in)?;
-    let info = SandboxInfo::of(sandbox);
     ui.say(format!(
         "Sandbox up: X {} · TikTok {} · Facebook {} · Instagram {} · YouTube {} · media {}",
         info.base_urls["x"],
@@ -212,12 +262,13 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
     ));
     let store = app::open_store(opts.database_url.as_deref(), &opts.db_path).await?;
     ui.say(format!("Store: {}", store.location));
-    let (platforms, missing) = app::platforms(Some(&info), &HashMap::new());
+    let (platforms, missing) = app::platforms(Some(info), &HashMap::new());
     if let Some((p, why)) = missing.first() {
         return fail(format!("the {p} adapter could not be configured: {why}"));
     }
     let engine = app::engine(platforms, &store, Some(info.media_host.clone()), true)?;
-    let owner = OwnerId::new(format!("demo-{}", Utc::now().format("%Y%m%dT%H%M%S%.3f")));
+    let owner = OwnerId::new(opts.owner.clone());
+    ui.say(format!("Owner: {owner} (the demo's accounts and posts are kept under it)"));
 
     ui.say("\n1. Connecting one account per platform through the OAuth redirect flow");
     let mut accounts: HashMap<String, Account> = HashMap::new();
@@ -243,8 +294,14 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
         violations.len()
     ));
     ui.violations(&violations);
-    let text = "Hello from the konektly demo 👋 One post, five networks: text, an image and a short video.";
-    let post = build_post(&owner, &accounts, text, "…and here is the short video.", "Hello from the konektly demo")?;
+    // The time makes each run's texts new: X refuses a text the account has posted before, and
+    // the sandbox keeps what earlier runs posted.
+    let stamp = Utc::now().format("%H:%M:%S");
+    let text = format!(
+        "Hello from the konektly demo 👋 One post, five networks: text, an image and a short video ({stamp} UTC)."
+    );
+    let reply = format!("…and here is the short video ({stamp}).");
+    let post = build_post(&owner, &accounts, &text, &reply, "Hello from the konektly demo")?;
     let vs = engine.validate(&post).await?;
     if !vs.is_empty() {
         ui.say("  The demo post itself is invalid:");
@@ -254,9 +311,8 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
     ui.say("  ✓ The demo post (text + JPEG + MP4, per-platform media) is valid on all five.");
 
     if opts.chaos {
-        use konektly_testkit::Faults;
         for p in DEMO_PLATFORMS {
-            sandbox.set_faults(p, Faults { drop_after_accept: 1, ..Faults::default() });
+            set_faults(info, p, &Faults { drop_after_accept: 1, ..Faults::default() }).await?;
         }
         ui.say("\n   Chaos: each platform will accept the next post and then drop the connection without");
         ui.say("   answering. konektly must find out what landed and still publish everything exactly once.");
@@ -279,8 +335,8 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
 
     let at = scheduled_for(Utc::now(), opts.schedule_in)?;
     let text2 = format!("Scheduled by the konektly demo for {} UTC.", at.format("%H:%M:%S"));
-    let mut post2 =
-        build_post(&owner, &accounts, &text2, "…with the same short video.", "Scheduled by the konektly demo")?;
+    let reply2 = format!("…with the same short video ({}).", at.format("%H:%M:%S"));
+    let mut post2 = build_post(&owner, &accounts, &text2, &reply2, "Scheduled by the konektly demo")?;
     post2 = post2.at(at);
     engine.schedule(&post2).await?;
     ui.say(format!(
@@ -337,6 +393,17 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
     }
     let _ = tx.send(());
     let _ = handle_w.await;
+    let mut chaos_dropped = Vec::new();
+    if opts.chaos {
+        for p in DEMO_PLATFORMS {
+            if get_faults(info, p).await?.drop_after_accept == 0 {
+                chaos_dropped.push(p.to_owned());
+            } else {
+                // The sandbox outlives the demo: leave it without faults.
+                set_faults(info, p, &Faults::default()).await?;
+            }
+        }
+    }
 
     let mut rows = Vec::new();
     for r in engine.status(post.id).await? {
@@ -359,6 +426,7 @@ pub async fn run(opts: &DemoOptions, sandbox: &Sandbox, ui: &Ui) -> Result<DemoR
         scheduled_post: post2.id,
         scheduled_for: at,
         rows,
+        chaos_dropped,
     };
     Ok(report)
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use konektly_cli::app::SandboxInfo;
 use konektly_cli::demo::{DEMO_JPEG, DEMO_MP4, DemoOptions, run};
 use konektly_cli::ui::Ui;
 use konektly_testkit::{PostedRecord, Sandbox, SandboxConfig};
@@ -41,12 +42,14 @@ async fn demo_flow(chaos: bool) {
         chaos,
         ..DemoOptions::default()
     };
-    let report = run(&opts, &sandbox, &Ui::new(false)).await.unwrap();
+    let report = run(&opts, &SandboxInfo::of(&sandbox), &Ui::new(false)).await.unwrap();
+    assert_eq!(report.owner, "demo", "the same owner every run");
     assert!(report.all_published(), "{:#?}", report.rows);
     assert_eq!(report.rows.len(), 10);
     assert!(report.invalid_post_violations.iter().any(|v| v.code == "text_too_long"));
     assert!(dir.path().join("konektly.db").exists());
     if chaos {
+        assert_eq!(report.chaos_dropped, ["x", "tiktok", "facebook", "instagram", "youtube"], "each dropped an answer");
         for p in ["x", "tiktok", "facebook", "instagram", "youtube"] {
             assert_eq!(sandbox.faults(p).drop_after_accept, 0, "{p}: the sandbox dropped an answer");
         }
