@@ -166,6 +166,17 @@ pub async fn key_file(path: &Path) -> Result<KeyRing> {
     ))
 }
 
+/// The keys of the key file at `path` without creating it: `None` if there is no such file;
+/// an error naming the fault if it cannot be read, is empty or is malformed (never showing a
+/// key).
+pub fn inspect_key_file(path: &Path) -> Result<Option<KeyRing>> {
+    match read_key_file(path)? {
+        KeyFile::Missing => Ok(None),
+        KeyFile::Empty => fail(format!("the key file {} is empty", path.display())),
+        KeyFile::Keys(k) => Ok(Some(k)),
+    }
+}
+
 /// Reads the key file at `path`; any failure but its absence is an error.
 fn read_key_file(path: &Path) -> Result<KeyFile> {
     let keep = format!(
@@ -340,8 +351,9 @@ pub fn read_config(path: Option<&Path>) -> Result<HashMap<String, String>> {
     Ok(out)
 }
 
-fn setting(config: &HashMap<String, String>, key: &str) -> Option<String> {
-    std::env::var(key).ok().or_else(|| config.get(key).cloned())
+/// A setting from the environment, else from the config file (an empty value is no value).
+pub fn setting(config: &HashMap<String, String>, key: &str) -> Option<String> {
+    std::env::var(key).ok().or_else(|| config.get(key).cloned()).filter(|v| !v.trim().is_empty())
 }
 
 /// Platforms that could not be configured, and why.

@@ -70,6 +70,15 @@ pub enum Command {
         #[arg(long)]
         chaos: bool,
     },
+    /// What to configure for the real platforms (what `konektly` alone shows).
+    Init,
+    /// Check the configuration: credentials per platform, the redirect port, the database and
+    /// its schema, the token key; say what to fix (exit status 0 only if all is fine).
+    Doctor {
+        /// The redirect listener's port to check.
+        #[arg(long, default_value_t = crate::doctor::REDIRECT_PORT)]
+        port: u16,
+    },
     /// Run a sandbox of the five platforms in the foreground until Ctrl-C (or manage the
     /// database's background sandbox, the one `--sandbox` uses, with --start and --stop).
     Sandbox {
@@ -88,7 +97,7 @@ pub enum Command {
         /// x, tiktok, facebook, instagram or youtube.
         platform: String,
         /// The port of the redirect listener (register http://127.0.0.1:PORT/callback with the app).
-        #[arg(long, default_value_t = 8976)]
+        #[arg(long, default_value_t = crate::doctor::REDIRECT_PORT)]
         port: u16,
         /// Only print the authorize URL (open it yourself).
         #[arg(long)]

@@ -20,6 +20,7 @@ use crate::background::{self, Background, Found, Stopped};
 use crate::cli::{Cli, Command, PostArgs};
 use crate::connect::{self, Browser};
 use crate::demo::{self, DemoOptions};
+use crate::doctor;
 use crate::ui::{Standing, Tally, Ui, remote_id, state_detail, table, violation_line};
 use crate::{CliError, Exit, Result, fail};
 
@@ -215,9 +216,15 @@ async fn say_how_found(ctx: &Ctx, bg: &Background) {
 pub async fn run(cli: Cli) -> Result<Exit> {
     let ui = Ui::new(cli.json);
     let Some(command) = &cli.command else {
+        println!("{}", doctor::guide(&cli));
         return Ok(Exit::Done);
     };
     match command {
+        Command::Init => {
+            println!("{}", doctor::guide(&cli));
+            Ok(Exit::Done)
+        }
+        Command::Doctor { port } => doctor::doctor(&cli, &ui, *port).await,
         Command::Demo { schedule_in, chaos } => run_demo(&cli, ui, *schedule_in, *chaos).await,
         Command::Sandbox { start, stop, detached } => run_sandbox(&cli, ui, *start, *stop, detached.as_deref()).await,
         _ => {
@@ -234,7 +241,9 @@ pub async fn run(cli: Cli) -> Result<Exit> {
                 Command::Cancel { post } => cmd_cancel(&ctx, post).await,
                 Command::Disconnect { account } => cmd_disconnect(&ctx, account).await,
                 Command::Export { account } => cmd_export(&ctx, account).await,
-                Command::Demo { .. } | Command::Sandbox { .. } => unreachable!("handled above"),
+                Command::Demo { .. } | Command::Sandbox { .. } | Command::Init | Command::Doctor { .. } => {
+                    unreachable!("handled above")
+                }
             }
         }
     }

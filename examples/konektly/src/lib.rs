@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod connect;
 pub mod demo;
+pub mod doctor;
 pub mod ui;
 
 /// What a command returns: its errors are konektly's, or plain words.
