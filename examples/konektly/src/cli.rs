@@ -15,7 +15,7 @@ pub const DEMO_OWNER: &str = "demo";
 /// konektly: connect accounts, write once, validate, schedule and publish to X, TikTok,
 /// Facebook Pages, Instagram and YouTube.
 #[derive(Debug, Parser)]
-#[command(name = "konektly", version, about, long_about = None, after_help = crate::EXIT_STATUS_HELP)]
+#[command(name = "konektly", version, about, long_about = None, after_help = crate::exit_status_help())]
 pub struct Cli {
     /// PostgreSQL URL (`postgres://…`) shared by every worker; default: the SQLite file `--db`.
     #[arg(long, global = true, env = "KONEKTLY_DATABASE_URL")]
@@ -78,6 +78,17 @@ pub enum Command {
         /// The redirect listener's port to check.
         #[arg(long, default_value_t = crate::doctor::REDIRECT_PORT)]
         port: u16,
+    },
+    /// Print a shell completion script (`konektly completions bash > /etc/bash_completion.d/konektly`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on standard output (`konektly man > konektly.1`), or a
+    /// command's (`konektly man post > konektly-post.1`).
+    Man {
+        /// A command.
+        command: Option<String>,
     },
     /// Run a sandbox of the five platforms in the foreground until Ctrl-C (or manage the
     /// database's background sandbox, the one `--sandbox` uses, with --start and --stop).

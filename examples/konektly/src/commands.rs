@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use clap::CommandFactory;
 use konektly_core::{
     Account, AccountId, AccountStatus, Content, Konektly, Media, MediaHost, OwnerId, Post, PostId, Target,
     TargetFilter, TargetOptions, TargetRecord, TargetState, ThreadItem,
@@ -225,6 +226,17 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             Ok(Exit::Done)
         }
         Command::Doctor { port } => doctor::doctor(&cli, &ui, *port).await,
+        Command::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(*shell, &mut crate::cli::Cli::command(), "konektly", &mut out);
+            Ok(Exit::Done)
+        }
+        Command::Man { command } => {
+            let page = man_page(command.as_deref())?;
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &page)
+                .map_err(|e| CliError::Message(format!("cannot write the man page: {e}")))?;
+            Ok(Exit::Done)
+        }
         Command::Demo { schedule_in, chaos } => run_demo(&cli, ui, *schedule_in, *chaos).await,
         Command::Sandbox { start, stop, detached } => run_sandbox(&cli, ui, *start, *stop, detached.as_deref()).await,
         _ => {
@@ -241,7 +253,12 @@ pub async fn run(cli: Cli) -> Result<Exit> {
                 Command::Cancel { post } => cmd_cancel(&ctx, post).await,
                 Command::Disconnect { account } => cmd_disconnect(&ctx, account).await,
                 Command::Export { account } => cmd_export(&ctx, account).await,
-                Command::Demo { .. } | Command::Sandbox { .. } | Command::Init | Command::Doctor { .. } => {
+                Command::Demo { .. }
+                | Command::Sandbox { .. }
+                | Command::Init
+                | Command::Doctor { .. }
+                | Command::Completions { .. }
+                | Command::Man { .. } => {
                     unreachable!("handled above")
                 }
             }
@@ -392,6 +409,55 @@ async fn run_sandbox(cli: &Cli, ui: Ui, start: bool, stop: bool, detached: Optio
     }
     let _ = tokio::signal::ctrl_c().await;
     Ok(Exit::Done)
+}
+
+/// Text for roff: backslashes and hyphens escaped, no line starting as a request.
+fn roff_text(s: &str) -> String {
+    let s = s.replace('\\', "\\e").replace('-', "\\-");
+    if s.starts_with('.') || s.starts_with('\'') { format!("\\&{s}") } else { s }
+}
+
+/// The man page of konektly (`command: None`) or of one of its commands (`konektly-post(1)`,
+/// as the main page's SUBCOMMANDS section names them), with an EXIT STATUS section.
+pub fn man_page(command: Option<&str>) -> Result<Vec<u8>> {
+    let mut cmd = crate::cli::Cli::command();
+    cmd.build();
+    let cmd = match command {
+        None => cmd,
+        Some(name) => {
+            let sub = cmd
+                .find_subcommand(name)
+                .filter(|c| !c.is_hide_set())
+                .ok_or_else(|| {
+                    CliError::Message(format!("`{name}` is not a konektly command (see `konektly --help`)"))
+                })?
+                .clone();
+            let (page, bin) = (format!("konektly-{}", sub.get_name()), format!("konektly {}", sub.get_name()));
+            sub.name(page).bin_name(bin)
+        }
+    };
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut out = Vec::new();
+    let w = &mut out;
+    let io = |e: std::io::Error| CliError::Message(format!("cannot render the man page: {e}"));
+    man.render_title(w).map_err(io)?;
+    man.render_name_section(w).map_err(io)?;
+    man.render_synopsis_section(w).map_err(io)?;
+    man.render_description_section(w).map_err(io)?;
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(w).map_err(io)?;
+    }
+    if cmd.get_subcommands().any(|c| !c.is_hide_set()) {
+        man.render_subcommands_section(w).map_err(io)?;
+    }
+    out.extend_from_slice(b".SH \"EXIT STATUS\"\n");
+    for (code, text) in crate::EXIT_STATUSES {
+        out.extend_from_slice(format!(".TP\n\\fB{code}\\fR\n{}\n", roff_text(text)).as_bytes());
+    }
+    if cmd.get_version().is_some() {
+        clap_mangen::Man::new(cmd).render_version_section(&mut out).map_err(io)?;
+    }
+    Ok(out)
 }
 
 fn label(a: &Account) -> String {

@@ -55,17 +55,49 @@ pub const ERROR: u8 = 1;
 /// Exit status of something that needs attention (see [`Exit::Attention`]).
 pub const ATTENTION: u8 = 3;
 
-/// The exit statuses, as `--help` and the README show them.
-pub const EXIT_STATUS_HELP: &str = "\
-Exit status:
-  0  done as asked: every target published (or scheduled, with --at), the post valid, the cancel
-     complete, the check clean
-  1  error: the command could not do its job (configuration, database, network, an unknown id,
-     a refused authorization)
-  2  usage: the command line does not parse
-  3  needs attention: some target is blocked (reconnect its account), failed, its outcome
-     unknown, cancelled or still in progress; the post breaks the platforms' rules (validate,
-     post); a cancel came too late for some targets; `doctor` found a problem";
+/// The exit statuses and what each means, as `--help`, the man page and the README say.
+pub const EXIT_STATUSES: [(u8, &str); 4] = [
+    (
+        0,
+        "done as asked: every target published (or scheduled, with --at), the post valid, the cancel complete, \
+         the check clean",
+    ),
+    (
+        1,
+        "error: the command could not do its job (configuration, database, network, an unknown id, a refused \
+         authorization)",
+    ),
+    (2, "usage: the command line does not parse"),
+    (
+        3,
+        "needs attention: some target is blocked (reconnect its account), failed, its outcome unknown, cancelled \
+         or still in progress; the post breaks the platforms' rules (validate, post); a cancel came too late for \
+         some targets; `doctor` found a problem",
+    ),
+];
+
+/// The exit statuses for `--help`, wrapped.
+pub fn exit_status_help() -> String {
+    let mut out = vec!["Exit status:".to_owned()];
+    for (code, text) in EXIT_STATUSES {
+        let indent = format!("  {code}  ");
+        let mut line = indent.clone();
+        let mut empty = true;
+        for word in text.split_whitespace() {
+            if !empty && line.chars().count() + 1 + word.chars().count() > 96 {
+                out.push(std::mem::replace(&mut line, " ".repeat(indent.len())));
+                empty = true;
+            }
+            if !empty {
+                line.push(' ');
+            }
+            line.push_str(word);
+            empty = false;
+        }
+        out.push(line);
+    }
+    out.join("\n")
+}
 
 /// An error of the program, said in plain words.
 #[derive(Debug)]
