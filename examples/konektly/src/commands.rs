@@ -436,7 +436,7 @@ pub fn man_page(command: Option<&str>) -> Result<Vec<u8>> {
             sub.name(page).bin_name(bin)
         }
     };
-    let man = clap_mangen::Man::new(cmd.clone());
+    let man = clap_mangen::Man::new(cmd.clone()).source(format!("konektly {}", env!("CARGO_PKG_VERSION")));
     let mut out = Vec::new();
     let w = &mut out;
     let io = |e: std::io::Error| CliError::Message(format!("cannot render the man page: {e}"));
@@ -808,7 +808,9 @@ async fn finish(ctx: &Ctx, posts: &[PostId], wait: Duration) -> Result<Vec<Targe
                 .filter(|r| !Standing::of(r).settled())
                 .map(|r| format!("{} {}", r.platform, state_detail(r).0))
                 .collect();
-            pb.set_message(format!("waiting for {}", open.join(", ")));
+            if !open.is_empty() {
+                pb.set_message(format!("waiting for {}", open.join(", ")));
+            }
         }
         if all.iter().all(|r| Standing::of(r).settled()) || deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
             break all;

@@ -358,7 +358,7 @@ pub fn state_detail(r: &TargetRecord) -> (String, String) {
         }
         TargetState::Failed { failure } => ("failed".into(), failure.message.clone()),
         TargetState::Blocked { reason } => ("blocked".into(), format!("reconnect the account: {reason}")),
-        TargetState::Cancelled => ("cancelled".into(), "nothing was published".into()),
+        TargetState::Cancelled => ("cancelled".into(), "nothing went out".into()),
         TargetState::Scheduled => match (&r.last_error, r.attempts) {
             (Some(e), _) => {
                 ("retrying".into(), format!("next try at {} UTC: {}", r.due_at.format("%H:%M:%S"), e.message))
