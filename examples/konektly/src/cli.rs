@@ -123,7 +123,7 @@ pub enum Command {
     Validate(PostArgs),
     /// Publish a post now, or at `--at`.
     Post(PostArgs),
-    /// Show the targets of a post (or the latest targets).
+    /// Show the targets of a post (or the latest 50 targets).
     Status {
         /// A post id.
         post: Option<String>,

@@ -905,15 +905,20 @@ fn parse_post(s: &str) -> Result<PostId> {
     s.parse().map_err(|_| CliError::Message(format!("`{s}` is not a post id")))
 }
 
+/// How many targets `status` without a post shows: the latest.
+const STATUS_LATEST: usize = 50;
+
 async fn cmd_status(ctx: &Ctx, post: Option<&str>) -> Result<Exit> {
     let post = post.map(parse_post).transpose()?;
-    let records = match post {
-        Some(p) => ctx.engine.owner(&ctx.owner).status(p).await?,
-        None => {
-            let f = TargetFilter { limit: Some(50), ..TargetFilter::default() };
-            ctx.engine.owner(&ctx.owner).list(&f).await?
-        }
+    let owned = ctx.engine.owner(&ctx.owner);
+    let mut records = match post {
+        Some(p) => owned.status(p).await?,
+        // The store lists by due time; the latest are the last created.
+        None => owned.list(&TargetFilter::default()).await?,
     };
+    records.sort_by_key(|r| (r.created_at, r.post_id));
+    let total = records.len();
+    let records = records.split_off(total.saturating_sub(STATUS_LATEST));
     let tally = Tally::of(&records);
     if ctx.ui.json {
         ctx.ui.json_out(&records_json(&records));
@@ -922,7 +927,16 @@ async fn cmd_status(ctx: &Ctx, post: Option<&str>) -> Result<Exit> {
     } else {
         let accounts = accounts_by_id(ctx).await;
         ctx.ui.say(targets_table(&records, &accounts));
-        ctx.ui.say(format!("{} target(s): {}.", tally.total, tally.words()));
+        if total > records.len() {
+            ctx.ui.say(format!(
+                "The latest {} of {total} targets: {}. `{}` shows one post's.",
+                records.len(),
+                tally.words(),
+                ctx.cmd("status POST")
+            ));
+        } else {
+            ctx.ui.say(format!("{} target(s): {}.", tally.total, tally.words()));
+        }
         for line in next_steps(ctx, post, &records, &accounts) {
             ctx.ui.say(line);
         }
@@ -1257,6 +1271,37 @@ mod tests {
             Ok(t) => panic!("`{s}` must be refused, got {t}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    fn target_due(state: TargetState, due_in_secs: i64) -> TargetRecord {
+        let post = Post::new(OwnerId::new("o"), Content::text("hi")).to(Target::new(AccountId::new()));
+        let mut r = TargetRecord::new(&post, &post.targets[0], "x".into(), now());
+        r.state = state;
+        r.due_at = now() + chrono::TimeDelta::seconds(due_in_secs);
+        r
+    }
+
+    #[test]
+    fn a_worker_is_idle_when_nothing_is_due_soon_or_under_way() {
+        assert!(idle(&[], now()));
+        assert!(idle(&[target_due(TargetState::Scheduled, 3600)], now()), "tomorrow's post is not waited for");
+        assert!(!idle(&[target_due(TargetState::Scheduled, 5)], now()), "a retry in 5 s is");
+        assert!(!idle(&[target_due(TargetState::Scheduled, -5)], now()), "nor one already due");
+        for busy in [TargetState::InFlight, TargetState::Processing, TargetState::Unknown] {
+            assert!(!idle(&[target_due(busy, 3600)], now()));
+        }
+        assert!(
+            idle(&[target_due(TargetState::Blocked { reason: "r".into() }, -5)], now()),
+            "blocked waits for a person"
+        );
+    }
+
+    #[test]
+    fn suggested_commands_are_quoted_for_a_shell() {
+        assert_eq!(shell_quote("konektly.db"), "konektly.db");
+        assert_eq!(shell_quote("my db"), "'my db'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]

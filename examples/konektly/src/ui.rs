@@ -346,7 +346,13 @@ pub fn state_detail(r: &TargetRecord) -> (String, String) {
     let cancel_requested = r.cancel_requested_at.is_some() && !r.state.is_final();
     let (word, detail): (String, String) = match &r.state {
         TargetState::Published { remote } => {
-            let url = remote.url.as_ref().map(|u| u.to_string()).unwrap_or_default();
+            let mut url = remote.url.as_ref().map(|u| u.to_string()).unwrap_or_default();
+            if let Some(at) = remote.scheduled_for {
+                // Natively scheduled (YouTube, Facebook): at the platform, public from then.
+                url = format!("{url} (the platform makes it public at {} UTC)", at.format("%Y-%m-%d %H:%M:%S"))
+                    .trim_start()
+                    .to_owned();
+            }
             if r.published_despite_cancel() {
                 ("published".into(), format!("{url} (published before the cancel could stop it)").trim().to_owned())
             } else {
@@ -383,5 +389,85 @@ pub fn remote_id(r: &TargetRecord) -> String {
     match &r.state {
         TargetState::Published { remote } => remote.id.clone(),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use konektly_core::{
+        AccountId, Content, ErrorKind, FailureRecord, OwnerId, Post, Target, TargetRecord, TargetState,
+    };
+
+    use super::*;
+
+    fn record(state: TargetState) -> TargetRecord {
+        let post = Post::new(OwnerId::new("o"), Content::text("hi")).to(Target::new(AccountId::new()));
+        let mut r = TargetRecord::new(&post, &post.targets[0], "x".into(), Utc::now());
+        r.state = state;
+        r
+    }
+
+    fn failure(kind: ErrorKind) -> FailureRecord {
+        FailureRecord { kind, code: None, message: "why".into(), violations: Vec::new() }
+    }
+
+    #[test]
+    fn where_a_target_stands_and_what_needs_a_person() {
+        let published =
+            record(TargetState::Published { remote: konektly_core::RemotePost::new("x".into(), "1", None) });
+        let blocked = record(TargetState::Blocked { reason: "token revoked".into() });
+        let failed = record(TargetState::Failed { failure: failure(ErrorKind::Rejected) });
+        let unknown = record(TargetState::Failed { failure: failure(ErrorKind::OutcomeUnknown) });
+        let scheduled = record(TargetState::Scheduled);
+        let mut retrying = record(TargetState::Scheduled);
+        retrying.attempts = 1;
+        let processing = record(TargetState::Processing);
+        let cancelled = record(TargetState::Cancelled);
+        let all = [&published, &blocked, &failed, &unknown, &scheduled, &retrying, &processing, &cancelled];
+        let standings: Vec<Standing> = all.iter().map(|r| Standing::of(r)).collect();
+        assert_eq!(
+            standings,
+            [
+                Standing::Published,
+                Standing::Blocked,
+                Standing::Failed,
+                Standing::OutcomeUnknown,
+                Standing::Scheduled,
+                Standing::InProgress,
+                Standing::InProgress,
+                Standing::Cancelled
+            ]
+        );
+        let attention: Vec<bool> = standings.iter().map(|s| s.needs_attention()).collect();
+        assert_eq!(attention, [false, true, true, true, false, false, false, false]);
+        let records: Vec<TargetRecord> = all.iter().map(|r| (*r).clone()).collect();
+        let tally = Tally::of(&records);
+        assert_eq!(tally.total, 8);
+        assert_eq!(
+            tally.words(),
+            "1 published, 1 scheduled, 2 in progress, 1 blocked, 1 failed, 1 outcome unknown, 1 cancelled"
+        );
+        assert!(tally.needs_attention() && !tally.all(Standing::Published));
+        assert_eq!(tally.json()["in_progress"], 2);
+        assert!(Tally::of(std::slice::from_ref(&published)).all(Standing::Published));
+        assert!(!Tally::of(&[]).all(Standing::Published), "nothing is not everything");
+
+        // What each says: never "published" unless it is.
+        for r in [&blocked, &failed, &unknown, &scheduled, &retrying, &processing, &cancelled] {
+            let (word, detail) = state_detail(r);
+            assert!(!word.contains("published") && !detail.contains("published"), "{word}: {detail}");
+        }
+        assert_eq!(state_detail(&blocked), ("blocked".into(), "reconnect the account: token revoked".into()));
+        assert!(state_detail(&unknown).1.contains("may or may not be live"));
+        assert_eq!(state_detail(&retrying).0, "retrying");
+        let mut late = published.clone();
+        late.cancel_requested_at = Some(Utc::now());
+        assert_eq!(state_detail(&late).1, "(published before the cancel could stop it)");
+        let mut native = published.clone();
+        if let TargetState::Published { remote } = &mut native.state {
+            remote.scheduled_for = Some(chrono::DateTime::parse_from_rfc3339("2030-01-01T09:00:00Z").unwrap().into());
+        }
+        assert_eq!(state_detail(&native).1, "(the platform makes it public at 2030-01-01 09:00:00 UTC)");
     }
 }
