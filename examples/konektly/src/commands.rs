@@ -965,89 +965,119 @@ struct WorkerTally {
     unknown: HashSet<konektly_core::TargetId>,
 }
 
-async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<Exit> {
-    let mut events = ctx.engine.subscribe();
-    let ui = ctx.ui.clone();
-    let engine = ctx.engine.clone();
-    let accounts = accounts_by_id(ctx).await;
-    let again = ctx.again.clone();
-    let tally = Arc::new(std::sync::Mutex::new(WorkerTally::default()));
-    let seen = tally.clone();
-    let printer = tokio::spawn(async move {
-        use konektly_core::Event;
+/// Says what a worker does, event by event, and counts its outcomes.
+struct WorkerPrinter {
+    ui: Ui,
+    engine: Konektly,
+    accounts: HashMap<AccountId, Account>,
+    again: String,
+    tally: Arc<std::sync::Mutex<WorkerTally>>,
+}
+
+impl WorkerPrinter {
+    /// Handles events until `stop`, then those already sent, and ends.
+    async fn run(
+        self,
+        mut events: tokio::sync::broadcast::Receiver<konektly_core::Event>,
+        mut stop: tokio::sync::oneshot::Receiver<()>,
+    ) {
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
         loop {
-            let ev = match events.recv().await {
-                Ok(ev) => ev,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return,
-            };
-            {
-                let mut t = seen.lock().unwrap_or_else(|p| p.into_inner());
-                match &ev {
-                    Event::Published { target, .. } => {
-                        t.published.insert(*target);
+            tokio::select! {
+                biased;
+                ev = events.recv() => match ev {
+                    Ok(ev) => self.handle(ev).await,
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                },
+                _ = &mut stop => loop {
+                    match events.try_recv() {
+                        Ok(ev) => self.handle(ev).await,
+                        Err(TryRecvError::Lagged(_)) => {}
+                        Err(_) => return,
                     }
-                    Event::Failed { target, failure, .. }
-                        if failure.kind == konektly_core::ErrorKind::OutcomeUnknown =>
-                    {
-                        t.unknown.insert(*target);
-                    }
-                    Event::Failed { target, .. } => {
-                        t.failed.insert(*target);
-                    }
-                    _ => {}
-                }
+                },
             }
-            if ui.json {
-                ui.json_line(&serde_json::to_value(&ev).unwrap_or_default());
-                continue;
-            }
-            let about = |target: konektly_core::TargetId| {
-                let engine = engine.clone();
-                let accounts = &accounts;
-                async move {
-                    match engine.scheduler().get(target).await {
-                        Ok(Some(r)) => format!("{} {} (post {})", r.platform, account_label(&r, accounts), r.post_id),
-                        _ => format!("target {target}"),
-                    }
-                }
-            };
-            let line = match ev {
-                Event::Published { target, remote, .. } => format!(
-                    "✓ {}: published {}",
-                    about(target).await,
-                    remote.url.map(|u| u.to_string()).unwrap_or(remote.id)
-                ),
-                Event::Failed { target, failure, .. } if failure.kind == konektly_core::ErrorKind::OutcomeUnknown => {
-                    format!(
-                        "✗ {}: outcome unknown — {}; check the account, it may or may not be live",
-                        about(target).await,
-                        failure.message
-                    )
-                }
-                Event::Failed { target, failure, .. } => {
-                    format!("✗ {}: failed — {}", about(target).await, failure.message)
-                }
-                Event::Retrying { target, failure } => {
-                    format!("… {}: will try again — {}", about(target).await, failure.message)
-                }
-                Event::Processing { target } => {
-                    format!("· {}: the platform is processing it", about(target).await)
-                }
-                Event::ReauthRequired { account, reason } => {
-                    let (platform, who) = match accounts.get(&account) {
-                        Some(a) => (a.platform.to_string(), label(a)),
-                        None => ("<platform>".to_owned(), account.to_string()),
-                    };
-                    format!(
-                        "! {platform} {who} must be reconnected ({reason}); its targets wait, blocked: `{again} connect {platform}`"
-                    )
-                }
-                _ => continue,
-            };
-            ui.say(line);
         }
-    });
+    }
+
+    async fn handle(&self, ev: konektly_core::Event) {
+        use konektly_core::Event;
+        {
+            let mut t = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+            match &ev {
+                Event::Published { target, .. } => {
+                    t.published.insert(*target);
+                }
+                Event::Failed { target, failure, .. } if failure.kind == konektly_core::ErrorKind::OutcomeUnknown => {
+                    t.unknown.insert(*target);
+                }
+                Event::Failed { target, .. } => {
+                    t.failed.insert(*target);
+                }
+                _ => {}
+            }
+        }
+        if self.ui.json {
+            self.ui.json_line(&serde_json::to_value(&ev).unwrap_or_default());
+            return;
+        }
+        let about = |target: konektly_core::TargetId| async move {
+            match self.engine.scheduler().get(target).await {
+                Ok(Some(r)) => format!("{} {} (post {})", r.platform, account_label(&r, &self.accounts), r.post_id),
+                _ => format!("target {target}"),
+            }
+        };
+        let line = match ev {
+            Event::Published { target, remote, .. } => format!(
+                "✓ {}: published {}",
+                about(target).await,
+                remote.url.map(|u| u.to_string()).unwrap_or(remote.id)
+            ),
+            Event::Failed { target, failure, .. } if failure.kind == konektly_core::ErrorKind::OutcomeUnknown => {
+                format!(
+                    "✗ {}: outcome unknown — {}; check the account, it may or may not be live",
+                    about(target).await,
+                    failure.message
+                )
+            }
+            Event::Failed { target, failure, .. } => {
+                format!("✗ {}: failed — {}", about(target).await, failure.message)
+            }
+            Event::Retrying { target, failure } => {
+                format!("… {}: will try again — {}", about(target).await, failure.message)
+            }
+            Event::Processing { target } => {
+                format!("· {}: the platform is processing it", about(target).await)
+            }
+            Event::ReauthRequired { account, reason } => {
+                let (platform, who) = match self.accounts.get(&account) {
+                    Some(a) => (a.platform.to_string(), label(a)),
+                    None => ("<platform>".to_owned(), account.to_string()),
+                };
+                format!(
+                    "! {platform} {who} must be reconnected ({reason}); its targets wait, blocked: `{} connect {platform}`",
+                    self.again
+                )
+            }
+            _ => return,
+        };
+        self.ui.say(line);
+    }
+}
+
+async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<Exit> {
+    let events = ctx.engine.subscribe();
+    let printer = WorkerPrinter {
+        ui: ctx.ui.clone(),
+        engine: ctx.engine.clone(),
+        accounts: accounts_by_id(ctx).await,
+        again: ctx.again.clone(),
+        tally: Default::default(),
+    };
+    let tally = printer.tally.clone();
+    let (stop_printer, stopped) = tokio::sync::oneshot::channel::<()>();
+    let printer = tokio::spawn(printer.run(events, stopped));
     let worker = ctx.engine.worker();
     let worker_id = worker.id().to_string();
     ctx.ui.say(format!(
@@ -1076,9 +1106,9 @@ async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<Exit> {
     let report = worker.run(shutdown).await;
     progress.abort();
     let report = report?;
-    // The last events reach the printer before it stops.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    printer.abort();
+    // Every event of the worker was sent before `run` returned: the printer takes them all, then ends.
+    let _ = stop_printer.send(());
+    let _ = printer.await;
 
     let owned = ctx.engine.owner(&ctx.owner);
     let open = owned
