@@ -700,22 +700,26 @@ async fn connect(engine: &Konektly, owner: &OwnerId, via: &str, platform: &str) 
         .unwrap_or_else(|| panic!("connecting through {via} gives a {platform} account"))
 }
 
-/// A small JPEG the sandbox accepts (a real header, then filler bytes), `w`×`h` as declared.
+/// A small JPEG the sandbox accepts, `w`×`h` as declared (the dimensions are set, not real).
 pub fn sample_jpeg(w: u32, h: u32) -> konektly_core::Media {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00];
-    bytes.extend((0..4096u32).map(|i| (i % 253) as u8));
-    let mut m = konektly_core::Media::from_bytes(bytes);
+    // A real 64×48 JPEG (made for this crate), so that probing reads it as valid.
+    let mut m = konektly_core::Media::from_bytes(&include_bytes!("../assets/sample.jpg")[..]);
     m.mime = mime::IMAGE_JPEG;
     m.width = Some(w);
     m.height = Some(h);
     m
 }
 
-/// An MP4 of `len` bytes the sandbox accepts (an `ftyp` header, then filler), 1080×1920,
-/// `secs` long as declared.
+/// An MP4 of about `len` bytes that probes as valid (the `ftyp` and `moov` of the demo video,
+/// then an `mdat` of filler), 1080×1920 and `secs` long as declared.
 pub fn sample_mp4(len: usize, secs: u64) -> konektly_core::Media {
-    let mut bytes = vec![0, 0, 0, 0x18, b'f', b't', b'y', b'p', b'm', b'p', b'4', b'2'];
-    bytes.extend((0..len.saturating_sub(12)).map(|i| (i % 251) as u8));
+    let head = include_bytes!("../assets/sample-moov.mp4");
+    // The asset ends with an empty `mdat` header: it is replaced by one holding the filler.
+    let mut bytes = head[..head.len() - 8].to_vec();
+    let filler = len.saturating_sub(bytes.len() + 8);
+    bytes.extend_from_slice(&u32::try_from(filler + 8).unwrap_or(u32::MAX).to_be_bytes());
+    bytes.extend_from_slice(b"mdat");
+    bytes.extend((0..filler).map(|i| (i % 251) as u8));
     let mut m = konektly_core::Media::from_bytes(bytes);
     m.mime = "video/mp4".parse().expect("a MIME type");
     m.duration = Some(Duration::from_secs(secs));
@@ -732,6 +736,7 @@ pub fn limits_table(caps: &konektly_core::Capabilities) -> String {
         const MB: u64 = 1024 * 1024;
         match n {
             u64::MAX => "any".into(),
+            n if n >= 1_000_000_000 && n % 1_000_000_000 == 0 => format!("{} GB (10⁹ bytes)", n / 1_000_000_000),
             n if n >= MB * 1024 && n % (MB * 1024) == 0 => format!("{} GB", n / (MB * 1024)),
             n if n >= MB && n % MB == 0 => format!("{} MB", n / MB),
             n if n >= 1024 && n % 1024 == 0 => format!("{} KB", n / 1024),
@@ -792,7 +797,7 @@ pub fn limits_table(caps: &konektly_core::Capabilities) -> String {
             bytes(l.max_bytes),
             match (l.min_duration, l.max_duration) {
                 (None, None) => "–".to_owned(),
-                (a, b) => format!("{} – {}", secs(a), secs(b)),
+                (a, b) => format!("{} – {}", a.map_or_else(|| "0 s".to_owned(), |_| secs(a)), secs(b)),
             },
             if px.is_empty() { "–".into() } else { px.join(", ") },
             aspect,

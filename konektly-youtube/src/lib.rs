@@ -31,8 +31,9 @@
 //!         .with_client_secret("GOCSPX-…")
 //!         .build()?,
 //! );
-//! let mut video = Media::from_bytes(&b"\x00\x00\x00\x18ftypmp42"[..]);
-//! video.mime = "video/mp4".parse().unwrap();
+//! // Media at a URL: its size is needed for the resumable upload (local files are measured).
+//! let video = Media::from_url("https://cdn.example/release.mp4".parse().unwrap(), "video/mp4".parse().unwrap())
+//!     .with_size(48_000_000);
 //! let content = Content::text("What we shipped this week.").with_media(video);
 //! let options = YouTubeOptions {
 //!     title: Some("Release notes".into()),

@@ -18,11 +18,12 @@ use konektly_youtube::{SCOPE_READONLY, SCOPE_UPLOAD, SCOPE_YOUTUBE, YouTubeBuild
 use sha2::{Digest, Sha256};
 use url::Url;
 
-/// Bytes that sniff as MP4 (an `ftyp` box), then filler.
+/// A real MP4 header (probing refuses a broken one), then filler.
 fn mp4_bytes(len: usize) -> Vec<u8> {
-    let mut v = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom".to_vec();
-    v.extend((v.len()..len).map(|i| (i * 31 % 251) as u8));
-    v
+    match konektly_testkit::conformance::sample_mp4(len, 20).source {
+        konektly_core::MediaSource::Bytes(b) => b.to_vec(),
+        other => unreachable!("{other:?}"),
+    }
 }
 
 async fn connect(engine: &Konektly, owner: &OwnerId) -> Vec<Account> {
