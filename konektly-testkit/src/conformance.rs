@@ -805,3 +805,19 @@ pub fn limits_table(caps: &konektly_core::Capabilities) -> String {
     }
     out
 }
+
+/// The validation-rule tables of every platform `platforms` builds, as an adapter's README
+/// shows them (`` `id`: `` then [`limits_table`]).
+pub async fn rules_tables(platforms: fn(&Sandbox) -> Vec<Arc<dyn Platform>>) -> String {
+    let sandbox = Sandbox::start().await.expect("the sandbox starts");
+    platforms(&sandbox).iter().map(|p| format!("`{}`:\n\n{}\n", p.id(), limits_table(p.capabilities()))).collect()
+}
+
+/// Asserts that `readme` holds `expected` (a generated table), printing it when not, so that
+/// the README can be brought up to date by pasting.
+///
+/// # Panics
+/// When the README does not hold it.
+pub fn assert_readme_holds(readme: &str, what: &str, expected: &str) {
+    assert!(readme.contains(expected), "the README must hold the current {what}:\n{expected}");
+}

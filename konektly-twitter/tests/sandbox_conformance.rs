@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use konektly_core::{Content, Platform, TargetOptions};
 use konektly_testkit::Sandbox;
-use konektly_testkit::conformance::{CreateKind, Subject, Upload, sample_jpeg, sample_mp4};
+use konektly_testkit::conformance::{CreateKind, Subject, Upload, readme_table, sample_jpeg, sample_mp4};
 use konektly_twitter::XBuilder;
 
 fn platforms(sandbox: &Sandbox) -> Vec<Arc<dyn Platform>> {
@@ -79,22 +79,12 @@ konektly_testkit::conformance_suite!(subject());
 
 #[test]
 fn the_readme_shows_the_current_conformance_table() {
-    let readme = include_str!("../README.md");
-    let table = konektly_testkit::conformance::readme_table(&subject());
-    assert!(readme.contains(&table), "konektly-twitter/README.md must hold the conformance table:\n{table}");
+    let table = readme_table(&subject());
+    konektly_testkit::conformance::assert_readme_holds(include_str!("../README.md"), "conformance table", &table);
 }
 
 #[tokio::test]
 async fn the_readme_shows_the_current_validation_rules() {
-    let sandbox = konektly_testkit::Sandbox::start().await.unwrap();
-    let readme = include_str!("../README.md");
-    let mut expected = String::new();
-    for p in platforms(&sandbox) {
-        expected.push_str(&format!(
-            "`{}`:\n\n{}\n",
-            p.id(),
-            konektly_testkit::conformance::limits_table(p.capabilities())
-        ));
-    }
-    assert!(readme.contains(&expected), "the README must hold the validation rules:\n{expected}");
+    let expected = konektly_testkit::conformance::rules_tables(platforms).await;
+    konektly_testkit::conformance::assert_readme_holds(include_str!("../README.md"), "validation rules", &expected);
 }
