@@ -209,6 +209,22 @@ fn per_account(scenario: &str) -> bool {
 /// [`Subject`].
 #[macro_export]
 macro_rules! conformance_suite {
+    // With the README checks: its conformance table and its validation rules are current.
+    ($subject:expr, readme: $readme:expr, platforms: $platforms:expr) => {
+        $crate::conformance_suite!($subject);
+
+        #[test]
+        fn the_readme_shows_the_current_conformance_table() {
+            let table = $crate::conformance::readme_table(&$subject);
+            $crate::conformance::assert_readme_holds($readme, "conformance table", &table);
+        }
+
+        #[::tokio::test]
+        async fn the_readme_shows_the_current_validation_rules() {
+            let expected = $crate::conformance::rules_tables($platforms).await;
+            $crate::conformance::assert_readme_holds($readme, "validation rules", &expected);
+        }
+    };
     ($subject:expr) => {
         $crate::conformance_suite!(@tests $subject;
             publishes_each_kind_exactly_once,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use konektly_core::{Content, Platform, TargetOptions};
 use konektly_testkit::Sandbox;
-use konektly_testkit::conformance::{CreateKind, Subject, Upload, readme_table, sample_jpeg, sample_mp4};
+use konektly_testkit::conformance::{CreateKind, Subject, Upload, sample_jpeg, sample_mp4};
 use konektly_twitter::XBuilder;
 
 fn platforms(sandbox: &Sandbox) -> Vec<Arc<dyn Platform>> {
@@ -75,16 +75,4 @@ fn subject() -> Subject {
     }
 }
 
-konektly_testkit::conformance_suite!(subject());
-
-#[test]
-fn the_readme_shows_the_current_conformance_table() {
-    let table = readme_table(&subject());
-    konektly_testkit::conformance::assert_readme_holds(include_str!("../README.md"), "conformance table", &table);
-}
-
-#[tokio::test]
-async fn the_readme_shows_the_current_validation_rules() {
-    let expected = konektly_testkit::conformance::rules_tables(platforms).await;
-    konektly_testkit::conformance::assert_readme_holds(include_str!("../README.md"), "validation rules", &expected);
-}
+konektly_testkit::conformance_suite!(subject(), readme: include_str!("../README.md"), platforms: platforms);
