@@ -50,6 +50,7 @@ fn facebook() -> Subject {
     Subject {
         platform: "facebook",
         connect_via: "facebook",
+        deletes: true,
         platforms,
         searches_posts: true,
         // Facebook hands out 4 MB parts: 9 MB take three.
@@ -105,6 +106,7 @@ fn instagram() -> Subject {
     Subject {
         platform: "instagram",
         connect_via: "facebook",
+        deletes: false,
         platforms,
         searches_posts: false,
         uploads: Vec::new(),

@@ -29,6 +29,7 @@
 //! | `revoked_grant_marks_reauth` | the user revoked the app: account `reauth_required`, event raised, target blocked, nothing posted |
 //! | `short_lived_tokens_refresh_and_rotate` | tokens that expire at once: refreshed before each attempt, a rotating refresh token used once |
 //! | `cancel_before_publish_posts_nothing` | a cancelled scheduled post never reaches the platform |
+//! | `delete_removes_the_post` | `Platform::delete` removes the post at the platform — or, where the API cannot delete, is `NotSupported` and leaves it |
 //! | `restart_mid_upload_resumes` | the worker dies while a part is on its way: another resumes after the lease, no part the platform acknowledged is sent again, one post with the exact bytes |
 //!
 //! What no lookup can tell, and the suite does not ask: a post by the same account, with the
@@ -112,6 +113,9 @@ pub struct Subject {
     pub searches_posts: bool,
     /// Its create kinds that upload in parts.
     pub uploads: Vec<Upload>,
+    /// Whether its API deletes published posts (TikTok's and Instagram's do not: `delete` is
+    /// then `NotSupported` and the post stays).
+    pub deletes: bool,
 }
 
 impl std::fmt::Debug for Subject {
@@ -121,7 +125,7 @@ impl std::fmt::Debug for Subject {
 }
 
 /// The scenarios, in order, with what each holds the adapter to.
-pub const SCENARIOS: [(&str, &str); 12] = [
+pub const SCENARIOS: [(&str, &str); 13] = [
     ("publishes_each_kind_exactly_once", "one post, its id and URL recorded"),
     ("lost_answer_after_commit_on_busy_account", "committed, answer lost, 200 other posts around: adopts exactly ours"),
     ("lost_request_is_sent_once_more", "request lost before the platform acted: one more create, one post"),
@@ -137,6 +141,7 @@ pub const SCENARIOS: [(&str, &str); 12] = [
     ("short_lived_tokens_refresh_and_rotate", "tokens expiring at once: refreshed, rotating refresh used once"),
     ("cancel_before_publish_posts_nothing", "cancelled scheduled post never reaches the platform"),
     ("restart_mid_upload_resumes", "worker killed mid-upload: resumed, no committed part re-sent, one post"),
+    ("delete_removes_the_post", "delete removes the published post, or says NotSupported and leaves it"),
 ];
 
 /// Whether `scenario` applies to `kind` of `subject`; `Err` says why not.
@@ -175,6 +180,9 @@ pub fn readme_table(subject: &Subject) -> String {
             let cell = match applies(subject, name, k) {
                 Err(why) => format!("n/a: {why}"),
                 Ok(()) if per_account(name) && i > 0 => "(per account)".into(),
+                Ok(()) if name == "delete_removes_the_post" && !subject.deletes => {
+                    "pass: the API cannot delete, `NotSupported`".into()
+                }
                 Ok(())
                     if k.unknowable
                         && matches!(
@@ -202,6 +210,7 @@ fn per_account(scenario: &str) -> bool {
             | "revoked_grant_marks_reauth"
             | "short_lived_tokens_refresh_and_rotate"
             | "cancel_before_publish_posts_nothing"
+            | "delete_removes_the_post"
     )
 }
 
@@ -238,7 +247,8 @@ macro_rules! conformance_suite {
             revoked_grant_marks_reauth,
             short_lived_tokens_refresh_and_rotate,
             cancel_before_publish_posts_nothing,
-            restart_mid_upload_resumes);
+            restart_mid_upload_resumes,
+            delete_removes_the_post);
     };
     (@tests $subject:expr; $($name:ident),*) => {
         $(
@@ -275,6 +285,7 @@ pub async fn run(subject: &Subject, scenario: &str) {
             "short_lived_tokens_refresh_and_rotate" => h.short_tokens().await,
             "cancel_before_publish_posts_nothing" => h.cancel().await,
             "restart_mid_upload_resumes" => h.restart_mid_upload().await,
+            "delete_removes_the_post" => h.delete().await,
             _ => unreachable!(),
         }
     }
@@ -683,6 +694,25 @@ impl<'a> Harness<'a> {
             upload.part,
             upload.parts
         );
+    }
+
+    async fn delete(&self) {
+        let r = self.publish(&self.post(&self.text())).await;
+        let remote = self.published(&r);
+        self.exactly_one(&r);
+        let platform = self.engine.platform(&remote.platform).expect("the platform").clone();
+        let account = self.engine.account(self.account.id).await.expect("the account");
+        match platform.delete(&account, &remote).await {
+            Ok(()) => {
+                assert!(self.subject.deletes, "{} deleted although declared unable to", self.ctx());
+                assert!(self.ours().is_empty(), "{} the post is gone at the platform", self.ctx());
+            }
+            Err(konektly_core::Error::NotSupported(why)) => {
+                assert!(!self.subject.deletes, "{} declared able to delete, but: {why}", self.ctx());
+                assert_eq!(self.ours().len(), 1, "{} the post stays", self.ctx());
+            }
+            Err(e) => panic!("{} delete failed: {e}", self.ctx()),
+        }
     }
 
     async fn cancel(&self) {

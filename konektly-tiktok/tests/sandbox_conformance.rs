@@ -44,6 +44,7 @@ fn subject() -> Subject {
         platform: "tiktok",
         connect_via: "tiktok",
         platforms,
+        deletes: false,
         searches_posts: false,
         // TikTok's parts are 5 MB at least (the last one takes the rest): 11 MB take two.
         uploads: vec![Upload {

@@ -31,6 +31,7 @@ fn subject() -> Subject {
         platform: "x",
         connect_via: "x",
         platforms,
+        deletes: true,
         searches_posts: true,
         uploads: vec![Upload {
             kind: "video",

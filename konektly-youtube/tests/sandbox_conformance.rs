@@ -16,6 +16,12 @@ fn platforms(sandbox: &Sandbox) -> Vec<Arc<dyn Platform>> {
         .with_base_url(sandbox.base_url("youtube").to_string())
         .with_poll_interval(Duration::from_millis(100))
         .with_chunk_size(256 * 1024)
+        // Deleting needs the full `youtube` scope (the delete scenario).
+        .with_scopes([
+            konektly_youtube::SCOPE_UPLOAD,
+            konektly_youtube::SCOPE_READONLY,
+            konektly_youtube::SCOPE_YOUTUBE,
+        ])
         .build()
         .expect("the YouTube platform builds");
     vec![Arc::new(youtube)]
@@ -39,6 +45,7 @@ fn subject() -> Subject {
         platform: "youtube",
         connect_via: "youtube",
         platforms,
+        deletes: true,
         searches_posts: false,
         // 256 KiB parts: 700 KB take three.
         uploads: vec![Upload {
