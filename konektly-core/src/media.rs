@@ -189,6 +189,15 @@ impl Media {
         self
     }
 
+    /// Sets the duration (for URL media whose length is known). Validation needs, for media
+    /// given by URL (nothing is probed): the size (`with_size`; YouTube's resumable upload
+    /// needs it), the dimensions (`with_dimensions`; pixel and aspect rules) and, for videos,
+    /// the duration — a fact left unknown is not checked, and the platform may still refuse.
+    pub fn with_duration(mut self, duration: std::time::Duration) -> Self {
+        self.duration = Some(duration);
+        self
+    }
+
     /// The kind of media.
     pub fn kind(&self) -> MediaKind {
         MediaKind::of(&self.mime)

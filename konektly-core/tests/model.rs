@@ -309,3 +309,14 @@ async fn the_directory_media_host_serves_content_addressed_copies() {
     let again = host.url_for(&Media::from_bytes(bytes)).await.unwrap();
     assert_eq!(again, url, "the same content gets the same URL");
 }
+
+/// Issue 14: URL media are given their facts with builder setters, and validation uses them.
+#[test]
+fn url_media_take_their_facts_from_builder_setters() {
+    let m = konektly_core::Media::from_url("https://cdn.example/v.mp4".parse().unwrap(), "video/mp4".parse().unwrap())
+        .with_size(1_000)
+        .with_dimensions(1080, 1920)
+        .with_duration(std::time::Duration::from_secs(30));
+    assert_eq!((m.size, m.width, m.height), (Some(1_000), Some(1080), Some(1920)));
+    assert_eq!(m.duration, Some(std::time::Duration::from_secs(30)));
+}
