@@ -1223,16 +1223,28 @@ struct LeaseSaver(Arc<LeaseKeeper>);
 #[async_trait]
 impl CheckpointSaver for LeaseSaver {
     async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
-        let lease = self.0.lease();
-        self.0.scheduler.save_checkpoint(&lease, checkpoint).await?;
-        // The adapter saves what a create answered (its id) before anything else: from here on
-        // no create of this attempt is waiting for its answer. The lease's create extension
-        // (minutes) is given back at once, so that a worker that dies later (mid-upload, say)
-        // holds the target for one lease, not for the create's allowance too.
-        if self.0.create_outstanding.swap(false, std::sync::atomic::Ordering::Relaxed) {
-            self.0.heartbeat().await?;
+        let keeper = &self.0;
+        if !keeper.create_outstanding() {
+            let lease = keeper.lease();
+            return keeper.scheduler.save_checkpoint(&lease, checkpoint).await;
         }
-        Ok(())
+        // The adapter saves what a create answered (its id) before anything else: from here on
+        // no create of this attempt is waiting for its answer. In the same write the lease's
+        // create extension (minutes) is given back, so that a worker that dies later
+        // (mid-upload, say) holds the target for one lease, not for the create's allowance too.
+        // (The flag is cleared first, so that a heartbeat racing this write does not extend the
+        // lease again; it is set back if the write fails.)
+        let lease_for = keeper.lease_for;
+        keeper.create_outstanding.store(false, std::sync::atomic::Ordering::Relaxed);
+        let saved = keeper
+            .renew(lease_for, |lease| async move {
+                keeper.scheduler.save_checkpoint_renewing(&lease, checkpoint, lease_for).await
+            })
+            .await;
+        if saved.is_err() {
+            keeper.create_outstanding.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        saved.map(|_| ())
     }
 
     async fn save_before_create(&self, checkpoint: &Checkpoint) -> Result<()> {
