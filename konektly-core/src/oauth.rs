@@ -35,6 +35,14 @@ pub fn pkce_pair() -> (PkceVerifier, String) {
     (PkceVerifier::new(verifier.secret().clone()), challenge.as_str().to_owned())
 }
 
+/// Adds a fresh PKCE S256 challenge to an authorize URL (`code_challenge`,
+/// `code_challenge_method=S256`) and returns the verifier to keep for the code exchange.
+pub fn add_pkce_s256(url: &mut Url) -> PkceVerifier {
+    let (verifier, challenge) = pkce_pair();
+    url.query_pairs_mut().append_pair("code_challenge", &challenge).append_pair("code_challenge_method", "S256");
+    verifier
+}
+
 /// The S256 challenge of a verifier (RFC 7636 §4.2).
 pub fn pkce_challenge(verifier: &str) -> String {
     PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.to_owned())).as_str().to_owned()

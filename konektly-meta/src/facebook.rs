@@ -555,36 +555,26 @@ impl FacebookPagePlatform {
                 format!("Facebook could not process the video {detail}"),
             ));
         }
-        // All bytes sent but the upload still open: the finish call never took effect (its
-        // request was lost before Facebook acted). Finish again from the checkpoint.
-        let upload_open = status.video_status.as_deref() == Some("upload_incomplete")
-            || status.uploading_phase.as_ref().and_then(|p| p.status.as_deref()).is_some_and(|s| s != "complete");
-        let finished = st.video.as_ref().is_some_and(|v| v.finished) || st.reel.as_ref().is_some_and(|r| r.finished);
-        // A Reel uploaded and processed whose publishing never started was never finished.
-        let phase = |p: &Option<_>| {
-            let p: &Option<crate::model::Phase> = p;
-            p.as_ref().and_then(|p| p.status.clone()).unwrap_or_default()
+        // The finish call never took effect (its request was lost before Facebook acted), so
+        // the post does not exist: finish again from the checkpoint. A video shows it by an
+        // upload still open with all bytes sent; a Reel by being processed with its publishing
+        // never started.
+        let never_finished = if is_reel {
+            opts.schedule_at.is_none()
+                && status.video_status.as_deref() == Some("ready")
+                && phase(&status.processing_phase) == "complete"
+                && phase(&status.publishing_phase) == "not_started"
+        } else {
+            status.video_status.as_deref() == Some("upload_incomplete")
+                || !matches!(phase(&status.uploading_phase), "" | "complete")
         };
-        let reel_unfinished = is_reel
-            && opts.schedule_at.is_none()
-            && status.video_status.as_deref() == Some("ready")
-            && phase(&status.processing_phase) == "complete"
-            && phase(&status.publishing_phase) == "not_started";
-        if is_reel && reel_unfinished && finished {
-            tracing::info!(target: "konektly::facebook", video = %video_id, "the Reel's finish did not take effect: finishing again");
-            if let Some(r) = st.reel.as_mut() {
-                r.finished = false;
-            }
-            ctx.save_state(&*st).await?;
-            return Ok(PublishOutcome::Processing {
-                poll_after: std::time::Duration::ZERO,
-                detail: Some("finishing the Reel again".into()),
-            });
-        }
-        if upload_open && finished && !is_reel {
-            tracing::info!(target: "konektly::facebook", video = %video_id, "the video's finish did not take effect: finishing again");
-            if let Some(v) = st.video.as_mut() {
-                v.finished = false;
+        let finished = st.video.as_ref().is_some_and(|v| v.finished) || st.reel.as_ref().is_some_and(|r| r.finished);
+        if never_finished && finished {
+            tracing::info!(target: "konektly::facebook", video = %video_id, reel = is_reel, "the finish did not take effect: finishing again");
+            match (is_reel, st.reel.as_mut(), st.video.as_mut()) {
+                (true, Some(r), _) => r.finished = false,
+                (false, _, Some(v)) => v.finished = false,
+                _ => {}
             }
             ctx.save_state(&*st).await?;
             return Ok(PublishOutcome::Processing {
@@ -679,13 +669,7 @@ impl Platform for FacebookPagePlatform {
                 None => q.append_pair("scope", &cfg.scopes.join(",")),
             };
         }
-        let pkce_verifier = cfg.pkce.then(|| {
-            let (verifier, challenge) = oauth::pkce_pair();
-            url.query_pairs_mut()
-                .append_pair("code_challenge", &challenge)
-                .append_pair("code_challenge_method", "S256");
-            verifier
-        });
+        let pkce_verifier = cfg.pkce.then(|| oauth::add_pkce_s256(&mut url));
         Ok(AuthorizationRequest { url, state, pkce_verifier })
     }
 
@@ -966,4 +950,9 @@ fn duplicate_refusal(e: Error, sent_before: bool) -> Error {
         }
         other => other,
     }
+}
+
+/// A video phase's `status` (`""` when absent).
+fn phase(p: &Option<crate::model::Phase>) -> &str {
+    p.as_ref().and_then(|p| p.status.as_deref()).unwrap_or("")
 }

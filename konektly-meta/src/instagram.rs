@@ -525,13 +525,7 @@ impl Platform for InstagramPlatform {
             .append_pair("response_type", "code")
             .append_pair("scope", &cfg.instagram_scopes.join(","))
             .append_pair("state", &state);
-        let pkce_verifier = cfg.instagram_pkce.then(|| {
-            let (verifier, challenge) = oauth::pkce_pair();
-            url.query_pairs_mut()
-                .append_pair("code_challenge", &challenge)
-                .append_pair("code_challenge_method", "S256");
-            verifier
-        });
+        let pkce_verifier = cfg.instagram_pkce.then(|| oauth::add_pkce_s256(&mut url));
         Ok(AuthorizationRequest { url, state, pkce_verifier })
     }
 
