@@ -126,6 +126,18 @@ pub struct Dimensions {
 }
 
 impl Dimensions {
+    /// No bounds (the `Default`), usable in `const` items: `Dimensions { max_width: Some(1920), ..Dimensions::NONE }`.
+    pub const NONE: Dimensions = Dimensions {
+        min_width: None,
+        min_height: None,
+        max_width: None,
+        max_height: None,
+        max_pixels: None,
+        max_side: None,
+        min_aspect: None,
+        max_aspect: None,
+    };
+
     /// The violations of a `w`×`h` item at `field` (at most one per bound kind: size, then
     /// aspect).
     pub fn check(&self, w: u32, h: u32, field: &str) -> Vec<Violation> {

@@ -242,38 +242,21 @@ pub(crate) fn instagram_kind(content: &Content, opts: &InstagramOptions) -> Inst
 
 /// Instagram feed images: 4:5 … 1.91:1 (the width is scaled to 320–1440 px, not refused).
 const IG_FEED_IMAGE: konektly_core::Dimensions = konektly_core::Dimensions {
-    min_width: None,
-    min_height: None,
-    max_width: None,
-    max_height: None,
-    max_pixels: None,
-    max_side: None,
     min_aspect: Some(konektly_core::AspectRatio::new(4, 5)),
     max_aspect: Some(konektly_core::AspectRatio::new(191, 100)),
+    ..konektly_core::Dimensions::NONE
 };
 
 /// Facebook Reels: at least 540×960.
-const FB_REEL: konektly_core::Dimensions = konektly_core::Dimensions {
-    min_width: Some(540),
-    min_height: Some(960),
-    max_width: None,
-    max_height: None,
-    max_pixels: None,
-    max_side: None,
-    min_aspect: None,
-    max_aspect: None,
-};
+const FB_REEL: konektly_core::Dimensions =
+    konektly_core::Dimensions { min_width: Some(540), min_height: Some(960), ..konektly_core::Dimensions::NONE };
 
 /// Instagram Reels: at most 1920 px wide, aspect 0.01:1 … 10:1.
 const IG_REEL: konektly_core::Dimensions = konektly_core::Dimensions {
-    min_width: None,
-    min_height: None,
     max_width: Some(1920),
-    max_height: None,
-    max_pixels: None,
-    max_side: None,
     min_aspect: Some(konektly_core::AspectRatio::new(1, 100)),
     max_aspect: Some(konektly_core::AspectRatio::new(10, 1)),
+    ..konektly_core::Dimensions::NONE
 };
 
 fn ig_image(out: &mut Vec<Violation>, field: &str, m: &Media, check_ratio: bool) {
