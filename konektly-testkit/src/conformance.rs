@@ -355,7 +355,11 @@ impl<'a> Harness<'a> {
     }
 
     fn post(&self, text: &str) -> Post {
-        let (content, options) = (self.kind.post)(text);
+        self.post_of((self.kind.post)(text))
+    }
+
+    /// A post of this owner to the connected account.
+    fn post_of(&self, (content, options): (Content, TargetOptions)) -> Post {
         let mut target = Target::new(self.account.id);
         target.options = options;
         Post::new(self.owner.clone(), content).to(target)
@@ -649,19 +653,11 @@ impl<'a> Harness<'a> {
 
     async fn restart_mid_upload(&self) {
         let upload = self.subject.uploads.iter().find(|u| u.kind == self.kind.name).expect("an upload");
-        let (content, options) = (upload.post)(&self.text());
-        let bytes: Vec<u8> = content
-            .media
-            .iter()
-            .map(|m| match &m.source {
-                konektly_core::MediaSource::Bytes(b) => b.to_vec(),
-                other => panic!("{} upload media must be bytes, got {other:?}", self.ctx()),
-            })
-            .next()
-            .expect("one media");
-        let mut target = Target::new(self.account.id);
-        target.options = options;
-        let post = Post::new(self.owner.clone(), content).to(target);
+        let post = self.post_of((upload.post)(&self.text()));
+        let bytes: Vec<u8> = match &post.content.media.first().expect("one media").source {
+            konektly_core::MediaSource::Bytes(b) => b.to_vec(),
+            other => panic!("{} upload media must be bytes, got {other:?}", self.ctx()),
+        };
         // The second part is held; the worker is killed while it waits.
         self.sandbox.update_faults(self.host(), |f| {
             f.stall_request.insert(upload.part.into(), 1);

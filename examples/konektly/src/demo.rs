@@ -222,22 +222,18 @@ async fn set_faults(info: &SandboxInfo, platform: &str, faults: &Faults) -> Resu
 
 /// A platform's fault knobs, as the sandbox has them now.
 async fn get_faults(info: &SandboxInfo, platform: &str) -> Result<Faults> {
-    let http = konektly_core::HttpClient::new()?.client().clone();
-    let url =
-        info.control.join(&format!("_sandbox/faults/{platform}")).map_err(|e| CliError::Message(e.to_string()))?;
-    http.get(url)
-        .send()
-        .await
-        .map_err(|e| CliError::Message(format!("the sandbox does not answer: {}", e.without_url())))?
-        .json()
-        .await
-        .map_err(|e| CliError::Message(format!("the sandbox answered badly: {e}")))
+    sandbox_get(info, &format!("_sandbox/faults/{platform}")).await
 }
 
 /// What the sandbox has received so far (`GET <control>_sandbox/posts`).
 pub async fn sandbox_posts(info: &SandboxInfo) -> Result<Vec<PostedRecord>> {
+    sandbox_get(info, "_sandbox/posts").await
+}
+
+/// `GET <control><path>` from the sandbox's inspection API, as JSON.
+async fn sandbox_get<T: serde::de::DeserializeOwned>(info: &SandboxInfo, path: &str) -> Result<T> {
     let http = konektly_core::HttpClient::new()?.client().clone();
-    let url = info.control.join("_sandbox/posts").map_err(|e| CliError::Message(e.to_string()))?;
+    let url = info.control.join(path).map_err(|e| CliError::Message(e.to_string()))?;
     http.get(url)
         .send()
         .await
