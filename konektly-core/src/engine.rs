@@ -535,12 +535,9 @@ impl Konektly {
                 continue;
             };
             let content = post.content_for(target);
-            let local_media = content
-                .media
-                .iter()
-                .chain(content.thread.iter().flat_map(|t| &t.media))
-                .any(|m| !matches!(m.source, crate::media::MediaSource::Url(_)));
-            if platform.capabilities().needs_media_host && self.inner.media_host.is_none() && local_media {
+            // The platform says whether this post needs a host (TikTok photos do, its uploaded
+            // videos do not; media already at a URL never do).
+            if self.inner.media_host.is_none() && platform.needs_media_host(content, &target.options) {
                 push(
                     Violation::new(
                         "media_host_required",

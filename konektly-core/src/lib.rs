@@ -82,7 +82,7 @@ pub use owned::Owned;
 pub use platform::{
     AspectRatio, AuthorizationRequest, Capabilities, CheckpointSaver, Dimensions, MediaLimits, MemoryCheckpoints,
     PendingAuthorization, Platform, ProgressSink, PublishContext, RateLimitSink, ReconcileSupport, TextCounting,
-    validate_against_capabilities,
+    VideoFormat, validate_against_capabilities,
 };
 pub use scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, Scheduler, TargetFilter};
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};

@@ -87,22 +87,23 @@ pub struct Media {
     /// (`mp4v`), `"h263"`, `"prores"`, or the sample entry's four-character code for anything
     /// else. `None` when not probed (URL media) or when the file has no video track.
     ///
-    /// Platforms differ here (most take H.264, some HEVC too): adapters may check it;
-    /// [`validate_against_capabilities`](crate::validate_against_capabilities) does not.
+    /// Platforms differ here (most take H.264, some HEVC too): a platform's
+    /// [`VideoFormat`](crate::VideoFormat) bounds are checked by
+    /// [`validate_against_capabilities`](crate::validate_against_capabilities).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_codec: Option<String>,
     /// The codec of a video's (first) audio track: `"aac"` (`mp4a` holding AAC), `"mp3"`,
     /// `"opus"`, `"flac"`, `"alac"`, `"ac3"`, `"eac3"`, `"pcm"`, `"mp4a"` (MPEG-4 audio other
     /// than AAC and MP3), or the sample entry's four-character code. `None` when not probed or
-    /// when the file has no audio track. Like `video_codec`, for adapters to check.
+    /// when the file has no audio track. Checked like `video_codec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_codec: Option<String>,
     /// Frames per second of a video's video track (sample count over the track's duration; an
-    /// average for a variable frame rate), to 1/1000. Probed, for adapters to check.
+    /// average for a variable frame rate), to 1/1000. Probed; checked like `video_codec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_rate: Option<f64>,
     /// Average bits per second of a video: its size × 8 over its duration (container included).
-    /// Probed, for adapters to check.
+    /// Probed; checked like `video_codec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bit_rate: Option<u64>,
     /// Why the probe found the file malformed: a video whose boxes cannot be read (a box of size

@@ -58,6 +58,10 @@ pub struct MediaLimits {
     /// files; given with `Media::with_dimensions` for URL media).
     #[serde(default)]
     pub dimensions: Dimensions,
+    /// Encoding bounds (codecs, frame rate, bit rate), checked when the facts are known
+    /// (probed from local files; URL media are not probed, so nothing is checked for them).
+    #[serde(default, skip_serializing_if = "VideoFormat::is_unbounded")]
+    pub format: VideoFormat,
 }
 
 impl Default for MediaLimits {
@@ -72,6 +76,102 @@ impl Default for MediaLimits {
             max_duration: None,
             min_bytes: 0,
             dimensions: Dimensions::default(),
+            format: VideoFormat::default(),
+        }
+    }
+}
+
+/// Encoding bounds of a video: codecs, frame rate and bit rate (all optional). Each is checked
+/// only when the fact is known ([`Media::video_codec`], [`Media::audio_codec`],
+/// [`Media::frame_rate`], [`Media::bit_rate`] are probed from local files and bytes; a URL
+/// media item knows none of them, and an unknown fact is never a violation).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VideoFormat {
+    /// Accepted video codecs, as [`Media::video_codec`] names them (`h264`, `hevc`, `vp9`…);
+    /// empty accepts any.
+    pub video_codecs: Vec<String>,
+    /// Accepted audio codecs, as [`Media::audio_codec`] names them (`aac`…); empty accepts any.
+    /// A video without an audio track has no audio codec and passes.
+    pub audio_codecs: Vec<String>,
+    /// Lowest frame rate (frames per second), inclusive.
+    pub min_frame_rate: Option<f64>,
+    /// Highest frame rate (frames per second), inclusive.
+    pub max_frame_rate: Option<f64>,
+    /// Highest average bit rate of the whole file (bits per second, as [`Media::bit_rate`]
+    /// measures it: size × 8 over duration, audio and container included), inclusive.
+    pub max_bit_rate: Option<u64>,
+}
+
+impl VideoFormat {
+    /// Whether no bound is set.
+    pub fn is_unbounded(&self) -> bool {
+        *self == VideoFormat::default()
+    }
+
+    /// The violations of `media` at `field`: at most one per bound (video codec, audio codec,
+    /// frame rate, bit rate), and none for a fact not known.
+    pub fn check(&self, media: &Media, field: &str) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let listed = |codecs: &[String], codec: &str| codecs.is_empty() || codecs.iter().any(|c| c == codec);
+        if let Some(codec) = &media.video_codec
+            && !listed(&self.video_codecs, codec)
+        {
+            out.push(
+                Violation::new(
+                    "video_codec_not_supported",
+                    field,
+                    format!("{codec} video is not accepted; encode it as {}", self.video_codecs.join(" or ")),
+                )
+                .with_values(self.video_codecs.join(", "), codec),
+            );
+        }
+        if let Some(codec) = &media.audio_codec
+            && !listed(&self.audio_codecs, codec)
+        {
+            out.push(
+                Violation::new(
+                    "audio_codec_not_supported",
+                    field,
+                    format!("{codec} audio is not accepted; encode it as {}", self.audio_codecs.join(" or ")),
+                )
+                .with_values(self.audio_codecs.join(", "), codec),
+            );
+        }
+        if let Some(fps) = media.frame_rate {
+            let low = self.min_frame_rate.is_some_and(|m| fps < m);
+            let high = self.max_frame_rate.is_some_and(|m| fps > m);
+            let bounded = self.min_frame_rate.is_some() || self.max_frame_rate.is_some();
+            if bounded && (low || high || !fps.is_finite()) {
+                let range = self.frame_rate_range();
+                out.push(
+                    Violation::new(
+                        "frame_rate_out_of_range",
+                        field,
+                        format!("the frame rate must be {range} frames per second"),
+                    )
+                    .with_values(range, format!("{fps}")),
+                );
+            }
+        }
+        if let (Some(rate), Some(max)) = (media.bit_rate, self.max_bit_rate)
+            && rate > max
+        {
+            out.push(
+                Violation::new("bit_rate_too_high", field, "the video's bit rate is too high")
+                    .with_values(format!("{max} bit/s"), format!("{rate} bit/s")),
+            );
+        }
+        out
+    }
+
+    /// The frame rates allowed, as words (`23–60`, `≤ 60`, `≥ 24`, or `any`).
+    pub fn frame_rate_range(&self) -> String {
+        match (self.min_frame_rate, self.max_frame_rate) {
+            (Some(a), Some(b)) => format!("{a}–{b}"),
+            (Some(a), None) => format!("≥ {a}"),
+            (None, Some(b)) => format!("≤ {b}"),
+            (None, None) => "any".into(),
         }
     }
 }
@@ -497,7 +597,32 @@ pub trait Platform: Send + Sync + fmt::Debug {
     fn capabilities(&self) -> &Capabilities;
 
     /// Checks content and options against the platform's rules, offline. Returns every violation.
+    /// Rules that depend on the time (a native schedule's window) are checked against now.
     fn validate(&self, content: &Content, options: &TargetOptions) -> Vec<Violation>;
+
+    /// [`validate`](Self::validate) with the clock given: rules that depend on the time are
+    /// checked against `now`. Adapters with such rules override it (and `validate` calls it
+    /// with `Utc::now()`); the default is `validate`, for platforms whose rules ignore the time.
+    fn validate_at(&self, content: &Content, options: &TargetOptions, now: DateTime<Utc>) -> Vec<Violation> {
+        let _ = now;
+        self.validate(content, options)
+    }
+
+    /// Whether publishing this post needs a [`MediaHost`](crate::MediaHost): the platform
+    /// fetches some of its media by URL and they are not at a URL yet (local files or bytes).
+    /// The engine refuses such a post offline (`media_host_required`) when no host is
+    /// configured. The default says what [`Capabilities::needs_media_host`] says, for posts
+    /// with local media; adapters whose need depends on the post (TikTok photos, Instagram
+    /// images) override it.
+    fn needs_media_host(&self, content: &Content, options: &TargetOptions) -> bool {
+        let _ = options;
+        self.capabilities().needs_media_host
+            && content
+                .media
+                .iter()
+                .chain(content.thread.iter().flat_map(|t| &t.media))
+                .any(|m| !matches!(m.source, crate::media::MediaSource::Url(_)))
+    }
 
     /// Starts an authorization: URL, state and PKCE verifier.
     fn authorization_request(&self, redirect_uri: &Url) -> Result<AuthorizationRequest>;
@@ -611,6 +736,7 @@ fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &
         if let (Some(w), Some(h)) = (m.width, m.height) {
             out.extend(limits.dimensions.check(w, h, &f));
         }
+        out.extend(limits.format.check(m, &f));
         if let Some(d) = m.duration {
             if let Some(min) = limits.min_duration
                 && d < min
