@@ -20,7 +20,7 @@ use crate::chunks::ChunkPlan;
 use crate::client::{TikTokClient, path};
 use crate::error::map_fail_reason;
 use crate::model::{CreatorInfo, Kind, PostMode, PrivacyLevel, Source, State, StatusData, TikTokOptions, VideoSource};
-use crate::validate::{capabilities, is_photo_post, validate};
+use crate::validate::{capabilities, is_photo_post, needs_media_host, validate};
 
 /// The platform id.
 pub const PLATFORM_ID: &str = "tiktok";
@@ -113,6 +113,15 @@ impl TikTokPlatform {
                 MediaSource::Url(_) => Source::PullFromUrl,
                 _ => Source::FileUpload,
             },
+        }
+    }
+
+    /// The URL TikTok pulls `media` from: its own when it is already at one, else the
+    /// `MediaHost`'s (a `Config` error when none is configured; validation refuses that offline).
+    async fn pull_url(ctx: &PublishContext<'_>, media: &Media) -> Result<Url> {
+        match &media.source {
+            MediaSource::Url(u) => Ok(u.clone()),
+            _ => ctx.media_host()?.url_for(media).await,
         }
     }
 
@@ -253,10 +262,9 @@ impl TikTokPlatform {
 
         let (init_path, body) = match kind {
             Kind::Photo => {
-                let host = ctx.media_host()?;
                 let mut urls = Vec::with_capacity(content.media.len());
                 for m in &content.media {
-                    urls.push(host.url_for(m).await?.to_string());
+                    urls.push(Self::pull_url(ctx, m).await?.to_string());
                 }
                 state.source = Source::PullFromUrl;
                 let mut post_info = json!({
@@ -300,7 +308,7 @@ impl TikTokPlatform {
                         })
                     }
                     Source::PullFromUrl => {
-                        let url = ctx.media_host()?.url_for(media).await?;
+                        let url = Self::pull_url(ctx, media).await?;
                         json!({ "source": "PULL_FROM_URL", "video_url": url.as_str() })
                     }
                 };
@@ -359,6 +367,12 @@ impl Platform for TikTokPlatform {
 
     fn validate(&self, content: &Content, options: &TargetOptions) -> Vec<Violation> {
         validate(&self.caps, content, options)
+    }
+
+    /// Photo posts and pull-from-URL videos are fetched by TikTok: they need a `MediaHost` when
+    /// some of their media are local. Uploaded videos never do.
+    fn needs_media_host(&self, content: &Content, options: &TargetOptions) -> bool {
+        needs_media_host(content, options)
     }
 
     fn authorization_request(&self, redirect_uri: &Url) -> Result<AuthorizationRequest> {

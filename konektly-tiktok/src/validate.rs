@@ -9,7 +9,7 @@ use konektly_core::{
     validate_against_capabilities,
 };
 
-use crate::model::{PostMode, PrivacyLevel, TikTokOptions};
+use crate::model::{PostMode, PrivacyLevel, TikTokOptions, VideoSource};
 
 /// Longest video caption (UTF-16 units).
 pub const MAX_CAPTION: usize = 2200;
@@ -51,6 +51,7 @@ pub(crate) fn capabilities(budgets: Vec<konektly_core::ratelimit::DeclaredBudget
                     max_height: Some(4096),
                     ..konektly_core::Dimensions::default()
                 },
+                format: video_format(),
                 ..MediaLimits::default()
             },
             MediaLimits {
@@ -79,10 +80,36 @@ pub(crate) fn capabilities(budgets: Vec<konektly_core::ratelimit::DeclaredBudget
         asynchronous_processing: true,
         rotating_refresh_tokens: true,
         reconcile: ReconcileSupport::FromCheckpoint,
-        // Videos are uploaded; only photos and pull-from-URL need a MediaHost.
+        // Uploaded videos need no MediaHost; photo posts and pull-from-URL videos with local
+        // media do, which `needs_media_host` decides per post (the engine asks it offline).
         needs_media_host: false,
         budgets,
     }
+}
+
+/// TikTok's video encodings: H.264 (recommended), H.265, VP8 or VP9, at 23–60 frames per
+/// second (a video outside them fails TikTok's `file_format_check_failed` or
+/// `frame_rate_check_failed` after upload). No audio codec or bit rate is stated.
+pub fn video_format() -> konektly_core::VideoFormat {
+    konektly_core::VideoFormat {
+        video_codecs: vec!["h264".into(), "hevc".into(), "vp8".into(), "vp9".into()],
+        min_frame_rate: Some(23.0),
+        max_frame_rate: Some(60.0),
+        ..konektly_core::VideoFormat::default()
+    }
+}
+
+/// Whether publishing `content` needs a `MediaHost`: TikTok pulls photos (always) and
+/// pull-from-URL videos from a URL, so local media among them need one; an uploaded video
+/// (`FILE_UPLOAD`, the default for local files) does not. Options that do not parse are a
+/// violation of their own, so they need nothing here.
+pub(crate) fn needs_media_host(content: &Content, options: &TargetOptions) -> bool {
+    let local = |m: &konektly_core::Media| !matches!(m.source, konektly_core::MediaSource::Url(_));
+    if is_photo_post(content) {
+        return content.media.iter().any(local);
+    }
+    let Ok(opts) = options.get::<TikTokOptions>() else { return false };
+    opts.video_source == VideoSource::PullFromUrl && content.media.iter().any(local)
 }
 
 /// Whether the content is a photo post (images only).
@@ -294,6 +321,39 @@ mod tests {
         assert!(codes(&validate(&caps(), &c, &opts(public()))).contains(&"too_many_media_of_kind"));
         let c = Content::text("none");
         assert!(codes(&validate(&caps(), &c, &opts(public()))).contains(&"media_required"));
+    }
+
+    #[test]
+    fn video_encodings_are_checked_where_probed() {
+        let probed = |codec: &str, fps: f64| {
+            let mut m = video(1000);
+            m.video_codec = Some(codec.into());
+            m.frame_rate = Some(fps);
+            Content::text("hi").with_media(m)
+        };
+        for ok in ["h264", "hevc", "vp8", "vp9"] {
+            assert!(validate(&caps(), &probed(ok, 30.0), &opts(public())).is_empty(), "{ok}");
+        }
+        assert_eq!(codes(&validate(&caps(), &probed("av1", 30.0), &opts(public()))), vec!["video_codec_not_supported"]);
+        assert_eq!(codes(&validate(&caps(), &probed("h264", 15.0), &opts(public()))), vec!["frame_rate_out_of_range"]);
+        assert_eq!(codes(&validate(&caps(), &probed("h264", 120.0), &opts(public()))), vec!["frame_rate_out_of_range"]);
+    }
+
+    #[test]
+    fn a_media_host_is_needed_only_for_local_media_tiktok_pulls() {
+        let local_photo = photo("image/jpeg", 10);
+        let url_photo = Media::from_url("https://cdn.example/a.jpg".parse().unwrap(), "image/jpeg".parse().unwrap());
+        let photos = |m: Media| Content::text("p").with_media(m);
+        assert!(needs_media_host(&photos(local_photo.clone()), &TargetOptions::none()));
+        assert!(!needs_media_host(&photos(url_photo.clone()), &TargetOptions::none()));
+        assert!(needs_media_host(&photos(url_photo).with_media(local_photo), &TargetOptions::none()));
+        let local_video = Content::text("v").with_media(video(10));
+        assert!(!needs_media_host(&local_video, &TargetOptions::none()), "uploaded by FILE_UPLOAD");
+        let pull = opts(TikTokOptions { video_source: VideoSource::PullFromUrl, ..public() });
+        assert!(needs_media_host(&local_video, &pull));
+        let url_video = Content::text("v")
+            .with_media(Media::from_url("https://cdn.example/v.mp4".parse().unwrap(), "video/mp4".parse().unwrap()));
+        assert!(!needs_media_host(&url_video, &pull));
     }
 
     #[test]

@@ -254,3 +254,41 @@ async fn the_platform_passes_core_conformance() {
     case.max_polls = 3;
     platform_conformance(&p, case).await;
 }
+
+#[tokio::test]
+async fn local_photos_without_a_media_host_are_refused_offline_before_any_call() {
+    let server = MockServer::start().await;
+    // Nothing may be called: not even the rate-limited creator_info.
+    Mock::given(path_regex(".*")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
+    let store = Arc::new(MemoryTokenStore::new());
+    let engine = Konektly::builder()
+        .platform(Arc::new(platform(&server)))
+        .token_store(store.clone())
+        .scheduler(Arc::new(MemoryScheduler::new()))
+        .build()
+        .unwrap();
+    let a = account();
+    store.insert_account(&a).await.unwrap();
+    let local_photo = || {
+        let mut m = konektly_core::Media::from_bytes(&b"\xff\xd8\xff\xe0"[..]);
+        m.probe_error = None;
+        m.mime = "image/jpeg".parse().unwrap();
+        m
+    };
+    let post = |content: Content, o: &TikTokOptions| {
+        Post::new(a.owner.clone(), content).to(Target::new(a.id).with_options(o).unwrap())
+    };
+    let photos = post(Content::text("bay").with_media(local_photo()).with_media(local_photo()), &public());
+    let v = engine.validate(&photos).await.unwrap();
+    assert_eq!(v.iter().map(|v| v.code.as_str()).collect::<Vec<_>>(), vec!["media_host_required"], "{v:?}");
+    let err = engine.publish_now(&photos).await.unwrap_err();
+    assert!(matches!(&err, konektly_core::Error::InvalidPost(v) if v[0].code == "media_host_required"), "{err:?}");
+    // A local video pulled from a URL needs one too; uploaded, it does not.
+    let pulled = TikTokOptions { video_source: konektly_tiktok::VideoSource::PullFromUrl, ..public() };
+    let v = engine.validate(&post(Content::text("v").with_media(video(10)), &pulled)).await.unwrap();
+    assert_eq!(v.iter().map(|v| v.code.as_str()).collect::<Vec<_>>(), vec!["media_host_required"]);
+    assert!(engine.validate(&post(Content::text("v").with_media(video(10)), &public())).await.unwrap().is_empty());
+    // Photos already at public URLs need no host.
+    let at_urls = post(Content::text("bay").with_media(photo("https://media.example.com/a.jpg")), &public());
+    assert!(engine.validate(&at_urls).await.unwrap().is_empty());
+}

@@ -9,7 +9,7 @@ use konektly_core::{
 use konektly_tiktok::{PostMode, PrivacyLevel, TikTokOptions, VideoSource};
 use serde_json::{Value, json};
 use url::Url;
-use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::matchers::{body_json, body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::*;
@@ -256,6 +256,44 @@ async fn pull_from_url_uses_the_media_host() {
     // Without a media host, the error says one is needed (before any init).
     let r = run(&p, &account(), &content, &o, Checkpoint::default(), None, Call::Publish).await;
     assert!(matches!(&r.result, Err(Error::Config(m)) if m.contains("MediaHost")), "{:?}", r.result);
+}
+
+#[tokio::test]
+async fn media_already_at_urls_are_pulled_from_there_without_a_media_host() {
+    let server = MockServer::start().await;
+    mount_creator_info(&server, creator(), 2).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/post/publish/content/init/"))
+        .and(body_partial_json(json!({
+            "source_info": { "source": "PULL_FROM_URL", "photo_images": ["https://media.example.com/a.jpg"] }
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_string(fixture("photo_init.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/post/publish/video/init/"))
+        .and(body_partial_json(json!({
+            "source_info": { "source": "PULL_FROM_URL", "video_url": "https://media.example.com/v.mp4" }
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_string(fixture("pull_init.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p = platform(&server);
+    let photos = Content::text("bay").with_media(photo("https://media.example.com/a.jpg"));
+    let r = run(&p, &account(), &photos, &options(public()), Checkpoint::default(), None, Call::Publish).await;
+    assert!(matches!(r.result, Ok(PublishOutcome::Processing { .. })), "{:?}", r.result);
+    let video = Content::text("v").with_media(
+        konektly_core::Media::from_url(
+            "https://media.example.com/v.mp4".parse().unwrap(),
+            "video/mp4".parse().unwrap(),
+        )
+        .with_size(1000),
+    );
+    let r = run(&p, &account(), &video, &options(public()), Checkpoint::default(), None, Call::Publish).await;
+    assert!(matches!(r.result, Ok(PublishOutcome::Processing { .. })), "{:?}", r.result);
+    assert_eq!(state(&r.checkpoint)["source"], "PULL_FROM_URL");
 }
 
 #[tokio::test]
