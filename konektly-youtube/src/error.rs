@@ -25,6 +25,15 @@ struct GoogleErrorBody {
     message: String,
     errors: Vec<GoogleErrorItem>,
     status: Option<String>,
+    details: Vec<GoogleErrorDetail>,
+}
+
+/// One of `error.details[]`: a `google.rpc.ErrorInfo` carries a machine `reason`
+/// (`SERVICE_DISABLED`, `API_KEY_SERVICE_BLOCKED`…); other detail types carry none.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct GoogleErrorDetail {
+    reason: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,7 +88,7 @@ impl YouTubeApiError {
                 let status = if env.error.code != 0 { env.error.code } else { status.as_u16() };
                 Self {
                     status,
-                    reason: first.and_then(|e| e.reason.clone()).or(env.error.status.clone()),
+                    reason: most_specific_reason(&env.error),
                     domain: first.and_then(|e| e.domain.clone()),
                     message: clean_message(&raw),
                 }
@@ -87,6 +96,19 @@ impl YouTubeApiError {
             Err(_) => Self { status: status.as_u16(), reason: None, domain: None, message: String::new() },
         }
     }
+}
+
+/// The most specific label of an error: YouTube's own `errors[0].reason` (`quotaExceeded`,
+/// `forbidden`…), then a `google.rpc.ErrorInfo` reason from `details`, and only then the
+/// generic canonical `status` (`PERMISSION_DENIED`, `UNAVAILABLE`…) that newer front ends add
+/// to every error of a class. Empty strings say nothing and are skipped.
+fn most_specific_reason(body: &GoogleErrorBody) -> Option<String> {
+    let given = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    body.errors
+        .first()
+        .and_then(|e| given(&e.reason))
+        .or_else(|| body.details.iter().find_map(|d| given(&d.reason)))
+        .or_else(|| given(&body.status))
 }
 
 /// What a row of the table does.
@@ -530,6 +552,56 @@ mod tests {
     fn unknown_reasons_fall_back_to_the_status() {
         assert!(matches!(map(503, "somethingNew"), Error::Transient { .. }));
         assert_eq!(rejected_code(&map(400, "somethingNew")), Some("somethingNew"));
+    }
+
+    /// Bodies as Google sends them today: `status` and `details` next to `errors`.
+    #[test]
+    fn the_stored_code_is_the_most_specific_reason_not_the_generic_status() {
+        let code = |status: u16, body: serde_json::Value| {
+            let e = map_api_error(
+                StatusCode::from_u16(status).unwrap(),
+                &HeaderMap::new(),
+                body.to_string().as_bytes(),
+                CallKind::Idempotent,
+                Utc::now(),
+            );
+            konektly_core::FailureRecord::from(&e).code
+        };
+        // A 403 with YouTube's reason, the canonical status and an ErrorInfo: the reason.
+        let forbidden = serde_json::json!({"error": {
+            "code": 403,
+            "message": "Requests to this API youtube method youtube.api.v3.V3DataVideoService.Insert are blocked.",
+            "errors": [{"message": "Requests to this API youtube method youtube.api.v3.V3DataVideoService.Insert are blocked.",
+                        "domain": "global", "reason": "forbidden"}],
+            "status": "PERMISSION_DENIED",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_SERVICE_BLOCKED",
+                         "domain": "googleapis.com",
+                         "metadata": {"service": "youtube.googleapis.com", "consumer": "projects/123"}}]}});
+        assert_eq!(code(403, forbidden).as_deref(), Some("forbidden"));
+        // No `errors[]` (a front end that sends only the newer shape): the ErrorInfo reason,
+        // which says more than PERMISSION_DENIED.
+        let no_errors = serde_json::json!({"error": {
+            "code": 403,
+            "message": "YouTube Data API v3 has not been used in project 123 before or it is disabled.",
+            "status": "PERMISSION_DENIED",
+            "details": [{"@type": "type.googleapis.com/google.rpc.Help", "links": []},
+                        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED",
+                         "domain": "googleapis.com"}]}});
+        assert_eq!(code(403, no_errors).as_deref(), Some("SERVICE_DISABLED"));
+        // An empty reason says nothing: the status is all there is.
+        let empty = serde_json::json!({"error": {
+            "code": 400, "message": "Bad request", "errors": [{"message": "Bad request", "reason": ""}],
+            "status": "INVALID_ARGUMENT"}});
+        assert_eq!(code(400, empty).as_deref(), Some("INVALID_ARGUMENT"));
+        // The quota reason wins over RESOURCE_EXHAUSTED and keeps its meaning.
+        let quota = api_error(serde_json::json!({"error": {
+            "code": 403, "message": "quota", "status": "RESOURCE_EXHAUSTED",
+            "errors": [{"message": "quota", "domain": "youtube.quota", "reason": "quotaExceeded"}]}}));
+        assert_eq!(quota.reason.as_deref(), Some("quotaExceeded"));
+    }
+
+    fn api_error(body: serde_json::Value) -> YouTubeApiError {
+        YouTubeApiError::parse(StatusCode::FORBIDDEN, body.to_string().as_bytes())
     }
 
     #[test]
