@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::id::{AccountId, OwnerId, PlatformId, PostId, TargetId, WorkerId};
 use crate::media_host::MediaHost;
+use crate::media_store::MediaStore;
 use crate::model::{
     Account, AccountStatus, Checkpoint, FailureRecord, Lease, Post, PublishOutcome, Reconciliation, TargetRecord,
     TargetState, Violation,
@@ -142,6 +143,7 @@ pub struct KonektlyBuilder {
     store: Option<Arc<dyn TokenStore>>,
     scheduler: Option<Arc<dyn Scheduler>>,
     media_host: Option<Arc<dyn MediaHost>>,
+    media_store: Option<Arc<dyn MediaStore>>,
     config: EngineConfig,
 }
 
@@ -173,6 +175,14 @@ impl KonektlyBuilder {
     /// Sets the media host (needed by platforms that fetch media by URL).
     pub fn media_host(mut self, host: Arc<dyn MediaHost>) -> Self {
         self.media_host = Some(host);
+        self
+    }
+
+    /// Sets the media store: scheduled posts' local media are copied into it and read from it
+    /// by every worker (see [`MediaStore`] and [`Konektly::collect_media`]). Without one, a
+    /// post keeps its files' paths, which only workers that see those paths can read.
+    pub fn media_store(mut self, store: Arc<dyn MediaStore>) -> Self {
+        self.media_store = Some(store);
         self
     }
 
@@ -210,6 +220,7 @@ impl KonektlyBuilder {
                 store,
                 scheduler,
                 media_host: self.media_host,
+                media_store: self.media_store,
                 tokens,
                 events,
                 config: self.config,
@@ -226,6 +237,7 @@ struct Inner {
     store: Arc<dyn TokenStore>,
     scheduler: Arc<dyn Scheduler>,
     media_host: Option<Arc<dyn MediaHost>>,
+    media_store: Option<Arc<dyn MediaStore>>,
     tokens: TokenManager,
     events: broadcast::Sender<Event>,
     config: EngineConfig,
@@ -286,6 +298,11 @@ impl Konektly {
     /// The scheduler.
     pub fn scheduler(&self) -> &Arc<dyn Scheduler> {
         &self.inner.scheduler
+    }
+
+    /// The media store, when one is set.
+    pub fn media_store(&self) -> Option<&Arc<dyn MediaStore>> {
+        self.inner.media_store.as_ref()
     }
 
     /// The token manager.
@@ -558,13 +575,16 @@ impl Konektly {
     }
 
     /// Validates and stores a post for publishing at its `publish_at` (or now); workers publish
-    /// it. Submitting a post with the same idempotency key again adds nothing.
+    /// it. Submitting a post with the same idempotency key again adds nothing. With a media
+    /// store, local media are copied into it first and the stored post refers to them by hash.
     pub async fn schedule(&self, post: &Post) -> Result<PostId> {
-        let (records, violations) = self.validate_inner(post).await?;
+        let (mut records, violations) = self.validate_inner(post).await?;
         if !violations.is_empty() {
             return Err(Error::InvalidPost(violations));
         }
+        let copied = self.store_media(&mut records).await?;
         self.inner.scheduler.enqueue(&records).await?;
+        self.confirm_media(&copied).await?;
         Ok(post.id)
     }
 
@@ -574,11 +594,13 @@ impl Konektly {
     pub async fn publish_now(&self, post: &Post) -> Result<Vec<TargetRecord>> {
         let mut post = post.clone();
         post.publish_at = None;
-        let (records, violations) = self.validate_inner(&post).await?;
+        let (mut records, violations) = self.validate_inner(&post).await?;
         if !violations.is_empty() {
             return Err(Error::InvalidPost(violations));
         }
+        let copied = self.store_media(&mut records).await?;
         self.inner.scheduler.enqueue(&records).await?;
+        self.confirm_media(&copied).await?;
         let ids: Vec<TargetId> = records.iter().map(|r| r.id).collect();
         let mut req = ClaimRequest::new(
             WorkerId::new(format!("publish-now-{}", uuid::Uuid::new_v4())),
@@ -861,11 +883,13 @@ impl Konektly {
         let mut checkpoint = record.checkpoint.clone();
         let mut kind_now = kind;
         let mut refreshed = false;
+        // Stored media are read through this process's media store.
+        let content = crate::media_store::attach(self.inner.media_store.as_ref(), &record.content);
         let result = loop {
             let mut ctx = PublishContext::new(
                 record.id,
                 &account,
-                &record.content,
+                &content,
                 &record.options,
                 started,
                 checkpoint.clone(),

@@ -128,6 +128,19 @@ pub enum Error {
     /// The configuration is missing or wrong. Raised at build time, not at first use.
     #[error("configuration error: {0}")]
     Config(String),
+
+    /// A media item's bytes cannot be read, and trying again will not help: its object is
+    /// missing from the media store (collected, deleted by hand, a store that is not the one
+    /// the post was scheduled with), or stored media are read in a process without a media
+    /// store. Its code is `media_unreadable`. A passing failure of the store is `Transient`.
+    #[error("media unreadable: {message}")]
+    MediaUnreadable {
+        /// What is missing, and where it was looked for (never a credential).
+        message: String,
+        /// The store's error.
+        #[source]
+        source: Option<BoxError>,
+    },
 }
 
 fn violations_summary(v: &[Violation]) -> String {
@@ -170,6 +183,7 @@ impl Error {
             Error::Authorization(_) => ErrorKind::Authorization,
             Error::Storage { .. } => ErrorKind::Storage,
             Error::Config(_) => ErrorKind::Config,
+            Error::MediaUnreadable { .. } => ErrorKind::MediaUnreadable,
         }
     }
 
@@ -182,6 +196,7 @@ impl Error {
     pub fn code(&self) -> Option<&str> {
         match self {
             Error::Rejected { code, .. } => code.as_deref(),
+            Error::MediaUnreadable { .. } => Some("media_unreadable"),
             _ => None,
         }
     }
@@ -216,6 +231,8 @@ pub enum ErrorKind {
     Storage,
     /// See [`Error::Config`].
     Config,
+    /// See [`Error::MediaUnreadable`].
+    MediaUnreadable,
     /// Not an error of one call: the outcome of a target's create could not be established
     /// within its attempts or its deadline (every lookup failed, or the platform never finished
     /// processing). The post may or may not be live: check the account.

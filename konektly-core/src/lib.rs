@@ -51,6 +51,7 @@ pub mod http;
 mod id;
 mod media;
 mod media_host;
+mod media_store;
 mod memory;
 mod model;
 pub mod oauth;
@@ -72,6 +73,9 @@ pub use http::{CallKind, HttpClient, HttpConfig};
 pub use id::{AccountId, OwnerId, PlatformId, PostId, TargetId, WorkerId};
 pub use media::{ChunkReader, Media, MediaKind, MediaReader, MediaSource};
 pub use media_host::{DirectoryMediaHost, MediaHost};
+pub use media_store::{
+    MediaCollection, MediaKey, MediaStore, StoreMediaHost, StoredMedia, StoredObject, TrashedObject, extension_of,
+};
 pub use memory::{MemoryScheduler, MemoryTokenStore, apply_completion, cancels_at_once, claim_kind};
 pub use model::{
     Account, AccountGrant, AccountStatus, Checkpoint, Content, FailureRecord, Lease, PlatformOptions, Post, Profile,

@@ -30,6 +30,10 @@ pub enum MediaSource {
     Url(Url),
     /// Bytes in memory (small media only: they are stored with the post).
     Bytes(#[serde(with = "base64_bytes")] Bytes),
+    /// An object of the engine's media store, by the SHA-256 of its bytes: what a scheduled
+    /// post's local media become (see [`MediaStore`](crate::MediaStore)). Read through the
+    /// store, which the engine attaches in a worker.
+    Stored(crate::media_store::StoredMedia),
 }
 
 /// What kind of media an item is.
@@ -218,7 +222,8 @@ impl Media {
     }
 
     /// Opens the bytes for reading from `offset` (a file is seeked, not read from the start; a
-    /// URL is fetched with a `Range` request).
+    /// URL is fetched with a `Range` request; stored media is read from the media store, a
+    /// missing object being [`Error::MediaUnreadable`]).
     pub async fn open_at(&self, http: &reqwest::Client, offset: u64) -> Result<MediaReader> {
         match &self.source {
             MediaSource::File(path) => {
@@ -232,6 +237,7 @@ impl Media {
                 }
                 Ok(MediaReader(Box::pin(file)))
             }
+            MediaSource::Stored(stored) => stored.open_at(offset).await,
             MediaSource::Bytes(bytes) => {
                 let start = (offset as usize).min(bytes.len());
                 Ok(MediaReader(Box::pin(std::io::Cursor::new(bytes.slice(start..)))))
@@ -297,6 +303,11 @@ impl std::fmt::Debug for MediaReader {
 }
 
 impl MediaReader {
+    /// A reader of any source (a [`MediaStore`](crate::MediaStore) returns its objects so).
+    pub fn new(reader: Pin<Box<dyn AsyncRead + Send>>) -> Self {
+        Self(reader)
+    }
+
     /// Reads in chunks of `chunk_size` bytes.
     pub fn chunks(self, chunk_size: usize) -> ChunkReader {
         ChunkReader { reader: self, chunk_size, buf: BytesMut::new() }

@@ -28,12 +28,14 @@
 mod codec;
 mod common;
 mod crypto;
+mod media;
 mod migrations;
 mod postgres;
 mod sqlite;
 
 pub use common::{ErasePolicy, Erasure, KonektlyStore};
 pub use crypto::{CryptoError, KEYS_ENV, KeyRing};
+pub use media::ObjectMediaStore;
 pub use migrations::SCHEMA_VERSION;
 pub use postgres::{PostgresStore, PostgresStoreBuilder};
 pub use sqlite::SqliteStore;

@@ -51,7 +51,8 @@ const STREAM_BUFFER: usize = 256 * 1024;
 impl ChunkSource {
     async fn open(media: &Media, http: &reqwest::Client, offset: u64, chunk_size: usize) -> Result<Self> {
         Ok(match media.source {
-            MediaSource::File(_) => ChunkSource::File { chunk_size: chunk_size as u64 },
+            // Stored media is read from the media store at each chunk's offset, like a file.
+            MediaSource::File(_) | MediaSource::Stored(_) => ChunkSource::File { chunk_size: chunk_size as u64 },
             MediaSource::Bytes(_) => ChunkSource::Memory { chunk_size: chunk_size as u64 },
             MediaSource::Url(_) => ChunkSource::Buffered(media.open_at(http, offset).await?.chunks(chunk_size)),
         })
