@@ -21,7 +21,7 @@ use crate::model::{
     ContainerStatus, IdBody, InstagramCodeBody, InstagramMedia, InstagramMediaKind, InstagramOptions, InstagramState,
     InstagramUser, ListBody, PublishingLimit, TokenBody,
 };
-use crate::validate::{instagram_capabilities, instagram_kind, validate_instagram};
+use crate::validate::{instagram_capabilities, instagram_kind, instagram_needs_media_host, validate_instagram};
 
 /// How a container's wait ended.
 enum Wait {
@@ -201,7 +201,45 @@ impl InstagramPlatform {
         Ok(created.id)
     }
 
+    /// `user_tags` for the media item at `index`: Graph's JSON array of `{username, x, y}`
+    /// (the position only where given).
+    fn user_tags(opts: &InstagramOptions, index: usize, form: &mut Vec<(&'static str, String)>) {
+        let tags: Vec<Value> = opts
+            .user_tags
+            .iter()
+            .filter(|t| t.media_index == index)
+            .map(|t| {
+                let mut tag = serde_json::Map::new();
+                tag.insert("username".into(), Value::from(t.graph_username()));
+                if let Some(x) = t.x {
+                    tag.insert("x".into(), Value::from(x));
+                }
+                if let Some(y) = t.y {
+                    tag.insert("y".into(), Value::from(y));
+                }
+                Value::Object(tag)
+            })
+            .collect();
+        if !tags.is_empty() {
+            form.push(("user_tags", Value::from(tags).to_string()));
+        }
+    }
+
+    /// The paid-partnership fields, on the post's own container (a carousel's parent).
+    fn partnership(opts: &InstagramOptions, form: &mut Vec<(&'static str, String)>) {
+        if !opts.branded_content_sponsor_ids.is_empty() {
+            form.push((
+                "branded_content_sponsor_ids",
+                Value::from(opts.branded_content_sponsor_ids.clone()).to_string(),
+            ));
+        }
+        if let Some(p) = opts.is_paid_partnership {
+            form.push(("is_paid_partnership", p.to_string()));
+        }
+    }
+
     fn shared_fields(ctx: &PublishContext<'_>, opts: &InstagramOptions, form: &mut Vec<(&'static str, String)>) {
+        Self::partnership(opts, form);
         if !ctx.content.text.is_empty() {
             form.push(("caption", ctx.content.text.clone()));
         }
@@ -334,6 +372,8 @@ impl InstagramPlatform {
                             if let Some(alt) = &m.alt_text {
                                 child.push(("alt_text", alt.clone()));
                             }
+                            // Tags go on the image they are on (videos in a carousel take none).
+                            Self::user_tags(&opts, i, &mut child);
                         }
                         let id =
                             self.create_container(ctx, child, &format!("creating carousel item {}", i + 1)).await?;
@@ -369,12 +409,14 @@ impl InstagramPlatform {
                     if let Some(alt) = &m.alt_text {
                         form.push(("alt_text", alt.clone()));
                     }
+                    Self::user_tags(&opts, 0, &mut form);
                     Self::shared_fields(ctx, &opts, &mut form);
                 }
                 InstagramMediaKind::Reel => {
                     // Never standalone VIDEO: Instagram publishes single videos as Reels.
                     form.push(("media_type", "REELS".into()));
                     resumable = Self::video_source(ctx, &opts, &media[0], &mut form).await?;
+                    Self::user_tags(&opts, 0, &mut form);
                     Self::shared_fields(ctx, &opts, &mut form);
                     if let Some(s) = opts.share_to_feed {
                         form.push(("share_to_feed", s.to_string()));
@@ -394,6 +436,8 @@ impl InstagramPlatform {
                     } else {
                         form.push(("image_url", Self::media_url(ctx, m).await?.to_string()));
                     }
+                    Self::user_tags(&opts, 0, &mut form);
+                    Self::partnership(&opts, &mut form);
                 }
             }
             let id = self.create_container(ctx, form, "creating the media container").await?;
@@ -506,6 +550,11 @@ impl Platform for InstagramPlatform {
 
     fn validate(&self, content: &Content, options: &TargetOptions) -> Vec<Violation> {
         validate_instagram(&self.client.cfg.limits, content, options)
+    }
+
+    /// Images are always fetched by URL; videos too unless their bytes go by resumable upload.
+    fn needs_media_host(&self, content: &Content, options: &TargetOptions) -> bool {
+        instagram_needs_media_host(content, options)
     }
 
     fn authorization_request(&self, redirect_uri: &Url) -> Result<AuthorizationRequest> {

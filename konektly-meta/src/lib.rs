@@ -46,5 +46,8 @@ pub use builder::{
 pub use error::{GraphApiError, GraphErrorBody, graph_error};
 pub use facebook::{FacebookPagePlatform, KIND_PAGE, KIND_USER, LOGIN_KEY, PAGE_ID_KEY};
 pub use instagram::InstagramPlatform;
-pub use model::{FacebookOptions, FacebookPostKind, InstagramMediaKind, InstagramOptions};
-pub use validate::{FACEBOOK_MAX_TEXT, INSTAGRAM_MAX_CAPTION, INSTAGRAM_MAX_HASHTAGS, INSTAGRAM_MAX_MENTIONS};
+pub use model::{FacebookOptions, FacebookPostKind, InstagramMediaKind, InstagramOptions, InstagramUserTag};
+pub use validate::{
+    FACEBOOK_MAX_TEXT, INSTAGRAM_MAX_CAPTION, INSTAGRAM_MAX_HASHTAGS, INSTAGRAM_MAX_MENTIONS, INSTAGRAM_MAX_SPONSORS,
+    INSTAGRAM_MAX_USER_TAGS, facebook_reel_format, instagram_video_format,
+};

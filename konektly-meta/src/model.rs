@@ -64,6 +64,54 @@ pub struct InstagramOptions {
     /// Login only) instead of a public URL. When absent: for videos that are not at a URL when
     /// no `MediaHost` is configured.
     pub resumable_upload: Option<bool>,
+    /// People tagged in the post's images (and Reels and Stories): at most 20 per media item;
+    /// an image's tags need a position; a video inside a carousel takes none. For a carousel,
+    /// each tag names its item with `media_index`.
+    pub user_tags: Vec<InstagramUserTag>,
+    /// Up to 2 Instagram user ids of the brands that sponsor the post (a paid partnership).
+    pub branded_content_sponsor_ids: Vec<String>,
+    /// Label the post as a paid partnership.
+    pub is_paid_partnership: Option<bool>,
+}
+
+/// A person tagged in an Instagram image: their public username and, for images, where the tag
+/// sits — `x` and `y` from the image's top-left corner, each in `0.0..=1.0`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstagramUserTag {
+    /// The public username (a leading `@` is dropped when sent).
+    pub username: String,
+    /// Horizontal position, `0.0` (left) to `1.0` (right); required on images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<f64>,
+    /// Vertical position, `0.0` (top) to `1.0` (bottom); required on images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<f64>,
+    /// Which media item of the post the tag is on (0-based; carousels). Default 0.
+    #[serde(default, skip_serializing_if = "is_first")]
+    pub media_index: usize,
+}
+
+fn is_first(n: &usize) -> bool {
+    *n == 0
+}
+
+impl InstagramUserTag {
+    /// A tag at `x`, `y` on the first (or only) media item.
+    pub fn at(username: impl Into<String>, x: f64, y: f64) -> Self {
+        Self { username: username.into(), x: Some(x), y: Some(y), media_index: 0 }
+    }
+
+    /// The same tag on the carousel item at `index`.
+    pub fn on_item(mut self, index: usize) -> Self {
+        self.media_index = index;
+        self
+    }
+
+    /// The username as Graph takes it (no leading `@`).
+    pub fn graph_username(&self) -> &str {
+        self.username.trim().trim_start_matches('@')
+    }
 }
 
 impl PlatformOptions for InstagramOptions {

@@ -19,7 +19,34 @@ pub const INSTAGRAM_MAX_CAPTION: usize = 2_200;
 pub const INSTAGRAM_MAX_HASHTAGS: usize = 30;
 /// Most @mentions in an Instagram caption.
 pub const INSTAGRAM_MAX_MENTIONS: usize = 20;
+/// Most people tagged on one Instagram media item (more is refused with subcode 2207040).
+pub const INSTAGRAM_MAX_USER_TAGS: usize = 20;
+/// Most brand sponsors of one Instagram post.
+pub const INSTAGRAM_MAX_SPONSORS: usize = 2;
 const IG_IMAGE_MAX_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Instagram's video encodings (Reels; Stories take the same): H.264 or HEVC video, AAC audio,
+/// 23–60 frames per second, and at most 25 Mbit/s of video. The probe measures the whole
+/// file's average rate, so the bound is the video's 25 Mbit/s plus the 128 kbit/s of audio
+/// Instagram allows.
+pub fn instagram_video_format() -> konektly_core::VideoFormat {
+    konektly_core::VideoFormat {
+        video_codecs: vec!["h264".into(), "hevc".into()],
+        audio_codecs: vec!["aac".into()],
+        min_frame_rate: Some(23.0),
+        max_frame_rate: Some(60.0),
+        max_bit_rate: Some(25_000_000 + 128_000),
+    }
+}
+
+/// Facebook Reels: 24–60 frames per second (no codec is stated; MP4 is recommended).
+pub fn facebook_reel_format() -> konektly_core::VideoFormat {
+    konektly_core::VideoFormat {
+        min_frame_rate: Some(24.0),
+        max_frame_rate: Some(60.0),
+        ..konektly_core::VideoFormat::default()
+    }
+}
 
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -88,6 +115,7 @@ pub(crate) fn instagram_capabilities(limits: &Limits) -> Capabilities {
                 max_bytes: limits.ig_reel_max_bytes,
                 min_duration: Some(secs(3)),
                 max_duration: Some(secs(15 * 60)),
+                format: instagram_video_format(),
                 ..MediaLimits::default()
             },
         ],
@@ -203,6 +231,7 @@ pub(crate) fn validate_facebook_at(
                 if let (Some(w), Some(h)) = (m.width, m.height) {
                     out.extend(FB_REEL.check(w, h, &format!("media[{i}]")));
                 }
+                out.extend(facebook_reel_format().check(m, &format!("media[{i}]")));
             }
         }
         if content.link.is_some() {
@@ -279,6 +308,106 @@ fn ig_video_type(out: &mut Vec<Violation>, field: &str, m: &Media) {
             Violation::new("media_type_not_supported", field, "Instagram takes MP4 or MOV videos")
                 .with_values("video/mp4, video/quicktime", m.mime.essence_str()),
         );
+    }
+    out.extend(instagram_video_format().check(m, field));
+}
+
+/// Whether publishing `content` on Instagram needs a `MediaHost`: Instagram fetches images by
+/// URL always, and videos by URL unless their bytes go by resumable upload (the default for
+/// local videos without a host; `resumable_upload: false` asks for a URL).
+pub(crate) fn instagram_needs_media_host(content: &Content, options: &TargetOptions) -> bool {
+    let resumable = options.get::<InstagramOptions>().map(|o| o.resumable_upload).unwrap_or(None);
+    content.media.iter().any(|m| {
+        let local = !matches!(m.source, konektly_core::MediaSource::Url(_));
+        local && (m.kind() != MediaKind::Video || resumable == Some(false))
+    })
+}
+
+/// `user_tags` and the partnership fields: one violation per broken rule.
+fn instagram_tags(out: &mut Vec<Violation>, content: &Content, opts: &InstagramOptions, kind: InstagramMediaKind) {
+    let n = content.media.len();
+    let carousel = kind == InstagramMediaKind::Feed && n > 1;
+    let mut per_item = vec![0usize; n];
+    for (i, tag) in opts.user_tags.iter().enumerate() {
+        let f = format!("options.user_tags[{i}]");
+        if tag.graph_username().is_empty() {
+            out.push(Violation::new("user_tag_username_required", format!("{f}.username"), "a tag names a username"));
+        }
+        let Some(m) = content.media.get(tag.media_index) else {
+            out.push(
+                Violation::new(
+                    "user_tag_media_out_of_range",
+                    format!("{f}.media_index"),
+                    "there is no such media item",
+                )
+                .with_values(n.saturating_sub(1), tag.media_index),
+            );
+            continue;
+        };
+        per_item[tag.media_index] += 1;
+        if carousel && m.kind() == MediaKind::Video {
+            out.push(Violation::new(
+                "user_tags_not_supported",
+                format!("{f}.media_index"),
+                "a video inside a carousel takes no user tags",
+            ));
+            continue;
+        }
+        // An image's tag sits somewhere on it; in a Story or a Reel the position is optional.
+        let needs_position = m.kind() == MediaKind::Image && kind != InstagramMediaKind::Story;
+        if needs_position && (tag.x.is_none() || tag.y.is_none()) {
+            out.push(Violation::new(
+                "user_tag_position_required",
+                &f,
+                "a tag on an image needs its position: x and y, from 0.0 to 1.0",
+            ));
+        }
+        for (axis, v) in [("x", tag.x), ("y", tag.y)] {
+            if let Some(v) = v
+                && !(0.0..=1.0).contains(&v)
+            {
+                out.push(
+                    Violation::new(
+                        "user_tag_position_out_of_range",
+                        format!("{f}.{axis}"),
+                        format!("{axis} is a fraction of the image, from 0.0 to 1.0"),
+                    )
+                    .with_values("0.0–1.0", v),
+                );
+            }
+        }
+    }
+    for (item, count) in per_item.iter().enumerate() {
+        if *count > INSTAGRAM_MAX_USER_TAGS {
+            out.push(
+                Violation::new(
+                    "too_many_user_tags",
+                    "options.user_tags",
+                    format!("at most {INSTAGRAM_MAX_USER_TAGS} people are tagged on one media item (media[{item}])"),
+                )
+                .with_values(INSTAGRAM_MAX_USER_TAGS, count),
+            );
+        }
+    }
+    let sponsors = &opts.branded_content_sponsor_ids;
+    if sponsors.len() > INSTAGRAM_MAX_SPONSORS {
+        out.push(
+            Violation::new(
+                "too_many_sponsors",
+                "options.branded_content_sponsor_ids",
+                format!("at most {INSTAGRAM_MAX_SPONSORS} brand sponsors"),
+            )
+            .with_values(INSTAGRAM_MAX_SPONSORS, sponsors.len()),
+        );
+    }
+    for (i, id) in sponsors.iter().enumerate() {
+        if id.trim().is_empty() {
+            out.push(Violation::new(
+                "sponsor_id_required",
+                format!("options.branded_content_sponsor_ids[{i}]"),
+                "a sponsor is named by its Instagram user id",
+            ));
+        }
     }
 }
 
@@ -390,6 +519,7 @@ pub(crate) fn validate_instagram(limits: &Limits, content: &Content, options: &T
             out.push(Violation::new("location_not_supported", "options.location_id", "Stories take no location"));
         }
     }
+    instagram_tags(&mut out, content, &opts, kind);
     if opts.collaborators.len() > 3 {
         out.push(
             Violation::new("too_many_collaborators", "options.collaborators", "at most 3 collaborators")
@@ -553,6 +683,107 @@ mod tests {
         let feed_video = InstagramOptions { kind: Some(InstagramMediaKind::Feed), ..Default::default() };
         assert_eq!(codes(&ig(&short_reel, &feed_video)), vec!["video_must_be_reel"]);
         assert_eq!(codes(&ig(&Content::text("no media"), &InstagramOptions::default())), vec!["media_required"]);
+    }
+
+    #[test]
+    fn user_tags_are_checked_per_media_item_one_violation_per_rule() {
+        use crate::model::InstagramUserTag as Tag;
+        let with = |tags: Vec<Tag>| InstagramOptions { user_tags: tags, ..Default::default() };
+        let image = Content::text("hi").with_media(jpeg(1080, 1080, 1000));
+        assert!(ig(&image, &with(vec![Tag::at("friend", 0.0, 1.0), Tag::at("@other", 0.5, 0.25)])).is_empty());
+        // Out of the image: one violation per coordinate, naming it.
+        let v = ig(&image, &with(vec![Tag::at("friend", 1.5, -0.1)]));
+        assert_eq!(codes(&v), vec!["user_tag_position_out_of_range", "user_tag_position_out_of_range"]);
+        assert_eq!(v[0].field, "options.user_tags[0].x");
+        assert_eq!(v[1].field, "options.user_tags[0].y");
+        // An image's tag needs a position; a Story's and a Reel's need none.
+        let unplaced = Tag { username: "friend".into(), ..Default::default() };
+        assert_eq!(codes(&ig(&image, &with(vec![unplaced.clone()]))), vec!["user_tag_position_required"]);
+        let story = InstagramOptions { kind: Some(InstagramMediaKind::Story), ..with(vec![unplaced.clone()]) };
+        assert!(ig(&Content::text("").with_media(jpeg(1080, 1920, 1000)), &story).is_empty());
+        assert!(ig(&Content::text("r").with_media(video(10, 1000)), &with(vec![unplaced])).is_empty());
+        assert_eq!(codes(&ig(&image, &with(vec![Tag::at("  @", 0.5, 0.5)]))), vec!["user_tag_username_required"]);
+        // At most 20 per media item: a carousel counts each item on its own.
+        let carousel = Content::text("c")
+            .with_media(jpeg(1080, 1080, 1000))
+            .with_media(jpeg(1080, 1080, 1000))
+            .with_media(video(10, 1000));
+        let spread: Vec<Tag> = (0..40).map(|i| Tag::at(format!("u{i}"), 0.5, 0.5).on_item(i % 2)).collect();
+        assert!(ig(&carousel, &with(spread)).is_empty(), "20 on each of two images");
+        let crowded: Vec<Tag> = (0..21).map(|i| Tag::at(format!("u{i}"), 0.5, 0.5).on_item(1)).collect();
+        let v = ig(&carousel, &with(crowded));
+        assert_eq!(codes(&v), vec!["too_many_user_tags"]);
+        assert!(v[0].message.contains("media[1]"), "{}", v[0].message);
+        assert_eq!((v[0].limit.as_deref(), v[0].actual.as_deref()), (Some("20"), Some("21")));
+        // Not on a video inside a carousel; not on an item that does not exist.
+        let v = ig(&carousel, &with(vec![Tag::at("a", 0.5, 0.5).on_item(2), Tag::at("b", 0.5, 0.5).on_item(3)]));
+        assert_eq!(codes(&v), vec!["user_tags_not_supported", "user_tag_media_out_of_range"]);
+        assert_eq!(v[1].field, "options.user_tags[1].media_index");
+    }
+
+    #[test]
+    fn sponsors_are_at_most_two() {
+        let image = Content::text("hi").with_media(jpeg(1080, 1080, 1000));
+        let o = |ids: &[&str]| InstagramOptions {
+            branded_content_sponsor_ids: ids.iter().map(|s| s.to_string()).collect(),
+            is_paid_partnership: Some(true),
+            ..Default::default()
+        };
+        assert!(ig(&image, &o(&["17841400000000001", "17841400000000002"])).is_empty());
+        let v = ig(&image, &o(&["1", "2", "3"]));
+        assert_eq!(codes(&v), vec!["too_many_sponsors"]);
+        assert_eq!((v[0].limit.as_deref(), v[0].actual.as_deref()), (Some("2"), Some("3")));
+        assert_eq!(codes(&ig(&image, &o(&[" "]))), vec!["sponsor_id_required"]);
+    }
+
+    #[test]
+    fn video_encodings_are_checked_for_instagram_and_facebook_reels() {
+        let probed = |codec: &str, fps: f64, bit_rate: u64| {
+            let mut m = video(10, 2000);
+            m.video_codec = Some(codec.into());
+            m.audio_codec = Some("aac".into());
+            m.frame_rate = Some(fps);
+            m.bit_rate = Some(bit_rate);
+            (m.width, m.height) = (Some(1080), Some(1920));
+            Content::text("r").with_media(m)
+        };
+        let none = InstagramOptions::default();
+        assert!(ig(&probed("hevc", 30.0, 20_000_000), &none).is_empty());
+        assert_eq!(codes(&ig(&probed("vp9", 30.0, 1), &none)), vec!["video_codec_not_supported"]);
+        assert_eq!(codes(&ig(&probed("h264", 20.0, 1), &none)), vec!["frame_rate_out_of_range"]);
+        assert_eq!(codes(&ig(&probed("h264", 30.0, 30_000_000), &none)), vec!["bit_rate_too_high"]);
+        let story = InstagramOptions { kind: Some(InstagramMediaKind::Story), ..Default::default() };
+        assert_eq!(codes(&ig(&probed("vp9", 30.0, 1), &story)), vec!["video_codec_not_supported"]);
+        // Facebook Reels: 24–60 fps; a feed video has no stated frame rate.
+        let limits = Limits::default();
+        let caps = facebook_capabilities(&limits);
+        let fb = |c: &Content, o: &FacebookOptions| {
+            codes(&validate_facebook(&caps, &limits, c, &TargetOptions::new(o).unwrap()))
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let reel = FacebookOptions { kind: FacebookPostKind::Reel, ..Default::default() };
+        assert_eq!(fb(&probed("h264", 23.0, 1), &reel), vec!["frame_rate_out_of_range"]);
+        assert!(fb(&probed("h264", 24.0, 1), &reel).is_empty());
+        assert!(fb(&probed("h264", 23.0, 1), &FacebookOptions::default()).is_empty());
+    }
+
+    #[test]
+    fn instagram_needs_a_media_host_for_local_images_and_url_only_videos() {
+        let local = |mime: &str| {
+            let mut m = Media::from_bytes(&b"\xff\xd8\xff"[..]);
+            m.mime = mime.parse().unwrap();
+            m
+        };
+        let none = TargetOptions::none();
+        assert!(instagram_needs_media_host(&Content::text("i").with_media(local("image/jpeg")), &none));
+        assert!(!instagram_needs_media_host(&Content::text("i").with_media(jpeg(10, 10, 10)), &none));
+        let reel = Content::text("r").with_media(local("video/mp4"));
+        assert!(!instagram_needs_media_host(&reel, &none), "a local video goes by resumable upload");
+        let by_url =
+            TargetOptions::new(&InstagramOptions { resumable_upload: Some(false), ..Default::default() }).unwrap();
+        assert!(instagram_needs_media_host(&reel, &by_url));
     }
 
     #[test]

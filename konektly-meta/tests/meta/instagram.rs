@@ -7,7 +7,7 @@ use konektly_core::{
     Checkpoint, Content, Error, Media, MediaHost, PendingAuthorization, Platform, PlatformId, Reconciliation,
     TargetOptions,
 };
-use konektly_meta::{InstagramMediaKind, InstagramOptions};
+use konektly_meta::{InstagramMediaKind, InstagramOptions, InstagramUserTag};
 use serde_json::json;
 use url::Url;
 use wiremock::matchers::{method, path, query_param};
@@ -163,6 +163,98 @@ async fn a_carousel_waits_for_children_that_finish_at_different_times() {
     let parent_created = order.iter().rposition(|c| c == &format!("POST /v25.0/{IG_ID}/media")).unwrap();
     let last_child_look = order.iter().rposition(|c| c == "GET /v25.0/child-2").unwrap();
     assert!(last_child_look < parent_created, "the parent is created only after every child finished");
+}
+
+#[tokio::test]
+async fn user_tags_go_on_each_image_and_the_partnership_on_the_post() {
+    let server = MockServer::start().await;
+    quota(&server, "/v25.0", "ig_publishing_limit.json").await;
+    let child = |url: &str, tags: Option<&str>, id: &str| {
+        let mut f = vec![("is_carousel_item", "true"), ("image_url", url)];
+        if let Some(t) = tags {
+            f.push(("user_tags", t));
+        }
+        Mock::given(method("POST"))
+            .and(path(format!("/v25.0/{IG_ID}/media")))
+            .and(form(&f))
+            .respond_with(ok(json!({ "id": id })))
+            .expect(1)
+    };
+    child("https://cdn.example/1.jpg", Some(r#"[{"username":"friend.one","x":0.5,"y":0.25}]"#), "child-1")
+        .mount(&server)
+        .await;
+    child("https://cdn.example/2.jpg", Some(r#"[{"username":"friend.two","x":0.0,"y":1.0}]"#), "child-2")
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v25.0/{IG_ID}/media")))
+        .and(form(&[("is_carousel_item", "true"), ("media_type", "VIDEO"), ("video_url", "https://cdn.example/3.mp4")]))
+        .respond_with(ok(json!({"id": "child-3"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v25.0/{IG_ID}/media")))
+        .and(form(&[
+            ("media_type", "CAROUSEL"),
+            ("children", "child-1,child-2,child-3"),
+            ("caption", "Tagged"),
+            ("branded_content_sponsor_ids", r#"["17841400000000001"]"#),
+            ("is_paid_partnership", "true"),
+        ]))
+        .respond_with(ok(json!({"id": "parent-t"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for c in ["child-1", "child-2", "child-3", "parent-t"] {
+        container(&server, c, 0, "FINISHED").await;
+    }
+    media_publish(&server, "parent-t", "m-t").await;
+    let ig = meta(&server).instagram;
+    let opts = TargetOptions::new(&InstagramOptions {
+        user_tags: vec![
+            InstagramUserTag::at("@friend.one", 0.5, 0.25),
+            InstagramUserTag::at("friend.two", 0.0, 1.0).on_item(1),
+        ],
+        branded_content_sponsor_ids: vec!["17841400000000001".into()],
+        is_paid_partnership: Some(true),
+        ..Default::default()
+    })
+    .unwrap();
+    let content = Content::text("Tagged")
+        .with_media(jpeg("https://cdn.example/1.jpg"))
+        .with_media(jpeg("https://cdn.example/2.jpg"))
+        .with_media(mp4("https://cdn.example/3.mp4"));
+    assert!(ig.validate(&content, &opts).is_empty());
+    assert_eq!(publish(ig.as_ref(), &ig_fb_account(), &content, &opts).await.published().id, "m-t");
+}
+
+#[tokio::test]
+async fn a_single_image_carries_its_tags_and_the_options_read_from_json() {
+    let server = MockServer::start().await;
+    quota(&server, "/v25.0", "ig_publishing_limit.json").await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v25.0/{IG_ID}/media")))
+        .and(form(&[
+            ("image_url", "https://cdn.example/cat.jpg"),
+            ("caption", "A cat"),
+            ("user_tags", r#"[{"username":"cat.owner","x":0.3,"y":0.7}]"#),
+        ]))
+        .respond_with(ok(json!({"id": "c-t"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    container(&server, "c-t", 0, "FINISHED").await;
+    media_publish(&server, "c-t", "m-ct").await;
+    let ig = meta(&server).instagram;
+    // As an application sends them: plain JSON.
+    let opts = TargetOptions::from_json(json!({"user_tags": [{"username": "cat.owner", "x": 0.3, "y": 0.7}]}));
+    let content = Content::text("A cat").with_media(jpeg("https://cdn.example/cat.jpg"));
+    assert!(ig.validate(&content, &opts).is_empty());
+    assert_eq!(publish(ig.as_ref(), &ig_fb_account(), &content, &opts).await.published().id, "m-ct");
+    let typo = TargetOptions::from_json(json!({"user_tags": [{"username": "a", "x": 0.3, "z": 0.7}]}));
+    let v = ig.validate(&content, &typo);
+    assert_eq!(v.iter().map(|v| v.code.as_str()).collect::<Vec<_>>(), vec!["invalid_options"], "{v:?}");
 }
 
 #[tokio::test]
