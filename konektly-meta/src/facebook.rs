@@ -654,6 +654,15 @@ impl Platform for FacebookPagePlatform {
         validate_facebook(&self.caps, &self.client.cfg.limits, content, options)
     }
 
+    fn validate_at(
+        &self,
+        content: &Content,
+        options: &TargetOptions,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<Violation> {
+        crate::validate::validate_facebook_at(&self.caps, &self.client.cfg.limits, content, options, now)
+    }
+
     fn authorization_request(&self, redirect_uri: &Url) -> Result<AuthorizationRequest> {
         let cfg = &self.client.cfg;
         let state = oauth::random_state();

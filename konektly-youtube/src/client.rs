@@ -369,6 +369,10 @@ impl Platform for YouTubePlatform {
         crate::validate::validate(&self.caps, content, options, self.max_thumbnail_bytes, Utc::now())
     }
 
+    fn validate_at(&self, content: &Content, options: &TargetOptions, now: chrono::DateTime<Utc>) -> Vec<Violation> {
+        crate::validate::validate(&self.caps, content, options, self.max_thumbnail_bytes, now)
+    }
+
     fn authorization_request(&self, redirect_uri: &Url) -> Result<AuthorizationRequest> {
         let state = random_state();
         let (verifier, challenge) = pkce_pair();

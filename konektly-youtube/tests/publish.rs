@@ -710,3 +710,23 @@ async fn a_slow_chunk_answer_is_waited_for_longer_than_an_api_call() {
         with_ctx(&a, &c, &opts(&options()), Checkpoint::default(), async |ctx| p.publish(ctx).await).await;
     assert!(matches!(out.unwrap(), PublishOutcome::Processing { .. }));
 }
+
+#[test]
+fn publish_at_is_checked_against_the_clock_given_through_the_platform_trait() {
+    let p: std::sync::Arc<dyn konektly_core::Platform> = std::sync::Arc::new(platform("http://127.0.0.1:9"));
+    let at = Utc.with_ymd_and_hms(2030, 6, 1, 12, 0, 0).unwrap();
+    let o = konektly_core::TargetOptions::new(&YouTubeOptions {
+        title: Some("Later".into()),
+        privacy: Some(Privacy::Private),
+        publish_at: Some(at),
+        ..Default::default()
+    })
+    .unwrap();
+    let video =
+        konektly_core::Media::from_url("https://cdn.example/v.mp4".parse().unwrap(), "video/mp4".parse().unwrap())
+            .with_size(1000);
+    let content = konektly_core::Content::text("d").with_media(video);
+    let codes = |now| p.validate_at(&content, &o, now).into_iter().map(|v| v.code).collect::<Vec<_>>();
+    assert!(codes(at - chrono::Duration::hours(1)).is_empty());
+    assert_eq!(codes(at + chrono::Duration::hours(1)), vec!["publish_at_in_past"]);
+}

@@ -843,3 +843,19 @@ async fn a_duplicate_refusal_after_our_own_lost_create_is_reconciled_not_failed(
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn schedules_are_checked_against_the_clock_given_through_the_platform_trait() {
+    let server = MockServer::start().await;
+    let fb: std::sync::Arc<dyn konektly_core::Platform> = meta(&server).facebook;
+    let now = chrono::Utc::now() + chrono::Duration::days(100);
+    let o = TargetOptions::new(&konektly_meta::FacebookOptions {
+        schedule_at: Some(now + chrono::Duration::days(2)),
+        ..Default::default()
+    })
+    .unwrap();
+    let content = Content::text("later");
+    assert!(fb.validate_at(&content, &o, now).is_empty());
+    let codes: Vec<String> = fb.validate(&content, &o).into_iter().map(|v| v.code).collect();
+    assert_eq!(codes, vec!["schedule_out_of_window"], "validate is validate_at now");
+}
