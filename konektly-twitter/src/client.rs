@@ -21,7 +21,7 @@ use crate::builder::{XBuilder, endpoint};
 use crate::error::{XApiError, XErrorKind, classify, map_error, rate_limit_reports};
 use crate::model::{
     AltText, AltTextMetadata, CreateTweet, CreatedTweet, Data, InitializeUpload, MediaMetadata, MediaState,
-    ProcessingInfo, Timeline, TweetMedia, TweetReply, UploadData, User, XOptions, XState,
+    ProcessingInfo, Timeline, TweetGeo, TweetMedia, TweetReply, UploadData, User, XOptions, XState,
 };
 use crate::text::text_without_urls;
 
@@ -436,6 +436,9 @@ fn tweet_body(opts: &XOptions, i: usize, text: &str, media_ids: Vec<String>, pre
         for_super_followers_only: first && opts.for_super_followers_only,
         community_id: if first { opts.community_id.clone() } else { None },
         made_with_ai: opts.made_with_ai && has_media,
+        share_with_followers: first && opts.share_with_followers,
+        geo: if first { opts.place_id.clone().map(|place_id| TweetGeo { place_id }) } else { None },
+        paid_partnership: opts.paid_partnership,
     }
 }
 

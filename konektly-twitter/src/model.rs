@@ -63,6 +63,15 @@ pub struct XOptions {
     /// Discloses AI-made media.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub made_with_ai: bool,
+    /// A Community post also shown to the author's followers (needs `community_id`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub share_with_followers: bool,
+    /// Tag the first item with this place (`geo.place_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place_id: Option<String>,
+    /// Discloses a paid partnership (on every item of a thread).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub paid_partnership: bool,
 }
 
 impl konektly_core::PlatformOptions for XOptions {
@@ -90,6 +99,17 @@ pub(crate) struct CreateTweet {
     pub community_id: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub made_with_ai: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub share_with_followers: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo: Option<TweetGeo>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub paid_partnership: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct TweetGeo {
+    pub place_id: String,
 }
 
 #[derive(Debug, Serialize)]

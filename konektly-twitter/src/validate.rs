@@ -54,6 +54,13 @@ pub(crate) fn capabilities() -> Capabilities {
                 max_bytes: 512 * mb,
                 min_duration: Some(Duration::from_millis(500)),
                 max_duration: Some(Duration::from_secs(140)),
+                // H.264 (High profile) video, AAC-LC audio, at most 60 frames per second.
+                format: konektly_core::VideoFormat {
+                    video_codecs: vec!["h264".into()],
+                    audio_codecs: vec!["aac".into()],
+                    max_frame_rate: Some(60.0),
+                    ..konektly_core::VideoFormat::default()
+                },
                 // 32×32 … 1280×1024, aspect 1:3 … 3:1.
                 dimensions: konektly_core::Dimensions {
                     min_width: Some(32),
@@ -212,6 +219,18 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
     if !opts.tagged_user_ids.is_empty() && !has_media {
         out.push(Violation::new("tagging_needs_media", "options.tagged_user_ids", "users are tagged in media"));
     }
+    if opts.share_with_followers && opts.community_id.is_none() {
+        out.push(Violation::new(
+            "share_needs_community",
+            "options.share_with_followers",
+            "sharing with followers is for a Community post: set options.community_id",
+        ));
+    }
+    if let Some(place) = &opts.place_id
+        && place.trim().is_empty()
+    {
+        out.push(Violation::new("invalid_place_id", "options.place_id", "a place id is not empty"));
+    }
     if !opts.exclude_reply_user_ids.is_empty() && opts.reply_to.is_none() {
         out.push(Violation::new(
             "exclude_needs_reply",
@@ -250,6 +269,25 @@ mod tests {
 
     fn check(content: &Content, opts: &XOptions) -> Vec<Violation> {
         validate(&capabilities(), content, &TargetOptions::new(opts).unwrap())
+    }
+
+    #[test]
+    fn video_encodings_follow_x_s_rules() {
+        let probed = |codec: &str, audio: &str, fps: f64| {
+            let mut m = Media::from_url("https://cdn.example/v.mp4".parse().unwrap(), "video/mp4".parse().unwrap())
+                .with_size(1000);
+            m.video_codec = Some(codec.into());
+            m.audio_codec = Some(audio.into());
+            m.frame_rate = Some(fps);
+            Content::text("v").with_media(m)
+        };
+        let codes = |c: &Content| -> Vec<String> {
+            validate(&capabilities(), c, &TargetOptions::none()).into_iter().map(|v| v.code).collect()
+        };
+        assert!(codes(&probed("h264", "aac", 59.94)).is_empty());
+        assert_eq!(codes(&probed("hevc", "aac", 30.0)), vec!["video_codec_not_supported"]);
+        assert_eq!(codes(&probed("h264", "opus", 30.0)), vec!["audio_codec_not_supported"]);
+        assert_eq!(codes(&probed("h264", "aac", 120.0)), vec!["frame_rate_out_of_range"]);
     }
 
     #[test]

@@ -449,6 +449,33 @@ async fn a_poll_with_reply_settings() {
 }
 
 #[tokio::test]
+async fn community_sharing_place_and_paid_partnership_are_sent() {
+    let server = MockServer::start().await;
+    let x = platform(&server.uri());
+    expect_tweet(
+        &server,
+        json!({"text": "Our sponsor's launch", "community_id": "1146654567674912769", "share_with_followers": true,
+               "geo": {"place_id": "5a110d312052166f"}, "paid_partnership": true}),
+        "1500000000000000007",
+    )
+    .await;
+    let o = XOptions {
+        community_id: Some("1146654567674912769".into()),
+        share_with_followers: true,
+        place_id: Some("5a110d312052166f".into()),
+        paid_partnership: true,
+        ..XOptions::default()
+    };
+    let content = Content::text("Our sponsor's launch");
+    assert!(x.validate(&content, &opts(&o)).is_empty());
+    let run = publish(&x, &content, &opts(&o)).await;
+    assert_eq!(published(run.result.as_ref().unwrap()).id, "1500000000000000007");
+    let lonely = XOptions { share_with_followers: true, place_id: Some(" ".into()), ..XOptions::default() };
+    let codes: Vec<String> = x.validate(&content, &opts(&lonely)).into_iter().map(|v| v.code).collect();
+    assert_eq!(codes, vec!["share_needs_community", "invalid_place_id"]);
+}
+
+#[tokio::test]
 async fn a_reply_to_an_existing_post() {
     let server = MockServer::start().await;
     let x = platform(&server.uri());
