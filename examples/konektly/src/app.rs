@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use konektly_core::{Account, EngineConfig, Konektly, MediaHost, OwnerId, Platform, PlatformId, Scheduler, TokenStore};
+use konektly_core::{
+    Account, EngineConfig, Konektly, MediaHost, MediaStore, OwnerId, Platform, PlatformId, Scheduler, TokenStore,
+};
 use konektly_store::{KEYS_ENV, KeyRing, KonektlyStore, PostgresStore, SqliteStore};
 use konektly_testkit::{ClientCredentials, Sandbox, SandboxMediaHost};
 use url::Url;
@@ -480,11 +482,33 @@ pub fn platforms_tuned(
     (out, missing)
 }
 
+/// The media store: `url` (`--media-store`, `KONEKTLY_MEDIA_STORE`) or, by default, the
+/// directory `<db>.media` beside the SQLite file (made absolute: a worker started in another
+/// directory finds the same one). Call it after the database path was checked.
+pub fn media_store(url: Option<&str>, database_url: Option<&str>, db: &Path) -> Result<Arc<dyn MediaStore>> {
+    let store = match url.filter(|u| !u.is_empty()) {
+        Some(u) => konektly_store::ObjectMediaStore::from_url(u)?,
+        None => {
+            let db = match database_url {
+                Some(u) if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) => {
+                    Path::new(u.strip_prefix("sqlite://").or_else(|| u.strip_prefix("sqlite:")).unwrap_or(u))
+                }
+                _ => db,
+            };
+            let mut dir = std::path::absolute(db)?.into_os_string();
+            dir.push(".media");
+            konektly_store::ObjectMediaStore::local(PathBuf::from(dir))?
+        }
+    };
+    Ok(Arc::new(store))
+}
+
 /// The engine, tuned for the sandbox (quick retries) or for real platforms (the defaults).
 pub fn engine(
     platforms: Vec<Arc<dyn Platform>>,
     store: &Store,
     media_host: Option<Arc<dyn MediaHost>>,
+    media_store: Option<Arc<dyn MediaStore>>,
     sandbox: bool,
 ) -> Result<Konektly> {
     let mut config = EngineConfig::default();
@@ -500,6 +524,9 @@ pub fn engine(
     }
     if let Some(h) = media_host {
         b = b.media_host(h);
+    }
+    if let Some(m) = media_store {
+        b = b.media_store(m);
     }
     Ok(b.build()?)
 }

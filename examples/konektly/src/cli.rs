@@ -23,6 +23,11 @@ pub struct Cli {
     /// The SQLite file (its token key is kept beside it as `<file>.key` unless KONEKTLY_KEYS is set).
     #[arg(long, global = true, default_value = DEFAULT_DB)]
     pub db: PathBuf,
+    /// Where scheduled posts' media are kept, readable by every worker: `file:///dir`, or
+    /// `s3://bucket/prefix`, `gs://…`, `az://…` when konektly is built with those features
+    /// [default: the directory `<db>.media` beside the SQLite file].
+    #[arg(long, global = true, env = "KONEKTLY_MEDIA_STORE", value_name = "URL")]
+    pub media_store: Option<String>,
     /// Use the local sandbox instead of the real platforms: the database's background sandbox
     /// (started by the first such command, kept between commands; `konektly sandbox --stop`
     /// stops it), or the one at --sandbox-url.

@@ -160,7 +160,8 @@ pub async fn setup(cli: &Cli, ui: Ui) -> Result<Ctx> {
         Some(s) => Some(s.media_host.clone()),
         None => app::media_host_from_env(&config),
     };
-    let engine = app::engine(platforms, &store, media_host, sandbox.is_some())?;
+    let media_store = app::media_store(cli.media_store.as_deref(), cli.database_url.as_deref(), &cli.db)?;
+    let engine = app::engine(platforms, &store, media_host, Some(media_store), sandbox.is_some())?;
     let ctx = Ctx {
         engine,
         store,
@@ -1066,6 +1067,9 @@ impl WorkerPrinter {
     }
 }
 
+/// How often a running worker removes media no unfinished post refers to.
+const MEDIA_COLLECT_EVERY: Duration = Duration::from_secs(600);
+
 async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<Exit> {
     let events = ctx.engine.subscribe();
     let printer = WorkerPrinter {
@@ -1103,9 +1107,30 @@ async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<Exit> {
         }
     };
     let progress = ctx.ui.upload_progress(&ctx.engine);
+    // Media no unfinished post refers to any more are removed every few minutes and at the end.
+    let collector = ctx.engine.clone();
+    let collector_ui = ctx.ui.clone();
+    let collecting = tokio::spawn(async move {
+        let mut every = tokio::time::interval(MEDIA_COLLECT_EVERY);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if let Err(e) = collector.collect_media(Duration::ZERO).await {
+                collector_ui.note(format!("note: the media store could not be cleaned up: {e}"));
+            }
+        }
+    });
     let report = worker.run(shutdown).await;
     progress.abort();
+    collecting.abort();
     let report = report?;
+    let media_removed = match ctx.engine.collect_media(Duration::ZERO).await {
+        Ok(c) => c.removed.len(),
+        Err(e) => {
+            ctx.ui.note(format!("note: the media store could not be cleaned up: {e}"));
+            0
+        }
+    };
     // Every event of the worker was sent before `run` returned: the printer takes them all, then ends.
     let _ = stop_printer.send(());
     let _ = printer.await;
@@ -1126,7 +1151,8 @@ async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<Exit> {
         ctx.ui.json_line(&json!({"worker": worker_id, "claimed": report.claimed, "abandoned": report.abandoned,
             "published": published, "failed": failed, "outcome_unknown": unknown, "blocked": blocked.len(),
             "scheduled_later": later.len(), "in_progress": busy,
-            "next_due": later.iter().map(|r| r.due_at).min(), "outcome": if attention { "needs_attention" } else { "done" }}));
+            "next_due": later.iter().map(|r| r.due_at).min(), "media_removed": media_removed,
+            "outcome": if attention { "needs_attention" } else { "done" }}));
     } else {
         let mut parts = vec![format!("{published} published")];
         if failed > 0 {

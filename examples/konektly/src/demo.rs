@@ -262,7 +262,7 @@ pub async fn run(opts: &DemoOptions, info: &SandboxInfo, ui: &Ui) -> Result<Demo
     if let Some((p, why)) = missing.first() {
         return fail(format!("the {p} adapter could not be configured: {why}"));
     }
-    let engine = app::engine(platforms, &store, Some(info.media_host.clone()), true)?;
+    let engine = app::engine(platforms, &store, Some(info.media_host.clone()), None, true)?;
     let owner = OwnerId::new(opts.owner.clone());
     ui.say(format!("Owner: {owner} (the demo's accounts and posts are kept under it)"));
 
