@@ -65,7 +65,10 @@ impl MediaKey {
         if hash_ok && ext_ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(Error::Config(format!("`{}` is not a media key (hex SHA-256 and an optional extension)", s.escape_debug())))
+            Err(Error::Config(format!(
+                "`{}` is not a media key (hex SHA-256 and an optional extension)",
+                s.escape_debug()
+            )))
         }
     }
 

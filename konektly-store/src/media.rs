@@ -38,9 +38,8 @@ const TMP_ABANDONED: Duration = Duration::from_secs(24 * 3600);
 
 /// Signs a `GET` URL of a path for a while (`object_store`'s `Signer`, which exists only with
 /// a cloud feature).
-type SignFn = Arc<
-    dyn Fn(Path, Duration) -> futures_util::future::BoxFuture<'static, object_store::Result<Url>> + Send + Sync,
->;
+type SignFn =
+    Arc<dyn Fn(Path, Duration) -> futures_util::future::BoxFuture<'static, object_store::Result<Url>> + Send + Sync>;
 
 #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
 fn sign_fn(signer: Arc<dyn object_store::signer::Signer>) -> SignFn {
@@ -109,11 +108,13 @@ impl ObjectMediaStore {
         let location = redact(&parsed);
         let (scheme, root) = ObjectStoreScheme::parse(&parsed)
             .map_err(|_| Error::Config(format!("the media store URL {location} names no store konektly knows")))?;
-        let options: Vec<(String, String)> = parsed.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        let options: Vec<(String, String)> =
+            parsed.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         let mut bare = parsed.clone();
         bare.set_query(None);
-        let cloud_error =
-            |e: object_store::Error| Error::Config(format!("cannot configure the media store {location}: {}", Sanitized(&e)));
+        let cloud_error = |e: object_store::Error| {
+            Error::Config(format!("cannot configure the media store {location}: {}", Sanitized(&e)))
+        };
         #[cfg(not(any(feature = "s3", feature = "gcs", feature = "azure")))]
         let _ = (&root, &cloud_error);
         match scheme {
@@ -215,12 +216,7 @@ impl ObjectMediaStore {
         self
     }
 
-    fn cloud(
-        store: Arc<dyn ObjectStore>,
-        signer: Option<SignFn>,
-        root: Path,
-        location: String,
-    ) -> Self {
+    fn cloud(store: Arc<dyn ObjectStore>, signer: Option<SignFn>, root: Path, location: String) -> Self {
         Self { store, signer, root, location, content_types: true }
     }
 

@@ -49,7 +49,10 @@ impl Platform for Reading {
     fn validate(&self, content: &Content, options: &TargetOptions) -> Vec<Violation> {
         self.stub.validate(content, options)
     }
-    fn authorization_request(&self, redirect_uri: &url::Url) -> konektly_core::Result<konektly_core::AuthorizationRequest> {
+    fn authorization_request(
+        &self,
+        redirect_uri: &url::Url,
+    ) -> konektly_core::Result<konektly_core::AuthorizationRequest> {
         self.stub.authorization_request(redirect_uri)
     }
     async fn exchange_code(&self, code: &str, p: &PendingAuthorization) -> konektly_core::Result<Vec<AccountGrant>> {
@@ -111,13 +114,7 @@ fn engine(
     media: Arc<dyn MediaStore>,
     platform: Arc<Reading>,
 ) -> Konektly {
-    Konektly::builder()
-        .token_store(tokens)
-        .scheduler(scheduler)
-        .media_store(media)
-        .platform(platform)
-        .build()
-        .unwrap()
+    Konektly::builder().token_store(tokens).scheduler(scheduler).media_store(media).platform(platform).build().unwrap()
 }
 
 /// A real JPEG header (probing refuses a broken one), then `n` distinct bytes.
@@ -140,12 +137,7 @@ fn konektly_testkit_free_jpeg() -> Media {
 
 /// The whole scenario on one pair of stores. `second` is another engine on the same stores
 /// (another process, in production), started in another directory.
-async fn scenario(
-    tokens: Arc<dyn TokenStore>,
-    scheduler: Arc<dyn Scheduler>,
-    media_url: &str,
-    dir: &std::path::Path,
-) {
+async fn scenario(tokens: Arc<dyn TokenStore>, scheduler: Arc<dyn Scheduler>, media_url: &str, dir: &std::path::Path) {
     let owner = OwnerId::new("media-owner");
     let acct = account(&owner);
     tokens.insert_account(&acct).await.unwrap();
@@ -200,8 +192,9 @@ async fn scenario(
     assert!(store_b.list_trash().await.unwrap().is_empty());
 
     // A target whose object is gone ends with a typed error, not a panic.
-    let gone = Post::new(owner.clone(), Content { media: vec![Media::from_bytes(bytes.clone())], ..Content::text("gone") })
-        .to(Target::new(acct.id));
+    let gone =
+        Post::new(owner.clone(), Content { media: vec![Media::from_bytes(bytes.clone())], ..Content::text("gone") })
+            .to(Target::new(acct.id));
     scheduling.schedule(&gone).await.unwrap();
     let trashed = store_a.trash(&s.key).await.unwrap().expect("stored again");
     store_a.purge(&trashed).await.unwrap();
@@ -334,6 +327,7 @@ fn serde_compatibility() {
     let back: Media = serde_json::from_value(json).unwrap();
     assert_eq!(back, stored);
     // A key that is not a hash (a path, a traversal) does not load.
-    let bad = serde_json::json!({"source": {"type": "stored", "value": {"key": "../../etc/passwd"}}, "mime": "image/jpeg"});
+    let bad =
+        serde_json::json!({"source": {"type": "stored", "value": {"key": "../../etc/passwd"}}, "mime": "image/jpeg"});
     assert!(serde_json::from_value::<Media>(bad).is_err());
 }

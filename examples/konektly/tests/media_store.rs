@@ -55,8 +55,18 @@ async fn scheduled_media_reach_a_worker_in_another_directory_and_are_collected_a
 
     // Two posts share the photo: one due in a second, one tomorrow.
     let post = |text: &str, at: &str| {
-        run(konektly(&sandbox, &db, &here).args(["post", "--json", "--to", "x", "--text", text, "--media", "photo.jpg", "--at", at]))
-            ["post"]
+        run(konektly(&sandbox, &db, &here).args([
+            "post",
+            "--json",
+            "--to",
+            "x",
+            "--text",
+            text,
+            "--media",
+            "photo.jpg",
+            "--at",
+            at,
+        ]))["post"]
             .as_str()
             .unwrap()
             .to_owned()
