@@ -797,7 +797,7 @@ pub fn limits_table(caps: &konektly_core::Capabilities) -> String {
         if caps.media_required { ", media required" } else { "" },
     );
     out.push_str(
-        "| kind | types | per post | size | duration | pixels | aspect (w:h) |\n|---|---|---|---|---|---|---|\n",
+        "| kind | types | per post | size | duration | pixels | aspect (w:h) | encoding |\n|---|---|---|---|---|---|---|---|\n",
     );
     for l in &caps.media {
         let d = l.dimensions;
@@ -830,8 +830,22 @@ pub fn limits_table(caps: &konektly_core::Capabilities) -> String {
                 b.map(|r| r.to_string()).unwrap_or_else(|| "any".into())
             ),
         };
+        let f = &l.format;
+        let mut enc = Vec::new();
+        if !f.video_codecs.is_empty() {
+            enc.push(format!("video {}", f.video_codecs.join("/")));
+        }
+        if !f.audio_codecs.is_empty() {
+            enc.push(format!("audio {}", f.audio_codecs.join("/")));
+        }
+        if f.min_frame_rate.is_some() || f.max_frame_rate.is_some() {
+            enc.push(format!("{} fps", f.frame_rate_range()));
+        }
+        if let Some(b) = f.max_bit_rate {
+            enc.push(format!("≤ {} kbit/s", b as f64 / 1000.0));
+        }
         out.push_str(&format!(
-            "| {:?} | {} | {} | {}{} | {} | {} | {} |\n",
+            "| {:?} | {} | {} | {}{} | {} | {} | {} | {} |\n",
             l.kind,
             if l.mime_types.is_empty() { "any".into() } else { l.mime_types.join(", ") },
             if l.max_count == usize::MAX { "any".into() } else { l.max_count.to_string() },
@@ -843,6 +857,7 @@ pub fn limits_table(caps: &konektly_core::Capabilities) -> String {
             },
             if px.is_empty() { "–".into() } else { px.join(", ") },
             aspect,
+            if enc.is_empty() { "–".into() } else { enc.join(", ") },
         ));
     }
     out
