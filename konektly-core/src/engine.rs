@@ -14,6 +14,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
+use crate::group::GroupCommit;
 use crate::id::{AccountId, OwnerId, PlatformId, PostId, TargetId, WorkerId};
 use crate::media_host::MediaHost;
 use crate::media_store::MediaStore;
@@ -23,7 +24,7 @@ use crate::model::{
 };
 use crate::platform::{CheckpointSaver, PendingAuthorization, Platform, PublishContext, RateLimitSink};
 use crate::ratelimit::{BudgetScope, RateLimitReport, budget_key, observed_key};
-use crate::scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, Scheduler, TargetFilter};
+use crate::scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, LeaseWrite, Scheduler, TargetFilter};
 use crate::store::TokenStore;
 use crate::token::TokenManager;
 
@@ -65,6 +66,9 @@ pub struct EngineConfig {
     /// Most outcomes recorded together. Outcomes that finish while a batch is being written
     /// wait for the next one and go to the store together ([`Scheduler::complete_many`]): no
     /// timer, so a lone outcome is written at once. 1 records each on its own.
+    ///
+    /// The same bound applies to lease writes (heartbeats and checkpoint saves), which go to
+    /// the store together the same way ([`Scheduler::write_leases`]).
     pub completion_batch: usize,
     /// How long a worker reuses an account it read (its tokens and status) before reading it
     /// again; see [`TokenManager::with_account_cache`]. Zero reads it for every target.
@@ -205,6 +209,8 @@ impl KonektlyBuilder {
         }
         let platforms = Arc::new(platforms);
         let (events, _) = broadcast::channel(1024);
+        let scheduler_for_groups = scheduler.clone();
+        let batch = self.config.completion_batch;
         let tokens = TokenManager::new(
             store.clone(),
             platforms.clone(),
@@ -226,7 +232,8 @@ impl KonektlyBuilder {
                 config: self.config,
                 platform_limits: Mutex::new(HashMap::new()),
                 account_limits: Mutex::new(HashMap::new()),
-                completions: Mutex::new(Outcomes::default()),
+                outcomes: outcome_writer(&scheduler_for_groups, batch),
+                leases: Arc::new(lease_writer(&scheduler_for_groups, batch)),
             }),
         })
     }
@@ -243,26 +250,61 @@ struct Inner {
     config: EngineConfig,
     platform_limits: Mutex<HashMap<PlatformId, Arc<Semaphore>>>,
     account_limits: Mutex<HashMap<AccountId, Arc<Semaphore>>>,
-    completions: Mutex<Outcomes>,
+    /// Outcomes, written in groups ([`Scheduler::complete_many`]).
+    outcomes: GroupCommit<(Lease, Completion), ()>,
+    /// Heartbeats and checkpoint saves, written in groups ([`Scheduler::write_leases`]).
+    leases: Arc<GroupCommit<LeaseWrite, Lease>>,
 }
 
-/// Outcomes waiting to be recorded, and whether a task is writing them now.
-#[derive(Default)]
-struct Outcomes {
-    writing: bool,
-    waiting: Vec<(Lease, Completion, tokio::sync::oneshot::Sender<Result<()>>)>,
+fn outcome_writer(scheduler: &Arc<dyn Scheduler>, max: usize) -> GroupCommit<(Lease, Completion), ()> {
+    let scheduler = scheduler.clone();
+    GroupCommit::new(
+        max,
+        "outcomes",
+        Arc::new(move |items: Vec<(Lease, Completion)>| {
+            let scheduler = scheduler.clone();
+            Box::pin(async move { scheduler.complete_many(&items).await })
+        }),
+    )
 }
 
-/// Hands the writer's role back if the writing task is dropped midway: the outcomes it had not
-/// taken yet lose their reply and are recorded one by one by their own tasks.
-struct WriterGuard<'a>(&'a Mutex<Outcomes>);
-
-impl Drop for WriterGuard<'_> {
-    fn drop(&mut self) {
-        let mut o = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        o.writing = false;
-        o.waiting.clear();
-    }
+/// Lease writes go in rounds in which each target appears once (a store writes a batch with
+/// one statement, which cannot apply two writes to one row); a second write of a target in the
+/// same group waits for the next statement.
+fn lease_writer(scheduler: &Arc<dyn Scheduler>, max: usize) -> GroupCommit<LeaseWrite, Lease> {
+    let scheduler = scheduler.clone();
+    GroupCommit::new(
+        max,
+        "lease writes",
+        Arc::new(move |writes: Vec<LeaseWrite>| {
+            let scheduler = scheduler.clone();
+            Box::pin(async move {
+                let mut out: Vec<Option<Result<Lease>>> = (0..writes.len()).map(|_| None).collect();
+                let mut left: Vec<usize> = (0..writes.len()).collect();
+                while !left.is_empty() {
+                    let mut seen = std::collections::HashSet::with_capacity(left.len());
+                    let (now, later): (Vec<usize>, Vec<usize>) =
+                        left.into_iter().partition(|&i| seen.insert(writes[i].lease.target));
+                    let round: Vec<LeaseWrite> = now.iter().map(|&i| writes[i].clone()).collect();
+                    let results = scheduler.write_leases(&round).await?;
+                    if results.len() != round.len() {
+                        return Err(Error::Storage {
+                            message: format!("the store answered {} lease writes for {}", results.len(), round.len()),
+                            source: None,
+                        });
+                    }
+                    for (i, r) in now.into_iter().zip(results) {
+                        out[i] = Some(r);
+                    }
+                    left = later;
+                }
+                Ok(out
+                    .into_iter()
+                    .map(|r| r.unwrap_or_else(|| Err(Error::transient("lease write not made"))))
+                    .collect())
+            })
+        }),
+    )
 }
 
 /// The engine. Cheap to clone; share one per process.
@@ -713,7 +755,7 @@ impl Konektly {
     pub async fn process(&self, claimed: Claimed) {
         let Claimed { record, lease, kind } = claimed;
         let target = record.id;
-        let keeper = Arc::new(LeaseKeeper::new(self.inner.scheduler.clone(), lease, &self.inner.config));
+        let keeper = Arc::new(LeaseKeeper::new(self.inner.leases.clone(), lease, &self.inner.config));
         let completion = {
             // Boxed: the attempt's state machine is large, and moving it into every spawned
             // task's cell by value cost more than the rest of the engine together.
@@ -766,60 +808,12 @@ impl Konektly {
         }
     }
 
-    /// Records an outcome, together with the others that finish meanwhile (group commit): the
-    /// first task to arrive writes; those arriving while it writes queue up and are written
-    /// by it in the next batch.
+    /// Records an outcome, together with the others that finish meanwhile (group commit).
     async fn record_outcome(&self, lease: Lease, completion: &Completion) -> Result<()> {
-        let max = self.inner.config.completion_batch;
-        if max <= 1 {
+        if self.inner.config.completion_batch <= 1 {
             return self.inner.scheduler.complete(&lease, completion).await.map(drop);
         }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let lead = {
-            let mut o = self.inner.completions.lock().unwrap();
-            o.waiting.push((lease.clone(), completion.clone(), tx));
-            !std::mem::replace(&mut o.writing, true)
-        };
-        if lead {
-            let guard = WriterGuard(&self.inner.completions);
-            loop {
-                let batch: Vec<_> = {
-                    let mut o = self.inner.completions.lock().unwrap();
-                    if o.waiting.is_empty() {
-                        o.writing = false;
-                        break;
-                    }
-                    let n = o.waiting.len().min(max);
-                    o.waiting.drain(..n).collect()
-                };
-                let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|(l, c, r)| ((l, c), r)).unzip();
-                match self.inner.scheduler.complete_many(&items).await {
-                    Ok(results) if results.len() == items.len() => {
-                        for (r, reply) in results.into_iter().zip(replies) {
-                            let _ = reply.send(r);
-                        }
-                    }
-                    Ok(results) => {
-                        let message = format!("the store answered {} outcomes for {}", results.len(), items.len());
-                        for reply in replies {
-                            let _ = reply.send(Err(Error::Storage { message: message.clone(), source: None }));
-                        }
-                    }
-                    Err(e) => {
-                        let message = format!("a batch of {} outcomes was not recorded: {e}", items.len());
-                        for reply in replies {
-                            let _ = reply.send(Err(Error::Storage { message: message.clone(), source: None }));
-                        }
-                    }
-                }
-            }
-            std::mem::forget(guard);
-        }
-        match rx.await {
-            Ok(r) => r,
-            // The writer was dropped before taking this outcome: record it here.
-            Err(_) => self.inner.scheduler.complete(&lease, completion).await.map(drop),
-        }
+        self.inner.outcomes.submit((lease, completion.clone())).await
     }
 
     fn emit_for(&self, rec: &TargetRecord, completion: &Completion) {
@@ -1126,7 +1120,8 @@ fn outcome_unknown(record: &TargetRecord, attempts: u32, last: &FailureRecord) -
 /// create sent just before the deadline has that long to be done at the platform before any
 /// other worker may claim the target and reconcile it.
 struct LeaseKeeper {
-    scheduler: Arc<dyn Scheduler>,
+    /// The engine's group-committed lease writes.
+    writes: Arc<GroupCommit<LeaseWrite, Lease>>,
     kept: Mutex<KeptLease>,
     lease_for: Duration,
     create_call_limit: Duration,
@@ -1141,10 +1136,10 @@ struct KeptLease {
 }
 
 impl LeaseKeeper {
-    fn new(scheduler: Arc<dyn Scheduler>, lease: Lease, cfg: &EngineConfig) -> Self {
+    fn new(writes: Arc<GroupCommit<LeaseWrite, Lease>>, lease: Lease, cfg: &EngineConfig) -> Self {
         let left = (lease.expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         Self {
-            scheduler,
+            writes,
             kept: Mutex::new(KeptLease { lease, deadline: tokio::time::Instant::now() + left }),
             lease_for: cfg.lease,
             create_call_limit: cfg.create_call_limit,
@@ -1155,6 +1150,11 @@ impl LeaseKeeper {
 
     fn lease(&self) -> Lease {
         self.kept.lock().unwrap().lease.clone()
+    }
+
+    /// One lease write, sent to the store with the concurrent writes of other targets.
+    async fn write(&self, lease: Lease, checkpoint: Option<Checkpoint>, extend: Option<Duration>) -> Result<Lease> {
+        self.writes.submit(LeaseWrite { lease, checkpoint, extend }).await
     }
 
     fn deadline(&self) -> tokio::time::Instant {
@@ -1175,7 +1175,7 @@ impl LeaseKeeper {
     /// that does not answer cannot renew in time.
     async fn heartbeat(&self) -> Result<()> {
         let extend = self.stored_extension(self.lease_for, self.create_outstanding());
-        self.renew(self.lease_for, |lease| async move { self.scheduler.heartbeat(&lease, extend).await }).await?;
+        self.renew(self.lease_for, |lease| self.write(lease, None, Some(extend))).await?;
         Ok(())
     }
 
@@ -1206,11 +1206,7 @@ impl LeaseKeeper {
         let local = self.lease_for.max(self.create_call_limit + self.create_margin);
         let extend = self.stored_extension(local, true);
         let target = self.lease().target;
-        let deadline =
-            self.renew(local, |lease| async move {
-                self.scheduler.save_checkpoint_renewing(&lease, checkpoint, extend).await
-            })
-            .await?;
+        let deadline = self.renew(local, |lease| self.write(lease, Some(checkpoint.clone()), Some(extend))).await?;
         self.create_outstanding.store(true, std::sync::atomic::Ordering::Relaxed);
         // The call may take `create_call_limit` from now: it must be over by the deadline.
         if tokio::time::Instant::now() + self.create_call_limit > deadline {
@@ -1246,8 +1242,7 @@ impl CheckpointSaver for LeaseSaver {
     async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
         let keeper = &self.0;
         if !keeper.create_outstanding() {
-            let lease = keeper.lease();
-            return keeper.scheduler.save_checkpoint(&lease, checkpoint).await;
+            return keeper.write(keeper.lease(), Some(checkpoint.clone()), None).await.map(drop);
         }
         // The adapter saves what a create answered (its id) before anything else: from here on
         // no create of this attempt is waiting for its answer. In the same write the lease's
@@ -1257,11 +1252,8 @@ impl CheckpointSaver for LeaseSaver {
         // lease again; it is set back if the write fails.)
         let lease_for = keeper.lease_for;
         keeper.create_outstanding.store(false, std::sync::atomic::Ordering::Relaxed);
-        let saved = keeper
-            .renew(lease_for, |lease| async move {
-                keeper.scheduler.save_checkpoint_renewing(&lease, checkpoint, lease_for).await
-            })
-            .await;
+        let saved =
+            keeper.renew(lease_for, |lease| keeper.write(lease, Some(checkpoint.clone()), Some(lease_for))).await;
         if saved.is_err() {
             keeper.create_outstanding.store(true, std::sync::atomic::Ordering::Relaxed);
         }

@@ -47,6 +47,7 @@ pub mod checkpoint_secret;
 mod engine;
 mod error;
 mod events;
+mod group;
 pub mod http;
 mod id;
 mod media;
@@ -88,7 +89,7 @@ pub use platform::{
     PendingAuthorization, Platform, ProgressSink, PublishContext, RateLimitSink, ReconcileSupport, TextCounting,
     VideoFormat, validate_against_capabilities,
 };
-pub use scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, Scheduler, TargetFilter};
+pub use scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, LeaseWrite, Scheduler, TargetFilter};
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
 pub use store::TokenStore;
 pub use token::{REFRESH_AHEAD_KEY, TokenManager};

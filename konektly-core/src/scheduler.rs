@@ -143,6 +143,18 @@ impl TargetFilter {
     }
 }
 
+/// One write of [`Scheduler::write_leases`]: a heartbeat (`extend` only), a checkpoint save
+/// (`checkpoint` only) or both in one write.
+#[derive(Clone, Debug)]
+pub struct LeaseWrite {
+    /// The lease the write is made under.
+    pub lease: Lease,
+    /// The checkpoint to save, if any.
+    pub checkpoint: Option<Checkpoint>,
+    /// Extend the lease by this from now, if set.
+    pub extend: Option<Duration>,
+}
+
 /// The publishing queue. Claims are exclusive across processes; every write by a worker
 /// presents its [`Lease`], and a lease that was taken over (stale fencing token) is refused
 /// with [`Error::LeaseLost`](crate::Error::LeaseLost).
@@ -196,6 +208,29 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
         let renewed = self.heartbeat(lease, extend).await?;
         self.save_checkpoint(&renewed, checkpoint).await?;
         Ok(renewed)
+    }
+
+    /// Many lease writes at once — heartbeats, checkpoint saves, or both in one — each as
+    /// [`heartbeat`](Self::heartbeat), [`save_checkpoint`](Self::save_checkpoint) or
+    /// [`save_checkpoint_renewing`](Self::save_checkpoint_renewing) would do it, each guarded by
+    /// its own lease: one result per item, in order (a stale lease is that item's `LeaseLost`,
+    /// and nothing of that item is written). The outer error means nothing was written. A
+    /// target appears at most once per call.
+    ///
+    /// The default writes them one by one; a store that can write a batch in one statement
+    /// should (the engine's workers send the lease writes of their concurrent targets here in
+    /// groups).
+    async fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<Result<Lease>>> {
+        let mut out = Vec::with_capacity(writes.len());
+        for w in writes {
+            out.push(match (&w.checkpoint, w.extend) {
+                (Some(c), Some(extend)) => self.save_checkpoint_renewing(&w.lease, c, extend).await,
+                (Some(c), None) => self.save_checkpoint(&w.lease, c).await.map(|()| w.lease.clone()),
+                (None, Some(extend)) => self.heartbeat(&w.lease, extend).await,
+                (None, None) => Ok(w.lease.clone()),
+            });
+        }
+        Ok(out)
     }
 
     /// Records how an attempt ended and releases the lease.

@@ -556,6 +556,8 @@ struct CountingScheduler {
     inner: MemoryScheduler,
     singles: std::sync::atomic::AtomicUsize,
     batches: std::sync::Mutex<Vec<usize>>,
+    /// Sizes of the lease-write batches.
+    lease_batches: std::sync::Mutex<Vec<usize>>,
     /// Heartbeats of this worker fail (its database connection is gone).
     cut_off: std::sync::Mutex<Option<String>>,
 }
@@ -588,6 +590,24 @@ impl Scheduler for CountingScheduler {
     }
     async fn save_checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> konektly_core::Result<()> {
         self.inner.save_checkpoint(lease, checkpoint).await
+    }
+    async fn write_leases(
+        &self,
+        writes: &[konektly_core::LeaseWrite],
+    ) -> konektly_core::Result<Vec<konektly_core::Result<Lease>>> {
+        self.lease_batches.lock().unwrap().push(writes.len());
+        let mut out = Vec::new();
+        for w in writes {
+            out.push(match (&w.checkpoint, w.extend) {
+                (Some(c), Some(e)) => self.save_checkpoint_renewing(&w.lease, c, e).await,
+                (Some(c), None) => self.save_checkpoint(&w.lease, c).await.map(|()| w.lease.clone()),
+                (None, Some(e)) => self.heartbeat(&w.lease, e).await,
+                (None, None) => Ok(w.lease.clone()),
+            });
+        }
+        // A slow store: writes arriving meanwhile wait for the next batch.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Ok(out)
     }
     async fn complete(&self, lease: &Lease, completion: &Completion) -> konektly_core::Result<TargetRecord> {
         self.singles.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -676,6 +696,11 @@ async fn outcomes_that_finish_together_are_recorded_together() {
     assert_eq!(s.singles.load(std::sync::atomic::Ordering::SeqCst), 0, "no outcome went alone");
     assert_eq!(batches.iter().sum::<usize>(), 64, "every outcome in exactly one batch: {batches:?}");
     assert!(batches.len() < 64, "outcomes finishing while a batch is written share the next one: {batches:?}");
+    // Each target saves a checkpoint before its create and one after: 128 lease writes, which
+    // the concurrent targets share.
+    let leases = s.lease_batches.lock().unwrap().clone();
+    assert_eq!(leases.iter().sum::<usize>(), 128, "every lease write in exactly one batch: {leases:?}");
+    assert!(leases.len() < 64, "concurrent lease writes share statements: {leases:?}");
 
     let s = publish_64(8).await;
     let batches = s.batches.lock().unwrap().clone();

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use konektly_core::{
-    AccountId, Checkpoint, ClaimRequest, Claimed, Completion, Error, Lease, Result, Scheduler, TargetFilter, TargetId,
-    TargetRecord,
+    AccountId, Checkpoint, ClaimRequest, Claimed, Completion, Error, Lease, LeaseWrite, Result, Scheduler,
+    TargetFilter, TargetId, TargetRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Row as _};
@@ -229,6 +229,76 @@ impl PostgresStore {
             .collect())
     }
 
+    /// Lease writes in one statement (see [`Scheduler::write_leases`]): the queue rows are
+    /// locked first, in id order (every path takes a target's queue row before its target row),
+    /// then the target rows whose lease is current are updated, then the queue rows of those
+    /// that were extended.
+    pub async fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<Result<Lease>>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = Utc::now();
+        let mut ids = Vec::with_capacity(writes.len());
+        let mut owners = Vec::with_capacity(writes.len());
+        let mut fencings = Vec::with_capacity(writes.len());
+        let mut exps: Vec<Option<i64>> = Vec::with_capacity(writes.len());
+        let mut has_cps = Vec::with_capacity(writes.len());
+        let mut cps: Vec<Option<String>> = Vec::with_capacity(writes.len());
+        for w in writes {
+            ids.push(w.lease.target.to_string());
+            owners.push(w.lease.owner.as_str().to_owned());
+            fencings.push(w.lease.fencing_token as i64);
+            exps.push(w.extend.map(|d| ns(expiry(now, d))));
+            has_cps.push(i64::from(w.checkpoint.is_some()));
+            cps.push(match &w.checkpoint {
+                Some(c) => crate::codec::seal_checkpoint(&self.keys, &w.lease.target, c)?,
+                None => None,
+            });
+        }
+        let rows = sqlx::query(
+            "WITH q AS (SELECT id FROM konektly_queue WHERE id = ANY($1) ORDER BY id FOR UPDATE), \
+             t AS (UPDATE konektly_targets t SET \
+               lease_expires_ns = COALESCE(u.exp, t.lease_expires_ns), \
+               checkpoint = CASE WHEN u.has_cp = 1 THEN u.cp ELSE t.checkpoint END, \
+               updated_at_ns = CASE WHEN u.has_cp = 1 THEN $7 ELSE t.updated_at_ns END \
+               FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[]) \
+               AS u(id, owner, fencing, exp, has_cp, cp) \
+               WHERE t.id = u.id AND t.lease_owner = u.owner AND t.fencing = u.fencing \
+               AND (SELECT count(*) FROM q) >= 0 \
+               RETURNING t.id, u.exp), \
+             k AS (UPDATE konektly_queue k SET leased_until_ns = t.exp FROM t WHERE k.id = t.id AND t.exp IS NOT NULL) \
+             SELECT id FROM t",
+        )
+        .bind(&ids)
+        .bind(owners)
+        .bind(fencings)
+        .bind(&exps)
+        .bind(has_cps)
+        .bind(cps)
+        .bind(ns(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("writing leases"))?;
+        let mut done = std::collections::HashSet::with_capacity(rows.len());
+        for r in rows {
+            done.insert(r.try_get::<String, _>(0).map_err(db_err("reading a lease write"))?);
+        }
+        Ok(writes
+            .iter()
+            .zip(exps)
+            .map(|(w, exp)| {
+                if !done.contains(&w.lease.target.to_string()) {
+                    return Err(Error::LeaseLost(w.lease.target));
+                }
+                let mut l = w.lease.clone();
+                if let Some(exp) = exp {
+                    l.expires_at = crate::codec::from_ns(exp);
+                }
+                Ok(l)
+            })
+            .collect())
+    }
+
     /// The statement behind `complete` and `complete_many`, returning `cols` of each recorded
     /// target.
     ///
@@ -406,6 +476,10 @@ impl Scheduler for PostgresStore {
 
     async fn complete_many(&self, items: &[(Lease, Completion)]) -> Result<Vec<Result<()>>> {
         PostgresStore::complete_many(self, items).await
+    }
+
+    async fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<Result<Lease>>> {
+        PostgresStore::write_leases(self, writes).await
     }
 
     async fn unblock_account(&self, account: AccountId, at: DateTime<Utc>) -> Result<usize> {

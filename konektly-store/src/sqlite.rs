@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use konektly_core::ratelimit::BudgetState;
 use konektly_core::{
-    AccountId, Checkpoint, ClaimKind, ClaimRequest, Claimed, Completion, Error, Lease, Result, Scheduler, TargetFilter,
-    TargetId, TargetRecord,
+    AccountId, Checkpoint, ClaimKind, ClaimRequest, Claimed, Completion, Error, Lease, LeaseWrite, Result, Scheduler,
+    TargetFilter, TargetId, TargetRecord,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row as _};
@@ -127,6 +127,60 @@ impl SqliteStore {
         if wake {
             self.wake().await;
         }
+        Ok(out)
+    }
+
+    /// Lease writes in one transaction (see [`Scheduler::write_leases`]): SQLite has one
+    /// writer, so the batch costs one lock and one commit instead of one each.
+    pub async fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<Result<Lease>>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = Utc::now();
+        let mut sealed = Vec::with_capacity(writes.len());
+        for w in writes {
+            sealed.push(match &w.checkpoint {
+                Some(c) => crate::codec::seal_checkpoint(&self.keys, &w.lease.target, c)?,
+                None => None,
+            });
+        }
+        let mut tx = self.write_tx("lease writes").await?;
+        let mut out = Vec::with_capacity(writes.len());
+        for (w, cp) in writes.iter().zip(sealed) {
+            let exp = w.extend.map(|d| ns(expiry(now, d)));
+            let done = sqlx::query(
+                "UPDATE konektly_targets SET lease_expires_ns = COALESCE($1, lease_expires_ns), \
+                 checkpoint = CASE WHEN $5 = 1 THEN $6 ELSE checkpoint END, \
+                 updated_at_ns = CASE WHEN $5 = 1 THEN $7 ELSE updated_at_ns END \
+                 WHERE id = $2 AND lease_owner = $3 AND fencing = $4",
+            )
+            .bind(exp)
+            .bind(w.lease.target.to_string())
+            .bind(w.lease.owner.as_str())
+            .bind(w.lease.fencing_token as i64)
+            .bind(i64::from(w.checkpoint.is_some()))
+            .bind(cp)
+            .bind(ns(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("writing a lease"))?;
+            if done.rows_affected() == 0 {
+                out.push(Err(Error::LeaseLost(w.lease.target)));
+                continue;
+            }
+            let mut lease = w.lease.clone();
+            if let Some(exp) = exp {
+                sqlx::query("UPDATE konektly_queue SET leased_until_ns = $1 WHERE id = $2")
+                    .bind(exp)
+                    .bind(w.lease.target.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err("extending a lease"))?;
+                lease.expires_at = crate::codec::from_ns(exp);
+            }
+            out.push(Ok(lease));
+        }
+        tx.commit().await.map_err(db_err("committing lease writes"))?;
         Ok(out)
     }
 
@@ -321,6 +375,10 @@ impl Scheduler for SqliteStore {
 
     async fn save_checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> Result<()> {
         self.checkpoint_row(lease, checkpoint).await
+    }
+
+    async fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<Result<Lease>>> {
+        SqliteStore::write_leases(self, writes).await
     }
 
     async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<TargetRecord> {

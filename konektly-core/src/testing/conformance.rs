@@ -458,6 +458,60 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     assert!(scheduler.complete_many(&[]).await.unwrap().is_empty());
     let f = TargetFilter { owner: Some(owner2.clone()), ..TargetFilter::default() };
     assert_eq!(scheduler.delete(&f).await.unwrap(), 3);
+
+    // Batched lease writes: heartbeat, checkpoint, both, and a stale lease in one call.
+    let owner3 = OwnerId::new(format!("conformance-{}", uuid::Uuid::new_v4()));
+    let batch: Vec<TargetRecord> = (0..4).map(|_| record(&platform, &owner3, -1)).collect();
+    scheduler.enqueue(&batch).await.unwrap();
+    let short = Duration::from_millis(300);
+    let c = scheduler.claim(&claim_req(&platform, "w8", 10, short)).await.unwrap();
+    assert_eq!(c.len(), 4);
+    let mut stale = c[3].lease.clone();
+    stale.fencing_token += 3;
+    let cp = |n: u32| Checkpoint::from_json(serde_json::json!({ "step": n }));
+    let long = Duration::from_secs(120);
+    let out = scheduler
+        .write_leases(&[
+            crate::LeaseWrite { lease: c[0].lease.clone(), checkpoint: None, extend: Some(long) },
+            crate::LeaseWrite { lease: c[1].lease.clone(), checkpoint: Some(cp(1)), extend: None },
+            crate::LeaseWrite { lease: c[2].lease.clone(), checkpoint: Some(cp(2)), extend: Some(long) },
+            crate::LeaseWrite { lease: stale, checkpoint: Some(cp(3)), extend: Some(long) },
+        ])
+        .await
+        .expect("write_leases");
+    assert_eq!(out.len(), 4, "one result per item");
+    let leases: Vec<_> = out[..3].iter().map(|r| r.as_ref().expect("a current lease is written").clone()).collect();
+    assert!(matches!(out[3], Err(Error::LeaseLost(id)) if id == c[3].record.id), "a stale item is its own LeaseLost");
+    assert!(leases[0].expires_at > Utc::now() + chrono::Duration::seconds(100), "a heartbeat extends the lease");
+    assert_eq!(leases[1].expires_at, c[1].lease.expires_at, "a checkpoint alone keeps the expiry");
+    assert!(leases[2].expires_at > Utc::now() + chrono::Duration::seconds(100), "checkpoint and renewal in one write");
+    for (i, want) in [(0usize, None), (1, Some(cp(1))), (2, Some(cp(2))), (3, None)] {
+        let r = scheduler.get(c[i].record.id).await.unwrap().unwrap();
+        assert_eq!(r.checkpoint.is_empty(), want.is_none(), "item {i}'s checkpoint");
+        if let Some(w) = want {
+            assert_eq!(r.checkpoint.as_json(), w.as_json(), "item {i}'s checkpoint was saved");
+        }
+        let expires = r.lease.as_ref().map(|l| l.expires_at);
+        let expect = if i == 1 || i == 3 { Some(c[i].lease.expires_at) } else { Some(leases[i].expires_at) };
+        assert_eq!(expires, expect, "item {i}'s stored expiry");
+    }
+    // Once the short leases are over, only the two never extended are claimable again: the
+    // extended ones stay with their holder, in the queue too.
+    tokio::time::sleep(short + Duration::from_millis(50)).await;
+    let mut again: Vec<_> = scheduler
+        .claim(&claim_req(&platform, "w9", 10, lease_for))
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.record.id)
+        .collect();
+    again.sort();
+    let mut want = vec![c[1].record.id, c[3].record.id];
+    want.sort();
+    assert_eq!(again, want, "extended leases hold, the others expire");
+    assert!(scheduler.write_leases(&[]).await.unwrap().is_empty());
+    let f = TargetFilter { owner: Some(owner3.clone()), ..TargetFilter::default() };
+    assert_eq!(scheduler.delete(&f).await.unwrap(), 4);
 }
 
 /// What a platform's conformance run needs: an account its mock server accepts, content that
