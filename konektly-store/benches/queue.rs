@@ -9,7 +9,9 @@
 //! Environment: `KONEKTLY_BENCH_POSTGRES_URL` (else `KONEKTLY_TEST_POSTGRES_URL`; PostgreSQL is
 //! skipped without either), `KONEKTLY_BENCH_JOBS` (default 20000), `KONEKTLY_BENCH_BATCH`
 //! (targets per claim, comma-separated sizes to compare, default `100,500`; the engine rows use
-//! the first). Every run uses a fresh SQLite file or PostgreSQL schema.
+//! the first). Every run uses a fresh SQLite file or PostgreSQL schema. `KONEKTLY_BENCH_ENGINE_ONLY`
+//! runs only the engine rows, `KONEKTLY_BENCH_QUEUE_ONLY` only the queue rows,
+//! `KONEKTLY_BENCH_SKIP_SQLITE` only PostgreSQL.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -327,6 +329,9 @@ fn main() {
     rt.block_on(async {
         for s in &setups {
             for &b in &batches {
+                if std::env::var("KONEKTLY_BENCH_ENGINE_ONLY").is_ok() {
+                    break;
+                }
                 for w in [1, 2, 4] {
                     let (tps, c, r) = queue_throughput(s, w, jobs, b).await;
                     println!(
