@@ -297,7 +297,10 @@ pub fn status_error(
     match status {
         StatusCode::UNAUTHORIZED => Error::AccessTokenRejected { message, source },
         StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
-            retry_at: retry_after(headers).and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| Utc::now() + d),
+            // `checked_add`: a `Retry-After` of 10^15 seconds overflows the calendar.
+            retry_at: retry_after(headers)
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .and_then(|d| Utc::now().checked_add_signed(d)),
             message,
             source,
         },

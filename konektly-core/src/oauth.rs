@@ -346,7 +346,11 @@ fn token_set_from(resp: &StdTokenResponse, now: DateTime<Utc>) -> TokenSet {
     TokenSet {
         access_token: AccessToken::new(resp.access_token().secret().clone()),
         refresh_token: resp.refresh_token().map(|t| RefreshToken::new(t.secret().clone())),
-        expires_at: resp.expires_in().and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| now + d),
+        // `checked_add`: an `expires_in` of 10^15 seconds overflows the calendar.
+        expires_at: resp
+            .expires_in()
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .and_then(|d| now.checked_add_signed(d)),
         refresh_expires_at: None,
         scopes: resp.scopes().map(|s| s.iter().map(|s: &Scope| s.to_string()).collect()).unwrap_or_default(),
     }

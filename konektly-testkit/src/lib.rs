@@ -45,6 +45,7 @@
 pub mod conformance;
 mod control;
 mod digest;
+pub mod hostile;
 mod media_host;
 mod meta;
 mod oauth;

@@ -77,7 +77,7 @@ fn items(content: &Content) -> Vec<Item<'_>> {
 }
 
 /// Where a media item's upload stands after one step.
-enum MediaStep {
+pub(crate) enum MediaStep {
     Ready,
     Wait(Duration, String),
 }
@@ -450,13 +450,13 @@ fn category(media: &Media) -> &'static str {
     }
 }
 
-fn expiry(secs: Option<i64>) -> Option<chrono::DateTime<Utc>> {
-    secs.and_then(chrono::TimeDelta::try_seconds).map(|d| Utc::now() + d)
+pub(crate) fn expiry(secs: Option<i64>) -> Option<chrono::DateTime<Utc>> {
+    secs.and_then(chrono::TimeDelta::try_seconds).and_then(|d| Utc::now().checked_add_signed(d))
 }
 
 /// What `processing_info` says: absent or `succeeded` → ready; `failed` → rejected; else wait
 /// `check_after_secs`.
-fn processing_step(info: Option<&ProcessingInfo>, media_id: &str) -> Result<MediaStep> {
+pub(crate) fn processing_step(info: Option<&ProcessingInfo>, media_id: &str) -> Result<MediaStep> {
     let Some(info) = info else { return Ok(MediaStep::Ready) };
     match info.state.as_str() {
         "succeeded" => Ok(MediaStep::Ready),

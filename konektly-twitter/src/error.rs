@@ -209,7 +209,10 @@ pub(crate) fn map_error(status: StatusCode, headers: &HeaderMap, body: &[u8], ca
         XErrorKind::RateLimited => Error::RateLimited {
             retry_at: header_epoch(headers, "x-rate-limit-reset")
                 .or_else(|| {
-                    retry_after(headers).and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| Utc::now() + d)
+                    // `checked_add`: a `Retry-After` of 10^15 seconds overflows the calendar.
+                    retry_after(headers)
+                        .and_then(|d| chrono::Duration::from_std(d).ok())
+                        .and_then(|d| Utc::now().checked_add_signed(d))
                 })
                 .or_else(|| daily_reset(headers)),
             message,
