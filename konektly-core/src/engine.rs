@@ -1092,8 +1092,9 @@ impl Konektly {
     }
 }
 
-/// Longest wait of a busy worker for half a batch of free slots before it claims what it has.
-const CLAIM_GATHER: Duration = Duration::from_millis(5);
+/// Longest wait of a busy worker for half a batch of free slots before it claims what it has
+/// (an idle worker claims at once).
+const CLAIM_GATHER: Duration = Duration::from_millis(20);
 
 /// The failure of a target whose outcome could not be established within its attempts or its
 /// deadline: the operator must look at the account.
@@ -1384,6 +1385,16 @@ impl Worker {
                     }
                 }
             };
+            if claims.is_empty() && !tasks.is_empty() {
+                // Busy, and the queue is empty or held by other workers: wait for a slot or a
+                // notification rather than asking for the next due time on every turn.
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = sched.wait_for_work(cfg.idle_poll) => {}
+                    Some(_) = tasks.join_next() => {}
+                }
+                continue;
+            }
             if claims.is_empty() {
                 let wait = match sched.next_due_at().await {
                     Ok(Some(t)) => (t - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(cfg.idle_poll),

@@ -183,6 +183,7 @@ fn engine_config(batch: usize) -> EngineConfig {
         worker_concurrency: batch,
         per_platform_concurrency: batch,
         per_account_concurrency: batch,
+        completion_batch: batch,
         idle_poll: Duration::from_millis(250),
         ..EngineConfig::default()
     }
