@@ -125,6 +125,21 @@ pub enum Error {
         source: Option<BoxError>,
     },
 
+    /// The target's saved checkpoint cannot be read: it does not parse as the adapter's state,
+    /// or it was written by a version of the state this build does not read (a newer konektly,
+    /// or a change of the state struct). Nobody knows whether a create was sent, and starting
+    /// over could publish twice, so the target ends at once as `outcome_unknown` (kind
+    /// [`ErrorKind::OutcomeUnknown`], code `checkpoint_unreadable`) and nothing is sent: check the
+    /// account before publishing it again.
+    #[error("the saved checkpoint cannot be read: {message}")]
+    CheckpointUnreadable {
+        /// What is wrong with it (never its content: it may hold ids of the platform's).
+        message: String,
+        /// The parse error.
+        #[source]
+        source: Option<BoxError>,
+    },
+
     /// The configuration is missing or wrong. Raised at build time, not at first use.
     #[error("configuration error: {0}")]
     Config(String),
@@ -184,6 +199,7 @@ impl Error {
             Error::Storage { .. } => ErrorKind::Storage,
             Error::Config(_) => ErrorKind::Config,
             Error::MediaUnreadable { .. } => ErrorKind::MediaUnreadable,
+            Error::CheckpointUnreadable { .. } => ErrorKind::OutcomeUnknown,
         }
     }
 
@@ -197,6 +213,7 @@ impl Error {
         match self {
             Error::Rejected { code, .. } => code.as_deref(),
             Error::MediaUnreadable { .. } => Some("media_unreadable"),
+            Error::CheckpointUnreadable { .. } => Some("checkpoint_unreadable"),
             _ => None,
         }
     }
@@ -235,6 +252,7 @@ pub enum ErrorKind {
     MediaUnreadable,
     /// Not an error of one call: the outcome of a target's create could not be established
     /// within its attempts or its deadline (every lookup failed, or the platform never finished
-    /// processing). The post may or may not be live: check the account.
+    /// processing), or its checkpoint could not be read ([`Error::CheckpointUnreadable`]). The
+    /// post may or may not be live: check the account.
     OutcomeUnknown,
 }

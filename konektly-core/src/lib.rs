@@ -79,15 +79,15 @@ pub use media_store::{
 };
 pub use memory::{MemoryScheduler, MemoryTokenStore, apply_completion, cancels_at_once, claim_kind};
 pub use model::{
-    Account, AccountGrant, AccountStatus, Checkpoint, Content, FailureRecord, Lease, PlatformOptions, Post, Profile,
-    PublishOutcome, Reconciliation, RemotePost, Target, TargetOptions, TargetRecord, TargetState, ThreadItem, TokenSet,
-    Violation, duration_ms, option_duration_ms,
+    Account, AccountGrant, AccountStatus, CHECKPOINT_VERSION_KEY, Checkpoint, Content, FailureRecord, Lease,
+    PlatformOptions, Post, Profile, PublishOutcome, Reconciliation, RemotePost, Target, TargetOptions, TargetRecord,
+    TargetState, ThreadItem, TokenSet, Violation, duration_ms, option_duration_ms,
 };
 pub use owned::Owned;
 pub use platform::{
-    AspectRatio, AuthorizationRequest, Capabilities, CheckpointSaver, Dimensions, MediaLimits, MemoryCheckpoints,
-    PendingAuthorization, Platform, ProgressSink, PublishContext, RateLimitSink, ReconcileSupport, TextCounting,
-    VideoFormat, validate_against_capabilities,
+    AspectRatio, AuthorizationRequest, Capabilities, CheckpointSaver, CheckpointState, Dimensions, MediaLimits,
+    MemoryCheckpoints, PendingAuthorization, Platform, ProgressSink, PublishContext, RateLimitSink, ReconcileSupport,
+    TextCounting, VideoFormat, validate_against_capabilities,
 };
 pub use scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, LeaseWrite, Scheduler, TargetFilter};
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};

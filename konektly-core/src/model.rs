@@ -698,11 +698,66 @@ impl Checkpoint {
         self.0.is_null()
     }
 
-    /// The adapter's state, or `None` if nothing was saved or it is of another shape.
+    /// The adapter's state, or `None` if nothing was saved or it is of another shape. Adapters
+    /// read their state with [`PublishContext::state`](crate::PublishContext::state), which
+    /// checks its version and never takes a checkpoint that does not parse for an empty one.
     pub fn get<T: DeserializeOwned>(&self) -> Option<T> {
         if self.0.is_null() { None } else { serde_json::from_value(self.0.clone()).ok() }
     }
+
+    /// A checkpoint from an adapter's state, with the state's version stored beside its fields
+    /// under [`CHECKPOINT_VERSION_KEY`]. The state must serialize to a JSON object.
+    pub fn versioned<T: crate::CheckpointState>(state: &T) -> Result<Self> {
+        let mut value =
+            serde_json::to_value(state).map_err(|e| Error::storage("a checkpoint does not serialize", e))?;
+        let Some(fields) = value.as_object_mut() else {
+            return Err(Error::Storage { message: "a checkpoint state must be a JSON object".into(), source: None });
+        };
+        fields.insert(CHECKPOINT_VERSION_KEY.into(), serde_json::Value::from(T::VERSION));
+        Ok(Self(value))
+    }
+
+    /// The adapter's state: `None` when nothing was saved, [`Error::CheckpointUnreadable`] when
+    /// something was saved that is not this version of `T` (it does not parse, or it names
+    /// another version). A checkpoint without a version was written before versions existed
+    /// and is read as version 1.
+    pub fn read<T: crate::CheckpointState>(&self) -> Result<Option<T>> {
+        if self.0.is_null() {
+            return Ok(None);
+        }
+        let unreadable = |message: String, source: Option<crate::BoxError>| Error::CheckpointUnreadable {
+            message: format!("{message}; check the account before publishing it again"),
+            source,
+        };
+        let Some(fields) = self.0.as_object() else {
+            return Err(unreadable("it is not a JSON object".into(), None));
+        };
+        let mut fields = fields.clone();
+        let version = match fields.remove(CHECKPOINT_VERSION_KEY) {
+            None => 1,
+            Some(v) => v
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| unreadable(format!("its {CHECKPOINT_VERSION_KEY} is not a number"), None))?,
+        };
+        if version != T::VERSION {
+            let whose = if version > T::VERSION { "a newer" } else { "an older" };
+            return Err(unreadable(
+                format!(
+                    "it was written by {whose} version of the adapter (state version {version}; this build reads {})",
+                    T::VERSION
+                ),
+                None,
+            ));
+        }
+        serde_json::from_value(serde_json::Value::Object(fields))
+            .map(Some)
+            .map_err(|e| unreadable(format!("it does not parse as state version {version}: {e}"), Some(Box::new(e))))
+    }
 }
+
+/// The key under which [`Checkpoint::versioned`] stores the version of an adapter's state.
+pub const CHECKPOINT_VERSION_KEY: &str = "checkpoint_version";
 
 /// Serde for `std::time::Duration` as whole milliseconds.
 pub mod duration_ms {

@@ -455,6 +455,19 @@ impl RateLimitSink for MemoryCheckpoints {
     }
 }
 
+/// An adapter's checkpoint: what it saves with [`PublishContext::save_state`] and
+/// [`PublishContext::before_create`] and reads back with [`PublishContext::state`]. It must
+/// serialize to a JSON object; its version is stored beside its fields.
+///
+/// Raise `VERSION` whenever a change to the struct would make a checkpoint saved by the older
+/// code parse differently or not at all (a renamed or retyped field, a field whose meaning
+/// changed). A target whose checkpoint has another version ends as `outcome_unknown` instead
+/// of starting over; deploy such a change when no target of the platform is in flight.
+pub trait CheckpointState: Serialize + DeserializeOwned + Default {
+    /// The version of the state's shape. Checkpoints saved before versions existed read as 1.
+    const VERSION: u32;
+}
+
 /// Everything a `publish`, `poll` or `reconcile` call gets: the account with a fresh token, the
 /// content, the options, the saved checkpoint, and ways to save progress and report rate limits.
 pub struct PublishContext<'a> {
@@ -540,14 +553,20 @@ impl<'a> PublishContext<'a> {
     }
 
     /// The checkpoint as the adapter's own state, or `T::default()` when nothing was saved.
-    pub fn state<T: DeserializeOwned + Default>(&self) -> T {
-        self.checkpoint.get().unwrap_or_default()
+    ///
+    /// A checkpoint that was saved but is not this version of `T` (it does not parse, or it
+    /// names another [`CheckpointState::VERSION`]) is [`Error::CheckpointUnreadable`], never
+    /// `T::default()`: starting over could send a create that was sent already. Return the
+    /// error as it is; the engine ends the target as `outcome_unknown` without sending anything.
+    pub fn state<T: CheckpointState>(&self) -> Result<T> {
+        Ok(self.checkpoint.read::<T>()?.unwrap_or_default())
     }
 
-    /// Saves the adapter's state durably. Call it before each step that changes something at
-    /// the platform, so that a restarted worker resumes instead of repeating.
-    pub async fn save_state<T: Serialize>(&mut self, state: &T) -> Result<()> {
-        let cp = Checkpoint::new(state)?;
+    /// Saves the adapter's state durably, with its version. Call it before each step that
+    /// changes something at the platform, so that a restarted worker resumes instead of
+    /// repeating.
+    pub async fn save_state<T: CheckpointState>(&mut self, state: &T) -> Result<()> {
+        let cp = Checkpoint::versioned(state)?;
         self.saver.save(&cp).await?;
         self.checkpoint = cp;
         Ok(())
@@ -561,8 +580,8 @@ impl<'a> PublishContext<'a> {
     /// another worker may own the target. Once it returns, a transient error, a 5xx or a
     /// dropped connection from the rest of the attempt is treated as an unknown outcome, and
     /// the target is reconciled before anything is sent again.
-    pub async fn before_create<T: Serialize>(&mut self, state: &T) -> Result<()> {
-        let cp = Checkpoint::new(state)?;
+    pub async fn before_create<T: CheckpointState>(&mut self, state: &T) -> Result<()> {
+        let cp = Checkpoint::versioned(state)?;
         self.saver.save_before_create(&cp).await?;
         self.checkpoint = cp;
         Ok(())

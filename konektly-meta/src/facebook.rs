@@ -303,32 +303,36 @@ impl FacebookPagePlatform {
         if let (MediaSource::Url(file_url), None) = (&media.source, &st.video) {
             return self.publish_video_by_url(ctx, st, opts, url, file_url.clone()).await;
         }
-        if st.video.is_none() {
-            let size = media.require_size()?;
-            let started: VideoPhaseBody = self
-                .client
-                .post_form(
-                    url.clone(),
-                    ctx.access_token(),
-                    &[("upload_phase", "start".into()), ("file_size", size.to_string())],
-                    CallKind::Create,
-                    Some(&*ctx),
-                    "starting the video upload",
-                )
-                .await?;
-            let (Some(video_id), Some(session_id)) = (started.video_id, started.upload_session_id) else {
-                return Err(Error::transient("the video upload start answered without ids"));
-            };
-            st.video = Some(VideoUpload {
-                video_id,
-                session_id,
-                start_offset: started.start_offset,
-                end_offset: started.end_offset,
-                finished: false,
-            });
-            ctx.save_state(&*st).await?;
-        }
-        let mut up = st.video.clone().expect("a video upload");
+        let mut up = match st.video.clone() {
+            Some(up) => up,
+            None => {
+                let size = media.require_size()?;
+                let started: VideoPhaseBody = self
+                    .client
+                    .post_form(
+                        url.clone(),
+                        ctx.access_token(),
+                        &[("upload_phase", "start".into()), ("file_size", size.to_string())],
+                        CallKind::Create,
+                        Some(&*ctx),
+                        "starting the video upload",
+                    )
+                    .await?;
+                let (Some(video_id), Some(session_id)) = (started.video_id, started.upload_session_id) else {
+                    return Err(Error::transient("the video upload start answered without ids"));
+                };
+                let up = VideoUpload {
+                    video_id,
+                    session_id,
+                    start_offset: started.start_offset,
+                    end_offset: started.end_offset,
+                    finished: false,
+                };
+                st.video = Some(up.clone());
+                ctx.save_state(&*st).await?;
+                up
+            }
+        };
         // Transfer: the server names each chunk's bounds; offsets are checkpointed after each.
         let mut reader: Option<(u64, konektly_core::ChunkReader)> = None;
         let size = media.size.unwrap_or(u64::MAX);
@@ -444,22 +448,26 @@ impl FacebookPagePlatform {
         let media = ctx.content.media[0].clone();
         let page = ctx.account.remote_id.clone();
         let reels = self.client.versioned(Host::Graph, &format!("{page}/video_reels"));
-        if st.reel.is_none() {
-            let started: ReelStartBody = self
-                .client
-                .post_form(
-                    reels.clone(),
-                    ctx.access_token(),
-                    &[("upload_phase", "start".into())],
-                    CallKind::Create,
-                    Some(&*ctx),
-                    "starting the Reel upload",
-                )
-                .await?;
-            st.reel = Some(ReelUpload { video_id: started.video_id, uploaded: false, finished: false });
-            ctx.save_state(&*st).await?;
-        }
-        let mut reel = st.reel.clone().expect("a reel upload");
+        let mut reel = match st.reel.clone() {
+            Some(reel) => reel,
+            None => {
+                let started: ReelStartBody = self
+                    .client
+                    .post_form(
+                        reels.clone(),
+                        ctx.access_token(),
+                        &[("upload_phase", "start".into())],
+                        CallKind::Create,
+                        Some(&*ctx),
+                        "starting the Reel upload",
+                    )
+                    .await?;
+                let reel = ReelUpload { video_id: started.video_id, uploaded: false, finished: false };
+                st.reel = Some(reel.clone());
+                ctx.save_state(&*st).await?;
+                reel
+            }
+        };
         if !reel.uploaded {
             let url = self
                 .client
@@ -614,7 +622,7 @@ impl FacebookPagePlatform {
             ));
         }
         let opts = Self::options(ctx)?;
-        let mut st: FacebookState = ctx.state();
+        let mut st: FacebookState = ctx.state()?;
         if let Some(id) = &st.post_id {
             let url = Self::post_url(id);
             return Ok(PublishOutcome::Published(self.remote(id, url, &opts)));
@@ -810,13 +818,13 @@ impl Platform for FacebookPagePlatform {
     }
 
     async fn publish(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
-        let sent_before = ctx.state::<FacebookState>().create_sent;
+        let sent_before = ctx.state::<FacebookState>()?.create_sent;
         self.advance(ctx).await.map_err(|e| duplicate_refusal(e, sent_before))
     }
 
     async fn poll(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
         let opts = Self::options(ctx)?;
-        let mut st: FacebookState = ctx.state();
+        let mut st: FacebookState = ctx.state()?;
         let finished = st.video.as_ref().is_some_and(|v| v.finished) || st.reel.as_ref().is_some_and(|r| r.finished);
         if st.post_id.is_none() && finished {
             return self.video_status(ctx, &mut st, &opts).await;
@@ -832,7 +840,7 @@ impl Platform for FacebookPagePlatform {
 
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
         let opts = Self::options(ctx)?;
-        let mut st: FacebookState = ctx.state();
+        let mut st: FacebookState = ctx.state()?;
         if let Some(id) = &st.post_id {
             return Ok(Reconciliation::Published(self.remote(id, Self::post_url(id), &opts)));
         }

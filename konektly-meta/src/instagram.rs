@@ -328,7 +328,7 @@ impl InstagramPlatform {
     /// checkpoint at every step.
     async fn advance(&self, ctx: &mut PublishContext<'_>, check_quota: bool) -> Result<PublishOutcome> {
         let opts: InstagramOptions = ctx.typed_options()?;
-        let mut st: InstagramState = ctx.state();
+        let mut st: InstagramState = ctx.state()?;
         if let Some(id) = &st.media_id {
             return Ok(PublishOutcome::Published(self.remote(&st, id)));
         }
@@ -342,7 +342,7 @@ impl InstagramPlatform {
                 Reconciliation::Processing { poll_after } => {
                     return Ok(PublishOutcome::Processing { poll_after, detail: None });
                 }
-                Reconciliation::NotFound => st = ctx.state(),
+                Reconciliation::NotFound => st = ctx.state()?,
             }
         }
         if check_quota {
@@ -356,99 +356,102 @@ impl InstagramPlatform {
         }
         // Uploads interrupted by a restart are finished first.
         self.flush_uploads(ctx, &mut st).await?;
-        if st.container.is_none() {
-            let mut form: Vec<(&'static str, String)> = Vec::new();
-            let mut resumable = false;
-            match kind {
-                InstagramMediaKind::Feed if media.len() > 1 => {
-                    for (i, m) in media.iter().enumerate().skip(st.children.len()) {
-                        let mut child: Vec<(&'static str, String)> = vec![("is_carousel_item", "true".into())];
-                        let mut resumable = false;
-                        if m.kind() == MediaKind::Video {
-                            child.push(("media_type", "VIDEO".into()));
-                            resumable = Self::video_source(ctx, &opts, m, &mut child).await?;
-                        } else {
-                            child.push(("image_url", Self::media_url(ctx, m).await?.to_string()));
-                            if let Some(alt) = &m.alt_text {
-                                child.push(("alt_text", alt.clone()));
+        let container = match st.container.clone() {
+            Some(container) => container,
+            None => {
+                let mut form: Vec<(&'static str, String)> = Vec::new();
+                let mut resumable = false;
+                match kind {
+                    InstagramMediaKind::Feed if media.len() > 1 => {
+                        for (i, m) in media.iter().enumerate().skip(st.children.len()) {
+                            let mut child: Vec<(&'static str, String)> = vec![("is_carousel_item", "true".into())];
+                            let mut resumable = false;
+                            if m.kind() == MediaKind::Video {
+                                child.push(("media_type", "VIDEO".into()));
+                                resumable = Self::video_source(ctx, &opts, m, &mut child).await?;
+                            } else {
+                                child.push(("image_url", Self::media_url(ctx, m).await?.to_string()));
+                                if let Some(alt) = &m.alt_text {
+                                    child.push(("alt_text", alt.clone()));
+                                }
+                                // Tags go on the image they are on (videos in a carousel take none).
+                                Self::user_tags(&opts, i, &mut child);
                             }
-                            // Tags go on the image they are on (videos in a carousel take none).
-                            Self::user_tags(&opts, i, &mut child);
+                            let id =
+                                self.create_container(ctx, child, &format!("creating carousel item {}", i + 1)).await?;
+                            if resumable {
+                                st.uploads_pending.push(id.clone());
+                            }
+                            st.children.push(id);
+                            ctx.save_state(&st).await?;
                         }
-                        let id =
-                            self.create_container(ctx, child, &format!("creating carousel item {}", i + 1)).await?;
-                        if resumable {
-                            st.uploads_pending.push(id.clone());
+                        self.flush_uploads(ctx, &mut st).await?;
+                        for (i, child) in st.children.iter().enumerate() {
+                            let label = format!("carousel item {}", i + 1);
+                            match self.wait(ctx, child, &label, deadline).await? {
+                                Wait::TimedOut => return Ok(self.processing(&format!("waiting for {label}"))),
+                                Wait::Expired => return self.start_over(ctx, &st, &label).await,
+                                Wait::Finished | Wait::Published => {}
+                            }
                         }
-                        st.children.push(id);
-                        ctx.save_state(&st).await?;
+                        form.push(("media_type", "CAROUSEL".into()));
+                        form.push(("children", st.children.join(",")));
+                        Self::shared_fields(ctx, &opts, &mut form);
                     }
-                    self.flush_uploads(ctx, &mut st).await?;
-                    for (i, child) in st.children.iter().enumerate() {
-                        let label = format!("carousel item {}", i + 1);
-                        match self.wait(ctx, child, &label, deadline).await? {
-                            Wait::TimedOut => return Ok(self.processing(&format!("waiting for {label}"))),
-                            Wait::Expired => return self.start_over(ctx, &st, &label).await,
-                            Wait::Finished | Wait::Published => {}
+                    InstagramMediaKind::Feed => {
+                        let m = &media[0];
+                        if m.kind() == MediaKind::Video {
+                            return Err(Error::InvalidPost(vec![Violation::new(
+                                "video_must_be_reel",
+                                "media[0]",
+                                "a single Instagram video is published as a Reel",
+                            )]));
                         }
-                    }
-                    form.push(("media_type", "CAROUSEL".into()));
-                    form.push(("children", st.children.join(",")));
-                    Self::shared_fields(ctx, &opts, &mut form);
-                }
-                InstagramMediaKind::Feed => {
-                    let m = &media[0];
-                    if m.kind() == MediaKind::Video {
-                        return Err(Error::InvalidPost(vec![Violation::new(
-                            "video_must_be_reel",
-                            "media[0]",
-                            "a single Instagram video is published as a Reel",
-                        )]));
-                    }
-                    form.push(("image_url", Self::media_url(ctx, m).await?.to_string()));
-                    if let Some(alt) = &m.alt_text {
-                        form.push(("alt_text", alt.clone()));
-                    }
-                    Self::user_tags(&opts, 0, &mut form);
-                    Self::shared_fields(ctx, &opts, &mut form);
-                }
-                InstagramMediaKind::Reel => {
-                    // Never standalone VIDEO: Instagram publishes single videos as Reels.
-                    form.push(("media_type", "REELS".into()));
-                    resumable = Self::video_source(ctx, &opts, &media[0], &mut form).await?;
-                    Self::user_tags(&opts, 0, &mut form);
-                    Self::shared_fields(ctx, &opts, &mut form);
-                    if let Some(s) = opts.share_to_feed {
-                        form.push(("share_to_feed", s.to_string()));
-                    }
-                    if let Some(c) = &opts.cover_url {
-                        form.push(("cover_url", c.to_string()));
-                    }
-                    if let Some(t) = opts.thumb_offset_ms {
-                        form.push(("thumb_offset", t.to_string()));
-                    }
-                }
-                InstagramMediaKind::Story => {
-                    let m = &media[0];
-                    form.push(("media_type", "STORIES".into()));
-                    if m.kind() == MediaKind::Video {
-                        resumable = Self::video_source(ctx, &opts, m, &mut form).await?;
-                    } else {
                         form.push(("image_url", Self::media_url(ctx, m).await?.to_string()));
+                        if let Some(alt) = &m.alt_text {
+                            form.push(("alt_text", alt.clone()));
+                        }
+                        Self::user_tags(&opts, 0, &mut form);
+                        Self::shared_fields(ctx, &opts, &mut form);
                     }
-                    Self::user_tags(&opts, 0, &mut form);
-                    Self::partnership(&opts, &mut form);
+                    InstagramMediaKind::Reel => {
+                        // Never standalone VIDEO: Instagram publishes single videos as Reels.
+                        form.push(("media_type", "REELS".into()));
+                        resumable = Self::video_source(ctx, &opts, &media[0], &mut form).await?;
+                        Self::user_tags(&opts, 0, &mut form);
+                        Self::shared_fields(ctx, &opts, &mut form);
+                        if let Some(s) = opts.share_to_feed {
+                            form.push(("share_to_feed", s.to_string()));
+                        }
+                        if let Some(c) = &opts.cover_url {
+                            form.push(("cover_url", c.to_string()));
+                        }
+                        if let Some(t) = opts.thumb_offset_ms {
+                            form.push(("thumb_offset", t.to_string()));
+                        }
+                    }
+                    InstagramMediaKind::Story => {
+                        let m = &media[0];
+                        form.push(("media_type", "STORIES".into()));
+                        if m.kind() == MediaKind::Video {
+                            resumable = Self::video_source(ctx, &opts, m, &mut form).await?;
+                        } else {
+                            form.push(("image_url", Self::media_url(ctx, m).await?.to_string()));
+                        }
+                        Self::user_tags(&opts, 0, &mut form);
+                        Self::partnership(&opts, &mut form);
+                    }
                 }
+                let id = self.create_container(ctx, form, "creating the media container").await?;
+                if resumable {
+                    st.uploads_pending.push(id.clone());
+                }
+                st.container = Some(id.clone());
+                ctx.save_state(&st).await?;
+                self.flush_uploads(ctx, &mut st).await?;
+                id
             }
-            let id = self.create_container(ctx, form, "creating the media container").await?;
-            if resumable {
-                st.uploads_pending.push(id.clone());
-            }
-            st.container = Some(id);
-            ctx.save_state(&st).await?;
-            self.flush_uploads(ctx, &mut st).await?;
-        }
-        let container = st.container.clone().expect("a container");
+        };
         match self.wait(ctx, &container, "the media container", deadline).await? {
             Wait::TimedOut => return Ok(self.processing("waiting for the media container")),
             Wait::Expired => return self.start_over(ctx, &st, "the media container").await,
@@ -705,7 +708,7 @@ impl Platform for InstagramPlatform {
     }
 
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
-        let mut st: InstagramState = ctx.state();
+        let mut st: InstagramState = ctx.state()?;
         if let Some(id) = &st.media_id {
             return Ok(Reconciliation::Published(self.remote(&st, id)));
         }

@@ -402,6 +402,10 @@ pub(crate) struct FacebookState {
     pub post_id: Option<String>,
 }
 
+impl konektly_core::CheckpointState for FacebookState {
+    const VERSION: u32 = 1;
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct VideoUpload {
     pub video_id: String,
@@ -445,6 +449,10 @@ pub(crate) struct InstagramState {
     /// How many times a container expired before it was published and the post started over.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub expired_restarts: u32,
+}
+
+impl konektly_core::CheckpointState for InstagramState {
+    const VERSION: u32 = 1;
 }
 
 fn is_zero(n: &u32) -> bool {

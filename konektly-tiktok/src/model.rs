@@ -270,6 +270,10 @@ pub(crate) struct State {
     pub restarted: bool,
 }
 
+impl konektly_core::CheckpointState for State {
+    const VERSION: u32 = 1;
+}
+
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("State")

@@ -225,7 +225,7 @@ impl TikTokPlatform {
     /// publish is dropped (TikTok never publishes one without all its bytes) and the upload
     /// starts over once with a new publish id; a second expiry is the error.
     async fn start_over(&self, ctx: &mut PublishContext<'_>, opts: &TikTokOptions, e: Error) -> Result<PublishOutcome> {
-        if ctx.state::<State>().restarted {
+        if ctx.state::<State>()?.restarted {
             return Err(e);
         }
         tracing::info!(target: "konektly::tiktok", "the upload URL expired early: starting the upload over");
@@ -251,7 +251,7 @@ impl TikTokPlatform {
             )));
         }
 
-        let restarted = ctx.state::<State>().restarted;
+        let restarted = ctx.state::<State>()?.restarted;
         let mut state = State { kind, privacy_level: opts.privacy_level, restarted, ..State::default() };
         let mut creator = CreatorInfo::default();
         if opts.mode == PostMode::DirectPost {
@@ -458,7 +458,7 @@ impl Platform for TikTokPlatform {
         if !violations.is_empty() {
             return Err(Error::InvalidPost(violations));
         }
-        let mut state: State = ctx.state();
+        let mut state: State = ctx.state()?;
         if state.publish_id.is_some() {
             if state.upload_complete() {
                 return Ok(processing(self.cfg().poll_interval, "TikTok is processing the post"));
@@ -483,7 +483,7 @@ impl Platform for TikTokPlatform {
     }
 
     async fn poll(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
-        let mut state: State = ctx.state();
+        let mut state: State = ctx.state()?;
         let Some(pid) = state.publish_id.clone() else {
             return Err(Error::transient("nothing to poll: no TikTok publish_id was saved"));
         };
@@ -496,7 +496,7 @@ impl Platform for TikTokPlatform {
     }
 
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
-        let mut state: State = ctx.state();
+        let mut state: State = ctx.state()?;
         let Some(pid) = state.publish_id.clone() else {
             if !state.init_sent || state.source == Source::FileUpload {
                 // No init, or an upload session that never got bytes (TikTok drops it).

@@ -181,7 +181,7 @@ impl XPlatform {
         let opts: XOptions = ctx.typed_options()?;
         let content = ctx.content;
         let items = items(content);
-        let mut state: XState = ctx.state();
+        let mut state: XState = ctx.state()?;
         state.items.resize_with(items.len(), Default::default);
 
         for (i, item) in items.iter().enumerate() {
@@ -595,7 +595,7 @@ impl Platform for XPlatform {
         let opts: XOptions = ctx.typed_options()?;
         let content = ctx.content;
         let items = items(content);
-        let mut state: XState = ctx.state();
+        let mut state: XState = ctx.state()?;
         state.items.resize_with(items.len(), Default::default);
         let Some(i) = state.posting.or(state.duplicate).filter(|i| *i < items.len()) else {
             // No post was in flight: nothing can have landed that the checkpoint does not know.

@@ -251,6 +251,10 @@ pub(crate) struct XState {
     pub duplicate: Option<usize>,
 }
 
+impl konektly_core::CheckpointState for XState {
+    const VERSION: u32 = 1;
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub(crate) struct ItemState {

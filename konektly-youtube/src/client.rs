@@ -287,7 +287,7 @@ impl YouTubePlatform {
     async fn publish_steps(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
         let opts: YouTubeOptions = ctx.typed_options()?;
         let content: &Content = ctx.content;
-        let mut state: UploadState = ctx.state();
+        let mut state: UploadState = ctx.state()?;
         if state.video_id.is_none() {
             if state.session_uri.is_none() {
                 let violations = self.validate(content, ctx.options);
@@ -463,7 +463,7 @@ impl Platform for YouTubePlatform {
 
     async fn poll(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
         let opts: YouTubeOptions = ctx.typed_options()?;
-        let state: UploadState = ctx.state();
+        let state: UploadState = ctx.state()?;
         let Some(id) = state.video_id.clone() else {
             return Err(Error::transient("nothing was uploaded yet: publish again"));
         };
@@ -517,7 +517,7 @@ impl Platform for YouTubePlatform {
 
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
         let opts: YouTubeOptions = ctx.typed_options()?;
-        let mut state: UploadState = ctx.state();
+        let mut state: UploadState = ctx.state()?;
         if state.video_id.is_none()
             && let Some(session) = state.session_uri.clone()
         {

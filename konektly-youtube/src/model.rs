@@ -324,3 +324,7 @@ pub(crate) struct UploadState {
     /// A note for the user about the thumbnail (refused, not allowed…).
     pub thumbnail_note: Option<String>,
 }
+
+impl konektly_core::CheckpointState for UploadState {
+    const VERSION: u32 = 1;
+}

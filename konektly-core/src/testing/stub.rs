@@ -87,6 +87,10 @@ struct StubState {
     processing: Option<String>,
 }
 
+impl crate::CheckpointState for StubState {
+    const VERSION: u32 = 1;
+}
+
 /// A platform for tests and examples: no network (except an optional real token endpoint for
 /// refresh), every call recorded, behaviour scripted.
 #[derive(Debug)]
@@ -366,7 +370,7 @@ impl Platform for StubPlatform {
     async fn publish(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
         self.record("publish", Some(ctx.target));
         let behavior = self.next_behavior();
-        let mut state: StubState = ctx.state();
+        let mut state: StubState = ctx.state()?;
         match behavior {
             StubBehavior::Reject(m) => return Err(Error::rejected(Some("stub".into()), m)),
             StubBehavior::RateLimit(d) => {
@@ -432,7 +436,7 @@ impl Platform for StubPlatform {
 
     async fn poll(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
         self.record("poll", Some(ctx.target));
-        let state: StubState = ctx.state();
+        let state: StubState = ctx.state()?;
         let id = state.processing.clone().ok_or_else(|| Error::transient("nothing is processing"))?;
         let mut pending = self.pending_polls.lock().unwrap();
         let left = pending.entry(id).or_insert(0);
@@ -455,7 +459,7 @@ impl Platform for StubPlatform {
         if self.failing_lookups.load(Ordering::Relaxed) {
             return Err(Error::transient("stub: the lookup answered 503"));
         }
-        let mut state: StubState = ctx.state();
+        let mut state: StubState = ctx.state()?;
         let landed: Vec<String> = self.posts_of(ctx.target).into_iter().map(|p| p.id).collect();
         let wanted = 1 + ctx.content.thread.len();
         if landed.is_empty() {
