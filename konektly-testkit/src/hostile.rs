@@ -392,8 +392,12 @@ impl Hostile {
                 Ok(_) => raw(raws, s),
                 Err(_) => raw(raws, self.number()),
             },
-            (Value::String(s), 3) => raw(raws, format!("\"{s}\\ud800\"")),
-            (Value::String(s), 4) => Value::String(s.repeat(self.rng.random_range(100..2000))),
+            (Value::String(s), 3) if !s.starts_with("@@raw") => raw(raws, format!("\"{s}\\ud800\"")),
+            (Value::String(s), 4) if !s.starts_with("@@raw") => {
+                // A long string, at most about 100 KB.
+                let times = self.rng.random_range(100..2000).min(100_000 / s.len().max(1));
+                Value::String(s.repeat(times))
+            }
             (_, 0..=4) => raw(raws, self.number()),
             // Huge, negative, fractional numbers.
             (_, 5 | 6) => raw(raws, self.number()),

@@ -117,9 +117,7 @@ impl TikTokClient {
             return Err(Error::transient("the TikTok token endpoint answered without an access token"));
         };
         let now = Utc::now();
-        let after = |secs: Option<i64>| -> Option<DateTime<Utc>> {
-            secs.filter(|s| *s > 0).map(|s| now + chrono::Duration::seconds(s))
-        };
+        let after = |secs: Option<i64>| expires_after(now, secs);
         Ok(Grant {
             open_id: body.open_id,
             tokens: TokenSet {
@@ -274,8 +272,14 @@ impl TikTokClient {
     }
 }
 
+/// `now + secs` for a token's `expires_in`: `None` for no, a negative, or an absurd lifetime
+/// (`Duration::seconds` and the addition panic beyond the calendar).
+pub(crate) fn expires_after(now: DateTime<Utc>, secs: Option<i64>) -> Option<DateTime<Utc>> {
+    secs.filter(|s| *s > 0).and_then(chrono::Duration::try_seconds).and_then(|d| now.checked_add_signed(d))
+}
+
 /// The envelope's error, unless it is `ok` (or absent).
-fn envelope_error(api: &ApiResponse) -> Option<TikTokApiError> {
+pub(crate) fn envelope_error(api: &ApiResponse) -> Option<TikTokApiError> {
     #[derive(serde::Deserialize)]
     struct ErrOnly {
         #[serde(default)]

@@ -127,7 +127,9 @@ pub(crate) fn map_api_error_with(
             // The window is one minute; without a Retry-After, wait it out.
             let wait = retry_after(headers).unwrap_or(rate_limit_wait);
             Error::RateLimited {
-                retry_at: Some(Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60))),
+                // `checked_add`: a `Retry-After` of 10^15 seconds overflows the calendar.
+                retry_at: Utc::now()
+                    .checked_add_signed(chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60))),
                 message: err.describe("TikTok's per-minute limit for this account was reached"),
                 source: Some(Box::new(err)),
             }

@@ -48,3 +48,173 @@ pub use validate::{
     MAX_CAPTION, MAX_PHOTO_BYTES, MAX_PHOTO_DESCRIPTION, MAX_PHOTO_TITLE, MAX_PHOTOS, MAX_VIDEO_BYTES,
     MAX_VIDEO_DURATION,
 };
+
+/// Entry points for the fuzz targets (`fuzz/`) and the hostile-answer tests: TikTok's answers
+/// read by the adapter's own parsing code, without a network. Not part of the public API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use chrono::Utc;
+    use konektly_core::http::ApiResponse;
+    use konektly_core::reqwest::StatusCode;
+    use konektly_core::reqwest::header::HeaderMap;
+    use konektly_core::{CallKind, Error, Result};
+    use serde::de::DeserializeOwned;
+
+    use crate::client::{UPLOAD_URL_EXPIRED, envelope_error, expires_after};
+    use crate::error::{
+        DEFAULT_RATE_LIMIT_WAIT, TikTokApiError, map_api_error, map_api_error_with, map_fail_reason, map_oauth_error,
+    };
+    use crate::model::{CreatorInfo, Envelope, InitData, StatusData, TokenBody, UserInfoData};
+
+    /// The answers [`read`] understands, by the call they answer.
+    pub const ANSWERS: &[&str] = &[
+        "POST v2/oauth/token/",
+        "POST v2/oauth/revoke/",
+        "GET v2/user/info/",
+        "POST v2/post/publish/creator_info/query/",
+        "POST v2/post/publish/video/init/",
+        "POST v2/post/publish/content/init/",
+        "POST v2/post/publish/status/fetch/",
+        "PUT upload_url",
+    ];
+
+    /// Whether the call `answer` names creates something.
+    pub fn creates(answer: &str) -> bool {
+        answer.ends_with("/init/") || answer == "POST v2/oauth/token/"
+    }
+
+    /// Reads an answer to `answer` as the adapter does (`TikTokClient::call`, `token`, `revoke`,
+    /// `upload_chunk`, and what a status means). `Ok` holds what was understood, for people.
+    pub fn read(answer: &str, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<String> {
+        let kind = if creates(answer) { CallKind::Create } else { CallKind::Idempotent };
+        let api = ApiResponse { status, headers: headers.clone(), body: body.to_vec().into() };
+        match answer {
+            "POST v2/oauth/token/" => token(&api),
+            "POST v2/oauth/revoke/" => revoke(&api).map(|()| "revoked".to_owned()),
+            "GET v2/user/info/" => call::<UserInfoData>(&api, kind).map(|d| format!("{:?}", d.user)),
+            "POST v2/post/publish/creator_info/query/" => call::<CreatorInfo>(&api, kind).map(|c| format!("{c:?}")),
+            "POST v2/post/publish/video/init/" | "POST v2/post/publish/content/init/" => {
+                let data: InitData = call(&api, kind)?;
+                if data.publish_id.is_empty() {
+                    return Err(Error::UnknownOutcome {
+                        message: "TikTok accepted the init but gave no publish_id".into(),
+                        source: None,
+                    });
+                }
+                Ok(format!("{data:?}"))
+            }
+            "POST v2/post/publish/status/fetch/" => {
+                let st: StatusData = call(&api, kind)?;
+                match st.status.as_str() {
+                    "FAILED" => Err(map_fail_reason(st.fail_reason.as_deref().unwrap_or("unknown"), "fuzz")),
+                    s => Ok(format!("{s} {:?} {:?}", st.post_ids(), st.uploaded_bytes)),
+                }
+            }
+            "PUT upload_url" => upload_chunk(&api).map(|()| "stored".to_owned()),
+            other => Err(Error::Config(format!("no such answer: {other}"))),
+        }
+    }
+
+    /// An envelope error through TikTok's tables (API, OAuth), as the adapter maps it.
+    pub fn error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Vec<Error> {
+        let api = ApiResponse { status, headers: headers.clone(), body: body.to_vec().into() };
+        let Some(err) = envelope_error(&api) else { return Vec::new() };
+        let _ = err.to_string();
+        vec![
+            map_api_error(err.clone(), headers, CallKind::Create),
+            map_api_error_with(err.clone(), headers, CallKind::Idempotent, DEFAULT_RATE_LIMIT_WAIT),
+            map_oauth_error(err, headers),
+        ]
+    }
+
+    /// `TikTokClient::call`: the envelope's error, the status, then `data`.
+    fn call<T: DeserializeOwned>(api: &ApiResponse, kind: CallKind) -> Result<T> {
+        if let Some(err) = envelope_error(api) {
+            return Err(map_api_error_with(err, &api.headers, kind, DEFAULT_RATE_LIMIT_WAIT));
+        }
+        if !api.is_success() {
+            return Err(api.status_error(kind, format!("TikTok answered status {}", api.status), None));
+        }
+        let env: Envelope<T> = api.json()?;
+        match env.data {
+            Some(d) => Ok(d),
+            None if kind == CallKind::Create => Err(Error::UnknownOutcome {
+                message: "TikTok answered without data; the request may have been accepted".into(),
+                source: None,
+            }),
+            None => Err(Error::transient("TikTok answered without data")),
+        }
+    }
+
+    /// `TikTokClient::token` after the answer is read.
+    fn token(api: &ApiResponse) -> Result<String> {
+        let body: TokenBody = serde_json::from_slice(&api.body).unwrap_or_default();
+        if let Some(code) = body.error.as_deref().filter(|e| !e.is_empty() && *e != "ok") {
+            let err = TikTokApiError {
+                status: api.status.as_u16(),
+                code: code.to_owned(),
+                message: body.error_description.clone().unwrap_or_default(),
+                log_id: body.log_id.clone(),
+            };
+            return Err(map_oauth_error(err, &api.headers));
+        }
+        if !api.is_success() {
+            if let Some(err) = envelope_error(api) {
+                return Err(map_oauth_error(err, &api.headers));
+            }
+            return Err(api.status_error(CallKind::Idempotent, "the TikTok token endpoint refused the request", None));
+        }
+        let Some(access) = body.access_token.filter(|t| !t.is_empty()) else {
+            return Err(Error::transient("the TikTok token endpoint answered without an access token"));
+        };
+        let now = Utc::now();
+        let scopes = body.scope.as_deref().map(konektly_core::oauth::split_scopes).unwrap_or_default();
+        Ok(format!(
+            "{} chars, expires {:?}, refresh expires {:?}, {scopes:?}, {:?}",
+            access.len(),
+            expires_after(now, body.expires_in),
+            expires_after(now, body.refresh_expires_in),
+            body.open_id
+        ))
+    }
+
+    /// `TikTokClient::revoke` after the answer is read.
+    fn revoke(api: &ApiResponse) -> Result<()> {
+        let body: TokenBody = serde_json::from_slice(&api.body).unwrap_or_default();
+        if let Some(code) = body.error.as_deref().filter(|e| !e.is_empty() && *e != "ok") {
+            let err = TikTokApiError {
+                status: api.status.as_u16(),
+                code: code.to_owned(),
+                message: body.error_description.unwrap_or_default(),
+                log_id: body.log_id,
+            };
+            return Err(map_oauth_error(err, &api.headers));
+        }
+        if let Some(err) = envelope_error(api) {
+            return Err(map_api_error(err, &api.headers, CallKind::Idempotent));
+        }
+        if api.is_success() {
+            Ok(())
+        } else {
+            Err(api.status_error(CallKind::Idempotent, "TikTok refused to revoke the token", None))
+        }
+    }
+
+    /// `TikTokClient::upload_chunk` after the answer is read.
+    fn upload_chunk(api: &ApiResponse) -> Result<()> {
+        if api.is_success() {
+            return Ok(());
+        }
+        if api.status.as_u16() == 404 {
+            return Err(Error::Rejected {
+                code: Some(UPLOAD_URL_EXPIRED.into()),
+                message: "expired".into(),
+                source: None,
+            });
+        }
+        if let Some(err) = envelope_error(api) {
+            return Err(map_api_error(err, &api.headers, CallKind::Idempotent));
+        }
+        Err(api.status_error(CallKind::Idempotent, "TikTok refused the chunk", None))
+    }
+}
