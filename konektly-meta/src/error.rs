@@ -196,7 +196,8 @@ pub(crate) fn classify(e: &GraphErrorBody) -> Action {
 pub(crate) fn regain_access_at(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let buc = parse_buc(headers)?;
     let minutes = buc.iter().filter_map(|u| u.estimated_time_to_regain_access).max().filter(|m| *m > 0)?;
-    Some(now + chrono::Duration::minutes(minutes))
+    // `try_minutes`, `checked_add`: an absurd estimate is no estimate (not a panic).
+    now.checked_add_signed(chrono::Duration::try_minutes(minutes)?)
 }
 
 /// Maps an error response to konektly's error. `what` names the call for people.
@@ -219,8 +220,11 @@ pub(crate) fn map_graph_error(err: GraphApiError, headers: &HeaderMap, kind: Cal
             Error::ReauthRequired { reason: format!("{reason}{trace}"), source: Some(Box::new(err)) }
         }
         Action::RateLimited => {
-            let retry_at = regain_access_at(headers, now)
-                .or_else(|| retry_after(headers).and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| now + d));
+            let retry_at = regain_access_at(headers, now).or_else(|| {
+                retry_after(headers)
+                    .and_then(|d| chrono::Duration::from_std(d).ok())
+                    .and_then(|d| now.checked_add_signed(d))
+            });
             Error::RateLimited { retry_at, message: detail, source: Some(Box::new(err)) }
         }
         Action::KeepPolling => Error::Transient {
@@ -331,7 +335,10 @@ pub(crate) fn usage_reports(
         let eta = u.estimated_time_to_regain_access.unwrap_or(0);
         let left = if eta > 0 { 0 } else { remaining(u.percent()) };
         let reset_at = if eta > 0 {
-            now + chrono::Duration::minutes(eta)
+            // An absurd estimate (minutes beyond the calendar) is read as "not before long".
+            chrono::Duration::try_minutes(eta)
+                .and_then(|d| now.checked_add_signed(d))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
         } else if left == 0 {
             now + cool_down
         } else {

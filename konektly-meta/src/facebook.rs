@@ -36,7 +36,12 @@ const STREAM_PIECE: usize = 1 << 20;
 
 pub(crate) fn token_set(body: &TokenBody, scopes: Vec<String>, now: DateTime<Utc>) -> TokenSet {
     let mut t = TokenSet::new(AccessToken::new(body.access_token.clone()));
-    t.expires_at = body.expires_in.filter(|s| *s > 0).map(|s| now + chrono::Duration::seconds(s));
+    // `try_seconds`, `checked_add`: an absurd `expires_in` is no expiry (not a panic).
+    t.expires_at = body
+        .expires_in
+        .filter(|s| *s > 0)
+        .and_then(chrono::Duration::try_seconds)
+        .and_then(|d| now.checked_add_signed(d));
     t.scopes = scopes;
     t
 }

@@ -101,7 +101,10 @@ impl InstagramPlatform {
         let window = limit
             .config
             .and_then(|c| c.quota_duration)
-            .map(|s| chrono::Duration::seconds(s as i64))
+            // An absurd window (`seconds` panics past i64::MAX ms) is read as a day.
+            .and_then(|s| i64::try_from(s).ok())
+            .and_then(chrono::Duration::try_seconds)
+            .filter(|d| *d <= chrono::Duration::days(366))
             .unwrap_or(chrono::Duration::hours(24));
         let remaining = total.saturating_sub(used);
         ctx.report_rate_limit(RateLimitReport {

@@ -51,3 +51,120 @@ pub use validate::{
     FACEBOOK_MAX_TEXT, INSTAGRAM_MAX_CAPTION, INSTAGRAM_MAX_HASHTAGS, INSTAGRAM_MAX_MENTIONS, INSTAGRAM_MAX_SPONSORS,
     INSTAGRAM_MAX_USER_TAGS, facebook_reel_format, instagram_video_format,
 };
+
+/// Entry points for the fuzz targets (`fuzz/`) and the hostile-answer tests: the Graph API's
+/// answers (Facebook Pages and Instagram) read by the adapter's own parsing code, without a
+/// network. Not part of the public API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use chrono::Utc;
+    use konektly_core::http::ApiResponse;
+    use konektly_core::ratelimit::RateLimitReport;
+    use konektly_core::{CallKind, Error, Result};
+    use reqwest::StatusCode;
+    use reqwest::header::HeaderMap;
+    use serde::de::DeserializeOwned;
+
+    use crate::error::{
+        APP_USAGE_COOL_DOWN, GraphApiError, expected_offsets, map_error, regain_access_at, usage_reports,
+    };
+    use crate::facebook::token_set;
+    use crate::model::{
+        ContainerStatus, IdBody, InstagramCodeBody, ListBody, PublishingLimit, ReelStartBody, TokenBody,
+        VideoPhaseBody, VideoStatusBody,
+    };
+
+    /// The answers [`read`] understands, by the call they answer.
+    pub const ANSWERS: &[&str] = &[
+        "POST /{page-id}/feed",
+        "POST /{ig-user-id}/media",
+        "POST /{ig-user-id}/media_publish",
+        "GET /{container-id}",
+        "GET /oauth/access_token",
+        "POST api.instagram.com/oauth/access_token",
+        "GET /{ig-user-id}/content_publishing_limit",
+        "GET /{video-id}?fields=status",
+        "POST /{page-id}/video_reels",
+        "POST /{page-id}/videos",
+    ];
+
+    /// Whether the call `answer` names creates something (an unreadable success is then an
+    /// unknown outcome).
+    pub fn creates(answer: &str) -> bool {
+        matches!(
+            answer,
+            "POST /{page-id}/feed"
+                | "POST /{ig-user-id}/media"
+                | "POST /{ig-user-id}/media_publish"
+                | "POST api.instagram.com/oauth/access_token"
+                | "POST /{page-id}/video_reels"
+                | "POST /{page-id}/videos"
+        )
+    }
+
+    /// Reads an answer to `answer` as the adapter does (`MetaClient::execute`: usage headers,
+    /// the error table, then the JSON and what is read from it). `Ok` holds what was understood.
+    pub fn read(answer: &str, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<String> {
+        let kind = if creates(answer) { CallKind::Create } else { CallKind::Idempotent };
+        let api = ApiResponse { status, headers: headers.clone(), body: body.to_vec().into() };
+        let now = Utc::now();
+        match answer {
+            "POST /{page-id}/feed" | "POST /{ig-user-id}/media" | "POST /{ig-user-id}/media_publish" => {
+                execute::<IdBody>(&api, kind, answer).map(|b| format!("{} {:?}", b.id, b.post_id))
+            }
+            "GET /{container-id}" => execute::<ContainerStatus>(&api, kind, answer).map(|s| format!("{s:?}")),
+            "GET /oauth/access_token" => {
+                execute::<TokenBody>(&api, kind, answer).map(|t| format!("{:?}", token_set(&t, Vec::new(), now)))
+            }
+            "POST api.instagram.com/oauth/access_token" => {
+                let token = match execute::<InstagramCodeBody>(&api, kind, answer)? {
+                    InstagramCodeBody::Wrapped { data } => data.into_iter().next(),
+                    InstagramCodeBody::Plain(t) => Some(t),
+                };
+                Ok(format!("{:?}", token.map(|t| token_set(&t, Vec::new(), now))))
+            }
+            "GET /{ig-user-id}/content_publishing_limit" => {
+                execute::<ListBody<PublishingLimit>>(&api, kind, answer).map(|l| format!("{:?}", l.data))
+            }
+            "GET /{video-id}?fields=status" => execute::<VideoStatusBody>(&api, kind, answer).map(|s| format!("{s:?}")),
+            "POST /{page-id}/video_reels" => execute::<ReelStartBody>(&api, kind, answer).map(|s| format!("{s:?}")),
+            "POST /{page-id}/videos" => execute::<VideoPhaseBody>(&api, kind, answer).map(|s| format!("{s:?}")),
+            other => Err(Error::Config(format!("no such answer: {other}"))),
+        }
+    }
+
+    /// What the usage headers say (`X-App-Usage`, `X-Business-Use-Case-Usage`).
+    pub fn rate_limits(headers: &HeaderMap) -> Vec<RateLimitReport> {
+        let _ = regain_access_at(headers, Utc::now());
+        usage_reports(headers, Utc::now(), APP_USAGE_COOL_DOWN)
+    }
+
+    /// An error answer through the Graph API's table: the error it maps to, for a create and
+    /// otherwise, and the upload offsets it may carry.
+    pub fn error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> [Error; 2] {
+        if let Some(g) = GraphApiError::parse(status, body) {
+            let _ = (g.to_string(), g.code_string(), g.user_message(), g.is_not_ready());
+        }
+        let errors =
+            [CallKind::Create, CallKind::Idempotent].map(|kind| map_error(status, headers, body, kind, "fuzz"));
+        for e in &errors {
+            let _ = expected_offsets(e);
+        }
+        errors
+    }
+
+    /// `MetaClient::execute` after the answer is read.
+    fn execute<T: DeserializeOwned>(api: &ApiResponse, kind: CallKind, what: &str) -> Result<T> {
+        let _ = usage_reports(&api.headers, Utc::now(), APP_USAGE_COOL_DOWN);
+        if !api.is_success() {
+            return Err(map_error(api.status, &api.headers, &api.body, kind, what));
+        }
+        serde_json::from_slice(&api.body).map_err(|e| match kind {
+            CallKind::Create => Error::UnknownOutcome {
+                message: format!("{what}: unexpected answer (status {}): {e}", api.status),
+                source: None,
+            },
+            CallKind::Idempotent => Error::transient(format!("{what}: unexpected answer (status {}): {e}", api.status)),
+        })
+    }
+}
