@@ -278,7 +278,7 @@ impl Hostile {
 
     /// A JSON value nested very deep, around the seed or alone.
     fn nested(&mut self, seed: &Value) -> Vec<u8> {
-        let depth = self.pick(&[64usize, 127, 128, 129, 1000, 20_000]);
+        let depth = self.pick(&[64usize, 127, 128, 129, 1000, 10_000]);
         let inner = serde_json::to_string(seed).expect("a Value serializes");
         let (open, close) = match self.rng.random_range(0..3) {
             0 => ("[", "]"),

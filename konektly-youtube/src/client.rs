@@ -178,8 +178,8 @@ impl YouTubePlatform {
         let now = Utc::now();
         let mut set = TokenSet::new(AccessToken::new(t.access_token));
         set.refresh_token = t.refresh_token.filter(|r| !r.is_empty()).map(RefreshToken::new);
-        set.expires_at = t.expires_in.map(|s| now + chrono::Duration::seconds(s));
-        set.refresh_expires_at = t.refresh_token_expires_in.map(|s| now + chrono::Duration::seconds(s));
+        set.expires_at = expires_after(now, t.expires_in);
+        set.refresh_expires_at = expires_after(now, t.refresh_token_expires_in);
         set.scopes = t.scope.as_deref().map(split_scopes).unwrap_or_default();
         set
     }
@@ -353,6 +353,12 @@ impl YouTubePlatform {
         let list: ListResponse<Video> = api.json()?;
         Ok(list.items.into_iter().next())
     }
+}
+
+/// `now + secs` for a token's `expires_in`: `None` for an absurd lifetime (`Duration::seconds`
+/// and the addition panic beyond the calendar).
+pub(crate) fn expires_after(now: chrono::DateTime<Utc>, secs: Option<i64>) -> Option<chrono::DateTime<Utc>> {
+    secs.and_then(chrono::Duration::try_seconds).and_then(|d| now.checked_add_signed(d))
 }
 
 #[async_trait]

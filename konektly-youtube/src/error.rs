@@ -222,7 +222,10 @@ pub(crate) fn map_api_error(
             source: source(),
         },
         Action::Backoff => Error::RateLimited {
-            retry_at: retry_after(headers).and_then(|d| Duration::from_std(d).ok()).map(|d| now + d),
+            // `checked_add`: a `Retry-After` of 10^15 seconds overflows the calendar.
+            retry_at: retry_after(headers)
+                .and_then(|d| Duration::from_std(d).ok())
+                .and_then(|d| now.checked_add_signed(d)),
             message: format!("YouTube asks to slow down ({code}){said}"),
             source: source(),
         },

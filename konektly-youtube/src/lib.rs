@@ -125,3 +125,97 @@ pub(crate) fn capabilities(daily_insert_budget: Option<u32>) -> Capabilities {
             .collect(),
     }
 }
+
+/// Entry points for the fuzz targets (`fuzz/`) and the hostile-answer tests: YouTube's and
+/// Google's answers read by the adapter's own parsing code, without a network. Not part of the
+/// public API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use chrono::Utc;
+    use konektly_core::http::ApiResponse;
+    use konektly_core::{CallKind, Error, Result};
+    use reqwest::StatusCode;
+    use reqwest::header::HeaderMap;
+
+    use crate::client::expires_after;
+    use crate::error::{budget_report, clean_message, map_api_error};
+    use crate::model::{Channel, ListResponse, TokenError, TokenResponse, Video};
+    use crate::upload::next_offset;
+
+    /// The answers [`read`] understands, by the call they answer.
+    pub const ANSWERS: &[&str] =
+        &["POST oauth2 token", "GET channels", "GET videos", "PUT upload session", "POST thumbnails/set"];
+
+    /// Whether the call `answer` names creates something. The upload session is resumable: an
+    /// unreadable answer there is asked about again, never final.
+    pub fn creates(answer: &str) -> bool {
+        answer == "POST oauth2 token"
+    }
+
+    /// Reads an answer to `answer` as the adapter does (`YouTubePlatform::call`, `token_call`
+    /// and `token_set`, `session_answer`). `Ok` holds what was understood, for people.
+    pub fn read(answer: &str, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<String> {
+        let api = ApiResponse { status, headers: headers.clone(), body: body.to_vec().into() };
+        let now = Utc::now();
+        match answer {
+            "POST oauth2 token" => {
+                if api.is_success() {
+                    let t = api.json::<TokenResponse>()?;
+                    return Ok(format!(
+                        "expires {:?}, refresh expires {:?}, scope {:?}",
+                        expires_after(now, t.expires_in),
+                        expires_after(now, t.refresh_token_expires_in),
+                        t.scope
+                    ));
+                }
+                match serde_json::from_slice::<TokenError>(&api.body) {
+                    Ok(e) if !e.error.is_empty() => Err(Error::rejected(
+                        Some(e.error),
+                        e.error_description.as_deref().map(clean_message).unwrap_or_default(),
+                    )),
+                    _ => Err(api.status_error(CallKind::Create, "the Google token endpoint answered", None)),
+                }
+            }
+            "GET channels" => {
+                let list: ListResponse<Channel> = call(&api, CallKind::Idempotent)?.json()?;
+                Ok(format!("{:?}", list.items.first()))
+            }
+            "GET videos" => {
+                let list: ListResponse<Video> = call(&api, CallKind::Idempotent)?.json()?;
+                Ok(format!("{:?}", list.items.first()))
+            }
+            "PUT upload session" => match api.status.as_u16() {
+                308 => next_offset(&api.headers).map(|n| format!("incomplete at {n}")),
+                200 | 201 => match api.json::<Video>() {
+                    Ok(v) if !v.id.is_empty() => Ok(format!("done {v:?}")),
+                    _ => Err(Error::transient("the finished upload's answer named no video")),
+                },
+                404 | 410 => Ok("gone".to_owned()),
+                _ => Err(map_api_error(api.status, &api.headers, &api.body, CallKind::Idempotent, now)),
+            },
+            "POST thumbnails/set" => call(&api, CallKind::Idempotent).map(|_| "set".to_owned()),
+            other => Err(Error::Config(format!("no such answer: {other}"))),
+        }
+    }
+
+    /// An error answer through YouTube's table, for a create and otherwise, and the budget
+    /// report it may give the engine.
+    pub fn error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> [Error; 2] {
+        let _ = crate::YouTubeApiError::parse(status, body).to_string();
+        let errors =
+            [CallKind::Create, CallKind::Idempotent].map(|kind| map_api_error(status, headers, body, kind, Utc::now()));
+        for e in &errors {
+            let _ = budget_report(e);
+        }
+        errors
+    }
+
+    /// `YouTubePlatform::call` after the answer is read.
+    fn call(api: &ApiResponse, kind: CallKind) -> Result<&ApiResponse> {
+        if api.is_success() {
+            Ok(api)
+        } else {
+            Err(map_api_error(api.status, &api.headers, &api.body, kind, Utc::now()))
+        }
+    }
+}

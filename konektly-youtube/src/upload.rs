@@ -84,15 +84,17 @@ impl ChunkSource {
 }
 
 /// Reads `Range: bytes=0-N` as the next offset (`N + 1`); no header means nothing is stored.
-fn next_offset(headers: &reqwest::header::HeaderMap) -> Result<u64> {
+pub(crate) fn next_offset(headers: &reqwest::header::HeaderMap) -> Result<u64> {
     let Some(v) = headers.get(RANGE) else { return Ok(0) };
     let s = v.to_str().unwrap_or_default().trim();
-    let last = s
+    let next = s
         .strip_prefix("bytes=")
         .and_then(|r| r.split_once('-'))
         .and_then(|(_, end)| end.trim().parse::<u64>().ok())
+        // `checked_add`: `bytes=0-18446744073709551615` overflowed (a panic in debug builds).
+        .and_then(|last| last.checked_add(1))
         .ok_or_else(|| Error::transient(format!("the upload session answered an unreadable Range {s:?}")))?;
-    Ok(last + 1)
+    Ok(next)
 }
 
 fn as_transient(e: Error) -> Error {
