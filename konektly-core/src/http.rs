@@ -223,6 +223,17 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some((at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
 }
 
+/// The time `wait` from now; `None` beyond the calendar (a `Retry-After` of 10^15 seconds).
+pub fn time_after(wait: Duration) -> Option<DateTime<Utc>> {
+    chrono::Duration::from_std(wait).ok().and_then(|d| Utc::now().checked_add_signed(d))
+}
+
+/// When a `Retry-After` says to come back, as a time: what `Error::RateLimited::retry_at`
+/// holds. The one conversion every adapter uses.
+pub fn retry_at(headers: &HeaderMap) -> Option<DateTime<Utc>> {
+    retry_after(headers).and_then(time_after)
+}
+
 /// Reads a header as an integer.
 pub fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
@@ -296,14 +307,7 @@ pub fn status_error(
 ) -> Error {
     match status {
         StatusCode::UNAUTHORIZED => Error::AccessTokenRejected { message, source },
-        StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
-            // `checked_add`: a `Retry-After` of 10^15 seconds overflows the calendar.
-            retry_at: retry_after(headers)
-                .and_then(|d| chrono::Duration::from_std(d).ok())
-                .and_then(|d| Utc::now().checked_add_signed(d)),
-            message,
-            source,
-        },
+        StatusCode::TOO_MANY_REQUESTS => Error::RateLimited { retry_at: retry_at(headers), message, source },
         s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => match kind {
             // The platform may have created it before failing to answer (a 503 too: a proxy in
             // front of it can answer 503 after the request went through).
@@ -329,6 +333,12 @@ mod tests {
         assert!(d > Duration::from_secs(80) && d <= Duration::from_secs(90), "{d:?}");
         h.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
+        assert_eq!(retry_at(&h), None);
+        h.insert(RETRY_AFTER, "1000000000000000".parse().unwrap());
+        assert_eq!(retry_at(&h), None, "beyond the calendar: no time, no panic");
+        h.insert(RETRY_AFTER, "60".parse().unwrap());
+        let at = retry_at(&h).unwrap();
+        assert!(at > Utc::now() + chrono::Duration::seconds(55) && at <= Utc::now() + chrono::Duration::seconds(60));
     }
 
     #[test]

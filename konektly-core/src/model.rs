@@ -448,6 +448,13 @@ pub enum PublishOutcome {
     },
 }
 
+impl PublishOutcome {
+    /// Still processing: poll again after `poll_after`, with what the platform said.
+    pub fn processing(poll_after: std::time::Duration, detail: impl Into<String>) -> Self {
+        Self::Processing { poll_after, detail: Some(detail.into()) }
+    }
+}
+
 /// What `reconcile` found about an attempt whose outcome was unknown.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "found", rename_all = "snake_case")]

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::builder::{XBuilder, endpoint};
-use crate::error::{XApiError, XErrorKind, classify, map_error, rate_limit_reports};
+use crate::error::{XApiError, XDialect, XErrorKind, classify};
 use crate::model::{
     AltText, AltTextMetadata, CreateTweet, CreatedTweet, Data, InitializeUpload, MediaMetadata, MediaState,
     ProcessingInfo, Timeline, TweetGeo, TweetMedia, TweetReply, UploadData, User, XOptions, XState,
@@ -110,7 +110,7 @@ impl XPlatform {
             .header(reqwest::header::AUTHORIZATION, bearer(token)))
     }
 
-    /// Sends a request, reports its rate-limit headers, and maps an error answer.
+    /// Sends a request through core's pipeline in X's dialect.
     async fn call(
         &self,
         ctx: Option<&PublishContext<'_>>,
@@ -118,16 +118,10 @@ impl XPlatform {
         kind: CallKind,
         what: &str,
     ) -> Result<ApiResponse> {
-        let resp = self.cfg.http.send(req, kind).await?;
-        let api = ApiResponse::read(resp, kind).await?;
-        if let Some(ctx) = ctx {
-            for report in rate_limit_reports(&api.headers, what) {
-                ctx.report_rate_limit(report);
-            }
-        }
-        if api.is_success() { Ok(api) } else { Err(map_error(api.status, &api.headers, &api.body, kind, what)) }
+        konektly_core::api::call(&self.cfg.http, &XDialect, ctx, req, kind, what).await
     }
 
+    /// [`call`](Self::call), then the answer as `T` (unreadable after a create: `UnknownOutcome`).
     async fn call_json<T: DeserializeOwned>(
         &self,
         ctx: Option<&PublishContext<'_>>,
@@ -135,15 +129,7 @@ impl XPlatform {
         kind: CallKind,
         what: &str,
     ) -> Result<T> {
-        let api = self.call(ctx, req, kind, what).await?;
-        match api.json::<T>() {
-            Ok(v) => Ok(v),
-            // The platform acted but answered oddly: for a create, nobody knows what landed.
-            Err(e) if kind == CallKind::Create => {
-                Err(Error::UnknownOutcome { message: format!("{what}: {e}"), source: None })
-            }
-            Err(e) => Err(e),
-        }
+        konektly_core::api::call_json(&self.cfg.http, &XDialect, ctx, req, kind, what).await
     }
 
     async fn fetch_profile(&self, token: &AccessToken) -> Result<Profile> {
@@ -193,7 +179,7 @@ impl XPlatform {
             }
             for (j, media) in item.media.iter().enumerate() {
                 if let MediaStep::Wait(after, detail) = self.prepare_media(ctx, &mut state, i, j, media).await? {
-                    return Ok(PublishOutcome::Processing { poll_after: after, detail: Some(detail) });
+                    return Ok(PublishOutcome::processing(after, detail));
                 }
             }
             let previous = if i == 0 { None } else { state.items[i - 1].posted_id.clone() };

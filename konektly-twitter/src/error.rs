@@ -5,7 +5,8 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use konektly_core::http::{header_epoch, header_u64, retry_after, status_error};
+use konektly_core::api::ApiDialect;
+use konektly_core::http::{ApiResponse, header_epoch, header_u64, retry_at, status_error};
 use konektly_core::ratelimit::{BudgetScope, RateLimitReport};
 use konektly_core::{CallKind, Error};
 use reqwest::StatusCode;
@@ -184,9 +185,33 @@ pub(crate) fn classify(e: &XApiError) -> XErrorKind {
     if e.http_status >= 500 { XErrorKind::ServerError } else { XErrorKind::Rejected }
 }
 
+/// X's dialect of core's call pipeline: error bodies, their table, the rate-limit headers.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct XDialect;
+
+impl ApiDialect for XDialect {
+    type ApiError = XApiError;
+
+    fn parse_error(&self, answer: &ApiResponse) -> Option<XApiError> {
+        (!answer.is_success()).then(|| XApiError::parse(answer.status.as_u16(), &answer.body))
+    }
+
+    fn classify(&self, error: XApiError, answer: &ApiResponse, kind: CallKind, what: &str) -> Error {
+        map_api_error(error, answer.status, &answer.headers, kind, what)
+    }
+
+    fn rate_limits(&self, headers: &HeaderMap, what: &str) -> Vec<RateLimitReport> {
+        rate_limit_reports(headers, what)
+    }
+}
+
 /// The error for an answer with an error status.
 pub(crate) fn map_error(status: StatusCode, headers: &HeaderMap, body: &[u8], call: CallKind, what: &str) -> Error {
-    let api = XApiError::parse(status.as_u16(), body);
+    map_api_error(XApiError::parse(status.as_u16(), body), status, headers, call, what)
+}
+
+/// The error for X's error `api`, answered with `status` and `headers`.
+fn map_api_error(api: XApiError, status: StatusCode, headers: &HeaderMap, call: CallKind, what: &str) -> Error {
     let kind = classify(&api);
     let message = format!("{what}: {}", api.message());
     let source = |api: XApiError| -> Option<konektly_core::BoxError> { Some(Box::new(api)) };
@@ -208,12 +233,7 @@ pub(crate) fn map_error(status: StatusCode, headers: &HeaderMap, body: &[u8], ca
         },
         XErrorKind::RateLimited => Error::RateLimited {
             retry_at: header_epoch(headers, "x-rate-limit-reset")
-                .or_else(|| {
-                    // `checked_add`: a `Retry-After` of 10^15 seconds overflows the calendar.
-                    retry_after(headers)
-                        .and_then(|d| chrono::Duration::from_std(d).ok())
-                        .and_then(|d| Utc::now().checked_add_signed(d))
-                })
+                .or_else(|| retry_at(headers))
                 .or_else(|| daily_reset(headers)),
             message,
             source: source(api),
