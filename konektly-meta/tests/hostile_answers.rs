@@ -157,3 +157,27 @@ fn unreadable_create_answers_are_unknown_outcomes() {
         }
     }
 }
+
+#[path = "../../fuzz/fuzz_targets/answers.rs"]
+mod answers;
+
+/// The fuzz target's own code (`fuzz/fuzz_targets/answers.rs`), compiled and run on stable over
+/// hostile cases encoded as fuzz inputs.
+#[test]
+fn the_fuzz_target_reads_hostile_cases() {
+    let adapter = answers::Adapter {
+        answers: fuzzing::ANSWERS,
+        creates: fuzzing::creates,
+        read: fuzzing::read,
+        errors: |s, h, b| fuzzing::error(s, h, b).into_iter().collect(),
+        rate_limits: |h| fuzzing::rate_limits(h).len(),
+    };
+    let mut g = hostile::Hostile::new(hostile::seed());
+    for _ in 0..500 {
+        let c = g.case(&seeds());
+        let input = answers::encode(&adapter, c.answer, c.status, &c.headers, &c.body);
+        let decoded = answers::decode(&adapter, &input).expect("an encoded case decodes");
+        assert_eq!((decoded.answer, decoded.status, decoded.body), (c.answer, c.status, &c.body[..]));
+        answers::check(&adapter, &input);
+    }
+}

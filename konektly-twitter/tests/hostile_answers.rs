@@ -152,3 +152,27 @@ fn regression_huge_retry_after_and_expiry_do_not_overflow() {
     let read = fuzzing::read("POST /2/media/upload/initialize", StatusCode::OK, &HeaderMap::new(), body);
     assert!(read.as_deref().is_ok_and(|s| s.contains("None")), "{read:?}");
 }
+
+#[path = "../../fuzz/fuzz_targets/answers.rs"]
+mod answers;
+
+/// The fuzz target's own code (`fuzz/fuzz_targets/answers.rs`), compiled and run on stable over
+/// hostile cases encoded as fuzz inputs.
+#[test]
+fn the_fuzz_target_reads_hostile_cases() {
+    let adapter = answers::Adapter {
+        answers: fuzzing::ANSWERS,
+        creates: fuzzing::creates,
+        read: fuzzing::read,
+        errors: |s, h, b| fuzzing::error(s, h, b).into_iter().collect(),
+        rate_limits: |h| fuzzing::rate_limits(h).len(),
+    };
+    let mut g = hostile::Hostile::new(hostile::seed());
+    for _ in 0..500 {
+        let c = g.case(&seeds());
+        let input = answers::encode(&adapter, c.answer, c.status, &c.headers, &c.body);
+        let decoded = answers::decode(&adapter, &input).expect("an encoded case decodes");
+        assert_eq!((decoded.answer, decoded.status, decoded.body), (c.answer, c.status, &c.body[..]));
+        answers::check(&adapter, &input);
+    }
+}

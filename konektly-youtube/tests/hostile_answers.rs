@@ -117,3 +117,27 @@ fn regression_huge_range_expiry_and_retry_after_do_not_panic() {
         assert!(matches!(e, Error::RateLimited { retry_at: None, .. }), "{e:?}");
     }
 }
+
+#[path = "../../fuzz/fuzz_targets/answers.rs"]
+mod answers;
+
+/// The fuzz target's own code (`fuzz/fuzz_targets/answers.rs`), compiled and run on stable over
+/// hostile cases encoded as fuzz inputs.
+#[test]
+fn the_fuzz_target_reads_hostile_cases() {
+    let adapter = answers::Adapter {
+        answers: fuzzing::ANSWERS,
+        creates: fuzzing::creates,
+        read: fuzzing::read,
+        errors: |s, h, b| fuzzing::error(s, h, b).into_iter().collect(),
+        rate_limits: |_| 0,
+    };
+    let mut g = hostile::Hostile::new(hostile::seed());
+    for _ in 0..500 {
+        let c = g.case(&seeds());
+        let input = answers::encode(&adapter, c.answer, c.status, &c.headers, &c.body);
+        let decoded = answers::decode(&adapter, &input).expect("an encoded case decodes");
+        assert_eq!((decoded.answer, decoded.status, decoded.body), (c.answer, c.status, &c.body[..]));
+        answers::check(&adapter, &input);
+    }
+}
