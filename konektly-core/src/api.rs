@@ -96,10 +96,14 @@ pub fn payload<D: ApiDialect, T: DeserializeOwned>(
     what: &str,
 ) -> Result<T> {
     dialect.payload(answer).map_err(|e| match (kind, e) {
-        (CallKind::Create, e) => Error::UnknownOutcome { message: format!("{what}: {e}"), source: Some(Box::new(e)) },
+        (CallKind::Create, Error::Transient { message, source, .. }) => {
+            Error::UnknownOutcome { message: format!("{what}: {message}"), source }
+        }
         (CallKind::Idempotent, Error::Transient { message, retry_after, source }) => {
             Error::Transient { message: format!("{what}: {message}"), retry_after, source }
         }
+        // Another refusal of a create's answer (an envelope without data): it may have landed.
+        (CallKind::Create, e) => Error::UnknownOutcome { message: format!("{what}: {e}"), source: Some(Box::new(e)) },
         (CallKind::Idempotent, e) => e,
     })
 }

@@ -3,15 +3,13 @@
 
 use std::fmt;
 
-use chrono::Utc;
-use konektly_core::http::ApiResponse;
 use konektly_core::{AccessToken, CallKind, Error, HttpClient, PublishContext, Result};
 use reqwest::RequestBuilder;
 use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::builder::MetaConfig;
-use crate::error::{map_error, usage_reports};
+use crate::error::MetaDialect;
 
 /// One of Meta's hosts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +77,8 @@ impl MetaClient {
         self.url(host, &format!("{}/{}", self.cfg.graph_version, path.trim_start_matches('/')))
     }
 
-    /// Sends, reports usage headers to `ctx`, and parses the answer or maps its error.
+    /// Sends through core's pipeline in Meta's dialect (usage headers reported to `ctx`), and
+    /// parses the answer or maps its error.
     pub async fn execute<T: DeserializeOwned>(
         &self,
         rb: RequestBuilder,
@@ -87,35 +86,11 @@ impl MetaClient {
         ctx: Option<&PublishContext<'_>>,
         what: &str,
     ) -> Result<T> {
-        let api = self.execute_raw(rb, kind, ctx).await?;
-        if !api.is_success() {
-            return Err(map_error(api.status, &api.headers, &api.body, kind, what));
-        }
-        serde_json::from_slice(&api.body).map_err(|e| match kind {
-            // The platform acted, but its answer is unreadable: reconcile before repeating.
-            CallKind::Create => Error::UnknownOutcome {
-                message: format!("{what}: unexpected answer (status {}): {e}", api.status),
-                source: None,
-            },
-            CallKind::Idempotent => Error::transient(format!("{what}: unexpected answer (status {}): {e}", api.status)),
-        })
+        konektly_core::api::call_json(&self.http, &self.dialect(), ctx, rb, kind, what).await
     }
 
-    /// Sends and reads the whole answer, reporting usage headers.
-    pub async fn execute_raw(
-        &self,
-        rb: RequestBuilder,
-        kind: CallKind,
-        ctx: Option<&PublishContext<'_>>,
-    ) -> Result<ApiResponse> {
-        let resp = self.http.send(rb, kind).await?;
-        let api = ApiResponse::read(resp, kind).await?;
-        if let Some(ctx) = ctx {
-            for report in usage_reports(&api.headers, Utc::now(), self.cfg.usage_cool_down) {
-                ctx.report_rate_limit(report);
-            }
-        }
-        Ok(api)
+    fn dialect(&self) -> MetaDialect {
+        MetaDialect { usage_cool_down: self.cfg.usage_cool_down }
     }
 
     /// `GET url?access_token=…&query…`.

@@ -8,7 +8,8 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use konektly_core::http::{retry_after, status_error};
+use konektly_core::api::ApiDialect;
+use konektly_core::http::{ApiResponse, retry_after, retry_at, status_error};
 use konektly_core::ratelimit::{BudgetScope, RateLimitReport};
 use konektly_core::{CallKind, Error};
 use reqwest::StatusCode;
@@ -200,6 +201,35 @@ pub(crate) fn regain_access_at(headers: &HeaderMap, now: DateTime<Utc>) -> Optio
     now.checked_add_signed(chrono::Duration::try_minutes(minutes)?)
 }
 
+/// Meta's dialect of core's call pipeline: Graph (and Instagram Login) error bodies, their
+/// table, and the usage headers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MetaDialect {
+    /// How long a nearly spent app budget is left alone (see `MetaBuilder::with_usage_cool_down`).
+    pub usage_cool_down: std::time::Duration,
+}
+
+impl ApiDialect for MetaDialect {
+    type ApiError = GraphApiError;
+
+    fn parse_error(&self, answer: &ApiResponse) -> Option<GraphApiError> {
+        if answer.is_success() { None } else { GraphApiError::parse(answer.status, &answer.body) }
+    }
+
+    fn classify(&self, error: GraphApiError, answer: &ApiResponse, kind: CallKind, what: &str) -> Error {
+        map_graph_error(error, &answer.headers, kind, what)
+    }
+
+    fn unparsed_error(&self, answer: &ApiResponse, kind: CallKind, what: &str) -> Error {
+        let status = answer.status;
+        answer.status_error(kind, format!("{what}: Meta answered with status {status}"), None)
+    }
+
+    fn rate_limits(&self, headers: &HeaderMap, _what: &str) -> Vec<RateLimitReport> {
+        usage_reports(headers, Utc::now(), self.usage_cool_down)
+    }
+}
+
 /// Maps an error response to konektly's error. `what` names the call for people.
 pub(crate) fn map_error(status: StatusCode, headers: &HeaderMap, body: &[u8], kind: CallKind, what: &str) -> Error {
     let Some(err) = GraphApiError::parse(status, body) else {
@@ -220,11 +250,7 @@ pub(crate) fn map_graph_error(err: GraphApiError, headers: &HeaderMap, kind: Cal
             Error::ReauthRequired { reason: format!("{reason}{trace}"), source: Some(Box::new(err)) }
         }
         Action::RateLimited => {
-            let retry_at = regain_access_at(headers, now).or_else(|| {
-                retry_after(headers)
-                    .and_then(|d| chrono::Duration::from_std(d).ok())
-                    .and_then(|d| now.checked_add_signed(d))
-            });
+            let retry_at = regain_access_at(headers, now).or_else(|| retry_at(headers));
             Error::RateLimited { retry_at, message: detail, source: Some(Box::new(err)) }
         }
         Action::KeepPolling => Error::Transient {

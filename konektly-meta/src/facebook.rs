@@ -590,10 +590,7 @@ impl FacebookPagePlatform {
                 _ => {}
             }
             ctx.save_state(&*st).await?;
-            return Ok(PublishOutcome::Processing {
-                poll_after: std::time::Duration::ZERO,
-                detail: Some("finishing the upload again".into()),
-            });
+            return Ok(PublishOutcome::processing(std::time::Duration::ZERO, "finishing the upload again"));
         }
         let publishing_done = status
             .publishing_phase
@@ -610,14 +607,14 @@ impl FacebookPagePlatform {
             ctx.save_state(&*st).await?;
             return Ok(PublishOutcome::Published(self.remote(&video_id, url, opts)));
         }
-        Ok(PublishOutcome::Processing {
-            poll_after: self.client.cfg.video_poll_interval,
-            detail: Some(format!(
+        Ok(PublishOutcome::processing(
+            self.client.cfg.video_poll_interval,
+            format!(
                 "{} ({}%)",
                 status.video_status.as_deref().unwrap_or("processing"),
                 status.processing_progress.unwrap_or(0)
-            )),
-        })
+            ),
+        ))
     }
 
     async fn advance(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {

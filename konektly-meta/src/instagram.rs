@@ -315,16 +315,10 @@ impl InstagramPlatform {
         let fresh = InstagramState { expired_restarts: st.expired_restarts + 1, ..InstagramState::default() };
         ctx.save_state(&fresh).await?;
         tracing::info!(target: "konektly::instagram", label, "a container expired unpublished; creating new ones");
-        Ok(PublishOutcome::Processing {
-            poll_after: std::time::Duration::ZERO,
-            detail: Some(format!(
-                "{label} expired before it was published (nothing was published); creating a new one"
-            )),
-        })
-    }
-
-    fn processing(&self, detail: &str) -> PublishOutcome {
-        PublishOutcome::Processing { poll_after: self.client.cfg.container_poll_interval, detail: Some(detail.into()) }
+        Ok(PublishOutcome::processing(
+            std::time::Duration::ZERO,
+            format!("{label} expired before it was published (nothing was published); creating a new one"),
+        ))
     }
 
     /// Creates what is missing, waits for every container, then publishes: resumable from the
@@ -392,7 +386,12 @@ impl InstagramPlatform {
                         for (i, child) in st.children.iter().enumerate() {
                             let label = format!("carousel item {}", i + 1);
                             match self.wait(ctx, child, &label, deadline).await? {
-                                Wait::TimedOut => return Ok(self.processing(&format!("waiting for {label}"))),
+                                Wait::TimedOut => {
+                                    return Ok(PublishOutcome::processing(
+                                        self.client.cfg.container_poll_interval,
+                                        &format!("waiting for {label}"),
+                                    ));
+                                }
                                 Wait::Expired => return self.start_over(ctx, &st, &label).await,
                                 Wait::Finished | Wait::Published => {}
                             }
@@ -456,7 +455,12 @@ impl InstagramPlatform {
             }
         };
         match self.wait(ctx, &container, "the media container", deadline).await? {
-            Wait::TimedOut => return Ok(self.processing("waiting for the media container")),
+            Wait::TimedOut => {
+                return Ok(PublishOutcome::processing(
+                    self.client.cfg.container_poll_interval,
+                    "waiting for the media container",
+                ));
+            }
             Wait::Expired => return self.start_over(ctx, &st, "the media container").await,
             Wait::Published => {
                 st.publish_sent = true;
@@ -488,7 +492,10 @@ impl InstagramPlatform {
                 // 9007 / 2207027: not ready after all; nothing was published.
                 st.publish_sent = false;
                 ctx.save_state(&st).await?;
-                return Ok(self.processing("the media is not ready yet"));
+                return Ok(PublishOutcome::processing(
+                    self.client.cfg.container_poll_interval,
+                    "the media is not ready yet",
+                ));
             }
             Err(e @ Error::UnknownOutcome { .. }) => return Err(e),
             Err(e) => {
