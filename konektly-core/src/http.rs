@@ -231,7 +231,12 @@ pub fn time_after(wait: Duration) -> Option<DateTime<Utc>> {
 /// When a `Retry-After` says to come back, as a time: what `Error::RateLimited::retry_at`
 /// holds. The one conversion every adapter uses.
 pub fn retry_at(headers: &HeaderMap) -> Option<DateTime<Utc>> {
-    retry_after(headers).and_then(time_after)
+    retry_at_from(headers, Utc::now())
+}
+
+/// [`retry_at`] counted from `now` (for tables tested at a fixed time).
+pub fn retry_at_from(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    now.checked_add_signed(chrono::Duration::from_std(retry_after(headers)?).ok()?)
 }
 
 /// Reads a header as an integer.

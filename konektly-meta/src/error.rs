@@ -9,7 +9,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use konektly_core::api::ApiDialect;
-use konektly_core::http::{ApiResponse, retry_after, retry_at, status_error};
+use konektly_core::http::{ApiResponse, retry_after, retry_at_from, status_error};
 use konektly_core::ratelimit::{BudgetScope, RateLimitReport};
 use konektly_core::{CallKind, Error};
 use reqwest::StatusCode;
@@ -250,7 +250,7 @@ pub(crate) fn map_graph_error(err: GraphApiError, headers: &HeaderMap, kind: Cal
             Error::ReauthRequired { reason: format!("{reason}{trace}"), source: Some(Box::new(err)) }
         }
         Action::RateLimited => {
-            let retry_at = regain_access_at(headers, now).or_else(|| retry_at(headers));
+            let retry_at = regain_access_at(headers, now).or_else(|| retry_at_from(headers, now));
             Error::RateLimited { retry_at, message: detail, source: Some(Box::new(err)) }
         }
         Action::KeepPolling => Error::Transient {

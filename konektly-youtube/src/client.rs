@@ -17,7 +17,7 @@ use reqwest::StatusCode;
 use url::Url;
 
 use crate::builder::{SCOPE_FORCE_SSL, SCOPE_READONLY, SCOPE_UPLOAD, SCOPE_YOUTUBE, YouTubeBuilder};
-use crate::error::{budget_report, clean_message, map_api_error};
+use crate::error::{YouTubeDialect, budget_report, clean_message};
 use crate::model::{Channel, ListResponse, TokenError, TokenResponse, UploadState, Video, YouTubeOptions};
 use crate::upload::Answer;
 
@@ -140,15 +140,10 @@ impl YouTubePlatform {
         url
     }
 
-    /// Sends a Data API call and returns the answer when it is a success; maps the error body.
+    /// Sends a Data API call through core's pipeline in YouTube's dialect and returns the
+    /// answer when it is a success; maps the error body.
     pub(crate) async fn call(&self, request: reqwest::RequestBuilder, kind: CallKind) -> Result<ApiResponse> {
-        let resp = self.http.send(request, kind).await?;
-        let api = ApiResponse::read(resp, kind).await?;
-        if api.is_success() {
-            Ok(api)
-        } else {
-            Err(map_api_error(api.status, &api.headers, &api.body, kind, Utc::now()))
-        }
+        konektly_core::api::call(&self.http, &YouTubeDialect, None, request, kind, "YouTube Data API").await
     }
 
     /// Posts a form to the token endpoint and reads its answer.
@@ -280,10 +275,6 @@ impl YouTubePlatform {
         r
     }
 
-    fn processing(&self, detail: impl Into<String>) -> PublishOutcome {
-        PublishOutcome::Processing { poll_after: self.poll_interval, detail: Some(detail.into()) }
-    }
-
     async fn publish_steps(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
         let opts: YouTubeOptions = ctx.typed_options()?;
         let content: &Content = ctx.content;
@@ -324,7 +315,7 @@ impl YouTubePlatform {
         if let Some(note) = &state.thumbnail_note {
             detail = format!("{detail} ({note})");
         }
-        Ok(self.processing(detail))
+        Ok(PublishOutcome::processing(self.poll_interval, detail))
     }
 
     async fn set_thumbnail(&self, token: &AccessToken, video_id: &str, thumb: &konektly_core::Media) -> Result<()> {
@@ -337,13 +328,9 @@ impl YouTubePlatform {
             .header(reqwest::header::AUTHORIZATION, bearer(token))
             .header(reqwest::header::CONTENT_TYPE, thumb.mime.essence_str())
             .body(bytes);
-        let resp = self.upload_http.send(req, CallKind::Idempotent).await?;
-        let api = ApiResponse::read(resp, CallKind::Idempotent).await?;
-        if api.is_success() {
-            Ok(())
-        } else {
-            Err(map_api_error(api.status, &api.headers, &api.body, CallKind::Idempotent, Utc::now()))
-        }
+        konektly_core::api::call(&self.upload_http, &YouTubeDialect, None, req, CallKind::Idempotent, "thumbnails.set")
+            .await
+            .map(drop)
     }
 
     async fn video_status(&self, token: &AccessToken, id: &str) -> Result<Option<Video>> {
@@ -495,7 +482,7 @@ impl Platform for YouTubePlatform {
                 {
                     detail = format!("{detail}: {done}/{total} parts");
                 }
-                Ok(self.processing(detail))
+                Ok(PublishOutcome::processing(self.poll_interval, detail))
             }
         }
     }

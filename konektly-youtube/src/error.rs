@@ -5,7 +5,8 @@
 use std::fmt;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
-use konektly_core::http::{retry_after, status_error};
+use konektly_core::api::ApiDialect;
+use konektly_core::http::{ApiResponse, retry_after, retry_at_from, status_error};
 use konektly_core::ratelimit::{BudgetScope, RateLimitReport};
 use konektly_core::{CallKind, Error};
 use reqwest::StatusCode;
@@ -188,6 +189,22 @@ pub(crate) fn action_for(reason: Option<&str>) -> Action {
     Action::ByStatus
 }
 
+/// YouTube's dialect of core's call pipeline: Google's error bodies and their table.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct YouTubeDialect;
+
+impl ApiDialect for YouTubeDialect {
+    type ApiError = YouTubeApiError;
+
+    fn parse_error(&self, answer: &ApiResponse) -> Option<YouTubeApiError> {
+        (!answer.is_success()).then(|| YouTubeApiError::parse(answer.status, &answer.body))
+    }
+
+    fn classify(&self, error: YouTubeApiError, answer: &ApiResponse, kind: CallKind, _what: &str) -> Error {
+        map_youtube_error(error, answer.status, &answer.headers, kind, Utc::now())
+    }
+}
+
 /// Maps an error answer of the Data API to konektly's [`Error`], at `now`.
 pub(crate) fn map_api_error(
     status: StatusCode,
@@ -196,7 +213,17 @@ pub(crate) fn map_api_error(
     kind: CallKind,
     now: DateTime<Utc>,
 ) -> Error {
-    let api = YouTubeApiError::parse(status, body);
+    map_youtube_error(YouTubeApiError::parse(status, body), status, headers, kind, now)
+}
+
+/// Maps Google's error `api`, answered with `status` and `headers`, at `now`.
+fn map_youtube_error(
+    api: YouTubeApiError,
+    status: StatusCode,
+    headers: &HeaderMap,
+    kind: CallKind,
+    now: DateTime<Utc>,
+) -> Error {
     let reason = api.reason.clone();
     let said = if api.message.is_empty() { String::new() } else { format!(" (YouTube said: {})", api.message) };
     let code = reason.clone().unwrap_or_else(|| status.as_u16().to_string());
@@ -222,10 +249,7 @@ pub(crate) fn map_api_error(
             source: source(),
         },
         Action::Backoff => Error::RateLimited {
-            // `checked_add`: a `Retry-After` of 10^15 seconds overflows the calendar.
-            retry_at: retry_after(headers)
-                .and_then(|d| Duration::from_std(d).ok())
-                .and_then(|d| now.checked_add_signed(d)),
+            retry_at: retry_at_from(headers, now),
             message: format!("YouTube asks to slow down ({code}){said}"),
             source: source(),
         },
