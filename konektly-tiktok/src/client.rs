@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::builder::Config;
-use crate::error::{TikTokApiError, map_api_error, map_oauth_error};
-use crate::model::{CreatorInfo, Envelope, InitData, StatusData, TokenBody, UserInfo, UserInfoData};
+use crate::error::{TikTokApiError, TikTokDialect, map_api_error, map_oauth_error};
+use crate::model::{CreatorInfo, InitData, StatusData, TokenBody, UserInfo, UserInfoData};
 
 const JSON_UTF8: &str = "application/json; charset=UTF-8";
 
@@ -165,20 +165,20 @@ impl TikTokClient {
         let mut url = self.api(path::USER_INFO)?;
         url.query_pairs_mut().append_pair("fields", "open_id,union_id,avatar_url,display_name");
         let req = self.http.client().get(url).header(konektly_core::reqwest::header::AUTHORIZATION, bearer(token));
-        let data: UserInfoData = self.call(req, CallKind::Idempotent).await?;
+        let data: UserInfoData = self.call(req, CallKind::Idempotent, path::USER_INFO).await?;
         Ok(data.user)
     }
 
     /// `POST creator_info/query/` (empty body).
     pub async fn creator_info(&self, token: &AccessToken) -> Result<CreatorInfo> {
         let req = self.json_post(path::CREATOR_INFO, token, None)?;
-        self.call(req, CallKind::Idempotent).await
+        self.call(req, CallKind::Idempotent, path::CREATOR_INFO).await
     }
 
     /// One of the init endpoints. Creates a publish: never retried blindly.
     pub async fn init(&self, path: &str, token: &AccessToken, body: &serde_json::Value) -> Result<InitData> {
         let req = self.json_post(path, token, Some(body))?;
-        let data: InitData = self.call(req, CallKind::Create).await?;
+        let data: InitData = self.call(req, CallKind::Create, path).await?;
         if data.publish_id.is_empty() {
             return Err(Error::UnknownOutcome {
                 message: "TikTok accepted the init but gave no publish_id".into(),
@@ -192,7 +192,7 @@ impl TikTokClient {
     pub async fn status(&self, token: &AccessToken, publish_id: &str) -> Result<StatusData> {
         let body = serde_json::json!({ "publish_id": publish_id });
         let req = self.json_post(path::STATUS_FETCH, token, Some(&body))?;
-        self.call(req, CallKind::Idempotent).await
+        self.call(req, CallKind::Idempotent, path::STATUS_FETCH).await
     }
 
     /// `PUT` one chunk to the upload URL. A chunk at its range is idempotent. A `404` is
@@ -246,29 +246,15 @@ impl TikTokClient {
         Ok(req)
     }
 
-    /// Sends, reads the envelope, and returns `data` or the mapped error.
+    /// Sends through core's pipeline in TikTok's dialect and returns the envelope's `data`.
     async fn call<T: DeserializeOwned>(
         &self,
         req: konektly_core::reqwest::RequestBuilder,
         kind: CallKind,
+        what: &str,
     ) -> Result<T> {
-        let resp = self.http.send(req, kind).await?;
-        let api = ApiResponse::read(resp, kind).await?;
-        if let Some(err) = envelope_error(&api) {
-            return Err(crate::error::map_api_error_with(err, &api.headers, kind, self.config.rate_limit_wait));
-        }
-        if !api.is_success() {
-            return Err(api.status_error(kind, format!("TikTok answered status {}", api.status), None));
-        }
-        let env: Envelope<T> = api.json()?;
-        match env.data {
-            Some(d) => Ok(d),
-            None if kind == CallKind::Create => Err(Error::UnknownOutcome {
-                message: "TikTok answered without data; the request may have been accepted".into(),
-                source: None,
-            }),
-            None => Err(Error::transient("TikTok answered without data")),
-        }
+        let dialect = TikTokDialect { rate_limit_wait: self.config.rate_limit_wait };
+        konektly_core::api::call_json(&self.http, &dialect, None, req, kind, what).await
     }
 }
 

@@ -3,11 +3,14 @@
 //! `{error, error_description, log_id}`, and a status's `fail_reason`. One table each, a test per
 //! row. The `log_id` (what TikTok support asks for) stays in every error.
 
-use chrono::Utc;
-use konektly_core::http::retry_after;
+use konektly_core::api::ApiDialect;
+use konektly_core::http::{ApiResponse, retry_after, time_after};
 use konektly_core::reqwest::StatusCode;
 use konektly_core::reqwest::header::HeaderMap;
 use konektly_core::{CallKind, Error};
+use serde::de::DeserializeOwned;
+
+use crate::model::Envelope;
 
 /// An error TikTok answered with: its code, message and `log_id`. Reachable as the `source` of
 /// the [`konektly_core::Error`] it maps to.
@@ -103,6 +106,37 @@ pub(crate) fn action_for(code: &str) -> Option<Action> {
 /// How long to wait after a `rate_limit_exceeded` that says nothing of when to come back.
 pub(crate) const DEFAULT_RATE_LIMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// TikTok's dialect of core's call pipeline: the v2 envelope (whose error may come with status
+/// 200), its table, and `data` as the payload.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TikTokDialect {
+    /// How long a `rate_limit_exceeded` without `Retry-After` waits.
+    pub rate_limit_wait: std::time::Duration,
+}
+
+impl ApiDialect for TikTokDialect {
+    type ApiError = TikTokApiError;
+
+    fn parse_error(&self, answer: &ApiResponse) -> Option<TikTokApiError> {
+        crate::client::envelope_error(answer)
+    }
+
+    fn classify(&self, error: TikTokApiError, answer: &ApiResponse, kind: CallKind, _what: &str) -> Error {
+        map_api_error_with(error, &answer.headers, kind, self.rate_limit_wait)
+    }
+
+    fn unparsed_error(&self, answer: &ApiResponse, kind: CallKind, _what: &str) -> Error {
+        answer.status_error(kind, format!("TikTok answered status {}", answer.status), None)
+    }
+
+    /// The envelope's `data`; an envelope without it is `Transient` (for a create, core makes
+    /// it `UnknownOutcome`: the request may have been accepted).
+    fn payload<T: DeserializeOwned>(&self, answer: &ApiResponse) -> konektly_core::Result<T> {
+        let env: Envelope<T> = answer.json()?;
+        env.data.ok_or_else(|| Error::transient("TikTok answered without data; the request may have been accepted"))
+    }
+}
+
 /// [`map_api_error_with`] with the default rate-limit wait.
 pub(crate) fn map_api_error(err: TikTokApiError, headers: &HeaderMap, kind: CallKind) -> Error {
     map_api_error_with(err, headers, kind, DEFAULT_RATE_LIMIT_WAIT)
@@ -125,11 +159,9 @@ pub(crate) fn map_api_error_with(
         }
         Some(Action::RateLimited) => {
             // The window is one minute; without a Retry-After, wait it out.
-            let wait = retry_after(headers).unwrap_or(rate_limit_wait);
             Error::RateLimited {
-                // `checked_add`: a `Retry-After` of 10^15 seconds overflows the calendar.
-                retry_at: Utc::now()
-                    .checked_add_signed(chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60))),
+                // An absurd `Retry-After` (beyond the calendar) is no time, not a panic.
+                retry_at: time_after(retry_after(headers).unwrap_or(rate_limit_wait)),
                 message: err.describe("TikTok's per-minute limit for this account was reached"),
                 source: Some(Box::new(err)),
             }
@@ -222,6 +254,8 @@ pub(crate) fn map_fail_reason(reason: &str, publish_id: &str) -> Error {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
+
     use super::*;
 
     fn api(code: &str, status: u16) -> TikTokApiError {

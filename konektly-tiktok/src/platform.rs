@@ -52,10 +52,6 @@ fn hex_challenge(verifier: &str) -> String {
     Sha256::digest(verifier.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn processing(after: Duration, detail: &str) -> PublishOutcome {
-    PublishOutcome::Processing { poll_after: after, detail: Some(detail.to_owned()) }
-}
-
 impl TikTokPlatform {
     pub(crate) fn new(config: Config, http: HttpClient) -> Self {
         let caps = capabilities(budgets(&config.rate_limits));
@@ -210,14 +206,17 @@ impl TikTokPlatform {
                 };
                 let waited = (now - since).to_std().unwrap_or_default();
                 if may_get_id && waited < self.cfg().post_id_wait {
-                    return Ok(processing(after, "published; waiting for TikTok's moderation to give the post id"));
+                    return Ok(PublishOutcome::processing(
+                        after,
+                        "published; waiting for TikTok's moderation to give the post id",
+                    ));
                 }
                 Ok(PublishOutcome::Published(RemotePost::new(Self::id_(), pid, None)))
             }
             "SEND_TO_USER_INBOX" => Ok(PublishOutcome::Published(RemotePost::new(Self::id_(), pid, None))),
             "FAILED" => Err(map_fail_reason(st.fail_reason.as_deref().unwrap_or("unknown"), &pid)),
-            "PROCESSING_DOWNLOAD" => Ok(processing(after, "TikTok is downloading the media")),
-            _ => Ok(processing(after, "TikTok is processing the upload")),
+            "PROCESSING_DOWNLOAD" => Ok(PublishOutcome::processing(after, "TikTok is downloading the media")),
+            _ => Ok(PublishOutcome::processing(after, "TikTok is processing the upload")),
         }
     }
 
@@ -351,7 +350,7 @@ impl TikTokPlatform {
             }
             self.upload(ctx, &mut state).await?;
         }
-        Ok(processing(self.cfg().poll_interval, "TikTok is processing the post"))
+        Ok(PublishOutcome::processing(self.cfg().poll_interval, "TikTok is processing the post"))
     }
 }
 
@@ -461,14 +460,14 @@ impl Platform for TikTokPlatform {
         let mut state: State = ctx.state()?;
         if state.publish_id.is_some() {
             if state.upload_complete() {
-                return Ok(processing(self.cfg().poll_interval, "TikTok is processing the post"));
+                return Ok(PublishOutcome::processing(self.cfg().poll_interval, "TikTok is processing the post"));
             }
             let fresh = state
                 .upload_started_at
                 .is_some_and(|t| (Utc::now() - t).to_std().unwrap_or_default() < self.cfg().upload_url_ttl);
             if fresh {
                 return match self.upload(ctx, &mut state).await {
-                    Ok(()) => Ok(processing(self.cfg().poll_interval, "TikTok is processing the post")),
+                    Ok(()) => Ok(PublishOutcome::processing(self.cfg().poll_interval, "TikTok is processing the post")),
                     Err(e) if is_url_expired(&e) => self.start_over(ctx, &opts, e).await,
                     Err(e) => Err(e),
                 };
