@@ -389,7 +389,7 @@ impl InstagramPlatform {
                                 Wait::TimedOut => {
                                     return Ok(PublishOutcome::processing(
                                         self.client.cfg.container_poll_interval,
-                                        &format!("waiting for {label}"),
+                                        format!("waiting for {label}"),
                                     ));
                                 }
                                 Wait::Expired => return self.start_over(ctx, &st, &label).await,
