@@ -24,7 +24,9 @@ use crate::model::{
 };
 use crate::platform::{CheckpointSaver, PendingAuthorization, Platform, PublishContext, RateLimitSink};
 use crate::ratelimit::{BudgetScope, RateLimitReport, budget_key, observed_key};
-use crate::scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, LeaseWrite, Scheduler, TargetFilter};
+use crate::scheduler::{
+    BudgetSpend, ClaimKind, ClaimRequest, Claimed, Completion, LeaseWrite, Scheduler, TargetFilter,
+};
 use crate::store::TokenStore;
 use crate::token::TokenManager;
 
@@ -67,8 +69,9 @@ pub struct EngineConfig {
     /// wait for the next one and go to the store together ([`Scheduler::complete_many`]): no
     /// timer, so a lone outcome is written at once. 1 records each on its own.
     ///
-    /// The same bound applies to lease writes (heartbeats and checkpoint saves), which go to
-    /// the store together the same way ([`Scheduler::write_leases`]).
+    /// The same bound applies to lease writes (heartbeats and checkpoint saves) and budget
+    /// spends, which go to the store together the same way ([`Scheduler::write_leases`],
+    /// [`Scheduler::acquire_budgets`]).
     pub completion_batch: usize,
     /// How long a worker reuses an account it read (its tokens and status) before reading it
     /// again; see [`TokenManager::with_account_cache`]. Zero reads it for every target.
@@ -234,6 +237,7 @@ impl KonektlyBuilder {
                 account_limits: Mutex::new(HashMap::new()),
                 outcomes: outcome_writer(&scheduler_for_groups, batch),
                 leases: Arc::new(lease_writer(&scheduler_for_groups, batch)),
+                budgets: budget_spender(&scheduler_for_groups, batch),
             }),
         })
     }
@@ -254,6 +258,20 @@ struct Inner {
     outcomes: GroupCommit<(Lease, Completion), ()>,
     /// Heartbeats and checkpoint saves, written in groups ([`Scheduler::write_leases`]).
     leases: Arc<GroupCommit<LeaseWrite, Lease>>,
+    /// Budget spends, written in groups ([`Scheduler::acquire_budgets`]).
+    budgets: GroupCommit<BudgetSpend, Option<DateTime<Utc>>>,
+}
+
+fn budget_spender(scheduler: &Arc<dyn Scheduler>, max: usize) -> GroupCommit<BudgetSpend, Option<DateTime<Utc>>> {
+    let scheduler = scheduler.clone();
+    GroupCommit::new(
+        max,
+        "budget spends",
+        Arc::new(move |spends: Vec<BudgetSpend>| {
+            let scheduler = scheduler.clone();
+            Box::pin(async move { scheduler.acquire_budgets(&spends).await })
+        }),
+    )
 }
 
 fn outcome_writer(scheduler: &Arc<dyn Scheduler>, max: usize) -> GroupCommit<(Lease, Completion), ()> {
@@ -1072,7 +1090,8 @@ impl Konektly {
                 continue;
             }
             let key = budget_key(&pid, b.scope, account.id, &b.name);
-            match sched.acquire_budget(&key, b.limit, b.window, cost, now).await {
+            let spend = BudgetSpend { key, limit: b.limit, window: b.window, cost, now };
+            match self.inner.budgets.submit(spend).await {
                 Ok(None) => {}
                 Ok(Some(t)) => return Some(t),
                 Err(e) => tracing::warn!(target: "konektly::worker", error = %e, "budget check failed; proceeding"),

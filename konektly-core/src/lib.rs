@@ -90,7 +90,7 @@ pub use platform::{
     MemoryCheckpoints, PendingAuthorization, Platform, ProgressSink, PublishContext, RateLimitSink, ReconcileSupport,
     TextCounting, VideoFormat, validate_against_capabilities,
 };
-pub use scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, LeaseWrite, Scheduler, TargetFilter};
+pub use scheduler::{BudgetSpend, ClaimKind, ClaimRequest, Claimed, Completion, LeaseWrite, Scheduler, TargetFilter};
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
 pub use store::TokenStore;
 pub use token::{REFRESH_AHEAD_KEY, TokenManager};

@@ -143,6 +143,22 @@ impl TargetFilter {
     }
 }
 
+/// One spend of [`Scheduler::acquire_budgets`]: `cost` units of the budget `key` (`limit` per
+/// `window`), as [`Scheduler::acquire_budget`] would spend them.
+#[derive(Clone, Debug)]
+pub struct BudgetSpend {
+    /// The budget's key.
+    pub key: String,
+    /// Units per window.
+    pub limit: u32,
+    /// The window.
+    pub window: Duration,
+    /// Units to spend (at least 1).
+    pub cost: u32,
+    /// The time of the spend.
+    pub now: DateTime<Utc>,
+}
+
 /// One write of [`Scheduler::write_leases`]: a heartbeat (`extend` only), a checkpoint save
 /// (`checkpoint` only) or both in one write.
 #[derive(Clone, Debug)]
@@ -277,6 +293,20 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
         cost: u32,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>>;
+
+    /// Many spends at once, each judged in order as [`acquire_budget`](Self::acquire_budget)
+    /// would judge it (two spends of one key in a call see each other): one result per item, in
+    /// order. Atomic across every process sharing the store. The default spends them one by
+    /// one; a store that can do a batch in one transaction should (the engine's workers send
+    /// the spends of their concurrent targets here in groups — one busy app-wide budget is
+    /// otherwise a queue of single transactions on one row).
+    async fn acquire_budgets(&self, spends: &[BudgetSpend]) -> Result<Vec<Result<Option<DateTime<Utc>>>>> {
+        let mut out = Vec::with_capacity(spends.len());
+        for s in spends {
+            out.push(self.acquire_budget(&s.key, s.limit, s.window, s.cost, s.now).await);
+        }
+        Ok(out)
+    }
 
     /// Records that a platform reported the bucket `key` at `remaining`, refilling at `reset_at`.
     async fn observe_budget(&self, key: &str, remaining: u32, reset_at: DateTime<Utc>) -> Result<()>;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use konektly_core::{
-    AccountId, Checkpoint, ClaimRequest, Claimed, Completion, Error, Lease, LeaseWrite, Result, Scheduler,
+    AccountId, BudgetSpend, Checkpoint, ClaimRequest, Claimed, Completion, Error, Lease, LeaseWrite, Result, Scheduler,
     TargetFilter, TargetId, TargetRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
@@ -536,6 +536,62 @@ impl Scheduler for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err("writing a budget"))?;
+        tx.commit().await.map_err(db_err("committing a budget update"))?;
+        Ok(out)
+    }
+
+    async fn acquire_budgets(&self, spends: &[BudgetSpend]) -> Result<Vec<Result<Option<DateTime<Utc>>>>> {
+        if spends.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut keys: Vec<String> = spends.iter().map(|s| s.key.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        let mut tx = self.pool.begin().await.map_err(db_err("starting a budget update"))?;
+        sqlx::query(
+            "INSERT INTO konektly_budgets (key, used) SELECT k, 0 FROM UNNEST($1::text[]) AS k \
+             ORDER BY k ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&keys)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("creating budgets"))?;
+        // The row locks, taken in key order, make the batch atomic across every process.
+        let rows = sqlx::query(
+            "SELECT key, window_start_ns, used, blocked_until_ns FROM konektly_budgets \
+             WHERE key = ANY($1) ORDER BY key FOR UPDATE",
+        )
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err("reading budgets"))?;
+        let mut states = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let key: String = r.try_get(0).map_err(db_err("reading a budget"))?;
+            states.insert(key, budget_state(Some((r.try_get(1), r.try_get(2), r.try_get(3))))?);
+        }
+        let out: Vec<Result<Option<DateTime<Utc>>>> = spends
+            .iter()
+            .map(|s| Ok(states.entry(s.key.clone()).or_default().acquire(s.limit, s.window, s.cost, s.now)))
+            .collect();
+        let (mut ks, mut ws, mut used, mut bu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (k, st) in &states {
+            ks.push(k.clone());
+            ws.push(st.window_start.map(ns));
+            used.push(i64::from(st.used));
+            bu.push(st.blocked_until.map(ns));
+        }
+        sqlx::query(
+            "UPDATE konektly_budgets b SET window_start_ns = u.ws, used = u.used, blocked_until_ns = u.bu \
+             FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[]) AS u(key, ws, used, bu) WHERE b.key = u.key",
+        )
+        .bind(ks)
+        .bind(ws)
+        .bind(used)
+        .bind(bu)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("writing budgets"))?;
         tx.commit().await.map_err(db_err("committing a budget update"))?;
         Ok(out)
     }

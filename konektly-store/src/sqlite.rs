@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use konektly_core::ratelimit::BudgetState;
 use konektly_core::{
-    AccountId, Checkpoint, ClaimKind, ClaimRequest, Claimed, Completion, Error, Lease, LeaseWrite, Result, Scheduler,
-    TargetFilter, TargetId, TargetRecord,
+    AccountId, BudgetSpend, Checkpoint, ClaimKind, ClaimRequest, Claimed, Completion, Error, Lease, LeaseWrite, Result,
+    Scheduler, TargetFilter, TargetId, TargetRecord,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row as _};
@@ -466,6 +466,36 @@ impl Scheduler for SqliteStore {
         let mut state = budget_state(row.as_ref().map(|r| (r.try_get(0), r.try_get(1), r.try_get(2))))?;
         let out = state.acquire(limit, window, cost, now);
         write_budget(&mut tx, key, &state).await?;
+        tx.commit().await.map_err(db_err("committing a budget update"))?;
+        Ok(out)
+    }
+
+    async fn acquire_budgets(&self, spends: &[BudgetSpend]) -> Result<Vec<Result<Option<DateTime<Utc>>>>> {
+        if spends.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One write transaction for the batch: each key read once, every spend judged in
+        // order, each key written once.
+        let mut tx = self.write_tx("a budget update").await?;
+        let mut states: std::collections::HashMap<&str, BudgetState> = std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(spends.len());
+        for s in spends {
+            if !states.contains_key(s.key.as_str()) {
+                let row =
+                    sqlx::query("SELECT window_start_ns, used, blocked_until_ns FROM konektly_budgets WHERE key = $1")
+                        .bind(&s.key)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err("reading a budget"))?;
+                let state = budget_state(row.as_ref().map(|r| (r.try_get(0), r.try_get(1), r.try_get(2))))?;
+                states.insert(s.key.as_str(), state);
+            }
+            let state = states.get_mut(s.key.as_str()).expect("inserted above");
+            out.push(Ok(state.acquire(s.limit, s.window, s.cost, s.now)));
+        }
+        for (key, state) in &states {
+            write_budget(&mut tx, key, state).await?;
+        }
         tx.commit().await.map_err(db_err("committing a budget update"))?;
         Ok(out)
     }

@@ -394,6 +394,27 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     let reset = t0 + chrono::Duration::seconds(30);
     scheduler.observe_budget(&okey, 0, reset).await.unwrap();
     assert_eq!(scheduler.acquire_budget(&okey, u32::MAX, Duration::from_secs(1), 0, t0).await.unwrap(), Some(reset));
+    // A batch of spends is judged in order, two spends of one key seeing each other, and is
+    // seen by single spends after it.
+    let (ka, kb) = (format!("{platform}:app:batch-a"), format!("{platform}:app:batch-b"));
+    let spend = |key: &str, cost: u32| crate::BudgetSpend {
+        key: key.to_owned(),
+        limit: 3,
+        window: Duration::from_secs(60),
+        cost,
+        now: t0,
+    };
+    let out = scheduler
+        .acquire_budgets(&[spend(&ka, 1), spend(&ka, 1), spend(&kb, 3), spend(&ka, 1), spend(&ka, 1), spend(&kb, 1)])
+        .await
+        .expect("acquire_budgets");
+    let granted: Vec<bool> = out.iter().map(|r| r.as_ref().expect("a spend is judged").is_none()).collect();
+    assert_eq!(granted, [true, true, true, true, false, false], "in order, per key: {out:?}");
+    assert!(
+        scheduler.acquire_budget(&ka, 3, Duration::from_secs(60), 1, t0).await.unwrap().is_some(),
+        "a batch's spends are stored"
+    );
+    assert!(scheduler.acquire_budgets(&[]).await.unwrap().is_empty());
 
     // Delete.
     let removed =
