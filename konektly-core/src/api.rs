@@ -60,6 +60,19 @@ pub async fn call<D: ApiDialect>(
 ) -> Result<ApiResponse> {
     let resp = http.send(request, kind).await?;
     let answer = ApiResponse::read(resp, kind).await?;
+    check(dialect, ctx, answer, kind, what)
+}
+
+/// What [`call`] does once the answer is read: reports its rate limits to `ctx`, and returns it
+/// when it is a success or maps its error. For tests and fuzzing entry points that hold an
+/// answer already: they run the adapter's own code path.
+pub fn check<D: ApiDialect>(
+    dialect: &D,
+    ctx: Option<&PublishContext<'_>>,
+    answer: ApiResponse,
+    kind: CallKind,
+    what: &str,
+) -> Result<ApiResponse> {
     if let Some(ctx) = ctx {
         for report in dialect.rate_limits(&answer.headers, what) {
             ctx.report_rate_limit(report);
@@ -130,6 +143,14 @@ mod tests {
             headers: HeaderMap::new(),
             body: bytes::Bytes::from(body.to_owned()),
         }
+    }
+
+    #[test]
+    fn an_error_answer_goes_through_the_dialect_and_a_success_is_returned() {
+        let e = check(&Plain, None, answer(400, "bad"), CallKind::Create, "POST /posts").unwrap_err();
+        assert!(matches!(&e, Error::Rejected { message, .. } if message == "POST /posts: bad"), "{e:?}");
+        let ok = check(&Plain, None, answer(200, "{}"), CallKind::Create, "POST /posts").unwrap();
+        assert_eq!(&ok.body[..], b"{}");
     }
 
     #[test]
