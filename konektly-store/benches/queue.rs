@@ -347,7 +347,7 @@ fn main() {
                 if std::env::var("KONEKTLY_BENCH_QUEUE_ONLY").is_ok() {
                     break;
                 }
-                let tps = engine_throughput(s, w, jobs / 4, batch).await;
+                let tps = engine_throughput(s, w, jobs, batch).await;
                 println!("| {} | engine worker, stub platform | {batch} | {w} | {tps:.0} | |", s.name);
             }
         }
