@@ -1,21 +1,22 @@
-//! OAuth 2.0 building blocks shared by the adapters: random `state`, PKCE S256, and an
-//! authorization-code client over the core HTTP layer (the `oauth2` crate's flows, with a small
-//! adapter to our client so that redirects are never followed and secrets never reach a log).
+//! OAuth 2.0 for every adapter: random `state`, PKCE S256, and the one token-endpoint client
+//! ([`OAuthClient`]) through which every adapter exchanges codes, refreshes and revokes, over the
+//! core HTTP layer (redirects never followed, secrets never in a log, a `Debug` or an error).
+//!
+//! What differs between platforms is a [`TokenDialect`]: how the token endpoint answers an
+//! error (RFC 6749's `{error, error_description}`, TikTok's flat error or v2 envelope — with status
+//! 200 —, Meta's Graph errors, Google's `error_subtype`), what that error means, and the shape of
+//! its tokens (TikTok's `open_id` and `refresh_expires_in`, Instagram Login's `data: [...]`,
+//! Google's scope as a string or an array). [`Rfc6749`] is the standard one. The client sends,
+//! reads, maps an error through the dialect and reads the tokens; an answer to a one-time grant
+//! (a code, a token exchange) that cannot be read is [`Error::UnknownOutcome`], never `Transient`:
+//! the code may be spent.
 
-use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
-use oauth2::basic::{BasicErrorResponseType, BasicTokenType};
-use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, CsrfToken, EmptyExtraTokenFields, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RefreshToken as OAuthRefreshToken, RequestTokenError, Scope, StandardErrorResponse,
-    StandardTokenResponse, TokenResponse, TokenUrl,
-};
+use oauth2::{CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -94,48 +95,315 @@ pub struct TokenResponseData {
     pub tokens: TokenSet,
 }
 
-/// An authorization-code client (with PKCE S256) over the core HTTP layer.
-#[derive(Clone, Debug)]
-pub struct OAuthClient {
-    config: OAuthConfig,
-    http: HttpClient,
+/// What a token request asks for. An answer to a one-time grant (`Code`, `Exchange`) that
+/// cannot be read is an unknown outcome; a refresh's is transient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// `authorization_code`: a one-time code for tokens.
+    Code,
+    /// A token for another (Meta's `fb_exchange_token`, `ig_exchange_token`).
+    Exchange,
+    /// A refresh (`refresh_token`, Meta's re-exchange of a user token, `ig_refresh_token`).
+    Refresh,
+    /// A revocation.
+    Revoke,
 }
 
-type StdTokenResponse = StandardTokenResponse<EmptyExtraTokenFields, BasicTokenType>;
-
-type Oauth2Client = oauth2::Client<
-    StandardErrorResponse<BasicErrorResponseType>,
-    StdTokenResponse,
-    oauth2::StandardTokenIntrospectionResponse<EmptyExtraTokenFields, BasicTokenType>,
-    oauth2::StandardRevocableToken,
-    oauth2::StandardErrorResponse<oauth2::RevocationErrorResponseType>,
-    oauth2::EndpointSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointSet,
->;
-
-#[derive(Debug)]
-struct TransportError(Error);
-
-impl fmt::Display for TransportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+impl Grant {
+    /// Whether what is sent can be spent by the request (a code, a short-lived token).
+    pub fn one_time(self) -> bool {
+        matches!(self, Grant::Code | Grant::Exchange)
     }
 }
 
-impl std::error::Error for TransportError {}
+/// One token request as its dialect sees it: what it asks for, how it was sent, its name for
+/// people (`exchanging the code`).
+#[derive(Clone, Copy, Debug)]
+pub struct TokenStep<'a> {
+    /// What is asked for.
+    pub grant: Grant,
+    /// How it was sent (`Create`: never retried, e.g. a rotating refresh token).
+    pub kind: CallKind,
+    /// Its name, for messages.
+    pub what: &'a str,
+}
 
-impl OAuthClient {
-    /// A client for `config`, sending through `http`.
+impl TokenStep<'_> {
+    /// The kind an answer is read as: a refresh or a revocation is asked again safely even
+    /// when it was sent once only (an unreadable answer is transient); a one-time grant is not.
+    pub fn answer_kind(&self) -> CallKind {
+        if self.grant.one_time() { self.kind } else { CallKind::Idempotent }
+    }
+}
+
+/// The tokens a token endpoint answered, and whom they belong to when it says so (TikTok's
+/// `open_id`, Instagram Login's `user_id`).
+#[derive(Clone, Debug)]
+pub struct TokenAnswer {
+    /// The tokens, expiries computed from the answer's lifetimes.
+    pub tokens: TokenSet,
+    /// The user the platform named, if any.
+    pub user_id: Option<String>,
+}
+
+/// One platform's token endpoint: its error answers, their meaning, its token shape.
+pub trait TokenDialect: Send + Sync {
+    /// The platform's error as it answered it.
+    type TokenError;
+
+    /// The platform's error in `answer`, when the answer is one (TikTok's may come with 200).
+    fn parse_error(&self, answer: &ApiResponse, step: TokenStep<'_>) -> Option<Self::TokenError>;
+
+    /// The public error for the platform's error: the adapter's table.
+    fn classify(&self, error: Self::TokenError, answer: &ApiResponse, step: TokenStep<'_>) -> Error;
+
+    /// The tokens in a success answer. An error here is an answer that cannot be read.
+    fn tokens(&self, answer: &ApiResponse, step: TokenStep<'_>, now: DateTime<Utc>) -> Result<TokenAnswer>;
+
+    /// The error of an error status without the platform's error body: core's mapping.
+    fn unparsed_error(&self, answer: &ApiResponse, step: TokenStep<'_>) -> Error {
+        answer.status_error(step.answer_kind(), format!("{}: answered with status {}", step.what, answer.status), None)
+    }
+
+    /// Whether a refused revocation means the grant is gone already (Google's `invalid_token`).
+    fn already_revoked(&self, error: &Self::TokenError) -> bool {
+        let _ = error;
+        false
+    }
+}
+
+/// Reads a token endpoint's answer as the client does: the dialect's error, an error status,
+/// then the tokens (an unreadable answer to a one-time grant sent as a create is an unknown
+/// outcome). For fuzzing entry points and tests holding an answer.
+pub fn read_tokens<D: TokenDialect>(
+    dialect: &D,
+    answer: &ApiResponse,
+    step: TokenStep<'_>,
+    now: DateTime<Utc>,
+) -> Result<TokenAnswer> {
+    if let Some(e) = dialect.parse_error(answer, step) {
+        return Err(dialect.classify(e, answer, step));
+    }
+    if !answer.is_success() {
+        return Err(dialect.unparsed_error(answer, step));
+    }
+    dialect.tokens(answer, step, now).map_err(|e| match (step.answer_kind(), e) {
+        (CallKind::Create, Error::UnknownOutcome { message, source }) => Error::UnknownOutcome { message, source },
+        (CallKind::Create, e) => Error::UnknownOutcome {
+            message: format!("{}: the answer could not be read, the grant may be spent: {e}", step.what),
+            source: Some(Box::new(e)),
+        },
+        (CallKind::Idempotent, e) => e,
+    })
+}
+
+/// Reads a revocation's answer as the client does: a success, or a refusal that says the grant
+/// is gone already, is done.
+pub fn read_revocation<D: TokenDialect>(dialect: &D, answer: &ApiResponse, step: TokenStep<'_>) -> Result<()> {
+    if let Some(e) = dialect.parse_error(answer, step) {
+        if dialect.already_revoked(&e) {
+            return Ok(());
+        }
+        return Err(dialect.classify(e, answer, step));
+    }
+    if answer.is_success() { Ok(()) } else { Err(dialect.unparsed_error(answer, step)) }
+}
+
+/// How a token request travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenMethod {
+    /// `POST` with a form body (RFC 6749).
+    PostForm,
+    /// `GET` with the parameters in the query (Meta's Graph token endpoints).
+    Get,
+}
+
+/// Whether the app's client credentials go with a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// As the configuration says ([`ClientAuth`]).
+    Client,
+    /// None (Google's revocation, Instagram's `ig_refresh_token`): the parameters say it all.
+    None,
+}
+
+/// One request to a token endpoint.
+#[derive(Clone, Debug)]
+pub struct TokenRequest<'a> {
+    /// Where (default: the configuration's token URL).
+    pub url: Option<Url>,
+    /// How.
+    pub method: TokenMethod,
+    /// The parameters, in order (the client's credentials are added after them).
+    pub params: Vec<(&'a str, &'a str)>,
+    /// Whether the client's credentials go too.
+    pub credentials: Credentials,
+    /// What it asks for, how it is sent, its name.
+    pub step: TokenStep<'a>,
+}
+
+/// The RFC 6749 token endpoint: `{access_token, expires_in, refresh_token, scope}` answers,
+/// `{error, error_description}` errors, the standard table (`invalid_grant`/`invalid_scope` →
+/// `ReauthRequired`, `invalid_client`/`unauthorized_client` → `Config`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rfc6749;
+
+/// An RFC 6749 token answer.
+#[derive(Debug, Deserialize)]
+pub struct StandardTokenBody {
+    /// The access token.
+    pub access_token: String,
+    /// Its lifetime in seconds.
+    #[serde(default)]
+    pub expires_in: Option<i64>,
+    /// A refresh token (absent: keep the stored one).
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// The granted scopes (a string, or an array).
+    #[serde(default, deserialize_with = "scopes_string_or_array")]
+    pub scope: Vec<String>,
+}
+
+impl StandardTokenBody {
+    /// The tokens, expiry from `now`.
+    pub fn token_set(self, now: DateTime<Utc>) -> TokenSet {
+        TokenSet {
+            access_token: AccessToken::new(self.access_token),
+            refresh_token: self.refresh_token.filter(|t| !t.is_empty()).map(RefreshToken::new),
+            expires_at: expires_after(now, self.expires_in),
+            refresh_expires_at: None,
+            scopes: self.scope,
+        }
+    }
+}
+
+impl Rfc6749 {
+    /// The standard error body of a non-success answer.
+    pub fn error_body(answer: &ApiResponse) -> Option<OAuthErrorBody> {
+        if answer.is_success() {
+            return None;
+        }
+        serde_json::from_slice::<OAuthErrorBody>(&answer.body).ok().filter(|b| !b.error.is_empty())
+    }
+
+    /// The standard table.
+    pub fn standard_error(error: OAuthErrorBody, answer: &ApiResponse, step: TokenStep<'_>) -> Error {
+        let detail = error.error_description.unwrap_or_default();
+        if step.grant == Grant::Revoke {
+            return answer.status_error(
+                CallKind::Idempotent,
+                format!("revocation failed: {}: {detail}", error.error),
+                None,
+            );
+        }
+        match error.error.as_str() {
+            "invalid_grant" => Error::reauth(format!("the platform refused the grant (invalid_grant): {detail}")),
+            "invalid_client" | "unauthorized_client" => {
+                Error::Config(format!("the platform refused the app's client credentials ({}): {detail}", error.error))
+            }
+            "invalid_scope" => Error::reauth(format!("the requested scopes were refused: {detail}")),
+            other => Error::rejected(Some(other.to_owned()), format!("token endpoint error {other}: {detail}")),
+        }
+    }
+}
+
+impl TokenDialect for Rfc6749 {
+    type TokenError = OAuthErrorBody;
+
+    fn parse_error(&self, answer: &ApiResponse, _: TokenStep<'_>) -> Option<OAuthErrorBody> {
+        Self::error_body(answer)
+    }
+
+    fn classify(&self, error: OAuthErrorBody, answer: &ApiResponse, step: TokenStep<'_>) -> Error {
+        Self::standard_error(error, answer, step)
+    }
+
+    fn tokens(&self, answer: &ApiResponse, _: TokenStep<'_>, now: DateTime<Utc>) -> Result<TokenAnswer> {
+        let body: StandardTokenBody = answer.json()?;
+        Ok(TokenAnswer { tokens: body.token_set(now), user_id: None })
+    }
+
+    fn unparsed_error(&self, answer: &ApiResponse, step: TokenStep<'_>) -> Error {
+        let what = if step.grant == Grant::Revoke { "revocation failed" } else { step.what };
+        answer.status_error(step.answer_kind(), format!("{what}: status {}", answer.status), None)
+    }
+}
+
+/// The token-endpoint client every adapter uses (with PKCE S256 authorization URLs), over the
+/// core HTTP layer, in a platform's [`TokenDialect`].
+#[derive(Clone, Debug)]
+pub struct OAuthClient<D = Rfc6749> {
+    config: OAuthConfig,
+    http: HttpClient,
+    dialect: D,
+    client_id_field: &'static str,
+    method: TokenMethod,
+    no_cache: bool,
+    refresh_kind: CallKind,
+}
+
+impl OAuthClient<Rfc6749> {
+    /// A client for `config`, sending through `http`, in the standard dialect.
     pub fn new(config: OAuthConfig, http: HttpClient) -> Self {
-        Self { config, http }
+        Self {
+            config,
+            http,
+            dialect: Rfc6749,
+            client_id_field: "client_id",
+            method: TokenMethod::PostForm,
+            no_cache: false,
+            refresh_kind: CallKind::Create,
+        }
+    }
+}
+
+impl<D: TokenDialect> OAuthClient<D> {
+    /// The same client in another dialect.
+    pub fn with_dialect<E: TokenDialect>(self, dialect: E) -> OAuthClient<E> {
+        OAuthClient {
+            config: self.config,
+            http: self.http,
+            dialect,
+            client_id_field: self.client_id_field,
+            method: self.method,
+            no_cache: self.no_cache,
+            refresh_kind: self.refresh_kind,
+        }
+    }
+
+    /// The name of the client id in a body (`client_id`; TikTok's `client_key`).
+    pub fn with_client_id_field(mut self, field: &'static str) -> Self {
+        self.client_id_field = field;
+        self
+    }
+
+    /// How the code exchange and the refresh travel (default `POST` form).
+    pub fn with_method(mut self, method: TokenMethod) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Sends `Cache-Control: no-cache` with every token request (TikTok asks for it).
+    pub fn with_no_cache(mut self) -> Self {
+        self.no_cache = true;
+        self
+    }
+
+    /// How a refresh is sent: `Create` (default: never retried blindly, for refresh tokens that
+    /// rotate) or `Idempotent` (retried on a transport failure, for those that do not).
+    pub fn with_refresh_kind(mut self, kind: CallKind) -> Self {
+        self.refresh_kind = kind;
+        self
     }
 
     /// The configuration.
     pub fn config(&self) -> &OAuthConfig {
         &self.config
+    }
+
+    /// The dialect.
+    pub fn dialect(&self) -> &D {
+        &self.dialect
     }
 
     /// The authorization URL with `response_type=code`, `client_id`, `redirect_uri`, `scope`
@@ -172,79 +440,81 @@ impl OAuthClient {
         AuthorizationRequest { url, state, pkce_verifier: verifier }
     }
 
-    fn oauth2_error(err: RequestTokenError<TransportError, StandardErrorResponse<BasicErrorResponseType>>) -> Error {
-        match err {
-            RequestTokenError::ServerResponse(resp) => {
-                let detail = resp.error_description().cloned().unwrap_or_default();
-                match resp.error() {
-                    BasicErrorResponseType::InvalidGrant => {
-                        Error::reauth(format!("the platform refused the grant (invalid_grant): {detail}"))
-                    }
-                    BasicErrorResponseType::InvalidClient | BasicErrorResponseType::UnauthorizedClient => {
-                        Error::Config(format!(
-                            "the platform refused the app's client credentials ({}): {detail}",
-                            resp.error()
-                        ))
-                    }
-                    BasicErrorResponseType::InvalidScope => {
-                        Error::reauth(format!("the requested scopes were refused: {detail}"))
-                    }
-                    other => {
-                        Error::rejected(Some(other.to_string()), format!("token endpoint error {other}: {detail}"))
+    /// Sends one token request and reads its answer ([`read_tokens`]).
+    pub async fn request(&self, request: TokenRequest<'_>) -> Result<TokenAnswer> {
+        let step = request.step;
+        let answer = self.send(request).await?;
+        read_tokens(&self.dialect, &answer, step, Utc::now())
+    }
+
+    /// Sends one revocation request and reads its answer ([`read_revocation`]).
+    pub async fn revoke_with(&self, request: TokenRequest<'_>) -> Result<()> {
+        let step = request.step;
+        let answer = self.send(request).await?;
+        read_revocation(&self.dialect, &answer, step)
+    }
+
+    async fn send(&self, request: TokenRequest<'_>) -> Result<ApiResponse> {
+        let url = request.url.unwrap_or_else(|| self.config.token_url.clone());
+        let mut params = request.params;
+        let mut basic = None;
+        if request.credentials == Credentials::Client {
+            match (self.config.client_auth, &self.config.client_secret) {
+                (ClientAuth::Basic, Some(secret)) => {
+                    // RFC 6749 §2.3.1: both are form-encoded before Basic encoding.
+                    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                    basic = Some(basic_auth(&enc(&self.config.client_id), &enc(secret.expose())));
+                }
+                (_, secret) => {
+                    params.push((self.client_id_field, &self.config.client_id));
+                    if let Some(s) = secret {
+                        params.push(("client_secret", s.expose()));
                     }
                 }
             }
-            RequestTokenError::Request(TransportError(e)) => e,
-            RequestTokenError::Parse(e, _) => {
-                Error::transient(format!("the token endpoint answered with an unexpected body: {e}"))
-            }
-            RequestTokenError::Other(e) => Error::transient(format!("token endpoint: {e}")),
         }
+        let mut rb = match request.method {
+            TokenMethod::PostForm => self.http.client().post(url).form(&params),
+            TokenMethod::Get => self.http.client().get(url).query(&params),
+        };
+        rb = rb.header(reqwest::header::ACCEPT, "application/json");
+        if let Some(b) = basic {
+            rb = rb.header(AUTHORIZATION, b);
+        }
+        if self.no_cache {
+            rb = rb.header(reqwest::header::CACHE_CONTROL, "no-cache");
+        }
+        let kind = request.step.kind;
+        let resp = self.http.send(rb, kind).await?;
+        ApiResponse::read(resp, kind).await
     }
 
-    fn client(&self) -> Result<Oauth2Client> {
-        let mut client = oauth2::Client::new(ClientId::new(self.config.client_id.clone()))
-            .set_auth_uri(AuthUrl::from_url(self.config.auth_url.clone()))
-            .set_token_uri(TokenUrl::from_url(self.config.token_url.clone()))
-            .set_auth_type(match self.config.client_auth {
-                ClientAuth::Basic => AuthType::BasicAuth,
-                ClientAuth::RequestBody => AuthType::RequestBody,
-            });
-        if let Some(secret) = &self.config.client_secret {
-            client = client.set_client_secret(oauth2::ClientSecret::new(secret.expose().to_owned()));
-        }
-        Ok(client)
-    }
-
-    fn transport(
+    /// Exchanges an authorization code (with the PKCE verifier, if one was used): `grant_type`,
+    /// `code`, `redirect_uri`, `code_verifier`, then `extra`. Sent once (`Create`).
+    pub async fn exchange(
         &self,
-    ) -> impl Fn(
-        oauth2::HttpRequest,
-    ) -> Pin<Box<dyn Future<Output = std::result::Result<oauth2::HttpResponse, TransportError>> + Send>>
-    + '_ {
-        move |req: oauth2::HttpRequest| {
-            let http = self.http.clone();
-            Box::pin(async move {
-                let (parts, body) = req.into_parts();
-                let url = Url::parse(&parts.uri.to_string())
-                    .map_err(|e| TransportError(Error::Config(format!("invalid token URL: {e}"))))?;
-                let mut rb = http.client().request(parts.method, url).body(body);
-                for (name, value) in parts.headers.iter() {
-                    rb = rb.header(name, value);
-                }
-                let resp = http.send(rb, CallKind::Create).await.map_err(TransportError)?;
-                let api = ApiResponse::read(resp, CallKind::Create).await.map_err(TransportError)?;
-                let mut out = http::Response::builder().status(api.status.as_u16());
-                for (name, value) in api.headers.iter() {
-                    out = out.header(name, value);
-                }
-                out.body(api.body.to_vec())
-                    .map_err(|e| TransportError(Error::transient(format!("bad token response: {e}"))))
-            })
+        code: &str,
+        redirect_uri: &Url,
+        verifier: Option<&PkceVerifier>,
+        extra: &[(&str, &str)],
+    ) -> Result<TokenAnswer> {
+        let mut params =
+            vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect_uri.as_str())];
+        if let Some(v) = verifier {
+            params.push(("code_verifier", v.expose()));
         }
+        params.extend_from_slice(extra);
+        self.request(TokenRequest {
+            url: None,
+            method: self.method,
+            params,
+            credentials: Credentials::Client,
+            step: TokenStep { grant: Grant::Code, kind: CallKind::Create, what: "exchanging the code" },
+        })
+        .await
     }
 
-    /// Exchanges an authorization code (with the PKCE verifier, if one was used).
+    /// [`exchange`](Self::exchange), the tokens only.
     pub async fn exchange_code(
         &self,
         code: &str,
@@ -252,67 +522,68 @@ impl OAuthClient {
         verifier: Option<&PkceVerifier>,
         extra: &[(&str, &str)],
     ) -> Result<TokenSet> {
-        let client = self.client()?;
-        let redirect = RedirectUrl::from_url(redirect_uri.clone());
-        let mut req =
-            client.exchange_code(AuthorizationCode::new(code.to_owned())).set_redirect_uri(Cow::Owned(redirect));
-        if let Some(v) = verifier {
-            req = req.set_pkce_verifier(PkceCodeVerifier::new(v.expose().to_owned()));
-        }
-        for (k, v) in extra {
-            req = req.add_extra_param(*k, *v);
-        }
-        let transport = self.transport();
-        let resp = req.request_async(&transport).await.map_err(Self::oauth2_error)?;
-        Ok(token_set_from(&resp, Utc::now()))
+        Ok(self.exchange(code, redirect_uri, verifier, extra).await?.tokens)
     }
 
-    /// Refreshes with a refresh token. The answer may lack a refresh token (the caller keeps
-    /// the stored one) or carry a new one (it rotated).
+    /// Refreshes with a refresh token (`grant_type=refresh_token`, then `extra`). The answer may
+    /// lack a refresh token (the caller keeps the stored one) or carry a new one (it rotated).
+    pub async fn refresh_grant(&self, refresh_token: &RefreshToken, extra: &[(&str, &str)]) -> Result<TokenAnswer> {
+        let mut params = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose())];
+        params.extend_from_slice(extra);
+        self.request(TokenRequest {
+            url: None,
+            method: self.method,
+            params,
+            credentials: Credentials::Client,
+            step: TokenStep { grant: Grant::Refresh, kind: self.refresh_kind, what: "refreshing the token" },
+        })
+        .await
+    }
+
+    /// [`refresh_grant`](Self::refresh_grant), the tokens only.
     pub async fn refresh(&self, refresh_token: &RefreshToken, extra: &[(&str, &str)]) -> Result<TokenSet> {
-        let client = self.client()?;
-        let rt = OAuthRefreshToken::new(refresh_token.expose().to_owned());
-        let mut req = client.exchange_refresh_token(&rt);
-        for (k, v) in extra {
-            req = req.add_extra_param(*k, *v);
-        }
-        let transport = self.transport();
-        let resp = req.request_async(&transport).await.map_err(Self::oauth2_error)?;
-        Ok(token_set_from(&resp, Utc::now()))
+        Ok(self.refresh_grant(refresh_token, extra).await?.tokens)
     }
 
-    /// Revokes a token (RFC 7009 form: `token` and optional `token_type_hint`), authenticating as
-    /// configured. Sent over the core HTTP layer directly: `oauth2` refuses plain-HTTP
-    /// revocation URLs, which tests and the sandbox use.
+    /// Revokes a token at the configured revocation URL (RFC 7009 form: `token` and optional
+    /// `token_type_hint`), authenticating as configured.
     pub async fn revoke(&self, token: &str, hint: Option<&str>) -> Result<()> {
         let url = self.config.revoke_url.clone().ok_or_else(|| Error::NotSupported("token revocation".into()))?;
-        let mut form: Vec<(&str, &str)> = vec![("token", token)];
+        let mut params: Vec<(&str, &str)> = vec![("token", token)];
         if let Some(h) = hint {
-            form.push(("token_type_hint", h));
+            params.push(("token_type_hint", h));
         }
-        let mut rb = self.http.client().post(url);
-        match (self.config.client_auth, &self.config.client_secret) {
-            (ClientAuth::Basic, Some(secret)) => {
-                rb = rb.header(AUTHORIZATION, basic_auth(&self.config.client_id, secret.expose()));
-            }
-            (_, secret) => {
-                form.push(("client_id", &self.config.client_id));
-                if let Some(s) = secret {
-                    form.push(("client_secret", s.expose()));
-                }
-            }
-        }
-        let resp = self.http.send(rb.form(&form), CallKind::Idempotent).await?;
-        let api = ApiResponse::read(resp, CallKind::Idempotent).await?;
-        if api.is_success() {
-            Ok(())
-        } else {
-            let msg = serde_json::from_slice::<OAuthErrorBody>(&api.body)
-                .map(|b| format!("{}: {}", b.error, b.error_description.unwrap_or_default()))
-                .unwrap_or_else(|_| format!("status {}", api.status));
-            Err(api.status_error(CallKind::Idempotent, format!("revocation failed: {msg}"), None))
-        }
+        self.revoke_with(TokenRequest {
+            url: Some(url),
+            method: TokenMethod::PostForm,
+            params,
+            credentials: Credentials::Client,
+            step: TokenStep { grant: Grant::Revoke, kind: CallKind::Idempotent, what: "revoking the token" },
+        })
+        .await
     }
+}
+
+/// `now + secs` for a token's lifetime: `None` for none, a non-positive or an absurd one
+/// (`Duration::seconds` and the addition panic beyond the calendar).
+pub fn expires_after(now: DateTime<Utc>, secs: Option<i64>) -> Option<DateTime<Utc>> {
+    secs.filter(|s| *s > 0).and_then(chrono::Duration::try_seconds).and_then(|d| now.checked_add_signed(d))
+}
+
+/// Reads granted scopes given as one string (split on spaces or commas), an array of strings,
+/// or nothing (`deserialize_with`).
+pub fn scopes_string_or_array<'de, De: Deserializer<'de>>(d: De) -> std::result::Result<Vec<String>, De::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scopes {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<Scopes>::deserialize(d)? {
+        Some(Scopes::One(s)) => split_scopes(&s),
+        Some(Scopes::Many(v)) => v.into_iter().filter(|s| !s.is_empty()).collect(),
+        None => Vec::new(),
+    })
 }
 
 /// An `Authorization: Basic` header value, marked sensitive so it is never printed.
@@ -340,20 +611,6 @@ pub struct OAuthErrorBody {
     /// Details.
     #[serde(default)]
     pub error_description: Option<String>,
-}
-
-fn token_set_from(resp: &StdTokenResponse, now: DateTime<Utc>) -> TokenSet {
-    TokenSet {
-        access_token: AccessToken::new(resp.access_token().secret().clone()),
-        refresh_token: resp.refresh_token().map(|t| RefreshToken::new(t.secret().clone())),
-        // `checked_add`: an `expires_in` of 10^15 seconds overflows the calendar.
-        expires_at: resp
-            .expires_in()
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .and_then(|d| now.checked_add_signed(d)),
-        refresh_expires_at: None,
-        scopes: resp.scopes().map(|s| s.iter().map(|s: &Scope| s.to_string()).collect()).unwrap_or_default(),
-    }
 }
 
 /// Splits a granted `scope` string on spaces or commas.
@@ -388,6 +645,49 @@ mod tests {
         let (v, c) = pkce_pair();
         assert_eq!(pkce_challenge(v.expose()), c);
         assert!(v.expose().len() >= 43);
+    }
+
+    fn answer(status: u16, body: &str) -> ApiResponse {
+        ApiResponse {
+            status: reqwest::StatusCode::from_u16(status).unwrap(),
+            headers: reqwest::header::HeaderMap::new(),
+            body: bytes::Bytes::from(body.to_owned()),
+        }
+    }
+
+    fn step(grant: Grant, kind: CallKind) -> TokenStep<'static> {
+        TokenStep { grant, kind, what: "test" }
+    }
+
+    #[test]
+    fn an_unreadable_answer_to_a_code_is_an_unknown_outcome_and_to_a_refresh_transient() {
+        let now = Utc::now();
+        let a = answer(200, "<html>");
+        let e = read_tokens(&Rfc6749, &a, step(Grant::Code, CallKind::Create), now).unwrap_err();
+        assert!(matches!(e, Error::UnknownOutcome { .. }), "{e:?}");
+        let e = read_tokens(&Rfc6749, &a, step(Grant::Refresh, CallKind::Create), now).unwrap_err();
+        assert!(matches!(e, Error::Transient { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn the_standard_table_and_tokens() {
+        let now = Utc::now();
+        let e = read_tokens(
+            &Rfc6749,
+            &answer(400, r#"{"error":"invalid_grant","error_description":"used"}"#),
+            step(Grant::Refresh, CallKind::Create),
+            now,
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::ReauthRequired { .. }), "{e:?}");
+        let t = read_tokens(
+            &Rfc6749,
+            &answer(200, r#"{"access_token":"a","expires_in":99999999999999999,"scope":["x","y"]}"#),
+            step(Grant::Code, CallKind::Create),
+            now,
+        )
+        .unwrap();
+        assert_eq!((t.tokens.expires_at, t.tokens.scopes), (None, vec!["x".to_owned(), "y".to_owned()]));
     }
 
     #[test]

@@ -207,7 +207,8 @@ impl XBuilder {
                 revoke_url: Some(endpoint(&api_base, "/2/oauth2/revoke")?),
             },
             http.clone(),
-        );
+        )
+        .with_dialect(crate::oauth::XTokens);
         Ok(XPlatform::new(crate::client::Config { api_base, oauth, http, scopes, chunk_size, redirect_uri }))
     }
 }

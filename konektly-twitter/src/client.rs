@@ -39,7 +39,7 @@ const EXPIRY_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 pub(crate) struct Config {
     pub api_base: Url,
-    pub oauth: OAuthClient,
+    pub oauth: OAuthClient<crate::oauth::XTokens>,
     pub http: HttpClient,
     pub scopes: Vec<String>,
     pub chunk_size: usize,
@@ -529,14 +529,8 @@ impl Platform for XPlatform {
         let Some(refresh_token) = &account.tokens.refresh_token else {
             return Err(Error::reauth("X gave no refresh token (offline.access was not granted): reconnect"));
         };
-        match self.cfg.oauth.refresh(refresh_token, &[]).await {
-            // X answers a used, revoked or expired refresh token with `invalid_request` ("Value
-            // passed for the token was invalid."), not `invalid_grant`.
-            Err(Error::Rejected { code: Some(code), message, source }) if code == "invalid_request" => {
-                Err(Error::ReauthRequired { reason: message, source })
-            }
-            other => other,
-        }
+        // X's dialect reads its `invalid_request` for a dead refresh token as `ReauthRequired`.
+        self.cfg.oauth.refresh(refresh_token, &[]).await
     }
 
     async fn revoke(&self, account: &Account) -> Result<()> {

@@ -25,6 +25,7 @@ mod builder;
 mod client;
 mod error;
 mod model;
+mod oauth;
 mod text;
 mod validate;
 
