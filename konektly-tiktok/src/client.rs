@@ -1,19 +1,19 @@
-//! Requests to TikTok: the Login Kit v2 token endpoint (not standard OAuth: `client_key` and
-//! `client_secret` travel in the form body, errors may come with status 200), user info, and
-//! the Content Posting API, all over core's [`HttpClient`].
+//! Requests to TikTok: the Login Kit v2 token endpoint (through core's OAuth client in TikTok's
+//! token dialect, `oauth.rs`), user info, and the Content Posting API (through core's call
+//! pipeline in TikTok's dialect, `error.rs`).
 
-use chrono::{DateTime, Utc};
 use konektly_core::bytes::Bytes;
 use konektly_core::http::ApiResponse;
-use konektly_core::oauth::{bearer, split_scopes};
+use konektly_core::oauth::{ClientAuth, OAuthClient, OAuthConfig, bearer};
 use konektly_core::reqwest::header::{CONTENT_RANGE, CONTENT_TYPE};
-use konektly_core::{AccessToken, CallKind, Error, HttpClient, RefreshToken, Result, TokenSet};
+use konektly_core::{AccessToken, CallKind, Error, HttpClient, PkceVerifier, RefreshToken, Result, TokenSet};
 use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::builder::Config;
-use crate::error::{TikTokApiError, TikTokDialect, map_api_error, map_oauth_error};
-use crate::model::{CreatorInfo, InitData, StatusData, TokenBody, UserInfo, UserInfoData};
+use crate::error::{TikTokApiError, TikTokDialect, map_api_error};
+use crate::model::{CreatorInfo, InitData, StatusData, UserInfo, UserInfoData};
+use crate::oauth::TikTokTokens;
 
 const JSON_UTF8: &str = "application/json; charset=UTF-8";
 
@@ -67,97 +67,46 @@ impl TikTokClient {
         Ok(url)
     }
 
-    /// Exchanges an authorization code.
-    pub async fn exchange_code(&self, code: &str, redirect_uri: &Url, verifier: Option<&str>) -> Result<Grant> {
-        let mut form = vec![
-            ("client_key", self.config.client_key.as_str()),
-            ("client_secret", self.config.client_secret.expose()),
-            ("code", code),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", redirect_uri.as_str()),
-        ];
-        if let Some(v) = verifier {
-            form.push(("code_verifier", v));
-        }
-        self.token(&form).await
-    }
-
-    /// Refreshes; TikTok rotates the refresh token.
-    pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<Grant> {
-        let form = [
-            ("client_key", self.config.client_key.as_str()),
-            ("client_secret", self.config.client_secret.expose()),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.expose()),
-        ];
-        self.token(&form).await
-    }
-
-    async fn token(&self, form: &[(&str, &str)]) -> Result<Grant> {
-        let req = self.http.client().post(self.api(path::TOKEN)?).header("Cache-Control", "no-cache").form(form);
-        let resp = self.http.send(req, CallKind::Create).await?;
-        let api = ApiResponse::read(resp, CallKind::Create).await?;
-        let body: TokenBody = serde_json::from_slice(&api.body).unwrap_or_default();
-        if let Some(code) = body.error.as_deref().filter(|e| !e.is_empty() && *e != "ok") {
-            let err = TikTokApiError {
-                status: api.status.as_u16(),
-                code: code.to_owned(),
-                message: body.error_description.clone().unwrap_or_default(),
-                log_id: body.log_id.clone(),
-            };
-            return Err(map_oauth_error(err, &api.headers));
-        }
-        if !api.is_success() {
-            if let Some(err) = envelope_error(&api) {
-                return Err(map_oauth_error(err, &api.headers));
-            }
-            return Err(api.status_error(CallKind::Idempotent, "the TikTok token endpoint refused the request", None));
-        }
-        let Some(access) = body.access_token.filter(|t| !t.is_empty()) else {
-            return Err(Error::transient("the TikTok token endpoint answered without an access token"));
+    /// TikTok's token endpoint through core's OAuth client, in TikTok's dialect.
+    fn oauth(&self) -> Result<OAuthClient<TikTokTokens>> {
+        let config = OAuthConfig {
+            client_id: self.config.client_key.clone(),
+            client_secret: Some(self.config.client_secret.clone()),
+            auth_url: self
+                .config
+                .auth_base
+                .join(path::AUTHORIZE)
+                .map_err(|e| Error::Config(format!("invalid URL: {e}")))?,
+            token_url: self.api(path::TOKEN)?,
+            revoke_url: Some(self.api(path::REVOKE)?),
+            client_auth: ClientAuth::RequestBody,
         };
-        let now = Utc::now();
-        let after = |secs: Option<i64>| expires_after(now, secs);
-        Ok(Grant {
-            open_id: body.open_id,
-            tokens: TokenSet {
-                access_token: AccessToken::new(access),
-                refresh_token: body.refresh_token.filter(|t| !t.is_empty()).map(RefreshToken::new),
-                expires_at: after(body.expires_in),
-                refresh_expires_at: after(body.refresh_expires_in),
-                scopes: body.scope.as_deref().map(split_scopes).unwrap_or_default(),
-            },
-        })
+        Ok(OAuthClient::new(config, self.http.clone())
+            .with_dialect(TikTokTokens)
+            .with_client_id_field("client_key")
+            .with_no_cache())
+    }
+
+    /// Exchanges an authorization code.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &Url,
+        verifier: Option<&PkceVerifier>,
+    ) -> Result<Grant> {
+        let answer = self.oauth()?.exchange(code, redirect_uri, verifier, &[]).await?;
+        Ok(Grant { open_id: answer.user_id, tokens: answer.tokens })
+    }
+
+    /// Refreshes; TikTok rotates the refresh token (the refresh is sent once).
+    pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<Grant> {
+        let answer = self.oauth()?.refresh_grant(refresh_token, &[]).await?;
+        Ok(Grant { open_id: answer.user_id, tokens: answer.tokens })
     }
 
     /// Revokes the grant (the app leaves the user's connected apps).
     pub async fn revoke(&self, access_token: &AccessToken) -> Result<()> {
-        let form = [
-            ("client_key", self.config.client_key.as_str()),
-            ("client_secret", self.config.client_secret.expose()),
-            ("token", access_token.expose()),
-        ];
-        let req = self.http.client().post(self.api(path::REVOKE)?).header("Cache-Control", "no-cache").form(&form);
-        let resp = self.http.send(req, CallKind::Idempotent).await?;
-        let api = ApiResponse::read(resp, CallKind::Idempotent).await?;
-        let body: TokenBody = serde_json::from_slice(&api.body).unwrap_or_default();
-        if let Some(code) = body.error.as_deref().filter(|e| !e.is_empty() && *e != "ok") {
-            let err = TikTokApiError {
-                status: api.status.as_u16(),
-                code: code.to_owned(),
-                message: body.error_description.unwrap_or_default(),
-                log_id: body.log_id,
-            };
-            return Err(map_oauth_error(err, &api.headers));
-        }
-        if let Some(err) = envelope_error(&api) {
-            return Err(map_api_error(err, &api.headers, CallKind::Idempotent));
-        }
-        if api.is_success() {
-            Ok(())
-        } else {
-            Err(api.status_error(CallKind::Idempotent, "TikTok refused to revoke the token", None))
-        }
+        self.oauth()?.revoke(access_token.expose(), None).await
     }
 
     /// `GET /v2/user/info/`.
@@ -256,12 +205,6 @@ impl TikTokClient {
         let dialect = TikTokDialect { rate_limit_wait: self.config.rate_limit_wait };
         konektly_core::api::call_json(&self.http, &dialect, None, req, kind, what).await
     }
-}
-
-/// `now + secs` for a token's `expires_in`: `None` for no, a negative, or an absurd lifetime
-/// (`Duration::seconds` and the addition panic beyond the calendar).
-pub(crate) fn expires_after(now: DateTime<Utc>, secs: Option<i64>) -> Option<DateTime<Utc>> {
-    secs.filter(|s| *s > 0).and_then(chrono::Duration::try_seconds).and_then(|d| now.checked_add_signed(d))
 }
 
 /// The envelope's error, unless it is `ok` (or absent).

@@ -37,6 +37,7 @@ pub mod chunks;
 mod client;
 mod error;
 mod model;
+mod oauth;
 mod platform;
 mod validate;
 
@@ -60,11 +61,12 @@ pub mod fuzzing {
     use konektly_core::{CallKind, Error, Result};
     use serde::de::DeserializeOwned;
 
-    use crate::client::{UPLOAD_URL_EXPIRED, envelope_error, expires_after};
-    use crate::error::{
-        DEFAULT_RATE_LIMIT_WAIT, TikTokApiError, map_api_error, map_api_error_with, map_fail_reason, map_oauth_error,
-    };
-    use crate::model::{CreatorInfo, Envelope, InitData, StatusData, TokenBody, UserInfoData};
+    use konektly_core::oauth::{Grant, TokenStep, read_revocation, read_tokens};
+
+    use crate::client::{UPLOAD_URL_EXPIRED, envelope_error};
+    use crate::error::{DEFAULT_RATE_LIMIT_WAIT, map_api_error, map_api_error_with, map_fail_reason, map_oauth_error};
+    use crate::model::{CreatorInfo, Envelope, InitData, StatusData, UserInfoData};
+    use crate::oauth::TikTokTokens;
 
     /// The answers [`read`] understands, by the call they answer.
     pub const ANSWERS: &[&str] = &[
@@ -146,58 +148,31 @@ pub mod fuzzing {
         }
     }
 
-    /// `TikTokClient::token` after the answer is read.
+    fn step(grant: Grant) -> TokenStep<'static> {
+        TokenStep { grant, kind: CallKind::Create, what: "fuzzing" }
+    }
+
+    /// `TikTokClient::exchange_code` after the answer is read (core's client, TikTok's dialect).
     fn token(api: &ApiResponse) -> Result<String> {
-        let body: TokenBody = serde_json::from_slice(&api.body).unwrap_or_default();
-        if let Some(code) = body.error.as_deref().filter(|e| !e.is_empty() && *e != "ok") {
-            let err = TikTokApiError {
-                status: api.status.as_u16(),
-                code: code.to_owned(),
-                message: body.error_description.clone().unwrap_or_default(),
-                log_id: body.log_id.clone(),
-            };
-            return Err(map_oauth_error(err, &api.headers));
-        }
-        if !api.is_success() {
-            if let Some(err) = envelope_error(api) {
-                return Err(map_oauth_error(err, &api.headers));
-            }
-            return Err(api.status_error(CallKind::Idempotent, "the TikTok token endpoint refused the request", None));
-        }
-        let Some(access) = body.access_token.filter(|t| !t.is_empty()) else {
-            return Err(Error::transient("the TikTok token endpoint answered without an access token"));
-        };
-        let now = Utc::now();
-        let scopes = body.scope.as_deref().map(konektly_core::oauth::split_scopes).unwrap_or_default();
+        let answer = read_tokens(&TikTokTokens, api, step(Grant::Code), Utc::now())?;
+        let t = &answer.tokens;
         Ok(format!(
-            "{} chars, expires {:?}, refresh expires {:?}, {scopes:?}, {:?}",
-            access.len(),
-            expires_after(now, body.expires_in),
-            expires_after(now, body.refresh_expires_in),
-            body.open_id
+            "{} chars, expires {:?}, refresh expires {:?}, {:?}, {:?}",
+            t.access_token.expose().len(),
+            t.expires_at,
+            t.refresh_expires_at,
+            t.scopes,
+            answer.user_id
         ))
     }
 
     /// `TikTokClient::revoke` after the answer is read.
     fn revoke(api: &ApiResponse) -> Result<()> {
-        let body: TokenBody = serde_json::from_slice(&api.body).unwrap_or_default();
-        if let Some(code) = body.error.as_deref().filter(|e| !e.is_empty() && *e != "ok") {
-            let err = TikTokApiError {
-                status: api.status.as_u16(),
-                code: code.to_owned(),
-                message: body.error_description.unwrap_or_default(),
-                log_id: body.log_id,
-            };
-            return Err(map_oauth_error(err, &api.headers));
-        }
-        if let Some(err) = envelope_error(api) {
-            return Err(map_api_error(err, &api.headers, CallKind::Idempotent));
-        }
-        if api.is_success() {
-            Ok(())
-        } else {
-            Err(api.status_error(CallKind::Idempotent, "TikTok refused to revoke the token", None))
-        }
+        read_revocation(
+            &TikTokTokens,
+            api,
+            TokenStep { grant: Grant::Revoke, kind: CallKind::Idempotent, what: "fuzzing" },
+        )
     }
 
     /// `TikTokClient::upload_chunk` after the answer is read.

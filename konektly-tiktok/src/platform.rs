@@ -8,8 +8,8 @@ use konektly_core::oauth::{pkce_pair, random_state};
 use konektly_core::ratelimit::DeclaredBudget;
 use konektly_core::{
     Account, AccountGrant, AuthorizationRequest, Capabilities, Content, Error, HttpClient, Media, MediaSource,
-    PendingAuthorization, PkceVerifier, Platform, PlatformId, Profile, PublishContext, PublishOutcome, Reconciliation,
-    RemotePost, Result, TargetOptions, TokenSet, Violation, async_trait,
+    PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome, Reconciliation, RemotePost,
+    Result, TargetOptions, TokenSet, Violation, async_trait,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -393,10 +393,7 @@ impl Platform for TikTokPlatform {
     }
 
     async fn exchange_code(&self, code: &str, pending: &PendingAuthorization) -> Result<Vec<AccountGrant>> {
-        let grant = self
-            .client
-            .exchange_code(code, &pending.redirect_uri, pending.pkce_verifier.as_ref().map(PkceVerifier::expose))
-            .await?;
+        let grant = self.client.exchange_code(code, &pending.redirect_uri, pending.pkce_verifier.as_ref()).await?;
         let scopes = &grant.tokens.scopes;
         if !scopes.is_empty() {
             let has = |s: &str| scopes.iter().any(|g| g == s);
