@@ -1,0 +1,502 @@
+//! Processing one claimed target: the attempt under its lease, its outcome and its events.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
+
+use super::Konektly;
+use super::lease::{Fenced, LeaseKeeper, LeaseSaver};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::id::{AccountId, PlatformId, TargetId};
+use crate::model::{Account, FailureRecord, Lease, PublishOutcome, Reconciliation, TargetRecord};
+use crate::platform::{Platform, PublishContext, RateLimitSink};
+use crate::ratelimit::{BudgetScope, RateLimitReport, budget_key, observed_key};
+use crate::scheduler::{BudgetSpend, ClaimKind, Claimed, Completion};
+
+impl Konektly {
+    // ---- processing one claimed target ----------------------------------------------------
+
+    fn semaphore<K: std::hash::Hash + Eq + Clone>(
+        map: &Mutex<HashMap<K, Arc<Semaphore>>>,
+        key: &K,
+        n: usize,
+    ) -> Arc<Semaphore> {
+        map.lock().unwrap().entry(key.clone()).or_insert_with(|| Arc::new(Semaphore::new(n.max(1)))).clone()
+    }
+
+    fn backoff(&self, attempts: u32) -> Duration {
+        use rand::Rng;
+        let c = &self.inner.config;
+        let exp = c.retry_base.saturating_mul(1u32 << attempts.saturating_sub(1).min(16));
+        let d = exp.min(c.retry_max);
+        // Full jitter in the upper half: spreads a burst without shortening waits much.
+        let ms = d.as_millis() as u64;
+        Duration::from_millis(ms / 2 + rand::rng().random_range(0..=ms / 2))
+    }
+
+    fn at(d: Duration) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Processes one claimed target to its next state. Used by workers and `publish_now`.
+    ///
+    /// Heartbeats run beside the attempt in the same task. The attempt is dropped — at its next
+    /// await point, whatever it is doing — as soon as the lease is lost or its local deadline
+    /// passes without a renewal: nothing more is sent under a lease another worker may own.
+    pub async fn process(&self, claimed: Claimed) {
+        let Claimed { record, lease, kind } = claimed;
+        let target = record.id;
+        let keeper = Arc::new(LeaseKeeper::new(self.inner.leases.clone(), lease, &self.inner.config));
+        let completion = {
+            // Boxed: the attempt's state machine is large, and moving it into every spawned
+            // task's cell by value cost more than the rest of the engine together.
+            let mut attempt = Fenced { inner: Box::pin(self.attempt(&record, &keeper, kind)), keeper: keeper.clone() };
+            let every = self.inner.config.heartbeat;
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            let abandoned =
+                |why: &str| tracing::warn!(target: "konektly::worker", %target, why, "abandoning the attempt");
+            loop {
+                let deadline = keeper.deadline();
+                tokio::select! {
+                    biased;
+                    // Wakes the loop when the lease runs out while the attempt waits on a call.
+                    _ = tokio::time::sleep_until(deadline) => {
+                        if keeper.deadline() <= tokio::time::Instant::now() {
+                            abandoned("the lease ran out before it could be renewed");
+                            break None;
+                        }
+                    }
+                    _ = ticks.tick() => {
+                        match keeper.heartbeat().await {
+                            Ok(()) => {}
+                            Err(Error::LeaseLost(_)) => {
+                                abandoned("the lease was lost");
+                                break None;
+                            }
+                            Err(e) => tracing::warn!(target: "konektly::worker", %e, "heartbeat failed"),
+                        }
+                    }
+                    c = &mut attempt => match c {
+                        Some(c) => break c,
+                        None => {
+                            abandoned("the lease ran out");
+                            break None;
+                        }
+                    },
+                }
+            }
+        };
+        let Some(completion) = completion else { return };
+        let current = keeper.lease();
+        match self.record_outcome(current, &completion).await {
+            Ok(()) => self.emit_for(&record, &completion),
+            Err(Error::LeaseLost(_)) => {
+                tracing::info!(target: "konektly::worker", %target, "lease lost; another worker owns the target now");
+            }
+            Err(e) => {
+                tracing::error!(target: "konektly::worker", %target, error = %e, "could not record the outcome; the lease will expire and the target will be reconciled")
+            }
+        }
+    }
+
+    /// Records an outcome, together with the others that finish meanwhile (group commit).
+    async fn record_outcome(&self, lease: Lease, completion: &Completion) -> Result<()> {
+        if self.inner.config.completion_batch <= 1 {
+            return self.inner.scheduler.complete(&lease, completion).await.map(drop);
+        }
+        self.inner.outcomes.submit((lease, completion.clone())).await
+    }
+
+    fn emit_for(&self, rec: &TargetRecord, completion: &Completion) {
+        let ev = match completion {
+            Completion::Published(remote) => {
+                Event::Published { target: rec.id, post: rec.post_id, remote: remote.clone() }
+            }
+            Completion::Processing { .. } => Event::Processing { target: rec.id },
+            Completion::Retry { error: Some(f), .. } | Completion::Unknown { error: Some(f), .. } => {
+                Event::Retrying { target: rec.id, failure: f.clone() }
+            }
+            Completion::Failed(f) => {
+                if f.kind == crate::error::ErrorKind::OutcomeUnknown {
+                    let _ = self.inner.events.send(Event::OutcomeUnknown {
+                        target: rec.id,
+                        post: rec.post_id,
+                        account: rec.account_id,
+                        failure: f.clone(),
+                    });
+                }
+                Event::Failed { target: rec.id, post: rec.post_id, failure: f.clone() }
+            }
+            _ => return,
+        };
+        let _ = self.inner.events.send(ev);
+    }
+
+    /// Runs one attempt and says how it ended; `None` when nothing may be written (lease lost).
+    async fn attempt(&self, record: &TargetRecord, keeper: &Arc<LeaseKeeper>, kind: ClaimKind) -> Option<Completion> {
+        let Some(platform) = self.inner.platforms.get(&record.platform).cloned() else {
+            return Some(Completion::Failed(FailureRecord::from(&Error::NotSupported(format!(
+                "no platform `{}` is registered in this process",
+                record.platform
+            )))));
+        };
+        let _slots = self.acquire_slots(record).await?;
+        let account = match self.inner.tokens.fresh_account(record.account_id).await {
+            Ok(a) => a,
+            Err(e) => return self.on_error(record, kind, e),
+        };
+        if let Some(deferred) = self.budget_deferral(platform.as_ref(), &account, record, kind).await {
+            return Some(deferred);
+        }
+        let account_id = account.id;
+        let sink = BudgetSink::default();
+        let (kind_now, result) = match self.run_platform(record, platform.as_ref(), account, kind, keeper, &sink).await
+        {
+            Run::Ended(completion) => {
+                self.flush_reports(&sink, &platform.id(), account_id).await;
+                return Some(completion);
+            }
+            Run::Answered { kind, result } => (kind, result),
+        };
+        let result = self.settle(account_id, keeper, result).await;
+        self.flush_reports(&sink, &platform.id(), account_id).await;
+        match result {
+            Ok(PublishOutcome::Published(remote)) => Some(Completion::Published(remote)),
+            Ok(PublishOutcome::Processing { poll_after, detail }) => {
+                Some(self.processing_or_end(record, Self::at(poll_after), || FailureRecord {
+                    kind: crate::error::ErrorKind::Transient,
+                    code: None,
+                    message: detail.unwrap_or_else(|| "the platform was still processing the post".into()),
+                    violations: Vec::new(),
+                }))
+            }
+            Err(e) => self.on_error(record, kind_now, e),
+        }
+    }
+
+    /// Waits for a slot of the target's platform and one of its account (this process's
+    /// concurrency limits); `None` if the engine is shutting them down.
+    async fn acquire_slots(&self, record: &TargetRecord) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let cfg = &self.inner.config;
+        let platform_sem = Self::semaphore(&self.inner.platform_limits, &record.platform, cfg.per_platform_concurrency);
+        let account_sem = Self::semaphore(&self.inner.account_limits, &record.account_id, cfg.per_account_concurrency);
+        let p = platform_sem.acquire_owned().await.ok()?;
+        let a = account_sem.acquire_owned().await.ok()?;
+        Some((p, a))
+    }
+
+    /// When a budget is spent, the attempt is deferred until it refills (a reconciliation is
+    /// never deferred: it must not wait behind new posts).
+    async fn budget_deferral(
+        &self,
+        platform: &dyn Platform,
+        account: &Account,
+        record: &TargetRecord,
+        kind: ClaimKind,
+    ) -> Option<Completion> {
+        if kind == ClaimKind::Reconcile {
+            return None;
+        }
+        let until = self.budget_wait(platform, account, kind).await?;
+        tracing::debug!(target: "konektly::worker", target = %record.id, %until, "budget spent; deferred");
+        Some(match kind {
+            ClaimKind::Poll => Completion::Processing { poll_at: until },
+            _ => Completion::Retry { at: until, error: None, attempts: record.attempts },
+        })
+    }
+
+    /// Calls the platform until it answers: a reconciliation that finds nothing continues as a
+    /// publish from the checkpoint, and a token the platform rejects is refreshed once.
+    async fn run_platform(
+        &self,
+        record: &TargetRecord,
+        platform: &dyn Platform,
+        mut account: Account,
+        kind: ClaimKind,
+        keeper: &Arc<LeaseKeeper>,
+        sink: &BudgetSink,
+    ) -> Run {
+        let saver = LeaseSaver(keeper.clone());
+        let progress = EventProgress(self.inner.events.clone());
+        let started = record.attempt_started_at.unwrap_or_else(Utc::now);
+        let mut checkpoint = record.checkpoint.clone();
+        let mut kind_now = kind;
+        let mut refreshed = false;
+        // Stored media are read through this process's media store.
+        let content = crate::media_store::attach(self.inner.media_store.as_ref(), &record.content);
+        loop {
+            let mut ctx = PublishContext::new(
+                record.id,
+                &account,
+                &content,
+                &record.options,
+                started,
+                checkpoint.clone(),
+                &saver,
+                sink,
+                self.inner.media_host.as_deref(),
+            )
+            .with_progress(&progress);
+            let call = Self::call_platform(record, platform, kind_now, &mut ctx).await;
+            checkpoint = ctx.checkpoint().clone();
+            drop(ctx);
+            let r = match call {
+                Call::Ended(completion) => return Run::Ended(completion),
+                Call::PublishAgain => {
+                    kind_now = ClaimKind::Publish;
+                    continue;
+                }
+                Call::Answered(r) => r,
+            };
+            let result = match r {
+                Err(Error::AccessTokenRejected { .. }) if !refreshed => {
+                    refreshed = true;
+                    match self.inner.tokens.force_refresh(&account).await {
+                        Ok(a) => {
+                            account = a;
+                            continue;
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(Error::AccessTokenRejected { message, source }) => Err(Error::ReauthRequired {
+                    reason: format!("the platform refused a freshly refreshed token: {message}"),
+                    source,
+                }),
+                other => other,
+            };
+            return Run::Answered { kind: kind_now, result };
+        }
+    }
+
+    /// One call for `kind`; a reconciliation's answer read as what to do next.
+    async fn call_platform(
+        record: &TargetRecord,
+        platform: &dyn Platform,
+        kind: ClaimKind,
+        ctx: &mut PublishContext<'_>,
+    ) -> Call {
+        match kind {
+            ClaimKind::Publish => Call::Answered(platform.publish(ctx).await),
+            ClaimKind::Poll => Call::Answered(platform.poll(ctx).await),
+            ClaimKind::Reconcile => match platform.reconcile(ctx).await {
+                Ok(Reconciliation::Published(remote)) => Call::Answered(Ok(PublishOutcome::Published(remote))),
+                Ok(Reconciliation::Processing { poll_after }) => {
+                    Call::Answered(Ok(PublishOutcome::Processing { poll_after, detail: None }))
+                }
+                Ok(Reconciliation::Unknowable { reason }) => Call::Ended(Completion::Failed(FailureRecord {
+                    kind: crate::error::ErrorKind::OutcomeUnknown,
+                    code: Some("outcome_unknowable".into()),
+                    message: format!(
+                        "whether this post was published on {} cannot be established: {reason}; check the \
+                         account before publishing it again",
+                        record.platform
+                    ),
+                    violations: Vec::new(),
+                })),
+                // Nothing landed and a cancel waits: stop here (recorded as cancelled).
+                Ok(Reconciliation::NotFound) if record.cancel_requested_at.is_some() => {
+                    Call::Ended(Completion::Retry { at: Utc::now(), error: None, attempts: record.attempts })
+                }
+                // Nothing landed: publishing again is safe, from the saved checkpoint.
+                Ok(Reconciliation::NotFound) => Call::PublishAgain,
+                Err(e) => Call::Answered(Err(e)),
+            },
+        }
+    }
+
+    /// What the platform's answer means beyond this target: a dead grant marks the account; a
+    /// transient failure while a create's answer is outstanding becomes an unknown outcome.
+    async fn settle(
+        &self,
+        account: AccountId,
+        keeper: &LeaseKeeper,
+        result: Result<PublishOutcome>,
+    ) -> Result<PublishOutcome> {
+        // Whatever the platform, a dead grant marks the account and raises `ReauthRequired`
+        // once, so the application can ask its user to reconnect.
+        if let Err(Error::ReauthRequired { reason, .. }) = &result
+            && let Err(e) = self.inner.tokens.mark_reauth(account, reason).await
+        {
+            tracing::warn!(target: "konektly::worker", error = %e, "could not mark the account");
+        }
+        // While a create's answer is outstanding (sent, and no checkpoint saved since), a
+        // transient failure does not say that nothing landed: reconcile before sending again.
+        match result {
+            Err(Error::Transient { message, source, .. }) if keeper.create_outstanding() => {
+                Err(Error::UnknownOutcome {
+                    message: format!("{message} (after a create was sent: it may have landed)"),
+                    source,
+                })
+            }
+            other => other,
+        }
+    }
+
+    fn on_error(&self, record: &TargetRecord, kind: ClaimKind, e: Error) -> Option<Completion> {
+        let cfg = &self.inner.config;
+        let failure = FailureRecord::from(&e);
+        tracing::info!(target: "konektly::worker", target = %record.id, platform = %record.platform, error = %e, "attempt ended with an error");
+        Some(match e {
+            Error::LeaseLost(_) => return None,
+            Error::ReauthRequired { reason, .. } | Error::AccessTokenRejected { message: reason, .. } => {
+                Completion::Blocked { reason }
+            }
+            Error::RateLimited { retry_at, .. } => {
+                let at = retry_at.unwrap_or_else(|| Self::at(self.backoff(record.attempts + 1)));
+                match kind {
+                    ClaimKind::Poll => self.processing_or_end(record, at, || failure),
+                    ClaimKind::Reconcile => self.unknown_or_end(record, record.attempts, at, failure),
+                    ClaimKind::Publish => Completion::Retry { at, error: Some(failure), attempts: record.attempts },
+                }
+            }
+            Error::Transient { .. } | Error::Storage { .. } => {
+                let retry_after = match &e {
+                    Error::Transient { retry_after, .. } => *retry_after,
+                    _ => None,
+                };
+                let attempts = record.attempts + 1;
+                let at = Self::at(retry_after.unwrap_or_else(|| self.backoff(attempts)));
+                match kind {
+                    ClaimKind::Poll => self.processing_or_end(record, at, || failure),
+                    // A failed lookup leaves the outcome unknown: it counts, and ends.
+                    ClaimKind::Reconcile => self.unknown_or_end(record, attempts, at, failure),
+                    ClaimKind::Publish if attempts >= cfg.max_attempts => Completion::Failed(failure),
+                    ClaimKind::Publish => Completion::Retry { at, error: Some(failure), attempts },
+                }
+            }
+            Error::UnknownOutcome { .. } => {
+                self.unknown_or_end(record, record.attempts + 1, Self::at(cfg.reconcile_delay), failure)
+            }
+            _ => Completion::Failed(failure),
+        })
+    }
+
+    /// An unknown outcome to reconcile at `at`, unless the target has used up its attempts or
+    /// its deadline: then it ends as `outcome_unknown`.
+    fn unknown_or_end(
+        &self,
+        record: &TargetRecord,
+        attempts: u32,
+        at: DateTime<Utc>,
+        failure: FailureRecord,
+    ) -> Completion {
+        let cfg = &self.inner.config;
+        if attempts >= cfg.max_attempts || self.past_outcome_deadline(record) {
+            return Completion::Failed(outcome_unknown(record, attempts, &failure));
+        }
+        Completion::Unknown { at, error: Some(failure), attempts }
+    }
+
+    /// Poll again at `at`, unless the target's deadline has passed.
+    /// `last` is built only when the target ends (this is the path of every processing answer).
+    fn processing_or_end(
+        &self,
+        record: &TargetRecord,
+        at: DateTime<Utc>,
+        last: impl FnOnce() -> FailureRecord,
+    ) -> Completion {
+        if self.past_outcome_deadline(record) {
+            return Completion::Failed(outcome_unknown(record, record.attempts, &last()));
+        }
+        Completion::Processing { poll_at: at }
+    }
+
+    fn past_outcome_deadline(&self, record: &TargetRecord) -> bool {
+        let started = record.attempt_started_at.unwrap_or(record.created_at);
+        let limit = chrono::Duration::from_std(self.inner.config.outcome_deadline).unwrap_or(chrono::Duration::MAX);
+        started.checked_add_signed(limit).is_some_and(|end| Utc::now() >= end)
+    }
+
+    async fn budget_wait(&self, platform: &dyn Platform, account: &Account, kind: ClaimKind) -> Option<DateTime<Utc>> {
+        let sched = &self.inner.scheduler;
+        let pid = platform.id();
+        let now = Utc::now();
+        for scope in [BudgetScope::Account, BudgetScope::App] {
+            let key = observed_key(&pid, scope, account.id);
+            if let Ok(Some(t)) = sched.acquire_budget(&key, u32::MAX, Duration::from_secs(1), 0, now).await {
+                return Some(t);
+            }
+        }
+        for b in &platform.capabilities().budgets {
+            let cost = if kind == ClaimKind::Poll { b.per_poll } else { b.per_publish };
+            if cost == 0 {
+                continue;
+            }
+            let key = budget_key(&pid, b.scope, account.id, &b.name);
+            let spend = BudgetSpend { key, limit: b.limit, window: b.window, cost, now };
+            match self.inner.budgets.submit(spend).await {
+                Ok(None) => {}
+                Ok(Some(t)) => return Some(t),
+                Err(e) => tracing::warn!(target: "konektly::worker", error = %e, "budget check failed; proceeding"),
+            }
+        }
+        None
+    }
+
+    async fn flush_reports(&self, sink: &BudgetSink, platform: &PlatformId, account: AccountId) {
+        let reports = std::mem::take(&mut *sink.reports.lock().unwrap());
+        for r in reports {
+            let key = observed_key(platform, r.scope, account);
+            if let Err(e) = self.inner.scheduler.observe_budget(&key, r.remaining, r.reset_at).await {
+                tracing::warn!(target: "konektly::worker", error = %e, "could not record a rate-limit report");
+            }
+        }
+    }
+}
+
+/// How one run of the platform ended.
+enum Run {
+    /// The attempt ends here, as this.
+    Ended(Completion),
+    /// The platform answered a call of this kind.
+    Answered { kind: ClaimKind, result: Result<PublishOutcome> },
+}
+
+/// How one call ended.
+enum Call {
+    Ended(Completion),
+    /// A reconciliation found nothing: publish from the checkpoint.
+    PublishAgain,
+    Answered(Result<PublishOutcome>),
+}
+
+/// The failure of a target whose outcome could not be established within its attempts or its
+/// deadline: the operator must look at the account.
+fn outcome_unknown(record: &TargetRecord, attempts: u32, last: &FailureRecord) -> FailureRecord {
+    FailureRecord {
+        kind: crate::error::ErrorKind::OutcomeUnknown,
+        code: last.code.clone(),
+        message: format!(
+            "whether this post was published on {} could not be established ({attempts} attempts; last: {}); \
+             check the account before publishing it again",
+            record.platform, last.message
+        ),
+        violations: Vec::new(),
+    }
+}
+
+struct EventProgress(broadcast::Sender<Event>);
+
+impl crate::platform::ProgressSink for EventProgress {
+    fn progress(&self, target: TargetId, sent: u64, total: u64) {
+        if self.0.receiver_count() > 0 {
+            let _ = self.0.send(Event::UploadProgress { target, sent, total });
+        }
+    }
+}
+
+#[derive(Default)]
+struct BudgetSink {
+    reports: Mutex<Vec<RateLimitReport>>,
+}
+
+impl RateLimitSink for BudgetSink {
+    fn report(&self, report: RateLimitReport) {
+        self.reports.lock().unwrap().push(report);
+    }
+}
