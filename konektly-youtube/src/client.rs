@@ -6,19 +6,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use konektly_core::http::{ApiResponse, status_error};
-use konektly_core::oauth::{bearer, pkce_pair, random_state, split_scopes};
+use konektly_core::http::ApiResponse;
+use konektly_core::oauth::{
+    ClientAuth, Credentials, Grant, OAuthClient, OAuthConfig, TokenMethod, TokenRequest, TokenStep, bearer, pkce_pair,
+    random_state,
+};
 use konektly_core::{
     AccessToken, Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, ClientSecret, Content, Error,
     HttpClient, MediaKind, PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome,
-    Reconciliation, RefreshToken, RemotePost, Result, TargetOptions, TokenSet, Violation,
+    Reconciliation, RemotePost, Result, TargetOptions, TokenSet, Violation,
 };
-use reqwest::StatusCode;
 use url::Url;
 
 use crate::builder::{SCOPE_FORCE_SSL, SCOPE_READONLY, SCOPE_UPLOAD, SCOPE_YOUTUBE, YouTubeBuilder};
-use crate::error::{YouTubeDialect, budget_report, clean_message};
-use crate::model::{Channel, ListResponse, TokenError, TokenResponse, UploadState, Video, YouTubeOptions};
+use crate::error::{YouTubeDialect, budget_report};
+use crate::model::{Channel, ListResponse, UploadState, Video, YouTubeOptions};
+use crate::oauth::GoogleTokens;
 use crate::upload::Answer;
 
 /// The scopes that allow `videos.insert` and `thumbnails.set`.
@@ -146,37 +149,18 @@ impl YouTubePlatform {
         konektly_core::api::call(&self.http, &YouTubeDialect, None, request, kind, "YouTube Data API").await
     }
 
-    /// Posts a form to the token endpoint and reads its answer.
-    async fn token_call(
-        &self,
-        form: &[(&str, &str)],
-        kind: CallKind,
-    ) -> Result<std::result::Result<TokenResponse, (StatusCode, TokenError)>> {
-        let mut form: Vec<(&str, &str)> = form.to_vec();
-        form.push(("client_id", &self.client_id));
-        if let Some(s) = &self.client_secret {
-            form.push(("client_secret", s.expose()));
-        }
-        let req = self.http.client().post(self.endpoints.token.clone()).form(&form);
-        let resp = self.http.send(req, kind).await?;
-        let api = ApiResponse::read(resp, kind).await?;
-        if api.is_success() {
-            return Ok(Ok(api.json::<TokenResponse>()?));
-        }
-        match serde_json::from_slice::<TokenError>(&api.body) {
-            Ok(e) if !e.error.is_empty() => Ok(Err((api.status, e))),
-            _ => Err(api.status_error(kind, format!("the Google token endpoint answered {}", api.status), None)),
-        }
-    }
-
-    fn token_set(&self, t: TokenResponse) -> TokenSet {
-        let now = Utc::now();
-        let mut set = TokenSet::new(AccessToken::new(t.access_token));
-        set.refresh_token = t.refresh_token.filter(|r| !r.is_empty()).map(RefreshToken::new);
-        set.expires_at = expires_after(now, t.expires_in);
-        set.refresh_expires_at = expires_after(now, t.refresh_token_expires_in);
-        set.scopes = t.scope.as_deref().map(split_scopes).unwrap_or_default();
-        set
+    /// Google's token endpoint through core's OAuth client, in Google's dialect. A refresh
+    /// token does not rotate: a refresh is retried on a transport failure.
+    fn oauth(&self) -> OAuthClient<GoogleTokens> {
+        let config = OAuthConfig {
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            auth_url: self.endpoints.auth.clone(),
+            token_url: self.endpoints.token.clone(),
+            revoke_url: Some(self.endpoints.revoke.clone()),
+            client_auth: ClientAuth::RequestBody,
+        };
+        OAuthClient::new(config, self.http.clone()).with_dialect(GoogleTokens).with_refresh_kind(CallKind::Idempotent)
     }
 
     /// A user may untick scopes on Google's consent screen: without an upload scope the account
@@ -202,47 +186,6 @@ impl YouTubePlatform {
             ));
         }
         Ok(())
-    }
-
-    /// Why Google refused a grant, in words for the user.
-    fn grant_reason(e: &TokenError) -> String {
-        let desc = e.error_description.as_deref().map(clean_message).unwrap_or_default();
-        let why = match (e.error.as_str(), e.error_subtype.as_deref()) {
-            (_, Some("invalid_rapt")) => {
-                "the Google Workspace session must be confirmed again (invalid_rapt)".to_string()
-            }
-            ("admin_policy_enforced", _) => {
-                "a Google Workspace administrator does not allow this app (admin_policy_enforced)".to_string()
-            }
-            ("invalid_grant", _) if desc.contains("expired or revoked") => {
-                "Google access was revoked or has expired: the user removed the app, the token went unused for six \
-                 months, the password changed, or the app's consent screen is in \"Testing\" (tokens then last seven \
-                 days) (invalid_grant)"
-                    .to_string()
-            }
-            (code, _) => format!("Google refused the grant ({code})"),
-        };
-        if desc.is_empty() { why } else { format!("{why}: {desc}") }
-    }
-
-    fn token_error(&self, status: StatusCode, e: TokenError, exchanging: bool) -> Error {
-        match e.error.as_str() {
-            "invalid_client" | "unauthorized_client" => Error::Config(format!(
-                "Google refused the app's OAuth client ({}); check the client id and secret",
-                e.error
-            )),
-            "invalid_grant" if exchanging => Error::Authorization(format!(
-                "the authorization code was refused (invalid_grant: {}); start connecting again",
-                e.error_description.as_deref().map(clean_message).unwrap_or_default()
-            )),
-            "invalid_grant" | "admin_policy_enforced" => Error::reauth(Self::grant_reason(&e)),
-            "invalid_scope" => Error::reauth(format!("Google refused the scopes asked for ({})", e.error)),
-            _ if status.is_server_error() => Error::transient(format!("the Google token endpoint failed ({status})")),
-            other => Error::rejected(
-                Some(other.to_owned()),
-                format!("the Google token endpoint refused: {}", Self::grant_reason(&e)),
-            ),
-        }
     }
 
     async fn channel(&self, token: &AccessToken) -> Result<Profile> {
@@ -342,12 +285,6 @@ impl YouTubePlatform {
     }
 }
 
-/// `now + secs` for a token's `expires_in`: `None` for an absurd lifetime (`Duration::seconds`
-/// and the addition panic beyond the calendar).
-pub(crate) fn expires_after(now: chrono::DateTime<Utc>, secs: Option<i64>) -> Option<chrono::DateTime<Utc>> {
-    secs.and_then(chrono::Duration::try_seconds).and_then(|d| now.checked_add_signed(d))
-}
-
 #[async_trait]
 impl Platform for YouTubePlatform {
     fn id(&self) -> PlatformId {
@@ -385,15 +322,8 @@ impl Platform for YouTubePlatform {
     }
 
     async fn exchange_code(&self, code: &str, pending: &PendingAuthorization) -> Result<Vec<AccountGrant>> {
-        let mut form =
-            vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", pending.redirect_uri.as_str())];
-        if let Some(v) = &pending.pkce_verifier {
-            form.push(("code_verifier", v.expose()));
-        }
-        let tokens = match self.token_call(&form, CallKind::Create).await? {
-            Ok(t) => self.token_set(t),
-            Err((status, e)) => return Err(self.token_error(status, e, true)),
-        };
+        let tokens =
+            self.oauth().exchange_code(code, &pending.redirect_uri, pending.pkce_verifier.as_ref(), &[]).await?;
         self.check_granted(&tokens)?;
         let profile = self.channel(&tokens.access_token).await?;
         Ok(vec![AccountGrant::new(self.id(), profile, tokens)])
@@ -405,11 +335,7 @@ impl Platform for YouTubePlatform {
             .refresh_token
             .as_ref()
             .ok_or_else(|| Error::reauth("no Google refresh token is stored: connect the account again"))?;
-        let form = [("grant_type", "refresh_token"), ("refresh_token", rt.expose())];
-        let fresh = match self.token_call(&form, CallKind::Idempotent).await? {
-            Ok(t) => self.token_set(t),
-            Err((status, e)) => return Err(self.token_error(status, e, false)),
-        };
+        let fresh = self.oauth().refresh(rt, &[]).await?;
         // Google answers a refresh without a refresh token: the stored one stays.
         let tokens = account.tokens.merged_with(fresh);
         self.check_granted(&tokens)?;
@@ -421,23 +347,16 @@ impl Platform for YouTubePlatform {
             Some(rt) => rt.expose(),
             None => account.tokens.access_token.expose(),
         };
-        let req = self.http.client().post(self.endpoints.revoke.clone()).form(&[("token", token)]);
-        let resp = self.http.send(req, CallKind::Idempotent).await?;
-        let api = ApiResponse::read(resp, CallKind::Idempotent).await?;
-        if api.is_success() {
-            return Ok(());
-        }
-        match serde_json::from_slice::<TokenError>(&api.body) {
-            // Already revoked or expired: the grant is gone, which is what was asked.
-            Ok(e) if e.error == "invalid_token" => Ok(()),
-            _ => Err(status_error(
-                api.status,
-                &api.headers,
-                CallKind::Idempotent,
-                format!("Google refused to revoke the grant ({})", api.status),
-                None,
-            )),
-        }
+        // The token alone; `invalid_token` means the grant is gone already.
+        self.oauth()
+            .revoke_with(TokenRequest {
+                url: Some(self.endpoints.revoke.clone()),
+                method: TokenMethod::PostForm,
+                params: vec![("token", token)],
+                credentials: Credentials::None,
+                step: TokenStep { grant: Grant::Revoke, kind: CallKind::Idempotent, what: "revoking the grant" },
+            })
+            .await
     }
 
     async fn profile(&self, account: &Account) -> Result<Profile> {

@@ -53,6 +53,7 @@ mod builder;
 mod client;
 mod error;
 mod model;
+mod oauth;
 mod upload;
 mod validate;
 
@@ -137,9 +138,11 @@ pub mod fuzzing {
     use reqwest::StatusCode;
     use reqwest::header::HeaderMap;
 
-    use crate::client::expires_after;
-    use crate::error::{budget_report, clean_message, map_api_error};
-    use crate::model::{Channel, ListResponse, TokenError, TokenResponse, Video};
+    use konektly_core::oauth::{Grant, TokenStep, read_tokens};
+
+    use crate::error::{budget_report, map_api_error};
+    use crate::model::{Channel, ListResponse, Video};
+    use crate::oauth::GoogleTokens;
     use crate::upload::next_offset;
 
     /// The answers [`read`] understands, by the call they answer.
@@ -159,22 +162,10 @@ pub mod fuzzing {
         let now = Utc::now();
         match answer {
             "POST oauth2 token" => {
-                if api.is_success() {
-                    let t = api.json::<TokenResponse>()?;
-                    return Ok(format!(
-                        "expires {:?}, refresh expires {:?}, scope {:?}",
-                        expires_after(now, t.expires_in),
-                        expires_after(now, t.refresh_token_expires_in),
-                        t.scope
-                    ));
-                }
-                match serde_json::from_slice::<TokenError>(&api.body) {
-                    Ok(e) if !e.error.is_empty() => Err(Error::rejected(
-                        Some(e.error),
-                        e.error_description.as_deref().map(clean_message).unwrap_or_default(),
-                    )),
-                    _ => Err(api.status_error(CallKind::Create, "the Google token endpoint answered", None)),
-                }
+                let step = TokenStep { grant: Grant::Code, kind: CallKind::Create, what: "fuzzing" };
+                let t = read_tokens(&GoogleTokens, &api, step, now)?.tokens;
+                let scope = (!t.scopes.is_empty()).then(|| t.scopes.join(" "));
+                Ok(format!("expires {:?}, refresh expires {:?}, scope {:?}", t.expires_at, t.refresh_expires_at, scope))
             }
             "GET channels" => {
                 let list: ListResponse<Channel> = call(&api, CallKind::Idempotent)?.json()?;

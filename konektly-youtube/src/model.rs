@@ -265,21 +265,8 @@ pub(crate) struct TokenResponse {
     #[serde(default)]
     pub refresh_token_expires_in: Option<i64>,
     /// Space-separated, as OAuth says; an array is read too (seen from some Google endpoints).
-    #[serde(default, deserialize_with = "scope_string_or_array")]
-    pub scope: Option<String>,
-}
-
-fn scope_string_or_array<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Scope {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(Option::<Scope>::deserialize(d)?.map(|s| match s {
-        Scope::One(s) => s,
-        Scope::Many(v) => v.join(" "),
-    }))
+    #[serde(default, deserialize_with = "konektly_core::oauth::scopes_string_or_array")]
+    pub scope: Vec<String>,
 }
 
 #[cfg(test)]
@@ -290,8 +277,8 @@ mod token_tests {
     fn scope_is_read_as_a_string_or_an_array() {
         let a: TokenResponse = serde_json::from_str(r#"{"access_token":"t","scope":"a b"}"#).unwrap();
         let b: TokenResponse = serde_json::from_str(r#"{"access_token":"t","scope":["a","b"]}"#).unwrap();
-        assert_eq!(a.scope.as_deref(), Some("a b"));
-        assert_eq!(b.scope.as_deref(), Some("a b"));
+        assert_eq!(a.scope, ["a", "b"]);
+        assert_eq!(b.scope, ["a", "b"]);
     }
 }
 
