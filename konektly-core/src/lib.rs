@@ -51,6 +51,7 @@ mod events;
 mod group;
 pub mod http;
 mod id;
+pub mod lifecycle;
 mod media;
 mod media_host;
 mod media_store;
@@ -73,12 +74,13 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use events::Event;
 pub use http::{CallKind, HttpClient, HttpConfig};
 pub use id::{AccountId, OwnerId, PlatformId, PostId, TargetId, WorkerId};
+pub use lifecycle::{StateName, apply_completion, cancels_at_once, claim_kind};
 pub use media::{ChunkReader, Media, MediaKind, MediaReader, MediaSource};
 pub use media_host::{DirectoryMediaHost, MediaHost};
 pub use media_store::{
     MediaCollection, MediaKey, MediaStore, StoreMediaHost, StoredMedia, StoredObject, TrashedObject, extension_of,
 };
-pub use memory::{MemoryScheduler, MemoryTokenStore, apply_completion, cancels_at_once, claim_kind};
+pub use memory::{MemoryScheduler, MemoryTokenStore};
 pub use model::{
     Account, AccountGrant, AccountStatus, CHECKPOINT_VERSION_KEY, Checkpoint, Content, FailureRecord, Lease,
     PlatformOptions, Post, Profile, PublishOutcome, Reconciliation, RemotePost, Target, TargetOptions, TargetRecord,

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 use crate::id::{AccountId, OwnerId, PlatformId, TargetId};
+use crate::lifecycle::{apply_claim, apply_completion, cancels_at_once, claim_kind};
 use crate::model::{Account, Checkpoint, Lease, TargetRecord, TargetState};
 use crate::platform::PendingAuthorization;
 use crate::ratelimit::BudgetState;
@@ -136,73 +137,6 @@ fn check_lease(entry: &Entry, lease: &Lease) -> Result<()> {
     }
 }
 
-/// Applies a completion to a record (shared by the memory store and tests of other stores).
-pub fn apply_completion(record: &mut TargetRecord, completion: &Completion, now: DateTime<Utc>) {
-    record.lease = None;
-    record.updated_at = now;
-    match completion {
-        Completion::Published(remote) => {
-            record.state = TargetState::Published { remote: remote.clone() };
-            record.last_error = None;
-        }
-        Completion::Processing { poll_at } => {
-            record.state = TargetState::Processing;
-            record.due_at = *poll_at;
-        }
-        Completion::Retry { at, error, attempts } => {
-            record.state = TargetState::Scheduled;
-            record.due_at = *at;
-            record.attempts = *attempts;
-            if error.is_some() {
-                record.last_error = error.clone();
-            }
-        }
-        Completion::Unknown { at, error, attempts } => {
-            record.state = TargetState::Unknown;
-            record.due_at = *at;
-            record.attempts = *attempts;
-            if error.is_some() {
-                record.last_error = error.clone();
-            }
-        }
-        Completion::Blocked { reason } => {
-            record.state = TargetState::Blocked { reason: reason.clone() };
-        }
-        Completion::Failed(failure) => {
-            record.state = TargetState::Failed { failure: failure.clone() };
-            record.last_error = Some(failure.clone());
-        }
-    }
-    // A cancel asked for while it was running takes effect once nothing more will be sent.
-    if record.cancel_requested_at.is_some()
-        && matches!(record.state, TargetState::Scheduled | TargetState::Blocked { .. })
-    {
-        record.state = TargetState::Cancelled;
-    }
-}
-
-/// Whether a cancel ends a target in this state at once (nothing of it can be at the platform
-/// yet); other unfinished states only record the request (see
-/// [`TargetRecord::cancel_requested_at`]).
-pub fn cancels_at_once(state: &TargetState) -> bool {
-    matches!(state, TargetState::Scheduled | TargetState::Blocked { .. })
-}
-
-/// Decides whether a record can be claimed at `now`, and for what.
-pub fn claim_kind(record: &TargetRecord, now: DateTime<Utc>) -> Option<ClaimKind> {
-    let lease_live = record.lease.as_ref().is_some_and(|l| l.expires_at > now);
-    if lease_live {
-        return None;
-    }
-    match record.state {
-        TargetState::Scheduled if record.due_at <= now => Some(ClaimKind::Publish),
-        TargetState::Processing if record.due_at <= now || record.lease.is_some() => Some(ClaimKind::Poll),
-        TargetState::Unknown if record.due_at <= now || record.lease.is_some() => Some(ClaimKind::Reconcile),
-        TargetState::InFlight => Some(ClaimKind::Reconcile),
-        _ => None,
-    }
-}
-
 #[async_trait]
 impl Scheduler for MemoryScheduler {
     async fn enqueue(&self, targets: &[TargetRecord]) -> Result<usize> {
@@ -296,16 +230,8 @@ impl Scheduler for MemoryScheduler {
             let e = map.get_mut(&id).expect("candidate exists");
             e.fencing += 1;
             let lease = Lease { target: id, owner: req.worker.clone(), fencing_token: e.fencing, expires_at };
-            match kind {
-                ClaimKind::Publish => {
-                    e.record.state = TargetState::InFlight;
-                    e.record.attempt_started_at = Some(req.now);
-                }
-                ClaimKind::Reconcile => e.record.state = TargetState::Unknown,
-                ClaimKind::Poll => {}
-            }
+            apply_claim(&mut e.record, kind, req.now);
             e.record.lease = Some(lease.clone());
-            e.record.updated_at = req.now;
             out.push(Claimed { record: e.record.clone(), lease, kind });
         }
         Ok(out)

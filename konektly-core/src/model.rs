@@ -543,16 +543,7 @@ pub enum TargetState {
 impl TargetState {
     /// The state's name (`scheduled`, `in_flight`…).
     pub fn name(&self) -> &'static str {
-        match self {
-            TargetState::Scheduled => "scheduled",
-            TargetState::InFlight => "in_flight",
-            TargetState::Processing => "processing",
-            TargetState::Unknown => "unknown",
-            TargetState::Published { .. } => "published",
-            TargetState::Failed { .. } => "failed",
-            TargetState::Blocked { .. } => "blocked",
-            TargetState::Cancelled => "cancelled",
-        }
+        crate::lifecycle::StateName::of(self).as_str()
     }
 
     /// Whether nothing more will happen to it.

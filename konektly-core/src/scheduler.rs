@@ -23,6 +23,22 @@ pub enum ClaimKind {
     Reconcile,
 }
 
+impl ClaimKind {
+    /// As stored: `publish`, `poll`, `reconcile`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimKind::Publish => "publish",
+            ClaimKind::Poll => "poll",
+            ClaimKind::Reconcile => "reconcile",
+        }
+    }
+
+    /// The kind named `name` ([`as_str`](Self::as_str)), if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        [ClaimKind::Publish, ClaimKind::Poll, ClaimKind::Reconcile].into_iter().find(|k| k.as_str() == name)
+    }
+}
+
 /// A request to claim due targets.
 #[derive(Clone, Debug)]
 pub struct ClaimRequest {

@@ -12,6 +12,7 @@ use url::Url;
 
 use base64::Engine as _;
 use konektly_core::checkpoint_secret;
+use konektly_core::lifecycle::{ErrorChange, StateName, Transition, claimable_from};
 
 use crate::crypto::{KeyRing, account_aad, checkpoint_aad, pending_aad};
 
@@ -271,17 +272,10 @@ pub(crate) fn target_cols_of(alias: &str) -> String {
 pub(crate) const TARGET_INSERT_COLS: &str = "id, post_id, owner, account_id, platform, body, state, state_detail, due_at_ns, attempts, checkpoint, last_error, lease_owner, lease_expires_ns, attempt_started_ns, created_at_ns, updated_at_ns";
 pub(crate) const TARGET_INSERT_ARITY: usize = 17;
 
-/// When a target in `state` becomes claimable (see [`konektly_core::claim_kind`]): the
-/// `claim_at_ns` of its row in `konektly_queue`, or no row.
+/// When a target in `state` becomes claimable (see [`konektly_core::lifecycle::claimable_from`]):
+/// the `claim_at_ns` of its row in `konektly_queue`, or no row.
 pub(crate) fn claim_at(state: &TargetState, due_at: i64, lease_expires: Option<i64>) -> Option<i64> {
-    match (state, lease_expires) {
-        (TargetState::InFlight, Some(l)) => Some(l),
-        (TargetState::InFlight, None) => Some(i64::MIN),
-        (TargetState::Processing | TargetState::Unknown, Some(l)) => Some(l),
-        (TargetState::Scheduled, Some(l)) => Some(l.max(due_at)),
-        (TargetState::Scheduled | TargetState::Processing | TargetState::Unknown, None) => Some(due_at),
-        _ => None,
-    }
+    claimable_from(StateName::of(state), due_at, lease_expires, i64::MIN)
 }
 
 pub(crate) fn state_detail(state: &TargetState) -> Result<Option<String>> {
@@ -327,17 +321,18 @@ impl TargetRow {
     pub fn decode(self, keys: &KeyRing) -> Result<(TargetRecord, Option<ClaimKind>)> {
         let id: TargetId = parse_id(&self.id, "target")?;
         let body: StoredBody = serde_json::from_str(&self.body).map_err(|e| json_err("target", e))?;
-        let state = match self.state.as_str() {
-            "scheduled" => TargetState::Scheduled,
-            "in_flight" => TargetState::InFlight,
-            "processing" => TargetState::Processing,
-            "unknown" => TargetState::Unknown,
-            "cancelled" => TargetState::Cancelled,
-            "published" | "failed" | "blocked" => {
+        let state = match StateName::parse(&self.state) {
+            Some(StateName::Scheduled) => TargetState::Scheduled,
+            Some(StateName::InFlight) => TargetState::InFlight,
+            Some(StateName::Processing) => TargetState::Processing,
+            Some(StateName::Unknown) => TargetState::Unknown,
+            Some(StateName::Cancelled) => TargetState::Cancelled,
+            Some(StateName::Published | StateName::Failed | StateName::Blocked) => {
                 let detail = self.state_detail.as_deref().unwrap_or("null");
                 serde_json::from_str(detail).map_err(|e| json_err("target state", e))?
             }
-            other => {
+            None => {
+                let other = &self.state;
                 return Err(Error::Storage { message: format!("unknown stored target state {other:?}"), source: None });
             }
         };
@@ -350,12 +345,7 @@ impl TargetRow {
             }),
             _ => None,
         };
-        let kind = match self.claim_kind.as_deref() {
-            Some("publish") => Some(ClaimKind::Publish),
-            Some("poll") => Some(ClaimKind::Poll),
-            Some("reconcile") => Some(ClaimKind::Reconcile),
-            _ => None,
-        };
+        let kind = self.claim_kind.as_deref().and_then(ClaimKind::parse);
         let record = TargetRecord {
             id,
             post_id: parse_id::<PostId>(&self.post_id, "post")?,
@@ -384,8 +374,8 @@ impl TargetRow {
     }
 }
 
-/// How a completion changes a target's columns (the same rules as
-/// [`konektly_core::apply_completion`]), applied in one guarded `UPDATE`.
+/// How a completion changes a target's columns (its [`Transition`], which
+/// [`konektly_core::apply_completion`] applies to a record), applied in one guarded `UPDATE`.
 pub(crate) struct CompletionPatch {
     pub state: &'static str,
     pub state_detail: Option<String>,
@@ -401,76 +391,19 @@ pub(crate) struct CompletionPatch {
 
 impl CompletionPatch {
     pub fn new(c: &Completion) -> Result<Self> {
-        let err = |e: &Option<FailureRecord>| -> Result<(i64, Option<String>)> {
-            match e {
-                Some(f) => Ok((1, Some(to_json(f, "an error")?))),
-                None => Ok((0, None)),
-            }
+        let t = Transition::of(c);
+        let (set_error, last_error) = match &t.last_error {
+            ErrorChange::Keep => (0, None),
+            ErrorChange::Set(e) => (1, e.as_ref().map(|f| to_json(f, "an error")).transpose()?),
         };
-        Ok(match c {
-            Completion::Published(remote) => {
-                let state = TargetState::Published { remote: remote.clone() };
-                Self {
-                    state: "published",
-                    state_detail: state_detail(&state)?,
-                    due_at_ns: None,
-                    attempts: None,
-                    set_error: 1,
-                    last_error: None,
-                    claimable: 0,
-                }
-            }
-            Completion::Processing { poll_at } => Self {
-                state: "processing",
-                state_detail: None,
-                due_at_ns: Some(ns(*poll_at)),
-                attempts: None,
-                set_error: 0,
-                last_error: None,
-                claimable: 1,
-            },
-            Completion::Retry { at, error, attempts } => {
-                let (set_error, last_error) = err(error)?;
-                Self {
-                    state: "scheduled",
-                    state_detail: None,
-                    due_at_ns: Some(ns(*at)),
-                    attempts: Some(i64::from(*attempts)),
-                    set_error,
-                    last_error,
-                    claimable: 1,
-                }
-            }
-            Completion::Unknown { at, error, attempts } => {
-                let (set_error, last_error) = err(error)?;
-                Self {
-                    state: "unknown",
-                    state_detail: None,
-                    due_at_ns: Some(ns(*at)),
-                    attempts: Some(i64::from(*attempts)),
-                    set_error,
-                    last_error,
-                    claimable: 1,
-                }
-            }
-            Completion::Blocked { reason } => Self {
-                state: "blocked",
-                state_detail: state_detail(&TargetState::Blocked { reason: reason.clone() })?,
-                due_at_ns: None,
-                attempts: None,
-                set_error: 0,
-                last_error: None,
-                claimable: 0,
-            },
-            Completion::Failed(f) => Self {
-                state: "failed",
-                state_detail: state_detail(&TargetState::Failed { failure: f.clone() })?,
-                due_at_ns: None,
-                attempts: None,
-                set_error: 1,
-                last_error: Some(to_json(f, "an error")?),
-                claimable: 0,
-            },
+        Ok(Self {
+            state: StateName::of(&t.state).as_str(),
+            state_detail: state_detail(&t.state)?,
+            due_at_ns: t.due_at.map(ns),
+            attempts: t.attempts.map(i64::from),
+            set_error,
+            last_error,
+            claimable: i64::from(t.claimable),
         })
     }
 
@@ -480,13 +413,23 @@ impl CompletionPatch {
     }
 }
 
+/// `'scheduled', 'blocked'`: the states a waiting cancel ends (see
+/// [`StateName::cancels_at_once`]), as an SQL list.
+fn cancelled_states_sql() -> String {
+    let names: Vec<String> =
+        StateName::ALL.into_iter().filter(|s| s.cancels_at_once()).map(|s| format!("'{}'", s.as_str())).collect();
+    names.join(", ")
+}
+
 /// The guarded completion `UPDATE` of the target row, returning `cols` (same text on both
-/// backends); the caller keeps `konektly_queue` in step.
+/// backends); the caller keeps `konektly_queue` in step. A waiting cancel ends a target that the
+/// completion leaves in a state it [cancels at once](StateName::cancels_at_once).
 pub(crate) fn complete_sql(cols: &str) -> String {
+    let cancels = cancelled_states_sql();
     format!(
-        "UPDATE konektly_targets SET state = CASE WHEN cancel_requested_ns IS NOT NULL AND $1 IN ('scheduled', 'blocked') \
+        "UPDATE konektly_targets SET state = CASE WHEN cancel_requested_ns IS NOT NULL AND $1 IN ({cancels}) \
          THEN 'cancelled' ELSE $1 END, \
-         state_detail = CASE WHEN cancel_requested_ns IS NOT NULL AND $1 IN ('scheduled', 'blocked') THEN NULL ELSE $2 END, \
+         state_detail = CASE WHEN cancel_requested_ns IS NOT NULL AND $1 IN ({cancels}) THEN NULL ELSE $2 END, \
          due_at_ns = COALESCE($3, due_at_ns), \
          attempts = COALESCE($4, attempts), \
          last_error = CASE WHEN $5 = 1 THEN $6 ELSE last_error END, \
@@ -496,15 +439,69 @@ pub(crate) fn complete_sql(cols: &str) -> String {
 }
 
 /// How the claim `UPDATE` moves a target row (same text on both backends; `$1` owner, `$2` lease
-/// expiry, `$3` now). Its queue row is marked leased until that expiry.
-pub(crate) const CLAIM_SET: &str = "fencing = fencing + 1, lease_owner = $1, lease_expires_ns = $2, \
-     claim_kind = CASE state WHEN 'scheduled' THEN 'publish' WHEN 'processing' THEN 'poll' ELSE 'reconcile' END, \
-     attempt_started_ns = CASE WHEN state = 'scheduled' THEN $3 ELSE attempt_started_ns END, \
-     state = CASE state WHEN 'scheduled' THEN 'in_flight' WHEN 'in_flight' THEN 'unknown' ELSE state END, \
-     updated_at_ns = $3";
+/// expiry, `$3` now), from [`StateName::claim`] and [`StateName::after_claim`]: the claim's kind,
+/// the attempt's start for a publish, the state after the claim. Its queue row is marked leased
+/// until that expiry.
+pub(crate) fn claim_set() -> &'static str {
+    static SET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let mut kind = String::from("CASE state");
+        let mut state = String::from("CASE state");
+        let mut publish = Vec::new();
+        for s in StateName::ALL {
+            let Some(k) = s.claim() else { continue };
+            kind += &format!(" WHEN '{}' THEN '{}'", s.as_str(), k.as_str());
+            if s.after_claim() != s {
+                state += &format!(" WHEN '{}' THEN '{}'", s.as_str(), s.after_claim().as_str());
+            }
+            if k == ClaimKind::Publish {
+                publish.push(format!("'{}'", s.as_str()));
+            }
+        }
+        format!(
+            "fencing = fencing + 1, lease_owner = $1, lease_expires_ns = $2, claim_kind = {kind} END, \
+             attempt_started_ns = CASE WHEN state IN ({}) THEN $3 ELSE attempt_started_ns END, \
+             state = {state} ELSE state END, updated_at_ns = $3",
+            publish.join(", ")
+        )
+    });
+    &SET
+}
 
 /// Lease expiry from now, saturating.
 pub(crate) fn expiry(now: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
     now.checked_add_signed(chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+#[cfg(test)]
+mod lifecycle_sql {
+    use super::*;
+
+    #[test]
+    fn claim_and_completion_sql_follow_the_lifecycle() {
+        assert_eq!(
+            claim_set(),
+            "fencing = fencing + 1, lease_owner = $1, lease_expires_ns = $2, claim_kind = CASE state WHEN 'scheduled' \
+             THEN 'publish' WHEN 'in_flight' THEN 'reconcile' WHEN 'processing' THEN 'poll' WHEN 'unknown' THEN \
+             'reconcile' END, attempt_started_ns = CASE WHEN state IN ('scheduled') THEN $3 ELSE attempt_started_ns END, \
+             state = CASE state WHEN 'scheduled' THEN 'in_flight' WHEN 'in_flight' THEN 'unknown' ELSE state END, \
+             updated_at_ns = $3"
+        );
+        assert!(complete_sql("id").contains("AND $1 IN ('scheduled', 'blocked') THEN 'cancelled'"));
+        // The queue's claim time, as before the lifecycle module.
+        for (state, due, lease, want) in [
+            (TargetState::InFlight, 5, Some(9), Some(9)),
+            (TargetState::InFlight, 5, None, Some(i64::MIN)),
+            (TargetState::Processing, 5, Some(3), Some(3)),
+            (TargetState::Unknown, 5, None, Some(5)),
+            (TargetState::Scheduled, 5, Some(3), Some(5)),
+            (TargetState::Scheduled, 5, Some(7), Some(7)),
+            (TargetState::Cancelled, 5, None, None),
+        ] {
+            assert_eq!(claim_at(&state, due, lease), want, "{}", state.name());
+        }
+        for k in [ClaimKind::Publish, ClaimKind::Poll, ClaimKind::Reconcile] {
+            assert_eq!(ClaimKind::parse(k.as_str()), Some(k));
+        }
+    }
 }

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Row as _};
 use tokio::sync::Notify;
 
-use crate::codec::{CLAIM_SET, TARGET_COLS, expiry, ns};
+use crate::codec::{TARGET_COLS, claim_set, expiry, ns};
 use crate::common::{apply_migrations, db_err, impl_common, target_row};
 use crate::crypto::KeyRing;
 use crate::migrations;
@@ -427,11 +427,12 @@ impl Scheduler for PostgresStore {
         // The queue rows are locked (skipping those another claim holds), their targets leased,
         // and the queue rows moved to the lease's expiry; a queue row whose target is gone is
         // dropped. One statement, no transaction held open.
+        let claim_set = claim_set();
         let sql = format!(
             "WITH q AS (SELECT id FROM konektly_queue \
                WHERE claim_at_ns <= $3 AND (leased_until_ns IS NULL OR leased_until_ns <= $3){filters} \
                ORDER BY claim_at_ns, id LIMIT $4 FOR UPDATE SKIP LOCKED), \
-             t AS (UPDATE konektly_targets SET {CLAIM_SET} WHERE id = ANY(ARRAY(SELECT id FROM q)) RETURNING {TARGET_COLS}), \
+             t AS (UPDATE konektly_targets SET {claim_set} WHERE id = ANY(ARRAY(SELECT id FROM q)) RETURNING {TARGET_COLS}), \
              k AS (UPDATE konektly_queue k SET leased_until_ns = $2 WHERE k.id = ANY(ARRAY(SELECT id FROM t))), \
              o AS (DELETE FROM konektly_queue o WHERE o.id = ANY(ARRAY(SELECT id FROM q EXCEPT SELECT id FROM t))) \
              SELECT * FROM t"

@@ -18,7 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{AssertSqlSafe, Row as _};
 use tokio::sync::Notify;
 
-use crate::codec::{CLAIM_SET, TARGET_COLS, expiry, from_ns, ns};
+use crate::codec::{TARGET_COLS, claim_set, expiry, from_ns, ns};
 use crate::common::{apply_migrations, db_err, impl_common, target_row};
 use crate::crypto::KeyRing;
 use crate::migrations;
@@ -334,8 +334,9 @@ impl Scheduler for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let claim_set = claim_set();
         let sql = format!(
-            "UPDATE konektly_targets SET {CLAIM_SET} WHERE id IN (SELECT value FROM json_each($4)) RETURNING {TARGET_COLS}"
+            "UPDATE konektly_targets SET {claim_set} WHERE id IN (SELECT value FROM json_each($4)) RETURNING {TARGET_COLS}"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(req.worker.as_str())

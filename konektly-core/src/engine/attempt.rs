@@ -12,6 +12,7 @@ use super::lease::{Fenced, LeaseKeeper, LeaseSaver};
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::id::{AccountId, PlatformId, TargetId};
+use crate::lifecycle::after;
 use crate::model::{Account, FailureRecord, Lease, PublishOutcome, Reconciliation, TargetRecord};
 use crate::platform::{Platform, PublishContext, RateLimitSink};
 use crate::ratelimit::{BudgetScope, RateLimitReport, budget_key, observed_key};
@@ -26,20 +27,6 @@ impl Konektly {
         n: usize,
     ) -> Arc<Semaphore> {
         map.lock().unwrap().entry(key.clone()).or_insert_with(|| Arc::new(Semaphore::new(n.max(1)))).clone()
-    }
-
-    fn backoff(&self, attempts: u32) -> Duration {
-        use rand::Rng;
-        let c = &self.inner.config;
-        let exp = c.retry_base.saturating_mul(1u32 << attempts.saturating_sub(1).min(16));
-        let d = exp.min(c.retry_max);
-        // Full jitter in the upper half: spreads a burst without shortening waits much.
-        let ms = d.as_millis() as u64;
-        Duration::from_millis(ms / 2 + rand::rng().random_range(0..=ms / 2))
-    }
-
-    fn at(d: Duration) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
     }
 
     /// Processes one claimed target to its next state. Used by workers and `publish_now`.
@@ -167,7 +154,8 @@ impl Konektly {
         match result {
             Ok(PublishOutcome::Published(remote)) => Some(Completion::Published(remote)),
             Ok(PublishOutcome::Processing { poll_after, detail }) => {
-                Some(self.processing_or_end(record, Self::at(poll_after), || FailureRecord {
+                let now = Utc::now();
+                Some(self.inner.rules.processing_or_end(record, after(now, poll_after), now, || FailureRecord {
                     kind: crate::error::ErrorKind::Transient,
                     code: None,
                     message: detail.unwrap_or_else(|| "the platform was still processing the post".into()),
@@ -337,79 +325,10 @@ impl Konektly {
         }
     }
 
+    /// How an attempt that failed with `e` ends (the rules are in `lifecycle`).
     fn on_error(&self, record: &TargetRecord, kind: ClaimKind, e: Error) -> Option<Completion> {
-        let cfg = &self.inner.config;
-        let failure = FailureRecord::from(&e);
         tracing::info!(target: "konektly::worker", target = %record.id, platform = %record.platform, error = %e, "attempt ended with an error");
-        Some(match e {
-            Error::LeaseLost(_) => return None,
-            Error::ReauthRequired { reason, .. } | Error::AccessTokenRejected { message: reason, .. } => {
-                Completion::Blocked { reason }
-            }
-            Error::RateLimited { retry_at, .. } => {
-                let at = retry_at.unwrap_or_else(|| Self::at(self.backoff(record.attempts + 1)));
-                match kind {
-                    ClaimKind::Poll => self.processing_or_end(record, at, || failure),
-                    ClaimKind::Reconcile => self.unknown_or_end(record, record.attempts, at, failure),
-                    ClaimKind::Publish => Completion::Retry { at, error: Some(failure), attempts: record.attempts },
-                }
-            }
-            Error::Transient { .. } | Error::Storage { .. } => {
-                let retry_after = match &e {
-                    Error::Transient { retry_after, .. } => *retry_after,
-                    _ => None,
-                };
-                let attempts = record.attempts + 1;
-                let at = Self::at(retry_after.unwrap_or_else(|| self.backoff(attempts)));
-                match kind {
-                    ClaimKind::Poll => self.processing_or_end(record, at, || failure),
-                    // A failed lookup leaves the outcome unknown: it counts, and ends.
-                    ClaimKind::Reconcile => self.unknown_or_end(record, attempts, at, failure),
-                    ClaimKind::Publish if attempts >= cfg.max_attempts => Completion::Failed(failure),
-                    ClaimKind::Publish => Completion::Retry { at, error: Some(failure), attempts },
-                }
-            }
-            Error::UnknownOutcome { .. } => {
-                self.unknown_or_end(record, record.attempts + 1, Self::at(cfg.reconcile_delay), failure)
-            }
-            _ => Completion::Failed(failure),
-        })
-    }
-
-    /// An unknown outcome to reconcile at `at`, unless the target has used up its attempts or
-    /// its deadline: then it ends as `outcome_unknown`.
-    fn unknown_or_end(
-        &self,
-        record: &TargetRecord,
-        attempts: u32,
-        at: DateTime<Utc>,
-        failure: FailureRecord,
-    ) -> Completion {
-        let cfg = &self.inner.config;
-        if attempts >= cfg.max_attempts || self.past_outcome_deadline(record) {
-            return Completion::Failed(outcome_unknown(record, attempts, &failure));
-        }
-        Completion::Unknown { at, error: Some(failure), attempts }
-    }
-
-    /// Poll again at `at`, unless the target's deadline has passed.
-    /// `last` is built only when the target ends (this is the path of every processing answer).
-    fn processing_or_end(
-        &self,
-        record: &TargetRecord,
-        at: DateTime<Utc>,
-        last: impl FnOnce() -> FailureRecord,
-    ) -> Completion {
-        if self.past_outcome_deadline(record) {
-            return Completion::Failed(outcome_unknown(record, record.attempts, &last()));
-        }
-        Completion::Processing { poll_at: at }
-    }
-
-    fn past_outcome_deadline(&self, record: &TargetRecord) -> bool {
-        let started = record.attempt_started_at.unwrap_or(record.created_at);
-        let limit = chrono::Duration::from_std(self.inner.config.outcome_deadline).unwrap_or(chrono::Duration::MAX);
-        started.checked_add_signed(limit).is_some_and(|end| Utc::now() >= end)
+        self.inner.rules.on_error(record, kind, e, Utc::now())
     }
 
     async fn budget_wait(&self, platform: &dyn Platform, account: &Account, kind: ClaimKind) -> Option<DateTime<Utc>> {
@@ -463,21 +382,6 @@ enum Call {
     /// A reconciliation found nothing: publish from the checkpoint.
     PublishAgain,
     Answered(Result<PublishOutcome>),
-}
-
-/// The failure of a target whose outcome could not be established within its attempts or its
-/// deadline: the operator must look at the account.
-fn outcome_unknown(record: &TargetRecord, attempts: u32, last: &FailureRecord) -> FailureRecord {
-    FailureRecord {
-        kind: crate::error::ErrorKind::OutcomeUnknown,
-        code: last.code.clone(),
-        message: format!(
-            "whether this post was published on {} could not be established ({attempts} attempts; last: {}); \
-             check the account before publishing it again",
-            record.platform, last.message
-        ),
-        violations: Vec::new(),
-    }
 }
 
 struct EventProgress(broadcast::Sender<Event>);

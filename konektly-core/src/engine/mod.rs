@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::group::GroupCommit;
 use crate::id::{AccountId, PlatformId};
+use crate::lifecycle::OutcomeRules;
 use crate::media_host::MediaHost;
 use crate::media_store::MediaStore;
 use crate::model::Lease;
@@ -231,6 +232,13 @@ impl KonektlyBuilder {
                 media_store: self.media_store,
                 tokens,
                 events,
+                rules: OutcomeRules {
+                    max_attempts: self.config.max_attempts,
+                    retry_base: self.config.retry_base,
+                    retry_max: self.config.retry_max,
+                    reconcile_delay: self.config.reconcile_delay,
+                    outcome_deadline: self.config.outcome_deadline,
+                },
                 config: self.config,
                 platform_limits: Mutex::new(HashMap::new()),
                 account_limits: Mutex::new(HashMap::new()),
@@ -251,6 +259,8 @@ struct Inner {
     tokens: TokenManager,
     events: broadcast::Sender<Event>,
     config: EngineConfig,
+    /// How attempts end (from `config`).
+    rules: OutcomeRules,
     platform_limits: Mutex<HashMap<PlatformId, Arc<Semaphore>>>,
     account_limits: Mutex<HashMap<AccountId, Arc<Semaphore>>>,
     /// Outcomes, written in groups ([`Scheduler::complete_many`]).
