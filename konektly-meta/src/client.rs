@@ -1,15 +1,20 @@
 //! Requests to Meta's hosts: URLs (with the configured version and base URLs), the access token,
-//! sending through core's `HttpClient`, usage headers reported, and error bodies mapped.
+//! sending through core's call pipeline in Meta's dialect (usage headers reported, error bodies
+//! mapped), and the token requests of both logins through core's OAuth client (`oauth.rs`).
 
 use std::fmt;
 
-use konektly_core::{AccessToken, CallKind, Error, HttpClient, PublishContext, Result};
+use konektly_core::oauth::{
+    ClientAuth, Credentials, Grant, OAuthClient, OAuthConfig, TokenAnswer, TokenMethod, TokenRequest, TokenStep,
+};
+use konektly_core::{AccessToken, CallKind, ClientSecret, Error, HttpClient, PkceVerifier, PublishContext, Result};
 use reqwest::RequestBuilder;
 use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::builder::MetaConfig;
 use crate::error::MetaDialect;
+use crate::oauth::MetaTokens;
 
 /// One of Meta's hosts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +92,134 @@ impl MetaClient {
         what: &str,
     ) -> Result<T> {
         konektly_core::api::call_json(&self.http, &self.dialect(), ctx, rb, kind, what).await
+    }
+
+    /// The token endpoint of Facebook Login (`oauth/access_token` on the Graph, `GET`), through
+    /// core's OAuth client in Meta's token dialect.
+    fn facebook_oauth(&self) -> OAuthClient<MetaTokens> {
+        let config = OAuthConfig {
+            client_id: self.cfg.app_id.clone(),
+            client_secret: Some(self.cfg.app_secret.clone()),
+            auth_url: self.versioned(Host::FacebookWww, "dialog/oauth"),
+            token_url: self.versioned(Host::Graph, "oauth/access_token"),
+            revoke_url: None,
+            client_auth: ClientAuth::RequestBody,
+        };
+        OAuthClient::new(config, self.http.clone())
+            .with_dialect(MetaTokens(self.dialect()))
+            .with_method(TokenMethod::Get)
+    }
+
+    /// The token endpoints of Instagram Login, through core's OAuth client.
+    fn instagram_oauth(&self) -> Result<(OAuthClient<MetaTokens>, &ClientSecret)> {
+        let (Some(app_id), Some(secret)) = (&self.cfg.instagram_app_id, &self.cfg.instagram_app_secret) else {
+            return Err(Error::Config("Instagram Login needs the Instagram app (with_instagram_app)".into()));
+        };
+        let config = OAuthConfig {
+            client_id: app_id.clone(),
+            client_secret: Some(secret.clone()),
+            auth_url: self.url(Host::InstagramWww, "oauth/authorize"),
+            token_url: self.url(Host::InstagramApi, "oauth/access_token"),
+            revoke_url: None,
+            client_auth: ClientAuth::RequestBody,
+        };
+        Ok((OAuthClient::new(config, self.http.clone()).with_dialect(MetaTokens(self.dialect())), secret))
+    }
+
+    /// Facebook Login's code exchange (no `grant_type`: the Graph does not take one), for a
+    /// short-lived user token.
+    pub async fn facebook_exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &Url,
+        verifier: Option<&PkceVerifier>,
+    ) -> Result<TokenAnswer> {
+        let mut params = vec![("redirect_uri", redirect_uri.as_str()), ("code", code)];
+        if let Some(v) = verifier {
+            params.push(("code_verifier", v.expose()));
+        }
+        self.facebook_oauth()
+            .request(TokenRequest {
+                url: None,
+                method: TokenMethod::Get,
+                params,
+                credentials: Credentials::Client,
+                step: TokenStep { grant: Grant::Code, kind: CallKind::Create, what: "exchanging the code" },
+            })
+            .await
+    }
+
+    /// `fb_exchange_token`: a user token for a long-lived one (after a login, `Create`; to
+    /// extend a stored one, a refresh).
+    pub async fn facebook_long_lived(&self, short: &str, grant: Grant, kind: CallKind) -> Result<TokenAnswer> {
+        self.facebook_oauth()
+            .request(TokenRequest {
+                url: None,
+                method: TokenMethod::Get,
+                params: vec![("grant_type", "fb_exchange_token"), ("fb_exchange_token", short)],
+                credentials: Credentials::Client,
+                step: TokenStep { grant, kind, what: "exchanging for a long-lived user token" },
+            })
+            .await
+    }
+
+    /// Instagram Login's code exchange (a form `POST`; the answer may be wrapped in `data`).
+    pub async fn instagram_exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &Url,
+        verifier: Option<&PkceVerifier>,
+    ) -> Result<TokenAnswer> {
+        let (oauth, _) = self.instagram_oauth()?;
+        oauth.exchange(code, redirect_uri, verifier, &[]).await
+    }
+
+    /// `ig_exchange_token`: the short-lived Instagram token for a 60-day one (the secret, not
+    /// the app id, goes with it).
+    pub async fn instagram_long_lived(&self, short: &AccessToken) -> Result<TokenAnswer> {
+        let (oauth, secret) = self.instagram_oauth()?;
+        oauth
+            .request(TokenRequest {
+                url: Some(self.url(Host::InstagramGraph, "access_token")),
+                method: TokenMethod::Get,
+                params: vec![
+                    ("grant_type", "ig_exchange_token"),
+                    ("client_secret", secret.expose()),
+                    ("access_token", short.expose()),
+                ],
+                credentials: Credentials::None,
+                step: TokenStep {
+                    grant: Grant::Exchange,
+                    kind: CallKind::Create,
+                    what: "exchanging for a long-lived token",
+                },
+            })
+            .await
+    }
+
+    /// `ig_refresh_token`: a 60-day token for a new one (the token alone).
+    pub async fn instagram_refresh(&self, token: &AccessToken) -> Result<TokenAnswer> {
+        let oauth = OAuthClient::new(
+            OAuthConfig {
+                client_id: String::new(),
+                client_secret: None,
+                auth_url: self.url(Host::InstagramWww, "oauth/authorize"),
+                token_url: self.url(Host::InstagramGraph, "refresh_access_token"),
+                revoke_url: None,
+                client_auth: ClientAuth::RequestBody,
+            },
+            self.http.clone(),
+        )
+        .with_dialect(MetaTokens(self.dialect()));
+        oauth
+            .request(TokenRequest {
+                url: None,
+                method: TokenMethod::Get,
+                params: vec![("grant_type", "ig_refresh_token"), ("access_token", token.expose())],
+                credentials: Credentials::None,
+                step: TokenStep { grant: Grant::Refresh, kind: CallKind::Idempotent, what: "refreshing the token" },
+            })
+            .await
     }
 
     fn dialect(&self) -> MetaDialect {

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use konektly_core::{
     AccessToken, Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, Content, Error, Media, MediaKind,
     MediaSource, PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome, Reconciliation,
@@ -14,11 +13,13 @@ use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderValue};
 use serde_json::{Map, Value, json};
 use url::Url;
 
+use konektly_core::oauth::Grant;
+
 use crate::client::{Host, MetaClient};
 use crate::error::expected_offsets;
 use crate::model::{
     FacebookOptions, FacebookPostKind, FacebookState, FacebookUser, FeedEntry, IdBody, ListBody, PageEntry,
-    ReelStartBody, ReelUpload, SuccessBody, TokenBody, VideoPhaseBody, VideoStatusBody, VideoUpload,
+    ReelStartBody, ReelUpload, SuccessBody, VideoPhaseBody, VideoStatusBody, VideoUpload,
 };
 use crate::validate::{facebook_capabilities, validate_facebook};
 
@@ -33,18 +34,6 @@ pub const PAGE_ID_KEY: &str = "page_id";
 
 /// Bytes read per piece when a video is streamed to Meta (one piece in memory at a time).
 const STREAM_PIECE: usize = 1 << 20;
-
-pub(crate) fn token_set(body: &TokenBody, scopes: Vec<String>, now: DateTime<Utc>) -> TokenSet {
-    let mut t = TokenSet::new(AccessToken::new(body.access_token.clone()));
-    // `try_seconds`, `checked_add`: an absurd `expires_in` is no expiry (not a panic).
-    t.expires_at = body
-        .expires_in
-        .filter(|s| *s > 0)
-        .and_then(chrono::Duration::try_seconds)
-        .and_then(|d| now.checked_add_signed(d));
-    t.scopes = scopes;
-    t
-}
 
 fn meta(pairs: &[(&str, Value)]) -> Map<String, Value> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
@@ -92,24 +81,6 @@ impl FacebookPagePlatform {
     pub(crate) fn new(client: Arc<MetaClient>) -> Self {
         let caps = facebook_capabilities(&client.cfg.limits);
         Self { client, caps }
-    }
-
-    fn app_token_query(&self) -> [(&'static str, String); 2] {
-        [
-            ("client_id", self.client.cfg.app_id.clone()),
-            ("client_secret", self.client.cfg.app_secret.expose().to_owned()),
-        ]
-    }
-
-    async fn long_lived(&self, short: &str, kind: CallKind) -> Result<TokenBody> {
-        let [id, secret] = self.app_token_query();
-        let rb = self.client.http.client().get(self.client.versioned(Host::Graph, "oauth/access_token")).query(&[
-            ("grant_type", "fb_exchange_token"),
-            (id.0, id.1.as_str()),
-            (secret.0, secret.1.as_str()),
-            ("fb_exchange_token", short),
-        ]);
-        self.client.execute(rb, kind, None, "exchanging for a long-lived user token").await
     }
 
     async fn granted_scopes(&self, token: &AccessToken) -> Result<Vec<String>> {
@@ -693,21 +664,14 @@ impl Platform for FacebookPagePlatform {
     }
 
     async fn exchange_code(&self, code: &str, pending: &PendingAuthorization) -> Result<Vec<AccountGrant>> {
-        let [id, secret] = self.app_token_query();
-        let mut query = vec![
-            (id.0, id.1.as_str()),
-            ("redirect_uri", pending.redirect_uri.as_str()),
-            (secret.0, secret.1.as_str()),
-            ("code", code),
-        ];
-        if let Some(v) = &pending.pkce_verifier {
-            query.push(("code_verifier", v.expose()));
-        }
-        let rb = self.client.http.client().get(self.client.versioned(Host::Graph, "oauth/access_token")).query(&query);
-        let short: TokenBody = self.client.execute(rb, CallKind::Create, None, "exchanging the code").await?;
-        let long = self.long_lived(&short.access_token, CallKind::Create).await?;
-        let now = Utc::now();
-        let user_token = AccessToken::new(long.access_token.clone());
+        let short =
+            self.client.facebook_exchange_code(code, &pending.redirect_uri, pending.pkce_verifier.as_ref()).await?;
+        let long = self
+            .client
+            .facebook_long_lived(short.tokens.access_token.expose(), Grant::Exchange, CallKind::Create)
+            .await?
+            .tokens;
+        let user_token = long.access_token.clone();
         // The granted scopes are informative: a failure to read them does not fail the login.
         let scopes = match self.granted_scopes(&user_token).await {
             Ok(s) => s,
@@ -735,7 +699,7 @@ impl Platform for FacebookPagePlatform {
                 display_name: user.name.clone(),
                 avatar_url: user.picture.and_then(|p| p.data.url),
             },
-            tokens: token_set(&long, scopes.clone(), now),
+            tokens: TokenSet { scopes: scopes.clone(), ..long },
             parent_remote_id: None,
             metadata: meta(&[("kind", KIND_USER.into())]),
         }];
@@ -785,8 +749,11 @@ impl Platform for FacebookPagePlatform {
             ));
         }
         // A user token is extended by exchanging it again while it is still valid.
-        let body = self.long_lived(account.tokens.access_token.expose(), CallKind::Idempotent).await?;
-        Ok(token_set(&body, Vec::new(), Utc::now()))
+        let answer = self
+            .client
+            .facebook_long_lived(account.tokens.access_token.expose(), Grant::Refresh, CallKind::Idempotent)
+            .await?;
+        Ok(answer.tokens)
     }
 
     async fn revoke(&self, account: &Account) -> Result<()> {

@@ -7,19 +7,19 @@ use async_trait::async_trait;
 use chrono::Utc;
 use konektly_core::ratelimit::{BudgetScope, RateLimitReport};
 use konektly_core::{
-    AccessToken, Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, Content, Error, Media, MediaKind,
-    MediaSource, PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome, Reconciliation,
-    RemotePost, Result, TargetOptions, TokenSet, Violation, oauth,
+    Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, Content, Error, Media, MediaKind, MediaSource,
+    PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome, Reconciliation, RemotePost,
+    Result, TargetOptions, TokenSet, Violation, oauth,
 };
 use serde_json::{Map, Value};
 use url::Url;
 
 use crate::client::{Host, MetaClient};
 use crate::error::graph_error;
-use crate::facebook::{LOGIN_KEY, token_set};
+use crate::facebook::LOGIN_KEY;
 use crate::model::{
-    ContainerStatus, IdBody, InstagramCodeBody, InstagramMedia, InstagramMediaKind, InstagramOptions, InstagramState,
-    InstagramUser, ListBody, PublishingLimit, TokenBody,
+    ContainerStatus, IdBody, InstagramMedia, InstagramMediaKind, InstagramOptions, InstagramState, InstagramUser,
+    ListBody, PublishingLimit,
 };
 use crate::validate::{instagram_capabilities, instagram_kind, instagram_needs_media_host, validate_instagram};
 
@@ -45,14 +45,6 @@ pub struct InstagramPlatform {
 
 fn is_instagram_login(account: &Account) -> bool {
     account.metadata.get(LOGIN_KEY).and_then(Value::as_str) == Some("instagram")
-}
-
-fn granted(permissions: &Option<Value>) -> Vec<String> {
-    match permissions {
-        Some(Value::String(s)) => oauth::split_scopes(s),
-        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// The 2207xxx code inside a container's `status` text, if any.
@@ -592,40 +584,12 @@ impl Platform for InstagramPlatform {
     }
 
     async fn exchange_code(&self, code: &str, pending: &PendingAuthorization) -> Result<Vec<AccountGrant>> {
-        let cfg = &self.client.cfg;
-        let (Some(app_id), Some(secret)) = (&cfg.instagram_app_id, &cfg.instagram_app_secret) else {
-            return Err(Error::Config("Instagram Login needs the Instagram app (with_instagram_app)".into()));
-        };
         // The redirect may carry a trailing `#_`; the code never contains it.
         let code = code.trim_end_matches("#_");
-        let mut form = vec![
-            ("client_id", app_id.as_str()),
-            ("client_secret", secret.expose()),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", pending.redirect_uri.as_str()),
-            ("code", code),
-        ];
-        if let Some(v) = &pending.pkce_verifier {
-            form.push(("code_verifier", v.expose()));
-        }
-        let rb = self.client.http.client().post(self.client.url(Host::InstagramApi, "oauth/access_token")).form(&form);
-        let short: InstagramCodeBody = self.client.execute(rb, CallKind::Create, None, "exchanging the code").await?;
-        let short = match short {
-            InstagramCodeBody::Plain(t) => t,
-            InstagramCodeBody::Wrapped { data } => {
-                data.into_iter().next().ok_or_else(|| Error::transient("the Instagram token answer holds no token"))?
-            }
-        };
-        let scopes = granted(&short.permissions);
-        let rb = self.client.http.client().get(self.client.url(Host::InstagramGraph, "access_token")).query(&[
-            ("grant_type", "ig_exchange_token"),
-            ("client_secret", secret.expose()),
-            ("access_token", short.access_token.as_str()),
-        ]);
-        let long: TokenBody =
-            self.client.execute(rb, CallKind::Create, None, "exchanging for a long-lived token").await?;
-        let now = Utc::now();
-        let token = AccessToken::new(long.access_token.clone());
+        let short =
+            self.client.instagram_exchange_code(code, &pending.redirect_uri, pending.pkce_verifier.as_ref()).await?;
+        let long = self.client.instagram_long_lived(&short.tokens.access_token).await?.tokens;
+        let token = long.access_token.clone();
         let me: InstagramUser = self
             .client
             .get(
@@ -652,7 +616,7 @@ impl Platform for InstagramPlatform {
                 display_name: me.name,
                 avatar_url: me.profile_picture_url,
             },
-            tokens: token_set(&long, scopes, now),
+            tokens: TokenSet { scopes: short.tokens.scopes, ..long },
             parent_remote_id: None,
             metadata,
         }])
@@ -664,14 +628,7 @@ impl Platform for InstagramPlatform {
                 "this Instagram account uses its Page's token, which cannot be refreshed: connect the Page again",
             ));
         }
-        let rb = self
-            .client
-            .http
-            .client()
-            .get(self.client.url(Host::InstagramGraph, "refresh_access_token"))
-            .query(&[("grant_type", "ig_refresh_token"), ("access_token", account.tokens.access_token.expose())]);
-        let body: TokenBody = self.client.execute(rb, CallKind::Idempotent, None, "refreshing the token").await?;
-        Ok(token_set(&body, Vec::new(), Utc::now()))
+        Ok(self.client.instagram_refresh(&account.tokens.access_token).await?.tokens)
     }
 
     async fn revoke(&self, _account: &Account) -> Result<()> {

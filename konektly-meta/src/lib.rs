@@ -38,6 +38,7 @@ mod error;
 mod facebook;
 mod instagram;
 mod model;
+mod oauth;
 mod validate;
 
 pub use builder::{
@@ -66,13 +67,14 @@ pub mod fuzzing {
     use serde::de::DeserializeOwned;
 
     use crate::error::{
-        APP_USAGE_COOL_DOWN, GraphApiError, expected_offsets, map_error, regain_access_at, usage_reports,
+        APP_USAGE_COOL_DOWN, GraphApiError, MetaDialect, expected_offsets, map_error, regain_access_at, usage_reports,
     };
-    use crate::facebook::token_set;
+    use konektly_core::oauth::{Grant, TokenStep, read_tokens};
+
     use crate::model::{
-        ContainerStatus, IdBody, InstagramCodeBody, ListBody, PublishingLimit, ReelStartBody, TokenBody,
-        VideoPhaseBody, VideoStatusBody,
+        ContainerStatus, IdBody, ListBody, PublishingLimit, ReelStartBody, VideoPhaseBody, VideoStatusBody,
     };
+    use crate::oauth::MetaTokens;
 
     /// The answers [`read`] understands, by the call they answer.
     pub const ANSWERS: &[&str] = &[
@@ -113,15 +115,13 @@ pub mod fuzzing {
                 execute::<IdBody>(&api, kind, answer).map(|b| format!("{} {:?}", b.id, b.post_id))
             }
             "GET /{container-id}" => execute::<ContainerStatus>(&api, kind, answer).map(|s| format!("{s:?}")),
-            "GET /oauth/access_token" => {
-                execute::<TokenBody>(&api, kind, answer).map(|t| format!("{:?}", token_set(&t, Vec::new(), now)))
-            }
-            "POST api.instagram.com/oauth/access_token" => {
-                let token = match execute::<InstagramCodeBody>(&api, kind, answer)? {
-                    InstagramCodeBody::Wrapped { data } => data.into_iter().next(),
-                    InstagramCodeBody::Plain(t) => Some(t),
-                };
-                Ok(format!("{:?}", token.map(|t| token_set(&t, Vec::new(), now))))
+            "GET /oauth/access_token" | "POST api.instagram.com/oauth/access_token" => {
+                // `MetaClient::facebook_long_lived` / `instagram_exchange_code`: core's OAuth
+                // client in Meta's token dialect.
+                let grant = if kind == CallKind::Create { Grant::Code } else { Grant::Refresh };
+                let step = TokenStep { grant, kind, what: answer };
+                let dialect = MetaTokens(MetaDialect { usage_cool_down: APP_USAGE_COOL_DOWN });
+                read_tokens(&dialect, &api, step, now).map(|t| format!("{:?} {:?}", t.tokens, t.user_id))
             }
             "GET /{ig-user-id}/content_publishing_limit" => {
                 execute::<ListBody<PublishingLimit>>(&api, kind, answer).map(|l| format!("{:?}", l.data))
