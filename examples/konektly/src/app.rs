@@ -383,6 +383,9 @@ pub struct Tuning {
     pub tiktok_rate_limits: Option<konektly_tiktok::RateLimits>,
     /// How long TikTok's `rate_limit_exceeded` without `Retry-After` waits (default 60 s).
     pub tiktok_rate_limit_wait: Option<Duration>,
+    /// YouTube `videos.insert` calls per day that konektly spends before deferring uploads to
+    /// the next day (default: YouTube's default project allowance, see konektly-youtube).
+    pub youtube_daily_insert_budget: Option<u32>,
 }
 
 /// [`platforms`] with [`Tuning`].
@@ -474,6 +477,9 @@ pub fn platforms_tuned(
     }
     if let Some(d) = tuning.tiktok_rate_limit_wait {
         tt = tt.with_rate_limit_wait(d);
+    }
+    if let Some(n) = tuning.youtube_daily_insert_budget {
+        yt = yt.with_daily_insert_budget(Some(n));
     }
     push("x", x.build().map(|p| vec![Arc::new(p) as Arc<dyn Platform>]));
     push("tiktok", tt.build().map(|p| vec![Arc::new(p) as Arc<dyn Platform>]));
