@@ -31,6 +31,7 @@ use url::Url;
 
 use crate::engine::Konektly;
 use crate::error::{Error, Result};
+use crate::lifecycle::StateName;
 use crate::media::{Media, MediaReader, MediaSource};
 use crate::media_host::MediaHost;
 use crate::model::{Content, TargetRecord};
@@ -356,7 +357,8 @@ pub(crate) type Copied = Vec<(MediaKey, Media)>;
 /// A trashed copy this old was left by a collector that died (a run takes seconds).
 const ABANDONED_TRASH: Duration = Duration::from_secs(3600);
 
-const UNFINISHED: [&str; 5] = ["scheduled", "in_flight", "processing", "unknown", "blocked"];
+const UNFINISHED: [StateName; 5] =
+    [StateName::Scheduled, StateName::InFlight, StateName::Processing, StateName::Unknown, StateName::Blocked];
 
 impl Konektly {
     /// Copies the local media of `records` into the media store (when one is configured) and
@@ -487,7 +489,7 @@ impl Konektly {
     }
 
     async fn media_references(&self) -> Result<HashSet<MediaKey>> {
-        let live = self.scheduler().list(&TargetFilter::default().in_states(&UNFINISHED)).await?;
+        let live = self.scheduler().list(&TargetFilter::default().with_states(&UNFINISHED)).await?;
         Ok(live.iter().flat_map(|r| stored_keys(&r.content).cloned()).collect())
     }
 }

@@ -14,7 +14,7 @@ use crate::id::{AccountId, OwnerId, PlatformId, TargetId};
 use crate::lifecycle::{apply_claim, apply_completion, cancels_at_once, claim_kind};
 use crate::model::{Account, Checkpoint, Lease, TargetRecord, TargetState};
 use crate::platform::PendingAuthorization;
-use crate::ratelimit::BudgetState;
+use crate::ratelimit::{BudgetKey, BudgetState};
 use crate::scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, Scheduler, TargetFilter};
 use crate::store::TokenStore;
 
@@ -316,7 +316,7 @@ impl Scheduler for MemoryScheduler {
 
     async fn acquire_budget(
         &self,
-        key: &str,
+        key: &BudgetKey,
         limit: u32,
         window: Duration,
         cost: u32,
@@ -325,13 +325,13 @@ impl Scheduler for MemoryScheduler {
         let mut budgets = self.budgets.lock().unwrap();
         if cost == 0 {
             // A check only: no need to create an entry.
-            return Ok(budgets.get_mut(key).and_then(|b| b.acquire(limit, window, 0, now)));
+            return Ok(budgets.get_mut(key.as_str()).and_then(|b| b.acquire(limit, window, 0, now)));
         }
-        Ok(budgets.entry(key.to_owned()).or_default().acquire(limit, window, cost, now))
+        Ok(budgets.entry(key.as_str().to_owned()).or_default().acquire(limit, window, cost, now))
     }
 
-    async fn observe_budget(&self, key: &str, remaining: u32, reset_at: DateTime<Utc>) -> Result<()> {
-        self.budgets.lock().unwrap().entry(key.to_owned()).or_default().observe(remaining, reset_at);
+    async fn observe_budget(&self, key: &BudgetKey, remaining: u32, reset_at: DateTime<Utc>) -> Result<()> {
+        self.budgets.lock().unwrap().entry(key.as_str().to_owned()).or_default().observe(remaining, reset_at);
         Ok(())
     }
 }

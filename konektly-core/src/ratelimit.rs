@@ -54,21 +54,39 @@ impl DeclaredBudget {
     }
 
     /// The storage key of this budget for an account.
-    pub fn key(&self, platform: &PlatformId, account: AccountId) -> String {
+    pub fn key(&self, platform: &PlatformId, account: AccountId) -> BudgetKey {
         budget_key(platform, self.scope, account, &self.name)
     }
 }
 
-/// The storage key of a budget.
-pub fn budget_key(platform: &PlatformId, scope: BudgetScope, account: AccountId, name: &str) -> String {
-    match scope {
-        BudgetScope::Account => format!("{platform}:account:{account}:{name}"),
-        BudgetScope::App => format!("{platform}:app:{name}"),
+/// The storage key of a budget (`<platform>:account:<account>:<name>` or
+/// `<platform>:app:<name>`), built only by [`budget_key`] and [`observed_key`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BudgetKey(String);
+
+impl BudgetKey {
+    /// The key as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
+impl std::fmt::Display for BudgetKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The storage key of a budget.
+pub fn budget_key(platform: &PlatformId, scope: BudgetScope, account: AccountId, name: &str) -> BudgetKey {
+    BudgetKey(match scope {
+        BudgetScope::Account => format!("{platform}:account:{account}:{name}"),
+        BudgetScope::App => format!("{platform}:app:{name}"),
+    })
+}
+
 /// The key under which exhausted header-reported buckets block an account or an app.
-pub fn observed_key(platform: &PlatformId, scope: BudgetScope, account: AccountId) -> String {
+pub fn observed_key(platform: &PlatformId, scope: BudgetScope, account: AccountId) -> BudgetKey {
     budget_key(platform, scope, account, "observed")
 }
 

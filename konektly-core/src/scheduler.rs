@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::id::{AccountId, OwnerId, PlatformId, PostId, TargetId, WorkerId};
+use crate::lifecycle::StateName;
 use crate::model::{Checkpoint, FailureRecord, Lease, RemotePost, TargetRecord};
+use crate::ratelimit::BudgetKey;
 
 /// What a claimed target needs next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,8 +126,8 @@ pub struct TargetFilter {
     pub account: Option<AccountId>,
     /// Of this owner.
     pub owner: Option<OwnerId>,
-    /// In one of these states (by [`TargetState::name`](crate::TargetState::name)); empty: any.
-    pub states: Vec<String>,
+    /// In one of these states; empty: any.
+    pub states: Vec<StateName>,
     /// Last changed before this time.
     pub updated_before: Option<DateTime<Utc>>,
     /// At most this many (listing only).
@@ -144,9 +146,22 @@ impl TargetFilter {
     }
 
     /// Only targets in these states.
-    pub fn in_states(mut self, states: &[&str]) -> Self {
-        self.states = states.iter().map(|s| (*s).to_owned()).collect();
+    pub fn with_states(mut self, states: &[StateName]) -> Self {
+        self.states = states.to_vec();
         self
+    }
+
+    /// Only targets in the states of these names ([`StateName::as_str`]): the string form of
+    /// [`with_states`](Self::with_states).
+    ///
+    /// # Panics
+    /// On a name that is no state's (a programming error, like a misspelt column).
+    pub fn in_states(self, states: &[&str]) -> Self {
+        let states: Vec<StateName> = states
+            .iter()
+            .map(|s| StateName::parse(s).unwrap_or_else(|| panic!("`{s}` is not the name of a target state")))
+            .collect();
+        self.with_states(&states)
     }
 
     /// Whether a record matches (for stores that filter in memory).
@@ -154,7 +169,7 @@ impl TargetFilter {
         self.post.is_none_or(|p| p == r.post_id)
             && self.account.is_none_or(|a| a == r.account_id)
             && self.owner.as_ref().is_none_or(|o| *o == r.owner)
-            && (self.states.is_empty() || self.states.iter().any(|s| s == r.state.name()))
+            && (self.states.is_empty() || self.states.contains(&StateName::of(&r.state)))
             && self.updated_before.is_none_or(|t| r.updated_at < t)
     }
 }
@@ -164,7 +179,7 @@ impl TargetFilter {
 #[derive(Clone, Debug)]
 pub struct BudgetSpend {
     /// The budget's key.
-    pub key: String,
+    pub key: BudgetKey,
     /// Units per window.
     pub limit: u32,
     /// The window.
@@ -303,7 +318,7 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
     /// `Some(t)`: not before `t`. Atomic across every process sharing the store.
     async fn acquire_budget(
         &self,
-        key: &str,
+        key: &BudgetKey,
         limit: u32,
         window: Duration,
         cost: u32,
@@ -325,5 +340,5 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
     }
 
     /// Records that a platform reported the bucket `key` at `remaining`, refilling at `reset_at`.
-    async fn observe_budget(&self, key: &str, remaining: u32, reset_at: DateTime<Utc>) -> Result<()>;
+    async fn observe_budget(&self, key: &BudgetKey, remaining: u32, reset_at: DateTime<Utc>) -> Result<()>;
 }

@@ -632,7 +632,7 @@ impl Scheduler for CountingScheduler {
     }
     async fn acquire_budget(
         &self,
-        key: &str,
+        key: &konektly_core::ratelimit::BudgetKey,
         limit: u32,
         window: Duration,
         cost: u32,
@@ -642,7 +642,7 @@ impl Scheduler for CountingScheduler {
     }
     async fn observe_budget(
         &self,
-        key: &str,
+        key: &konektly_core::ratelimit::BudgetKey,
         remaining: u32,
         reset_at: chrono::DateTime<Utc>,
     ) -> konektly_core::Result<()> {

@@ -34,7 +34,7 @@ pub(crate) fn filter_where(f: &TargetFilter, args: &mut Vec<Arg>) -> String {
     if !f.states.is_empty() {
         let mut ph = Vec::new();
         for s in &f.states {
-            args.push(Arg::Text(s.clone()));
+            args.push(Arg::Text(s.as_str().to_owned()));
             ph.push(format!("${}", args.len()));
         }
         clauses.push(format!("state IN ({})", ph.join(", ")));

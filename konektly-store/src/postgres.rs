@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use konektly_core::ratelimit::BudgetKey;
 use konektly_core::{
     AccountId, BudgetSpend, Checkpoint, ClaimRequest, Claimed, Completion, Error, Lease, LeaseWrite, Result, Scheduler,
     TargetFilter, TargetId, TargetRecord,
@@ -502,12 +503,13 @@ impl Scheduler for PostgresStore {
 
     async fn acquire_budget(
         &self,
-        key: &str,
+        key: &BudgetKey,
         limit: u32,
         window: Duration,
         cost: u32,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>> {
+        let key = key.as_str();
         if cost == 0 {
             return self.peek_budget(key, now).await;
         }
@@ -545,7 +547,7 @@ impl Scheduler for PostgresStore {
         if spends.is_empty() {
             return Ok(Vec::new());
         }
-        let mut keys: Vec<String> = spends.iter().map(|s| s.key.clone()).collect();
+        let mut keys: Vec<String> = spends.iter().map(|s| s.key.as_str().to_owned()).collect();
         keys.sort();
         keys.dedup();
         let mut tx = self.pool.begin().await.map_err(db_err("starting a budget update"))?;
@@ -573,7 +575,7 @@ impl Scheduler for PostgresStore {
         }
         let out: Vec<Result<Option<DateTime<Utc>>>> = spends
             .iter()
-            .map(|s| Ok(states.entry(s.key.clone()).or_default().acquire(s.limit, s.window, s.cost, s.now)))
+            .map(|s| Ok(states.entry(s.key.as_str().to_owned()).or_default().acquire(s.limit, s.window, s.cost, s.now)))
             .collect();
         let (mut ks, mut ws, mut used, mut bu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (k, st) in &states {
@@ -597,7 +599,7 @@ impl Scheduler for PostgresStore {
         Ok(out)
     }
 
-    async fn observe_budget(&self, key: &str, remaining: u32, reset_at: DateTime<Utc>) -> Result<()> {
-        self.observe_row(key, remaining, reset_at).await
+    async fn observe_budget(&self, key: &BudgetKey, remaining: u32, reset_at: DateTime<Utc>) -> Result<()> {
+        self.observe_row(key.as_str(), remaining, reset_at).await
     }
 }

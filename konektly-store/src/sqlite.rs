@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use konektly_core::ratelimit::BudgetKey;
 use konektly_core::ratelimit::BudgetState;
 use konektly_core::{
     AccountId, BudgetSpend, Checkpoint, ClaimKind, ClaimRequest, Claimed, Completion, Error, Lease, LeaseWrite, Result,
@@ -447,12 +448,13 @@ impl Scheduler for SqliteStore {
 
     async fn acquire_budget(
         &self,
-        key: &str,
+        key: &BudgetKey,
         limit: u32,
         window: Duration,
         cost: u32,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>> {
+        let key = key.as_str();
         if cost == 0 {
             return self.peek_budget(key, now).await;
         }
@@ -484,7 +486,7 @@ impl Scheduler for SqliteStore {
             if !states.contains_key(s.key.as_str()) {
                 let row =
                     sqlx::query("SELECT window_start_ns, used, blocked_until_ns FROM konektly_budgets WHERE key = $1")
-                        .bind(&s.key)
+                        .bind(s.key.as_str())
                         .fetch_optional(&mut *tx)
                         .await
                         .map_err(db_err("reading a budget"))?;
@@ -501,8 +503,8 @@ impl Scheduler for SqliteStore {
         Ok(out)
     }
 
-    async fn observe_budget(&self, key: &str, remaining: u32, reset_at: DateTime<Utc>) -> Result<()> {
-        self.observe_row(key, remaining, reset_at).await
+    async fn observe_budget(&self, key: &BudgetKey, remaining: u32, reset_at: DateTime<Utc>) -> Result<()> {
+        self.observe_row(key.as_str(), remaining, reset_at).await
     }
 }
 

@@ -54,7 +54,12 @@ async fn completions_follow_apply_completion(s: &dyn KonektlyStore) {
 }
 
 async fn budgets_hold_across_stores(a: Arc<dyn KonektlyStore>, b: Arc<dyn KonektlyStore>) {
-    let key = format!("x:app:{}", uuid::Uuid::new_v4());
+    let key = konektly_core::ratelimit::budget_key(
+        &PlatformId::new("x"),
+        konektly_core::ratelimit::BudgetScope::App,
+        AccountId::new(),
+        &uuid::Uuid::new_v4().to_string(),
+    );
     let t0 = Utc::now();
     let tasks = (0..40).map(|i| {
         let s = if i % 2 == 0 { a.clone() } else { b.clone() };

@@ -383,22 +383,25 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     assert!(n >= 15, "concurrent claimers make progress");
 
     // Budgets.
-    let key = format!("{platform}:account:x:video_init");
+    use crate::ratelimit::{BudgetScope, budget_key, observed_key};
+    let pid = PlatformId::new(platform.to_string());
+    let key = budget_key(&pid, BudgetScope::Account, AccountId::new(), "video_init");
     let t0 = Utc::now();
     for i in 0..3 {
         assert_eq!(scheduler.acquire_budget(&key, 3, Duration::from_secs(60), 1, t0).await.unwrap(), None, "unit {i}");
     }
     let wait = scheduler.acquire_budget(&key, 3, Duration::from_secs(60), 1, t0).await.unwrap();
     assert!(wait.is_some_and(|t| t > t0), "a spent budget says when it returns");
-    let okey = format!("{platform}:app:observed");
+    let okey = observed_key(&pid, BudgetScope::App, AccountId::new());
     let reset = t0 + chrono::Duration::seconds(30);
     scheduler.observe_budget(&okey, 0, reset).await.unwrap();
     assert_eq!(scheduler.acquire_budget(&okey, u32::MAX, Duration::from_secs(1), 0, t0).await.unwrap(), Some(reset));
     // A batch of spends is judged in order, two spends of one key seeing each other, and is
     // seen by single spends after it.
-    let (ka, kb) = (format!("{platform}:app:batch-a"), format!("{platform}:app:batch-b"));
-    let spend = |key: &str, cost: u32| crate::BudgetSpend {
-        key: key.to_owned(),
+    let app_key = |name: &str| budget_key(&pid, BudgetScope::App, AccountId::new(), name);
+    let (ka, kb) = (app_key("batch-a"), app_key("batch-b"));
+    let spend = |key: &crate::ratelimit::BudgetKey, cost: u32| crate::BudgetSpend {
+        key: key.clone(),
         limit: 3,
         window: Duration::from_secs(60),
         cost,
