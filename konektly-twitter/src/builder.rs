@@ -7,7 +7,7 @@ use konektly_core::oauth::{ClientAuth, OAuthClient, OAuthConfig};
 use konektly_core::{ClientSecret, Error, HttpClient, HttpConfig, Result};
 use url::Url;
 
-use crate::client::XPlatform;
+use crate::platform::XPlatform;
 
 /// The scopes asked for by default: post, read the user, upload media, and stay connected.
 pub const DEFAULT_SCOPES: [&str; 5] = ["tweet.read", "tweet.write", "users.read", "media.write", "offline.access"];
@@ -209,7 +209,7 @@ impl XBuilder {
             http.clone(),
         )
         .with_dialect(crate::oauth::XTokens);
-        Ok(XPlatform::new(crate::client::Config { api_base, oauth, http, scopes, chunk_size, redirect_uri }))
+        Ok(XPlatform::new(crate::config::Config { api_base, oauth, http, scopes, chunk_size, redirect_uri }))
     }
 }
 

@@ -23,16 +23,19 @@
 
 mod builder;
 mod client;
+mod config;
 mod error;
 mod model;
 mod oauth;
+mod platform;
 mod text;
+mod upload;
 mod validate;
 
 pub use builder::{DEFAULT_SCOPES, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, XBuilder};
-pub use client::{PLATFORM_ID, XPlatform};
 pub use error::{XApiError, XErrorEntry};
 pub use model::{ReplySettings, XOptions, XPoll};
+pub use platform::{PLATFORM_ID, XPlatform};
 pub use text::{MAX_WEIGHTED_LENGTH, TextLength, parse_text, weighted_length};
 pub use validate::{MAX_ALT_TEXT_CHARS, POLL_MINUTES, POLL_OPTION_CHARS, POLL_OPTIONS};
 
@@ -47,9 +50,9 @@ pub mod fuzzing {
     use reqwest::header::HeaderMap;
     use serde::de::DeserializeOwned;
 
-    use crate::client::{MediaStep, expiry, processing_step};
     use crate::error::{classify, map_error, rate_limit_reports};
     use crate::model::{CreatedTweet, Data, Timeline, UploadData, User};
+    use crate::upload::{MediaStep, expiry, processing_step};
 
     /// The answers [`read`] understands, by the call they answer.
     pub const ANSWERS: &[&str] = &[
