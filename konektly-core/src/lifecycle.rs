@@ -494,7 +494,8 @@ mod tests {
         let past = now - chrono::Duration::seconds(5);
         let future = now + chrono::Duration::seconds(5);
         // state, due, lease expiry → claim now
-        let cases: Vec<(TargetState, DateTime<Utc>, Option<DateTime<Utc>>, Option<ClaimKind>)> = vec![
+        type Case = (TargetState, DateTime<Utc>, Option<DateTime<Utc>>, Option<ClaimKind>);
+        let cases: Vec<Case> = vec![
             (TargetState::Scheduled, past, None, Some(ClaimKind::Publish)),
             (TargetState::Scheduled, future, None, None),
             (TargetState::Scheduled, past, Some(future), None),
