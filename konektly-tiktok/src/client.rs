@@ -10,7 +10,7 @@ use konektly_core::{AccessToken, CallKind, Error, HttpClient, PkceVerifier, Refr
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::builder::Config;
+use crate::config::Config;
 use crate::error::{TikTokApiError, TikTokDialect, map_api_error};
 use crate::model::{CreatorInfo, InitData, StatusData, UserInfo, UserInfoData};
 use crate::oauth::TikTokTokens;

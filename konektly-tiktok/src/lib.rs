@@ -33,15 +33,22 @@
 #![deny(missing_docs)]
 
 mod builder;
-pub mod chunks;
 mod client;
+mod config;
 mod error;
 mod model;
 mod oauth;
 mod platform;
+mod upload;
 mod validate;
 
-pub use builder::{DEFAULT_SCOPES, Pkce, RateLimits, TikTokBuilder};
+pub use builder::{DEFAULT_SCOPES, TikTokBuilder};
+pub use config::{Pkce, RateLimits};
+
+/// The `FILE_UPLOAD` chunk plan (kept at this path; the code is in `upload.rs`).
+pub mod chunks {
+    pub use crate::upload::{ChunkPlan, MAX_CHUNK, MAX_CHUNKS, MIN_CHUNK};
+}
 pub use error::TikTokApiError;
 pub use model::{PostMode, PrivacyLevel, TikTokOptions, VideoSource};
 pub use platform::{PLATFORM_ID, TikTokPlatform};

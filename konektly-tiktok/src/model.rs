@@ -290,8 +290,8 @@ impl std::fmt::Debug for State {
 
 impl State {
     /// The chunk plan the init announced.
-    pub(crate) fn chunk_plan(&self) -> crate::chunks::ChunkPlan {
-        crate::chunks::ChunkPlan {
+    pub(crate) fn chunk_plan(&self) -> crate::upload::ChunkPlan {
+        crate::upload::ChunkPlan {
             video_size: self.video_size,
             chunk_size: self.chunk_size,
             total_chunks: self.total_chunks,

@@ -1,9 +1,12 @@
-//! The `FILE_UPLOAD` chunk plan, by the media transfer guide's rules: chunks of 5–64 MB, the
+//! The `FILE_UPLOAD` upload: the chunk plan, by the media transfer guide's rules: chunks of 5–64 MB, the
 //! last one absorbing the trailing bytes (up to 128 MB), `total_chunk_count = floor(size /
 //! chunk_size)`, a file under 5 MB — or one that would be a single chunk — sent as one chunk of
 //! its own size, at most 1,000 chunks.
 
-use konektly_core::{Error, Result};
+use konektly_core::{Error, PublishContext, Result};
+
+use crate::model::State;
+use crate::platform::TikTokPlatform;
 
 const MB: u64 = 1024 * 1024;
 /// Smallest chunk (but for a single-chunk file).
@@ -66,6 +69,68 @@ impl ChunkPlan {
         let (first, last) = self.range(index);
         format!("bytes {first}-{last}/{}", self.video_size)
     }
+}
+
+impl TikTokPlatform {
+    /// Sends the remaining chunks, checkpointing after each. A chunk refused as out of order
+    /// (its earlier copy landed but the answer was lost) makes it ask TikTok how many bytes it
+    /// holds and go on from there, at most a few times.
+    pub(crate) async fn upload(&self, ctx: &mut PublishContext<'_>, state: &mut State) -> Result<()> {
+        let mut resyncs = 0;
+        loop {
+            match self.upload_from_checkpoint(ctx, state).await {
+                Err(e @ Error::Rejected { .. }) if is_url_expired(&e) => return Err(e),
+                Err(Error::Rejected { code, message, source }) if resyncs < 3 && state.publish_id.is_some() => {
+                    resyncs += 1;
+                    let pid = state.publish_id.clone().unwrap_or_default();
+                    let st = self.client.status(ctx.access_token(), &pid).await?;
+                    let plan = state.chunk_plan();
+                    let held = st.uploaded_bytes.unwrap_or(0).min(plan.video_size);
+                    // Whole chunks TikTok holds (the last one ends at the video's size).
+                    let chunks = (0..plan.total_chunks).take_while(|i| plan.range(*i).1 < held).count() as u64;
+                    if chunks <= state.chunks_sent {
+                        return Err(Error::Rejected { code, message, source });
+                    }
+                    tracing::info!(target: "konektly::tiktok", held, chunks, "TikTok holds more than the checkpoint says; going on from there");
+                    state.chunks_sent = chunks;
+                    ctx.save_state(&*state).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn upload_from_checkpoint(&self, ctx: &mut PublishContext<'_>, state: &mut State) -> Result<()> {
+        let content = ctx.content;
+        let media = content.media.first().ok_or_else(|| Error::Config("no video to upload".into()))?;
+        let url = state.upload_url.clone().ok_or_else(|| Error::transient("TikTok gave no upload URL"))?;
+        let plan = state.chunk_plan();
+        let (offset, _) = plan.range(state.chunks_sent);
+        let mut reader = media.open_at(self.client.http.client(), offset).await?.chunks(plan.chunk_size as usize);
+        let content_type = media.mime.essence_str().to_owned();
+        for i in state.chunks_sent..plan.total_chunks {
+            let (first, last) = plan.range(i);
+            let len = (last - first + 1) as usize;
+            let chunk = reader.next_chunk_of(len).await?.unwrap_or_default();
+            if chunk.len() != len {
+                return Err(Error::Config(format!(
+                    "the video is shorter than its stated size of {} bytes (chunk {i} has {} of {len} bytes)",
+                    plan.video_size,
+                    chunk.len()
+                )));
+            }
+            self.client.upload_chunk(&url, &content_type, &plan.content_range(i), chunk).await?;
+            state.chunks_sent = i + 1;
+            ctx.save_state(&*state).await?;
+            ctx.report_progress(plan.range(i).1 + 1, plan.video_size);
+        }
+        Ok(())
+    }
+}
+
+/// Whether TikTok refused a chunk because the upload URL expired (the upload starts over).
+pub(crate) fn is_url_expired(e: &Error) -> bool {
+    matches!(e, Error::Rejected { code: Some(c), .. } if c == crate::client::UPLOAD_URL_EXPIRED)
 }
 
 #[cfg(test)]
