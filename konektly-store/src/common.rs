@@ -109,94 +109,126 @@ pub trait KonektlyStore: konektly_core::TokenStore + konektly_core::Scheduler {
     async fn rotate_keys(&self) -> konektly_core::Result<u64>;
 }
 
+/// The column reads the stores' rows need, on any backend's row (the bounds are stated once,
+/// here, instead of in every reader).
+pub(crate) trait ReadRow {
+    fn text(&self, col: &str) -> Result<String, sqlx::Error>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>, sqlx::Error>;
+    fn int(&self, col: &str) -> Result<i64, sqlx::Error>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, sqlx::Error>;
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, sqlx::Error>;
+    fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, sqlx::Error>;
+}
+
+impl<R: sqlx::Row> ReadRow for R
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn text(&self, col: &str) -> Result<String, sqlx::Error> {
+        self.try_get(col)
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(col)
+    }
+    fn int(&self, col: &str) -> Result<i64, sqlx::Error> {
+        self.try_get(col)
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, sqlx::Error> {
+        self.try_get(col)
+    }
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, sqlx::Error> {
+        self.try_get(col)
+    }
+    fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        self.try_get(col)
+    }
+}
+
 /// Reads the columns of an account row.
-macro_rules! account_row {
-    ($row:expr) => {{
-        use sqlx::Row as _;
-        let r = &$row;
-        (|| -> Result<$crate::codec::AccountRow, sqlx::Error> {
-            Ok($crate::codec::AccountRow {
-                id: r.try_get("id")?,
-                owner: r.try_get("owner")?,
-                platform: r.try_get("platform")?,
-                remote_id: r.try_get("remote_id")?,
-                version: r.try_get("version")?,
-                key_id: r.try_get("key_id")?,
-                access_token: r.try_get("access_token")?,
-                refresh_token: r.try_get("refresh_token")?,
-                profile: r.try_get("profile")?,
-                created_at_ns: r.try_get("created_at_ns")?,
-                updated_at_ns: r.try_get("updated_at_ns")?,
-            })
-        })()
-        .map_err($crate::common::db_err("reading an account"))
-    }};
+pub(crate) fn account_row(r: &impl ReadRow) -> konektly_core::Result<crate::codec::AccountRow> {
+    (|| -> Result<crate::codec::AccountRow, sqlx::Error> {
+        Ok(crate::codec::AccountRow {
+            id: r.text("id")?,
+            owner: r.text("owner")?,
+            platform: r.text("platform")?,
+            remote_id: r.text("remote_id")?,
+            version: r.int("version")?,
+            key_id: r.text("key_id")?,
+            access_token: r.bytes("access_token")?,
+            refresh_token: r.opt_bytes("refresh_token")?,
+            profile: r.text("profile")?,
+            created_at_ns: r.int("created_at_ns")?,
+            updated_at_ns: r.int("updated_at_ns")?,
+        })
+    })()
+    .map_err(db_err("reading an account"))
 }
 
-macro_rules! pending_row {
-    ($row:expr) => {{
-        use sqlx::Row as _;
-        let r = &$row;
-        (|| -> Result<$crate::codec::PendingRow, sqlx::Error> {
-            Ok($crate::codec::PendingRow {
-                state: r.try_get("state")?,
-                owner: r.try_get("owner")?,
-                platform: r.try_get("platform")?,
-                reconnect: r.try_get("reconnect")?,
-                key_id: r.try_get("key_id")?,
-                pkce_verifier: r.try_get("pkce_verifier")?,
-                body: r.try_get("body")?,
-                expires_at_ns: r.try_get("expires_at_ns")?,
-            })
-        })()
-        .map_err($crate::common::db_err("reading a pending authorization"))
-    }};
+/// Reads the columns of a pending authorization row.
+pub(crate) fn pending_row(r: &impl ReadRow) -> konektly_core::Result<crate::codec::PendingRow> {
+    (|| -> Result<crate::codec::PendingRow, sqlx::Error> {
+        Ok(crate::codec::PendingRow {
+            state: r.text("state")?,
+            owner: r.text("owner")?,
+            platform: r.text("platform")?,
+            reconnect: r.opt_text("reconnect")?,
+            key_id: r.text("key_id")?,
+            pkce_verifier: r.opt_bytes("pkce_verifier")?,
+            body: r.text("body")?,
+            expires_at_ns: r.int("expires_at_ns")?,
+        })
+    })()
+    .map_err(db_err("reading a pending authorization"))
 }
 
-macro_rules! target_row {
-    ($row:expr) => {{
-        use sqlx::Row as _;
-        let r = &$row;
-        (|| -> Result<$crate::codec::TargetRow, sqlx::Error> {
-            Ok($crate::codec::TargetRow {
-                id: r.try_get("id")?,
-                post_id: r.try_get("post_id")?,
-                owner: r.try_get("owner")?,
-                account_id: r.try_get("account_id")?,
-                platform: r.try_get("platform")?,
-                body: r.try_get("body")?,
-                state: r.try_get("state")?,
-                state_detail: r.try_get("state_detail")?,
-                due_at_ns: r.try_get("due_at_ns")?,
-                attempts: r.try_get("attempts")?,
-                checkpoint: r.try_get("checkpoint")?,
-                last_error: r.try_get("last_error")?,
-                lease_owner: r.try_get("lease_owner")?,
-                lease_expires_ns: r.try_get("lease_expires_ns")?,
-                fencing: r.try_get("fencing")?,
-                attempt_started_ns: r.try_get("attempt_started_ns")?,
-                created_at_ns: r.try_get("created_at_ns")?,
-                updated_at_ns: r.try_get("updated_at_ns")?,
-                claim_kind: r.try_get("claim_kind")?,
-                cancel_requested_ns: r.try_get("cancel_requested_ns")?,
-            })
-        })()
-        .map_err($crate::common::db_err("reading a target"))
-    }};
+/// Reads the columns of a target row.
+pub(crate) fn target_row(r: &impl ReadRow) -> konektly_core::Result<crate::codec::TargetRow> {
+    (|| -> Result<crate::codec::TargetRow, sqlx::Error> {
+        Ok(crate::codec::TargetRow {
+            id: r.text("id")?,
+            post_id: r.text("post_id")?,
+            owner: r.text("owner")?,
+            account_id: r.text("account_id")?,
+            platform: r.text("platform")?,
+            body: r.text("body")?,
+            state: r.text("state")?,
+            state_detail: r.opt_text("state_detail")?,
+            due_at_ns: r.int("due_at_ns")?,
+            attempts: r.int("attempts")?,
+            checkpoint: r.opt_text("checkpoint")?,
+            last_error: r.opt_text("last_error")?,
+            lease_owner: r.opt_text("lease_owner")?,
+            lease_expires_ns: r.opt_int("lease_expires_ns")?,
+            fencing: r.int("fencing")?,
+            attempt_started_ns: r.opt_int("attempt_started_ns")?,
+            created_at_ns: r.int("created_at_ns")?,
+            updated_at_ns: r.int("updated_at_ns")?,
+            claim_kind: r.opt_text("claim_kind")?,
+            cancel_requested_ns: r.opt_int("cancel_requested_ns")?,
+        })
+    })()
+    .map_err(db_err("reading a target"))
 }
 
 /// Binds dynamic arguments in order.
-macro_rules! bind_args {
-    ($q:expr, $args:expr) => {{
-        let mut q = $q;
-        for a in $args {
-            q = match a {
-                $crate::common::Arg::Text(s) => q.bind(s),
-                $crate::common::Arg::Int(i) => q.bind(i),
-            };
-        }
-        q
-    }};
+pub(crate) fn bind_args<'q, DB: sqlx::Database>(
+    mut q: sqlx::query::Query<'q, DB, DB::Arguments>,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'q, DB, DB::Arguments>
+where
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    for a in args {
+        q = match a {
+            Arg::Text(s) => q.bind(s),
+            Arg::Int(i) => q.bind(i),
+        };
+    }
+    q
 }
 
 /// Inside an open migration transaction: creates `konektly_schema`, refuses a newer schema, and
@@ -275,7 +307,7 @@ macro_rules! impl_common {
                     .await
                     .map_err($crate::common::db_err("reading an account"))?;
                 match row {
-                    Some(r) => Ok(Some($crate::common::account_row!(r)?.decode(&self.keys)?)),
+                    Some(r) => Ok(Some($crate::common::account_row(&r)?.decode(&self.keys)?)),
                     None => Ok(None),
                 }
             }
@@ -298,7 +330,7 @@ macro_rules! impl_common {
                     .await
                     .map_err($crate::common::db_err("finding an account"))?;
                 match row {
-                    Some(r) => Ok(Some($crate::common::account_row!(r)?.decode(&self.keys)?)),
+                    Some(r) => Ok(Some($crate::common::account_row(&r)?.decode(&self.keys)?)),
                     None => Ok(None),
                 }
             }
@@ -353,7 +385,7 @@ macro_rules! impl_common {
                     .fetch_all(&self.pool)
                     .await
                     .map_err($crate::common::db_err("listing accounts"))?;
-                rows.iter().map(|r| $crate::common::account_row!(r)?.decode(&self.keys)).collect()
+                rows.iter().map(|r| $crate::common::account_row(r)?.decode(&self.keys)).collect()
             }
 
             async fn delete_account(&self, id: konektly_core::AccountId) -> konektly_core::Result<bool> {
@@ -397,7 +429,7 @@ macro_rules! impl_common {
                     .await
                     .map_err($crate::common::db_err("taking a pending authorization"))?;
                 match row {
-                    Some(r) => Ok(Some($crate::common::pending_row!(r)?.decode(&self.keys)?)),
+                    Some(r) => Ok(Some($crate::common::pending_row(&r)?.decode(&self.keys)?)),
                     None => Ok(None),
                 }
             }
@@ -511,7 +543,7 @@ macro_rules! impl_common {
                     .await
                     .map_err($crate::common::db_err("reading a target"))?;
                 match row {
-                    Some(r) => Ok(Some($crate::common::target_row!(r)?.decode(&self.keys)?.0)),
+                    Some(r) => Ok(Some($crate::common::target_row(&r)?.decode(&self.keys)?.0)),
                     None => Ok(None),
                 }
             }
@@ -524,11 +556,11 @@ macro_rules! impl_common {
                     "SELECT {} FROM konektly_targets WHERE {w} ORDER BY due_at_ns, id{limit}",
                     $crate::codec::TARGET_COLS
                 );
-                let rows = $crate::common::bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+                let rows = $crate::common::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
                     .fetch_all(&self.pool)
                     .await
                     .map_err($crate::common::db_err("listing targets"))?;
-                rows.iter().map(|r| Ok($crate::common::target_row!(r)?.decode(&self.keys)?.0)).collect()
+                rows.iter().map(|r| Ok($crate::common::target_row(r)?.decode(&self.keys)?.0)).collect()
             }
 
             async fn delete_rows(&self, filter: &konektly_core::TargetFilter) -> konektly_core::Result<usize> {
@@ -537,12 +569,12 @@ macro_rules! impl_common {
                 // The queue rows first (every path takes a queue row before its target row).
                 let mut tx = self.write_tx("a deletion").await?;
                 let sql = format!("DELETE FROM konektly_queue WHERE id IN (SELECT id FROM konektly_targets WHERE {w})");
-                $crate::common::bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args.clone())
+                $crate::common::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args.clone())
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::common::db_err("deleting queued targets"))?;
                 let sql = format!("DELETE FROM konektly_targets WHERE {w}");
-                let done = $crate::common::bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+                let done = $crate::common::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::common::db_err("deleting targets"))?;
@@ -586,7 +618,7 @@ macro_rules! impl_common {
                 match row {
                     Some(r) => {
                         tx.commit().await.map_err($crate::common::db_err("committing a cancellation"))?;
-                        Ok($crate::common::target_row!(r)?.decode(&self.keys)?.0)
+                        Ok($crate::common::target_row(&r)?.decode(&self.keys)?.0)
                     }
                     None => {
                         // Rolled back before reading (an in-memory SQLite has one connection).
@@ -638,7 +670,7 @@ macro_rules! impl_common {
                     .map_err($crate::common::db_err("rescheduling a target"))?;
                 match row {
                     Some(r) => {
-                        let row = $crate::common::target_row!(r)?;
+                        let row = $crate::common::target_row(&r)?;
                         sqlx::query("INSERT INTO konektly_queue (id, claim_at_ns, platform) VALUES ($1, $2, $3)")
                             .bind(&row.id)
                             .bind(at)
@@ -1062,4 +1094,4 @@ macro_rules! impl_common {
     };
 }
 
-pub(crate) use {account_row, apply_migrations, bind_args, impl_common, pending_row, target_row};
+pub(crate) use {apply_migrations, impl_common};

@@ -448,7 +448,7 @@ impl Scheduler for PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err("claiming targets"))?;
-        claimed_from_rows(&self.keys, rows.iter().map(|r| target_row!(r)).collect::<Result<Vec<_>>>()?)
+        claimed_from_rows(&self.keys, rows.iter().map(|r| target_row(r)).collect::<Result<Vec<_>>>()?)
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
@@ -471,7 +471,7 @@ impl Scheduler for PostgresStore {
     async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<TargetRecord> {
         let rows = self.complete_rows(&[(lease.clone(), completion.clone())], TARGET_COLS).await?;
         match rows.first() {
-            Some(r) => Ok(target_row!(r)?.decode(&self.keys)?.0),
+            Some(r) => Ok(target_row(r)?.decode(&self.keys)?.0),
             None => Err(Error::LeaseLost(lease.target)),
         }
     }

@@ -359,7 +359,7 @@ impl Scheduler for SqliteStore {
             .map_err(db_err("dropping orphaned queue rows"))?;
         }
         tx.commit().await.map_err(db_err("committing a claim"))?;
-        claimed_from_rows(&self.keys, rows.iter().map(|r| target_row!(r)).collect::<Result<Vec<_>>>()?)
+        claimed_from_rows(&self.keys, rows.iter().map(|r| target_row(r)).collect::<Result<Vec<_>>>()?)
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
@@ -389,7 +389,7 @@ impl Scheduler for SqliteStore {
         let Some(row) = complete_in(&mut tx, lease, &p, ns(Utc::now()), TARGET_COLS).await? else {
             return Err(Error::LeaseLost(lease.target));
         };
-        let row = target_row!(row)?;
+        let row = target_row(&row)?;
         let wakes = p.wakes() && row.state != "cancelled";
         if wakes {
             requeue(&mut tx, &[], &[(row.id.clone(), row.due_at_ns, row.platform.clone())]).await?;
