@@ -8,7 +8,8 @@ use konektly_core::oauth::split_scopes;
 use konektly_core::{ClientSecret, Error, HttpClient, HttpConfig, Result};
 use url::Url;
 
-use crate::client::{Endpoints, YouTubePlatform};
+use crate::config::Endpoints;
+use crate::platform::YouTubePlatform;
 
 /// `youtube.upload`: upload videos and set thumbnails.
 pub const SCOPE_UPLOAD: &str = "https://www.googleapis.com/auth/youtube.upload";

@@ -1,136 +1,17 @@
-//! [`YouTubePlatform`]: Google OAuth, the channel profile, publishing (resumable upload, thumbnail,
-//! processing status), deletion and reconciliation, as requests to the Data API v3.
+//! The requests to the YouTube Data API v3 and its upload host: URLs, sending through core's
+//! call pipeline in YouTube's dialect (`error.rs`), the channel, thumbnails and video status; the
+//! token endpoint through core's OAuth client in Google's token dialect (`oauth.rs`).
 
-use std::fmt;
-use std::time::Duration;
-
-use async_trait::async_trait;
-use chrono::Utc;
 use konektly_core::http::ApiResponse;
-use konektly_core::oauth::{
-    ClientAuth, Credentials, Grant, OAuthClient, OAuthConfig, TokenMethod, TokenRequest, TokenStep, bearer, pkce_pair,
-    random_state,
-};
-use konektly_core::{
-    AccessToken, Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, ClientSecret, Content, Error,
-    HttpClient, MediaKind, PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome,
-    Reconciliation, RemotePost, Result, TargetOptions, TokenSet, Violation,
-};
+use konektly_core::oauth::{ClientAuth, OAuthClient, OAuthConfig, bearer};
+use konektly_core::{AccessToken, CallKind, Error, Profile, Result};
 use url::Url;
 
-use crate::builder::{SCOPE_FORCE_SSL, SCOPE_READONLY, SCOPE_UPLOAD, SCOPE_YOUTUBE, YouTubeBuilder};
-use crate::error::{YouTubeDialect, budget_report};
-use crate::model::{Channel, ListResponse, UploadState, Video, YouTubeOptions};
+use crate::error::YouTubeDialect;
+use crate::model::{Channel, ListResponse, Video};
 use crate::oauth::GoogleTokens;
-use crate::upload::Answer;
-
-/// The scopes that allow `videos.insert` and `thumbnails.set`.
-const UPLOAD_SCOPES: &[&str] =
-    &[SCOPE_UPLOAD, SCOPE_YOUTUBE, SCOPE_FORCE_SSL, "https://www.googleapis.com/auth/youtubepartner"];
-/// The scopes that allow reading the channel and its videos.
-const READ_SCOPES: &[&str] =
-    &[SCOPE_READONLY, SCOPE_YOUTUBE, SCOPE_FORCE_SSL, "https://www.googleapis.com/auth/youtubepartner"];
-/// The scopes that allow `videos.delete`.
-const DELETE_SCOPES: &[&str] = &[SCOPE_YOUTUBE, SCOPE_FORCE_SSL, "https://www.googleapis.com/auth/youtubepartner"];
-
-/// Where each call goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoints {
-    /// The browser's authorization page.
-    pub auth: Url,
-    /// The token endpoint.
-    pub token: Url,
-    /// The revocation endpoint.
-    pub revoke: Url,
-    /// The Data API base, ending in `/youtube/v3/`.
-    pub api: Url,
-    /// The upload base, ending in `/upload/youtube/v3/`.
-    pub upload: Url,
-}
-
-/// YouTube as a konektly [`Platform`] (id `youtube`). Build it with [`YouTubeBuilder`].
-pub struct YouTubePlatform {
-    pub(crate) client_id: String,
-    pub(crate) client_secret: Option<ClientSecret>,
-    pub(crate) scopes: Vec<String>,
-    pub(crate) endpoints: Endpoints,
-    pub(crate) http: HttpClient,
-    /// For chunks and thumbnails: a longer timeout.
-    pub(crate) upload_http: HttpClient,
-    pub(crate) chunk_size: usize,
-    pub(crate) poll_interval: Duration,
-    pub(crate) default_category_id: String,
-    pub(crate) max_thumbnail_bytes: u64,
-    pub(crate) upload_retries: u32,
-    pub(crate) retry_delay: Duration,
-    caps: Capabilities,
-}
-
-impl fmt::Debug for YouTubePlatform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("YouTubePlatform")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "[REDACTED]"))
-            .field("scopes", &self.scopes)
-            .field("endpoints", &self.endpoints)
-            .field("chunk_size", &self.chunk_size)
-            .finish_non_exhaustive()
-    }
-}
-
+use crate::platform::YouTubePlatform;
 impl YouTubePlatform {
-    /// Validates as [`Platform::validate`] does, at the time `now` (the native `publish_at` must
-    /// be in the future): for tests and for checking a post as it will stand later.
-    pub fn validate_at(
-        &self,
-        content: &Content,
-        options: &TargetOptions,
-        now: chrono::DateTime<Utc>,
-    ) -> Vec<Violation> {
-        crate::validate::validate(&self.caps, content, options, self.max_thumbnail_bytes, now)
-    }
-
-    /// A builder.
-    pub fn builder() -> YouTubeBuilder {
-        YouTubeBuilder::new()
-    }
-
-    pub(crate) fn from_parts(
-        b: YouTubeBuilder,
-        client_id: String,
-        scopes: Vec<String>,
-        chunk_size: usize,
-        endpoints: Endpoints,
-        http: HttpClient,
-        upload_http: HttpClient,
-    ) -> Self {
-        Self {
-            client_id,
-            client_secret: b.client_secret,
-            scopes,
-            endpoints,
-            http,
-            upload_http,
-            chunk_size,
-            poll_interval: b.poll_interval,
-            default_category_id: b.default_category_id,
-            max_thumbnail_bytes: b.max_thumbnail_bytes,
-            upload_retries: b.upload_retries,
-            retry_delay: b.retry_delay,
-            caps: crate::capabilities(b.daily_insert_budget),
-        }
-    }
-
-    /// The upload chunk size in bytes.
-    pub fn chunk_size(&self) -> usize {
-        self.chunk_size
-    }
-
-    /// Where each call goes.
-    pub fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
-    }
-
     pub(crate) fn api_url(&self, path: &str, query: &[(&str, &str)]) -> Url {
         let mut url = self.endpoints.api.join(path).expect("a relative API path");
         url.query_pairs_mut().extend_pairs(query);
@@ -151,7 +32,7 @@ impl YouTubePlatform {
 
     /// Google's token endpoint through core's OAuth client, in Google's dialect. A refresh
     /// token does not rotate: a refresh is retried on a transport failure.
-    fn oauth(&self) -> OAuthClient<GoogleTokens> {
+    pub(crate) fn oauth(&self) -> OAuthClient<GoogleTokens> {
         let config = OAuthConfig {
             client_id: self.client_id.clone(),
             client_secret: self.client_secret.clone(),
@@ -163,32 +44,7 @@ impl YouTubePlatform {
         OAuthClient::new(config, self.http.clone()).with_dialect(GoogleTokens).with_refresh_kind(CallKind::Idempotent)
     }
 
-    /// A user may untick scopes on Google's consent screen: without an upload scope the account
-    /// is of no use, so it must be connected again.
-    fn check_granted(&self, tokens: &TokenSet) -> Result<()> {
-        if tokens.scopes.is_empty() {
-            // Google always answers `scope`; a sandbox that does not is trusted.
-            return Ok(());
-        }
-        let granted = |set: &[&str]| tokens.scopes.iter().any(|s| set.contains(&s.as_str()));
-        if !granted(UPLOAD_SCOPES) {
-            return Err(Error::reauth(
-                "Google did not grant permission to upload videos (the \"Manage your YouTube videos\" box was \
-                 unticked): connect again and allow it",
-            ));
-        }
-        // Processing status is read with `videos.list`: needed when the app asked for it.
-        let asked_read = self.scopes.iter().any(|s| READ_SCOPES.contains(&s.as_str()));
-        if asked_read && !granted(READ_SCOPES) {
-            return Err(Error::reauth(
-                "Google did not grant permission to view the YouTube account (the \"View your YouTube account\" box \
-                 was unticked), which konektly needs to follow a video's processing: connect again and allow it",
-            ));
-        }
-        Ok(())
-    }
-
-    async fn channel(&self, token: &AccessToken) -> Result<Profile> {
+    pub(crate) async fn channel(&self, token: &AccessToken) -> Result<Profile> {
         let url = self.api_url("channels", &[("part", "snippet"), ("mine", "true")]);
         let req = self.http.client().get(url).header(reqwest::header::AUTHORIZATION, bearer(token));
         let api = self.call(req, CallKind::Idempotent).await?;
@@ -211,57 +67,12 @@ impl YouTubePlatform {
         })
     }
 
-    fn remote(&self, id: &str, opts: &YouTubeOptions) -> RemotePost {
-        let url = Url::parse(&format!("https://www.youtube.com/watch?v={id}")).ok();
-        let mut r = RemotePost::new(PlatformId::new(crate::PLATFORM_ID), id, url);
-        r.scheduled_for = opts.publish_at;
-        r
-    }
-
-    async fn publish_steps(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
-        let opts: YouTubeOptions = ctx.typed_options()?;
-        let content: &Content = ctx.content;
-        let mut state: UploadState = ctx.state()?;
-        if state.video_id.is_none() {
-            if state.session_uri.is_none() {
-                let violations = self.validate(content, ctx.options);
-                if !violations.is_empty() {
-                    return Err(Error::InvalidPost(violations));
-                }
-            }
-            let media = content.media.iter().find(|m| m.kind() == MediaKind::Video).ok_or_else(|| {
-                Error::InvalidPost(vec![Violation::new("media_required", "media", "a video is needed")])
-            })?;
-            let video = self.upload(ctx, &mut state, media, &opts).await?;
-            state.video_id = Some(video.id);
-            state.session_uri = None;
-            state.thumbnail_done = opts.thumbnail.is_none();
-            ctx.save_state(&state).await?;
-        }
-        let id = state.video_id.clone().unwrap_or_default();
-        if !state.thumbnail_done
-            && let Some(thumb) = &opts.thumbnail
-        {
-            match self.set_thumbnail(ctx.access_token(), &id, thumb).await {
-                Ok(()) => {}
-                Err(Error::Rejected { code, message, .. }) => {
-                    // The video is up: a refused thumbnail must not fail (and so repeat) it.
-                    tracing::warn!(target: "konektly::youtube", video = %id, ?code, %message, "the custom thumbnail was refused");
-                    state.thumbnail_note = Some(format!("the custom thumbnail was refused: {message}"));
-                }
-                Err(e) => return Err(e),
-            }
-            state.thumbnail_done = true;
-            ctx.save_state(&state).await?;
-        }
-        let mut detail = "uploaded; YouTube is processing the video".to_string();
-        if let Some(note) = &state.thumbnail_note {
-            detail = format!("{detail} ({note})");
-        }
-        Ok(PublishOutcome::processing(self.poll_interval, detail))
-    }
-
-    async fn set_thumbnail(&self, token: &AccessToken, video_id: &str, thumb: &konektly_core::Media) -> Result<()> {
+    pub(crate) async fn set_thumbnail(
+        &self,
+        token: &AccessToken,
+        video_id: &str,
+        thumb: &konektly_core::Media,
+    ) -> Result<()> {
         let bytes = thumb.read_all(self.upload_http.client(), self.max_thumbnail_bytes).await?;
         let url = self.upload_url("thumbnails/set", &[("videoId", video_id)]);
         let req = self
@@ -276,184 +87,11 @@ impl YouTubePlatform {
             .map(drop)
     }
 
-    async fn video_status(&self, token: &AccessToken, id: &str) -> Result<Option<Video>> {
+    pub(crate) async fn video_status(&self, token: &AccessToken, id: &str) -> Result<Option<Video>> {
         let url = self.api_url("videos", &[("part", "status,processingDetails"), ("id", id)]);
         let req = self.http.client().get(url).header(reqwest::header::AUTHORIZATION, bearer(token));
         let api = self.call(req, CallKind::Idempotent).await?;
         let list: ListResponse<Video> = api.json()?;
         Ok(list.items.into_iter().next())
-    }
-}
-
-#[async_trait]
-impl Platform for YouTubePlatform {
-    fn id(&self) -> PlatformId {
-        PlatformId::new(crate::PLATFORM_ID)
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-
-    fn validate(&self, content: &Content, options: &TargetOptions) -> Vec<Violation> {
-        crate::validate::validate(&self.caps, content, options, self.max_thumbnail_bytes, Utc::now())
-    }
-
-    fn validate_at(&self, content: &Content, options: &TargetOptions, now: chrono::DateTime<Utc>) -> Vec<Violation> {
-        crate::validate::validate(&self.caps, content, options, self.max_thumbnail_bytes, now)
-    }
-
-    fn authorization_request(&self, redirect_uri: &Url) -> Result<AuthorizationRequest> {
-        let state = random_state();
-        let (verifier, challenge) = pkce_pair();
-        let mut url = self.endpoints.auth.clone();
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &self.client_id)
-            .append_pair("redirect_uri", redirect_uri.as_str())
-            .append_pair("scope", &self.scopes.join(" "))
-            .append_pair("state", &state)
-            .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256")
-            .append_pair("access_type", "offline")
-            .append_pair("prompt", "consent")
-            .append_pair("include_granted_scopes", "true");
-        Ok(AuthorizationRequest { url, state, pkce_verifier: Some(verifier) })
-    }
-
-    async fn exchange_code(&self, code: &str, pending: &PendingAuthorization) -> Result<Vec<AccountGrant>> {
-        let tokens =
-            self.oauth().exchange_code(code, &pending.redirect_uri, pending.pkce_verifier.as_ref(), &[]).await?;
-        self.check_granted(&tokens)?;
-        let profile = self.channel(&tokens.access_token).await?;
-        Ok(vec![AccountGrant::new(self.id(), profile, tokens)])
-    }
-
-    async fn refresh(&self, account: &Account) -> Result<TokenSet> {
-        let rt = account
-            .tokens
-            .refresh_token
-            .as_ref()
-            .ok_or_else(|| Error::reauth("no Google refresh token is stored: connect the account again"))?;
-        let fresh = self.oauth().refresh(rt, &[]).await?;
-        // Google answers a refresh without a refresh token: the stored one stays.
-        let tokens = account.tokens.merged_with(fresh);
-        self.check_granted(&tokens)?;
-        Ok(tokens)
-    }
-
-    async fn revoke(&self, account: &Account) -> Result<()> {
-        let token = match &account.tokens.refresh_token {
-            Some(rt) => rt.expose(),
-            None => account.tokens.access_token.expose(),
-        };
-        // The token alone; `invalid_token` means the grant is gone already.
-        self.oauth()
-            .revoke_with(TokenRequest {
-                url: Some(self.endpoints.revoke.clone()),
-                method: TokenMethod::PostForm,
-                params: vec![("token", token)],
-                credentials: Credentials::None,
-                step: TokenStep { grant: Grant::Revoke, kind: CallKind::Idempotent, what: "revoking the grant" },
-            })
-            .await
-    }
-
-    async fn profile(&self, account: &Account) -> Result<Profile> {
-        self.channel(&account.tokens.access_token).await
-    }
-
-    async fn publish(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
-        let result = self.publish_steps(ctx).await;
-        if let Err(e) = &result
-            && let Some(report) = budget_report(e)
-        {
-            ctx.report_rate_limit(report);
-        }
-        result
-    }
-
-    async fn poll(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
-        let opts: YouTubeOptions = ctx.typed_options()?;
-        let state: UploadState = ctx.state()?;
-        let Some(id) = state.video_id.clone() else {
-            return Err(Error::transient("nothing was uploaded yet: publish again"));
-        };
-        let Some(video) = self.video_status(ctx.access_token(), &id).await? else {
-            return Err(Error::transient(format!("video {id} is not listed (yet)")));
-        };
-        let status = video.status.unwrap_or_default();
-        match status.upload_status.as_deref() {
-            Some("processed") => Ok(PublishOutcome::Published(self.remote(&id, &opts))),
-            Some("failed") => {
-                let reason = status.failure_reason.unwrap_or_else(|| "unknown".into());
-                Err(Error::rejected(Some(reason.clone()), format!("YouTube could not process the video ({reason})")))
-            }
-            Some("rejected") => {
-                let reason = status.rejection_reason.unwrap_or_else(|| "unknown".into());
-                Err(Error::rejected(Some(reason.clone()), format!("YouTube rejected the video ({reason})")))
-            }
-            Some("deleted") => Err(Error::rejected(Some("deleted".into()), "the video was deleted on YouTube")),
-            other => {
-                let mut detail = format!("YouTube is processing the video ({})", other.unwrap_or("uploaded"));
-                if let Some((done, total)) =
-                    video.processing_details.and_then(|d| d.processing_progress).and_then(|p| p.parts())
-                {
-                    detail = format!("{detail}: {done}/{total} parts");
-                }
-                Ok(PublishOutcome::processing(self.poll_interval, detail))
-            }
-        }
-    }
-
-    async fn delete(&self, account: &Account, post: &RemotePost) -> Result<()> {
-        if !account.tokens.scopes.is_empty()
-            && !account.tokens.scopes.iter().any(|s| DELETE_SCOPES.contains(&s.as_str()))
-        {
-            return Err(Error::NotSupported(
-                "deleting a YouTube video needs the `youtube` scope: add SCOPE_YOUTUBE to the builder's scopes and \
-                 connect the account again"
-                    .into(),
-            ));
-        }
-        let url = self.api_url("videos", &[("id", &post.id)]);
-        let req =
-            self.http.client().delete(url).header(reqwest::header::AUTHORIZATION, bearer(&account.tokens.access_token));
-        match self.call(req, CallKind::Idempotent).await {
-            Ok(_) => Ok(()),
-            // Already gone.
-            Err(Error::Rejected { code: Some(c), .. }) if c == "videoNotFound" || c == "404" => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
-        let opts: YouTubeOptions = ctx.typed_options()?;
-        let mut state: UploadState = ctx.state()?;
-        if state.video_id.is_none()
-            && let Some(session) = state.session_uri.clone()
-        {
-            match self.query_status(ctx.access_token(), &session, state.total).await? {
-                Answer::Done(video) => {
-                    state.video_id = Some(video.id);
-                    state.session_uri = None;
-                    state.thumbnail_done = opts.thumbnail.is_none();
-                }
-                Answer::Incomplete(offset) => state.offset = offset,
-                Answer::Gone => {
-                    state.session_uri = None;
-                    state.offset = 0;
-                }
-                Answer::Retry(e) => return Err(e),
-            }
-            ctx.save_state(&state).await?;
-        }
-        if state.video_id.is_some() && state.thumbnail_done {
-            Ok(Reconciliation::Processing { poll_after: self.poll_interval })
-        } else {
-            // Nothing landed yet, or the thumbnail is still to set: publishing resumes from the
-            // checkpoint (it never uploads a finished video again).
-            Ok(Reconciliation::NotFound)
-        }
     }
 }

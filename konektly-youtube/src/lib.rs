@@ -51,81 +51,26 @@
 
 mod builder;
 mod client;
+mod config;
 mod error;
 mod model;
 mod oauth;
+mod platform;
 mod upload;
 mod validate;
-
-use std::time::Duration;
-
-use konektly_core::ratelimit::{BudgetScope, DeclaredBudget};
-use konektly_core::{Capabilities, MediaKind, MediaLimits, ReconcileSupport, TextCounting};
 
 pub use builder::{
     CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, DEFAULT_DAILY_INSERT_BUDGET, DEFAULT_MAX_THUMBNAIL_BYTES,
     DEFAULT_UPLOAD_TIMEOUT, SCOPE_FORCE_SSL, SCOPE_READONLY, SCOPE_UPLOAD, SCOPE_YOUTUBE, YouTubeBuilder,
 };
-pub use client::{Endpoints, YouTubePlatform};
+pub use config::Endpoints;
 pub use error::{YouTubeApiError, next_pacific_midnight};
 pub use model::{License, Privacy, YouTubeOptions};
+pub use platform::YouTubePlatform;
 pub use validate::{MAX_DESCRIPTION_BYTES, MAX_TAGS_CHARS, MAX_TITLE_CHARS, MAX_VIDEO_BYTES, tags_length};
 
 /// The platform id.
 pub const PLATFORM_ID: &str = "youtube";
-
-/// What YouTube can do. The description (the post's text) is counted in UTF-8 bytes.
-pub(crate) fn capabilities(daily_insert_budget: Option<u32>) -> Capabilities {
-    Capabilities {
-        text_counting: TextCounting::Bytes,
-        max_text_len: MAX_DESCRIPTION_BYTES,
-        media: vec![
-            MediaLimits {
-                kind: MediaKind::Video,
-                // Any `video/*`.
-                mime_types: Vec::new(),
-                max_count: 1,
-                max_bytes: MAX_VIDEO_BYTES,
-                min_duration: None,
-                max_duration: Some(Duration::from_secs(12 * 3600)),
-                ..MediaLimits::default()
-            },
-            // YouTube takes `application/octet-stream` uploads too (a file whose type is not
-            // known): it is sent as a video and YouTube tells what it is.
-            MediaLimits {
-                kind: MediaKind::Other,
-                mime_types: vec!["application/octet-stream".into()],
-                max_count: 1,
-                max_bytes: MAX_VIDEO_BYTES,
-                min_duration: None,
-                max_duration: Some(Duration::from_secs(12 * 3600)),
-                ..MediaLimits::default()
-            },
-        ],
-        max_media_per_post: 1,
-        mixed_media: false,
-        media_required: true,
-        threads: false,
-        polls: false,
-        links: false,
-        native_scheduling: true,
-        asynchronous_processing: true,
-        rotating_refresh_tokens: false,
-        reconcile: ReconcileSupport::FromCheckpoint,
-        needs_media_host: false,
-        budgets: daily_insert_budget
-            .map(|limit| DeclaredBudget {
-                name: "videos_insert".into(),
-                scope: BudgetScope::App,
-                limit,
-                window: Duration::from_secs(24 * 3600),
-                per_publish: 1,
-                per_poll: 0,
-            })
-            .into_iter()
-            .collect(),
-    }
-}
 
 /// Entry points for the fuzz targets (`fuzz/`) and the hostile-answer tests: YouTube's and
 /// Google's answers read by the adapter's own parsing code, without a network. Not part of the

@@ -13,9 +13,9 @@ use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
-use crate::client::YouTubePlatform;
 use crate::error::map_api_error;
 use crate::model::{UploadState, Video, YouTubeOptions};
+use crate::platform::YouTubePlatform;
 
 /// What the upload session says.
 #[derive(Debug)]

@@ -1,8 +1,12 @@
-//! Offline validation of a YouTube target: one video, its metadata, `publishAt` and the custom
-//! thumbnail. Every violation is returned at once.
+//! What YouTube can do (its `Capabilities`) and the offline validation of a YouTube target: one
+//! video, its metadata, `publishAt` and the custom thumbnail. Every violation is returned at once.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use konektly_core::ratelimit::{BudgetScope, DeclaredBudget};
 use konektly_core::{Capabilities, Content, MediaKind, TargetOptions, Violation, validate_against_capabilities};
+use konektly_core::{MediaLimits, ReconcileSupport, TextCounting};
 
 use crate::model::{Privacy, YouTubeOptions};
 
@@ -163,6 +167,59 @@ pub(crate) fn validate(
     out
 }
 
+/// What YouTube can do. The description (the post's text) is counted in UTF-8 bytes.
+pub(crate) fn capabilities(daily_insert_budget: Option<u32>) -> Capabilities {
+    Capabilities {
+        text_counting: TextCounting::Bytes,
+        max_text_len: MAX_DESCRIPTION_BYTES,
+        media: vec![
+            MediaLimits {
+                kind: MediaKind::Video,
+                // Any `video/*`.
+                mime_types: Vec::new(),
+                max_count: 1,
+                max_bytes: MAX_VIDEO_BYTES,
+                min_duration: None,
+                max_duration: Some(Duration::from_secs(12 * 3600)),
+                ..MediaLimits::default()
+            },
+            // YouTube takes `application/octet-stream` uploads too (a file whose type is not
+            // known): it is sent as a video and YouTube tells what it is.
+            MediaLimits {
+                kind: MediaKind::Other,
+                mime_types: vec!["application/octet-stream".into()],
+                max_count: 1,
+                max_bytes: MAX_VIDEO_BYTES,
+                min_duration: None,
+                max_duration: Some(Duration::from_secs(12 * 3600)),
+                ..MediaLimits::default()
+            },
+        ],
+        max_media_per_post: 1,
+        mixed_media: false,
+        media_required: true,
+        threads: false,
+        polls: false,
+        links: false,
+        native_scheduling: true,
+        asynchronous_processing: true,
+        rotating_refresh_tokens: false,
+        reconcile: ReconcileSupport::FromCheckpoint,
+        needs_media_host: false,
+        budgets: daily_insert_budget
+            .map(|limit| DeclaredBudget {
+                name: "videos_insert".into(),
+                scope: BudgetScope::App,
+                limit,
+                window: Duration::from_secs(24 * 3600),
+                per_publish: 1,
+                per_poll: 0,
+            })
+            .into_iter()
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,7 +233,7 @@ mod tests {
     }
 
     fn caps() -> Capabilities {
-        crate::capabilities(None)
+        capabilities(None)
     }
 
     fn codes(content: &Content, opts: &YouTubeOptions) -> Vec<String> {
