@@ -5,12 +5,7 @@
 
 use konektly_core::{Error, TargetFilter};
 
-/// A bind value of a dynamically built statement.
-#[derive(Clone)]
-pub(crate) enum Arg {
-    Text(String),
-    Int(i64),
-}
+pub(crate) use crate::sql::Arg;
 
 /// The `WHERE` clause of a target filter, with placeholders from `$first`.
 pub(crate) fn filter_where(f: &TargetFilter, args: &mut Vec<Arg>) -> String {
@@ -213,24 +208,6 @@ pub(crate) fn target_row(r: &impl ReadRow) -> konektly_core::Result<crate::codec
     .map_err(db_err("reading a target"))
 }
 
-/// Binds dynamic arguments in order.
-pub(crate) fn bind_args<'q, DB: sqlx::Database>(
-    mut q: sqlx::query::Query<'q, DB, DB::Arguments>,
-    args: Vec<Arg>,
-) -> sqlx::query::Query<'q, DB, DB::Arguments>
-where
-    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-{
-    for a in args {
-        q = match a {
-            Arg::Text(s) => q.bind(s),
-            Arg::Int(i) => q.bind(i),
-        };
-    }
-    q
-}
-
 /// Inside an open migration transaction: creates `konektly_schema`, refuses a newer schema, and
 /// applies (and records) every migration of `$list` above the stored version. Both backends
 /// run it; each opens its transaction its own way (an advisory lock, `BEGIN IMMEDIATE`).
@@ -269,169 +246,39 @@ macro_rules! impl_common {
         #[async_trait::async_trait]
         impl konektly_core::TokenStore for $store {
             async fn insert_account(&self, account: &konektly_core::Account) -> konektly_core::Result<()> {
-                let row = $crate::codec::AccountRow::encode(&self.keys, account)?;
-                let sql = format!(
-                    "INSERT INTO konektly_accounts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
-                    $crate::codec::ACCOUNT_COLS
-                );
-                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(row.id)
-                    .bind(row.owner)
-                    .bind(row.platform)
-                    .bind(row.remote_id)
-                    .bind(row.version)
-                    .bind(row.key_id)
-                    .bind(row.access_token)
-                    .bind(row.refresh_token)
-                    .bind(row.profile)
-                    .bind(row.created_at_ns)
-                    .bind(row.updated_at_ns)
-                    .execute(&self.writer)
-                    .await
-                    .map_err($crate::common::db_err("inserting an account"))?;
-                if done.rows_affected() == 0 {
-                    // The same id, or the same (owner, platform, remote id): one account each.
-                    return Err(konektly_core::Error::Conflict(format!(
-                        "account {} exists, or {} account {} of this owner is connected already",
-                        account.id, account.platform, account.remote_id
-                    )));
-                }
-                Ok(())
+                $crate::accounts::insert_account(self, account).await
             }
-
-            async fn get_account(&self, id: konektly_core::AccountId) -> konektly_core::Result<Option<konektly_core::Account>> {
-                let sql = format!("SELECT {} FROM konektly_accounts WHERE id = $1", $crate::codec::ACCOUNT_COLS);
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err($crate::common::db_err("reading an account"))?;
-                match row {
-                    Some(r) => Ok(Some($crate::common::account_row(&r)?.decode(&self.keys)?)),
-                    None => Ok(None),
-                }
+            async fn get_account(
+                &self,
+                id: konektly_core::AccountId,
+            ) -> konektly_core::Result<Option<konektly_core::Account>> {
+                $crate::accounts::get_account(self, id).await
             }
-
             async fn find_account(
                 &self,
                 owner: &konektly_core::OwnerId,
                 platform: &konektly_core::PlatformId,
                 remote_id: &str,
             ) -> konektly_core::Result<Option<konektly_core::Account>> {
-                let sql = format!(
-                    "SELECT {} FROM konektly_accounts WHERE owner = $1 AND platform = $2 AND remote_id = $3 ORDER BY created_at_ns, id LIMIT 1",
-                    $crate::codec::ACCOUNT_COLS
-                );
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(owner.as_str())
-                    .bind(platform.as_str())
-                    .bind(remote_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err($crate::common::db_err("finding an account"))?;
-                match row {
-                    Some(r) => Ok(Some($crate::common::account_row(&r)?.decode(&self.keys)?)),
-                    None => Ok(None),
-                }
+                $crate::accounts::find_account(self, owner, platform, remote_id).await
             }
-
             async fn update_account(&self, account: &konektly_core::Account) -> konektly_core::Result<konektly_core::Account> {
-                let mut next = account.clone();
-                next.version += 1;
-                next.updated_at = chrono::Utc::now();
-                let row = $crate::codec::AccountRow::encode(&self.keys, &next)?;
-                let done = sqlx::query(
-                    "UPDATE konektly_accounts SET owner = $1, platform = $2, remote_id = $3, version = $4, key_id = $5, \
-                     access_token = $6, refresh_token = $7, profile = $8, updated_at_ns = $9 WHERE id = $10 AND version = $11",
-                )
-                .bind(row.owner)
-                .bind(row.platform)
-                .bind(row.remote_id)
-                .bind(row.version)
-                .bind(row.key_id)
-                .bind(row.access_token)
-                .bind(row.refresh_token)
-                .bind(row.profile)
-                .bind(row.updated_at_ns)
-                .bind(row.id.clone())
-                .bind(account.version as i64)
-                .execute(&self.writer)
-                .await
-                .map_err($crate::common::db_err("updating an account"))?;
-                if done.rows_affected() == 1 {
-                    return Ok(next);
-                }
-                let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM konektly_accounts WHERE id = $1")
-                    .bind(row.id)
-                    .fetch_optional(&self.writer)
-                    .await
-                    .map_err($crate::common::db_err("reading an account version"))?;
-                Err(match stored {
-                    Some(v) => konektly_core::Error::Conflict(format!(
-                        "account {} is at version {v}, not {}",
-                        account.id, account.version
-                    )),
-                    None => konektly_core::Error::NotFound(format!("account {}", account.id)),
-                })
+                $crate::accounts::update_account(self, account).await
             }
-
             async fn list_accounts(&self, owner: &konektly_core::OwnerId) -> konektly_core::Result<Vec<konektly_core::Account>> {
-                let sql = format!(
-                    "SELECT {} FROM konektly_accounts WHERE owner = $1 ORDER BY created_at_ns, id",
-                    $crate::codec::ACCOUNT_COLS
-                );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(owner.as_str())
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err($crate::common::db_err("listing accounts"))?;
-                rows.iter().map(|r| $crate::common::account_row(r)?.decode(&self.keys)).collect()
+                $crate::accounts::list_accounts(self, owner).await
             }
-
             async fn delete_account(&self, id: konektly_core::AccountId) -> konektly_core::Result<bool> {
-                let done = sqlx::query("DELETE FROM konektly_accounts WHERE id = $1")
-                    .bind(id.to_string())
-                    .execute(&self.writer)
-                    .await
-                    .map_err($crate::common::db_err("deleting an account"))?;
-                Ok(done.rows_affected() > 0)
+                $crate::accounts::delete_account(self, id).await
             }
-
             async fn put_pending(&self, pending: &konektly_core::PendingAuthorization) -> konektly_core::Result<()> {
-                let row = $crate::codec::PendingRow::encode(&self.keys, pending)?;
-                let sql = format!(
-                    "INSERT INTO konektly_pending ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     ON CONFLICT (state) DO UPDATE SET owner = excluded.owner, platform = excluded.platform, \
-                     reconnect = excluded.reconnect, key_id = excluded.key_id, pkce_verifier = excluded.pkce_verifier, \
-                     body = excluded.body, expires_at_ns = excluded.expires_at_ns",
-                    $crate::codec::PENDING_COLS
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(row.state)
-                    .bind(row.owner)
-                    .bind(row.platform)
-                    .bind(row.reconnect)
-                    .bind(row.key_id)
-                    .bind(row.pkce_verifier)
-                    .bind(row.body)
-                    .bind(row.expires_at_ns)
-                    .execute(&self.writer)
-                    .await
-                    .map_err($crate::common::db_err("storing a pending authorization"))?;
-                Ok(())
+                $crate::accounts::put_pending(self, pending).await
             }
-
-            async fn take_pending(&self, state: &str) -> konektly_core::Result<Option<konektly_core::PendingAuthorization>> {
-                let sql = format!("DELETE FROM konektly_pending WHERE state = $1 RETURNING {}", $crate::codec::PENDING_COLS);
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(state)
-                    .fetch_optional(&self.writer)
-                    .await
-                    .map_err($crate::common::db_err("taking a pending authorization"))?;
-                match row {
-                    Some(r) => Ok(Some($crate::common::pending_row(&r)?.decode(&self.keys)?)),
-                    None => Ok(None),
-                }
+            async fn take_pending(
+                &self,
+                state: &str,
+            ) -> konektly_core::Result<Option<konektly_core::PendingAuthorization>> {
+                $crate::accounts::take_pending(self, state).await
             }
         }
 
@@ -556,7 +403,7 @@ macro_rules! impl_common {
                     "SELECT {} FROM konektly_targets WHERE {w} ORDER BY due_at_ns, id{limit}",
                     $crate::codec::TARGET_COLS
                 );
-                let rows = $crate::common::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+                let rows = $crate::sql::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
                     .fetch_all(&self.pool)
                     .await
                     .map_err($crate::common::db_err("listing targets"))?;
@@ -569,12 +416,12 @@ macro_rules! impl_common {
                 // The queue rows first (every path takes a queue row before its target row).
                 let mut tx = self.write_tx("a deletion").await?;
                 let sql = format!("DELETE FROM konektly_queue WHERE id IN (SELECT id FROM konektly_targets WHERE {w})");
-                $crate::common::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args.clone())
+                $crate::sql::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args.clone())
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::common::db_err("deleting queued targets"))?;
                 let sql = format!("DELETE FROM konektly_targets WHERE {w}");
-                let done = $crate::common::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+                let done = $crate::sql::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::common::db_err("deleting targets"))?;

@@ -25,12 +25,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod accounts;
 mod codec;
 mod common;
 mod crypto;
 mod media;
 mod migrations;
 mod postgres;
+mod sql;
 mod sqlite;
 
 pub use common::{ErasePolicy, Erasure, KonektlyStore};

@@ -395,6 +395,19 @@ async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<()> {
 
 impl_common!(PostgresStore);
 
+impl crate::sql::SqlStore for PostgresStore {
+    type Db = sqlx::Postgres;
+    fn pool(&self) -> &sqlx::Pool<Self::Db> {
+        &self.pool
+    }
+    fn writer(&self) -> &sqlx::Pool<Self::Db> {
+        &self.writer
+    }
+    fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+}
+
 #[async_trait]
 impl Scheduler for PostgresStore {
     async fn enqueue(&self, targets: &[TargetRecord]) -> Result<usize> {

@@ -268,6 +268,19 @@ async fn migrate(pool: &SqlitePool) -> Result<()> {
 
 impl_common!(SqliteStore);
 
+impl crate::sql::SqlStore for SqliteStore {
+    type Db = sqlx::Sqlite;
+    fn pool(&self) -> &sqlx::Pool<Self::Db> {
+        &self.pool
+    }
+    fn writer(&self) -> &sqlx::Pool<Self::Db> {
+        &self.writer
+    }
+    fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+}
+
 #[async_trait]
 impl Scheduler for SqliteStore {
     async fn enqueue(&self, targets: &[TargetRecord]) -> Result<usize> {
