@@ -12,7 +12,7 @@ use reqwest::RequestBuilder;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::builder::MetaConfig;
+use crate::config::MetaConfig;
 use crate::error::MetaDialect;
 use crate::oauth::MetaTokens;
 

@@ -34,20 +34,20 @@
 
 mod builder;
 mod client;
+mod config;
 mod error;
-mod facebook;
-mod instagram;
 mod model;
 mod oauth;
+mod platform;
+mod upload;
 mod validate;
 
 pub use builder::{
     DEFAULT_FACEBOOK_SCOPES, DEFAULT_GRAPH_VERSION, DEFAULT_INSTAGRAM_SCOPES, MetaBuilder, MetaPlatforms,
 };
 pub use error::{GraphApiError, GraphErrorBody, graph_error};
-pub use facebook::{FacebookPagePlatform, KIND_PAGE, KIND_USER, LOGIN_KEY, PAGE_ID_KEY};
-pub use instagram::InstagramPlatform;
 pub use model::{FacebookOptions, FacebookPostKind, InstagramMediaKind, InstagramOptions, InstagramUserTag};
+pub use platform::{FacebookPagePlatform, InstagramPlatform, KIND_PAGE, KIND_USER, LOGIN_KEY, PAGE_ID_KEY};
 pub use validate::{
     FACEBOOK_MAX_TEXT, INSTAGRAM_MAX_CAPTION, INSTAGRAM_MAX_HASHTAGS, INSTAGRAM_MAX_MENTIONS, INSTAGRAM_MAX_SPONSORS,
     INSTAGRAM_MAX_USER_TAGS, facebook_reel_format, instagram_video_format,

@@ -8,7 +8,7 @@ use konektly_core::{
     validate_against_capabilities,
 };
 
-use crate::builder::Limits;
+use crate::config::Limits;
 use crate::model::{FacebookOptions, FacebookPostKind, InstagramMediaKind, InstagramOptions};
 
 /// Facebook's longest post text.

@@ -16,11 +16,11 @@ use url::Url;
 
 use crate::client::{Host, MetaClient};
 use crate::error::graph_error;
-use crate::facebook::LOGIN_KEY;
 use crate::model::{
     ContainerStatus, IdBody, InstagramMedia, InstagramMediaKind, InstagramOptions, InstagramState, InstagramUser,
     ListBody, PublishingLimit,
 };
+use crate::platform::LOGIN_KEY;
 use crate::validate::{instagram_capabilities, instagram_kind, instagram_needs_media_host, validate_instagram};
 
 /// How a container's wait ended.
@@ -39,7 +39,7 @@ const MAX_EXPIRED_RESTARTS: u32 = 2;
 /// Instagram professional accounts through the Graph API (`instagram`).
 #[derive(Debug)]
 pub struct InstagramPlatform {
-    client: Arc<MetaClient>,
+    pub(crate) client: Arc<MetaClient>,
     caps: Capabilities,
 }
 
@@ -148,40 +148,6 @@ impl InstagramPlatform {
             form.push(("video_url", Self::media_url(ctx, m).await?.to_string()));
             Ok(false)
         }
-    }
-
-    /// Uploads the bytes of every container created for a resumable upload (streamed, one
-    /// piece in memory), checkpointing each one done.
-    async fn flush_uploads(&self, ctx: &mut PublishContext<'_>, st: &mut InstagramState) -> Result<()> {
-        for id in st.uploads_pending.clone() {
-            let index = st.children.iter().position(|c| c == &id).unwrap_or(0);
-            let media = ctx.content.media.get(index).cloned().ok_or_else(|| Error::transient("no media to upload"))?;
-            let size = media.require_size()?;
-            let url = self.client.url(Host::Rupload, &format!("ig-api-upload/{}/{id}", self.client.cfg.graph_version));
-            let mut auth = reqwest::header::HeaderValue::from_str(&format!("OAuth {}", ctx.access_token().expose()))
-                .map_err(|_| Error::Config("the access token is not a valid header value".into()))?;
-            auth.set_sensitive(true);
-            let rb = self
-                .client
-                .http
-                .client()
-                .post(url)
-                .header(reqwest::header::AUTHORIZATION, auth)
-                .header("offset", "0")
-                // One request carries the whole file: allow at least 256 KiB/s.
-                .timeout(self.client.http.config().upload_timeout + std::time::Duration::from_secs(size / 262_144))
-                .header("file_size", size.to_string())
-                .header(reqwest::header::CONTENT_LENGTH, size.to_string())
-                .body(crate::facebook::streamed_body(&self.client, &media).await?);
-            let done: crate::model::SuccessBody =
-                self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), "uploading the video to Instagram").await?;
-            if !done.success {
-                return Err(Error::transient("Instagram did not accept the uploaded video"));
-            }
-            st.uploads_pending.retain(|c| c != &id);
-            ctx.save_state(&*st).await?;
-        }
-        Ok(())
     }
 
     async fn create_container(
