@@ -715,152 +715,14 @@ macro_rules! impl_common {
             /// key ring. Returns how many rows were rewritten. Safe to run while workers run,
             /// and to run again after an interruption.
             pub async fn rotate_keys(&self) -> konektly_core::Result<u64> {
-                let newest = self.keys.newest_id().to_owned();
-                let mut n = 0u64;
-                loop {
-                    let rows = sqlx::query(
-                        "SELECT id, key_id, access_token, refresh_token FROM konektly_accounts WHERE key_id <> $1 LIMIT 200",
-                    )
-                    .bind(&newest)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err($crate::common::db_err("reading accounts to rotate"))?;
-                    if rows.is_empty() {
-                        break;
-                    }
-                    for r in rows {
-                        use sqlx::Row as _;
-                        let id: String = r.try_get("id").map_err($crate::common::db_err("rotating"))?;
-                        let old: String = r.try_get("key_id").map_err($crate::common::db_err("rotating"))?;
-                        let access: Vec<u8> = r.try_get("access_token").map_err($crate::common::db_err("rotating"))?;
-                        let refresh: Option<Vec<u8>> =
-                            r.try_get("refresh_token").map_err($crate::common::db_err("rotating"))?;
-                        let aid: konektly_core::AccountId = $crate::codec::parse_id(&id, "account")?;
-                        let reseal = |b: &[u8], kind: &str| -> konektly_core::Result<Vec<u8>> {
-                            let aad = $crate::crypto::account_aad(&aid, kind);
-                            let plain = self
-                                .keys
-                                .open(b, &aad, &format!("{kind} token of account {aid}"))
-                                .map_err($crate::crypto::crypto_error)?;
-                            Ok(self.keys.seal(&plain, &aad))
-                        };
-                        let access = reseal(&access, "access")?;
-                        let refresh = refresh.map(|b| reseal(&b, "refresh")).transpose()?;
-                        let done = sqlx::query(
-                            "UPDATE konektly_accounts SET key_id = $1, access_token = $2, refresh_token = $3 WHERE id = $4 AND key_id = $5",
-                        )
-                        .bind(&newest)
-                        .bind(access)
-                        .bind(refresh)
-                        .bind(&id)
-                        .bind(&old)
-                        .execute(&self.writer)
-                        .await
-                        .map_err($crate::common::db_err("rotating an account's key"))?;
-                        n += done.rows_affected();
-                    }
-                }
-                loop {
-                    let rows = sqlx::query(
-                        "SELECT state, key_id, pkce_verifier FROM konektly_pending WHERE key_id <> $1 LIMIT 200",
-                    )
-                    .bind(&newest)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err($crate::common::db_err("reading pending authorizations to rotate"))?;
-                    if rows.is_empty() {
-                        break;
-                    }
-                    for r in rows {
-                        use sqlx::Row as _;
-                        let state: String = r.try_get("state").map_err($crate::common::db_err("rotating"))?;
-                        let old: String = r.try_get("key_id").map_err($crate::common::db_err("rotating"))?;
-                        let v: Option<Vec<u8>> = r.try_get("pkce_verifier").map_err($crate::common::db_err("rotating"))?;
-                        let aad = $crate::crypto::pending_aad(&state);
-                        let v = match v {
-                            Some(b) => Some(
-                                self.keys
-                                    .seal(&self.keys.open(&b, &aad, "PKCE verifier").map_err($crate::crypto::crypto_error)?, &aad),
-                            ),
-                            None => None,
-                        };
-                        let done = sqlx::query(
-                            "UPDATE konektly_pending SET key_id = $1, pkce_verifier = $2 WHERE state = $3 AND key_id = $4",
-                        )
-                        .bind(&newest)
-                        .bind(v)
-                        .bind(&state)
-                        .bind(&old)
-                        .execute(&self.writer)
-                        .await
-                        .map_err($crate::common::db_err("rotating a pending authorization's key"))?;
-                        n += done.rows_affected();
-                    }
-                }
-                Ok(n)
+                $crate::rights::rotate_keys(self).await
             }
 
             /// Everything stored about an account, as JSON: its profile, status, scopes and token
             /// expiry (the tokens themselves are credentials of the application and are not
             /// exported), its pending reconnections and every target it publishes.
             pub async fn export_account(&self, id: konektly_core::AccountId) -> konektly_core::Result<serde_json::Value> {
-                use konektly_core::{Scheduler as _, TokenStore as _};
-                let account = self
-                    .get_account(id)
-                    .await?
-                    .ok_or_else(|| konektly_core::Error::NotFound(format!("account {id}")))?;
-                let pending = sqlx::query(
-                    "SELECT state, platform, body, expires_at_ns FROM konektly_pending WHERE reconnect = $1",
-                )
-                .bind(id.to_string())
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::common::db_err("reading pending authorizations"))?;
-                let mut pend = Vec::new();
-                for r in pending {
-                    use sqlx::Row as _;
-                    let body: String = r.try_get("body").map_err($crate::common::db_err("export"))?;
-                    let platform: String = r.try_get("platform").map_err($crate::common::db_err("export"))?;
-                    let exp: i64 = r.try_get("expires_at_ns").map_err($crate::common::db_err("export"))?;
-                    pend.push(serde_json::json!({
-                        "platform": platform,
-                        "details": serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default(),
-                        "expires_at": $crate::codec::from_ns(exp),
-                    }));
-                }
-                let mut targets = self.list(&konektly_core::TargetFilter::account(id)).await?;
-                // Secrets inside checkpoints (upload URLs, session URIs) are never exported.
-                for t in &mut targets {
-                    t.checkpoint = konektly_core::Checkpoint::from_json(t.checkpoint.redacted());
-                }
-                let t = &account.tokens;
-                Ok(serde_json::json!({
-                    "format": "konektly-account-export/1",
-                    "exported_at": chrono::Utc::now(),
-                    "account": {
-                        "id": account.id,
-                        "owner": account.owner,
-                        "platform": account.platform,
-                        "remote_id": account.remote_id,
-                        "handle": account.handle,
-                        "display_name": account.display_name,
-                        "avatar_url": account.avatar_url,
-                        "status": account.status,
-                        "parent": account.parent,
-                        "metadata": account.metadata,
-                        "created_at": account.created_at,
-                        "updated_at": account.updated_at,
-                        "tokens": {
-                            "access_token": "stored encrypted; not exported",
-                            "refresh_token": if t.refresh_token.is_some() { "stored encrypted; not exported" } else { "none" },
-                            "expires_at": t.expires_at,
-                            "refresh_expires_at": t.refresh_expires_at,
-                            "scopes": t.scopes,
-                        },
-                    },
-                    "pending_authorizations": pend,
-                    "targets": targets,
-                }))
+                $crate::rights::export_account(self, id).await
             }
 
             /// Erases an account: its tokens, its pending reconnections, its rate-limit budgets
@@ -871,47 +733,7 @@ macro_rules! impl_common {
                 id: konektly_core::AccountId,
                 policy: $crate::ErasePolicy,
             ) -> konektly_core::Result<$crate::Erasure> {
-                let mut tx = self.write_tx("an erasure").await?;
-                let sid = id.to_string();
-                sqlx::query("DELETE FROM konektly_queue WHERE id IN (SELECT id FROM konektly_targets WHERE account_id = $1)")
-                    .bind(&sid)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::common::db_err("erasing queued targets"))?;
-                let targets = if policy.keep_post_history {
-                    sqlx::query(
-                        "DELETE FROM konektly_targets WHERE account_id = $1 AND state NOT IN ('published', 'failed', 'cancelled')",
-                    )
-                } else {
-                    sqlx::query("DELETE FROM konektly_targets WHERE account_id = $1")
-                }
-                .bind(&sid)
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::common::db_err("erasing targets"))?
-                .rows_affected();
-                let pending = sqlx::query("DELETE FROM konektly_pending WHERE reconnect = $1")
-                    .bind(&sid)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::common::db_err("erasing pending authorizations"))?
-                    .rows_affected();
-                let account = sqlx::query("DELETE FROM konektly_accounts WHERE id = $1")
-                    .bind(&sid)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::common::db_err("erasing an account"))?
-                    .rows_affected()
-                    > 0;
-                // Budget keys name the account (`platform:account:<id>:name`).
-                let budgets = sqlx::query("DELETE FROM konektly_budgets WHERE key LIKE $1")
-                    .bind(format!("%:account:{sid}:%"))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::common::db_err("erasing budgets"))?
-                    .rows_affected();
-                tx.commit().await.map_err($crate::common::db_err("committing an erasure"))?;
-                Ok($crate::Erasure { account, pending_authorizations: pending, targets, budgets })
+                $crate::rights::erase_account(self, id, policy).await
             }
 
             /// Retention: deletes finished targets (published, failed, cancelled) last changed
@@ -921,21 +743,7 @@ macro_rules! impl_common {
                 &self,
                 before: chrono::DateTime<chrono::Utc>,
             ) -> konektly_core::Result<u64> {
-                let t = $crate::codec::ns(before);
-                let n = sqlx::query(
-                    "DELETE FROM konektly_targets WHERE state IN ('published', 'failed', 'cancelled') AND updated_at_ns < $1",
-                )
-                .bind(t)
-                .execute(&self.writer)
-                .await
-                .map_err($crate::common::db_err("purging targets"))?
-                .rows_affected();
-                sqlx::query("DELETE FROM konektly_pending WHERE expires_at_ns < $1")
-                    .bind(t)
-                    .execute(&self.writer)
-                    .await
-                    .map_err($crate::common::db_err("purging pending authorizations"))?;
-                Ok(n)
+                $crate::rights::purge_published_before(self, before).await
             }
         }
     };

@@ -32,6 +32,7 @@ mod crypto;
 mod media;
 mod migrations;
 mod postgres;
+mod rights;
 mod sql;
 mod sqlite;
 

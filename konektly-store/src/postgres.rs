@@ -406,6 +406,12 @@ impl crate::sql::SqlStore for PostgresStore {
     fn keys(&self) -> &KeyRing {
         &self.keys
     }
+    fn write_tx(
+        &self,
+        what: &str,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>>> + Send {
+        PostgresStore::write_tx(self, what)
+    }
 }
 
 #[async_trait]

@@ -158,4 +158,9 @@ pub(crate) trait SqlStore: Send + Sync {
     /// Where single writes go (SQLite: its one writing connection).
     fn writer(&self) -> &Pool<Self::Db>;
     fn keys(&self) -> &KeyRing;
+    /// A write transaction (SQLite: `BEGIN IMMEDIATE` on the writer).
+    fn write_tx(
+        &self,
+        what: &str,
+    ) -> impl std::future::Future<Output = konektly_core::Result<Transaction<'static, Self::Db>>> + Send;
 }

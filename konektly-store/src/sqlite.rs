@@ -279,6 +279,12 @@ impl crate::sql::SqlStore for SqliteStore {
     fn keys(&self) -> &KeyRing {
         &self.keys
     }
+    fn write_tx(
+        &self,
+        what: &str,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>>> + Send {
+        SqliteStore::write_tx(self, what)
+    }
 }
 
 #[async_trait]
