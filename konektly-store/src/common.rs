@@ -262,10 +262,16 @@ macro_rules! impl_common {
             ) -> konektly_core::Result<Option<konektly_core::Account>> {
                 $crate::accounts::find_account(self, owner, platform, remote_id).await
             }
-            async fn update_account(&self, account: &konektly_core::Account) -> konektly_core::Result<konektly_core::Account> {
+            async fn update_account(
+                &self,
+                account: &konektly_core::Account,
+            ) -> konektly_core::Result<konektly_core::Account> {
                 $crate::accounts::update_account(self, account).await
             }
-            async fn list_accounts(&self, owner: &konektly_core::OwnerId) -> konektly_core::Result<Vec<konektly_core::Account>> {
+            async fn list_accounts(
+                &self,
+                owner: &konektly_core::OwnerId,
+            ) -> konektly_core::Result<Vec<konektly_core::Account>> {
                 $crate::accounts::list_accounts(self, owner).await
             }
             async fn delete_account(&self, id: konektly_core::AccountId) -> konektly_core::Result<bool> {
@@ -294,7 +300,10 @@ macro_rules! impl_common {
             ) -> konektly_core::Result<$crate::Erasure> {
                 <$store>::erase_account(self, id, policy).await
             }
-            async fn purge_published_before(&self, before: chrono::DateTime<chrono::Utc>) -> konektly_core::Result<u64> {
+            async fn purge_published_before(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+            ) -> konektly_core::Result<u64> {
                 <$store>::purge_published_before(self, before).await
             }
             async fn rotate_keys(&self) -> konektly_core::Result<u64> {
@@ -303,414 +312,6 @@ macro_rules! impl_common {
         }
 
         impl $store {
-            async fn enqueue_rows(&self, targets: &[konektly_core::TargetRecord]) -> konektly_core::Result<usize> {
-                use $crate::codec::{TARGET_INSERT_ARITY, TARGET_INSERT_COLS, TargetRow};
-                let mut n = 0usize;
-                let mut tx = self.write_tx("an enqueue").await?;
-                for chunk in targets.chunks(200) {
-                    let mut values = Vec::with_capacity(chunk.len());
-                    for i in 0..chunk.len() {
-                        let ph: Vec<String> =
-                            (1..=TARGET_INSERT_ARITY).map(|j| format!("${}", i * TARGET_INSERT_ARITY + j)).collect();
-                        values.push(format!("({})", ph.join(", ")));
-                    }
-                    let sql = format!(
-                        "INSERT INTO konektly_targets ({TARGET_INSERT_COLS}) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
-                        values.join(", ")
-                    );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    let mut queue = std::collections::HashMap::new();
-                    for t in chunk {
-                        let row = TargetRow::encode(&self.keys, t)?;
-                        if let Some(at) = row.claim_at(t) {
-                            queue.insert(row.id.clone(), (at, row.platform.clone()));
-                        }
-                        q = q
-                            .bind(row.id)
-                            .bind(row.post_id)
-                            .bind(row.owner)
-                            .bind(row.account_id)
-                            .bind(row.platform)
-                            .bind(row.body)
-                            .bind(row.state)
-                            .bind(row.state_detail)
-                            .bind(row.due_at_ns)
-                            .bind(row.attempts)
-                            .bind(row.checkpoint)
-                            .bind(row.last_error)
-                            .bind(row.lease_owner)
-                            .bind(row.lease_expires_ns)
-                            .bind(row.attempt_started_ns)
-                            .bind(row.created_at_ns)
-                            .bind(row.updated_at_ns);
-                    }
-                    let rows = q.fetch_all(&mut *tx).await.map_err($crate::common::db_err("enqueueing targets"))?;
-                    n += rows.len();
-                    // Only targets this call inserted join the queue (an existing one keeps its state).
-                    let mut due = Vec::new();
-                    for r in &rows {
-                        use sqlx::Row as _;
-                        let id: String = r.try_get(0).map_err($crate::common::db_err("enqueueing targets"))?;
-                        if let Some((at, platform)) = queue.remove(&id) {
-                            due.push((id, at, platform));
-                        }
-                    }
-                    if !due.is_empty() {
-                        let ph: Vec<String> =
-                            (0..due.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
-                        let sql = format!(
-                            "INSERT INTO konektly_queue (id, claim_at_ns, platform) VALUES {} \
-                             ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns, leased_until_ns = NULL",
-                            ph.join(", ")
-                        );
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for (id, at, platform) in due {
-                            q = q.bind(id).bind(at).bind(platform);
-                        }
-                        q.execute(&mut *tx).await.map_err($crate::common::db_err("queueing targets"))?;
-                    }
-                }
-                if n > 0 && let Some((sql, channel)) = self.notify_statement() {
-                    // Delivered when the enqueue commits: no extra round trip, never early.
-                    sqlx::query(sql)
-                        .bind(channel)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err($crate::common::db_err("notifying workers"))?;
-                }
-                tx.commit().await.map_err($crate::common::db_err("committing an enqueue"))?;
-                Ok(n)
-            }
-
-            async fn get_row(&self, id: konektly_core::TargetId) -> konektly_core::Result<Option<konektly_core::TargetRecord>> {
-                let sql = format!("SELECT {} FROM konektly_targets WHERE id = $1", $crate::codec::TARGET_COLS);
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err($crate::common::db_err("reading a target"))?;
-                match row {
-                    Some(r) => Ok(Some($crate::common::target_row(&r)?.decode(&self.keys)?.0)),
-                    None => Ok(None),
-                }
-            }
-
-            async fn list_rows(&self, filter: &konektly_core::TargetFilter) -> konektly_core::Result<Vec<konektly_core::TargetRecord>> {
-                let mut args = Vec::new();
-                let w = $crate::common::filter_where(filter, &mut args);
-                let limit = filter.limit.map(|l| format!(" LIMIT {}", l.min(i64::MAX as usize))).unwrap_or_default();
-                let sql = format!(
-                    "SELECT {} FROM konektly_targets WHERE {w} ORDER BY due_at_ns, id{limit}",
-                    $crate::codec::TARGET_COLS
-                );
-                let rows = $crate::sql::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err($crate::common::db_err("listing targets"))?;
-                rows.iter().map(|r| Ok($crate::common::target_row(r)?.decode(&self.keys)?.0)).collect()
-            }
-
-            async fn delete_rows(&self, filter: &konektly_core::TargetFilter) -> konektly_core::Result<usize> {
-                let mut args = Vec::new();
-                let w = $crate::common::filter_where(filter, &mut args);
-                // The queue rows first (every path takes a queue row before its target row).
-                let mut tx = self.write_tx("a deletion").await?;
-                let sql = format!("DELETE FROM konektly_queue WHERE id IN (SELECT id FROM konektly_targets WHERE {w})");
-                $crate::sql::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args.clone())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::common::db_err("deleting queued targets"))?;
-                let sql = format!("DELETE FROM konektly_targets WHERE {w}");
-                let done = $crate::sql::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::common::db_err("deleting targets"))?;
-                tx.commit().await.map_err($crate::common::db_err("committing a deletion"))?;
-                Ok(done.rows_affected() as usize)
-            }
-
-            async fn cancel_row(&self, id: konektly_core::TargetId) -> konektly_core::Result<konektly_core::TargetRecord> {
-                let now = $crate::codec::ns(chrono::Utc::now());
-                let mut tx = self.write_tx("a cancellation").await?;
-                // Only a scheduled or blocked target leaves the queue and ends at once: one the
-                // platform may be publishing already keeps its queue row, its lease and its
-                // state, and records the request (its outcome decides; see `complete_sql`).
-                sqlx::query(
-                    "DELETE FROM konektly_queue WHERE id = $1 AND EXISTS \
-                     (SELECT 1 FROM konektly_targets WHERE id = $1 AND state IN ('scheduled', 'blocked'))",
-                )
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::common::db_err("unqueueing a target"))?;
-                let sql = format!(
-                    "UPDATE konektly_targets SET \
-                     cancel_requested_ns = CASE WHEN state IN ('scheduled', 'blocked') THEN cancel_requested_ns \
-                       ELSE COALESCE(cancel_requested_ns, $1) END, \
-                     lease_owner = CASE WHEN state IN ('scheduled', 'blocked') THEN NULL ELSE lease_owner END, \
-                     lease_expires_ns = CASE WHEN state IN ('scheduled', 'blocked') THEN NULL ELSE lease_expires_ns END, \
-                     fencing = CASE WHEN state IN ('scheduled', 'blocked') THEN fencing + 1 ELSE fencing END, \
-                     state_detail = CASE WHEN state IN ('scheduled', 'blocked') THEN NULL ELSE state_detail END, \
-                     state = CASE WHEN state IN ('scheduled', 'blocked') THEN 'cancelled' ELSE state END, \
-                     updated_at_ns = $1 \
-                     WHERE id = $2 AND state NOT IN ('published', 'failed', 'cancelled') RETURNING {}",
-                    $crate::codec::TARGET_COLS
-                );
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(now)
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err($crate::common::db_err("cancelling a target"))?;
-                match row {
-                    Some(r) => {
-                        tx.commit().await.map_err($crate::common::db_err("committing a cancellation"))?;
-                        Ok($crate::common::target_row(&r)?.decode(&self.keys)?.0)
-                    }
-                    None => {
-                        // Rolled back before reading (an in-memory SQLite has one connection).
-                        drop(tx);
-                        Err(self.refusal(id, |t| format!("target {id} has ended ({})", t.state.name())).await?)
-                    }
-                }
-            }
-
-            /// Why an operation on `id` changed nothing: `Conflict` (described by `why`) if the
-            /// target exists, else `NotFound`.
-            async fn refusal(
-                &self,
-                id: konektly_core::TargetId,
-                why: impl FnOnce(&konektly_core::TargetRecord) -> String,
-            ) -> konektly_core::Result<konektly_core::Error> {
-                Ok(match self.get_row(id).await? {
-                    Some(t) => konektly_core::Error::Conflict(why(&t)),
-                    None => konektly_core::Error::NotFound(format!("target {id}")),
-                })
-            }
-
-            async fn reschedule_row(
-                &self,
-                id: konektly_core::TargetId,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> konektly_core::Result<konektly_core::TargetRecord> {
-                let now = $crate::codec::ns(chrono::Utc::now());
-                let at = $crate::codec::ns(at);
-                let mut tx = self.write_tx("a reschedule").await?;
-                sqlx::query("DELETE FROM konektly_queue WHERE id = $1")
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::common::db_err("unqueueing a target"))?;
-                let sql = format!(
-                    "UPDATE konektly_targets SET state = 'scheduled', state_detail = NULL, due_at_ns = $1, \
-                     lease_owner = NULL, lease_expires_ns = NULL, attempts = 0, cancel_requested_ns = NULL, \
-                     updated_at_ns = $2 \
-                     WHERE id = $3 AND state IN ('scheduled', 'blocked', 'failed', 'cancelled') RETURNING {}",
-                    $crate::codec::TARGET_COLS
-                );
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(at)
-                    .bind(now)
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err($crate::common::db_err("rescheduling a target"))?;
-                match row {
-                    Some(r) => {
-                        let row = $crate::common::target_row(&r)?;
-                        sqlx::query("INSERT INTO konektly_queue (id, claim_at_ns, platform) VALUES ($1, $2, $3)")
-                            .bind(&row.id)
-                            .bind(at)
-                            .bind(&row.platform)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err($crate::common::db_err("queueing a target"))?;
-                        tx.commit().await.map_err($crate::common::db_err("committing a reschedule"))?;
-                        self.wake().await;
-                        Ok(row.decode(&self.keys)?.0)
-                    }
-                    None => {
-                        // Rolled back before reading (an in-memory SQLite has one connection).
-                        drop(tx);
-                        Err(self.refusal(id, |t| format!("target {id} cannot be rescheduled while {}", t.state.name())).await?)
-                    }
-                }
-            }
-
-            /// Extends a lease, and with `checkpoint` also saves it, in one transaction guarded by
-            /// the lease (the write before a create call: `save_checkpoint_renewing`).
-            async fn heartbeat_row(
-                &self,
-                lease: &konektly_core::Lease,
-                extend: std::time::Duration,
-                checkpoint: Option<&konektly_core::Checkpoint>,
-            ) -> konektly_core::Result<konektly_core::Lease> {
-                let now = chrono::Utc::now();
-                let exp = $crate::codec::expiry(now, extend);
-                let cp = match checkpoint {
-                    Some(c) => $crate::codec::seal_checkpoint(&self.keys, &lease.target, c)?,
-                    None => None,
-                };
-                // The queue row first; a stale lease rolls both back.
-                let mut tx = self.write_tx("a heartbeat").await?;
-                sqlx::query("UPDATE konektly_queue SET leased_until_ns = $1 WHERE id = $2")
-                    .bind($crate::codec::ns(exp))
-                    .bind(lease.target.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::common::db_err("extending a lease"))?;
-                let done = sqlx::query(
-                    "UPDATE konektly_targets SET lease_expires_ns = $1, \
-                     checkpoint = CASE WHEN $5 = 1 THEN $6 ELSE checkpoint END, \
-                     updated_at_ns = CASE WHEN $5 = 1 THEN $7 ELSE updated_at_ns END \
-                     WHERE id = $2 AND lease_owner = $3 AND fencing = $4",
-                )
-                .bind($crate::codec::ns(exp))
-                .bind(lease.target.to_string())
-                .bind(lease.owner.as_str())
-                .bind(lease.fencing_token as i64)
-                .bind(i64::from(checkpoint.is_some()))
-                .bind(cp)
-                .bind($crate::codec::ns(now))
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::common::db_err("extending a lease"))?;
-                if done.rows_affected() == 0 {
-                    return Err(konektly_core::Error::LeaseLost(lease.target));
-                }
-                tx.commit().await.map_err($crate::common::db_err("committing a heartbeat"))?;
-                let mut l = lease.clone();
-                l.expires_at = $crate::codec::from_ns($crate::codec::ns(exp));
-                Ok(l)
-            }
-
-            async fn checkpoint_row(
-                &self,
-                lease: &konektly_core::Lease,
-                checkpoint: &konektly_core::Checkpoint,
-            ) -> konektly_core::Result<()> {
-                let cp = $crate::codec::seal_checkpoint(&self.keys, &lease.target, checkpoint)?;
-                let done = sqlx::query(
-                    "UPDATE konektly_targets SET checkpoint = $1, updated_at_ns = $2 \
-                     WHERE id = $3 AND lease_owner = $4 AND fencing = $5",
-                )
-                .bind(cp)
-                .bind($crate::codec::ns(chrono::Utc::now()))
-                .bind(lease.target.to_string())
-                .bind(lease.owner.as_str())
-                .bind(lease.fencing_token as i64)
-                .execute(&self.writer)
-                .await
-                .map_err($crate::common::db_err("saving a checkpoint"))?;
-                if done.rows_affected() == 0 {
-                    return Err(konektly_core::Error::LeaseLost(lease.target));
-                }
-                Ok(())
-            }
-
-            async fn unblock_rows(
-                &self,
-                account: konektly_core::AccountId,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> konektly_core::Result<usize> {
-                let at = $crate::codec::ns(at);
-                let mut tx = self.write_tx("an unblock").await?;
-                sqlx::query(
-                    "INSERT INTO konektly_queue (id, claim_at_ns, platform) \
-                     SELECT id, $1, platform FROM konektly_targets WHERE account_id = $2 AND state = 'blocked' \
-                     ON CONFLICT (id) DO UPDATE SET claim_at_ns = excluded.claim_at_ns, leased_until_ns = NULL",
-                )
-                .bind(at)
-                .bind(account.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::common::db_err("queueing unblocked targets"))?;
-                let done = sqlx::query(
-                    // A target blocked midway (its checkpoint says it reached the platform) is
-                    // reconciled before anything is sent again.
-                    "UPDATE konektly_targets SET state = CASE WHEN checkpoint IS NULL THEN 'scheduled' ELSE 'unknown' END, \
-                     state_detail = NULL, due_at_ns = $1, \
-                     updated_at_ns = $2 WHERE account_id = $3 AND state = 'blocked'",
-                )
-                .bind(at)
-                .bind($crate::codec::ns(chrono::Utc::now()))
-                .bind(account.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::common::db_err("unblocking targets"))?;
-                tx.commit().await.map_err($crate::common::db_err("committing an unblock"))?;
-                let n = done.rows_affected() as usize;
-                if n > 0 {
-                    self.wake().await;
-                }
-                Ok(n)
-            }
-
-            async fn next_due_row(&self) -> konektly_core::Result<Option<chrono::DateTime<chrono::Utc>>> {
-                // A leased row is claimable again when its lease expires; leased rows were due
-                // when claimed, so they all sit at or before `now` in the index.
-                let min: Option<i64> = sqlx::query_scalar(
-                    "SELECT MIN(t) FROM (\
-                     SELECT MIN(CASE WHEN leased_until_ns > claim_at_ns THEN leased_until_ns ELSE claim_at_ns END) AS t \
-                     FROM konektly_queue WHERE claim_at_ns <= $1 \
-                     UNION ALL SELECT MIN(claim_at_ns) AS t FROM konektly_queue WHERE claim_at_ns > $1) AS due",
-                )
-                .bind($crate::codec::ns(chrono::Utc::now()))
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err($crate::common::db_err("reading the next due time"))?;
-                Ok(min.map($crate::codec::from_ns))
-            }
-
-            async fn observe_row(
-                &self,
-                key: &str,
-                remaining: u32,
-                reset_at: chrono::DateTime<chrono::Utc>,
-            ) -> konektly_core::Result<()> {
-                if remaining > 0 {
-                    return Ok(());
-                }
-                sqlx::query(
-                    "INSERT INTO konektly_budgets (key, used, blocked_until_ns) VALUES ($1, 0, $2) \
-                     ON CONFLICT (key) DO UPDATE SET blocked_until_ns = CASE \
-                     WHEN konektly_budgets.blocked_until_ns IS NULL OR konektly_budgets.blocked_until_ns < excluded.blocked_until_ns \
-                     THEN excluded.blocked_until_ns ELSE konektly_budgets.blocked_until_ns END",
-                )
-                .bind(key)
-                .bind($crate::codec::ns(reset_at))
-                .execute(&self.writer)
-                .await
-                .map_err($crate::common::db_err("recording a rate-limit report"))?;
-                self.peeks.forget(key);
-                Ok(())
-            }
-
-            /// The budget check that spends nothing: blocked until a reported reset, or not. The
-            /// answer is cached for [`PEEK_TTL`]($crate::common::PEEK_TTL) (the engine asks before
-            /// every call); a report observed in this process updates it at once.
-            async fn peek_budget(
-                &self,
-                key: &str,
-                now: chrono::DateTime<chrono::Utc>,
-            ) -> konektly_core::Result<Option<chrono::DateTime<chrono::Utc>>> {
-                let blocked = match self.peeks.get(key) {
-                    Some(b) => b,
-                    None => {
-                        let b: Option<Option<i64>> =
-                            sqlx::query_scalar("SELECT blocked_until_ns FROM konektly_budgets WHERE key = $1")
-                                .bind(key)
-                                .fetch_optional(&self.pool)
-                                .await
-                                .map_err($crate::common::db_err("reading a budget"))?;
-                        let b = b.flatten();
-                        self.peeks.put(key, b);
-                        b
-                    }
-                };
-                Ok(blocked.filter(|&t| t > $crate::codec::ns(now)).map($crate::codec::from_ns))
-            }
-
             /// Re-encrypts every stored secret that is not sealed with the newest key of the
             /// key ring. Returns how many rows were rewritten. Safe to run while workers run,
             /// and to run again after an interruption.
@@ -721,7 +322,10 @@ macro_rules! impl_common {
             /// Everything stored about an account, as JSON: its profile, status, scopes and token
             /// expiry (the tokens themselves are credentials of the application and are not
             /// exported), its pending reconnections and every target it publishes.
-            pub async fn export_account(&self, id: konektly_core::AccountId) -> konektly_core::Result<serde_json::Value> {
+            pub async fn export_account(
+                &self,
+                id: konektly_core::AccountId,
+            ) -> konektly_core::Result<serde_json::Value> {
                 $crate::rights::export_account(self, id).await
             }
 

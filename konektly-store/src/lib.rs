@@ -35,6 +35,7 @@ mod postgres;
 mod rights;
 mod sql;
 mod sqlite;
+mod targets;
 
 pub use common::{ErasePolicy, Erasure, KonektlyStore};
 pub use crypto::{CryptoError, KEYS_ENV, KeyRing};

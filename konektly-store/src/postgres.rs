@@ -412,29 +412,38 @@ impl crate::sql::SqlStore for PostgresStore {
     ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>>> + Send {
         PostgresStore::write_tx(self, what)
     }
+    fn notify_statement(&self) -> Option<(&'static str, String)> {
+        PostgresStore::notify_statement(self)
+    }
+    fn wake(&self) -> impl std::future::Future<Output = ()> + Send {
+        PostgresStore::wake(self)
+    }
+    fn peeks(&self) -> &crate::common::PeekCache {
+        &self.peeks
+    }
 }
 
 #[async_trait]
 impl Scheduler for PostgresStore {
     async fn enqueue(&self, targets: &[TargetRecord]) -> Result<usize> {
         // The NOTIFY is sent inside the enqueue's transaction.
-        self.enqueue_rows(targets).await
+        crate::targets::enqueue_rows(self, targets).await
     }
 
     async fn get(&self, id: TargetId) -> Result<Option<TargetRecord>> {
-        self.get_row(id).await
+        crate::targets::get_row(self, id).await
     }
 
     async fn list(&self, filter: &TargetFilter) -> Result<Vec<TargetRecord>> {
-        self.list_rows(filter).await
+        crate::targets::list_rows(self, filter).await
     }
 
     async fn cancel(&self, id: TargetId) -> Result<TargetRecord> {
-        self.cancel_row(id).await
+        crate::targets::cancel_row(self, id).await
     }
 
     async fn reschedule(&self, id: TargetId, at: DateTime<Utc>) -> Result<TargetRecord> {
-        self.reschedule_row(id, at).await
+        crate::targets::reschedule_row(self, id, at).await
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>> {
@@ -471,7 +480,7 @@ impl Scheduler for PostgresStore {
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
-        self.heartbeat_row(lease, extend, None).await
+        crate::targets::heartbeat_row(self, lease, extend, None).await
     }
 
     async fn save_checkpoint_renewing(
@@ -480,11 +489,11 @@ impl Scheduler for PostgresStore {
         checkpoint: &Checkpoint,
         extend: Duration,
     ) -> Result<Lease> {
-        self.heartbeat_row(lease, extend, Some(checkpoint)).await
+        crate::targets::heartbeat_row(self, lease, extend, Some(checkpoint)).await
     }
 
     async fn save_checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> Result<()> {
-        self.checkpoint_row(lease, checkpoint).await
+        crate::targets::checkpoint_row(self, lease, checkpoint).await
     }
 
     async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<TargetRecord> {
@@ -504,11 +513,11 @@ impl Scheduler for PostgresStore {
     }
 
     async fn unblock_account(&self, account: AccountId, at: DateTime<Utc>) -> Result<usize> {
-        self.unblock_rows(account, at).await
+        crate::targets::unblock_rows(self, account, at).await
     }
 
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
-        self.next_due_row().await
+        crate::targets::next_due_row(self).await
     }
 
     async fn wait_for_work(&self, timeout: Duration) {
@@ -517,7 +526,7 @@ impl Scheduler for PostgresStore {
     }
 
     async fn delete(&self, filter: &TargetFilter) -> Result<usize> {
-        self.delete_rows(filter).await
+        crate::targets::delete_rows(self, filter).await
     }
 
     async fn acquire_budget(
@@ -530,7 +539,7 @@ impl Scheduler for PostgresStore {
     ) -> Result<Option<DateTime<Utc>>> {
         let key = key.as_str();
         if cost == 0 {
-            return self.peek_budget(key, now).await;
+            return crate::targets::peek_budget(self, key, now).await;
         }
         let mut tx = self.pool.begin().await.map_err(db_err("starting a budget update"))?;
         sqlx::query("INSERT INTO konektly_budgets (key, used) VALUES ($1, 0) ON CONFLICT (key) DO NOTHING")
@@ -619,6 +628,6 @@ impl Scheduler for PostgresStore {
     }
 
     async fn observe_budget(&self, key: &BudgetKey, remaining: u32, reset_at: DateTime<Utc>) -> Result<()> {
-        self.observe_row(key.as_str(), remaining, reset_at).await
+        crate::targets::observe_row(self, key.as_str(), remaining, reset_at).await
     }
 }

@@ -106,11 +106,16 @@ pub(crate) trait Dialect: sqlx::Database<Row: ReadRow> {
         sql: String,
         args: Vec<Arg>,
     ) -> Result<Vec<Self::Row>, sqlx::Error>;
+    async fn tx_fetch_optional(
+        tx: &mut Transaction<'static, Self>,
+        sql: String,
+        args: Vec<Arg>,
+    ) -> Result<Option<Self::Row>, sqlx::Error>;
     /// Returns the rows affected.
     async fn tx_execute(tx: &mut Transaction<'static, Self>, sql: String, args: Vec<Arg>) -> Result<u64, sqlx::Error>;
 }
 
-/// The same five one-line bodies for each backend (their types differ: no generic code can
+/// The same one-line bodies for each backend (their types differ: no generic code can
 /// name the executors without restating sqlx's bounds at every use).
 macro_rules! dialect {
     ($db:ty) => {
@@ -135,6 +140,13 @@ macro_rules! dialect {
                 args: Vec<Arg>,
             ) -> Result<Vec<Self::Row>, sqlx::Error> {
                 bind_args(sqlx::query(AssertSqlSafe(sql)), args).fetch_all(&mut **tx).await
+            }
+            async fn tx_fetch_optional(
+                tx: &mut Transaction<'static, Self>,
+                sql: String,
+                args: Vec<Arg>,
+            ) -> Result<Option<Self::Row>, sqlx::Error> {
+                bind_args(sqlx::query(AssertSqlSafe(sql)), args).fetch_optional(&mut **tx).await
             }
             async fn tx_execute(
                 tx: &mut Transaction<'static, Self>,
@@ -163,4 +175,11 @@ pub(crate) trait SqlStore: Send + Sync {
         &self,
         what: &str,
     ) -> impl std::future::Future<Output = konektly_core::Result<Transaction<'static, Self::Db>>> + Send;
+    /// A statement and its argument that wake idle workers when a transaction commits
+    /// (PostgreSQL's `pg_notify`), if the backend has one.
+    fn notify_statement(&self) -> Option<(&'static str, String)>;
+    /// Wakes idle workers now.
+    fn wake(&self) -> impl std::future::Future<Output = ()> + Send;
+    /// This process's cache of budget checks.
+    fn peeks(&self) -> &crate::common::PeekCache;
 }

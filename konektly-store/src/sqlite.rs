@@ -285,12 +285,21 @@ impl crate::sql::SqlStore for SqliteStore {
     ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>>> + Send {
         SqliteStore::write_tx(self, what)
     }
+    fn notify_statement(&self) -> Option<(&'static str, String)> {
+        SqliteStore::notify_statement(self)
+    }
+    fn wake(&self) -> impl std::future::Future<Output = ()> + Send {
+        SqliteStore::wake(self)
+    }
+    fn peeks(&self) -> &crate::common::PeekCache {
+        &self.peeks
+    }
 }
 
 #[async_trait]
 impl Scheduler for SqliteStore {
     async fn enqueue(&self, targets: &[TargetRecord]) -> Result<usize> {
-        let n = self.enqueue_rows(targets).await?;
+        let n = crate::targets::enqueue_rows(self, targets).await?;
         if n > 0 {
             self.wake().await;
         }
@@ -298,19 +307,19 @@ impl Scheduler for SqliteStore {
     }
 
     async fn get(&self, id: TargetId) -> Result<Option<TargetRecord>> {
-        self.get_row(id).await
+        crate::targets::get_row(self, id).await
     }
 
     async fn list(&self, filter: &TargetFilter) -> Result<Vec<TargetRecord>> {
-        self.list_rows(filter).await
+        crate::targets::list_rows(self, filter).await
     }
 
     async fn cancel(&self, id: TargetId) -> Result<TargetRecord> {
-        self.cancel_row(id).await
+        crate::targets::cancel_row(self, id).await
     }
 
     async fn reschedule(&self, id: TargetId, at: DateTime<Utc>) -> Result<TargetRecord> {
-        self.reschedule_row(id, at).await
+        crate::targets::reschedule_row(self, id, at).await
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>> {
@@ -382,7 +391,7 @@ impl Scheduler for SqliteStore {
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
-        self.heartbeat_row(lease, extend, None).await
+        crate::targets::heartbeat_row(self, lease, extend, None).await
     }
 
     async fn save_checkpoint_renewing(
@@ -391,11 +400,11 @@ impl Scheduler for SqliteStore {
         checkpoint: &Checkpoint,
         extend: Duration,
     ) -> Result<Lease> {
-        self.heartbeat_row(lease, extend, Some(checkpoint)).await
+        crate::targets::heartbeat_row(self, lease, extend, Some(checkpoint)).await
     }
 
     async fn save_checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> Result<()> {
-        self.checkpoint_row(lease, checkpoint).await
+        crate::targets::checkpoint_row(self, lease, checkpoint).await
     }
 
     async fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<Result<Lease>>> {
@@ -428,11 +437,11 @@ impl Scheduler for SqliteStore {
     }
 
     async fn unblock_account(&self, account: AccountId, at: DateTime<Utc>) -> Result<usize> {
-        self.unblock_rows(account, at).await
+        crate::targets::unblock_rows(self, account, at).await
     }
 
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
-        self.next_due_row().await
+        crate::targets::next_due_row(self).await
     }
 
     async fn wait_for_work(&self, timeout: Duration) {
@@ -452,7 +461,7 @@ impl Scheduler for SqliteStore {
                 _ = &mut notified => return,
                 _ = tokio::time::sleep(nap) => {}
             }
-            if let Ok(Some(t)) = self.next_due_row().await
+            if let Ok(Some(t)) = crate::targets::next_due_row(self).await
                 && t <= Utc::now()
             {
                 return;
@@ -462,7 +471,7 @@ impl Scheduler for SqliteStore {
     }
 
     async fn delete(&self, filter: &TargetFilter) -> Result<usize> {
-        self.delete_rows(filter).await
+        crate::targets::delete_rows(self, filter).await
     }
 
     async fn acquire_budget(
@@ -475,7 +484,7 @@ impl Scheduler for SqliteStore {
     ) -> Result<Option<DateTime<Utc>>> {
         let key = key.as_str();
         if cost == 0 {
-            return self.peek_budget(key, now).await;
+            return crate::targets::peek_budget(self, key, now).await;
         }
         // BEGIN IMMEDIATE takes the write lock first: the read-modify-write is atomic across
         // processes.
@@ -523,7 +532,7 @@ impl Scheduler for SqliteStore {
     }
 
     async fn observe_budget(&self, key: &BudgetKey, remaining: u32, reset_at: DateTime<Utc>) -> Result<()> {
-        self.observe_row(key.as_str(), remaining, reset_at).await
+        crate::targets::observe_row(self, key.as_str(), remaining, reset_at).await
     }
 }
 
