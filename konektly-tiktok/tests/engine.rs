@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::common::*;
+mod common;
+use common::*;
 
 /// Answers like TikTok: 429 `rate_limit_exceeded` when more than `limit` calls arrive within a
 /// sliding `window`; otherwise the body `ok(n)` for the n-th accepted call.

@@ -9,7 +9,8 @@ use url::Url;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::*;
+mod common;
+use common::*;
 
 fn pending(verifier: Option<&str>) -> PendingAuthorization {
     PendingAuthorization {
@@ -87,8 +88,8 @@ fn from_env_reads_only_konektly_tiktok_variables() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    child("connect::from_env_child", "s256");
-    child("connect::from_env_child_bad_pkce", "sometimes");
+    child("from_env_child", "s256");
+    child("from_env_child_bad_pkce", "sometimes");
 }
 
 #[tokio::test]

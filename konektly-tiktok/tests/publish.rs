@@ -12,7 +12,8 @@ use url::Url;
 use wiremock::matchers::{body_json, body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::*;
+mod common;
+use common::*;
 
 const MB: usize = 1024 * 1024;
 const JSON: &str = "application/json; charset=UTF-8";

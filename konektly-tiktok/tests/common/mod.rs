@@ -1,4 +1,5 @@
 //! Shared helpers: fixtures, a platform pointed at a mock server, accounts, request matchers.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
