@@ -208,38 +208,6 @@ pub(crate) fn target_row(r: &impl ReadRow) -> konektly_core::Result<crate::codec
     .map_err(db_err("reading a target"))
 }
 
-/// Inside an open migration transaction: creates `konektly_schema`, refuses a newer schema, and
-/// applies (and records) every migration of `$list` above the stored version. Both backends
-/// run it; each opens its transaction its own way (an advisory lock, `BEGIN IMMEDIATE`).
-macro_rules! apply_migrations {
-    ($tx:expr, $list:expr) => {{
-        let tx = &mut $tx;
-        sqlx::query($crate::migrations::SCHEMA_TABLE)
-            .execute(&mut **tx)
-            .await
-            .map_err($crate::common::db_err("creating konektly_schema"))?;
-        let found: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM konektly_schema")
-            .fetch_one(&mut **tx)
-            .await
-            .map_err($crate::common::db_err("reading the schema version"))?;
-        $crate::migrations::check_not_newer(found)?;
-        for m in $list.iter().filter(|m| Some(m.version) > found) {
-            for s in m.statements {
-                sqlx::query(sqlx::AssertSqlSafe(*s))
-                    .execute(&mut **tx)
-                    .await
-                    .map_err($crate::common::db_err("migrating"))?;
-            }
-            sqlx::query("INSERT INTO konektly_schema (version, applied_at_ns) VALUES ($1, $2)")
-                .bind(m.version)
-                .bind($crate::codec::ns(chrono::Utc::now()))
-                .execute(&mut **tx)
-                .await
-                .map_err($crate::common::db_err("recording a migration"))?;
-        }
-    }};
-}
-
 /// The `TokenStore`, the shared `Scheduler` operations, rotation and data rights.
 macro_rules! impl_common {
     ($store:ty) => {
@@ -353,4 +321,4 @@ macro_rules! impl_common {
     };
 }
 
-pub(crate) use {apply_migrations, impl_common};
+pub(crate) use impl_common;

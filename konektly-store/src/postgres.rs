@@ -18,7 +18,7 @@ use sqlx::{AssertSqlSafe, Row as _};
 use tokio::sync::Notify;
 
 use crate::codec::{TARGET_COLS, claim_set, expiry, ns};
-use crate::common::{apply_migrations, db_err, impl_common, target_row};
+use crate::common::{db_err, impl_common, target_row};
 use crate::crypto::KeyRing;
 use crate::migrations;
 use crate::sqlite::{budget_state, claimed_from_rows};
@@ -388,7 +388,7 @@ async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<()> {
             .await
             .map_err(db_err("creating the schema"))?;
     }
-    apply_migrations!(tx, migrations::POSTGRES);
+    migrations::apply(&mut tx, migrations::POSTGRES).await?;
     tx.commit().await.map_err(db_err("committing the migrations"))?;
     Ok(())
 }

@@ -20,7 +20,7 @@ use sqlx::{AssertSqlSafe, Row as _};
 use tokio::sync::Notify;
 
 use crate::codec::{TARGET_COLS, claim_set, expiry, from_ns, ns};
-use crate::common::{apply_migrations, db_err, impl_common, target_row};
+use crate::common::{db_err, impl_common, target_row};
 use crate::crypto::KeyRing;
 use crate::migrations;
 
@@ -261,7 +261,7 @@ async fn requeue(
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err("starting the migrations"))?;
-    apply_migrations!(tx, migrations::SQLITE);
+    migrations::apply(&mut tx, migrations::SQLITE).await?;
     tx.commit().await.map_err(db_err("committing the migrations"))?;
     Ok(())
 }
