@@ -173,24 +173,28 @@ mod tests {
         assert!(n >= 5, "rounds are at most 4 items: {n}");
     }
 
-    #[tokio::test]
-    async fn a_lone_write_goes_at_once_and_a_failed_round_fails_its_items_only() {
+    /// A queue whose first round ends as `first` says (an error, or a panic) and whose later
+    /// rounds write every item.
+    fn failing_once(first: fn() -> Result<Vec<Result<u32>>>) -> GroupCommit<u32, u32> {
         let calls = Arc::new(AtomicUsize::new(0));
-        let c = calls.clone();
-        let g: GroupCommit<u32, u32> = GroupCommit::new(
+        GroupCommit::new(
             8,
             "things",
             Arc::new(move |items: Vec<u32>| {
-                let c = c.clone();
+                let calls = calls.clone();
                 Box::pin(async move {
-                    if c.fetch_add(1, Ordering::SeqCst) == 0 {
-                        Err(Error::transient("database restarting"))
-                    } else {
-                        Ok(items.into_iter().map(Ok).collect())
+                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        return first();
                     }
+                    Ok(items.into_iter().map(Ok).collect())
                 })
             }),
-        );
+        )
+    }
+
+    #[tokio::test]
+    async fn a_lone_write_goes_at_once_and_a_failed_round_fails_its_items_only() {
+        let g = failing_once(|| Err(Error::transient("database restarting")));
         let e = g.submit(1).await.unwrap_err();
         assert!(e.to_string().contains("database restarting"), "{e}");
         assert_eq!(g.submit(2).await.unwrap(), 2);
@@ -198,21 +202,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dying_writer_fails_the_waiting_writes_and_the_next_one_works() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let c = calls.clone();
-        let g: GroupCommit<u32, u32> = GroupCommit::new(
-            8,
-            "things",
-            Arc::new(move |items: Vec<u32>| {
-                let c = c.clone();
-                Box::pin(async move {
-                    if c.fetch_add(1, Ordering::SeqCst) == 0 {
-                        panic!("store bug");
-                    }
-                    Ok(items.into_iter().map(Ok).collect())
-                })
-            }),
-        );
+        let g = failing_once(|| panic!("store bug"));
         assert!(g.submit(1).await.is_err());
         assert_eq!(g.submit(2).await.unwrap(), 2);
     }
