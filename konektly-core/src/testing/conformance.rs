@@ -158,11 +158,49 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     let platform = PlatformId::new(format!("conf-{}", uuid::Uuid::new_v4()));
     let owner = OwnerId::new(format!("conformance-{}", uuid::Uuid::new_v4()));
     let lease_for = Duration::from_secs(60);
+    let (due1, later, now) = claims_and_completions(scheduler, &platform, &owner, lease_for).await;
+    cancels_and_blocks(scheduler, &platform, &owner, lease_for, &due1, &later, now).await;
 
+    // Listing with filters.
+    let by_post = scheduler.list(&TargetFilter::post(due1.post_id)).await.unwrap();
+    assert_eq!(by_post.len(), 1);
+    let mut f = TargetFilter { owner: Some(owner.clone()), ..TargetFilter::default() };
+    assert_eq!(scheduler.list(&f).await.unwrap().len(), 4);
+    f = f.in_states(&["published", "failed"]);
+    assert_eq!(scheduler.list(&f).await.unwrap().len(), 2);
+    f.limit = Some(1);
+    assert_eq!(scheduler.list(&f).await.unwrap().len(), 1);
+    assert!(scheduler.next_due_at().await.unwrap().is_some(), "a scheduled target makes next_due_at known");
+
+    concurrent_claims(scheduler, &platform, &owner, lease_for).await;
+    budgets(scheduler, &platform).await;
+
+    // Delete.
+    let removed =
+        scheduler.delete(&TargetFilter { owner: Some(owner.clone()), ..TargetFilter::default() }).await.unwrap();
+    assert_eq!(removed, 64);
+    assert!(scheduler.get(due1.id).await.unwrap().is_none());
+    assert!(
+        scheduler.claim(&claim_req(&platform, "w6", 100, lease_for)).await.unwrap().is_empty(),
+        "a deleted target is never claimed"
+    );
+
+    batch_completion(scheduler, &platform, lease_for).await;
+    batch_lease_writes(scheduler, &platform, lease_for).await;
+}
+
+/// Enqueue, claims, heartbeats, checkpoints, completions and fencing; returns the first due
+/// target, the later one and the time the completions were judged at.
+async fn claims_and_completions(
+    scheduler: &dyn Scheduler,
+    platform: &PlatformId,
+    owner: &OwnerId,
+    lease_for: Duration,
+) -> (TargetRecord, TargetRecord, chrono::DateTime<Utc>) {
     // Enqueue is idempotent.
-    let due1 = record(&platform, &owner, -10);
-    let due2 = record(&platform, &owner, -5);
-    let later = record(&platform, &owner, 3600);
+    let due1 = record(platform, owner, -10);
+    let due2 = record(platform, owner, -5);
+    let later = record(platform, owner, 3600);
     let all = vec![due1.clone(), due2.clone(), later.clone()];
     assert_eq!(scheduler.enqueue(&all).await.unwrap(), 3);
     assert_eq!(scheduler.enqueue(&all).await.unwrap(), 0, "enqueueing the same targets again adds nothing");
@@ -171,14 +209,14 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     assert_eq!(got.state, TargetState::Scheduled);
 
     // Claim due targets only, oldest first, exclusively.
-    let claims = scheduler.claim(&claim_req(&platform, "w1", 10, lease_for)).await.unwrap();
+    let claims = scheduler.claim(&claim_req(platform, "w1", 10, lease_for)).await.unwrap();
     let ids: Vec<_> = claims.iter().map(|c| c.record.id).collect();
     assert_eq!(ids, vec![due1.id, due2.id], "only due targets are claimed, oldest first");
     assert!(claims.iter().all(|c| c.kind == ClaimKind::Publish && c.record.state == TargetState::InFlight));
     assert!(claims.iter().all(|c| c.lease.owner.as_str() == "w1"));
     assert!(claims[0].record.attempt_started_at.is_some(), "a publish claim stamps the attempt start");
     assert!(
-        scheduler.claim(&claim_req(&platform, "w2", 10, lease_for)).await.unwrap().is_empty(),
+        scheduler.claim(&claim_req(platform, "w2", 10, lease_for)).await.unwrap().is_empty(),
         "a leased target is not claimed again"
     );
     let c1 = &claims[0];
@@ -203,7 +241,7 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
 
     // Fencing: a lease that expired and was taken over cannot write.
     let short = scheduler.heartbeat(&c2.lease, Duration::ZERO).await.unwrap();
-    let taken = scheduler.claim(&claim_req(&platform, "w2", 10, lease_for)).await.unwrap();
+    let taken = scheduler.claim(&claim_req(platform, "w2", 10, lease_for)).await.unwrap();
     assert_eq!(taken.len(), 1, "an expired lease is claimed by another worker");
     let t = &taken[0];
     assert_eq!(t.record.id, c2.record.id);
@@ -230,7 +268,7 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
         .await
         .unwrap();
     assert_eq!(r.state, TargetState::Processing);
-    let polls = scheduler.claim(&claim_req(&platform, "w3", 10, lease_for)).await.unwrap();
+    let polls = scheduler.claim(&claim_req(platform, "w3", 10, lease_for)).await.unwrap();
     assert_eq!(polls.len(), 1);
     assert_eq!(polls[0].kind, ClaimKind::Poll, "a processing target is claimed for polling");
     let r = scheduler
@@ -243,7 +281,7 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     assert_eq!(r.state, TargetState::Unknown);
     assert!(r.last_error.is_some());
     assert_eq!(r.attempts, 2, "an unknown outcome stores its attempt count");
-    let rec = scheduler.claim(&claim_req(&platform, "w3", 10, lease_for)).await.unwrap();
+    let rec = scheduler.claim(&claim_req(platform, "w3", 10, lease_for)).await.unwrap();
     assert_eq!(rec.len(), 1);
     assert_eq!(rec[0].kind, ClaimKind::Reconcile);
     let r = scheduler
@@ -256,14 +294,27 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     assert_eq!(r.state, TargetState::Scheduled);
     assert_eq!(r.attempts, 2);
     assert!(
-        scheduler.claim(&claim_req(&platform, "w3", 10, lease_for)).await.unwrap().is_empty(),
+        scheduler.claim(&claim_req(platform, "w3", 10, lease_for)).await.unwrap().is_empty(),
         "a retry waits for its time"
     );
+    (due1, later, now)
+}
 
+/// Reschedule and cancel (at once, or recorded while the platform may be publishing), blocked
+/// targets and their return.
+async fn cancels_and_blocks(
+    scheduler: &dyn Scheduler,
+    platform: &PlatformId,
+    owner: &OwnerId,
+    lease_for: Duration,
+    due1: &TargetRecord,
+    later: &TargetRecord,
+    now: chrono::DateTime<Utc>,
+) {
     // Reschedule, cancel.
     let moved = scheduler.reschedule(later.id, now - chrono::Duration::seconds(1)).await.unwrap();
     assert_eq!(moved.state, TargetState::Scheduled);
-    let again = scheduler.claim(&claim_req(&platform, "w4", 10, lease_for)).await.unwrap();
+    let again = scheduler.claim(&claim_req(platform, "w4", 10, lease_for)).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].record.id, later.id, "a rescheduled target is claimable at its new time");
     // A cancel while the platform may be publishing is recorded; the attempt's outcome decides.
@@ -283,16 +334,16 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
         .unwrap();
     assert_eq!(r.state, TargetState::Cancelled, "nothing landed: the requested cancel ends it");
     assert!(
-        scheduler.claim(&claim_req(&platform, "w4", 10, lease_for)).await.unwrap().is_empty(),
+        scheduler.claim(&claim_req(platform, "w4", 10, lease_for)).await.unwrap().is_empty(),
         "a cancelled target is never claimed again"
     );
     assert!(matches!(scheduler.cancel(later.id).await, Err(Error::Conflict(_))), "an ended target cannot be cancelled");
 
     // Too late: the platform published it. It stays published, with its remote id.
     let other = OwnerId::new(format!("{}-late", owner.as_str()));
-    let late = record(&platform, &other, -1);
+    let late = record(platform, &other, -1);
     scheduler.enqueue(std::slice::from_ref(&late)).await.unwrap();
-    let c = scheduler.claim(&claim_req(&platform, "w4", 10, lease_for)).await.unwrap();
+    let c = scheduler.claim(&claim_req(platform, "w4", 10, lease_for)).await.unwrap();
     assert_eq!(c.len(), 1);
     assert!(scheduler.cancel(late.id).await.unwrap().cancel_requested_at.is_some());
     let r = scheduler
@@ -304,7 +355,7 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     assert!(got.published_despite_cancel(), "stored as published, cancel requested");
 
     // A scheduled target cancels at once, and a worker holding a stale claim of it cannot write.
-    let waiting = record(&platform, &other, 3600);
+    let waiting = record(platform, &other, 3600);
     scheduler.enqueue(std::slice::from_ref(&waiting)).await.unwrap();
     let cancelled = scheduler.cancel(waiting.id).await.unwrap();
     assert_eq!(cancelled.state, TargetState::Cancelled);
@@ -316,25 +367,25 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     assert!(matches!(scheduler.cancel(crate::TargetId::new()).await, Err(Error::NotFound(_))));
 
     // Blocked targets come back when the account is reconnected.
-    let blocked = record(&platform, &owner, -1);
+    let blocked = record(platform, owner, -1);
     scheduler.enqueue(std::slice::from_ref(&blocked)).await.unwrap();
-    let c = scheduler.claim(&claim_req(&platform, "w5", 10, lease_for)).await.unwrap();
+    let c = scheduler.claim(&claim_req(platform, "w5", 10, lease_for)).await.unwrap();
     assert_eq!(c.len(), 1);
     scheduler.complete(&c[0].lease, &Completion::Blocked { reason: "token revoked".into() }).await.unwrap();
-    assert!(scheduler.claim(&claim_req(&platform, "w5", 10, lease_for)).await.unwrap().is_empty(), "blocked waits");
+    assert!(scheduler.claim(&claim_req(platform, "w5", 10, lease_for)).await.unwrap().is_empty(), "blocked waits");
     assert_eq!(
         scheduler.unblock_account(blocked.account_id, Utc::now() - chrono::Duration::seconds(1)).await.unwrap(),
         1
     );
-    let c = scheduler.claim(&claim_req(&platform, "w5", 10, lease_for)).await.unwrap();
+    let c = scheduler.claim(&claim_req(platform, "w5", 10, lease_for)).await.unwrap();
     assert_eq!(c.len(), 1, "an unblocked target is claimable");
     assert_eq!(c[0].kind, ClaimKind::Publish, "blocked before anything was sent: published");
     scheduler.complete(&c[0].lease, &Completion::Failed(failure("rejected"))).await.unwrap();
 
     // Blocked midway (a checkpoint was saved): reconciled before anything is sent again.
-    let midway = record(&platform, &other, -1);
+    let midway = record(platform, &other, -1);
     scheduler.enqueue(std::slice::from_ref(&midway)).await.unwrap();
-    let c = scheduler.claim(&claim_req(&platform, "w5", 10, lease_for)).await.unwrap();
+    let c = scheduler.claim(&claim_req(platform, "w5", 10, lease_for)).await.unwrap();
     assert_eq!(c.len(), 1);
     scheduler
         .save_checkpoint(&c[0].lease, &Checkpoint::from_json(serde_json::json!({"create_sent": true})))
@@ -342,7 +393,7 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
         .unwrap();
     scheduler.complete(&c[0].lease, &Completion::Blocked { reason: "token revoked".into() }).await.unwrap();
     scheduler.unblock_account(midway.account_id, Utc::now() - chrono::Duration::seconds(1)).await.unwrap();
-    let c = scheduler.claim(&claim_req(&platform, "w5", 10, lease_for)).await.unwrap();
+    let c = scheduler.claim(&claim_req(platform, "w5", 10, lease_for)).await.unwrap();
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].kind, ClaimKind::Reconcile, "blocked midway: reconciled");
     scheduler
@@ -356,23 +407,15 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     assert_eq!(again.attempts, 0);
     assert!(again.cancel_requested_at.is_none(), "the earlier cancel request is forgotten");
     assert_eq!(scheduler.cancel(later.id).await.unwrap().state, TargetState::Cancelled);
+}
 
-    // Listing with filters.
-    let by_post = scheduler.list(&TargetFilter::post(due1.post_id)).await.unwrap();
-    assert_eq!(by_post.len(), 1);
-    let mut f = TargetFilter { owner: Some(owner.clone()), ..TargetFilter::default() };
-    assert_eq!(scheduler.list(&f).await.unwrap().len(), 4);
-    f = f.in_states(&["published", "failed"]);
-    assert_eq!(scheduler.list(&f).await.unwrap().len(), 2);
-    f.limit = Some(1);
-    assert_eq!(scheduler.list(&f).await.unwrap().len(), 1);
-    assert!(scheduler.next_due_at().await.unwrap().is_some(), "a scheduled target makes next_due_at known");
-
+/// Concurrent claimers never share a target.
+async fn concurrent_claims(scheduler: &dyn Scheduler, platform: &PlatformId, owner: &OwnerId, lease_for: Duration) {
     // Concurrent claimers never share a target.
-    let many: Vec<TargetRecord> = (0..60).map(|_| record(&platform, &owner, -1)).collect();
+    let many: Vec<TargetRecord> = (0..60).map(|_| record(platform, owner, -1)).collect();
     scheduler.enqueue(&many).await.unwrap();
     let claimers = (0..6).map(|i| {
-        let req = claim_req(&platform, &format!("c{i}"), 15, lease_for);
+        let req = claim_req(platform, &format!("c{i}"), 15, lease_for);
         async move { scheduler.claim(&req).await.unwrap() }
     });
     let mut claimed: Vec<_> = join_all(claimers).await.into_iter().flatten().map(|c| c.record.id).collect();
@@ -381,7 +424,10 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     claimed.dedup();
     assert_eq!(claimed.len(), n, "no target is claimed twice");
     assert!(n >= 15, "concurrent claimers make progress");
+}
 
+/// Budgets: spends, observed resets, batches judged in order.
+async fn budgets(scheduler: &dyn Scheduler, platform: &PlatformId) {
     // Budgets.
     use crate::ratelimit::{BudgetScope, budget_key, observed_key};
     let pid = PlatformId::new(platform.to_string());
@@ -418,22 +464,15 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
         "a batch's spends are stored"
     );
     assert!(scheduler.acquire_budgets(&[]).await.unwrap().is_empty());
+}
 
-    // Delete.
-    let removed =
-        scheduler.delete(&TargetFilter { owner: Some(owner.clone()), ..TargetFilter::default() }).await.unwrap();
-    assert_eq!(removed, 64);
-    assert!(scheduler.get(due1.id).await.unwrap().is_none());
-    assert!(
-        scheduler.claim(&claim_req(&platform, "w6", 100, lease_for)).await.unwrap().is_empty(),
-        "a deleted target is never claimed"
-    );
-
+/// Batch completion: every item is judged on its own lease.
+async fn batch_completion(scheduler: &dyn Scheduler, platform: &PlatformId, lease_for: Duration) {
     // Batch completion: every item is judged on its own lease.
     let owner2 = OwnerId::new(format!("conformance-{}", uuid::Uuid::new_v4()));
-    let batch: Vec<TargetRecord> = (0..3).map(|_| record(&platform, &owner2, -1)).collect();
+    let batch: Vec<TargetRecord> = (0..3).map(|_| record(platform, &owner2, -1)).collect();
     scheduler.enqueue(&batch).await.unwrap();
-    let c = scheduler.claim(&claim_req(&platform, "w6", 10, lease_for)).await.unwrap();
+    let c = scheduler.claim(&claim_req(platform, "w6", 10, lease_for)).await.unwrap();
     assert_eq!(c.len(), 3);
     let mut stale = c[2].lease.clone();
     stale.fencing_token += 7;
@@ -464,7 +503,7 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
         (&TargetState::InFlight, &Some(c[2].lease.clone())),
         "a stale item wrote nothing"
     );
-    let again = scheduler.claim(&claim_req(&platform, "w7", 10, lease_for)).await.unwrap();
+    let again = scheduler.claim(&claim_req(platform, "w7", 10, lease_for)).await.unwrap();
     let ids: Vec<_> = again.iter().map(|c| c.record.id).collect();
     assert_eq!(
         ids,
@@ -482,13 +521,16 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     assert!(scheduler.complete_many(&[]).await.unwrap().is_empty());
     let f = TargetFilter { owner: Some(owner2.clone()), ..TargetFilter::default() };
     assert_eq!(scheduler.delete(&f).await.unwrap(), 3);
+}
 
+/// Batched lease writes: heartbeat, checkpoint, both, and a stale lease in one call.
+async fn batch_lease_writes(scheduler: &dyn Scheduler, platform: &PlatformId, lease_for: Duration) {
     // Batched lease writes: heartbeat, checkpoint, both, and a stale lease in one call.
     let owner3 = OwnerId::new(format!("conformance-{}", uuid::Uuid::new_v4()));
-    let batch: Vec<TargetRecord> = (0..4).map(|_| record(&platform, &owner3, -1)).collect();
+    let batch: Vec<TargetRecord> = (0..4).map(|_| record(platform, &owner3, -1)).collect();
     scheduler.enqueue(&batch).await.unwrap();
     let short = Duration::from_millis(300);
-    let c = scheduler.claim(&claim_req(&platform, "w8", 10, short)).await.unwrap();
+    let c = scheduler.claim(&claim_req(platform, "w8", 10, short)).await.unwrap();
     assert_eq!(c.len(), 4);
     let mut stale = c[3].lease.clone();
     stale.fencing_token += 3;
@@ -522,13 +564,8 @@ pub async fn scheduler_conformance(scheduler: &dyn Scheduler) {
     // Once the short leases are over, only the two never extended are claimable again: the
     // extended ones stay with their holder, in the queue too.
     tokio::time::sleep(short + Duration::from_millis(50)).await;
-    let mut again: Vec<_> = scheduler
-        .claim(&claim_req(&platform, "w9", 10, lease_for))
-        .await
-        .unwrap()
-        .iter()
-        .map(|c| c.record.id)
-        .collect();
+    let mut again: Vec<_> =
+        scheduler.claim(&claim_req(platform, "w9", 10, lease_for)).await.unwrap().iter().map(|c| c.record.id).collect();
     again.sort();
     let mut want = vec![c[1].record.id, c[3].record.id];
     want.sort();
