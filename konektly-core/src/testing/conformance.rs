@@ -16,7 +16,7 @@ use crate::model::{
     Account, AccountStatus, Checkpoint, Content, FailureRecord, Post, PublishOutcome, RemotePost, Target,
     TargetOptions, TargetRecord, TargetState, TokenSet,
 };
-use crate::platform::{MemoryCheckpoints, PendingAuthorization, Platform, PublishContext};
+use crate::platform::{Capabilities, MemoryCheckpoints, PendingAuthorization, Platform, PublishContext};
 use crate::scheduler::{ClaimKind, ClaimRequest, Completion, Scheduler, TargetFilter};
 use crate::secret::{AccessToken, PkceVerifier, RefreshToken};
 use crate::store::TokenStore;
@@ -608,7 +608,14 @@ pub async fn platform_conformance(platform: &dyn Platform, case: PlatformCase) {
         assert!(!debug.contains(s.as_str()), "the platform's Debug output shows a secret");
     }
 
-    // Validation: the sample is valid; too long a text is caught with every other violation.
+    validation_rules(platform, &case, &caps);
+    declared_limits_enforced(platform, &case, &caps);
+    authorization_rules(platform);
+    publish_sample(platform, &case, &caps).await;
+}
+
+/// Validation: the sample is valid; too long a text is caught with every other violation.
+fn validation_rules(platform: &dyn Platform, case: &PlatformCase, caps: &Capabilities) {
     let v = platform.validate(&case.content, &case.options);
     assert!(v.is_empty(), "the sample content must be valid, got {v:?}");
     let mut long = case.content.clone();
@@ -625,8 +632,10 @@ pub async fn platform_conformance(platform: &dyn Platform, case: PlatformCase) {
         assert!(v.iter().any(|v| v.code == "text_too_long"), "every violation is listed at once");
         assert!(v.iter().any(|v| v.field.starts_with("media")), "too large a file is a media violation: {v:?}");
     }
+}
 
-    // The declared limits and the validator agree: every declared bound is enforced.
+/// The declared limits and the validator agree: every declared bound is enforced.
+fn declared_limits_enforced(platform: &dyn Platform, case: &PlatformCase, caps: &Capabilities) {
     for limits in &caps.media {
         let Some(mime) = limits.mime_types.first().and_then(|t| t.parse::<mime::Mime>().ok()) else { continue };
         let item = |f: &dyn Fn(&mut crate::Media)| {
@@ -658,8 +667,10 @@ pub async fn platform_conformance(platform: &dyn Platform, case: PlatformCase) {
             assert!(has(&v, "video_too_long"), "declared max duration {max:?} is enforced: {v:?}");
         }
     }
+}
 
-    // Authorization request: state and PKCE.
+/// Authorization request: state and PKCE.
+fn authorization_rules(platform: &dyn Platform) {
     let redirect = Url::parse("https://app.example/callback").unwrap();
     let req = platform.authorization_request(&redirect).expect("authorization_request");
     assert!(req.state.len() >= 22, "the state carries at least 128 random bits");
@@ -672,8 +683,10 @@ pub async fn platform_conformance(platform: &dyn Platform, case: PlatformCase) {
     }
     let again = platform.authorization_request(&redirect).unwrap();
     assert_ne!(again.state, req.state, "every request has a fresh state");
+}
 
-    // Publish the sample, polling if the platform works asynchronously.
+/// Publishes the sample, polling if the platform works asynchronously.
+async fn publish_sample(platform: &dyn Platform, case: &PlatformCase, caps: &Capabilities) {
     let saver = MemoryCheckpoints::new();
     let target = crate::TargetId::new();
     let mut checkpoint = Checkpoint::default();
