@@ -1,5 +1,9 @@
 //! Shared helpers: a builder pointed at the mock server, accounts, contexts, and matchers for
 //! form and multipart bodies.
+#![allow(dead_code)]
+
+pub mod facebook;
+pub mod instagram;
 
 use std::sync::Arc;
 use std::time::Duration;
