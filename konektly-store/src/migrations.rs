@@ -177,6 +177,33 @@ pub(crate) fn check_not_newer(found: Option<i64>) -> konektly_core::Result<()> {
     }
 }
 
+/// Inside an open migration transaction: creates `konektly_schema`, refuses a newer schema, and
+/// applies (and records) every migration of `list` above the stored version. Both backends run
+/// it; each opens its transaction its own way (an advisory lock, `BEGIN IMMEDIATE`).
+pub(crate) async fn apply<D: crate::sql::Dialect>(
+    tx: &mut sqlx::Transaction<'static, D>,
+    list: &[Migration],
+) -> konektly_core::Result<()> {
+    use crate::common::{ReadRow, db_err};
+    use crate::sql::args;
+    D::tx_execute(tx, SCHEMA_TABLE.into(), Vec::new()).await.map_err(db_err("creating konektly_schema"))?;
+    let row = D::tx_fetch_optional(tx, "SELECT MAX(version) AS v FROM konektly_schema".into(), Vec::new())
+        .await
+        .map_err(db_err("reading the schema version"))?;
+    let found = row.map(|r| r.opt_int("v")).transpose().map_err(db_err("reading the schema version"))?.flatten();
+    check_not_newer(found)?;
+    for m in list.iter().filter(|m| Some(m.version) > found) {
+        for s in m.statements {
+            D::tx_execute(tx, (*s).to_owned(), Vec::new()).await.map_err(db_err("migrating"))?;
+        }
+        let sql = "INSERT INTO konektly_schema (version, applied_at_ns) VALUES ($1, $2)";
+        D::tx_execute(tx, sql.into(), args![m.version, crate::codec::ns(chrono::Utc::now())])
+            .await
+            .map_err(db_err("recording a migration"))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use konektly_core::{
@@ -244,31 +271,4 @@ mod tests {
         let ids: Vec<_> = claims.iter().map(|c| (c.record.id, c.kind)).collect();
         assert_eq!(ids, vec![(record.id, ClaimKind::Publish)], "only the scheduled target is queued");
     }
-}
-
-/// Inside an open migration transaction: creates `konektly_schema`, refuses a newer schema, and
-/// applies (and records) every migration of `list` above the stored version. Both backends run
-/// it; each opens its transaction its own way (an advisory lock, `BEGIN IMMEDIATE`).
-pub(crate) async fn apply<D: crate::sql::Dialect>(
-    tx: &mut sqlx::Transaction<'static, D>,
-    list: &[Migration],
-) -> konektly_core::Result<()> {
-    use crate::common::{ReadRow, db_err};
-    use crate::sql::args;
-    D::tx_execute(tx, SCHEMA_TABLE.into(), Vec::new()).await.map_err(db_err("creating konektly_schema"))?;
-    let row = D::tx_fetch_optional(tx, "SELECT MAX(version) AS v FROM konektly_schema".into(), Vec::new())
-        .await
-        .map_err(db_err("reading the schema version"))?;
-    let found = row.map(|r| r.opt_int("v")).transpose().map_err(db_err("reading the schema version"))?.flatten();
-    check_not_newer(found)?;
-    for m in list.iter().filter(|m| Some(m.version) > found) {
-        for s in m.statements {
-            D::tx_execute(tx, (*s).to_owned(), Vec::new()).await.map_err(db_err("migrating"))?;
-        }
-        let sql = "INSERT INTO konektly_schema (version, applied_at_ns) VALUES ($1, $2)";
-        D::tx_execute(tx, sql.into(), args![m.version, crate::codec::ns(chrono::Utc::now())])
-            .await
-            .map_err(db_err("recording a migration"))?;
-    }
-    Ok(())
 }

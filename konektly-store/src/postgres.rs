@@ -476,7 +476,7 @@ impl Scheduler for PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err("claiming targets"))?;
-        claimed_from_rows(&self.keys, rows.iter().map(|r| target_row(r)).collect::<Result<Vec<_>>>()?)
+        claimed_from_rows(&self.keys, rows.iter().map(target_row).collect::<Result<Vec<_>>>()?)
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {

@@ -387,7 +387,7 @@ impl Scheduler for SqliteStore {
             .map_err(db_err("dropping orphaned queue rows"))?;
         }
         tx.commit().await.map_err(db_err("committing a claim"))?;
-        claimed_from_rows(&self.keys, rows.iter().map(|r| target_row(r)).collect::<Result<Vec<_>>>()?)
+        claimed_from_rows(&self.keys, rows.iter().map(target_row).collect::<Result<Vec<_>>>()?)
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease> {
