@@ -1,12 +1,11 @@
 //! Through konektly's engine: the declared budgets space a burst of posts, a refused token is
-//! refreshed once, and the core conformance suite.
+//! refreshed once.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use konektly_core::testing::{PlatformCase, platform_conformance};
 use konektly_core::{
     AccountStatus, Content, EngineConfig, Event, Konektly, MemoryScheduler, MemoryTokenStore, Platform, Post, Target,
     TargetState, TokenStore,
@@ -216,44 +215,6 @@ async fn a_refused_token_is_refreshed_once_then_the_account_must_reconnect() {
         "rft.rotated00000000000000000000000000000000000000000000000000",
         "the rotated refresh token was kept"
     );
-}
-
-#[tokio::test]
-async fn the_platform_passes_core_conformance() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v2/post/publish/creator_info/query/"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(fixture("creator_info.json")))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/post/publish/video/init/"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(fixture_with(
-                "video_init.json",
-                &[("upload_url", &format!("{}/upload/v1", server.uri()))],
-            )),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path("/upload/v1"))
-        .and(header("content-range", "bytes 0-999/1000"))
-        .respond_with(ResponseTemplate::new(201))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v2/post/publish/status/fetch/"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(fixture("status_complete.json")))
-        .mount(&server)
-        .await;
-    let p = platform(&server);
-    let mut case = PlatformCase::new(account(), Content::text("hello").with_media(video(1000)));
-    case.options = options(public());
-    case.secrets = vec![CLIENT_SECRET.into()];
-    case.max_polls = 3;
-    platform_conformance(&p, case).await;
 }
 
 #[tokio::test]

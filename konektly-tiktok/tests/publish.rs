@@ -466,30 +466,6 @@ async fn a_creator_who_cannot_post_now_gets_a_clear_error() {
     assert!(e.to_string().contains("202611290809LOGID0000000000000000"));
 }
 
-#[tokio::test]
-async fn invalid_posts_are_refused_before_any_call() {
-    let server = MockServer::start().await;
-    let content = Content::text("x".repeat(2201)).with_media(video(10));
-    let r = run(
-        &platform(&server),
-        &account(),
-        &content,
-        &TargetOptions::none(),
-        Checkpoint::default(),
-        None,
-        Call::Publish,
-    )
-    .await;
-    match r.result {
-        Err(Error::InvalidPost(v)) => {
-            let codes: Vec<&str> = v.iter().map(|v| v.code.as_str()).collect();
-            assert!(codes.contains(&"text_too_long") && codes.contains(&"privacy_level_required"), "{codes:?}");
-        }
-        other => panic!("{other:?}"),
-    }
-    assert!(server.received_requests().await.unwrap().is_empty());
-}
-
 fn uploaded_checkpoint() -> Checkpoint {
     Checkpoint::from_json(json!({
         "init_sent": true, "kind": "direct_video", "source": "FILE_UPLOAD", "publish_id": PUBLISH_ID,

@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::Utc;
 use common::*;
 use konektly_core::ratelimit::BudgetScope;
-use konektly_core::testing::{PlatformCase, platform_conformance};
 use konektly_core::{
     Checkpoint, Content, Error, Media, Platform, PlatformId, PublishOutcome, Reconciliation, RemotePost, TargetOptions,
     ThreadItem,
@@ -20,10 +19,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn bearer() -> (&'static str, String) {
     ("authorization", format!("Bearer {TOKEN}"))
-}
-
-fn created(id: &str, text: &str) -> ResponseTemplate {
-    ResponseTemplate::new(201).set_body_json(json!({"data": {"id": id, "text": text, "edit_history_tweet_ids": [id]}}))
 }
 
 async fn expect_tweet(server: &MockServer, body: Value, id: &str) {
@@ -725,15 +720,6 @@ async fn a_refused_token_is_reported_without_the_token() {
 }
 
 #[tokio::test]
-async fn an_invalid_post_is_refused_before_any_request() {
-    let server = MockServer::start().await;
-    let x = platform(&server.uri());
-    let run = publish(&x, &Content::text("故".repeat(141)), &TargetOptions::none()).await;
-    assert!(matches!(&run.result, Err(Error::InvalidPost(v)) if v[0].code == "text_too_long"));
-    assert!(server.received_requests().await.unwrap().is_empty());
-}
-
-#[tokio::test]
 async fn delete_removes_every_item_and_accepts_already_gone() {
     let server = MockServer::start().await;
     let x = platform(&server.uri());
@@ -827,25 +813,4 @@ async fn errors_of_the_other_endpoints_are_mapped() {
         matches!(&rec.result, Err(Error::RateLimited { retry_at: Some(t), .. }) if t.timestamp().to_string() == reset)
     );
     assert_eq!(rec.checkpoint.as_json()["posting"], json!(0), "still in flight: it must be looked for again");
-}
-
-#[tokio::test]
-async fn platform_conformance_suite() {
-    let server = MockServer::start().await;
-    let x = konektly_twitter::XBuilder::new()
-        .with_client_id("client-abc")
-        .with_client_secret("conformance-secret-value")
-        .with_base_url(server.uri())
-        .build()
-        .unwrap();
-    Mock::given(method("POST"))
-        .and(path("/2/tweets"))
-        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-        .and(body_json(json!({"text": "Hello from the conformance suite"})))
-        .respond_with(created("1900000000000000001", "Hello from the conformance suite"))
-        .mount(&server)
-        .await;
-    let mut case = PlatformCase::new(account(), Content::text("Hello from the conformance suite"));
-    case.secrets = vec!["conformance-secret-value".into()];
-    platform_conformance(&x, case).await;
 }

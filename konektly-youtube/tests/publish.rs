@@ -9,9 +9,7 @@ use std::io::ErrorKind;
 use chrono::{TimeZone, Utc};
 use common::*;
 use konektly_core::ratelimit::BudgetScope;
-use konektly_core::{
-    Checkpoint, Content, Error, Media, Platform, PublishOutcome, Reconciliation, RemotePost, TargetOptions,
-};
+use konektly_core::{Checkpoint, Content, Error, Media, Platform, PublishOutcome, Reconciliation, RemotePost};
 use konektly_youtube::{License, Privacy, YouTubeOptions};
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path, query_param, query_param_is_missing};
@@ -22,14 +20,6 @@ const UPLOAD_PATH: &str = "/upload/youtube/v3/videos";
 
 fn options() -> YouTubeOptions {
     YouTubeOptions { title: Some("Release notes".into()), ..YouTubeOptions::default() }
-}
-
-fn content(len: usize) -> Content {
-    Content::text("What we shipped this week.").with_media(video(len))
-}
-
-fn opts(o: &YouTubeOptions) -> TargetOptions {
-    TargetOptions::new(o).unwrap()
 }
 
 fn session_uri(server: &MockServer, id: &str) -> String {
@@ -448,26 +438,6 @@ async fn a_refused_token_mid_upload_keeps_the_checkpoint_for_the_retry() {
     assert!(matches!(out.unwrap_err(), Error::AccessTokenRejected { .. }));
     assert_eq!(cp.as_json()["offset"], json!(262_144));
     assert_eq!(cp.as_json()["session_uri"], json!({"$secret": session_uri(&server, "s1")}));
-}
-
-#[tokio::test]
-async fn an_invalid_post_sends_nothing() {
-    let server = MockServer::start().await;
-    let a = account();
-    let c = content(1000);
-    let bad = YouTubeOptions {
-        title: Some("<b>bold</b>".into()),
-        privacy: Some(Privacy::Public),
-        publish_at: Some(Utc::now() + chrono::Duration::days(1)),
-        ..YouTubeOptions::default()
-    };
-    let (out, _, _) =
-        with_ctx(&a, &c, &opts(&bad), Checkpoint::default(), async |ctx| platform(&server.uri()).publish(ctx).await)
-            .await;
-    let Err(Error::InvalidPost(v)) = out else { panic!("expected InvalidPost") };
-    let codes: Vec<_> = v.iter().map(|v| v.code.as_str()).collect();
-    assert_eq!(codes, vec!["title_invalid_characters", "publish_at_requires_private"]);
-    assert!(server.received_requests().await.unwrap().is_empty());
 }
 
 #[tokio::test]

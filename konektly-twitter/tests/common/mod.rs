@@ -152,3 +152,8 @@ pub fn png_bytes(len: usize, fill: u8) -> Vec<u8> {
 pub fn reset_in_an_hour() -> String {
     (Utc::now() + chrono::Duration::hours(1)).timestamp().to_string()
 }
+
+pub fn created(id: &str, text: &str) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(201)
+        .set_body_json(serde_json::json!({"data": {"id": id, "text": text, "edit_history_tweet_ids": [id]}}))
+}

@@ -10,7 +10,7 @@ use konektly_core::{
     AccessToken, Account, AccountId, AccountStatus, Checkpoint, Content, HttpConfig, Media, MemoryCheckpoints, OwnerId,
     PlatformId, PublishContext, RefreshToken, TargetId, TargetOptions, TokenSet,
 };
-use konektly_youtube::{SCOPE_READONLY, SCOPE_UPLOAD, YouTubeBuilder, YouTubePlatform};
+use konektly_youtube::{SCOPE_READONLY, SCOPE_UPLOAD, YouTubeBuilder, YouTubeOptions, YouTubePlatform};
 use wiremock::{Match, Request};
 
 pub const CLIENT_SECRET: &str = "GOCSPX-test-client-secret";
@@ -142,4 +142,12 @@ pub async fn requests(server: &wiremock::MockServer, method: &str, path: &str) -
 
 pub fn header_of(r: &Request, name: &str) -> Option<String> {
     r.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
+}
+
+pub fn content(len: usize) -> Content {
+    Content::text("What we shipped this week.").with_media(video(len))
+}
+
+pub fn opts(o: &YouTubeOptions) -> TargetOptions {
+    TargetOptions::new(o).unwrap()
 }
