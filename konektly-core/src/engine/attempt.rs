@@ -143,8 +143,10 @@ impl Konektly {
         let sink = BudgetSink::default();
         let (kind_now, result) = match self.run_platform(record, platform.as_ref(), account, kind, keeper, &sink).await
         {
-            Run::Ended(completion) => {
-                self.flush_reports(&sink, &platform.id(), account_id).await;
+            Run::Ended { completion, flush } => {
+                if flush {
+                    self.flush_reports(&sink, &platform.id(), account_id).await;
+                }
                 return Some(completion);
             }
             Run::Answered { kind, result } => (kind, result),
@@ -233,7 +235,7 @@ impl Konektly {
             checkpoint = ctx.checkpoint().clone();
             drop(ctx);
             let r = match call {
-                Call::Ended(completion) => return Run::Ended(completion),
+                Call::Ended { completion, flush } => return Run::Ended { completion, flush },
                 Call::PublishAgain => {
                     kind_now = ClaimKind::Publish;
                     continue;
@@ -276,7 +278,7 @@ impl Konektly {
                 Ok(Reconciliation::Processing { poll_after }) => {
                     Call::Answered(Ok(PublishOutcome::Processing { poll_after, detail: None }))
                 }
-                Ok(Reconciliation::Unknowable { reason }) => Call::Ended(Completion::Failed(FailureRecord {
+                Ok(Reconciliation::Unknowable { reason }) => Call::ended(Completion::Failed(FailureRecord {
                     kind: crate::error::ErrorKind::OutcomeUnknown,
                     code: Some("outcome_unknowable".into()),
                     message: format!(
@@ -288,7 +290,12 @@ impl Konektly {
                 })),
                 // Nothing landed and a cancel waits: stop here (recorded as cancelled).
                 Ok(Reconciliation::NotFound) if record.cancel_requested_at.is_some() => {
-                    Call::Ended(Completion::Retry { at: Utc::now(), error: None, attempts: record.attempts })
+                    // (As before the engine was split, this call's rate-limit reports are not
+                    // recorded.)
+                    Call::Ended {
+                        completion: Completion::Retry { at: Utc::now(), error: None, attempts: record.attempts },
+                        flush: false,
+                    }
                 }
                 // Nothing landed: publishing again is safe, from the saved checkpoint.
                 Ok(Reconciliation::NotFound) => Call::PublishAgain,
@@ -370,18 +377,28 @@ impl Konektly {
 
 /// How one run of the platform ended.
 enum Run {
-    /// The attempt ends here, as this.
-    Ended(Completion),
+    /// The attempt ends here, as this; `flush`: the rate-limit reports are recorded first.
+    Ended { completion: Completion, flush: bool },
     /// The platform answered a call of this kind.
     Answered { kind: ClaimKind, result: Result<PublishOutcome> },
 }
 
 /// How one call ended.
 enum Call {
-    Ended(Completion),
+    Ended {
+        completion: Completion,
+        flush: bool,
+    },
     /// A reconciliation found nothing: publish from the checkpoint.
     PublishAgain,
     Answered(Result<PublishOutcome>),
+}
+
+impl Call {
+    /// Ends the attempt as `completion`, recording the rate-limit reports first.
+    fn ended(completion: Completion) -> Self {
+        Call::Ended { completion, flush: true }
+    }
 }
 
 struct EventProgress(broadcast::Sender<Event>);
