@@ -504,14 +504,8 @@ impl<D: TokenDialect> OAuthClient<D> {
             params.push(("code_verifier", v.expose()));
         }
         params.extend_from_slice(extra);
-        self.request(TokenRequest {
-            url: None,
-            method: self.method,
-            params,
-            credentials: Credentials::Client,
-            step: TokenStep { grant: Grant::Code, kind: CallKind::Create, what: "exchanging the code" },
-        })
-        .await
+        let step = TokenStep { grant: Grant::Code, kind: CallKind::Create, what: "exchanging the code" };
+        self.at_token_url(params, step).await
     }
 
     /// [`exchange`](Self::exchange), the tokens only.
@@ -530,14 +524,14 @@ impl<D: TokenDialect> OAuthClient<D> {
     pub async fn refresh_grant(&self, refresh_token: &RefreshToken, extra: &[(&str, &str)]) -> Result<TokenAnswer> {
         let mut params = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose())];
         params.extend_from_slice(extra);
-        self.request(TokenRequest {
-            url: None,
-            method: self.method,
-            params,
-            credentials: Credentials::Client,
-            step: TokenStep { grant: Grant::Refresh, kind: self.refresh_kind, what: "refreshing the token" },
-        })
-        .await
+        let step = TokenStep { grant: Grant::Refresh, kind: self.refresh_kind, what: "refreshing the token" };
+        self.at_token_url(params, step).await
+    }
+
+    /// A request to the configured token URL, as configured, with the client's credentials.
+    async fn at_token_url(&self, params: Vec<(&str, &str)>, step: TokenStep<'_>) -> Result<TokenAnswer> {
+        let request = TokenRequest { url: None, method: self.method, params, credentials: Credentials::Client, step };
+        self.request(request).await
     }
 
     /// [`refresh_grant`](Self::refresh_grant), the tokens only.
