@@ -97,6 +97,19 @@ impl StateName {
         matches!(self, StateName::Scheduled | StateName::Blocked)
     }
 
+    /// Whether nothing more will happen to a target in this state: `published`, `failed`,
+    /// `cancelled`.
+    pub fn is_final(self) -> bool {
+        matches!(self, StateName::Published | StateName::Failed | StateName::Cancelled)
+    }
+
+    /// Whether a target in this state may be rescheduled (a new start): every state in which
+    /// nothing of it is at the platform or on its way there — `scheduled`, `blocked`, `failed`,
+    /// `cancelled`.
+    pub fn reschedulable(self) -> bool {
+        matches!(self, StateName::Scheduled | StateName::Blocked | StateName::Failed | StateName::Cancelled)
+    }
+
     /// What a claim of a target in this state is for, once it is due (see [`claim_kind`]).
     pub fn claim(self) -> Option<ClaimKind> {
         match self {

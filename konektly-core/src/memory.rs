@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 use crate::id::{AccountId, OwnerId, PlatformId, TargetId};
-use crate::lifecycle::{apply_claim, apply_completion, cancels_at_once, claim_kind};
+use crate::lifecycle::{StateName, apply_claim, apply_completion, cancels_at_once, claim_kind};
 use crate::model::{Account, Checkpoint, Lease, TargetRecord, TargetState};
 use crate::platform::PendingAuthorization;
 use crate::ratelimit::{BudgetKey, BudgetState};
@@ -190,12 +190,9 @@ impl Scheduler for MemoryScheduler {
     async fn reschedule(&self, id: TargetId, at: DateTime<Utc>) -> Result<TargetRecord> {
         let mut map = self.targets.lock().unwrap();
         let e = map.get_mut(&id).ok_or_else(|| Error::NotFound(format!("target {id}")))?;
-        match e.record.state {
-            TargetState::Scheduled
-            | TargetState::Blocked { .. }
-            | TargetState::Failed { .. }
-            | TargetState::Cancelled => {}
-            ref s => return Err(Error::Conflict(format!("target {id} cannot be rescheduled while {}", s.name()))),
+        if !StateName::of(&e.record.state).reschedulable() {
+            let s = e.record.state.name();
+            return Err(Error::Conflict(format!("target {id} cannot be rescheduled while {s}")));
         }
         e.record.state = TargetState::Scheduled;
         e.record.due_at = at;

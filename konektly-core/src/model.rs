@@ -548,7 +548,7 @@ impl TargetState {
 
     /// Whether nothing more will happen to it.
     pub fn is_final(&self) -> bool {
-        matches!(self, TargetState::Published { .. } | TargetState::Failed { .. } | TargetState::Cancelled)
+        crate::lifecycle::StateName::of(self).is_final()
     }
 }
 

@@ -413,11 +413,11 @@ impl CompletionPatch {
     }
 }
 
-/// `'scheduled', 'blocked'`: the states a waiting cancel ends (see
-/// [`StateName::cancels_at_once`]), as an SQL list.
-fn cancelled_states_sql() -> String {
+/// The states for which `pred` holds, as an SQL list (`'scheduled', 'blocked'` for
+/// [`StateName::cancels_at_once`]): the stores' SQL names states through the lifecycle's rules.
+pub(crate) fn states_sql(pred: impl Fn(StateName) -> bool) -> String {
     let names: Vec<String> =
-        StateName::ALL.into_iter().filter(|s| s.cancels_at_once()).map(|s| format!("'{}'", s.as_str())).collect();
+        StateName::ALL.into_iter().filter(|s| pred(*s)).map(|s| format!("'{}'", s.as_str())).collect();
     names.join(", ")
 }
 
@@ -425,7 +425,7 @@ fn cancelled_states_sql() -> String {
 /// backends); the caller keeps `konektly_queue` in step. A waiting cancel ends a target that the
 /// completion leaves in a state it [cancels at once](StateName::cancels_at_once).
 pub(crate) fn complete_sql(cols: &str) -> String {
-    let cancels = cancelled_states_sql();
+    let cancels = states_sql(StateName::cancels_at_once);
     format!(
         "UPDATE konektly_targets SET state = CASE WHEN cancel_requested_ns IS NOT NULL AND $1 IN ({cancels}) \
          THEN 'cancelled' ELSE $1 END, \
@@ -488,6 +488,8 @@ mod lifecycle_sql {
              updated_at_ns = $3"
         );
         assert!(complete_sql("id").contains("AND $1 IN ('scheduled', 'blocked') THEN 'cancelled'"));
+        assert_eq!(states_sql(StateName::is_final), "'published', 'failed', 'cancelled'");
+        assert_eq!(states_sql(StateName::reschedulable), "'scheduled', 'failed', 'blocked', 'cancelled'");
         // The queue's claim time, as before the lifecycle module.
         for (state, due, lease, want) in [
             (TargetState::InFlight, 5, Some(9), Some(9)),

@@ -333,11 +333,12 @@ impl PostgresStore {
             errors.push(p.last_error);
             claimables.push(p.claimable);
         }
+        let cancels = crate::codec::states_sql(konektly_core::StateName::cancels_at_once);
         let sql = format!(
             "WITH d AS (DELETE FROM konektly_queue WHERE id = ANY($1) RETURNING id, claim_at_ns, platform, leased_until_ns), \
              t AS (UPDATE konektly_targets t SET \
-               state = CASE WHEN t.cancel_requested_ns IS NOT NULL AND u.state IN ('scheduled', 'blocked') THEN 'cancelled' ELSE u.state END, \
-               state_detail = CASE WHEN t.cancel_requested_ns IS NOT NULL AND u.state IN ('scheduled', 'blocked') THEN NULL ELSE u.detail END, \
+               state = CASE WHEN t.cancel_requested_ns IS NOT NULL AND u.state IN ({cancels}) THEN 'cancelled' ELSE u.state END, \
+               state_detail = CASE WHEN t.cancel_requested_ns IS NOT NULL AND u.state IN ({cancels}) THEN NULL ELSE u.detail END, \
                due_at_ns = COALESCE(u.due, t.due_at_ns), attempts = COALESCE(u.attempts, t.attempts), \
                last_error = CASE WHEN u.set_error = 1 THEN u.error ELSE t.last_error END, \
                lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $11 \

@@ -1,8 +1,8 @@
 //! Key rotation and the data-rights operations of both backends: export, erasure, retention.
 
-use konektly_core::{AccountId, Checkpoint, Error, Result, Scheduler, TargetFilter};
+use konektly_core::{AccountId, Checkpoint, Error, Result, Scheduler, StateName, TargetFilter};
 
-use crate::codec::{from_ns, ns, parse_id};
+use crate::codec::{from_ns, ns, parse_id, states_sql};
 use crate::common::{ReadRow, db_err};
 use crate::crypto::{account_aad, crypto_error, pending_aad};
 use crate::sql::{Dialect, SqlStore, args};
@@ -141,12 +141,12 @@ pub(crate) async fn erase_account<S: SqlStore>(s: &S, id: AccountId, policy: Era
     let sql = "DELETE FROM konektly_queue WHERE id IN (SELECT id FROM konektly_targets WHERE account_id = $1)";
     S::Db::tx_execute(&mut tx, sql.into(), args![sid.as_str()]).await.map_err(db_err("erasing queued targets"))?;
     let sql = if policy.keep_post_history {
-        "DELETE FROM konektly_targets WHERE account_id = $1 AND state NOT IN ('published', 'failed', 'cancelled')"
+        let finished = states_sql(StateName::is_final);
+        format!("DELETE FROM konektly_targets WHERE account_id = $1 AND state NOT IN ({finished})")
     } else {
-        "DELETE FROM konektly_targets WHERE account_id = $1"
+        "DELETE FROM konektly_targets WHERE account_id = $1".to_owned()
     };
-    let targets =
-        S::Db::tx_execute(&mut tx, sql.into(), args![sid.as_str()]).await.map_err(db_err("erasing targets"))?;
+    let targets = S::Db::tx_execute(&mut tx, sql, args![sid.as_str()]).await.map_err(db_err("erasing targets"))?;
     let sql = "DELETE FROM konektly_pending WHERE reconnect = $1";
     let pending = S::Db::tx_execute(&mut tx, sql.into(), args![sid.as_str()])
         .await
@@ -168,8 +168,9 @@ pub(crate) async fn erase_account<S: SqlStore>(s: &S, id: AccountId, policy: Era
 /// deleted.
 pub(crate) async fn purge_published_before<S: SqlStore>(s: &S, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
     let t = ns(before);
-    let sql = "DELETE FROM konektly_targets WHERE state IN ('published', 'failed', 'cancelled') AND updated_at_ns < $1";
-    let n = S::Db::execute(s.writer(), sql.into(), args![t]).await.map_err(db_err("purging targets"))?;
+    let finished = states_sql(StateName::is_final);
+    let sql = format!("DELETE FROM konektly_targets WHERE state IN ({finished}) AND updated_at_ns < $1");
+    let n = S::Db::execute(s.writer(), sql, args![t]).await.map_err(db_err("purging targets"))?;
     let sql = "DELETE FROM konektly_pending WHERE expires_at_ns < $1";
     S::Db::execute(s.writer(), sql.into(), args![t]).await.map_err(db_err("purging pending authorizations"))?;
     Ok(n)

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use konektly_core::{AccountId, Checkpoint, Error, Lease, Result, TargetFilter, TargetId, TargetRecord};
+use konektly_core::{AccountId, Checkpoint, Error, Lease, Result, StateName, TargetFilter, TargetId, TargetRecord};
 
+use crate::codec::states_sql;
 use crate::codec::{
     TARGET_COLS, TARGET_INSERT_ARITY, TARGET_INSERT_COLS, TargetRow, expiry, from_ns, ns, seal_checkpoint,
 };
@@ -125,20 +126,24 @@ pub(crate) async fn cancel_row<S: SqlStore>(s: &S, id: TargetId) -> Result<Targe
     // Only a scheduled or blocked target leaves the queue and ends at once: one the platform
     // may be publishing already keeps its queue row, its lease and its state, and records the
     // request (its outcome decides; see `complete_sql`).
-    let sql = "DELETE FROM konektly_queue WHERE id = $1 AND EXISTS \
-               (SELECT 1 FROM konektly_targets WHERE id = $1 AND state IN ('scheduled', 'blocked'))";
-    S::Db::tx_execute(&mut tx, sql.into(), args![id.to_string()]).await.map_err(db_err("unqueueing a target"))?;
+    let at_once = states_sql(StateName::cancels_at_once);
+    let finished = states_sql(StateName::is_final);
+    let sql = format!(
+        "DELETE FROM konektly_queue WHERE id = $1 AND EXISTS \
+         (SELECT 1 FROM konektly_targets WHERE id = $1 AND state IN ({at_once}))"
+    );
+    S::Db::tx_execute(&mut tx, sql, args![id.to_string()]).await.map_err(db_err("unqueueing a target"))?;
     let sql = format!(
         "UPDATE konektly_targets SET \
-         cancel_requested_ns = CASE WHEN state IN ('scheduled', 'blocked') THEN cancel_requested_ns \
+         cancel_requested_ns = CASE WHEN state IN ({at_once}) THEN cancel_requested_ns \
            ELSE COALESCE(cancel_requested_ns, $1) END, \
-         lease_owner = CASE WHEN state IN ('scheduled', 'blocked') THEN NULL ELSE lease_owner END, \
-         lease_expires_ns = CASE WHEN state IN ('scheduled', 'blocked') THEN NULL ELSE lease_expires_ns END, \
-         fencing = CASE WHEN state IN ('scheduled', 'blocked') THEN fencing + 1 ELSE fencing END, \
-         state_detail = CASE WHEN state IN ('scheduled', 'blocked') THEN NULL ELSE state_detail END, \
-         state = CASE WHEN state IN ('scheduled', 'blocked') THEN 'cancelled' ELSE state END, \
+         lease_owner = CASE WHEN state IN ({at_once}) THEN NULL ELSE lease_owner END, \
+         lease_expires_ns = CASE WHEN state IN ({at_once}) THEN NULL ELSE lease_expires_ns END, \
+         fencing = CASE WHEN state IN ({at_once}) THEN fencing + 1 ELSE fencing END, \
+         state_detail = CASE WHEN state IN ({at_once}) THEN NULL ELSE state_detail END, \
+         state = CASE WHEN state IN ({at_once}) THEN 'cancelled' ELSE state END, \
          updated_at_ns = $1 \
-         WHERE id = $2 AND state NOT IN ('published', 'failed', 'cancelled') RETURNING {TARGET_COLS}"
+         WHERE id = $2 AND state NOT IN ({finished}) RETURNING {TARGET_COLS}"
     );
     let row = S::Db::tx_fetch_optional(&mut tx, sql, args![now, id.to_string()])
         .await
@@ -171,11 +176,12 @@ pub(crate) async fn reschedule_row<S: SqlStore>(s: &S, id: TargetId, at: DateTim
     let mut tx = s.write_tx("a reschedule").await?;
     let sql = "DELETE FROM konektly_queue WHERE id = $1";
     S::Db::tx_execute(&mut tx, sql.into(), args![id.to_string()]).await.map_err(db_err("unqueueing a target"))?;
+    let reschedulable = states_sql(StateName::reschedulable);
     let sql = format!(
         "UPDATE konektly_targets SET state = 'scheduled', state_detail = NULL, due_at_ns = $1, \
          lease_owner = NULL, lease_expires_ns = NULL, attempts = 0, cancel_requested_ns = NULL, \
          updated_at_ns = $2 \
-         WHERE id = $3 AND state IN ('scheduled', 'blocked', 'failed', 'cancelled') RETURNING {TARGET_COLS}"
+         WHERE id = $3 AND state IN ({reschedulable}) RETURNING {TARGET_COLS}"
     );
     let row = S::Db::tx_fetch_optional(&mut tx, sql, args![at, now, id.to_string()])
         .await
