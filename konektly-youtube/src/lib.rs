@@ -100,8 +100,8 @@ pub mod fuzzing {
         answer == "POST oauth2 token"
     }
 
-    /// Reads an answer to `answer` as the adapter does (`YouTubePlatform::call`, `token_call`
-    /// and `token_set`, `session_answer`). `Ok` holds what was understood, for people.
+    /// Reads an answer to `answer` as the adapter does (`YouTubePlatform::call`, core's OAuth
+    /// client in `GoogleTokens`, `session_answer`). `Ok` holds what was understood, for people.
     pub fn read(answer: &str, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<String> {
         let api = ApiResponse { status, headers: headers.clone(), body: body.to_vec().into() };
         let now = Utc::now();
