@@ -93,7 +93,8 @@ pub mod fuzzing {
     }
 
     /// Reads an answer to `answer` as the adapter does (`TikTokClient::call`, core's OAuth
-    /// client in `TikTokTokens`, `upload_chunk`, and what a status means). `Ok` holds what was understood, for people.
+    /// client in `TikTokTokens`, `upload_chunk`, and what a status means). `Ok` holds what was
+    /// understood, for people.
     pub fn read(answer: &str, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<String> {
         let kind = if creates(answer) { CallKind::Create } else { CallKind::Idempotent };
         let api = ApiResponse { status, headers: headers.clone(), body: body.to_vec().into() };
