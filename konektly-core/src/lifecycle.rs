@@ -145,6 +145,13 @@ impl std::str::FromStr for StateName {
     }
 }
 
+/// The state a `blocked` target takes when its account is reconnected: `scheduled`, or
+/// `unknown` — reconciled before anything is sent — when it has a checkpoint (it was blocked
+/// midway and may have reached the platform).
+pub fn after_unblock(has_checkpoint: bool) -> StateName {
+    if has_checkpoint { StateName::Unknown } else { StateName::Scheduled }
+}
+
 /// Whether a cancel ends a target in this state at once (nothing of it can be at the platform
 /// yet); other unfinished states only record the request (see
 /// [`TargetRecord::cancel_requested_at`]).

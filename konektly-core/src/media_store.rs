@@ -352,13 +352,14 @@ fn stored_keys(content: &Content) -> impl Iterator<Item = &MediaKey> {
 /// if a collector removed it before the records were enqueued.
 pub(crate) type Copied = Vec<(MediaKey, Media)>;
 
-/// The states of a target that may still read its media. Blocked targets wait for a reconnection
-/// and then publish.
 /// A trashed copy this old was left by a collector that died (a run takes seconds).
 const ABANDONED_TRASH: Duration = Duration::from_secs(3600);
 
-const UNFINISHED: [StateName; 5] =
-    [StateName::Scheduled, StateName::InFlight, StateName::Processing, StateName::Unknown, StateName::Blocked];
+/// The states of a target that may still read its media: every state that is not final
+/// (blocked targets wait for a reconnection and then publish).
+fn unfinished() -> Vec<StateName> {
+    StateName::ALL.into_iter().filter(|s| !s.is_final()).collect()
+}
 
 impl Konektly {
     /// Copies the local media of `records` into the media store (when one is configured) and
@@ -489,7 +490,7 @@ impl Konektly {
     }
 
     async fn media_references(&self) -> Result<HashSet<MediaKey>> {
-        let live = self.scheduler().list(&TargetFilter::default().with_states(&UNFINISHED)).await?;
+        let live = self.scheduler().list(&TargetFilter::default().with_states(&unfinished())).await?;
         Ok(live.iter().flat_map(|r| stored_keys(&r.content).cloned()).collect())
     }
 }

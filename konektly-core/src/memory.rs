@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 use crate::id::{AccountId, OwnerId, PlatformId, TargetId};
-use crate::lifecycle::{StateName, apply_claim, apply_completion, cancels_at_once, claim_kind};
+use crate::lifecycle::{StateName, after_unblock, apply_claim, apply_completion, cancels_at_once, claim_kind};
 use crate::model::{Account, Checkpoint, Lease, TargetRecord, TargetState};
 use crate::platform::PendingAuthorization;
 use crate::ratelimit::{BudgetKey, BudgetState};
@@ -272,8 +272,10 @@ impl Scheduler for MemoryScheduler {
         for e in map.values_mut() {
             if e.record.account_id == account && matches!(e.record.state, TargetState::Blocked { .. }) {
                 // Blocked midway (the checkpoint says it reached the platform): reconcile first.
-                e.record.state =
-                    if e.record.checkpoint.is_empty() { TargetState::Scheduled } else { TargetState::Unknown };
+                e.record.state = match after_unblock(!e.record.checkpoint.is_empty()) {
+                    StateName::Unknown => TargetState::Unknown,
+                    _ => TargetState::Scheduled,
+                };
                 e.record.due_at = at;
                 e.record.updated_at = Utc::now();
                 n += 1;

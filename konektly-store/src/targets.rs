@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use konektly_core::lifecycle::after_unblock;
 use konektly_core::{AccountId, Checkpoint, Error, Lease, Result, StateName, TargetFilter, TargetId, TargetRecord};
 
 use crate::codec::states_sql;
@@ -267,10 +268,13 @@ pub(crate) async fn unblock_rows<S: SqlStore>(s: &S, account: AccountId, at: Dat
         .map_err(db_err("queueing unblocked targets"))?;
     // A target blocked midway (its checkpoint says it reached the platform) is reconciled
     // before anything is sent again.
-    let sql = "UPDATE konektly_targets SET state = CASE WHEN checkpoint IS NULL THEN 'scheduled' ELSE 'unknown' END, \
-               state_detail = NULL, due_at_ns = $1, \
-               updated_at_ns = $2 WHERE account_id = $3 AND state = 'blocked'";
-    let done = S::Db::tx_execute(&mut tx, sql.into(), args![at, ns(Utc::now()), account.to_string()])
+    let (fresh, midway) = (after_unblock(false), after_unblock(true));
+    let sql = format!(
+        "UPDATE konektly_targets SET state = CASE WHEN checkpoint IS NULL THEN '{fresh}' ELSE '{midway}' END, \
+         state_detail = NULL, due_at_ns = $1, \
+         updated_at_ns = $2 WHERE account_id = $3 AND state = 'blocked'"
+    );
+    let done = S::Db::tx_execute(&mut tx, sql, args![at, ns(Utc::now()), account.to_string()])
         .await
         .map_err(db_err("unblocking targets"))?;
     tx.commit().await.map_err(db_err("committing an unblock"))?;
