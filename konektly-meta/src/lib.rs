@@ -46,7 +46,10 @@ pub use builder::{
     DEFAULT_FACEBOOK_SCOPES, DEFAULT_GRAPH_VERSION, DEFAULT_INSTAGRAM_SCOPES, MetaBuilder, MetaPlatforms,
 };
 pub use error::{GraphApiError, GraphErrorBody, graph_error};
-pub use model::{FacebookOptions, FacebookPostKind, InstagramMediaKind, InstagramOptions, InstagramUserTag};
+pub use model::{
+    FacebookOptions, FacebookPostKind, GraduationStrategy, InstagramMediaKind, InstagramOptions, InstagramTrialParams,
+    InstagramUserTag,
+};
 pub use platform::{FacebookPagePlatform, InstagramPlatform, KIND_PAGE, KIND_USER, LOGIN_KEY, PAGE_ID_KEY};
 pub use validate::{
     FACEBOOK_MAX_TEXT, INSTAGRAM_MAX_CAPTION, INSTAGRAM_MAX_HASHTAGS, INSTAGRAM_MAX_MENTIONS, INSTAGRAM_MAX_SPONSORS,

@@ -72,6 +72,29 @@ pub struct InstagramOptions {
     pub branded_content_sponsor_ids: Vec<String>,
     /// Label the post as a paid partnership.
     pub is_paid_partnership: Option<bool>,
+    /// Reels: the name of the Reel's original audio (Instagram lets it be renamed once).
+    pub audio_name: Option<String>,
+    /// Reels: publish as a trial Reel, shown to non-followers first, and how it graduates to
+    /// the account's followers.
+    pub trial_params: Option<InstagramTrialParams>,
+}
+
+/// A trial Reel's settings (Graph `trial_params`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstagramTrialParams {
+    /// How the trial Reel graduates to the followers.
+    pub graduation_strategy: GraduationStrategy,
+}
+
+/// How a trial Reel graduates (is shown to the account's followers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum GraduationStrategy {
+    /// The account graduates it by hand in the app.
+    Manual,
+    /// Instagram graduates it if it performs well with non-followers.
+    SsPerformance,
 }
 
 /// A person tagged in an Instagram image: their public username and, for images, where the tag

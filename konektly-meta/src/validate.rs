@@ -526,6 +526,20 @@ pub(crate) fn validate_instagram(limits: &Limits, content: &Content, options: &T
                 .with_values(3, opts.collaborators.len()),
         );
     }
+    if kind != InstagramMediaKind::Reel {
+        for (set, field, what) in [
+            (opts.share_to_feed.is_some(), "options.share_to_feed", "share_to_feed"),
+            (opts.audio_name.is_some(), "options.audio_name", "an audio name"),
+            (opts.trial_params.is_some(), "options.trial_params", "a trial Reel's settings"),
+        ] {
+            if set {
+                out.push(Violation::new("reels_only_option", field, format!("{what} is for Reels only")));
+            }
+        }
+    }
+    if opts.audio_name.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        out.push(Violation::new("audio_name_required", "options.audio_name", "an audio name cannot be empty"));
+    }
     if kind != InstagramMediaKind::Reel && (opts.cover_url.is_some() || opts.thumb_offset_ms.is_some()) {
         out.push(Violation::new(
             "cover_only_for_reels",
@@ -600,6 +614,37 @@ mod tests {
         assert_eq!(codes(&ig(&c, &reel)), vec!["thumb_offset_out_of_range"]);
         let inside = InstagramOptions { thumb_offset_ms: Some(29_000), ..reel };
         assert!(codes(&ig(&c, &inside)).is_empty());
+    }
+
+    #[test]
+    fn reel_only_options_are_refused_elsewhere_and_checked_on_reels() {
+        let feed = Content::text("hi").with_media(jpeg(1080, 1080, 1000));
+        let o = TargetOptions::from_json(serde_json::json!({
+            "share_to_feed": true, "audio_name": "Original", "trial_params": {"graduation_strategy": "MANUAL"}
+        }));
+        let v = validate_instagram(&Limits::default(), &feed, &o);
+        let fields: Vec<_> = v.iter().map(|v| (v.code.as_str(), v.field.as_str())).collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("reels_only_option", "options.share_to_feed"),
+                ("reels_only_option", "options.audio_name"),
+                ("reels_only_option", "options.trial_params"),
+            ],
+            "one violation per option"
+        );
+        let reel = Content::text("hi").with_media(video(30, 1000));
+        let ok = TargetOptions::from_json(serde_json::json!({
+            "kind": "reel", "audio_name": "Original", "trial_params": {"graduation_strategy": "SS_PERFORMANCE"}
+        }));
+        assert!(validate_instagram(&Limits::default(), &reel, &ok).is_empty());
+        let empty = TargetOptions::from_json(serde_json::json!({"kind": "reel", "audio_name": "  "}));
+        assert_eq!(codes(&validate_instagram(&Limits::default(), &reel, &empty)), vec!["audio_name_required"]);
+        let bad = TargetOptions::from_json(
+            serde_json::json!({"kind": "reel", "trial_params": {"graduation_strategy": "SOON"}}),
+        );
+        let v = validate_instagram(&Limits::default(), &reel, &bad);
+        assert_eq!(codes(&v), vec!["invalid_options"], "{v:?}");
     }
 
     #[test]

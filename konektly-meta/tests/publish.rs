@@ -1007,6 +1007,8 @@ mod instagram {
                 ("collaborators", r#"["friend.one"]"#),
                 ("share_to_feed", "true"),
                 ("thumb_offset", "1500"),
+                ("audio_name", "Original sound"),
+                ("trial_params", r#"{"graduation_strategy":"MANUAL"}"#),
             ]))
             .respond_with(ok(json!({"id": "reel-c"})))
             .expect(1)
@@ -1019,6 +1021,10 @@ mod instagram {
             share_to_feed: Some(true),
             thumb_offset_ms: Some(1500),
             collaborators: vec!["friend.one".into()],
+            audio_name: Some("Original sound".into()),
+            trial_params: Some(konektly_meta::InstagramTrialParams {
+                graduation_strategy: konektly_meta::GraduationStrategy::Manual,
+            }),
             ..Default::default()
         })
         .unwrap();

@@ -389,6 +389,17 @@ impl InstagramPlatform {
                         if let Some(t) = opts.thumb_offset_ms {
                             form.push(("thumb_offset", t.to_string()));
                         }
+                        if let Some(a) = &opts.audio_name {
+                            form.push(("audio_name", a.clone()));
+                        }
+                        if let Some(t) = &opts.trial_params {
+                            form.push((
+                                "trial_params",
+                                serde_json::to_string(t).map_err(|e| {
+                                    konektly_core::Error::rejected(None, format!("trial_params do not serialize: {e}"))
+                                })?,
+                            ));
+                        }
                     }
                     InstagramMediaKind::Story => {
                         let m = &media[0];
