@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::config::Config;
-use crate::error::{TikTokApiError, TikTokDialect, map_api_error};
+use crate::error::{TikTokApiError, TikTokDialect, map_api_error_with};
 use crate::model::{CreatorInfo, InitData, StatusData, UserInfo, UserInfoData};
 use crate::oauth::TikTokTokens;
 
@@ -171,7 +171,7 @@ impl TikTokClient {
             });
         }
         if let Some(err) = envelope_error(&api) {
-            return Err(map_api_error(err, &api.headers, CallKind::Idempotent));
+            return Err(map_api_error_with(err, &api.headers, CallKind::Idempotent, self.config.rate_limit_wait));
         }
         Err(api.status_error(CallKind::Idempotent, format!("TikTok refused the chunk {content_range}"), None))
     }

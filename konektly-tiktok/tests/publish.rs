@@ -193,6 +193,38 @@ async fn a_failed_chunk_leaves_the_checkpoint_at_the_last_chunk_sent() {
 }
 
 #[tokio::test]
+async fn a_rate_limited_chunk_waits_the_configured_wait() {
+    let server = MockServer::start().await;
+    let size = 12 * MB + 5;
+    mount_creator_info(&server, creator(), 1).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/post/publish/video/init/"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(fixture_with("video_init.json", &[("upload_url", &upload_url(&server))])),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/upload/v1"))
+        .respond_with(ResponseTemplate::new(429).set_body_json(serde_json::json!({
+            "error": {"code": "rate_limit_exceeded", "message": "slow down", "log_id": "L1"}
+        })))
+        .mount(&server)
+        .await;
+    let http = HttpClient::with_config(HttpConfig { max_retries: 0, ..HttpConfig::default() }).unwrap();
+    let p = builder(&server).with_http_client(http).with_rate_limit_wait(Duration::from_secs(7)).build().unwrap();
+    let content = Content::text("x").with_media(video(size));
+    let before = chrono::Utc::now();
+    let r = run(&p, &account(), &content, &options(public()), Checkpoint::default(), None, Call::Publish).await;
+    let Err(Error::RateLimited { retry_at: Some(at), .. }) = r.result else {
+        panic!("a rate-limited chunk is a rate limit: {:?}", r.result)
+    };
+    let wait = (at - before).num_milliseconds();
+    assert!((6_000..=9_000).contains(&wait), "the builder's wait (7 s), not TikTok's default minute: {wait} ms");
+}
+
+#[tokio::test]
 async fn a_small_video_is_one_chunk_of_its_own_size() {
     let server = MockServer::start().await;
     mount_creator_info(&server, creator(), 1).await;
