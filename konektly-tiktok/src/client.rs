@@ -2,6 +2,8 @@
 //! token dialect, `oauth.rs`), user info, and the Content Posting API (through core's call
 //! pipeline in TikTok's dialect, `error.rs`).
 
+use std::time::Duration;
+
 use konektly_core::bytes::Bytes;
 use konektly_core::http::ApiResponse;
 use konektly_core::oauth::{ClientAuth, OAuthClient, OAuthConfig, bearer};
@@ -158,22 +160,7 @@ impl TikTokClient {
             .body(chunk);
         let resp = self.http.send(req, CallKind::Idempotent).await?;
         let api = ApiResponse::read(resp, CallKind::Idempotent).await?;
-        if api.is_success() {
-            return Ok(());
-        }
-        // The upload URL is gone ("upload_url has expired", sometimes well before the hour):
-        // the upload must start over with a new publish id.
-        if api.status.as_u16() == 404 {
-            return Err(Error::Rejected {
-                code: Some(UPLOAD_URL_EXPIRED.into()),
-                message: "TikTok no longer accepts this upload URL (it expired)".into(),
-                source: None,
-            });
-        }
-        if let Some(err) = envelope_error(&api) {
-            return Err(map_api_error_with(err, &api.headers, CallKind::Idempotent, self.config.rate_limit_wait));
-        }
-        Err(api.status_error(CallKind::Idempotent, format!("TikTok refused the chunk {content_range}"), None))
+        chunk_answer(&api, content_range, self.config.rate_limit_wait)
     }
 
     fn json_post(
@@ -205,6 +192,27 @@ impl TikTokClient {
         let dialect = TikTokDialect { rate_limit_wait: self.config.rate_limit_wait };
         konektly_core::api::call_json(&self.http, &dialect, None, req, kind, what).await
     }
+}
+
+/// What the answer to a chunk `PUT` means (see [`TikTokClient::upload_chunk`]); the fuzzing
+/// entry points read answers with it too.
+pub(crate) fn chunk_answer(api: &ApiResponse, content_range: &str, rate_limit_wait: Duration) -> Result<()> {
+    if api.is_success() {
+        return Ok(());
+    }
+    // The upload URL is gone ("upload_url has expired", sometimes well before the hour):
+    // the upload must start over with a new publish id.
+    if api.status.as_u16() == 404 {
+        return Err(Error::Rejected {
+            code: Some(UPLOAD_URL_EXPIRED.into()),
+            message: "TikTok no longer accepts this upload URL (it expired)".into(),
+            source: None,
+        });
+    }
+    if let Some(err) = envelope_error(api) {
+        return Err(map_api_error_with(err, &api.headers, CallKind::Idempotent, rate_limit_wait));
+    }
+    Err(api.status_error(CallKind::Idempotent, format!("TikTok refused the chunk {content_range}"), None))
 }
 
 /// The envelope's error, unless it is `ok` (or absent).

@@ -70,7 +70,7 @@ pub mod fuzzing {
 
     use konektly_core::oauth::{Grant, TokenStep, read_revocation, read_tokens};
 
-    use crate::client::{UPLOAD_URL_EXPIRED, envelope_error};
+    use crate::client::{chunk_answer, envelope_error};
     use crate::error::{DEFAULT_RATE_LIMIT_WAIT, map_api_error, map_api_error_with, map_fail_reason, map_oauth_error};
     use crate::model::{CreatorInfo, Envelope, InitData, StatusData, UserInfoData};
     use crate::oauth::TikTokTokens;
@@ -185,19 +185,6 @@ pub mod fuzzing {
 
     /// `TikTokClient::upload_chunk` after the answer is read.
     fn upload_chunk(api: &ApiResponse) -> Result<()> {
-        if api.is_success() {
-            return Ok(());
-        }
-        if api.status.as_u16() == 404 {
-            return Err(Error::Rejected {
-                code: Some(UPLOAD_URL_EXPIRED.into()),
-                message: "expired".into(),
-                source: None,
-            });
-        }
-        if let Some(err) = envelope_error(api) {
-            return Err(map_api_error(err, &api.headers, CallKind::Idempotent));
-        }
-        Err(api.status_error(CallKind::Idempotent, "TikTok refused the chunk", None))
+        chunk_answer(api, "bytes 0-0/1", DEFAULT_RATE_LIMIT_WAIT)
     }
 }
