@@ -643,6 +643,15 @@ pub trait Platform: Send + Sync + fmt::Debug {
                 .any(|m| !matches!(m.source, crate::media::MediaSource::Url(_)))
     }
 
+    /// [`needs_media_host`](Self::needs_media_host) for a post to `account`: the engine asks
+    /// this one. The default ignores the account; an adapter whose upload paths depend on how
+    /// the account was connected (Instagram: resumable video uploads need Facebook Login)
+    /// overrides it.
+    fn needs_media_host_for(&self, account: &Account, content: &Content, options: &TargetOptions) -> bool {
+        let _ = account;
+        self.needs_media_host(content, options)
+    }
+
     /// Starts an authorization: URL, state and PKCE verifier.
     fn authorization_request(&self, redirect_uri: &Url) -> Result<AuthorizationRequest>;
 

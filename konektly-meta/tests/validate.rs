@@ -35,3 +35,28 @@ mod facebook {
         assert_eq!(codes, vec!["schedule_out_of_window"], "validate is validate_at now");
     }
 }
+
+mod instagram {
+    use crate::common::facebook::mp4_bytes;
+    use crate::common::instagram::mp4;
+    use crate::common::*;
+    use konektly_core::{Content, Platform, TargetOptions};
+
+    use wiremock::MockServer;
+
+    #[tokio::test]
+    async fn a_local_video_needs_a_media_host_only_on_an_instagram_login_account() {
+        let server = MockServer::start().await;
+        let ig: std::sync::Arc<dyn Platform> = meta(&server).instagram;
+        let local = Content::text("reel").with_media(mp4_bytes(2048));
+        let none = TargetOptions::none();
+        // Facebook Login: the resumable upload sends the bytes; no host needed.
+        assert!(!ig.needs_media_host_for(&ig_fb_account(), &local, &none));
+        // Instagram Login cannot use it: the video goes by URL, so a host is needed.
+        assert!(ig.needs_media_host_for(&ig_login_account(), &local, &none));
+        // Media already at a URL never need one.
+        let at_url = Content::text("reel").with_media(mp4("https://cdn.example/r.mp4"));
+        assert!(!ig.needs_media_host_for(&ig_login_account(), &at_url, &none));
+        assert!(server.received_requests().await.unwrap().is_empty(), "decided offline");
+    }
+}

@@ -57,7 +57,7 @@ impl Konektly {
             let content = post.content_for(target);
             // The platform says whether this post needs a host (TikTok photos do, its uploaded
             // videos do not; media already at a URL never do).
-            if self.inner.media_host.is_none() && platform.needs_media_host(content, &target.options) {
+            if self.inner.media_host.is_none() && platform.needs_media_host_for(&account, content, &target.options) {
                 push(
                     Violation::new(
                         "media_host_required",

@@ -539,6 +539,15 @@ impl Platform for InstagramPlatform {
         instagram_needs_media_host(content, options)
     }
 
+    /// An account connected through Instagram Login cannot use the resumable upload (it needs
+    /// a Facebook Login token): its local videos go by URL too.
+    fn needs_media_host_for(&self, account: &Account, content: &Content, options: &TargetOptions) -> bool {
+        if is_instagram_login(account) {
+            return content.media.iter().any(|m| !matches!(m.source, konektly_core::MediaSource::Url(_)));
+        }
+        instagram_needs_media_host(content, options)
+    }
+
     fn authorization_request(&self, redirect_uri: &Url) -> Result<AuthorizationRequest> {
         let cfg = &self.client.cfg;
         let app_id = cfg.instagram_app_id.as_deref().ok_or_else(|| {
