@@ -91,9 +91,12 @@ async fn scheduled_media_reach_a_worker_in_another_directory_and_are_collected_a
     assert_eq!(report["media_removed"], 0, "{report}");
     assert!(object.exists(), "kept while another post refers to it");
 
-    // Once tomorrow's post is cancelled, nothing refers to the photo: the next worker removes it.
+    // Once tomorrow's post is cancelled, nothing refers to the photo: the next worker — started
+    // in yet another directory — removes it.
+    let third = root.path().join("third");
+    std::fs::create_dir_all(&third).unwrap();
     run(konektly(&sandbox, &db, &elsewhere).args(["cancel", &tomorrow, "--json"]));
-    let report = run(konektly(&sandbox, &db, &elsewhere).args(["worker", "--until-idle", "--json"]));
+    let report = run(konektly(&sandbox, &db, &third).args(["worker", "--until-idle", "--json"]));
     assert_eq!(report["media_removed"], 1, "{report}");
     assert!(!object.exists(), "collected once every target referring to it has ended");
 }
