@@ -388,6 +388,15 @@ async fn a_rejection_fails_at_once_and_a_rate_limit_waits_without_counting() {
     assert_eq!(t[0].attempts, 0, "a rate limit is not a failed attempt");
     let wait = t[0].due_at - Utc::now();
     assert!(wait > chrono::Duration::seconds(800), "retried when the platform said: {wait}");
+
+    // Moving it to now does not cut the platform's wait short; moving it past the wait does.
+    let until = t[0].due_at;
+    assert_eq!(engine.reschedule(p2.id, Utc::now()).await.unwrap(), 1);
+    assert_eq!(engine.status(p2.id).await.unwrap()[0].due_at, until, "the 429's wait outlives a reschedule");
+    assert_eq!(engine.worker().run_once().await.unwrap(), 0, "nothing is sent before the wait ends");
+    let later = until + chrono::Duration::minutes(5);
+    engine.reschedule(p2.id, later).await.unwrap();
+    assert_eq!(engine.status(p2.id).await.unwrap()[0].due_at, later);
 }
 
 #[tokio::test]

@@ -168,6 +168,10 @@ impl Konektly {
                     | TargetState::Blocked { .. }
                     | TargetState::Cancelled
             ) {
+                // A platform's rate-limit wait outlives a reschedule: a target refused with a
+                // wait is not sent before it ends, whatever time it is moved to.
+                let waiting = t.last_error.as_ref().is_some_and(|f| f.kind == crate::error::ErrorKind::RateLimited);
+                let at = if waiting && t.due_at > at { t.due_at } else { at };
                 match self.inner.scheduler.reschedule(t.id, at).await {
                     Ok(_) => n += 1,
                     // Claimed by a worker between the listing and now: it is being published.
