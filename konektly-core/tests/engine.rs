@@ -305,6 +305,31 @@ async fn an_unknown_outcome_is_reconciled_instead_of_posted_twice() {
 }
 
 #[tokio::test]
+async fn a_lookup_waits_for_a_rate_limit_the_platform_stated() {
+    let stub = Arc::new(StubPlatform::new("stub"));
+    let engine = engine_with(stub.clone(), fast_config());
+    let owner = OwnerId::new("o1");
+    let account = connect(&engine, &owner, "hank").await;
+    stub.script([StubBehavior::TimeoutAfterAccept]);
+    let post = Post::new(owner, Content::text("maybe posted")).to(Target::new(account.id));
+    let first = engine.publish_now(&post).await.unwrap();
+    assert_eq!(first[0].state.name(), "unknown");
+    // Meanwhile the platform said "not before `until`" for this account (a 429 elsewhere).
+    let until = Utc::now() + chrono::Duration::seconds(120);
+    let key = konektly_core::ratelimit::observed_key(
+        &"stub".into(),
+        konektly_core::ratelimit::BudgetScope::Account,
+        account.id,
+    );
+    engine.scheduler().observe_budget(&key, 0, until).await.unwrap();
+    drain(&engine, 3).await;
+    let t = engine.status(post.id).await.unwrap();
+    assert_eq!(stub.count("reconcile"), 0, "no lookup before the stated wait ends");
+    assert_eq!((t[0].state.name(), t[0].attempts), ("unknown", first[0].attempts), "still unknown, no attempt counted");
+    assert!(t[0].due_at >= until - chrono::Duration::milliseconds(1), "looked up again when the wait ends");
+}
+
+#[tokio::test]
 async fn a_dead_workers_target_is_reconciled_by_the_next_worker() {
     let stub = Arc::new(StubPlatform::new("stub"));
     let engine = engine_with(stub.clone(), fast_config());

@@ -370,6 +370,11 @@ fn tally(records: &[TargetRecord], posted: &[PostedRecord], index: &HashMap<Post
 }
 
 async fn soak(db: Db, processes: usize) {
+    // The sandbox's own warnings (a request before a 429's wait, with the call) go to stderr.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("konektly::sandbox=warn"))
+        .with_writer(std::io::stderr)
+        .try_init();
     let posts = env_or("KONEKTLY_SOAK_POSTS", 60) as usize;
     let chaos_secs = env_or("KONEKTLY_SOAK_CHAOS_SECS", 20);
     let limit = Duration::from_secs(env_or("KONEKTLY_SOAK_LIMIT_SECS", 600));

@@ -189,7 +189,12 @@ impl Konektly {
         kind: ClaimKind,
     ) -> Option<Completion> {
         if kind == ClaimKind::Reconcile {
-            return None;
+            // A lookup spends no declared budget, but a wait the platform stated (a 429's
+            // reset, an exhausted usage bucket) holds it too: the lookup is deferred to it,
+            // still unknown, without counting an attempt.
+            let until = self.observed_wait(platform, account).await?;
+            tracing::debug!(target: "konektly::worker", target = %record.id, %until, "platform wait; lookup deferred");
+            return Some(Completion::Unknown { at: until, error: None, attempts: record.attempts });
         }
         let until = self.budget_wait(platform, account, kind).await?;
         tracing::debug!(target: "konektly::worker", target = %record.id, %until, "budget spent; deferred");
@@ -338,16 +343,27 @@ impl Konektly {
         self.inner.rules.on_error(record, kind, e, Utc::now())
     }
 
-    async fn budget_wait(&self, platform: &dyn Platform, account: &Account, kind: ClaimKind) -> Option<DateTime<Utc>> {
-        let sched = &self.inner.scheduler;
+    /// The end of a wait the platform stated for this account or the app, if one is running.
+    async fn observed_wait(&self, platform: &dyn Platform, account: &Account) -> Option<DateTime<Utc>> {
         let pid = platform.id();
         let now = Utc::now();
         for scope in [BudgetScope::Account, BudgetScope::App] {
             let key = observed_key(&pid, scope, account.id);
-            if let Ok(Some(t)) = sched.acquire_budget(&key, u32::MAX, Duration::from_secs(1), 0, now).await {
+            if let Ok(Some(t)) =
+                self.inner.scheduler.acquire_budget(&key, u32::MAX, Duration::from_secs(1), 0, now).await
+            {
                 return Some(t);
             }
         }
+        None
+    }
+
+    async fn budget_wait(&self, platform: &dyn Platform, account: &Account, kind: ClaimKind) -> Option<DateTime<Utc>> {
+        if let Some(t) = self.observed_wait(platform, account).await {
+            return Some(t);
+        }
+        let pid = platform.id();
+        let now = Utc::now();
         for b in &platform.capabilities().budgets {
             let cost = if kind == ClaimKind::Poll { b.per_poll } else { b.per_publish };
             if cost == 0 {
