@@ -12,7 +12,7 @@ use konektly_core::Error;
 use konektly_core::reqwest::StatusCode;
 use konektly_core::reqwest::header::HeaderMap;
 use konektly_meta::fuzzing;
-use konektly_testkit::hostile::{self, Seed};
+use konektly_testkit::hostile::{self, Seed, headers};
 use serde_json::json;
 
 const CASES: usize = 4000;
@@ -113,14 +113,6 @@ fn hostile_answers_never_panic_and_return_quickly() {
         }
     });
     assert!(report.unreadable > CASES / 20, "the mix has unreadable answers: {report:?}");
-}
-
-fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.insert(*k, v.parse().unwrap());
-    }
-    h
 }
 
 /// Found by this test: an `expires_in` of 10^16 panicked in `Duration::seconds`, an

@@ -22,6 +22,16 @@ use serde_json::{Map, Value};
 /// The seed used when `KONEKTLY_HOSTILE_SEED` is not set.
 pub const DEFAULT_SEED: u64 = 0x6b6f_6e65_6b74_6c79;
 
+/// A header map of `pairs` (names lower-case, values valid header text): how the tests spell a
+/// platform's answer headers.
+pub fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.insert(*k, v.parse().expect("a valid header value"));
+    }
+    h
+}
+
 /// The seed to use: `KONEKTLY_HOSTILE_SEED` (decimal or `0x` hex) if set, else [`DEFAULT_SEED`].
 pub fn seed() -> u64 {
     let Ok(v) = std::env::var("KONEKTLY_HOSTILE_SEED") else { return DEFAULT_SEED };

@@ -248,6 +248,12 @@ impl Sandbox {
         self.state.lock().early_requests.get(platform).copied().unwrap_or(0)
     }
 
+    /// The [early requests](Self::early_requests) that were not reads (`GET`): creates,
+    /// uploads, deletes.
+    pub fn early_writes(&self, platform: &str) -> u64 {
+        self.state.lock().early_writes.get(platform).copied().unwrap_or(0)
+    }
+
     /// How many API requests `platform` received (authorize pages and the inspection API are
     /// not counted).
     pub fn request_count(&self, platform: &str) -> u64 {

@@ -213,6 +213,9 @@ async fn handle(name: &'static str, state: &State, router: Router, req: http::Re
         if inner.told_to_wait.get(&key).is_some_and(|(told, until)| now() < *until && now() > *told + IN_FLIGHT_GRACE) {
             tracing::warn!(target: "konektly::sandbox", platform = name, call = %key.2, "a request came before the wait a 429 gave");
             *inner.early_requests.entry(name.to_owned()).or_default() += 1;
+            if !key.2.starts_with("GET ") {
+                *inner.early_writes.entry(name.to_owned()).or_default() += 1;
+            }
         }
         let f = inner.faults.entry(name.to_owned()).or_default();
         let mut limited = f.rate_limit_burst > 0;

@@ -264,6 +264,8 @@ pub(crate) struct Inner {
     pub told_to_wait: HashMap<CallKey, ToldToWait>,
     /// Requests that came before the wait their caller was given (per platform).
     pub early_requests: HashMap<String, u64>,
+    /// Of those, the ones that were not reads (`GET`): creates, uploads, deletes.
+    pub early_writes: HashMap<String, u64>,
     pub x: crate::x::XState,
     pub tiktok: crate::tiktok::TikTokState,
     pub meta: crate::meta::MetaState,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use konektly_core::Error;
 use konektly_core::reqwest::StatusCode;
 use konektly_core::reqwest::header::HeaderMap;
-use konektly_testkit::hostile::{self, Seed};
+use konektly_testkit::hostile::{self, Seed, headers};
 use konektly_tiktok::fuzzing;
 use serde_json::{Value, json};
 
@@ -107,14 +107,6 @@ fn hostile_answers_never_panic_and_return_quickly() {
         }
     });
     assert!(report.unreadable > CASES / 20, "the mix has unreadable answers: {report:?}");
-}
-
-fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.insert(*k, v.parse().unwrap());
-    }
-    h
 }
 
 /// Found by this test: an `expires_in` of 10^16 panicked in `Duration::seconds`, and a

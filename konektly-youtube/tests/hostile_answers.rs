@@ -10,7 +10,7 @@ use std::time::Duration;
 use konektly_core::Error;
 use konektly_core::reqwest::StatusCode;
 use konektly_core::reqwest::header::HeaderMap;
-use konektly_testkit::hostile::{self, Seed};
+use konektly_testkit::hostile::{self, Seed, headers};
 use konektly_youtube::fuzzing;
 use serde_json::json;
 
@@ -84,14 +84,6 @@ fn hostile_answers_never_panic_and_return_quickly() {
         }
     });
     assert!(report.unreadable > CASES / 20, "the mix has unreadable answers: {report:?}");
-}
-
-fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.insert(*k, v.parse().unwrap());
-    }
-    h
 }
 
 /// Found by this test: `Range: bytes=0-18446744073709551615` overflowed `last + 1` (a panic in
