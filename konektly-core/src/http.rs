@@ -249,6 +249,9 @@ pub fn header_epoch(headers: &HeaderMap, name: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(i64::try_from(header_u64(headers, name)?).ok()?, 0)
 }
 
+/// The longest platform answer [`ApiResponse::read`] reads: 16 MiB.
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
 /// A response read whole: status, headers and body. For API answers (small), not media.
 #[derive(Clone, Debug)]
 pub struct ApiResponse {
@@ -263,18 +266,37 @@ pub struct ApiResponse {
 impl ApiResponse {
     /// Reads a response's body. A failure while reading a `Create` call's answer is
     /// `UnknownOutcome`: the platform has acted already.
-    pub async fn read(resp: Response, kind: CallKind) -> Result<Self> {
+    ///
+    /// An answer longer than [`MAX_ANSWER_BYTES`] is not read further (a platform's JSON answer
+    /// is kilobytes; a broken or hostile endpoint must not fill the memory): that is a failure
+    /// like an answer cut off — an unknown outcome for an accepted create, else transient.
+    pub async fn read(mut resp: Response, kind: CallKind) -> Result<Self> {
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| {
-            let message = format!("reading the response failed: {}", transport_message(&e));
-            let source: Option<crate::BoxError> = Some(Box::new(e.without_url()));
-            match kind {
-                CallKind::Create if status.is_success() => Error::UnknownOutcome { message, source },
-                _ => Error::Transient { message, retry_after: None, source },
+        let failed = |message: String, source: Option<crate::BoxError>| match kind {
+            CallKind::Create if status.is_success() => Error::UnknownOutcome { message, source },
+            _ => Error::Transient { message, retry_after: None, source },
+        };
+        let mut body = bytes::BytesMut::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                        return Err(failed(
+                            format!("the answer (status {status}) is longer than {MAX_ANSWER_BYTES} bytes; not read"),
+                            None,
+                        ));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let message = format!("reading the response failed: {}", transport_message(&e));
+                    return Err(failed(message, Some(Box::new(e.without_url()))));
+                }
             }
-        })?;
-        Ok(Self { status, headers, body })
+        }
+        Ok(Self { status, headers, body: body.freeze() })
     }
 
     /// The body as JSON of type `T`; a body that does not parse is `Transient` for an error

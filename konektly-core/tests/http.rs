@@ -202,3 +202,29 @@ async fn a_gzipped_answer_to_a_create_is_read() {
     assert_eq!(v["id"], "12345");
     server.verify().await;
 }
+
+#[tokio::test]
+async fn an_answer_longer_than_the_limit_is_not_read_into_memory() {
+    let server = MockServer::start().await;
+    let huge = vec![b' '; konektly_core::http::MAX_ANSWER_BYTES + 1];
+    Mock::given(method("POST"))
+        .and(path("/posts"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(huge.clone()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/posts"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(huge))
+        .mount(&server)
+        .await;
+    let http = client();
+    // An accepted create whose answer cannot be read: it may have landed.
+    let resp = http.send(http.client().post(format!("{}/posts", server.uri())), CallKind::Create).await.unwrap();
+    let e = ApiResponse::read(resp, CallKind::Create).await.unwrap_err();
+    assert!(matches!(e, Error::UnknownOutcome { .. }), "{e:?}");
+    assert!(e.to_string().contains("longer than"), "{e}");
+    // A read: try again later.
+    let resp = http.send(http.client().get(format!("{}/posts", server.uri())), CallKind::Idempotent).await.unwrap();
+    let e = ApiResponse::read(resp, CallKind::Idempotent).await.unwrap_err();
+    assert!(matches!(e, Error::Transient { .. }), "{e:?}");
+}
