@@ -538,38 +538,14 @@ impl Scheduler for PostgresStore {
         cost: u32,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>> {
-        let key = key.as_str();
         if cost == 0 {
-            return crate::targets::peek_budget(self, key, now).await;
+            return crate::targets::peek_budget(self, key.as_str(), now).await;
         }
-        let mut tx = self.pool.begin().await.map_err(db_err("starting a budget update"))?;
-        sqlx::query("INSERT INTO konektly_budgets (key, used) VALUES ($1, 0) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("creating a budget"))?;
-        // The row lock makes the read-modify-write atomic across every process.
-        let row = sqlx::query(
-            "SELECT window_start_ns, used, blocked_until_ns FROM konektly_budgets WHERE key = $1 FOR UPDATE",
-        )
-        .bind(key)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err("reading a budget"))?;
-        let mut state = budget_state(Some((row.try_get(0), row.try_get(1), row.try_get(2))))?;
-        let out = state.acquire(limit, window, cost, now);
-        sqlx::query(
-            "UPDATE konektly_budgets SET window_start_ns = $2, used = $3, blocked_until_ns = $4 WHERE key = $1",
-        )
-        .bind(key)
-        .bind(state.window_start.map(ns))
-        .bind(i64::from(state.used))
-        .bind(state.blocked_until.map(ns))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err("writing a budget"))?;
-        tx.commit().await.map_err(db_err("committing a budget update"))?;
-        Ok(out)
+        // A spend is a batch of one: one transaction, the same rules.
+        let spend = BudgetSpend { key: key.clone(), limit, window, cost, now };
+        let mut out = self.acquire_budgets(std::slice::from_ref(&spend)).await?;
+        out.pop()
+            .unwrap_or_else(|| Err(Error::Storage { message: "a budget spend got no answer".into(), source: None }))
     }
 
     async fn acquire_budgets(&self, spends: &[BudgetSpend]) -> Result<Vec<Result<Option<DateTime<Utc>>>>> {

@@ -482,23 +482,14 @@ impl Scheduler for SqliteStore {
         cost: u32,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>> {
-        let key = key.as_str();
         if cost == 0 {
-            return crate::targets::peek_budget(self, key, now).await;
+            return crate::targets::peek_budget(self, key.as_str(), now).await;
         }
-        // BEGIN IMMEDIATE takes the write lock first: the read-modify-write is atomic across
-        // processes.
-        let mut tx = self.write_tx("a budget update").await?;
-        let row = sqlx::query("SELECT window_start_ns, used, blocked_until_ns FROM konektly_budgets WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err("reading a budget"))?;
-        let mut state = budget_state(row.as_ref().map(|r| (r.try_get(0), r.try_get(1), r.try_get(2))))?;
-        let out = state.acquire(limit, window, cost, now);
-        write_budget(&mut tx, key, &state).await?;
-        tx.commit().await.map_err(db_err("committing a budget update"))?;
-        Ok(out)
+        // A spend is a batch of one: one transaction, the same rules.
+        let spend = BudgetSpend { key: key.clone(), limit, window, cost, now };
+        let mut out = self.acquire_budgets(std::slice::from_ref(&spend)).await?;
+        out.pop()
+            .unwrap_or_else(|| Err(Error::Storage { message: "a budget spend got no answer".into(), source: None }))
     }
 
     async fn acquire_budgets(&self, spends: &[BudgetSpend]) -> Result<Vec<Result<Option<DateTime<Utc>>>>> {
@@ -511,17 +502,19 @@ impl Scheduler for SqliteStore {
         let mut states: std::collections::HashMap<&str, BudgetState> = std::collections::HashMap::new();
         let mut out = Vec::with_capacity(spends.len());
         for s in spends {
-            if !states.contains_key(s.key.as_str()) {
-                let row =
-                    sqlx::query("SELECT window_start_ns, used, blocked_until_ns FROM konektly_budgets WHERE key = $1")
-                        .bind(s.key.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_err("reading a budget"))?;
-                let state = budget_state(row.as_ref().map(|r| (r.try_get(0), r.try_get(1), r.try_get(2))))?;
-                states.insert(s.key.as_str(), state);
-            }
-            let state = states.get_mut(s.key.as_str()).expect("inserted above");
+            let state = match states.entry(s.key.as_str()) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let row = sqlx::query(
+                        "SELECT window_start_ns, used, blocked_until_ns FROM konektly_budgets WHERE key = $1",
+                    )
+                    .bind(s.key.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err("reading a budget"))?;
+                    e.insert(budget_state(row.as_ref().map(|r| (r.try_get(0), r.try_get(1), r.try_get(2))))?)
+                }
+            };
             out.push(Ok(state.acquire(s.limit, s.window, s.cost, s.now)));
         }
         for (key, state) in &states {
