@@ -723,17 +723,28 @@ impl<'a> Harness<'a> {
     }
 }
 
-/// Connects `platform`'s account for `owner` through `via`'s real authorize redirect.
-async fn connect(engine: &Konektly, owner: &OwnerId, via: &str, platform: &str) -> Account {
+/// Connects `owner` on `via` through the sandbox's real authorize redirect, signed in as the
+/// sandbox user `login_hint` (the platform's first user when `None`); returns the accounts the
+/// grant reached. Panics on any failure: for tests and load runs.
+pub async fn connect_as(engine: &Konektly, owner: &OwnerId, via: &str, login_hint: Option<&str>) -> Vec<Account> {
     let redirect: Url = "https://app.example/callback".parse().expect("a URL");
     let start = engine.connect(owner, &via.into(), &redirect).await.expect("connect");
+    let mut url = start.url.clone();
+    if let Some(handle) = login_hint {
+        url.query_pairs_mut().append_pair("login_hint", handle);
+    }
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
-    let resp = http.get(start.url.clone()).send().await.expect("the authorize page answers");
+    let resp = http.get(url).send().await.expect("the authorize page answers");
     let location = resp.headers().get("location").expect("the authorize page redirects back");
     let back = Url::parse(location.to_str().expect("ASCII")).expect("a URL");
     let q: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
-    let accounts = engine.complete_connect(&start.state, &q["code"]).await.expect("complete_connect");
-    accounts
+    engine.complete_connect(&start.state, &q["code"]).await.expect("complete_connect")
+}
+
+/// Connects `platform`'s account for `owner` through `via`'s real authorize redirect.
+async fn connect(engine: &Konektly, owner: &OwnerId, via: &str, platform: &str) -> Account {
+    connect_as(engine, owner, via, None)
+        .await
         .into_iter()
         .find(|a| {
             a.platform.as_str() == platform

@@ -21,9 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use konektly_cli::app::{self, SandboxInfo};
-use konektly_core::{
-    Account, Content, EngineConfig, Konektly, OwnerId, PlatformId, Post, Scheduler, Target, TargetFilter, TargetState,
-};
+use konektly_core::{Content, EngineConfig, Konektly, OwnerId, Post, Scheduler, Target, TargetFilter, TargetState};
 use konektly_store::{KeyRing, PostgresStore};
 use konektly_testkit::{Sandbox, SandboxConfig};
 
@@ -61,22 +59,6 @@ async fn engine(url: &str, schema: &str, info: &SandboxInfo) -> (Konektly, Arc<P
     (b.build().unwrap(), store)
 }
 
-/// Connects the sandbox's X user `handle` through the OAuth redirect flow (the authorize page
-/// answers with its redirect at once; `login_hint` picks the user).
-async fn connect(engine: &Konektly, owner: &OwnerId, handle: &str) -> Account {
-    let redirect = url::Url::parse("http://127.0.0.1:9/callback").unwrap();
-    let start = engine.connect(owner, &PlatformId::from("x"), &redirect).await.unwrap();
-    let mut url = start.url.clone();
-    url.query_pairs_mut().append_pair("login_hint", handle);
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let answer = http.get(url).send().await.unwrap();
-    let location = answer.headers().get("location").expect("the authorize page redirects").to_str().unwrap();
-    let back = url::Url::parse(location).unwrap();
-    let q: HashMap<_, _> = back.query_pairs().into_owned().collect();
-    let accounts = engine.complete_connect(&q["state"], &q["code"]).await.unwrap();
-    accounts.into_iter().next().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_due_posts_is_published_once_each() {
     let Ok(url) = std::env::var("KONEKTLY_TEST_POSTGRES_URL") else {
@@ -95,7 +77,8 @@ async fn a_burst_of_due_posts_is_published_once_each() {
     for i in 0..accounts_needed {
         let handle = format!("burst_{i}");
         sandbox.add_user("x", &handle);
-        accounts.push(connect(&first, &owner, &handle).await);
+        let grant = konektly_testkit::conformance::connect_as(&first, &owner, "x", Some(&handle)).await;
+        accounts.push(grant.into_iter().next().expect("the grant reached the X account"));
     }
     // Every post due now before any worker starts: the burst.
     let prepared = Instant::now();

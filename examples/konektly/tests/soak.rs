@@ -268,20 +268,6 @@ fn soak_post(owner: &OwnerId, accounts: &HashMap<&str, Account>, x_accounts: &[A
         .to(youtube)
 }
 
-/// Connects the sandbox user `handle` of `platform` through the OAuth redirect flow
-/// (`login_hint` picks the user; the authorize page answers with its redirect at once).
-async fn connect_as(engine: &Konektly, owner: &OwnerId, platform: &str, handle: &str) -> Account {
-    let redirect = url::Url::parse("http://127.0.0.1:9/callback").unwrap();
-    let start = engine.connect(owner, &konektly_core::PlatformId::from(platform), &redirect).await.unwrap();
-    let mut url = start.url.clone();
-    url.query_pairs_mut().append_pair("login_hint", handle);
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let answer = http.get(url).send().await.unwrap();
-    let location = answer.headers().get("location").expect("the authorize page redirects").to_str().unwrap();
-    let q: HashMap<_, _> = url::Url::parse(location).unwrap().query_pairs().into_owned().collect();
-    engine.complete_connect(&q["state"], &q["code"]).await.unwrap().into_iter().next().unwrap()
-}
-
 /// Someone else keeps posting to the Facebook Page (as its other admins would): reconcile has
 /// to find the lost post among many.
 fn busy_neighbour(sandbox: &Sandbox, page: &Account, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
@@ -411,7 +397,8 @@ async fn soak(db: Db, processes: usize) {
     for k in 1..posts.div_ceil(60) {
         let handle = format!("soak_x_{k}");
         sandbox.add_user("x", &handle);
-        x_accounts.push(connect_as(&engine, &owner, "x", &handle).await);
+        let grant = konektly_testkit::conformance::connect_as(&engine, &owner, "x", Some(&handle)).await;
+        x_accounts.push(grant.into_iter().next().expect("the grant reached the X account"));
     }
     let mut ids = Vec::with_capacity(posts);
     let mut index = HashMap::new();
