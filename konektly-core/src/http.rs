@@ -225,7 +225,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// The time `wait` from now; `None` beyond the calendar (a `Retry-After` of 10^15 seconds).
 pub fn time_after(wait: Duration) -> Option<DateTime<Utc>> {
-    chrono::Duration::from_std(wait).ok().and_then(|d| Utc::now().checked_add_signed(d))
+    crate::disposition::later(Utc::now(), wait)
 }
 
 /// When a `Retry-After` says to come back, as a time: what `Error::RateLimited::retry_at`
@@ -236,7 +236,7 @@ pub fn retry_at(headers: &HeaderMap) -> Option<DateTime<Utc>> {
 
 /// [`retry_at`] counted from `now` (for tables tested at a fixed time).
 pub fn retry_at_from(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    now.checked_add_signed(chrono::Duration::from_std(retry_after(headers)?).ok()?)
+    crate::disposition::later(now, retry_after(headers)?)
 }
 
 /// Reads a header as an integer.
@@ -324,7 +324,8 @@ impl ApiResponse {
     }
 }
 
-/// See [`ApiResponse::status_error`].
+/// See [`ApiResponse::status_error`]: [`Disposition::ByStatus`](crate::disposition::Disposition::ByStatus)
+/// through [`to_error`](crate::disposition::to_error), at the status as its code.
 pub fn status_error(
     status: StatusCode,
     headers: &HeaderMap,
@@ -332,17 +333,8 @@ pub fn status_error(
     message: String,
     source: Option<crate::BoxError>,
 ) -> Error {
-    match status {
-        StatusCode::UNAUTHORIZED => Error::AccessTokenRejected { message, source },
-        StatusCode::TOO_MANY_REQUESTS => Error::RateLimited { retry_at: retry_at(headers), message, source },
-        s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => match kind {
-            // The platform may have created it before failing to answer (a 503 too: a proxy in
-            // front of it can answer 503 after the request went through).
-            CallKind::Create => Error::UnknownOutcome { message, source },
-            _ => Error::Transient { message, retry_after: retry_after(headers), source },
-        },
-        s => Error::Rejected { code: Some(s.as_u16().to_string()), message, source },
-    }
+    use crate::disposition::{Answered, Disposition, to_error};
+    to_error(Disposition::ByStatus, &Answered::new(status, headers, kind), None, message, source)
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@
 
 pub mod api;
 pub mod checkpoint_secret;
+pub mod disposition;
 mod engine;
 mod error;
 mod events;
@@ -69,6 +70,7 @@ mod token;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use disposition::Disposition;
 pub use engine::{CancelReport, ConnectStart, EngineConfig, Konektly, KonektlyBuilder, Worker, WorkerReport};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use events::Event;

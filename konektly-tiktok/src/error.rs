@@ -4,7 +4,8 @@
 //! row. The `log_id` (what TikTok support asks for) stays in every error.
 
 use konektly_core::api::ApiDialect;
-use konektly_core::http::{ApiResponse, retry_after, time_after};
+use konektly_core::disposition::{Answered, Disposition, to_error};
+use konektly_core::http::ApiResponse;
 use konektly_core::reqwest::StatusCode;
 use konektly_core::reqwest::header::HeaderMap;
 use konektly_core::{CallKind, Error};
@@ -42,67 +43,61 @@ impl TikTokApiError {
     }
 }
 
-/// What to do about an envelope error code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Action {
-    /// Refresh the token once, then reconnect.
-    RefreshToken,
-    /// The user must connect again.
-    Reauth(&'static str),
-    /// Wait for the per-minute window.
-    RateLimited,
-    /// Refused: do not retry; tell the user what to do.
-    Reject(&'static str),
-    /// TikTok's side: retry later.
-    Transient,
-}
-
-/// The envelope table. Codes not listed fall back to the HTTP status.
-pub(crate) fn action_for(code: &str) -> Option<Action> {
-    use Action::*;
+/// The envelope table: a code's disposition and what to tell the user. Codes not listed fall
+/// back to the HTTP status.
+pub(crate) fn row_for(code: &str) -> Option<(Disposition, &'static str)> {
+    use Disposition::*;
     Some(match code {
-        "access_token_invalid" => RefreshToken,
-        "scope_not_authorized" => Reauth(
+        "access_token_invalid" => (RefreshToken, "the access token is invalid or expired"),
+        "scope_not_authorized" => (
+            Reauth,
             "the user did not grant a permission this needs; reconnect the account and allow every requested permission",
         ),
         "scope_permission_missed" => {
-            Reauth("a permission this needs is missing; reconnect the account and allow every requested permission")
+            (Reauth, "a permission this needs is missing; reconnect the account and allow every requested permission")
         }
-        "rate_limit_exceeded" => RateLimited,
+        // The window is one minute: without a Retry-After, the dialect's wait fills `wait`.
+        "rate_limit_exceeded" => {
+            (RateLimited { retry_at: None, wait: None }, "TikTok's per-minute limit for this account was reached")
+        }
         "spam_risk_too_many_posts" => {
-            Reject("this TikTok account reached its daily limit of posts through apps; try again tomorrow")
+            (Reject, "this TikTok account reached its daily limit of posts through apps; try again tomorrow")
         }
         "spam_risk_user_banned_from_posting" => {
-            Reject("TikTok has banned this account from posting; the creator must resolve it in the TikTok app")
+            (Reject, "TikTok has banned this account from posting; the creator must resolve it in the TikTok app")
         }
-        "spam_risk_too_many_pending_share" => Reject(
+        "spam_risk_too_many_pending_share" => (
+            Reject,
             "too many drafts wait in this creator's TikTok inbox; they must finish or delete them in the app first",
         ),
-        "spam_risk_text" => Reject("TikTok flagged the caption as spam; change the text"),
-        "spam_risk" => Reject("TikTok flagged this post as spam risk; change it or try later"),
-        "reached_active_user_cap" => Reject(
+        "spam_risk_text" => (Reject, "TikTok flagged the caption as spam; change the text"),
+        "spam_risk" => (Reject, "TikTok flagged this post as spam risk; change it or try later"),
+        "reached_active_user_cap" => (
+            Reject,
             "the app reached TikTok's daily quota of posting users; try tomorrow or ask TikTok for a higher quota",
         ),
-        "unaudited_client_can_only_post_to_private_accounts" => Reject(
+        "unaudited_client_can_only_post_to_private_accounts" => (
+            Reject,
             "this TikTok app is not audited yet: it may only post to private accounts with privacy SELF_ONLY; make the account private or have the app audited",
         ),
-        "privacy_level_option_mismatch" => Reject(
+        "privacy_level_option_mismatch" => (
+            Reject,
             "the privacy level is not one the creator may use now; choose one of the creator's privacy_level_options",
         ),
-        "url_ownership_unverified" => Reject(
+        "url_ownership_unverified" => (
+            Reject,
             "TikTok does not trust the media URL's domain; verify the media host's domain or URL prefix in the TikTok developer portal, or upload the file instead",
         ),
         "app_version_check_failed" => {
-            Reject("the creator's TikTok app is too old for inbox uploads; they must update the app")
+            (Reject, "the creator's TikTok app is too old for inbox uploads; they must update the app")
         }
-        "invalid_params" => Reject("TikTok refused a field of the request"),
-        "invalid_file_upload" => Reject("the file does not meet TikTok's requirements"),
-        "internal_error" => Transient,
+        "invalid_params" => (Reject, "TikTok refused a field of the request"),
+        "invalid_file_upload" => (Reject, "the file does not meet TikTok's requirements"),
+        "internal_error" => (Transient { retry_after: None }, "TikTok had an internal error; trying again later"),
         _ => return None,
     })
 }
 
-/// Maps an envelope error (with its HTTP status and headers) to the public error.
 /// How long to wait after a `rate_limit_exceeded` that says nothing of when to come back.
 pub(crate) const DEFAULT_RATE_LIMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -149,42 +144,19 @@ pub(crate) fn map_api_error_with(
     kind: CallKind,
     rate_limit_wait: std::time::Duration,
 ) -> Error {
-    match action_for(&err.code) {
-        Some(Action::RefreshToken) => Error::AccessTokenRejected {
-            message: err.describe("the access token is invalid or expired"),
-            source: Some(Box::new(err)),
-        },
-        Some(Action::Reauth(advice)) => {
-            Error::ReauthRequired { reason: err.describe(advice), source: Some(Box::new(err)) }
+    let (disposition, advice) = row_for(&err.code).unwrap_or((Disposition::ByStatus, "unexpected error"));
+    let disposition = match disposition {
+        Disposition::RateLimited { retry_at, wait: None } => {
+            Disposition::RateLimited { retry_at, wait: Some(rate_limit_wait) }
         }
-        Some(Action::RateLimited) => {
-            // The window is one minute; without a Retry-After, wait it out.
-            Error::RateLimited {
-                // An absurd `Retry-After` (beyond the calendar) is no time, not a panic.
-                retry_at: time_after(retry_after(headers).unwrap_or(rate_limit_wait)),
-                message: err.describe("TikTok's per-minute limit for this account was reached"),
-                source: Some(Box::new(err)),
-            }
-        }
-        Some(Action::Reject(advice)) => {
-            Error::Rejected { code: Some(err.code.clone()), message: err.describe(advice), source: Some(Box::new(err)) }
-        }
-        Some(Action::Transient) => Error::Transient {
-            message: err.describe("TikTok had an internal error; trying again later"),
-            retry_after: retry_after(headers),
-            source: Some(Box::new(err)),
-        },
-        None => {
-            let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
-            let message = err.describe("unexpected error");
-            let mapped = konektly_core::http::status_error(status, headers, kind, message, Some(Box::new(err.clone())));
-            match mapped {
-                // A 4xx with a TikTok code keeps TikTok's code, not the status.
-                Error::Rejected { message, source, .. } => Error::Rejected { code: Some(err.code), message, source },
-                other => other,
-            }
-        }
-    }
+        d => d,
+    };
+    // The status the envelope came with (TikTok answers some errors with 200).
+    let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let message = err.describe(advice);
+    // A refusal keeps TikTok's code, not the status.
+    let code = Some(err.code.clone());
+    to_error(disposition, &Answered::new(status, headers, kind), code, message, Some(Box::new(err)))
 }
 
 /// Maps an OAuth token endpoint error (`invalid_grant`…).
