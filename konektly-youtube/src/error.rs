@@ -6,7 +6,8 @@ use std::fmt;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use konektly_core::api::ApiDialect;
-use konektly_core::http::{ApiResponse, retry_after, retry_at_from, status_error};
+use konektly_core::disposition::{Answered, Disposition, to_error};
+use konektly_core::http::ApiResponse;
 use konektly_core::ratelimit::{BudgetScope, RateLimitReport};
 use konektly_core::{CallKind, Error};
 use reqwest::StatusCode;
@@ -112,81 +113,120 @@ fn most_specific_reason(body: &GoogleErrorBody) -> Option<String> {
         .or_else(|| given(&body.status))
 }
 
-/// What a row of the table does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Action {
-    /// The project's daily quota is spent: wait for the next midnight Pacific time.
-    QuotaUntilPacificMidnight,
-    /// The channel's daily upload cap: wait about a day.
-    ChannelUploadCap,
-    /// A short-term rate limit: back off (`Retry-After` when given).
-    Backoff,
-    /// The access token was refused: refresh once, then reconnect.
-    TokenRejected,
-    /// The account cannot be used as it is: reconnect (after fixing it).
-    Reauth(&'static str),
-    /// Refused; retrying does not help.
-    Reject(&'static str),
-    /// A passing failure at Google.
-    Transient,
-    /// Not in the table: the status decides.
-    ByStatus,
+/// One row of the table: a Google `reason`, its disposition, and what to tell the user.
+pub(crate) struct Row {
+    /// Google's `errors[].reason`.
+    pub reason: &'static str,
+    /// What konektly does.
+    pub then: Disposition,
+    /// What the user reads (with the reason, and Google's cleaned message).
+    pub advice: &'static str,
+    /// The budget a rate limit spends, when it is a whole day's: the project's quota (every
+    /// account of the app, back at midnight Pacific time) or the channel's upload cap (this
+    /// account, back in about a day).
+    pub budget: Option<BudgetScope>,
 }
 
+const fn row(reason: &'static str, then: Disposition, advice: &'static str) -> Row {
+    Row { reason, then, advice, budget: None }
+}
+
+const LIMITED: Disposition = Disposition::RateLimited { retry_at: None, wait: None };
+const REAUTH: Disposition = Disposition::Reauth;
+const REJECT: Disposition = Disposition::Reject;
+const TRANSIENT: Disposition = Disposition::Transient { retry_after: None };
+
 /// The table: Google `reason` → what to do. `invalid*` reasons not listed are rejections too.
-pub(crate) const TABLE: &[(&str, Action)] = &[
-    ("quotaExceeded", Action::QuotaUntilPacificMidnight),
-    ("dailyLimitExceeded", Action::QuotaUntilPacificMidnight),
-    ("uploadLimitExceeded", Action::ChannelUploadCap),
-    ("rateLimitExceeded", Action::Backoff),
-    ("userRateLimitExceeded", Action::Backoff),
-    ("uploadRateLimitExceeded", Action::Backoff),
-    ("authError", Action::TokenRejected),
-    ("unauthorized", Action::TokenRejected),
-    (
+pub(crate) const TABLE: &[Row] = &[
+    Row {
+        budget: Some(BudgetScope::App),
+        ..row(
+            "quotaExceeded",
+            LIMITED,
+            "the app's YouTube API quota for today is used up; it returns at midnight Pacific time",
+        )
+    },
+    Row {
+        budget: Some(BudgetScope::App),
+        ..row(
+            "dailyLimitExceeded",
+            LIMITED,
+            "the app's YouTube API quota for today is used up; it returns at midnight Pacific time",
+        )
+    },
+    Row {
+        budget: Some(BudgetScope::Account),
+        ..row(
+            "uploadLimitExceeded",
+            LIMITED,
+            "the channel reached YouTube's daily upload limit; try again in about a day",
+        )
+    },
+    row("rateLimitExceeded", LIMITED, "YouTube asks to slow down"),
+    row("userRateLimitExceeded", LIMITED, "YouTube asks to slow down"),
+    row("uploadRateLimitExceeded", LIMITED, "YouTube asks to slow down"),
+    row("authError", Disposition::RefreshToken, REFUSED_TOKEN),
+    row("unauthorized", Disposition::RefreshToken, REFUSED_TOKEN),
+    row(
         "youtubeSignupRequired",
-        Action::Reauth("this Google account has no YouTube channel: create one on YouTube, then connect again"),
+        REAUTH,
+        "this Google account has no YouTube channel: create one on YouTube, then connect again",
     ),
-    (
+    row(
         "insufficientPermissions",
-        Action::Reauth("the permissions granted do not allow this: connect again and allow YouTube uploads"),
+        REAUTH,
+        "the permissions granted do not allow this: connect again and allow YouTube uploads",
     ),
-    (
+    row(
         "accountDelegationForbidden",
-        Action::Reauth(
-            "this Google account may not act for the chosen channel: connect again with the channel's own account",
-        ),
+        REAUTH,
+        "this Google account may not act for the chosen channel: connect again with the channel's own account",
     ),
-    ("authenticatedUserAccountClosed", Action::Reauth("the YouTube account was closed")),
-    ("authenticatedUserAccountSuspended", Action::Reauth("the YouTube account is suspended")),
-    (
+    row("authenticatedUserAccountClosed", REAUTH, "the YouTube account was closed"),
+    row("authenticatedUserAccountSuspended", REAUTH, "the YouTube account is suspended"),
+    row(
         "authenticatedUserNotChannel",
-        Action::Reauth("the connected account is not a channel: connect again and pick the channel"),
+        REAUTH,
+        "the connected account is not a channel: connect again and pick the channel",
     ),
-    ("channelClosed", Action::Reauth("the YouTube channel was closed")),
-    ("channelSuspended", Action::Reauth("the YouTube channel is suspended")),
-    ("channelNotFound", Action::Reject("the YouTube channel was not found")),
-    ("forbidden", Action::Reject("YouTube does not allow this action for this channel")),
-    ("videoNotFound", Action::Reject("the video was not found")),
-    ("mediaBodyRequired", Action::Reject("the upload carried no video")),
-    ("defaultLanguageNotSet", Action::Reject("localized metadata needs a default language")),
-    ("incompatibleParameters", Action::Reject("the request's parameters do not go together")),
-    ("missingRequiredParameter", Action::Reject("the request misses a required parameter")),
-    ("unexpectedParameter", Action::Reject("the request has an unexpected parameter")),
-    ("backendError", Action::Transient),
-    ("internalError", Action::Transient),
+    row("channelClosed", REAUTH, "the YouTube channel was closed"),
+    row("channelSuspended", REAUTH, "the YouTube channel is suspended"),
+    row("channelNotFound", REJECT, "the YouTube channel was not found"),
+    row("forbidden", REJECT, "YouTube does not allow this action for this channel"),
+    row("videoNotFound", REJECT, "the video was not found"),
+    row("mediaBodyRequired", REJECT, "the upload carried no video"),
+    row("defaultLanguageNotSet", REJECT, "localized metadata needs a default language"),
+    row("incompatibleParameters", REJECT, "the request's parameters do not go together"),
+    row("missingRequiredParameter", REJECT, "the request misses a required parameter"),
+    row("unexpectedParameter", REJECT, "the request has an unexpected parameter"),
+    row("backendError", TRANSIENT, "YouTube had a passing failure"),
+    row("internalError", TRANSIENT, "YouTube had a passing failure"),
 ];
 
+const REFUSED_TOKEN: &str = "YouTube refused the access token";
+
+/// A reason no row names: `invalid*` is a refused field, anything else goes by the status.
+const INVALID: Row = row("invalid*", REJECT, "YouTube refused a field of the video");
+const UNLISTED: Row = row("", Disposition::ByStatus, "YouTube answered");
+
 /// The row for a reason.
-pub(crate) fn action_for(reason: Option<&str>) -> Action {
-    let Some(reason) = reason else { return Action::ByStatus };
-    if let Some((_, a)) = TABLE.iter().find(|(r, _)| *r == reason) {
-        return *a;
+pub(crate) fn row_for(reason: Option<&str>) -> &'static Row {
+    let Some(reason) = reason else { return &UNLISTED };
+    if let Some(row) = TABLE.iter().find(|r| r.reason == reason) {
+        return row;
     }
     if reason.starts_with("invalid") {
-        return Action::Reject("YouTube refused a field of the video");
+        return &INVALID;
     }
-    Action::ByStatus
+    &UNLISTED
+}
+
+/// When a spent day's budget returns, from `now`.
+fn budget_returns(scope: BudgetScope, now: DateTime<Utc>) -> DateTime<Utc> {
+    match scope {
+        BudgetScope::App => next_pacific_midnight(now),
+        _ => now + Duration::hours(24),
+    }
 }
 
 /// YouTube's dialect of core's call pipeline: Google's error bodies and their table.
@@ -224,53 +264,24 @@ fn map_youtube_error(
     kind: CallKind,
     now: DateTime<Utc>,
 ) -> Error {
-    let reason = api.reason.clone();
     let said = if api.message.is_empty() { String::new() } else { format!(" (YouTube said: {})", api.message) };
-    let code = reason.clone().unwrap_or_else(|| status.as_u16().to_string());
-    let source = || -> Option<konektly_core::BoxError> { Some(Box::new(api.clone())) };
+    let code = api.reason.clone().unwrap_or_else(|| status.as_u16().to_string());
+    let row = row_for(api.reason.as_deref());
+    let (mut then, mut advice) = (row.then, row.advice);
     // A 401 is about the token whatever the reason says, except the account states in the table.
-    let mut action = action_for(reason.as_deref());
-    if status == StatusCode::UNAUTHORIZED && matches!(action, Action::ByStatus | Action::Reject(_)) {
-        action = Action::TokenRejected;
+    if status == StatusCode::UNAUTHORIZED && matches!(then, Disposition::ByStatus | Disposition::Reject) {
+        (then, advice) = (Disposition::RefreshToken, REFUSED_TOKEN);
     }
-    match action {
-        Action::QuotaUntilPacificMidnight => Error::RateLimited {
-            retry_at: Some(next_pacific_midnight(now)),
-            message: format!(
-                "the app's YouTube API quota for today is used up ({code}); it returns at midnight Pacific time{said}"
-            ),
-            source: source(),
-        },
-        Action::ChannelUploadCap => Error::RateLimited {
-            retry_at: Some(now + Duration::hours(24)),
-            message: format!(
-                "the channel reached YouTube's daily upload limit ({code}); try again in about a day{said}"
-            ),
-            source: source(),
-        },
-        Action::Backoff => Error::RateLimited {
-            retry_at: retry_at_from(headers, now),
-            message: format!("YouTube asks to slow down ({code}){said}"),
-            source: source(),
-        },
-        Action::TokenRejected => Error::AccessTokenRejected {
-            message: format!("YouTube refused the access token ({code}){said}"),
-            source: source(),
-        },
-        Action::Reauth(why) => Error::ReauthRequired { reason: format!("{why} ({code})"), source: source() },
-        Action::Reject(why) => Error::Rejected { code: Some(code), message: format!("{why}{said}"), source: source() },
-        Action::Transient => Error::Transient {
-            message: format!("YouTube had a passing failure ({code}){said}"),
-            retry_after: retry_after(headers),
-            source: source(),
-        },
-        Action::ByStatus => {
-            match status_error(status, headers, kind, format!("YouTube answered {code}{said}"), source()) {
-                Error::Rejected { message, source, .. } => Error::Rejected { code: Some(code), message, source },
-                other => other,
-            }
-        }
+    if let Some(scope) = row.budget {
+        then = Disposition::RateLimited { retry_at: Some(budget_returns(scope, now)), wait: None };
     }
+    let message = match then {
+        Disposition::Reauth => format!("{advice} ({code})"),
+        Disposition::Reject => format!("{advice}{said}"),
+        _ => format!("{advice} ({code}){said}"),
+    };
+    let answered = Answered::new(status, headers, kind).at(now);
+    to_error(then, &answered, Some(code), message, Some(Box::new(api)))
 }
 
 /// A rate-limit report for the engine when an error says a whole budget is spent: the project's
@@ -278,10 +289,9 @@ fn map_youtube_error(
 pub(crate) fn budget_report(err: &Error) -> Option<RateLimitReport> {
     let Error::RateLimited { retry_at: Some(at), source: Some(src), .. } = err else { return None };
     let api = src.downcast_ref::<YouTubeApiError>()?;
-    let (scope, bucket) = match action_for(api.reason.as_deref()) {
-        Action::QuotaUntilPacificMidnight => (BudgetScope::App, "daily_quota"),
-        Action::ChannelUploadCap => (BudgetScope::Account, "channel_upload_cap"),
-        _ => return None,
+    let (scope, bucket) = match row_for(api.reason.as_deref()).budget? {
+        BudgetScope::App => (BudgetScope::App, "daily_quota"),
+        scope => (scope, "channel_upload_cap"),
     };
     Some(RateLimitReport { scope, bucket: bucket.into(), limit: None, remaining: 0, reset_at: *at })
 }
@@ -570,7 +580,7 @@ mod tests {
     #[test]
     fn every_table_row_is_covered_by_a_test_above() {
         let src = include_str!("error.rs");
-        for (reason, _) in TABLE {
+        for Row { reason, .. } in TABLE {
             assert!(src.matches(&format!("\"{reason}\"")).count() >= 2, "no test for {reason}");
         }
     }
