@@ -9,7 +9,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use konektly_core::api::ApiDialect;
-use konektly_core::http::{ApiResponse, retry_after, retry_at_from, status_error};
+use konektly_core::disposition::{Answered, Disposition, to_error};
+use konektly_core::http::{ApiResponse, status_error};
 use konektly_core::ratelimit::{BudgetScope, RateLimitReport};
 use konektly_core::{CallKind, Error};
 use reqwest::StatusCode;
@@ -111,7 +112,7 @@ impl GraphApiError {
 
     /// Whether this says "the media is not ready yet, keep polling" (9007 / 2207027).
     pub fn is_not_ready(&self) -> bool {
-        classify(&self.body) == Action::KeepPolling
+        classify(&self.body).1 == Some(NOT_READY)
     }
 }
 
@@ -126,27 +127,6 @@ impl fmt::Display for GraphApiError {
 }
 
 impl std::error::Error for GraphApiError {}
-
-/// What an error code asks konektly to do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Action {
-    /// The grant is gone: reconnect, for this reason.
-    Reauth(&'static str),
-    /// Throttled: wait (`estimated_time_to_regain_access`, `Retry-After`).
-    RateLimited,
-    /// The media is not ready: keep polling.
-    KeepPolling,
-    /// Instagram could not fetch the media URL.
-    MediaUnreachable,
-    /// Blocked for policy reasons.
-    Blocked,
-    /// Passing failure: retry.
-    Transient,
-    /// The content or request is refused: do not retry.
-    Rejected,
-    /// No row: map by HTTP status.
-    ByStatus,
-}
 
 /// Why a 190 token error happened, by subcode, in words a user understands.
 fn reauth_reason(subcode: Option<i64>) -> &'static str {
@@ -163,32 +143,43 @@ fn reauth_reason(subcode: Option<i64>) -> &'static str {
     }
 }
 
+/// What the user reads of a "not ready yet" error (see [`GraphApiError::is_not_ready`]).
+const NOT_READY: &str = "the media is not ready yet; keep polling";
+
 /// The mapping table: one row per Graph error code (Meta's "Handling Errors" reference and the
-/// Instagram publishing error codes; the adapter README lists them), subcodes first.
-pub(crate) fn classify(e: &GraphErrorBody) -> Action {
+/// Instagram publishing error codes; the adapter README lists them), subcodes first. Each row
+/// gives the disposition and, where Meta's own message is not enough, what to tell the user
+/// (for [`Disposition::Reauth`]: the reason, in words a user understands).
+pub(crate) fn classify(e: &GraphErrorBody) -> (Disposition, Option<&'static str>) {
+    use Disposition::*;
+    const UNREACHABLE: &str = "Instagram could not fetch the media URL: it must be public (no login, no robots or \
+        CDN block, the right Content-Type; JPEG for images)";
+    let limited = RateLimited { retry_at: None, wait: None };
     let code = e.code.unwrap_or(0);
     let sub = e.error_subcode.unwrap_or(0);
     match (code, sub) {
         // Instagram subcodes that decide on their own, whatever the code.
-        (_, 2207027) | (9007, _) => Action::KeepPolling,
-        (_, 2207052) | (9004, _) => Action::MediaUnreachable,
-        (_, 2207042) => Action::RateLimited,
-        (_, 2207051) => Action::Rejected, // flagged as spam
-        (_, 2207001 | 2207003 | 2207008) => Action::Transient,
+        (_, 2207027) | (9007, _) => {
+            (Transient { retry_after: Some(std::time::Duration::from_secs(10)) }, Some(NOT_READY))
+        }
+        (_, 2207052) | (9004, _) => (Reject, Some(UNREACHABLE)),
+        (_, 2207042) => (limited, None),
+        (_, 2207051) => (Reject, None), // flagged as spam
+        (_, 2207001 | 2207003 | 2207008) => (ServerFailure, None),
         // Token and permission errors.
-        (190, _) => Action::Reauth(reauth_reason(e.error_subcode)),
-        (102, _) => Action::Reauth("the login session is no longer valid"),
-        (10 | 200..=299, _) => Action::Reauth("a permission was declined or removed: connect again and grant it"),
+        (190, _) => (Reauth, Some(reauth_reason(e.error_subcode))),
+        (102, _) => (Reauth, Some("the login session is no longer valid")),
+        (10 | 200..=299, _) => (Reauth, Some("a permission was declined or removed: connect again and grant it")),
         // Throttling.
-        (4 | 17 | 32 | 341 | 613 | 80000..=80014, _) => Action::RateLimited,
-        (368, _) => Action::Blocked,
+        (4 | 17 | 32 | 341 | 613 | 80000..=80014, _) => (limited, None),
+        (368, _) => (Reject, Some("Meta temporarily blocked the account for policy reasons")),
         // Content errors.
-        (100 | 506 | 1609005 | 352 | 36000..=36004 | 25, _) => Action::Rejected,
-        (_, 2207000..=2207999) => Action::Rejected,
+        (100 | 506 | 1609005 | 352 | 36000..=36004 | 25, _) => (Reject, None),
+        (_, 2207000..=2207999) => (Reject, None),
         // Passing failures.
-        (1 | 2 | -1 | -2 | 6000, _) | (_, 1363030 | 1363019 | 1363037) => Action::Transient,
-        _ if e.is_transient == Some(true) => Action::Transient,
-        _ => Action::ByStatus,
+        (1 | 2 | -1 | -2 | 6000, _) | (_, 1363030 | 1363019 | 1363037) => (ServerFailure, None),
+        _ if e.is_transient == Some(true) => (ServerFailure, None),
+        _ => (ByStatus, None),
     }
 }
 
@@ -243,45 +234,22 @@ pub(crate) fn map_graph_error(err: GraphApiError, headers: &HeaderMap, kind: Cal
     let now = Utc::now();
     let trace = err.body.fbtrace_id.as_deref().map(|t| format!(" (fbtrace_id {t})")).unwrap_or_default();
     let detail = format!("{what}: {} [{}]{trace}", err.user_message(), err.code_string());
-    let code = Some(err.code_string());
     let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
-    match classify(&err.body) {
-        Action::Reauth(reason) => {
-            Error::ReauthRequired { reason: format!("{reason}{trace}"), source: Some(Box::new(err)) }
+    let (disposition, advice) = classify(&err.body);
+    let (disposition, message) = match (disposition, advice) {
+        (Disposition::Reauth, reason) => {
+            (Disposition::Reauth, format!("{}{trace}", reason.unwrap_or("the access token is invalid or was revoked")))
         }
-        Action::RateLimited => {
-            let retry_at = regain_access_at(headers, now).or_else(|| retry_at_from(headers, now));
-            Error::RateLimited { retry_at, message: detail, source: Some(Box::new(err)) }
+        (Disposition::RateLimited { .. }, _) => {
+            (Disposition::RateLimited { retry_at: regain_access_at(headers, now), wait: None }, detail)
         }
-        Action::KeepPolling => Error::Transient {
-            message: format!("{what}: the media is not ready yet; keep polling{trace}"),
-            retry_after: Some(std::time::Duration::from_secs(10)),
-            source: Some(Box::new(err)),
-        },
-        Action::MediaUnreachable => Error::Rejected {
-            code,
-            message: format!(
-                "Instagram could not fetch the media URL: it must be public (no login, no robots or CDN block, \
-                 the right Content-Type; JPEG for images) [{}]{trace}",
-                err.code_string()
-            ),
-            source: Some(Box::new(err)),
-        },
-        Action::Blocked => Error::Rejected {
-            code,
-            message: format!("{what}: Meta temporarily blocked the account for policy reasons: {}", err.user_message()),
-            source: Some(Box::new(err)),
-        },
-        // A server error on a call that creates may have landed all the same: reconcile first.
-        Action::Transient if kind == CallKind::Create && status.is_server_error() => {
-            Error::UnknownOutcome { message: detail, source: Some(Box::new(err)) }
-        }
-        Action::Transient => {
-            Error::Transient { message: detail, retry_after: retry_after(headers), source: Some(Box::new(err)) }
-        }
-        Action::Rejected => Error::Rejected { code, message: detail, source: Some(Box::new(err)) },
-        Action::ByStatus => status_error(status, headers, kind, detail, Some(Box::new(err))),
-    }
+        (d, Some(advice)) => (d, format!("{what}: {advice}: {} [{}]{trace}", err.user_message(), err.code_string())),
+        (d, None) => (d, detail),
+    };
+    // A refusal no row names keeps the status as its code, as core's status table does.
+    let code = if disposition == Disposition::ByStatus { None } else { Some(err.code_string()) };
+    let answered = Answered::new(status, headers, kind).at(now);
+    to_error(disposition, &answered, code, message, Some(Box::new(err)))
 }
 
 /// The offsets a video upload should continue from, when Meta refused a chunk at the wrong
