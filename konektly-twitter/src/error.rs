@@ -6,7 +6,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use konektly_core::api::ApiDialect;
-use konektly_core::http::{ApiResponse, header_epoch, header_u64, retry_at, status_error};
+use konektly_core::disposition::{Answered, Disposition, to_error};
+use konektly_core::http::{ApiResponse, header_epoch, header_u64, retry_at};
 use konektly_core::ratelimit::{BudgetScope, RateLimitReport};
 use konektly_core::{CallKind, Error};
 use reqwest::StatusCode;
@@ -113,62 +114,94 @@ impl fmt::Display for XApiError {
 
 impl std::error::Error for XApiError {}
 
-/// What an X error means, row by row of [`TABLE`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum XErrorKind {
-    /// The access token was refused: the engine refreshes once, then asks for reconnection.
-    TokenRejected,
-    /// The same text was posted recently: the post is probably there already.
-    Duplicate,
-    /// A usage cap (daily or monthly) is spent.
-    UsageCapped,
-    /// A rate-limit window is spent.
-    RateLimited,
-    /// The request was too large (an upload chunk over X's edge limit).
-    TooLarge,
-    /// The resource does not exist (or is not visible).
-    NotFound,
-    /// X had a problem: retry (or reconcile, for a create).
-    ServerError,
-    /// X refused the request: do not retry.
-    Rejected,
-}
-
-/// One row of the table: every given field must match.
-struct Row {
+/// One row of the table: every given field must match; the first matching row wins.
+pub(crate) struct Row {
     status: Option<u16>,
     problem_type: Option<&'static str>,
     title: Option<&'static str>,
     detail: Option<&'static str>,
     code: Option<i64>,
-    kind: XErrorKind,
+    /// What konektly does.
+    pub then: Disposition,
+    /// The code a refusal is stored with, when the row fixes it.
+    stored_code: Option<&'static str>,
+    /// What konektly adds to X's words.
+    advice: Option<&'static str>,
+    /// When a spent limit returns, from X's headers (rate-limit rows).
+    reset: fn(&HeaderMap) -> Option<DateTime<Utc>>,
+    /// The resource does not exist (or is not visible): a delete of it is done already.
+    pub gone: bool,
 }
 
-const ANY: Row =
-    Row { status: None, problem_type: None, title: None, detail: None, code: None, kind: XErrorKind::Rejected };
+const ANY: Row = Row {
+    status: None,
+    problem_type: None,
+    title: None,
+    detail: None,
+    code: None,
+    then: Disposition::Reject,
+    stored_code: None,
+    advice: None,
+    reset: |_| None,
+    gone: false,
+};
 
-/// X's errors, first matching row wins; statuses not listed fall back to 5xx → `ServerError`,
-/// other 4xx → `Rejected`.
+/// A refused token: the engine refreshes once, then asks for reconnection.
+const TOKEN: Row = Row { then: Disposition::RefreshToken, ..ANY };
+/// The same text was posted recently: the post is probably there already.
+const DUPLICATE: Row = Row {
+    then: Disposition::Duplicate,
+    stored_code: Some("duplicate-content"),
+    advice: Some("X refused it as a duplicate: the post is probably there already"),
+    ..ANY
+};
+/// A usage cap (daily or monthly) is spent: back at the 24-hour reset.
+const USAGE_CAPPED: Row = Row {
+    then: Disposition::RateLimited { retry_at: None, wait: None },
+    reset: |h| daily_reset(h).or_else(|| header_epoch(h, "x-rate-limit-reset")),
+    ..ANY
+};
+/// A rate-limit window is spent: back at its reset.
+const RATE_LIMITED: Row = Row {
+    then: Disposition::RateLimited { retry_at: None, wait: None },
+    reset: |h| header_epoch(h, "x-rate-limit-reset").or_else(|| retry_at(h)).or_else(|| daily_reset(h)),
+    ..ANY
+};
+/// The resource does not exist (or is not visible).
+const NOT_FOUND: Row = Row { gone: true, ..ANY };
+
+/// X's errors, first matching row wins; statuses not listed fall back to 5xx → the status
+/// decides (a create may have landed), other 4xx → refused.
 const TABLE: &[Row] = &[
-    Row { status: Some(401), kind: XErrorKind::TokenRejected, ..ANY },
+    Row { status: Some(401), ..TOKEN },
     // Legacy "Invalid or expired token".
-    Row { code: Some(89), kind: XErrorKind::TokenRejected, ..ANY },
-    Row { status: Some(403), detail: Some(DUPLICATE_DETAILS[0]), kind: XErrorKind::Duplicate, ..ANY },
-    Row { status: Some(403), detail: Some(DUPLICATE_DETAILS[1]), kind: XErrorKind::Duplicate, ..ANY },
+    Row { code: Some(89), ..TOKEN },
+    Row { status: Some(403), detail: Some(DUPLICATE_DETAILS[0]), ..DUPLICATE },
+    Row { status: Some(403), detail: Some(DUPLICATE_DETAILS[1]), ..DUPLICATE },
     // Legacy "Status is a duplicate."
-    Row { code: Some(187), kind: XErrorKind::Duplicate, ..ANY },
-    Row { status: Some(429), problem_type: Some("usage-capped"), kind: XErrorKind::UsageCapped, ..ANY },
-    Row { status: Some(429), title: Some("UsageCapExceeded"), kind: XErrorKind::UsageCapped, ..ANY },
-    Row { status: Some(429), kind: XErrorKind::RateLimited, ..ANY },
+    Row { code: Some(187), ..DUPLICATE },
+    Row { status: Some(429), problem_type: Some("usage-capped"), ..USAGE_CAPPED },
+    Row { status: Some(429), title: Some("UsageCapExceeded"), ..USAGE_CAPPED },
+    Row { status: Some(429), ..RATE_LIMITED },
     // Legacy "Rate limit exceeded", whatever the status.
-    Row { code: Some(88), kind: XErrorKind::RateLimited, ..ANY },
-    Row { status: Some(413), kind: XErrorKind::TooLarge, ..ANY },
-    Row { status: Some(404), kind: XErrorKind::NotFound, ..ANY },
-    Row { problem_type: Some("resource-not-found"), kind: XErrorKind::NotFound, ..ANY },
+    Row { code: Some(88), ..RATE_LIMITED },
+    // An upload chunk over X's edge limit.
+    Row {
+        status: Some(413),
+        stored_code: Some("413"),
+        advice: Some("X refused the request as too large; upload chunks must be 1–4 MiB"),
+        ..ANY
+    },
+    Row { status: Some(404), ..NOT_FOUND },
+    Row { problem_type: Some("resource-not-found"), ..NOT_FOUND },
 ];
 
-/// Sorts an error answer into a row of the table.
-pub(crate) fn classify(e: &XApiError) -> XErrorKind {
+/// An error no row names: a server error (the status decides), else a refusal.
+const SERVER_ERROR: Row = Row { then: Disposition::ByStatus, ..ANY };
+const REFUSED: Row = ANY;
+
+/// The row of the table an error answer matches.
+pub(crate) fn classify(e: &XApiError) -> &'static Row {
     let short = e.short_type();
     for row in TABLE {
         let ok = row.status.is_none_or(|s| s == e.http_status)
@@ -179,10 +212,26 @@ pub(crate) fn classify(e: &XApiError) -> XErrorKind {
             })
             && row.code.is_none_or(|c| e.codes().any(|x| x == c));
         if ok {
-            return row.kind;
+            return row;
         }
     }
-    if e.http_status >= 500 { XErrorKind::ServerError } else { XErrorKind::Rejected }
+    if e.http_status >= 500 { &SERVER_ERROR } else { &REFUSED }
+}
+
+/// The code a refusal of `api` is stored with: the row's, else (a missing resource) the problem
+/// type, else the problem type, legacy code or status.
+fn stored_code(row: &Row, api: &XApiError, status: StatusCode) -> String {
+    if let Some(code) = row.stored_code {
+        return code.to_owned();
+    }
+    if row.gone {
+        return api.short_type().unwrap_or("resource-not-found").to_owned();
+    }
+    api.short_type()
+        .filter(|t| *t != "about:blank")
+        .map(str::to_owned)
+        .or_else(|| api.codes().next().map(|c| c.to_string()))
+        .unwrap_or_else(|| status.as_u16().to_string())
 }
 
 /// X's dialect of core's call pipeline: error bodies, their table, the rate-limit headers.
@@ -212,53 +261,18 @@ pub(crate) fn map_error(status: StatusCode, headers: &HeaderMap, body: &[u8], ca
 
 /// The error for X's error `api`, answered with `status` and `headers`.
 fn map_api_error(api: XApiError, status: StatusCode, headers: &HeaderMap, call: CallKind, what: &str) -> Error {
-    let kind = classify(&api);
-    let message = format!("{what}: {}", api.message());
-    let source = |api: XApiError| -> Option<konektly_core::BoxError> { Some(Box::new(api)) };
-    match kind {
-        XErrorKind::TokenRejected => Error::AccessTokenRejected { message, source: source(api) },
-        XErrorKind::Duplicate => match call {
-            CallKind::Create => Error::UnknownOutcome {
-                message: format!("{message} (X refused it as a duplicate: the post is probably there already)"),
-                source: source(api),
-            },
-            CallKind::Idempotent => {
-                Error::Rejected { code: Some("duplicate-content".into()), message, source: source(api) }
-            }
-        },
-        XErrorKind::UsageCapped => Error::RateLimited {
-            retry_at: daily_reset(headers).or_else(|| header_epoch(headers, "x-rate-limit-reset")),
-            message,
-            source: source(api),
-        },
-        XErrorKind::RateLimited => Error::RateLimited {
-            retry_at: header_epoch(headers, "x-rate-limit-reset")
-                .or_else(|| retry_at(headers))
-                .or_else(|| daily_reset(headers)),
-            message,
-            source: source(api),
-        },
-        XErrorKind::TooLarge => Error::Rejected {
-            code: Some("413".into()),
-            message: format!("{message} (X refused the request as too large; upload chunks must be 1–4 MiB)"),
-            source: source(api),
-        },
-        XErrorKind::NotFound => Error::Rejected {
-            code: Some(api.short_type().unwrap_or("resource-not-found").to_owned()),
-            message,
-            source: source(api),
-        },
-        XErrorKind::ServerError => status_error(status, headers, call, message, source(api)),
-        XErrorKind::Rejected => {
-            let code = api
-                .short_type()
-                .filter(|t| *t != "about:blank")
-                .map(str::to_owned)
-                .or_else(|| api.codes().next().map(|c| c.to_string()))
-                .unwrap_or_else(|| status.as_u16().to_string());
-            Error::Rejected { code: Some(code), message, source: source(api) }
-        }
+    let row = classify(&api);
+    let then = match row.then {
+        Disposition::RateLimited { wait, .. } => Disposition::RateLimited { retry_at: (row.reset)(headers), wait },
+        then => then,
+    };
+    let mut message = format!("{what}: {}", api.message());
+    if let Some(advice) = row.advice {
+        message.push_str(&format!(" ({advice})"));
     }
+    // The server errors keep the status as their code, as core's status table does.
+    let code = (then != Disposition::ByStatus).then(|| stored_code(row, &api, status));
+    to_error(then, &Answered::new(status, headers, call), code, message, Some(Box::new(api)))
 }
 
 /// When a spent 24-hour cap resets: the user's, else the app's, else whichever is reported.
@@ -410,7 +424,7 @@ mod tests {
     #[test]
     fn row_404_is_not_found() {
         let body = r#"{"errors":[{"resource_id":"1","parameter":"id","resource_type":"tweet","section":"data","title":"Not Found Error","value":"1","detail":"Could not find tweet with id: [1].","type":"https://api.x.com/2/problems/resource-not-found"}],"title":"Not Found","type":"about:blank","status":404}"#;
-        assert_eq!(classify(&XApiError::parse(404, body.as_bytes())), XErrorKind::NotFound);
+        assert!(classify(&XApiError::parse(404, body.as_bytes())).gone);
         let e = map(404, body, &HeaderMap::new(), CallKind::Idempotent);
         assert!(matches!(&e, Error::Rejected { code: Some(c), .. } if c == "about:blank" || c == "resource-not-found"));
     }
@@ -418,7 +432,7 @@ mod tests {
     #[test]
     fn row_resource_not_found_type_on_200_shape() {
         let body = r#"{"errors":[{"type":"https://api.x.com/2/problems/resource-not-found","title":"Not Found Error","detail":"gone"}]}"#;
-        assert_eq!(classify(&XApiError::parse(400, body.as_bytes())), XErrorKind::NotFound);
+        assert!(classify(&XApiError::parse(400, body.as_bytes())).gone);
     }
 
     #[test]

@@ -7,16 +7,16 @@ use std::fmt;
 use async_trait::async_trait;
 use chrono::{SecondsFormat, Utc};
 use konektly_core::{
-    Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, Content, Error, Media, PendingAuthorization,
-    Platform, PlatformId, Profile, PublishContext, PublishOutcome, Reconciliation, RemotePost, Result, TargetOptions,
-    TokenSet, Violation,
+    Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, Content, Disposition, Error, Media,
+    PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome, Reconciliation, RemotePost,
+    Result, TargetOptions, TokenSet, Violation,
 };
 use reqwest::Method;
 use url::Url;
 
 use crate::builder::XBuilder;
 use crate::config::Config;
-use crate::error::{XApiError, XErrorKind, classify};
+use crate::error::{XApiError, classify};
 use crate::model::{
     CreateTweet, CreatedTweet, Data, MediaState, Timeline, TweetGeo, TweetMedia, TweetReply, XOptions, XState,
 };
@@ -246,7 +246,7 @@ fn tweet_body(opts: &XOptions, i: usize, text: &str, media_ids: Vec<String>, pre
 fn is_duplicate(e: &Error) -> bool {
     std::error::Error::source(e)
         .and_then(|s| s.downcast_ref::<XApiError>())
-        .is_some_and(|api| classify(api) == XErrorKind::Duplicate)
+        .is_some_and(|api| classify(api).then == Disposition::Duplicate)
 }
 
 /// Whether a post read back from X is the one konektly sent: same words once URLs are left out
@@ -339,7 +339,7 @@ impl Platform for XPlatform {
                 Err(e)
                     if std::error::Error::source(&e)
                         .and_then(|s| s.downcast_ref::<XApiError>())
-                        .is_some_and(|a| classify(a) == XErrorKind::NotFound) => {}
+                        .is_some_and(|a| classify(a).gone) => {}
                 Err(e) => return Err(e),
             }
         }
