@@ -45,6 +45,7 @@
 
 pub mod api;
 pub mod checkpoint_secret;
+mod create_sent;
 pub mod disposition;
 mod engine;
 mod error;
@@ -66,10 +67,12 @@ mod scheduler;
 mod secret;
 mod store;
 mod token;
+pub mod upload;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use create_sent::CreateSent;
 pub use disposition::Disposition;
 pub use engine::{CancelReport, ConnectStart, EngineConfig, Konektly, KonektlyBuilder, Worker, WorkerReport};
 pub use error::{BoxError, Error, ErrorKind, Result};
