@@ -243,9 +243,10 @@ pub(crate) struct AltText<'a> {
 pub(crate) struct XState {
     /// One entry per item: the first post, then the thread's items.
     pub items: Vec<ItemState>,
-    /// The item whose `POST /2/tweets` was sent last without a known answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub posting: Option<usize>,
+    /// The item whose `POST /2/tweets` was sent last without a known answer (`mark_item`);
+    /// stored as `posting` (the item's index) before the mark was core's.
+    #[serde(alias = "posting", skip_serializing_if = "konektly_core::CreateSent::is_clear")]
+    pub create_sent: konektly_core::CreateSent,
     /// Set when X refused an item as a duplicate: reconcile then looks for the original.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate: Option<usize>,
@@ -296,4 +297,26 @@ pub(crate) struct MediaState {
     /// When the id stops being usable, if X said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use konektly_core::Checkpoint;
+
+    #[test]
+    fn a_checkpoint_saved_with_posting_still_reads() {
+        // Saved before the "create sent" mark was core's `create_sent`.
+        let old = Checkpoint::from_json(serde_json::json!({"items": [{}, {}], "posting": 1}));
+        let st: XState = old.read().unwrap().unwrap();
+        assert!(st.create_sent.is_sent());
+        assert_eq!(st.create_sent.item(), Some(1));
+        let none: XState = Checkpoint::from_json(serde_json::json!({"items": [{}]})).read().unwrap().unwrap();
+        assert!(!none.create_sent.is_sent());
+        // And the new shape round-trips.
+        let mut st = XState::default();
+        st.create_sent.mark_item(0);
+        let back: XState = Checkpoint::versioned(&st).unwrap().read().unwrap().unwrap();
+        assert_eq!(back.create_sent.item(), Some(0));
+    }
 }

@@ -120,8 +120,8 @@ impl XPlatform {
 
             // Whether an earlier create of this item may have landed (its answer was lost): only
             // then can a "duplicate content" refusal be about our own post.
-            let sent_before = state.posting == Some(i) || state.items[i].unanswered_creates > 0;
-            state.posting = Some(i);
+            let sent_before = state.create_sent.item() == Some(i) || state.items[i].unanswered_creates > 0;
+            state.create_sent.mark_item(i);
             state.duplicate = None;
             state.items[i].unanswered_creates += 1;
             let now = Utc::now();
@@ -133,7 +133,7 @@ impl XPlatform {
             match self.call_json::<Data<CreatedTweet>>(Some(ctx), req, CallKind::Create, what).await {
                 Ok(created) => {
                     state.items[i].posted_id = Some(created.data.id);
-                    state.posting = None;
+                    state.create_sent.clear();
                     ctx.save_state(&state).await?;
                 }
                 Err(e) if is_duplicate(&e) => {
@@ -145,7 +145,7 @@ impl XPlatform {
                         ctx.save_state(&state).await?;
                         return Err(e);
                     }
-                    state.posting = None;
+                    state.create_sent.clear();
                     ctx.save_state(&state).await?;
                     return Err(Error::Rejected {
                         code: Some("duplicate".into()),
@@ -159,7 +159,7 @@ impl XPlatform {
                     if !matches!(e, Error::UnknownOutcome { .. }) {
                         // X answered: this create did not land.
                         state.items[i].unanswered_creates -= 1;
-                        state.posting = None;
+                        state.create_sent.clear();
                         ctx.save_state(&state).await?;
                     }
                     return Err(e);
@@ -352,7 +352,7 @@ impl Platform for XPlatform {
         let items = items(content);
         let mut state: XState = ctx.state()?;
         state.items.resize_with(items.len(), Default::default);
-        let Some(i) = state.posting.or(state.duplicate).filter(|i| *i < items.len()) else {
+        let Some(i) = state.create_sent.item().or(state.duplicate).filter(|i| *i < items.len()) else {
             // No post was in flight: nothing can have landed that the checkpoint does not know.
             return Ok(if state.items.iter().all(|it| it.posted_id.is_some()) {
                 Reconciliation::Published(self.remote(ctx.account, &state))
@@ -393,7 +393,7 @@ impl Platform for XPlatform {
             Some(p) => {
                 tracing::info!(target: "konektly::x", item = i, id = %p.id, "reconcile: the post had landed");
                 state.items[i].posted_id = Some(p.id.clone());
-                state.posting = None;
+                state.create_sent.clear();
                 state.duplicate = None;
                 ctx.save_state(&state).await?;
                 if state.items.iter().all(|it| it.posted_id.is_some()) {
@@ -412,7 +412,7 @@ impl Platform for XPlatform {
                 source: None,
             }),
             None => {
-                state.posting = None;
+                state.create_sent.clear();
                 ctx.save_state(&state).await?;
                 Ok(Reconciliation::NotFound)
             }

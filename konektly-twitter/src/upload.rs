@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use konektly_core::{CallKind, Error, Media, MediaKind, PublishContext, Result};
+use konektly_core::upload::{
+    Backoff, Part, PartAck, UploadEnd, UploadPolicy, UploadProgress, UploadSession, drive_upload,
+};
+use konektly_core::{CallKind, Error, Media, MediaKind, PublishContext, Result, async_trait};
 use reqwest::Method;
 
 use crate::model::{
@@ -16,6 +19,67 @@ use crate::platform::XPlatform;
 pub(crate) const MAX_POLL_AFTER: Duration = Duration::from_secs(60);
 /// Media ids this close to expiring are uploaded again rather than attached.
 const EXPIRY_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// X takes at most 1000 segments per media item; an append is not retried (a failed one ends
+/// the attempt, which resumes from the checkpoint).
+const APPEND_POLICY: UploadPolicy = UploadPolicy::new(Backoff::immediate(0)).with_max_parts(1000);
+
+/// The segments of one media item (`POST /2/media/upload/{id}/append`, `segment_index` and the
+/// bytes as a multipart form); the progress is the item's `segments_sent` and `bytes_sent`.
+struct Segments<'a> {
+    platform: &'a XPlatform,
+    state: &'a mut XState,
+    i: usize,
+    j: usize,
+    path: String,
+    total: u64,
+    chunk: u64,
+}
+
+#[async_trait]
+impl UploadSession for Segments<'_> {
+    type State = XState;
+
+    fn state(&self) -> &XState {
+        self.state
+    }
+
+    fn progress(&self) -> UploadProgress {
+        let ms = &self.state.items[self.i].media[self.j];
+        UploadProgress { bytes_sent: ms.bytes_sent, parts_sent: u64::from(ms.segments_sent) }
+    }
+
+    fn set_progress(&mut self, progress: UploadProgress) {
+        let ms = &mut self.state.items[self.i].media[self.j];
+        ms.bytes_sent = progress.bytes_sent;
+        ms.segments_sent = u32::try_from(progress.parts_sent).unwrap_or(u32::MAX);
+    }
+
+    fn total(&self) -> u64 {
+        self.total
+    }
+
+    fn part_len(&self, _index: u64, _offset: u64) -> u64 {
+        self.chunk
+    }
+
+    async fn put_part(&mut self, ctx: &mut PublishContext<'_>, part: Part) -> Result<PartAck> {
+        let (index, len, held) = (part.index, part.len, part.offset + part.len);
+        let media = reqwest::multipart::Part::stream_with_length(part.into_body(), len)
+            .file_name("chunk")
+            .mime_str("application/octet-stream")
+            .map_err(|e| Error::Config(format!("multipart: {e}")))?;
+        let form = reqwest::multipart::Form::new().text("segment_index", index.to_string()).part("media", media);
+        let req = self
+            .platform
+            .request(Method::POST, &self.path, ctx.access_token())?
+            .timeout(self.platform.cfg.http.config().upload_timeout)
+            .multipart(form);
+        // Appending a segment again at the same index is harmless.
+        self.platform.call(Some(ctx), req, CallKind::Idempotent, "POST /2/media/upload/{id}/append").await?;
+        Ok(PartAck::Holds(held))
+    }
+}
 
 /// Where a media item's upload stands after one step.
 pub(crate) enum MediaStep {
@@ -57,41 +121,12 @@ impl XPlatform {
 
         if !state.items[i].media[j].finalized {
             let media_id = state.items[i].media[j].media_id.clone();
-            let sent = state.items[i].media[j].bytes_sent;
-            if sent < size {
-                let mut chunks = media.open_at(self.cfg.http.client(), sent).await?.chunks(self.cfg.chunk_size);
-                let path = format!("/2/media/upload/{media_id}/append");
-                while let Some(chunk) = chunks.next_chunk().await? {
-                    let segment = state.items[i].media[j].segments_sent;
-                    if segment > 999 {
-                        return Err(Error::Config("X accepts at most 1000 upload segments: use larger chunks".into()));
-                    }
-                    let len = chunk.len() as u64;
-                    let part = reqwest::multipart::Part::stream_with_length(chunk, len)
-                        .file_name("chunk")
-                        .mime_str("application/octet-stream")
-                        .map_err(|e| Error::Config(format!("multipart: {e}")))?;
-                    let form =
-                        reqwest::multipart::Form::new().text("segment_index", segment.to_string()).part("media", part);
-                    let req = self
-                        .request(Method::POST, &path, ctx.access_token())?
-                        .timeout(self.cfg.http.config().upload_timeout)
-                        .multipart(form);
-                    // Appending a segment again at the same index is harmless.
-                    self.call(Some(ctx), req, CallKind::Idempotent, "POST /2/media/upload/{id}/append").await?;
-                    let ms = &mut state.items[i].media[j];
-                    ms.segments_sent += 1;
-                    ms.bytes_sent += len;
-                    let sent = ms.bytes_sent;
-                    ctx.save_state(&*state).await?;
-                    ctx.report_progress(sent, size);
-                }
-            }
-            if state.items[i].media[j].bytes_sent != size {
-                return Err(Error::Config(format!(
-                    "the media's size changed: {size} bytes were announced, {} were read",
-                    state.items[i].media[j].bytes_sent
-                )));
+            let chunk = self.cfg.chunk_size as u64;
+            let path = format!("/2/media/upload/{media_id}/append");
+            let mut session = Segments { platform: self, state: &mut *state, i, j, path, total: size, chunk };
+            let http = self.cfg.http.client();
+            if drive_upload(ctx, http, media, &mut session, &APPEND_POLICY).await? != UploadEnd::Complete {
+                return Err(Error::transient("X dropped the media upload"));
             }
             let req =
                 self.request(Method::POST, &format!("/2/media/upload/{media_id}/finalize"), ctx.access_token())?;

@@ -115,7 +115,8 @@ async fn text_with_four_images_and_alt_text() {
     assert!(remote.thread_ids.is_empty());
     // Every media id was checkpointed before the post was sent.
     let saved = run.saver.saved();
-    let before_post = saved.iter().find(|c| c.as_json()["posting"] == json!(0)).expect("a checkpoint before posting");
+    let before_post =
+        saved.iter().find(|c| c.as_json()["create_sent"]["item"] == json!(0)).expect("a checkpoint before posting");
     let ids: Vec<&str> = before_post.as_json()["items"][0]["media"]
         .as_array()
         .unwrap()
@@ -566,7 +567,7 @@ async fn a_lost_answer_mid_thread_is_reconciled_then_the_rest_is_posted() {
         .await;
     let first = publish(&x, &thread_content(), &TargetOptions::none()).await;
     assert!(matches!(first.result, Err(Error::UnknownOutcome { .. })), "{:?}", first.result);
-    assert_eq!(first.checkpoint.as_json()["posting"], json!(2));
+    assert_eq!(first.checkpoint.as_json()["create_sent"]["item"], json!(2));
 
     // Reconcile finds item 3 among the account's posts created since its create was sent (less
     // two minutes of clock skew); a same-text reply to another post is not it.
@@ -655,7 +656,7 @@ async fn reconcile_without_a_match_allows_publishing_again_or_rejects_a_duplicat
     let cp = Checkpoint::from_json(json!({"items": [{}], "posting": 0}));
     let rec = reconcile(&x, &content, &TargetOptions::none(), cp, Utc::now()).await;
     assert!(matches!(rec.result, Ok(Reconciliation::NotFound)));
-    assert!(rec.checkpoint.as_json().get("posting").is_none(), "nothing is in flight any more");
+    assert!(rec.checkpoint.as_json().get("create_sent").is_none(), "nothing is in flight any more");
 
     // X said our own earlier post exists, but it is not in the timeline yet: still unknown.
     let cp = Checkpoint::from_json(json!({"items": [{}], "duplicate": 0}));
@@ -697,7 +698,7 @@ async fn rate_limit_headers_are_reported_and_429_waits_for_the_reset() {
         (BudgetScope::Account, 0, "POST /2/tweets")
     );
     assert_eq!((reports[1].scope, reports[1].remaining), (BudgetScope::App, 9950));
-    assert!(run.checkpoint.as_json().get("posting").is_none(), "a 429 means nothing landed");
+    assert!(run.checkpoint.as_json().get("create_sent").is_none(), "a 429 means nothing landed");
 }
 
 #[tokio::test]
@@ -812,5 +813,6 @@ async fn errors_of_the_other_endpoints_are_mapped() {
     assert!(
         matches!(&rec.result, Err(Error::RateLimited { retry_at: Some(t), .. }) if t.timestamp().to_string() == reset)
     );
+    // Not saved again: the checkpoint is the old-shaped one it was given.
     assert_eq!(rec.checkpoint.as_json()["posting"], json!(0), "still in flight: it must be looked for again");
 }
