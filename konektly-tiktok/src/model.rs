@@ -234,9 +234,10 @@ pub(crate) enum Source {
 /// upload URL), and after each chunk.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct State {
-    /// Set just before an init request is sent.
-    #[serde(default)]
-    pub init_sent: bool,
+    /// Marked just before an init request is sent (stored as `init_sent: true` before the mark
+    /// was core's).
+    #[serde(default, alias = "init_sent")]
+    pub create_sent: konektly_core::CreateSent,
     #[serde(default)]
     pub kind: Kind,
     #[serde(default)]
@@ -277,7 +278,7 @@ impl konektly_core::CheckpointState for State {
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("State")
-            .field("init_sent", &self.init_sent)
+            .field("create_sent", &self.create_sent)
             .field("kind", &self.kind)
             .field("source", &self.source)
             .field("publish_id", &self.publish_id)
@@ -301,5 +302,26 @@ impl State {
     /// Whether every byte of a file upload was sent (always true for pulls).
     pub(crate) fn upload_complete(&self) -> bool {
         self.source == Source::PullFromUrl || (self.total_chunks > 0 && self.chunks_sent >= self.total_chunks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use konektly_core::Checkpoint;
+
+    #[test]
+    fn a_checkpoint_saved_with_init_sent_still_reads() {
+        // Saved before the "create sent" mark was core's `create_sent`.
+        let old = serde_json::json!({"init_sent": true, "source": "FILE_UPLOAD", "chunks_sent": 2});
+        let st: State = Checkpoint::from_json(old).read().unwrap().unwrap();
+        assert!(st.create_sent.is_sent());
+        assert_eq!(st.chunks_sent, 2);
+        let not: State = Checkpoint::from_json(serde_json::json!({"init_sent": false})).read().unwrap().unwrap();
+        assert!(!not.create_sent.is_sent());
+        let mut st = State::default();
+        st.create_sent.mark();
+        let back: State = Checkpoint::versioned(&st).unwrap().read().unwrap().unwrap();
+        assert!(back.create_sent.sent_at().is_some());
     }
 }

@@ -277,7 +277,7 @@ impl TikTokPlatform {
         };
 
         // Saved before the init: if the answer is lost, reconcile knows an init may have landed.
-        state.init_sent = true;
+        state.create_sent.mark();
         ctx.before_create(&state).await?;
         let init = self.client.init(init_path, &token, &body).await?;
         state.publish_id = Some(init.publish_id);
@@ -438,7 +438,7 @@ impl Platform for TikTokPlatform {
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
         let mut state: State = ctx.state()?;
         let Some(pid) = state.publish_id.clone() else {
-            if !state.init_sent || state.source == Source::FileUpload {
+            if !state.create_sent.is_sent() || state.source == Source::FileUpload {
                 // No init, or an upload session that never got bytes (TikTok drops it).
                 return Ok(Reconciliation::NotFound);
             }

@@ -3,7 +3,10 @@
 //! chunk_size)`, a file under 5 MB — or one that would be a single chunk — sent as one chunk of
 //! its own size, at most 1,000 chunks.
 
-use konektly_core::{Error, PublishContext, Result};
+use konektly_core::upload::{
+    Backoff, Part, PartAck, UploadEnd, UploadPolicy, UploadProgress, UploadSession, drive_upload,
+};
+use konektly_core::{Error, PublishContext, Result, async_trait};
 
 use crate::model::State;
 use crate::platform::TikTokPlatform;
@@ -71,60 +74,96 @@ impl ChunkPlan {
     }
 }
 
-impl TikTokPlatform {
-    /// Sends the remaining chunks, checkpointing after each. A chunk refused as out of order
-    /// (its earlier copy landed but the answer was lost) makes it ask TikTok how many bytes it
-    /// holds and go on from there, at most a few times.
-    pub(crate) async fn upload(&self, ctx: &mut PublishContext<'_>, state: &mut State) -> Result<()> {
-        let mut resyncs = 0;
-        loop {
-            match self.upload_from_checkpoint(ctx, state).await {
-                Err(e @ Error::Rejected { .. }) if is_url_expired(&e) => return Err(e),
-                Err(Error::Rejected { code, message, source }) if resyncs < 3 && state.publish_id.is_some() => {
-                    resyncs += 1;
-                    let pid = state.publish_id.clone().unwrap_or_default();
-                    let st = self.client.status(ctx.access_token(), &pid).await?;
-                    let plan = state.chunk_plan();
-                    let held = st.uploaded_bytes.unwrap_or(0).min(plan.video_size);
-                    // Whole chunks TikTok holds (the last one ends at the video's size).
-                    let chunks = (0..plan.total_chunks).take_while(|i| plan.range(*i).1 < held).count() as u64;
-                    if chunks <= state.chunks_sent {
-                        return Err(Error::Rejected { code, message, source });
-                    }
-                    tracing::info!(target: "konektly::tiktok", held, chunks, "TikTok holds more than the checkpoint says; going on from there");
-                    state.chunks_sent = chunks;
-                    ctx.save_state(&*state).await?;
-                }
-                other => return other,
-            }
+/// Chunks are retried only after an out-of-order refusal, and only when TikTok holds more than
+/// the checkpoint says (it names where to go on: no wait).
+const CHUNK_POLICY: UploadPolicy = UploadPolicy::new(Backoff::immediate(3)).with_max_parts(MAX_CHUNKS);
+
+/// Whole chunks of `plan` in its first `bytes` bytes (the last one ends at the video's size).
+fn chunks_in(plan: &ChunkPlan, bytes: u64) -> u64 {
+    (0..plan.total_chunks).take_while(|i| plan.range(*i).1 < bytes).count() as u64
+}
+
+/// One `FILE_UPLOAD`: the chunk plan announced at init, each chunk `PUT` to the upload URL with
+/// its `Content-Range`; the progress is the state's `chunks_sent`.
+struct Chunks<'a> {
+    platform: &'a TikTokPlatform,
+    state: &'a mut State,
+    plan: ChunkPlan,
+    url: String,
+    content_type: String,
+}
+
+#[async_trait]
+impl UploadSession for Chunks<'_> {
+    type State = State;
+
+    fn state(&self) -> &State {
+        self.state
+    }
+
+    fn progress(&self) -> UploadProgress {
+        let sent = self.state.chunks_sent.min(self.plan.total_chunks);
+        let bytes = if sent >= self.plan.total_chunks { self.plan.video_size } else { self.plan.range(sent).0 };
+        UploadProgress { bytes_sent: bytes, parts_sent: sent }
+    }
+
+    fn set_progress(&mut self, progress: UploadProgress) {
+        self.state.chunks_sent = chunks_in(&self.plan, progress.bytes_sent);
+    }
+
+    fn total(&self) -> u64 {
+        self.plan.video_size
+    }
+
+    fn part_len(&self, _index: u64, offset: u64) -> u64 {
+        let (first, last) = self.plan.range(chunks_in(&self.plan, offset));
+        last + 1 - first
+    }
+
+    async fn put_part(&mut self, _ctx: &mut PublishContext<'_>, part: Part) -> Result<PartAck> {
+        let range = part.content_range(self.plan.video_size);
+        let held = part.offset + part.len;
+        let chunk = part.bytes().cloned().ok_or_else(|| Error::Config("TikTok's chunks are read ahead".into()))?;
+        match self.platform.client.upload_chunk(&self.url, &self.content_type, &range, chunk).await {
+            Ok(()) => Ok(PartAck::Holds(held)),
+            Err(e @ Error::Rejected { .. }) if is_url_expired(&e) => Err(e),
+            // Out of order: an earlier copy landed but its answer was lost. Ask TikTok.
+            Err(e @ Error::Rejected { .. }) if self.state.publish_id.is_some() => Ok(PartAck::Retry(e)),
+            Err(e) => Err(e),
         }
     }
 
-    async fn upload_from_checkpoint(&self, ctx: &mut PublishContext<'_>, state: &mut State) -> Result<()> {
+    /// Asks TikTok how many bytes it holds and goes on from there, unless that is no more than
+    /// the checkpoint says (then the refusal stands).
+    async fn resume(&mut self, ctx: &mut PublishContext<'_>, cause: Error) -> Result<PartAck> {
+        let pid = self.state.publish_id.clone().unwrap_or_default();
+        let st = self.platform.client.status(ctx.access_token(), &pid).await?;
+        let held = st.uploaded_bytes.unwrap_or(0).min(self.plan.video_size);
+        let chunks = chunks_in(&self.plan, held);
+        if chunks <= self.state.chunks_sent {
+            return Err(cause);
+        }
+        tracing::info!(target: "konektly::tiktok", held, chunks, "TikTok holds more than the checkpoint says; going on from there");
+        let offset = if chunks >= self.plan.total_chunks { self.plan.video_size } else { self.plan.range(chunks).0 };
+        Ok(PartAck::Holds(offset))
+    }
+}
+
+impl TikTokPlatform {
+    /// Sends the remaining chunks through core's upload driver, checkpointing after each. A
+    /// chunk refused as out of order (its earlier copy landed but the answer was lost) makes it
+    /// ask TikTok how many bytes it holds and go on from there, at most a few times.
+    pub(crate) async fn upload(&self, ctx: &mut PublishContext<'_>, state: &mut State) -> Result<()> {
         let content = ctx.content;
         let media = content.media.first().ok_or_else(|| Error::Config("no video to upload".into()))?;
         let url = state.upload_url.clone().ok_or_else(|| Error::transient("TikTok gave no upload URL"))?;
         let plan = state.chunk_plan();
-        let (offset, _) = plan.range(state.chunks_sent);
-        let mut reader = media.open_at(self.client.http.client(), offset).await?.chunks(plan.chunk_size as usize);
         let content_type = media.mime.essence_str().to_owned();
-        for i in state.chunks_sent..plan.total_chunks {
-            let (first, last) = plan.range(i);
-            let len = (last - first + 1) as usize;
-            let chunk = reader.next_chunk_of(len).await?.unwrap_or_default();
-            if chunk.len() != len {
-                return Err(Error::Config(format!(
-                    "the video is shorter than its stated size of {} bytes (chunk {i} has {} of {len} bytes)",
-                    plan.video_size,
-                    chunk.len()
-                )));
-            }
-            self.client.upload_chunk(&url, &content_type, &plan.content_range(i), chunk).await?;
-            state.chunks_sent = i + 1;
-            ctx.save_state(&*state).await?;
-            ctx.report_progress(plan.range(i).1 + 1, plan.video_size);
+        let mut session = Chunks { platform: self, state, plan, url, content_type };
+        match drive_upload(ctx, self.client.http.client(), media, &mut session, &CHUNK_POLICY).await? {
+            UploadEnd::Complete => Ok(()),
+            UploadEnd::Gone => Err(Error::transient("TikTok dropped the upload")),
         }
-        Ok(())
     }
 }
 
