@@ -288,7 +288,7 @@ mod tests {
         }
         assert!(matches!(by(404, CallKind::Create, None), Error::Rejected { code: Some(c), .. } if c == "404"));
         let e = by(400, CallKind::Idempotent, Some("invalid_params"));
-        assert!(matches!(e, Error::Rejected { code: Some(c), .. } if c == "invalid_params"), "{e:?}");
+        assert!(matches!(&e, Error::Rejected { code: Some(c), .. } if c == "invalid_params"), "{e:?}");
         // A code never replaces what the status says about the token or the outcome.
         assert!(matches!(by(503, CallKind::Create, Some("x")), Error::UnknownOutcome { .. }));
     }
