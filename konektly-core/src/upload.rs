@@ -176,8 +176,8 @@ pub struct UploadPolicy {
     /// The most parts the platform takes; the driver refuses to send one more.
     pub max_parts: Option<u64>,
     /// Stream each part of a file or stored object into its request instead of reading it ahead
-    /// (a URL source is streamed only as a single part, else read one part at a time). Streamed
-    /// parts cannot be resent by the HTTP layer.
+    /// (a URL source is streamed only when one part is the whole media, else fetched once and
+    /// read one part at a time). Streamed parts cannot be resent by the HTTP layer.
     pub streamed: bool,
     /// Ask the server where it stands ([`UploadSession::resume`]) before sending anything: a
     /// session from an earlier attempt may hold more than the checkpoint says.
@@ -281,7 +281,8 @@ pub async fn drive_upload<S: UploadSession>(
                 source.check_end().await?;
                 return Ok(UploadEnd::Complete);
             }
-            let part = next_part(session, &mut source, progress, policy).await?;
+            let len = next_len(session, progress, policy)?;
+            let part = source.part(progress.parts_sent, progress.bytes_sent, len).await?;
             let sent_to = part.offset + part.len;
             let ack = session.put_part(ctx, part).await?;
             if let PartAck::Holds(n) = ack {
@@ -310,13 +311,9 @@ pub async fn drive_upload<S: UploadSession>(
     }
 }
 
-/// The next part, read from the source, after checking the part limit.
-async fn next_part<S: UploadSession>(
-    session: &S,
-    source: &mut PartSource<'_>,
-    progress: UploadProgress,
-    policy: &UploadPolicy,
-) -> Result<Part> {
+/// The length of the next part, after checking the part limit (not `async`: the session is
+/// not held across a wait, so it need not be `Sync`).
+fn next_len<S: UploadSession>(session: &S, progress: UploadProgress, policy: &UploadPolicy) -> Result<u64> {
     if let Some(max) = policy.max_parts
         && progress.parts_sent >= max
     {
@@ -325,11 +322,11 @@ async fn next_part<S: UploadSession>(
         )));
     }
     let offset = progress.bytes_sent;
-    let len = session.part_len(progress.parts_sent, offset).min(source.total - offset);
+    let len = session.part_len(progress.parts_sent, offset).min(session.total().saturating_sub(offset));
     if len == 0 {
         return Err(Error::Config(format!("the upload session planned an empty part at offset {offset}")));
     }
-    source.part(progress.parts_sent, offset, len).await
+    Ok(len)
 }
 
 /// A part answered [`PartAck::Holds`]: records the new offset; a part the server kept none of
@@ -448,7 +445,7 @@ impl PartSource<'_> {
             MediaSource::File(_) | MediaSource::Stored(_) if self.streamed => {
                 Self::stream(self.media, self.http, offset, len).await?
             }
-            MediaSource::Url(_) if self.streamed && offset + len == self.total => {
+            MediaSource::Url(_) if self.streamed && offset == 0 && len == self.total => {
                 Self::stream(self.media, self.http, offset, len).await?
             }
             _ => PartBody::Bytes(self.read_ahead(offset, len).await?),
