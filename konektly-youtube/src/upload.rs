@@ -8,10 +8,11 @@ use std::time::Duration;
 use chrono::Utc;
 use konektly_core::http::ApiResponse;
 use konektly_core::oauth::bearer;
-use konektly_core::{AccessToken, CallKind, ChunkReader, Error, Media, MediaSource, PublishContext, Result};
+use konektly_core::upload::{
+    Backoff, Part, PartAck, UploadEnd, UploadPolicy, UploadProgress, UploadSession, drive_upload,
+};
+use konektly_core::{AccessToken, CallKind, Error, Media, PublishContext, Result, async_trait};
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
-use tokio::io::AsyncReadExt;
-use tokio_util::io::ReaderStream;
 
 use crate::error::map_api_error;
 use crate::model::{UploadState, Video, YouTubeOptions};
@@ -28,59 +29,6 @@ pub(crate) enum Answer {
     Gone,
     /// A transport error or a 5xx: ask the session where it is, then continue.
     Retry(Error),
-}
-
-/// One chunk's body: streamed from a file, or bytes read ahead from another source.
-pub(crate) struct Chunk {
-    len: u64,
-    body: reqwest::Body,
-}
-
-/// How chunks are read. A file is streamed straight into each request from its offset (reading
-/// and sending overlap, and no chunk is ever held whole); bytes already in memory are sliced
-/// without copying; a URL is fetched once (not once per chunk) and read one chunk at a time.
-enum ChunkSource {
-    File { chunk_size: u64 },
-    Memory { chunk_size: u64 },
-    Buffered(ChunkReader),
-}
-
-/// Read size of a streamed chunk body.
-const STREAM_BUFFER: usize = 256 * 1024;
-
-impl ChunkSource {
-    async fn open(media: &Media, http: &reqwest::Client, offset: u64, chunk_size: usize) -> Result<Self> {
-        Ok(match media.source {
-            // Stored media is read from the media store at each chunk's offset, like a file.
-            MediaSource::File(_) | MediaSource::Stored(_) => ChunkSource::File { chunk_size: chunk_size as u64 },
-            MediaSource::Bytes(_) => ChunkSource::Memory { chunk_size: chunk_size as u64 },
-            MediaSource::Url(_) => ChunkSource::Buffered(media.open_at(http, offset).await?.chunks(chunk_size)),
-        })
-    }
-
-    /// The chunk at `offset`, or `None` when everything was sent.
-    async fn next(&mut self, media: &Media, http: &reqwest::Client, offset: u64, total: u64) -> Result<Option<Chunk>> {
-        match self {
-            ChunkSource::File { chunk_size } => {
-                let len = (*chunk_size).min(total.saturating_sub(offset));
-                if len == 0 {
-                    return Ok(None);
-                }
-                let reader = media.open_at(http, offset).await?.into_inner().take(len);
-                let body = reqwest::Body::wrap_stream(ReaderStream::with_capacity(reader, STREAM_BUFFER));
-                Ok(Some(Chunk { len, body }))
-            }
-            ChunkSource::Memory { chunk_size } => {
-                let MediaSource::Bytes(bytes) = &media.source else { unreachable!("a memory source holds bytes") };
-                let start = offset.min(bytes.len() as u64) as usize;
-                let end = (offset + *chunk_size).min(bytes.len() as u64) as usize;
-                Ok((end > start).then(|| Chunk { len: (end - start) as u64, body: bytes.slice(start..end).into() }))
-            }
-            ChunkSource::Buffered(chunks) => {
-                Ok(chunks.next_chunk().await?.map(|b| Chunk { len: b.len() as u64, body: reqwest::Body::from(b) }))
-            }
-        }
-    }
 }
 
 /// Reads `Range: bytes=0-N` as the next offset (`N + 1`); no header means nothing is stored.
@@ -156,20 +104,19 @@ impl YouTubePlatform {
         token: &AccessToken,
         session: &str,
         mime: &str,
-        offset: u64,
-        chunk: Chunk,
+        part: Part,
         total: u64,
     ) -> Result<Answer> {
-        let last = offset + chunk.len - 1;
+        let (range, len) = (part.content_range(total), part.len);
         let req = self
             .upload_http
             .client()
             .put(session)
             .header(AUTHORIZATION, bearer(token))
             .header(CONTENT_TYPE, mime)
-            .header(CONTENT_RANGE, format!("bytes {offset}-{last}/{total}"))
-            .header(CONTENT_LENGTH, chunk.len)
-            .body(chunk.body);
+            .header(CONTENT_RANGE, range)
+            .header(CONTENT_LENGTH, len)
+            .body(part.into_body());
         // `Create`: the HTTP layer must not resend a chunk on its own; a failure is followed by
         // a status query instead.
         let sent = self.upload_http.send(req, CallKind::Create).await;
@@ -214,12 +161,9 @@ impl YouTubePlatform {
         Ok(session.to_string())
     }
 
-    fn backoff(&self, failures: u32) -> Duration {
-        let factor = 1u32 << failures.saturating_sub(1).min(5);
-        (self.retry_delay * factor).min(Duration::from_secs(32))
-    }
-
-    /// Uploads `media`, resuming the session in `state` if there is one. Returns the video.
+    /// Uploads `media`, resuming the session in `state` if there is one (asking it first where
+    /// it stands), through core's upload driver. A session that is gone is replaced, once.
+    /// Returns the video.
     pub(crate) async fn upload(
         &self,
         ctx: &mut PublishContext<'_>,
@@ -230,7 +174,6 @@ impl YouTubePlatform {
         let total = media.require_size()?;
         let mime = media.mime.essence_str().to_owned();
         let description = ctx.content.text.clone();
-        let mut failures: u32 = 0;
         let mut sessions_started = 0;
         if state.session_uri.is_some() && state.total != total {
             // The file changed since the session began: its bytes cannot continue that upload.
@@ -238,9 +181,10 @@ impl YouTubePlatform {
             state.session_uri = None;
         }
         // A session from an earlier attempt: ask where it is before sending anything.
-        let mut must_ask = state.session_uri.is_some();
+        let mut resumed = state.session_uri.is_some();
+        let backoff = Backoff::new(self.upload_retries, self.retry_delay, MAX_BACKOFF);
         loop {
-            let session = match state.session_uri.clone() {
+            let uri = match state.session_uri.clone() {
                 Some(s) => s,
                 None => {
                     if sessions_started >= 2 {
@@ -250,93 +194,95 @@ impl YouTubePlatform {
                     let s = self.start_session(ctx.access_token(), opts, &description, media, total).await?;
                     *state = UploadState { session_uri: Some(s.clone()), total, ..UploadState::default() };
                     ctx.save_state(state).await?;
-                    must_ask = false;
+                    resumed = false;
                     s
                 }
             };
-            if must_ask {
-                match self.query_status(ctx.access_token(), &session, total).await? {
-                    Answer::Incomplete(o) => {
-                        must_ask = false;
-                        if o != state.offset {
-                            state.offset = o;
-                            ctx.save_state(state).await?;
-                        }
-                    }
-                    Answer::Done(v) => return Ok(v),
-                    Answer::Gone => {
-                        tracing::info!(target: "konektly::youtube", "the upload session is gone; starting a new upload");
-                        state.session_uri = None;
-                        continue;
-                    }
-                    Answer::Retry(e) => {
-                        failures += 1;
-                        if failures > self.upload_retries {
-                            return Err(e);
-                        }
-                        tokio::time::sleep(self.backoff(failures)).await;
-                        continue;
-                    }
+            let policy = UploadPolicy::new(backoff).streamed().ask_first(resumed);
+            let mut session = Resumable { platform: self, state: &mut *state, uri, mime: &mime, total, video: None };
+            match drive_upload(ctx, self.upload_http.client(), media, &mut session, &policy).await? {
+                UploadEnd::Complete => {
+                    return session
+                        .video
+                        .ok_or_else(|| Error::transient("the upload session never confirmed the whole file"));
                 }
-            }
-            // Send from the offset the server confirmed.
-            let mut offset = state.offset;
-            let mut source = ChunkSource::open(media, self.upload_http.client(), offset, self.chunk_size).await?;
-            loop {
-                let Some(chunk) = source.next(media, self.upload_http.client(), offset, total).await? else {
-                    // Everything was sent but the session has not said it is done: ask it.
-                    failures += 1;
-                    if failures > self.upload_retries {
-                        return Err(Error::transient("the upload session never confirmed the whole file"));
-                    }
-                    must_ask = true;
-                    break;
-                };
-                let len = chunk.len;
-                if offset + len > total {
-                    return Err(Error::Config(format!(
-                        "the video is larger than its stated size of {total} bytes; the file changed during the upload"
-                    )));
-                }
-                match self.put_chunk(ctx.access_token(), &session, &mime, offset, chunk, total).await? {
-                    Answer::Incomplete(o) => {
-                        if o > offset {
-                            failures = 0;
-                        } else {
-                            // A session that keeps none of what is sent must not be fed forever.
-                            failures += 1;
-                            if failures > self.upload_retries {
-                                return Err(Error::transient("the upload session keeps none of the bytes sent"));
-                            }
-                        }
-                        state.offset = o;
-                        ctx.save_state(state).await?;
-                        ctx.report_progress(o, total);
-                        if o != offset + len {
-                            // The server kept less (or more) than was sent: continue from its count.
-                            tracing::debug!(target: "konektly::youtube", sent_to = offset + len, held = o, "resuming from the server's offset");
-                            break;
-                        }
-                        offset = o;
-                    }
-                    Answer::Done(v) => return Ok(v),
-                    Answer::Gone => {
-                        tracing::info!(target: "konektly::youtube", "the upload session is gone; starting a new upload");
-                        state.session_uri = None;
-                        break;
-                    }
-                    Answer::Retry(e) => {
-                        failures += 1;
-                        if failures > self.upload_retries {
-                            return Err(e);
-                        }
-                        tokio::time::sleep(self.backoff(failures)).await;
-                        must_ask = true;
-                        break;
-                    }
+                UploadEnd::Gone => {
+                    tracing::info!(target: "konektly::youtube", "the upload session is gone; starting a new upload");
+                    state.session_uri = None;
                 }
             }
         }
+    }
+}
+
+/// The longest wait between retries of a chunk.
+const MAX_BACKOFF: Duration = Duration::from_secs(32);
+
+/// One resumable session: chunks of the configured size (a multiple of 256 KiB) streamed from
+/// the source, each `PUT` with its `Content-Range`; the server's `Range` is trusted over our
+/// count, and after a transport error or a 5xx the session is asked (`bytes */TOTAL`). The
+/// progress is the state's `offset`.
+struct Resumable<'a> {
+    platform: &'a YouTubePlatform,
+    state: &'a mut UploadState,
+    uri: String,
+    mime: &'a str,
+    total: u64,
+    /// The video, once the session answered with it.
+    video: Option<Video>,
+}
+
+impl Resumable<'_> {
+    /// A session answer as the driver reads it.
+    fn ack(&mut self, answer: Answer) -> PartAck {
+        match answer {
+            // Everything was sent but the session has not said it is done: ask it.
+            Answer::Incomplete(o) if o >= self.total => {
+                PartAck::Retry(Error::transient("the upload session never confirmed the whole file"))
+            }
+            Answer::Incomplete(o) => PartAck::Holds(o),
+            Answer::Done(v) => {
+                self.video = Some(v);
+                PartAck::Done
+            }
+            Answer::Gone => PartAck::Gone,
+            Answer::Retry(e) => PartAck::Retry(e),
+        }
+    }
+}
+
+#[async_trait]
+impl UploadSession for Resumable<'_> {
+    type State = UploadState;
+
+    fn state(&self) -> &UploadState {
+        self.state
+    }
+
+    fn progress(&self) -> UploadProgress {
+        UploadProgress { bytes_sent: self.state.offset, parts_sent: 0 }
+    }
+
+    fn set_progress(&mut self, progress: UploadProgress) {
+        self.state.offset = progress.bytes_sent;
+    }
+
+    fn total(&self) -> u64 {
+        self.total
+    }
+
+    fn part_len(&self, _index: u64, _offset: u64) -> u64 {
+        self.platform.chunk_size as u64
+    }
+
+    async fn put_part(&mut self, ctx: &mut PublishContext<'_>, part: Part) -> Result<PartAck> {
+        let answer = self.platform.put_chunk(ctx.access_token(), &self.uri, self.mime, part, self.total).await?;
+        Ok(self.ack(answer))
+    }
+
+    async fn resume(&mut self, ctx: &mut PublishContext<'_>, _cause: Error) -> Result<PartAck> {
+        let answer = self.platform.query_status(ctx.access_token(), &self.uri, self.total).await?;
+        Ok(self.ack(answer))
     }
 }
 
