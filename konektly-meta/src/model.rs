@@ -414,12 +414,14 @@ pub(crate) struct FacebookState {
     /// A Reel upload in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reel: Option<ReelUpload>,
-    /// Set just before the request that creates the post is sent (reconcile searches then).
+    /// Marked just before the request that creates the post is sent (reconcile searches then),
+    /// with the time: reconcile reads the Page's posts around it.
     #[serde(default)]
-    pub create_sent: bool,
-    /// When the last create request was sent: reconcile reads the Page's posts around it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub create_sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub create_sent: konektly_core::CreateSent,
+    /// The time of a mark stored before it was core's (`create_sent: true` beside it); read,
+    /// never written.
+    #[serde(default, rename = "create_sent_at", skip_serializing)]
+    pub legacy_sent_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The post's id, once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_id: Option<String>,
@@ -460,9 +462,10 @@ pub(crate) struct InstagramState {
     /// Containers created for a resumable upload whose bytes are not uploaded yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uploads_pending: Vec<String>,
-    /// Set just before `media_publish` is sent.
-    #[serde(default)]
-    pub publish_sent: bool,
+    /// Marked just before `media_publish` is sent (stored as `publish_sent` before the mark
+    /// was core's).
+    #[serde(default, alias = "publish_sent")]
+    pub create_sent: konektly_core::CreateSent,
     /// The published media's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_id: Option<String>,
@@ -515,5 +518,29 @@ mod tests {
         assert_eq!(serde_json::from_value::<InstagramOptions>(v).unwrap(), o);
         let f: FacebookOptions = serde_json::from_str("{}").unwrap();
         assert_eq!(f.kind, FacebookPostKind::Post);
+    }
+
+    #[test]
+    fn checkpoints_saved_with_the_older_create_marks_still_read() {
+        use konektly_core::Checkpoint;
+        // Facebook: `create_sent: true` and the time beside it.
+        let old = serde_json::json!({"create_sent": true, "create_sent_at": "2026-01-02T03:04:05Z", "post_id": "p"});
+        let st: FacebookState = Checkpoint::from_json(old).read().unwrap().unwrap();
+        assert!(st.create_sent.is_sent());
+        assert_eq!(st.legacy_sent_at.map(|t| t.timestamp()), Some(1_767_323_045));
+        let st: FacebookState =
+            Checkpoint::from_json(serde_json::json!({"create_sent": false})).read().unwrap().unwrap();
+        assert!(!st.create_sent.is_sent());
+        // Instagram: `publish_sent`.
+        let old = serde_json::json!({"container": "c", "publish_sent": true});
+        let st: InstagramState = Checkpoint::from_json(old).read().unwrap().unwrap();
+        assert!(st.create_sent.is_sent());
+        // The new shape round-trips, and the old time is never written.
+        let mut st = FacebookState::default();
+        st.create_sent.mark();
+        let cp = Checkpoint::versioned(&st).unwrap();
+        assert!(cp.as_json().get("create_sent_at").is_none());
+        let back: FacebookState = cp.read().unwrap().unwrap();
+        assert!(back.create_sent.sent_at().is_some());
     }
 }

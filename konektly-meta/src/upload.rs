@@ -1,10 +1,17 @@
-//! Sending media bytes to Meta: a video streamed from its source (one piece in memory), Facebook's
+//! Sending media bytes to Meta, each protocol a session of core's upload driver: Facebook's
 //! chunked video upload (start → transfer → finish, each chunk checkpointed, the offsets Meta
-//! expects on a refused chunk), Reels through `rupload.facebook.com`, and Instagram's
-//! resumable uploads to the containers that asked for them.
+//! expects on a refused chunk), and `rupload.facebook.com` — Reels and Instagram's resumable
+//! uploads to the containers that asked for them — the whole file streamed in one request.
 
-use konektly_core::{AccessToken, CallKind, Error, Media, MediaSource, PublishContext, PublishOutcome, Result};
+use konektly_core::upload::{
+    Backoff, Part, PartAck, UploadEnd, UploadPolicy, UploadProgress, UploadSession, drive_upload,
+};
+use konektly_core::{
+    AccessToken, CallKind, CheckpointState, Error, Media, MediaSource, PublishContext, PublishOutcome, Result,
+    async_trait,
+};
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderValue};
+use url::Url;
 
 use crate::client::{Host, MetaClient};
 use crate::error::expected_offsets;
@@ -13,29 +20,184 @@ use crate::model::{
 };
 use crate::platform::{FacebookPagePlatform, InstagramPlatform};
 
-/// Bytes read per piece when a video is streamed to Meta (one piece in memory at a time).
-const STREAM_PIECE: usize = 1 << 20;
+/// Facebook names where to continue after a refused chunk: up to three resyncs, no wait.
+const VIDEO_POLICY: UploadPolicy = UploadPolicy::new(Backoff::immediate(3));
+/// `rupload.facebook.com` takes the whole file in one request, streamed (no retry: a failed
+/// request ends the attempt, which sends it again).
+const RUPLOAD_POLICY: UploadPolicy = UploadPolicy::new(Backoff::immediate(0)).streamed();
 
 /// `Authorization: OAuth …` (what `rupload.facebook.com` takes), marked sensitive.
-fn oauth_header(token: &AccessToken) -> HeaderValue {
+fn oauth_header(token: &AccessToken) -> Result<HeaderValue> {
     let mut v = HeaderValue::from_str(&format!("OAuth {}", token.expose()))
-        .unwrap_or_else(|_| HeaderValue::from_static("OAuth invalid"));
+        .map_err(|_| Error::Config("the access token is not a valid header value".into()))?;
     v.set_sensitive(true);
-    v
+    Ok(v)
 }
 
-/// Streams a media item's bytes as a request body: at most one piece in memory.
-pub(crate) async fn streamed_body(client: &MetaClient, media: &Media) -> Result<reqwest::Body> {
-    let reader = media.open_at(client.http.client(), 0).await?.chunks(STREAM_PIECE);
-    let stream = futures_util::stream::try_unfold(reader, |mut r| async move {
-        match r.next_chunk().await {
-            Ok(Some(b)) => Ok(Some((b, r))),
-            Ok(None) => Ok(None),
-            Err(e) => Err(std::io::Error::other(e.to_string())),
-        }
-    });
-    Ok(reqwest::Body::wrap_stream(stream))
+/// Facebook's chunked video transfer (`upload_phase=transfer`): the server names each chunk's
+/// bounds, a refused chunk names the offsets it expects; the progress is the checkpointed
+/// `start_offset`.
+struct VideoChunks<'a> {
+    client: &'a MetaClient,
+    st: &'a mut FacebookState,
+    up: VideoUpload,
+    url: Url,
+    size: u64,
+    /// The offsets a refused chunk named, for [`UploadSession::resume`].
+    expected: Option<(u64, u64)>,
 }
+
+#[async_trait]
+impl UploadSession for VideoChunks<'_> {
+    type State = FacebookState;
+
+    fn state(&self) -> &FacebookState {
+        self.st
+    }
+
+    fn progress(&self) -> UploadProgress {
+        UploadProgress { bytes_sent: self.up.start_offset, parts_sent: 0 }
+    }
+
+    fn set_progress(&mut self, progress: UploadProgress) {
+        self.up.start_offset = progress.bytes_sent;
+        self.st.video = Some(self.up.clone());
+    }
+
+    fn total(&self) -> u64 {
+        self.size
+    }
+
+    fn part_len(&self, _index: u64, offset: u64) -> u64 {
+        self.up.end_offset.saturating_sub(offset)
+    }
+
+    async fn put_part(&mut self, ctx: &mut PublishContext<'_>, part: Part) -> Result<PartAck> {
+        let (offset, len) = (part.offset, part.len);
+        let chunk = reqwest::multipart::Part::stream_with_length(part.into_body(), len).file_name("chunk");
+        let form = reqwest::multipart::Form::new()
+            .text("upload_phase", "transfer")
+            .text("upload_session_id", self.up.session_id.clone())
+            .text("start_offset", offset.to_string())
+            .part("video_file_chunk", chunk);
+        let rb = self
+            .client
+            .http
+            .client()
+            .post(self.url.clone())
+            .query(&[("access_token", ctx.access_token().expose())])
+            .timeout(self.client.http.config().upload_timeout)
+            .multipart(form);
+        match self
+            .client
+            .execute::<VideoPhaseBody>(rb, CallKind::Idempotent, Some(&*ctx), "uploading a video chunk")
+            .await
+        {
+            Ok(next) => {
+                self.up.end_offset = next.end_offset;
+                if next.start_offset >= next.end_offset {
+                    self.up.start_offset = next.start_offset;
+                    return Ok(PartAck::Done);
+                }
+                Ok(PartAck::Holds(next.start_offset))
+            }
+            // Meta holds other bytes than we thought (an answer was lost): continue from the
+            // offsets it names.
+            Err(e) => match expected_offsets(&e) {
+                Some(named) if named.1 <= self.size => {
+                    self.expected = Some(named);
+                    Ok(PartAck::Retry(e))
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    async fn resume(&mut self, _ctx: &mut PublishContext<'_>, cause: Error) -> Result<PartAck> {
+        let Some((start, end)) = self.expected.take() else { return Err(cause) };
+        self.up.end_offset = end;
+        self.st.video = Some(self.up.clone());
+        Ok(PartAck::Holds(start))
+    }
+}
+
+/// One upload to `rupload.facebook.com` (a Reel's bytes, or an Instagram container's resumable
+/// upload): the whole file in one request from `offset`, streamed from its source. What the
+/// state records once it is done is `done`'s to say.
+struct Rupload<'a, S> {
+    client: &'a MetaClient,
+    state: &'a mut S,
+    url: Url,
+    size: u64,
+    progress: UploadProgress,
+    done: Box<dyn Fn(&mut S) + Send + 'a>,
+    what: &'static str,
+    refused: &'static str,
+}
+
+#[async_trait]
+impl<S: CheckpointState + Send + Sync> UploadSession for Rupload<'_, S> {
+    type State = S;
+
+    fn state(&self) -> &S {
+        self.state
+    }
+
+    fn progress(&self) -> UploadProgress {
+        self.progress
+    }
+
+    fn set_progress(&mut self, progress: UploadProgress) {
+        self.progress = progress;
+        if progress.bytes_sent >= self.size {
+            (self.done)(self.state);
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.size
+    }
+
+    fn part_len(&self, _index: u64, offset: u64) -> u64 {
+        self.size - offset
+    }
+
+    async fn put_part(&mut self, ctx: &mut PublishContext<'_>, part: Part) -> Result<PartAck> {
+        // One request carries the whole file: allow at least 256 KiB/s.
+        let allowance = std::time::Duration::from_secs(part.len / 262_144);
+        let rb = self
+            .client
+            .http
+            .client()
+            .post(self.url.clone())
+            .header(AUTHORIZATION, oauth_header(ctx.access_token())?)
+            .header("offset", part.offset.to_string())
+            .timeout(self.client.http.config().upload_timeout + allowance)
+            .header("file_size", self.size.to_string())
+            .header(CONTENT_LENGTH, part.len.to_string())
+            .body(part.into_body());
+        let done: SuccessBody = self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), self.what).await?;
+        if !done.success {
+            return Err(Error::transient(self.refused));
+        }
+        Ok(PartAck::Done)
+    }
+}
+
+/// Sends a media item through `session` to the end, or a transient error.
+async fn drive<S: UploadSession>(
+    ctx: &mut PublishContext<'_>,
+    client: &MetaClient,
+    media: &Media,
+    session: &mut S,
+    policy: &UploadPolicy,
+) -> Result<()> {
+    match drive_upload(ctx, client.http.client(), media, session, policy).await? {
+        UploadEnd::Complete => Ok(()),
+        UploadEnd::Gone => Err(Error::transient("Meta dropped the upload session")),
+    }
+}
+
 impl FacebookPagePlatform {
     pub(crate) async fn publish_video(
         &self,
@@ -80,66 +242,19 @@ impl FacebookPagePlatform {
             }
         };
         // Transfer: the server names each chunk's bounds; offsets are checkpointed after each.
-        let mut reader: Option<(u64, konektly_core::ChunkReader)> = None;
-        let size = media.size.unwrap_or(u64::MAX);
-        let mut resyncs = 0;
-        while up.start_offset < up.end_offset && !up.finished {
-            let len = (up.end_offset - up.start_offset) as usize;
-            let chunks = match reader.take() {
-                Some((at, r)) if at == up.start_offset => r,
-                _ => media.open_at(self.client.http.client(), up.start_offset).await?.chunks(len),
-            };
-            let mut chunks = chunks;
-            let chunk = chunks
-                .next_chunk_of(len)
-                .await?
-                .ok_or_else(|| Error::Config("the video ended before the size it declared".into()))?;
-            let chunk_len = chunk.len() as u64;
-            let part = reqwest::multipart::Part::stream_with_length(chunk, chunk_len).file_name("chunk");
-            let form = reqwest::multipart::Form::new()
-                .text("upload_phase", "transfer")
-                .text("upload_session_id", up.session_id.clone())
-                .text("start_offset", up.start_offset.to_string())
-                .part("video_file_chunk", part);
-            let rb = self
-                .client
-                .http
-                .client()
-                .post(url.clone())
-                .query(&[("access_token", ctx.access_token().expose())])
-                .timeout(self.client.http.config().upload_timeout)
-                .multipart(form);
-            let next: VideoPhaseBody =
-                match self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), "uploading a video chunk").await {
-                    Ok(next) => next,
-                    // Meta holds other bytes than we thought (an answer was lost): continue from
-                    // the offsets it names.
-                    Err(e) => match expected_offsets(&e) {
-                        Some((start, end)) if resyncs < 3 && end <= size => {
-                            resyncs += 1;
-                            up.start_offset = start;
-                            up.end_offset = end;
-                            st.video = Some(up.clone());
-                            ctx.save_state(&*st).await?;
-                            continue;
-                        }
-                        _ => return Err(e),
-                    },
-                };
-            reader = Some((up.end_offset, chunks));
-            up.start_offset = next.start_offset;
-            up.end_offset = next.end_offset;
-            st.video = Some(up.clone());
-            ctx.save_state(&*st).await?;
-            ctx.report_progress(up.start_offset.min(size), size);
+        if up.start_offset < up.end_offset && !up.finished {
+            let size = media.require_size()?;
+            let mut session =
+                VideoChunks { client: &self.client, st: &mut *st, up, url: url.clone(), size, expected: None };
+            drive(ctx, &self.client, &media, &mut session, &VIDEO_POLICY).await?;
+            up = session.up;
         }
         if !up.finished {
             let mut form: Vec<(&'static str, String)> =
                 vec![("upload_phase", "finish".into()), ("upload_session_id", up.session_id.clone())];
             Self::video_text_fields(ctx, opts, &mut form);
             Self::schedule_fields(opts, &mut form);
-            st.create_sent = true;
-            st.create_sent_at = Some(chrono::Utc::now());
+            st.create_sent.mark();
             ctx.before_create(&*st).await?;
             let done: SuccessBody = self
                 .client
@@ -188,28 +303,40 @@ impl FacebookPagePlatform {
             let url = self
                 .client
                 .url(Host::Rupload, &format!("video-upload/{}/{}", self.client.cfg.graph_version, reel.video_id));
-            let mut rb = self.client.http.client().post(url).header(AUTHORIZATION, oauth_header(ctx.access_token()));
-            rb = match &media.source {
-                MediaSource::Url(u) => rb.header("file_url", u.as_str()),
-                _ => {
-                    let size = media.require_size()?;
-                    // One request carries the whole file: allow at least 256 KiB/s.
-                    let allowance = std::time::Duration::from_secs(size / 262_144);
-                    rb.header("offset", "0")
-                        .timeout(self.client.http.config().upload_timeout + allowance)
-                        .header("file_size", size.to_string())
-                        .header(CONTENT_LENGTH, size.to_string())
-                        .body(streamed_body(&self.client, &media).await?)
+            if let MediaSource::Url(u) = &media.source {
+                let rb = self
+                    .client
+                    .http
+                    .client()
+                    .post(url)
+                    .header(AUTHORIZATION, oauth_header(ctx.access_token())?)
+                    .header("file_url", u.as_str());
+                let done: SuccessBody =
+                    self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), "uploading the Reel").await?;
+                if !done.success {
+                    return Err(Error::transient("the Reel upload was not accepted"));
                 }
-            };
-            let done: SuccessBody =
-                self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), "uploading the Reel").await?;
-            if !done.success {
-                return Err(Error::transient("the Reel upload was not accepted"));
+                reel.uploaded = true;
+                st.reel = Some(reel.clone());
+                ctx.save_state(&*st).await?;
+            } else {
+                let mut session = Rupload {
+                    client: &self.client,
+                    state: &mut *st,
+                    url,
+                    size: media.require_size()?,
+                    progress: UploadProgress::default(),
+                    done: Box::new(|st: &mut FacebookState| {
+                        if let Some(r) = st.reel.as_mut() {
+                            r.uploaded = true;
+                        }
+                    }),
+                    what: "uploading the Reel",
+                    refused: "the Reel upload was not accepted",
+                };
+                drive(ctx, &self.client, &media, &mut session, &RUPLOAD_POLICY).await?;
+                reel.uploaded = true;
             }
-            reel.uploaded = true;
-            st.reel = Some(reel.clone());
-            ctx.save_state(&*st).await?;
         }
         if !reel.finished {
             let mut form: Vec<(&'static str, String)> = vec![
@@ -221,8 +348,7 @@ impl FacebookPagePlatform {
             if let Some(at) = opts.schedule_at {
                 form.push(("scheduled_publish_time", at.timestamp().to_string()));
             }
-            st.create_sent = true;
-            st.create_sent_at = Some(chrono::Utc::now());
+            st.create_sent.mark();
             ctx.before_create(&*st).await?;
             let done: SuccessBody = match self
                 .client
@@ -253,30 +379,18 @@ impl InstagramPlatform {
         for id in st.uploads_pending.clone() {
             let index = st.children.iter().position(|c| c == &id).unwrap_or(0);
             let media = ctx.content.media.get(index).cloned().ok_or_else(|| Error::transient("no media to upload"))?;
-            let size = media.require_size()?;
             let url = self.client.url(Host::Rupload, &format!("ig-api-upload/{}/{id}", self.client.cfg.graph_version));
-            let mut auth = reqwest::header::HeaderValue::from_str(&format!("OAuth {}", ctx.access_token().expose()))
-                .map_err(|_| Error::Config("the access token is not a valid header value".into()))?;
-            auth.set_sensitive(true);
-            let rb = self
-                .client
-                .http
-                .client()
-                .post(url)
-                .header(reqwest::header::AUTHORIZATION, auth)
-                .header("offset", "0")
-                // One request carries the whole file: allow at least 256 KiB/s.
-                .timeout(self.client.http.config().upload_timeout + std::time::Duration::from_secs(size / 262_144))
-                .header("file_size", size.to_string())
-                .header(reqwest::header::CONTENT_LENGTH, size.to_string())
-                .body(streamed_body(&self.client, &media).await?);
-            let done: crate::model::SuccessBody =
-                self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), "uploading the video to Instagram").await?;
-            if !done.success {
-                return Err(Error::transient("Instagram did not accept the uploaded video"));
-            }
-            st.uploads_pending.retain(|c| c != &id);
-            ctx.save_state(&*st).await?;
+            let mut session = Rupload {
+                client: &self.client,
+                state: &mut *st,
+                url,
+                size: media.require_size()?,
+                progress: UploadProgress::default(),
+                done: Box::new(move |st: &mut InstagramState| st.uploads_pending.retain(|c| c != &id)),
+                what: "uploading the video to Instagram",
+                refused: "Instagram did not accept the uploaded video",
+            };
+            drive(ctx, &self.client, &media, &mut session, &RUPLOAD_POLICY).await?;
         }
         Ok(())
     }

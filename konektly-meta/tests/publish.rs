@@ -937,7 +937,7 @@ mod instagram {
         let s =
             step(ig.as_ref(), Op::Poll, &ig_fb_account(), &content, &TargetOptions::none(), cp, None, Utc::now()).await;
         assert!(s.is_processing());
-        assert_eq!(s.state()["publish_sent"], false, "nothing was published: the flag is cleared");
+        assert_eq!(s.state()["create_sent"], false, "nothing was published: the mark is cleared");
     }
 
     #[tokio::test]
@@ -1129,7 +1129,7 @@ mod instagram {
         let s =
             step(ig.as_ref(), Op::Poll, &ig_fb_account(), &content, &TargetOptions::none(), cp, None, Utc::now()).await;
         assert_eq!(s.state()["container"], "c-q", "the container is kept");
-        assert_eq!(s.state()["publish_sent"], false, "nothing was published");
+        assert_eq!(s.state()["create_sent"], false, "nothing was published");
         assert!(matches!(s.err(), Error::RateLimited { .. }));
     }
 }

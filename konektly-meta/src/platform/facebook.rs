@@ -149,8 +149,7 @@ impl FacebookPagePlatform {
             attached_form.push((k.as_str(), json!({ "media_fbid": id }).to_string()));
         }
         Self::schedule_fields(opts, &mut form);
-        st.create_sent = true;
-        st.create_sent_at = Some(chrono::Utc::now());
+        st.create_sent.mark();
         ctx.before_create(&*st).await?;
         let mut all: Vec<(&str, String)> = form.into_iter().collect();
         all.extend(attached_form);
@@ -214,8 +213,7 @@ impl FacebookPagePlatform {
                 fields.push(("message", ctx.content.text.clone()));
             }
             Self::schedule_fields(opts, &mut fields);
-            st.create_sent = true;
-            st.create_sent_at = Some(chrono::Utc::now());
+            st.create_sent.mark();
             ctx.before_create(&*st).await?;
             let created = self.upload_photo(ctx, &media[0], fields, "publishing the photo").await?;
             let id = created.post_id.unwrap_or(created.id);
@@ -250,8 +248,7 @@ impl FacebookPagePlatform {
         let mut form: Vec<(&'static str, String)> = vec![("file_url", file_url.to_string())];
         Self::video_text_fields(ctx, opts, &mut form);
         Self::schedule_fields(opts, &mut form);
-        st.create_sent = true;
-        st.create_sent_at = Some(chrono::Utc::now());
+        st.create_sent.mark();
         ctx.before_create(&*st).await?;
         let created: IdBody = self
             .client
@@ -550,7 +547,7 @@ impl Platform for FacebookPagePlatform {
     }
 
     async fn publish(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome> {
-        let sent_before = ctx.state::<FacebookState>()?.create_sent;
+        let sent_before = ctx.state::<FacebookState>()?.create_sent.is_sent();
         self.advance(ctx).await.map_err(|e| duplicate_refusal(e, sent_before))
     }
 
@@ -576,7 +573,7 @@ impl Platform for FacebookPagePlatform {
         if let Some(id) = &st.post_id {
             return Ok(Reconciliation::Published(self.remote(id, Self::post_url(id), &opts)));
         }
-        if !st.create_sent {
+        if !st.create_sent.is_sent() {
             return Ok(Reconciliation::NotFound);
         }
         if st.video.is_some() || st.reel.is_some() {
@@ -608,7 +605,7 @@ impl Platform for FacebookPagePlatform {
         // A feed or photo post whose answer was lost: read every post of the Page created
         // around the moment the create was sent, page by page, and adopt ours only if it is
         // the one post with our text there.
-        let sent = st.create_sent_at.unwrap_or(ctx.attempt_started_at);
+        let sent = st.create_sent.sent_at().or(st.legacy_sent_at).unwrap_or(ctx.attempt_started_at);
         let skew = chrono::Duration::from_std(self.client.cfg.reconcile_skew).unwrap_or(chrono::Duration::minutes(2));
         let call =
             chrono::Duration::from_std(self.client.http.config().timeout).unwrap_or(chrono::Duration::minutes(1));

@@ -287,7 +287,7 @@ impl InstagramPlatform {
         if let Some(id) = &st.media_id {
             return Ok(PublishOutcome::Published(self.remote(&st, id)));
         }
-        if st.publish_sent {
+        if st.create_sent.is_sent() {
             // The publish call may have landed: look before publishing again.
             match self.reconcile(ctx).await? {
                 Reconciliation::Unknowable { reason } => {
@@ -432,7 +432,7 @@ impl InstagramPlatform {
             }
             Wait::Expired => return self.start_over(ctx, &st, "the media container").await,
             Wait::Published => {
-                st.publish_sent = true;
+                st.create_sent.mark();
                 ctx.before_create(&st).await?;
                 return match self.reconcile(ctx).await? {
                     Reconciliation::Published(r) => Ok(PublishOutcome::Published(r)),
@@ -441,7 +441,7 @@ impl InstagramPlatform {
             }
             Wait::Finished => {}
         }
-        st.publish_sent = true;
+        st.create_sent.mark();
         ctx.before_create(&st).await?;
         let url = self.graph(ctx.account, &format!("{}/media_publish", ctx.account.remote_id));
         let published: Result<IdBody> = self
@@ -459,7 +459,7 @@ impl InstagramPlatform {
             Ok(p) => p,
             Err(e) if graph_error(&e).is_some_and(|g| g.is_not_ready()) => {
                 // 9007 / 2207027: not ready after all; nothing was published.
-                st.publish_sent = false;
+                st.create_sent.clear();
                 ctx.save_state(&st).await?;
                 return Ok(PublishOutcome::processing(
                     self.client.cfg.container_poll_interval,
@@ -469,7 +469,7 @@ impl InstagramPlatform {
             Err(e @ Error::UnknownOutcome { .. }) => return Err(e),
             Err(e) => {
                 // Refused outright (a spent quota…): nothing was published, nothing to look for.
-                st.publish_sent = false;
+                st.create_sent.clear();
                 ctx.save_state(&st).await?;
                 return Err(e);
             }
@@ -666,7 +666,7 @@ impl Platform for InstagramPlatform {
             return Ok(Reconciliation::Published(self.remote(&st, id)));
         }
         let Some(container) = st.container.clone() else { return Ok(Reconciliation::NotFound) };
-        if !st.publish_sent {
+        if !st.create_sent.is_sent() {
             // Containers are kept in the checkpoint: publishing again resumes with them.
             return Ok(Reconciliation::NotFound);
         }
@@ -681,7 +681,7 @@ impl Platform for InstagramPlatform {
             )
             .await?;
         if status.status_code.as_deref() != Some("PUBLISHED") {
-            st.publish_sent = false;
+            st.create_sent.clear();
             ctx.save_state(&st).await?;
             return Ok(Reconciliation::NotFound);
         }
