@@ -68,6 +68,10 @@ uuid_id!(
     /// The id of one target: a post going to one account.
     TargetId
 );
+uuid_id!(
+    /// The id of one event in the outbox: stable across deliveries, for de-duplication.
+    EventId
+);
 
 impl PostId {
     /// The post id derived from an application's idempotency key: submitting the same key twice

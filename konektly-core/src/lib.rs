@@ -76,9 +76,9 @@ pub use create_sent::CreateSent;
 pub use disposition::Disposition;
 pub use engine::{CancelReport, ConnectStart, EngineConfig, Konektly, KonektlyBuilder, Worker, WorkerReport};
 pub use error::{BoxError, Error, ErrorKind, Result};
-pub use events::Event;
+pub use events::{Event, StoredEvent};
 pub use http::{CallKind, HttpClient, HttpConfig};
-pub use id::{AccountId, OwnerId, PlatformId, PostId, TargetId, WorkerId};
+pub use id::{AccountId, EventId, OwnerId, PlatformId, PostId, TargetId, WorkerId};
 pub use lifecycle::{StateName, apply_completion, cancels_at_once, claim_kind};
 pub use media::{ChunkReader, Media, MediaKind, MediaReader, MediaSource};
 pub use media_host::{DirectoryMediaHost, MediaHost};
@@ -99,8 +99,8 @@ pub use platform::{
 };
 pub use scheduler::{BudgetSpend, ClaimKind, ClaimRequest, Claimed, Completion, LeaseWrite, Scheduler, TargetFilter};
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
-pub use store::TokenStore;
-pub use token::{REFRESH_AHEAD_KEY, TokenManager};
+pub use store::{EventLog, TokenStore};
+pub use token::{EXPIRY_WARNED_KEY, REFRESH_AHEAD_KEY, TokenManager};
 
 /// Re-exported so adapters and applications use the same versions.
 pub use {async_trait::async_trait, bytes, chrono, mime, reqwest, serde_json, url};

@@ -16,13 +16,54 @@ use crate::model::{Account, Checkpoint, Lease, TargetRecord, TargetState};
 use crate::platform::PendingAuthorization;
 use crate::ratelimit::{BudgetKey, BudgetState};
 use crate::scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, Scheduler, TargetFilter};
-use crate::store::TokenStore;
+use crate::events::{Event, StoredEvent};
+use crate::store::{EventLog, TokenStore};
 
-/// Accounts and pending authorizations in memory.
+/// An outbox in memory: an event's `seq` is given as it is appended (nothing commits late).
+#[derive(Debug, Default)]
+pub(crate) struct MemoryOutbox(Mutex<Vec<StoredEvent>>);
+
+impl MemoryOutbox {
+    fn push(&self, owner: &OwnerId, events: &[Event]) {
+        let mut log = self.0.lock().unwrap();
+        for event in events.iter().filter(|e| e.is_durable()) {
+            let seq = log.len() as u64 + 1;
+            log.push(StoredEvent {
+                id: crate::id::EventId::new(),
+                seq,
+                owner: owner.clone(),
+                at: Utc::now(),
+                event: event.clone(),
+            });
+        }
+    }
+
+    fn after(&self, owner: Option<&OwnerId>, after: u64, limit: usize) -> Vec<StoredEvent> {
+        let log = self.0.lock().unwrap();
+        log.iter().filter(|e| e.seq > after && owner.is_none_or(|o| &e.owner == o)).take(limit).cloned().collect()
+    }
+}
+
+/// Accounts and pending authorizations in memory, with the events their changes raise.
 #[derive(Debug, Default)]
 pub struct MemoryTokenStore {
     accounts: Mutex<BTreeMap<AccountId, Account>>,
     pending: Mutex<HashMap<String, PendingAuthorization>>,
+    outbox: MemoryOutbox,
+}
+
+#[async_trait]
+impl EventLog for MemoryTokenStore {
+    async fn append_events(&self, owner: &OwnerId, events: &[Event]) -> Result<()> {
+        self.outbox.push(owner, events);
+        Ok(())
+    }
+    async fn sequence_events(&self, _limit: usize) -> Result<usize> {
+        Ok(0)
+    }
+    async fn events_after(&self, owner: Option<&OwnerId>, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+        Ok(self.outbox.after(owner, after, limit))
+    }
 }
 
 impl MemoryTokenStore {
@@ -34,7 +75,7 @@ impl MemoryTokenStore {
 
 #[async_trait]
 impl TokenStore for MemoryTokenStore {
-    async fn insert_account(&self, account: &Account) -> Result<()> {
+    async fn insert_account_raising(&self, account: &Account, events: &[Event]) -> Result<()> {
         let mut accounts = self.accounts.lock().unwrap();
         if accounts.contains_key(&account.id) {
             return Err(Error::Conflict(format!("account {} exists", account.id)));
@@ -49,6 +90,7 @@ impl TokenStore for MemoryTokenStore {
             )));
         }
         accounts.insert(account.id, account.clone());
+        self.outbox.push(&account.owner, events);
         Ok(())
     }
 
@@ -66,7 +108,7 @@ impl TokenStore for MemoryTokenStore {
             .cloned())
     }
 
-    async fn update_account(&self, account: &Account) -> Result<Account> {
+    async fn update_account_raising(&self, account: &Account, events: &[Event]) -> Result<Account> {
         let mut accounts = self.accounts.lock().unwrap();
         let stored = accounts.get_mut(&account.id).ok_or_else(|| Error::NotFound(format!("account {}", account.id)))?;
         if stored.version != account.version {
@@ -79,6 +121,7 @@ impl TokenStore for MemoryTokenStore {
         next.version += 1;
         next.updated_at = Utc::now();
         *stored = next.clone();
+        self.outbox.push(&next.owner, events);
         Ok(next)
     }
 
@@ -89,8 +132,12 @@ impl TokenStore for MemoryTokenStore {
         Ok(v)
     }
 
-    async fn delete_account(&self, id: AccountId) -> Result<bool> {
-        Ok(self.accounts.lock().unwrap().remove(&id).is_some())
+    async fn delete_account_raising(&self, id: AccountId, events: &[Event]) -> Result<bool> {
+        let removed = self.accounts.lock().unwrap().remove(&id);
+        if let Some(a) = &removed {
+            self.outbox.push(&a.owner, events);
+        }
+        Ok(removed.is_some())
     }
 
     async fn put_pending(&self, pending: &PendingAuthorization) -> Result<()> {
@@ -115,6 +162,21 @@ pub struct MemoryScheduler {
     targets: Mutex<HashMap<TargetId, Entry>>,
     budgets: Mutex<HashMap<String, BudgetState>>,
     notify: Notify,
+    outbox: MemoryOutbox,
+}
+
+#[async_trait]
+impl EventLog for MemoryScheduler {
+    async fn append_events(&self, owner: &OwnerId, events: &[Event]) -> Result<()> {
+        self.outbox.push(owner, events);
+        Ok(())
+    }
+    async fn sequence_events(&self, _limit: usize) -> Result<usize> {
+        Ok(0)
+    }
+    async fn events_after(&self, owner: Option<&OwnerId>, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+        Ok(self.outbox.after(owner, after, limit))
+    }
 }
 
 impl MemoryScheduler {
@@ -257,9 +319,16 @@ impl Scheduler for MemoryScheduler {
         let mut map = self.targets.lock().unwrap();
         let e = map.get_mut(&lease.target).ok_or(Error::LeaseLost(lease.target))?;
         check_lease(e, lease)?;
+        let claimed_as = matches!(e.record.state, TargetState::Processing { .. }).then_some(ClaimKind::Poll);
         apply_completion(&mut e.record, completion, Utc::now());
         let r = e.record.clone();
         drop(map);
+        let event = if matches!(r.state, TargetState::Cancelled) {
+            Some(Event::Cancelled { target: r.id, post: r.post_id })
+        } else {
+            Event::for_completion(r.id, r.post_id, claimed_as, completion)
+        };
+        self.outbox.push(&r.owner, event.as_slice());
         if matches!(completion, Completion::Retry { .. } | Completion::Processing { .. } | Completion::Unknown { .. }) {
             self.notify.notify_waiters();
         }

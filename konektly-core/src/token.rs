@@ -31,6 +31,10 @@ pub const REFRESH_CLAIM_KEY: &str = "konektly:refresh_claim_until";
 /// 60-day Instagram token is refreshed days ahead, not minutes.
 pub const REFRESH_AHEAD_KEY: &str = "konektly:refresh_ahead_secs";
 
+/// Account metadata: the refresh-token expiry (Unix seconds) that [`Event::TokenExpiringSoon`]
+/// was raised for, so that it is raised once per expiry, not once per process.
+pub const EXPIRY_WARNED_KEY: &str = "konektly:expiry_warned_for";
+
 fn refresh_ahead(account: &Account) -> chrono::Duration {
     account
         .metadata
@@ -57,7 +61,7 @@ pub struct TokenManager {
     jitter: Duration,
     claim_for: Duration,
     locks: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
-    warned: Mutex<HashSet<AccountId>>,
+    warned: Mutex<HashSet<(AccountId, i64)>>,
     events: broadcast::Sender<Event>,
     cache_ttl: Duration,
     cache: Mutex<HashMap<AccountId, (std::time::Instant, Account)>>,
@@ -212,7 +216,7 @@ impl TokenManager {
             None => self.load(id).await?,
         };
         Self::check_status(&account)?;
-        self.warn_if_refresh_expiring(&account);
+        let account = self.warn_if_refresh_expiring(account).await;
         let window = Self::within_lifetime(self.window_with_jitter(), &account).max(refresh_ahead(&account));
         if !account.tokens.expires_within(Utc::now(), window) {
             return Ok(account);
@@ -293,9 +297,10 @@ impl TokenManager {
                 let mut next = claimed.clone();
                 next.metadata.remove(REFRESH_CLAIM_KEY);
                 next.status = AccountStatus::ReauthRequired { reason: reason.clone() };
-                self.store.update_account(&next).await?;
+                let event = Event::ReauthRequired { account: claimed.id, reason: reason.clone() };
+                self.store.update_account_raising(&next, std::slice::from_ref(&event)).await?;
                 tracing::warn!(target: "konektly::token", account = %claimed.id, %reason, "account needs reconnecting");
-                let _ = self.events.send(Event::ReauthRequired { account: claimed.id, reason: reason.clone() });
+                let _ = self.events.send(event);
                 Err(Error::ReauthRequired { reason, source })
             }
             Err(e) => {
@@ -329,9 +334,10 @@ impl TokenManager {
                 return Ok(());
             }
             account.status = AccountStatus::ReauthRequired { reason: reason.to_owned() };
-            match self.store.update_account(&account).await {
+            let event = Event::ReauthRequired { account: id, reason: reason.to_owned() };
+            match self.store.update_account_raising(&account, std::slice::from_ref(&event)).await {
                 Ok(_) => {
-                    let _ = self.events.send(Event::ReauthRequired { account: id, reason: reason.to_owned() });
+                    let _ = self.events.send(event);
                     return Ok(());
                 }
                 Err(Error::Conflict(_)) => continue,
@@ -341,11 +347,33 @@ impl TokenManager {
         Err(Error::Conflict(format!("account {id} keeps changing")))
     }
 
-    fn warn_if_refresh_expiring(&self, account: &Account) {
+    /// Raises [`Event::TokenExpiringSoon`] once per refresh token that ends within 7 days: the
+    /// account records which expiry it warned of ([`EXPIRY_WARNED_KEY`]), so the event is written
+    /// to the outbox once, whichever process notices first.
+    async fn warn_if_refresh_expiring(&self, account: Account) -> Account {
         let soon = Utc::now() + chrono::Duration::days(7);
-        if account.tokens.refresh_expires_at.is_some_and(|t| t < soon) && self.warned.lock().unwrap().insert(account.id)
+        let Some(ends) = account.tokens.refresh_expires_at.filter(|t| *t < soon) else { return account };
+        let marker = serde_json::Value::from(ends.timestamp());
+        if account.metadata.get(EXPIRY_WARNED_KEY) == Some(&marker)
+            || !self.warned.lock().unwrap().insert((account.id, ends.timestamp()))
         {
-            let _ = self.events.send(Event::TokenExpiringSoon { account: account.id });
+            return account;
+        }
+        let mut next = account.clone();
+        next.metadata.insert(EXPIRY_WARNED_KEY.to_owned(), marker);
+        let event = Event::TokenExpiringSoon { account: account.id };
+        match self.store.update_account_raising(&next, std::slice::from_ref(&event)).await {
+            Ok(stored) => {
+                self.forget(account.id);
+                let _ = self.events.send(event);
+                stored
+            }
+            // Another process changed the account meanwhile (and may have warned): next load tells.
+            Err(e) => {
+                self.warned.lock().unwrap().remove(&(account.id, ends.timestamp()));
+                tracing::debug!(target: "konektly::token", account = %account.id, error = %e, "could not record the expiry warning");
+                account
+            }
         }
     }
 }
@@ -432,8 +460,8 @@ mod refresh_ahead_tests {
 
     #[async_trait::async_trait]
     impl TokenStore for CountingStore {
-        async fn insert_account(&self, account: &Account) -> Result<()> {
-            self.inner.insert_account(account).await
+        async fn insert_account_raising(&self, account: &Account, events: &[Event]) -> Result<()> {
+            self.inner.insert_account_raising(account, events).await
         }
         async fn get_account(&self, id: AccountId) -> Result<Option<Account>> {
             self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -447,14 +475,14 @@ mod refresh_ahead_tests {
         ) -> Result<Option<Account>> {
             self.inner.find_account(owner, platform, remote_id).await
         }
-        async fn update_account(&self, account: &Account) -> Result<Account> {
-            self.inner.update_account(account).await
+        async fn update_account_raising(&self, account: &Account, events: &[Event]) -> Result<Account> {
+            self.inner.update_account_raising(account, events).await
         }
         async fn list_accounts(&self, owner: &crate::OwnerId) -> Result<Vec<Account>> {
             self.inner.list_accounts(owner).await
         }
-        async fn delete_account(&self, id: AccountId) -> Result<bool> {
-            self.inner.delete_account(id).await
+        async fn delete_account_raising(&self, id: AccountId, events: &[Event]) -> Result<bool> {
+            self.inner.delete_account_raising(id, events).await
         }
         async fn put_pending(&self, pending: &crate::platform::PendingAuthorization) -> Result<()> {
             self.inner.put_pending(pending).await

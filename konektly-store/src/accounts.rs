@@ -1,13 +1,35 @@
 //! The `TokenStore` of both backends: accounts (compare-and-swap on `version`, tokens sealed)
 //! and pending authorizations (taken once).
 
-use konektly_core::{Account, AccountId, Error, OwnerId, PendingAuthorization, PlatformId, Result};
+use konektly_core::{Account, AccountId, Error, Event, OwnerId, PendingAuthorization, PlatformId, Result};
 
 use crate::codec::{ACCOUNT_COLS, AccountRow, PENDING_COLS, PendingRow};
-use crate::common::{account_row, db_err, pending_row};
-use crate::sql::{Dialect, SqlStore, args};
+use crate::common::{ReadRow, account_row, db_err, pending_row};
+use crate::sql::{Arg, Dialect, SqlStore, args};
 
-pub(crate) async fn insert_account<S: SqlStore>(s: &S, account: &Account) -> Result<()> {
+/// Runs one write; when it changes a row, also writes `events` of `owner` to the outbox in the
+/// same transaction. Returns the rows changed.
+async fn write_raising<S: SqlStore>(
+    s: &S,
+    sql: String,
+    args: Vec<Arg>,
+    owner: &str,
+    events: &[Event],
+    what: &'static str,
+) -> Result<u64> {
+    if !events.iter().any(Event::is_durable) {
+        return S::Db::execute(s.writer(), sql, args).await.map_err(db_err(what));
+    }
+    let mut tx = s.write_tx(what).await?;
+    let done = S::Db::tx_execute(&mut tx, sql, args).await.map_err(db_err(what))?;
+    if done > 0 {
+        crate::outbox::insert_tx(&mut tx, owner, events).await?;
+        tx.commit().await.map_err(db_err(what))?;
+    }
+    Ok(done)
+}
+
+pub(crate) async fn insert_account<S: SqlStore>(s: &S, account: &Account, events: &[Event]) -> Result<()> {
     let row = AccountRow::encode(s.keys(), account)?;
     let sql = format!(
         "INSERT INTO konektly_accounts ({ACCOUNT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
@@ -26,7 +48,7 @@ pub(crate) async fn insert_account<S: SqlStore>(s: &S, account: &Account) -> Res
         row.created_at_ns,
         row.updated_at_ns,
     ];
-    let done = S::Db::execute(s.writer(), sql, args).await.map_err(db_err("inserting an account"))?;
+    let done = write_raising(s, sql, args, account.owner.as_str(), events, "inserting an account").await?;
     if done == 0 {
         // The same id, or the same (owner, platform, remote id): one account each.
         return Err(Error::Conflict(format!(
@@ -60,7 +82,7 @@ pub(crate) async fn find_account<S: SqlStore>(
     row.map(|r| account_row(&r)?.decode(s.keys())).transpose()
 }
 
-pub(crate) async fn update_account<S: SqlStore>(s: &S, account: &Account) -> Result<Account> {
+pub(crate) async fn update_account<S: SqlStore>(s: &S, account: &Account, events: &[Event]) -> Result<Account> {
     let mut next = account.clone();
     next.version += 1;
     next.updated_at = chrono::Utc::now();
@@ -80,7 +102,7 @@ pub(crate) async fn update_account<S: SqlStore>(s: &S, account: &Account) -> Res
         row.id.clone(),
         account.version as i64,
     ];
-    let done = S::Db::execute(s.writer(), sql.into(), args).await.map_err(db_err("updating an account"))?;
+    let done = write_raising(s, sql.into(), args, account.owner.as_str(), events, "updating an account").await?;
     if done == 1 {
         return Ok(next);
     }
@@ -103,10 +125,21 @@ pub(crate) async fn list_accounts<S: SqlStore>(s: &S, owner: &OwnerId) -> Result
     rows.iter().map(|r| account_row(r)?.decode(s.keys())).collect()
 }
 
-pub(crate) async fn delete_account<S: SqlStore>(s: &S, id: AccountId) -> Result<bool> {
-    let sql = "DELETE FROM konektly_accounts WHERE id = $1".to_owned();
-    let done = S::Db::execute(s.writer(), sql, args![id.to_string()]).await.map_err(db_err("deleting an account"))?;
-    Ok(done > 0)
+pub(crate) async fn delete_account<S: SqlStore>(s: &S, id: AccountId, events: &[Event]) -> Result<bool> {
+    let sql = "DELETE FROM konektly_accounts WHERE id = $1 RETURNING owner".to_owned();
+    if !events.iter().any(Event::is_durable) {
+        let done = S::Db::execute(s.writer(), sql, args![id.to_string()]).await.map_err(db_err("deleting an account"))?;
+        return Ok(done > 0);
+    }
+    let mut tx = s.write_tx("deleting an account").await?;
+    let row = S::Db::tx_fetch_optional(&mut tx, sql, args![id.to_string()])
+        .await
+        .map_err(db_err("deleting an account"))?;
+    let Some(row) = row else { return Ok(false) };
+    let owner = row.text("owner").map_err(db_err("deleting an account"))?;
+    crate::outbox::insert_tx(&mut tx, &owner, events).await?;
+    tx.commit().await.map_err(db_err("deleting an account"))?;
+    Ok(true)
 }
 
 pub(crate) async fn put_pending<S: SqlStore>(s: &S, pending: &PendingAuthorization) -> Result<()> {

@@ -213,8 +213,12 @@ macro_rules! impl_common {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl konektly_core::TokenStore for $store {
-            async fn insert_account(&self, account: &konektly_core::Account) -> konektly_core::Result<()> {
-                $crate::accounts::insert_account(self, account).await
+            async fn insert_account_raising(
+                &self,
+                account: &konektly_core::Account,
+                events: &[konektly_core::Event],
+            ) -> konektly_core::Result<()> {
+                $crate::accounts::insert_account(self, account, events).await
             }
             async fn get_account(
                 &self,
@@ -230,11 +234,12 @@ macro_rules! impl_common {
             ) -> konektly_core::Result<Option<konektly_core::Account>> {
                 $crate::accounts::find_account(self, owner, platform, remote_id).await
             }
-            async fn update_account(
+            async fn update_account_raising(
                 &self,
                 account: &konektly_core::Account,
+                events: &[konektly_core::Event],
             ) -> konektly_core::Result<konektly_core::Account> {
-                $crate::accounts::update_account(self, account).await
+                $crate::accounts::update_account(self, account, events).await
             }
             async fn list_accounts(
                 &self,
@@ -242,8 +247,12 @@ macro_rules! impl_common {
             ) -> konektly_core::Result<Vec<konektly_core::Account>> {
                 $crate::accounts::list_accounts(self, owner).await
             }
-            async fn delete_account(&self, id: konektly_core::AccountId) -> konektly_core::Result<bool> {
-                $crate::accounts::delete_account(self, id).await
+            async fn delete_account_raising(
+                &self,
+                id: konektly_core::AccountId,
+                events: &[konektly_core::Event],
+            ) -> konektly_core::Result<bool> {
+                $crate::accounts::delete_account(self, id, events).await
             }
             async fn put_pending(&self, pending: &konektly_core::PendingAuthorization) -> konektly_core::Result<()> {
                 $crate::accounts::put_pending(self, pending).await
@@ -253,6 +262,28 @@ macro_rules! impl_common {
                 state: &str,
             ) -> konektly_core::Result<Option<konektly_core::PendingAuthorization>> {
                 $crate::accounts::take_pending(self, state).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl konektly_core::EventLog for $store {
+            async fn append_events(
+                &self,
+                owner: &konektly_core::OwnerId,
+                events: &[konektly_core::Event],
+            ) -> konektly_core::Result<()> {
+                $crate::outbox::append(self, owner, events).await
+            }
+            async fn sequence_events(&self, limit: usize) -> konektly_core::Result<usize> {
+                $crate::outbox::sequence(self, limit).await
+            }
+            async fn events_after(
+                &self,
+                owner: Option<&konektly_core::OwnerId>,
+                after: u64,
+                limit: usize,
+            ) -> konektly_core::Result<Vec<konektly_core::StoredEvent>> {
+                $crate::outbox::after(self, owner, after, limit).await
             }
         }
 

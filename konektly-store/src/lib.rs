@@ -31,8 +31,10 @@ mod common;
 mod crypto;
 mod media;
 mod migrations;
+mod outbox;
 mod postgres;
 mod rights;
+mod server;
 mod sql;
 mod sqlite;
 mod targets;
@@ -42,4 +44,7 @@ pub use crypto::{CryptoError, KEYS_ENV, KeyRing};
 pub use media::ObjectMediaStore;
 pub use migrations::SCHEMA_VERSION;
 pub use postgres::{PostgresStore, PostgresStoreBuilder};
+pub use server::{
+    ApiKey, AttemptResult, Delivery, DeliveryState, DueDelivery, IdempotencyCheck, IssuedApiKey, Secret, ServerStore, Webhook,
+};
 pub use sqlite::SqliteStore;

@@ -10,7 +10,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const V1_COMMON_TARGETS: &str = "CREATE TABLE IF NOT EXISTS konektly_targets (
     id TEXT PRIMARY KEY,
@@ -131,10 +131,82 @@ const V3: [&str; 3] = [
     "CREATE UNIQUE INDEX IF NOT EXISTS konektly_accounts_remote_unique ON konektly_accounts (owner, platform, remote_id)",
 ];
 
+/// Version 4: the outbox and what the server keeps. `konektly_events` holds every durable event,
+/// written in the transaction of the change that raised it; `seq` is given after commit by one
+/// sequencing pass at a time (readers page on it and never skip a late commit). API keys are
+/// stored as SHA-256 hashes; webhook endpoints keep their signing secret sealed like tokens;
+/// each (event, endpoint) pair is one delivery with its attempts; idempotency keys remember the
+/// post a request created.
+macro_rules! v4 {
+    ($blob:literal) => {
+        &[
+            "CREATE TABLE IF NOT EXISTS konektly_events (
+    id TEXT PRIMARY KEY,
+    seq BIGINT UNIQUE,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at_ns BIGINT NOT NULL
+)",
+            "CREATE INDEX IF NOT EXISTS konektly_events_unsequenced ON konektly_events (created_at_ns, id) WHERE seq IS NULL",
+            "CREATE INDEX IF NOT EXISTS konektly_events_owner ON konektly_events (owner, seq)",
+            "CREATE TABLE IF NOT EXISTS konektly_api_keys (
+    id TEXT PRIMARY KEY,
+    owner TEXT,
+    admin BIGINT NOT NULL DEFAULT 0,
+    hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at_ns BIGINT NOT NULL,
+    revoked_at_ns BIGINT
+)",
+            concat!(
+                "CREATE TABLE IF NOT EXISTS konektly_webhooks (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    secret ",
+                $blob,
+                " NOT NULL,
+    active BIGINT NOT NULL DEFAULT 1,
+    created_at_ns BIGINT NOT NULL
+)"
+            ),
+            "CREATE INDEX IF NOT EXISTS konektly_webhooks_owner ON konektly_webhooks (owner)",
+            "CREATE TABLE IF NOT EXISTS konektly_deliveries (
+    id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_ns BIGINT,
+    leased_until_ns BIGINT,
+    last_status BIGINT,
+    last_error TEXT,
+    delivered_at_ns BIGINT,
+    created_at_ns BIGINT NOT NULL,
+    UNIQUE (event_id, webhook_id)
+)",
+            "CREATE INDEX IF NOT EXISTS konektly_deliveries_due ON konektly_deliveries (next_attempt_ns) WHERE state = 'pending'",
+            "CREATE INDEX IF NOT EXISTS konektly_deliveries_owner ON konektly_deliveries (owner, created_at_ns)",
+            "CREATE TABLE IF NOT EXISTS konektly_idempotency (
+    owner TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    post_id TEXT NOT NULL,
+    created_at_ns BIGINT NOT NULL,
+    PRIMARY KEY (owner, key)
+)",
+        ]
+    };
+}
+
 pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 1, statements: v1!("BLOB") },
     Migration { version: 2, statements: &[V2_QUEUE[0], V2_QUEUE[1], V2_QUEUE[2], V2_QUEUE[3], V2_DROP_CLAIM_AT] },
     Migration { version: 3, statements: &V3 },
+    Migration { version: 4, statements: v4!("BLOB") },
 ];
 pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 1, statements: v1!("BYTEA") },
@@ -160,6 +232,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         ],
     },
     Migration { version: 3, statements: &V3 },
+    Migration { version: 4, statements: v4!("BYTEA") },
 ];
 
 /// The bookkeeping table (same on both backends).

@@ -318,9 +318,15 @@ impl PostgresStore {
         let mut set_errors = Vec::with_capacity(items.len());
         let mut errors: Vec<Option<String>> = Vec::with_capacity(items.len());
         let mut claimables = Vec::with_capacity(items.len());
+        let (mut ev_ids, mut ev_kinds, mut ev_bodies) = (Vec::new(), Vec::new(), Vec::new());
         let mut wake = false;
         for (lease, c) in items {
             let p = crate::codec::CompletionPatch::new(c)?;
+            // The event the outcome raises; its post id comes from the row (see the SQL).
+            let event = konektly_core::Event::for_completion(lease.target, konektly_core::PostId::from_uuid(uuid::Uuid::nil()), None, c);
+            ev_ids.push(konektly_core::EventId::new().to_string());
+            ev_kinds.push(event.as_ref().map(|e| e.kind().to_owned()));
+            ev_bodies.push(event.as_ref().map(|e| crate::codec::to_json(e, "an event")).transpose()?);
             wake |= p.wakes();
             ids.push(lease.target.to_string());
             owners.push(lease.owner.as_str().to_owned());
@@ -342,11 +348,21 @@ impl PostgresStore {
                due_at_ns = COALESCE(u.due, t.due_at_ns), attempts = COALESCE(u.attempts, t.attempts), \
                last_error = CASE WHEN u.set_error = 1 THEN u.error ELSE t.last_error END, \
                lease_owner = NULL, lease_expires_ns = NULL, updated_at_ns = $11 \
-               FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int8[]) \
-               AS u(id, owner, fencing, state, detail, due, attempts, set_error, error, claimable) \
+               FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int8[], \
+               $12::text[], $13::text[], $14::text[]) \
+               AS u(id, owner, fencing, state, detail, due, attempts, set_error, error, claimable, ev_id, ev_kind, ev_body) \
                WHERE t.id = u.id AND t.lease_owner = u.owner AND t.fencing = u.fencing \
                AND (SELECT count(*) FROM d) >= 0 \
-               RETURNING CASE WHEN t.state = 'cancelled' THEN 0 ELSE u.claimable END AS queue_claimable, {}), \
+               RETURNING CASE WHEN t.state = 'cancelled' THEN 0 ELSE u.claimable END AS queue_claimable, \
+               u.ev_id, u.ev_kind, u.ev_body, t.owner AS ev_owner, t.post_id AS ev_post, t.state AS ev_state, \
+               t.claim_kind AS ev_claim, {}), \
+             e AS (INSERT INTO konektly_events (id, owner, kind, body, created_at_ns) \
+               SELECT ev_id, ev_owner, CASE WHEN ev_state = 'cancelled' THEN 'target.cancelled' ELSE ev_kind END, \
+               CASE WHEN ev_state = 'cancelled' THEN json_build_object('event', 'cancelled', 'target', id, 'post', ev_post)::text \
+                 WHEN ev_body::jsonb ? 'post' THEN jsonb_set(ev_body::jsonb, '{{post}}', to_jsonb(ev_post))::text \
+                 ELSE ev_body END, $11 \
+               FROM t WHERE ev_state = 'cancelled' OR (ev_kind IS NOT NULL \
+                 AND NOT (ev_kind = 'target.processing' AND ev_claim IS NOT DISTINCT FROM 'poll'))), \
              i AS (INSERT INTO konektly_queue (id, claim_at_ns, platform, leased_until_ns) \
                SELECT id, due_at_ns, platform, NULL::int8 FROM t WHERE queue_claimable = 1 \
                UNION ALL SELECT d.id, d.claim_at_ns, d.platform, d.leased_until_ns FROM d WHERE d.id NOT IN (SELECT id FROM t) \
@@ -366,6 +382,9 @@ impl PostgresStore {
             .bind(errors)
             .bind(claimables)
             .bind(ns(Utc::now()))
+            .bind(ev_ids)
+            .bind(ev_kinds)
+            .bind(ev_bodies)
             .fetch_all(&self.pool)
             .await
             .map_err(db_err("recording outcomes"))?;
@@ -415,6 +434,9 @@ impl crate::sql::SqlStore for PostgresStore {
     }
     fn notify_statement(&self) -> Option<(&'static str, String)> {
         PostgresStore::notify_statement(self)
+    }
+    fn lock_statement(&self, key: i64) -> Option<String> {
+        Some(format!("SELECT pg_advisory_xact_lock({key})"))
     }
     fn wake(&self) -> impl std::future::Future<Output = ()> + Send {
         PostgresStore::wake(self)

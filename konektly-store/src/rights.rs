@@ -151,9 +151,18 @@ pub(crate) async fn erase_account<S: SqlStore>(s: &S, id: AccountId, policy: Era
     let pending = S::Db::tx_execute(&mut tx, sql.into(), args![sid.as_str()])
         .await
         .map_err(db_err("erasing pending authorizations"))?;
-    let sql = "DELETE FROM konektly_accounts WHERE id = $1";
-    let account =
-        S::Db::tx_execute(&mut tx, sql.into(), args![sid.as_str()]).await.map_err(db_err("erasing an account"))? > 0;
+    let sql = "DELETE FROM konektly_accounts WHERE id = $1 RETURNING owner";
+    let owner = S::Db::tx_fetch_optional(&mut tx, sql.into(), args![sid.as_str()])
+        .await
+        .map_err(db_err("erasing an account"))?
+        .map(|r| crate::common::ReadRow::text(&r, "owner"))
+        .transpose()
+        .map_err(db_err("erasing an account"))?;
+    let account = owner.is_some();
+    if let Some(owner) = owner {
+        let gone = konektly_core::Event::AccountDisconnected { account: id };
+        crate::outbox::insert_tx(&mut tx, &owner, &[gone]).await?;
+    }
     // Budget keys name the account (`platform:account:<id>:name`).
     let sql = "DELETE FROM konektly_budgets WHERE key LIKE $1";
     let budgets = S::Db::tx_execute(&mut tx, sql.into(), args![format!("%:account:{sid}:%")])

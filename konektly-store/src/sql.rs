@@ -182,4 +182,7 @@ pub(crate) trait SqlStore: Send + Sync {
     fn wake(&self) -> impl std::future::Future<Output = ()> + Send;
     /// This process's cache of budget checks.
     fn peeks(&self) -> &crate::common::PeekCache;
+    /// A statement that makes the current write transaction the only one holding lock `key`
+    /// until it ends (PostgreSQL's advisory lock); `None` where write transactions are serial.
+    fn lock_statement(&self, key: i64) -> Option<String>;
 }

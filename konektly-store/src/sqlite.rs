@@ -106,8 +106,12 @@ impl SqliteStore {
         let (mut done, mut again) = (Vec::new(), Vec::new());
         for (lease, c) in items {
             let p = crate::codec::CompletionPatch::new(c)?;
-            out.push(match complete_in(&mut tx, lease, &p, now, "id, due_at_ns, platform, state").await? {
+            let cols = "id, due_at_ns, platform, state, post_id, owner, claim_kind";
+            out.push(match complete_in(&mut tx, lease, &p, now, cols).await? {
                 Some(r) => {
+                    if let Some((owner, event)) = crate::outbox::completion_event(&r, c)? {
+                        crate::outbox::insert_tx(&mut tx, &owner, &[event]).await?;
+                    }
                     let id: String = r.try_get(0).map_err(db_err("recording an outcome"))?;
                     let state: String = r.try_get(3).map_err(db_err("recording an outcome"))?;
                     // A requested cancel may have ended it (see `complete_sql`).
@@ -288,6 +292,9 @@ impl crate::sql::SqlStore for SqliteStore {
     fn notify_statement(&self) -> Option<(&'static str, String)> {
         SqliteStore::notify_statement(self)
     }
+    fn lock_statement(&self, _key: i64) -> Option<String> {
+        None
+    }
     fn wake(&self) -> impl std::future::Future<Output = ()> + Send {
         SqliteStore::wake(self)
     }
@@ -417,6 +424,9 @@ impl Scheduler for SqliteStore {
         let Some(row) = complete_in(&mut tx, lease, &p, ns(Utc::now()), TARGET_COLS).await? else {
             return Err(Error::LeaseLost(lease.target));
         };
+        if let Some((owner, event)) = crate::outbox::completion_event(&row, completion)? {
+            crate::outbox::insert_tx(&mut tx, &owner, &[event]).await?;
+        }
         let row = target_row(&row)?;
         let wakes = p.wakes() && row.state != "cancelled";
         if wakes {

@@ -151,8 +151,15 @@ pub(crate) async fn cancel_row<S: SqlStore>(s: &S, id: TargetId) -> Result<Targe
         .map_err(db_err("cancelling a target"))?;
     match row {
         Some(r) => {
+            let row = target_row(&r)?;
+            if row.state == "cancelled" {
+                let target = crate::codec::parse_id(&row.id, "a target id")?;
+                let post = crate::codec::parse_id(&row.post_id, "a post id")?;
+                crate::outbox::insert_tx(&mut tx, &row.owner, &[konektly_core::Event::Cancelled { target, post }])
+                    .await?;
+            }
             tx.commit().await.map_err(db_err("committing a cancellation"))?;
-            Ok(target_row(&r)?.decode(s.keys())?.0)
+            Ok(row.decode(s.keys())?.0)
         }
         None => {
             // Rolled back before reading (an in-memory SQLite has one connection).

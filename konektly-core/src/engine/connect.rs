@@ -102,6 +102,7 @@ impl Konektly {
         for grant in grants {
             let parent =
                 grant.parent_remote_id.as_ref().and_then(|r| out.iter().find(|a| &a.remote_id == r).map(|a| a.id));
+            // The store writes `AccountConnected` with the account (one transaction).
             let account = self.upsert_account(&pending.owner, grant, parent).await?;
             let _ = self.inner.events.send(Event::AccountConnected { account: account.id });
             out.push(account);
@@ -131,7 +132,8 @@ impl Konektly {
                     a.parent = parent.or(a.parent);
                     a.metadata.extend(grant.metadata.clone());
                     a.metadata.remove(crate::token::REFRESH_CLAIM_KEY);
-                    let a = match self.inner.store.update_account(&a).await {
+                    let connected = [Event::AccountConnected { account: a.id }];
+                    let a = match self.inner.store.update_account_raising(&a, &connected).await {
                         Ok(a) => a,
                         Err(Error::Conflict(_)) => continue,
                         Err(e) => return Err(e),
@@ -157,7 +159,7 @@ impl Konektly {
                         created_at: now,
                         updated_at: now,
                     };
-                    match self.inner.store.insert_account(&a).await {
+                    match self.inner.store.insert_account_raising(&a, &[Event::AccountConnected { account: a.id }]).await {
                         Ok(()) => return Ok(a),
                         // A parallel connect of the same login stored it first: update that one.
                         Err(Error::Conflict(_)) => continue,
@@ -190,7 +192,10 @@ impl Konektly {
                 let _ = self.inner.scheduler.cancel(t.id).await;
             }
         }
-        self.inner.store.delete_account(account).await?;
+        let event = Event::AccountDisconnected { account };
+        if self.inner.store.delete_account_raising(account, std::slice::from_ref(&event)).await? {
+            let _ = self.inner.events.send(event);
+        }
         self.inner.tokens.forget(account);
         Ok(())
     }
