@@ -67,6 +67,7 @@ mod scheduler;
 mod secret;
 mod store;
 mod token;
+mod violation_code;
 pub mod upload;
 
 #[cfg(feature = "testing")]
@@ -101,6 +102,7 @@ pub use scheduler::{BudgetSpend, ClaimKind, ClaimRequest, Claimed, Completion, L
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
 pub use store::{EventLog, TokenStore};
 pub use token::{EXPIRY_WARNED_KEY, REFRESH_AHEAD_KEY, TokenManager};
+pub use violation_code::ViolationCode;
 
 /// Re-exported so adapters and applications use the same versions.
 pub use {async_trait::async_trait, bytes, chrono, mime, reqwest, serde_json, url};

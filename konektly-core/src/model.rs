@@ -11,6 +11,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::id::{AccountId, OwnerId, PlatformId, PostId, TargetId};
 use crate::media::Media;
 use crate::secret::{AccessToken, RefreshToken};
+use crate::violation_code::ViolationCode;
 
 /// An account's OAuth tokens.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -259,7 +260,11 @@ impl TargetOptions {
                 .and_then(|rest| rest.split('`').next())
                 .filter(|k| !k.is_empty())
                 .map_or_else(|| "options".to_owned(), |k| format!("options.{k}"));
-            Violation::new("invalid_options", field, format!("the {} options are malformed: {msg}", T::PLATFORM))
+            Violation::new(
+                ViolationCode::InvalidOptions,
+                field,
+                format!("the {} options are malformed: {msg}", T::PLATFORM),
+            )
         })
     }
 }
@@ -350,8 +355,8 @@ impl Post {
 /// One reason why a target cannot be published as written.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Violation {
-    /// A stable code (`text_too_long`, `too_many_images`…).
-    pub code: String,
+    /// A stable code (`text_too_long`, `too_many_media`…), written as that string.
+    pub code: ViolationCode,
     /// The field (`text`, `media[2]`, `options.privacy_level`…).
     pub field: String,
     /// A sentence for people.
@@ -372,9 +377,9 @@ pub struct Violation {
 
 impl Violation {
     /// A violation with a code, a field and a message.
-    pub fn new(code: impl Into<String>, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: ViolationCode, field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            code: code.into(),
+            code,
             field: field.into(),
             message: message.into(),
             limit: None,

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::id::{AccountId, OwnerId, PlatformId, PostId};
 use crate::model::{Account, Post, TargetRecord, Violation};
 use crate::scheduler::TargetFilter;
+use crate::violation_code::ViolationCode;
 
 /// Konektly as one owner — a tenant of a multi-tenant application — sees it: every call that
 /// names a post or an account checks that it belongs to this owner, and the stores are asked
@@ -133,7 +134,7 @@ impl<'a> Owned<'a> {
     fn check_post(&self, post: &Post) -> Result<()> {
         if post.owner != self.owner {
             return Err(Error::InvalidPost(vec![Violation::new(
-                "owner_mismatch",
+                ViolationCode::OwnerMismatch,
                 "owner",
                 format!("the post is written by another owner than `{}`: build posts with this owner", self.owner),
             )]));

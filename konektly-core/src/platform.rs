@@ -19,6 +19,7 @@ use crate::model::{
 };
 use crate::ratelimit::{DeclaredBudget, RateLimitReport};
 use crate::secret::PkceVerifier;
+use crate::violation_code::ViolationCode;
 
 /// How a platform counts a text's length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +120,7 @@ impl VideoFormat {
         {
             out.push(
                 Violation::new(
-                    "video_codec_not_supported",
+                    ViolationCode::VideoCodecNotSupported,
                     field,
                     format!("{codec} video is not accepted; encode it as {}", self.video_codecs.join(" or ")),
                 )
@@ -131,7 +132,7 @@ impl VideoFormat {
         {
             out.push(
                 Violation::new(
-                    "audio_codec_not_supported",
+                    ViolationCode::AudioCodecNotSupported,
                     field,
                     format!("{codec} audio is not accepted; encode it as {}", self.audio_codecs.join(" or ")),
                 )
@@ -146,7 +147,7 @@ impl VideoFormat {
                 let range = self.frame_rate_range();
                 out.push(
                     Violation::new(
-                        "frame_rate_out_of_range",
+                        ViolationCode::FrameRateOutOfRange,
                         field,
                         format!("the frame rate must be {range} frames per second"),
                     )
@@ -158,7 +159,7 @@ impl VideoFormat {
             && rate > max
         {
             out.push(
-                Violation::new("bit_rate_too_high", field, "the video's bit rate is too high")
+                Violation::new(ViolationCode::BitRateTooHigh, field, "the video's bit rate is too high")
                     .with_values(format!("{max} bit/s"), format!("{rate} bit/s")),
             );
         }
@@ -269,12 +270,12 @@ impl Dimensions {
         };
         if small {
             out.push(
-                Violation::new("dimensions_too_small", field, "the picture is too small")
+                Violation::new(ViolationCode::DimensionsTooSmall, field, "the picture is too small")
                     .with_values(allowed(), format!("{w}×{h}")),
             );
         } else if large {
             out.push(
-                Violation::new("dimensions_too_large", field, "the picture is too large")
+                Violation::new(ViolationCode::DimensionsTooLarge, field, "the picture is too large")
                     .with_values(allowed(), format!("{w}×{h}")),
             );
         }
@@ -288,8 +289,12 @@ impl Dimensions {
                 (None, None) => String::new(),
             };
             out.push(
-                Violation::new("aspect_ratio_out_of_range", field, format!("the aspect ratio must be {range}"))
-                    .with_values(range, format!("{w}:{h}")),
+                Violation::new(
+                    ViolationCode::AspectRatioOutOfRange,
+                    field,
+                    format!("the aspect ratio must be {range}"),
+                )
+                .with_values(range, format!("{w}:{h}")),
             );
         }
         out
@@ -694,7 +699,7 @@ pub fn validate_against_capabilities(
     if len > caps.max_text_len {
         out.push(
             Violation::new(
-                "text_too_long",
+                ViolationCode::TextTooLong,
                 "text",
                 format!("the text is {len} long; at most {} is allowed", caps.max_text_len),
             )
@@ -703,20 +708,32 @@ pub fn validate_against_capabilities(
     }
     validate_media_list(caps, &content.media, "media", &mut out);
     if caps.media_required && content.media.is_empty() {
-        out.push(Violation::new("media_required", "media", "this platform needs an image or a video"));
+        out.push(Violation::new(ViolationCode::MediaRequired, "media", "this platform needs an image or a video"));
     }
     if !content.thread.is_empty() && !caps.threads {
-        out.push(Violation::new("threads_not_supported", "thread", "this platform does not publish threads"));
+        out.push(Violation::new(
+            ViolationCode::ThreadsNotSupported,
+            "thread",
+            "this platform does not publish threads",
+        ));
     }
     if content.link.is_some() && !caps.links {
-        out.push(Violation::new("links_not_supported", "link", "this platform does not take link attachments"));
+        out.push(Violation::new(
+            ViolationCode::LinksNotSupported,
+            "link",
+            "this platform does not take link attachments",
+        ));
     }
     for (i, item) in content.thread.iter().enumerate() {
         let len = count_text(&item.text);
         if len > caps.max_text_len {
             out.push(
-                Violation::new("text_too_long", format!("thread[{i}].text"), "a thread item's text is too long")
-                    .with_values(caps.max_text_len, len),
+                Violation::new(
+                    ViolationCode::TextTooLong,
+                    format!("thread[{i}].text"),
+                    "a thread item's text is too long",
+                )
+                .with_values(caps.max_text_len, len),
             );
         }
         validate_media_list(caps, &item.media, &format!("thread[{i}].media"), &mut out);
@@ -731,34 +748,44 @@ fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &
         // The probe found the file malformed (a video whose boxes cannot be read, an image cut
         // off…): no platform will take it, whatever else holds.
         if let Some(reason) = &m.probe_error {
-            out.push(Violation::new("media_unreadable", &f, format!("the file is malformed: {reason}")));
+            out.push(Violation::new(ViolationCode::MediaUnreadable, &f, format!("the file is malformed: {reason}")));
         }
         let kind = m.kind();
         if !kinds.contains(&kind) {
             kinds.push(kind);
         }
         let Some(limits) = caps.media_limits(kind) else {
-            out.push(Violation::new("media_kind_not_supported", f, format!("{} media is not accepted", m.mime)));
+            out.push(Violation::new(
+                ViolationCode::MediaKindNotSupported,
+                f,
+                format!("{} media is not accepted", m.mime),
+            ));
             continue;
         };
         if !limits.mime_types.is_empty() && !limits.mime_types.iter().any(|t| t == m.mime.essence_str()) {
             out.push(
-                Violation::new("media_type_not_supported", &f, format!("{} is not accepted", m.mime.essence_str()))
-                    .with_values(limits.mime_types.join(", "), m.mime.essence_str()),
+                Violation::new(
+                    ViolationCode::MediaTypeNotSupported,
+                    &f,
+                    format!("{} is not accepted", m.mime.essence_str()),
+                )
+                .with_values(limits.mime_types.join(", "), m.mime.essence_str()),
             );
         }
         if let Some(size) = m.size
             && size > limits.max_bytes
         {
             out.push(
-                Violation::new("media_too_large", &f, "the file is too large").with_values(limits.max_bytes, size),
+                Violation::new(ViolationCode::MediaTooLarge, &f, "the file is too large")
+                    .with_values(limits.max_bytes, size),
             );
         }
         if let Some(size) = m.size
             && size < limits.min_bytes
         {
             out.push(
-                Violation::new("media_too_small", &f, "the file is too small").with_values(limits.min_bytes, size),
+                Violation::new(ViolationCode::MediaTooSmall, &f, "the file is too small")
+                    .with_values(limits.min_bytes, size),
             );
         }
         if let (Some(w), Some(h)) = (m.width, m.height) {
@@ -770,7 +797,7 @@ fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &
                 && d < min
             {
                 out.push(
-                    Violation::new("video_too_short", &f, "the video is too short")
+                    Violation::new(ViolationCode::VideoTooShort, &f, "the video is too short")
                         .with_values(format!("{:.1}s", min.as_secs_f64()), format!("{:.1}s", d.as_secs_f64())),
                 );
             }
@@ -778,7 +805,7 @@ fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &
                 && d > max
             {
                 out.push(
-                    Violation::new("video_too_long", &f, "the video is too long")
+                    Violation::new(ViolationCode::VideoTooLong, &f, "the video is too long")
                         .with_values(format!("{:.1}s", max.as_secs_f64()), format!("{:.1}s", d.as_secs_f64())),
                 );
             }
@@ -794,7 +821,7 @@ fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &
                 over_kind = true;
                 out.push(
                     Violation::new(
-                        "too_many_media_of_kind",
+                        ViolationCode::TooManyMediaOfKind,
                         field,
                         format!("at most {} {:?} items per post", limits.max_count, kind),
                     )
@@ -806,7 +833,7 @@ fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &
     if media.len() > caps.max_media_per_post && !over_kind {
         out.push(
             Violation::new(
-                "too_many_media",
+                ViolationCode::TooManyMedia,
                 field,
                 format!("at most {} media items per post", caps.max_media_per_post),
             )
@@ -815,6 +842,10 @@ fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &
     }
     let supported = kinds.iter().filter(|k| caps.media_limits(**k).is_some()).count();
     if !caps.mixed_media && supported > 1 {
-        out.push(Violation::new("mixed_media", field, "images, GIFs and videos cannot be mixed in one post"));
+        out.push(Violation::new(
+            ViolationCode::MixedMedia,
+            field,
+            "images, GIFs and videos cannot be mixed in one post",
+        ));
     }
 }

@@ -10,7 +10,7 @@ use konektly_core::{
     AccessToken, Account, AccountGrant, AccountId, AccountStatus, AuthorizationRequest, ClientSecret, Completion,
     Content, FailureRecord, Media, MediaKind, MediaSource, MemoryCheckpoints, OwnerId, PendingAuthorization,
     PkceVerifier, PlatformId, Post, Profile, PublishContext, PublishOutcome, Reconciliation, RefreshToken, RemotePost,
-    Target, TargetOptions, TargetRecord, TargetState, ThreadItem, TokenSet, Violation,
+    Target, TargetOptions, TargetRecord, TargetState, ThreadItem, TokenSet, Violation, ViolationCode,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -128,7 +128,7 @@ fn every_model_type_round_trips_through_serde() {
     roundtrip(&PublishOutcome::Processing { poll_after: Duration::from_millis(1500), detail: Some("x".into()) });
     roundtrip(&Reconciliation::Processing { poll_after: Duration::from_secs(3) });
     roundtrip(&Reconciliation::NotFound);
-    let v = Violation::new("text_too_long", "text", "too long").with_values(280, 300);
+    let v = Violation::new(ViolationCode::TextTooLong, "text", "too long").with_values(280, 300);
     roundtrip(&v);
     let failure = FailureRecord::from(&konektly_core::Error::InvalidPost(vec![v]));
     roundtrip(&failure);

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use konektly_core::{
     Capabilities, Content, Media, MediaKind, MediaLimits, ReconcileSupport, TargetOptions, TextCounting, Violation,
-    validate_against_capabilities,
+    ViolationCode, validate_against_capabilities,
 };
 
 use crate::config::Limits;
@@ -138,14 +138,22 @@ fn duration_violations(out: &mut Vec<Violation>, field: &str, m: &Media, min: Du
     if let Some(d) = m.duration {
         if d < min {
             out.push(
-                Violation::new("video_too_short", field, format!("{what} must last at least {}s", min.as_secs()))
-                    .with_values(format!("{}s", min.as_secs()), format!("{:.1}s", d.as_secs_f64())),
+                Violation::new(
+                    ViolationCode::VideoTooShort,
+                    field,
+                    format!("{what} must last at least {}s", min.as_secs()),
+                )
+                .with_values(format!("{}s", min.as_secs()), format!("{:.1}s", d.as_secs_f64())),
             );
         }
         if d > max {
             out.push(
-                Violation::new("video_too_long", field, format!("{what} must last at most {}s", max.as_secs()))
-                    .with_values(format!("{}s", max.as_secs()), format!("{:.1}s", d.as_secs_f64())),
+                Violation::new(
+                    ViolationCode::VideoTooLong,
+                    field,
+                    format!("{what} must last at most {}s", max.as_secs()),
+                )
+                .with_values(format!("{}s", max.as_secs()), format!("{:.1}s", d.as_secs_f64())),
             );
         }
     }
@@ -155,7 +163,9 @@ fn size_violation(out: &mut Vec<Violation>, field: &str, m: &Media, max: u64, wh
     if let Some(size) = m.size
         && size > max
     {
-        out.push(Violation::new("media_too_large", field, format!("{what} is too large")).with_values(max, size));
+        out.push(
+            Violation::new(ViolationCode::MediaTooLarge, field, format!("{what} is too large")).with_values(max, size),
+        );
     }
 }
 
@@ -165,7 +175,7 @@ pub(crate) fn schedule_violation(at: DateTime<Utc>, now: DateTime<Utc>, limits: 
     if ahead < limits.fb_schedule_min || ahead > limits.fb_schedule_max {
         Some(
             Violation::new(
-                "schedule_out_of_window",
+                ViolationCode::ScheduleOutOfWindow,
                 "options.schedule_at",
                 format!(
                     "Facebook publishes scheduled posts {} minutes to {} days ahead",
@@ -208,11 +218,11 @@ pub(crate) fn validate_facebook_at(
         }
     };
     if content.text.trim().is_empty() && content.media.is_empty() && content.link.is_none() {
-        out.push(Violation::new("empty_post", "text", "a Facebook post needs text, a link or media"));
+        out.push(Violation::new(ViolationCode::EmptyPost, "text", "a Facebook post needs text, a link or media"));
     }
     if content.link.is_some() && !content.media.is_empty() {
         out.push(Violation::new(
-            "link_with_media",
+            ViolationCode::LinkWithMedia,
             "link",
             "a Facebook post with photos or a video cannot carry a link",
         ));
@@ -221,7 +231,7 @@ pub(crate) fn validate_facebook_at(
         let videos: Vec<&Media> = content.media.iter().filter(|m| m.kind() == MediaKind::Video).collect();
         if videos.len() != 1 || content.media.len() != 1 {
             out.push(
-                Violation::new("reel_needs_one_video", "media", "a Reel is exactly one video")
+                Violation::new(ViolationCode::ReelNeedsOneVideo, "media", "a Reel is exactly one video")
                     .with_values(1, content.media.len()),
             );
         }
@@ -235,7 +245,7 @@ pub(crate) fn validate_facebook_at(
             }
         }
         if content.link.is_some() {
-            out.push(Violation::new("links_not_supported", "link", "a Reel cannot carry a link"));
+            out.push(Violation::new(ViolationCode::LinksNotSupported, "link", "a Reel cannot carry a link"));
         }
     }
     if let Some(at) = opts.schedule_at
@@ -291,7 +301,7 @@ const IG_REEL: konektly_core::Dimensions = konektly_core::Dimensions {
 fn ig_image(out: &mut Vec<Violation>, field: &str, m: &Media, check_ratio: bool) {
     if m.mime.essence_str() != "image/jpeg" {
         out.push(
-            Violation::new("media_type_not_supported", field, "Instagram takes JPEG images only")
+            Violation::new(ViolationCode::MediaTypeNotSupported, field, "Instagram takes JPEG images only")
                 .with_values("image/jpeg", m.mime.essence_str()),
         );
     }
@@ -305,7 +315,7 @@ fn ig_image(out: &mut Vec<Violation>, field: &str, m: &Media, check_ratio: bool)
 fn ig_video_type(out: &mut Vec<Violation>, field: &str, m: &Media) {
     if !matches!(m.mime.essence_str(), "video/mp4" | "video/quicktime") {
         out.push(
-            Violation::new("media_type_not_supported", field, "Instagram takes MP4 or MOV videos")
+            Violation::new(ViolationCode::MediaTypeNotSupported, field, "Instagram takes MP4 or MOV videos")
                 .with_values("video/mp4, video/quicktime", m.mime.essence_str()),
         );
     }
@@ -331,12 +341,16 @@ fn instagram_tags(out: &mut Vec<Violation>, content: &Content, opts: &InstagramO
     for (i, tag) in opts.user_tags.iter().enumerate() {
         let f = format!("options.user_tags[{i}]");
         if tag.graph_username().is_empty() {
-            out.push(Violation::new("user_tag_username_required", format!("{f}.username"), "a tag names a username"));
+            out.push(Violation::new(
+                ViolationCode::UserTagUsernameRequired,
+                format!("{f}.username"),
+                "a tag names a username",
+            ));
         }
         let Some(m) = content.media.get(tag.media_index) else {
             out.push(
                 Violation::new(
-                    "user_tag_media_out_of_range",
+                    ViolationCode::UserTagMediaOutOfRange,
                     format!("{f}.media_index"),
                     "there is no such media item",
                 )
@@ -347,7 +361,7 @@ fn instagram_tags(out: &mut Vec<Violation>, content: &Content, opts: &InstagramO
         per_item[tag.media_index] += 1;
         if carousel && m.kind() == MediaKind::Video {
             out.push(Violation::new(
-                "user_tags_not_supported",
+                ViolationCode::UserTagsNotSupported,
                 format!("{f}.media_index"),
                 "a video inside a carousel takes no user tags",
             ));
@@ -357,7 +371,7 @@ fn instagram_tags(out: &mut Vec<Violation>, content: &Content, opts: &InstagramO
         let needs_position = m.kind() == MediaKind::Image && kind != InstagramMediaKind::Story;
         if needs_position && (tag.x.is_none() || tag.y.is_none()) {
             out.push(Violation::new(
-                "user_tag_position_required",
+                ViolationCode::UserTagPositionRequired,
                 &f,
                 "a tag on an image needs its position: x and y, from 0.0 to 1.0",
             ));
@@ -368,7 +382,7 @@ fn instagram_tags(out: &mut Vec<Violation>, content: &Content, opts: &InstagramO
             {
                 out.push(
                     Violation::new(
-                        "user_tag_position_out_of_range",
+                        ViolationCode::UserTagPositionOutOfRange,
                         format!("{f}.{axis}"),
                         format!("{axis} is a fraction of the image, from 0.0 to 1.0"),
                     )
@@ -381,7 +395,7 @@ fn instagram_tags(out: &mut Vec<Violation>, content: &Content, opts: &InstagramO
         if *count > INSTAGRAM_MAX_USER_TAGS {
             out.push(
                 Violation::new(
-                    "too_many_user_tags",
+                    ViolationCode::TooManyUserTags,
                     "options.user_tags",
                     format!("at most {INSTAGRAM_MAX_USER_TAGS} people are tagged on one media item (media[{item}])"),
                 )
@@ -393,7 +407,7 @@ fn instagram_tags(out: &mut Vec<Violation>, content: &Content, opts: &InstagramO
     if sponsors.len() > INSTAGRAM_MAX_SPONSORS {
         out.push(
             Violation::new(
-                "too_many_sponsors",
+                ViolationCode::TooManySponsors,
                 "options.branded_content_sponsor_ids",
                 format!("at most {INSTAGRAM_MAX_SPONSORS} brand sponsors"),
             )
@@ -403,7 +417,7 @@ fn instagram_tags(out: &mut Vec<Violation>, content: &Content, opts: &InstagramO
     for (i, id) in sponsors.iter().enumerate() {
         if id.trim().is_empty() {
             out.push(Violation::new(
-                "sponsor_id_required",
+                ViolationCode::SponsorIdRequired,
                 format!("options.branded_content_sponsor_ids[{i}]"),
                 "a sponsor is named by its Instagram user id",
             ));
@@ -423,32 +437,44 @@ pub(crate) fn validate_instagram(limits: &Limits, content: &Content, options: &T
     let len = content.text.chars().count();
     if len > INSTAGRAM_MAX_CAPTION {
         out.push(
-            Violation::new("text_too_long", "text", format!("a caption is at most {INSTAGRAM_MAX_CAPTION} characters"))
-                .with_values(INSTAGRAM_MAX_CAPTION, len),
+            Violation::new(
+                ViolationCode::TextTooLong,
+                "text",
+                format!("a caption is at most {INSTAGRAM_MAX_CAPTION} characters"),
+            )
+            .with_values(INSTAGRAM_MAX_CAPTION, len),
         );
     }
     let tags = count_prefixed(&content.text, '#');
     if tags > INSTAGRAM_MAX_HASHTAGS {
         out.push(
-            Violation::new("too_many_hashtags", "text", format!("at most {INSTAGRAM_MAX_HASHTAGS} hashtags"))
-                .with_values(INSTAGRAM_MAX_HASHTAGS, tags),
+            Violation::new(
+                ViolationCode::TooManyHashtags,
+                "text",
+                format!("at most {INSTAGRAM_MAX_HASHTAGS} hashtags"),
+            )
+            .with_values(INSTAGRAM_MAX_HASHTAGS, tags),
         );
     }
     let mentions = count_prefixed(&content.text, '@');
     if mentions > INSTAGRAM_MAX_MENTIONS {
         out.push(
-            Violation::new("too_many_mentions", "text", format!("at most {INSTAGRAM_MAX_MENTIONS} @mentions"))
-                .with_values(INSTAGRAM_MAX_MENTIONS, mentions),
+            Violation::new(
+                ViolationCode::TooManyMentions,
+                "text",
+                format!("at most {INSTAGRAM_MAX_MENTIONS} @mentions"),
+            )
+            .with_values(INSTAGRAM_MAX_MENTIONS, mentions),
         );
     }
     if content.link.is_some() {
-        out.push(Violation::new("links_not_supported", "link", "Instagram posts cannot carry a link"));
+        out.push(Violation::new(ViolationCode::LinksNotSupported, "link", "Instagram posts cannot carry a link"));
     }
     if !content.thread.is_empty() {
-        out.push(Violation::new("threads_not_supported", "thread", "Instagram does not publish threads"));
+        out.push(Violation::new(ViolationCode::ThreadsNotSupported, "thread", "Instagram does not publish threads"));
     }
     if content.media.is_empty() {
-        out.push(Violation::new("media_required", "media", "an Instagram post needs an image or a video"));
+        out.push(Violation::new(ViolationCode::MediaRequired, "media", "an Instagram post needs an image or a video"));
         return out;
     }
     let kind = instagram_kind(content, &opts);
@@ -459,14 +485,14 @@ pub(crate) fn validate_instagram(limits: &Limits, content: &Content, options: &T
             && alt.chars().count() > 1000
         {
             out.push(
-                Violation::new("alt_text_too_long", &f, "alt text is at most 1000 characters")
+                Violation::new(ViolationCode::AltTextTooLong, &f, "alt text is at most 1000 characters")
                     .with_values(1000, alt.chars().count()),
             );
         }
         match (kind, m.kind()) {
             (InstagramMediaKind::Feed, MediaKind::Image) => ig_image(&mut out, &f, m, true),
             (InstagramMediaKind::Feed, MediaKind::Video) if n == 1 => out.push(Violation::new(
-                "video_must_be_reel",
+                ViolationCode::VideoMustBeReel,
                 &f,
                 "a single Instagram video is published as a Reel (choose kind `reel`)",
             )),
@@ -484,7 +510,7 @@ pub(crate) fn validate_instagram(limits: &Limits, content: &Content, options: &T
                 }
             }
             (InstagramMediaKind::Reel, _) => {
-                out.push(Violation::new("reel_needs_video", &f, "a Reel is a video"));
+                out.push(Violation::new(ViolationCode::ReelNeedsVideo, &f, "a Reel is a video"));
             }
             (InstagramMediaKind::Story, MediaKind::Image) => ig_image(&mut out, &f, m, false),
             (InstagramMediaKind::Story, MediaKind::Video) => {
@@ -493,36 +519,45 @@ pub(crate) fn validate_instagram(limits: &Limits, content: &Content, options: &T
                 duration_violations(&mut out, &f, m, secs(3), secs(60), "a Story video");
             }
             (_, _) => out.push(
-                Violation::new("media_kind_not_supported", &f, "Instagram takes JPEG images and MP4/MOV videos")
-                    .with_values("image/jpeg, video/mp4", m.mime.essence_str()),
+                Violation::new(
+                    ViolationCode::MediaKindNotSupported,
+                    &f,
+                    "Instagram takes JPEG images and MP4/MOV videos",
+                )
+                .with_values("image/jpeg, video/mp4", m.mime.essence_str()),
             ),
         }
     }
     match kind {
-        InstagramMediaKind::Feed if n > 10 => {
-            out.push(Violation::new("too_many_media", "media", "a carousel holds 2 to 10 items").with_values("2–10", n))
-        }
-        InstagramMediaKind::Reel | InstagramMediaKind::Story if n != 1 => {
-            out.push(Violation::new("too_many_media", "media", "a Reel or a Story is one item").with_values(1, n))
-        }
+        InstagramMediaKind::Feed if n > 10 => out.push(
+            Violation::new(ViolationCode::TooManyMedia, "media", "a carousel holds 2 to 10 items")
+                .with_values("2–10", n),
+        ),
+        InstagramMediaKind::Reel | InstagramMediaKind::Story if n != 1 => out.push(
+            Violation::new(ViolationCode::TooManyMedia, "media", "a Reel or a Story is one item").with_values(1, n),
+        ),
         _ => {}
     }
     if kind == InstagramMediaKind::Story {
         if !opts.collaborators.is_empty() {
             out.push(Violation::new(
-                "collaborators_not_supported",
+                ViolationCode::CollaboratorsNotSupported,
                 "options.collaborators",
                 "Stories take no collaborators",
             ));
         }
         if opts.location_id.is_some() {
-            out.push(Violation::new("location_not_supported", "options.location_id", "Stories take no location"));
+            out.push(Violation::new(
+                ViolationCode::LocationNotSupported,
+                "options.location_id",
+                "Stories take no location",
+            ));
         }
     }
     instagram_tags(&mut out, content, &opts, kind);
     if opts.collaborators.len() > 3 {
         out.push(
-            Violation::new("too_many_collaborators", "options.collaborators", "at most 3 collaborators")
+            Violation::new(ViolationCode::TooManyCollaborators, "options.collaborators", "at most 3 collaborators")
                 .with_values(3, opts.collaborators.len()),
         );
     }
@@ -533,16 +568,20 @@ pub(crate) fn validate_instagram(limits: &Limits, content: &Content, options: &T
             (opts.trial_params.is_some(), "options.trial_params", "a trial Reel's settings"),
         ] {
             if set {
-                out.push(Violation::new("reels_only_option", field, format!("{what} is for Reels only")));
+                out.push(Violation::new(ViolationCode::ReelsOnlyOption, field, format!("{what} is for Reels only")));
             }
         }
     }
     if opts.audio_name.as_deref().is_some_and(|a| a.trim().is_empty()) {
-        out.push(Violation::new("audio_name_required", "options.audio_name", "an audio name cannot be empty"));
+        out.push(Violation::new(
+            ViolationCode::AudioNameRequired,
+            "options.audio_name",
+            "an audio name cannot be empty",
+        ));
     }
     if kind != InstagramMediaKind::Reel && (opts.cover_url.is_some() || opts.thumb_offset_ms.is_some()) {
         out.push(Violation::new(
-            "cover_only_for_reels",
+            ViolationCode::CoverOnlyForReels,
             "options.cover_url",
             "a cover or thumb offset is for Reels only",
         ));
@@ -555,7 +594,7 @@ pub(crate) fn validate_instagram(limits: &Limits, content: &Content, options: &T
     {
         out.push(
             Violation::new(
-                "thumb_offset_out_of_range",
+                ViolationCode::ThumbOffsetOutOfRange,
                 "options.thumb_offset_ms",
                 "the thumbnail frame lies past the video's end",
             )
@@ -598,7 +637,7 @@ mod tests {
         let one = |w, h| -> Vec<String> {
             ig(&Content::text("hi").with_media(jpeg(w, h, 1000)), &InstagramOptions::default())
                 .into_iter()
-                .map(|v| v.code)
+                .map(|v| v.code.to_string())
                 .collect()
         };
         assert!(one(1080, 1350).is_empty(), "exactly 4:5 is accepted");

@@ -31,7 +31,7 @@ mod facebook {
         .unwrap();
         let content = Content::text("later");
         assert!(fb.validate_at(&content, &o, now).is_empty());
-        let codes: Vec<String> = fb.validate(&content, &o).into_iter().map(|v| v.code).collect();
+        let codes: Vec<String> = fb.validate(&content, &o).into_iter().map(|v| v.code.to_string()).collect();
         assert_eq!(codes, vec!["schedule_out_of_window"], "validate is validate_at now");
     }
 }

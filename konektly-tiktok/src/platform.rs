@@ -9,7 +9,7 @@ use konektly_core::ratelimit::DeclaredBudget;
 use konektly_core::{
     Account, AccountGrant, AuthorizationRequest, Capabilities, Content, Error, HttpClient, Media, MediaSource,
     PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome, Reconciliation, RemotePost,
-    Result, TargetOptions, TokenSet, Violation, async_trait,
+    Result, TargetOptions, TokenSet, Violation, ViolationCode, async_trait,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -81,7 +81,7 @@ impl TikTokPlatform {
         {
             v.push(
                 Violation::new(
-                    "privacy_level_not_allowed",
+                    ViolationCode::PrivacyLevelNotAllowed,
                     "options.privacy_level",
                     "the creator cannot use this privacy level now; choose one of their privacy_level_options",
                 )
@@ -94,8 +94,12 @@ impl TikTokPlatform {
             && d > Duration::from_secs(max)
         {
             v.push(
-                Violation::new("video_too_long", "media[0]", "the video is longer than this creator may post")
-                    .with_values(format!("{max}s"), format!("{:.1}s", d.as_secs_f64())),
+                Violation::new(
+                    ViolationCode::VideoTooLong,
+                    "media[0]",
+                    "the video is longer than this creator may post",
+                )
+                .with_values(format!("{max}s"), format!("{:.1}s", d.as_secs_f64())),
             );
         }
         if v.is_empty() { Ok(()) } else { Err(Error::InvalidPost(v)) }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use konektly_core::{
     Capabilities, Content, MediaKind, MediaLimits, ReconcileSupport, TargetOptions, TextCounting, Violation,
-    validate_against_capabilities,
+    ViolationCode, validate_against_capabilities,
 };
 
 use crate::model::{PostMode, PrivacyLevel, TikTokOptions, VideoSource};
@@ -140,8 +140,12 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
     let (limit, what) = if photo { (MAX_PHOTO_DESCRIPTION, "photo description") } else { (MAX_CAPTION, "caption") };
     if len > limit {
         out.push(
-            Violation::new("text_too_long", "text", format!("the {what} is {len} long; at most {limit} is allowed"))
-                .with_values(limit, len),
+            Violation::new(
+                ViolationCode::TextTooLong,
+                "text",
+                format!("the {what} is {len} long; at most {limit} is allowed"),
+            )
+            .with_values(limit, len),
         );
     }
 
@@ -150,7 +154,7 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
     }
     if opts.mode == PostMode::DirectPost && opts.privacy_level.is_none() {
         out.push(Violation::new(
-            "privacy_level_required",
+            ViolationCode::PrivacyLevelRequired,
             "options.privacy_level",
             "a TikTok post needs a privacy level, chosen by the creator among their privacy_level_options",
         ));
@@ -158,7 +162,7 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
     if opts.brand_content_toggle && opts.privacy_level == Some(PrivacyLevel::SelfOnly) {
         out.push(
             Violation::new(
-                "branded_content_private",
+                ViolationCode::BrandedContentPrivate,
                 "options.brand_content_toggle",
                 "branded content cannot be private (SELF_ONLY): choose another privacy level",
             )
@@ -170,20 +174,28 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
             let n = utf16_len(title);
             if n > MAX_PHOTO_TITLE {
                 out.push(
-                    Violation::new("title_too_long", "options.photo_title", "the photo post's title is too long")
-                        .with_values(MAX_PHOTO_TITLE, n),
+                    Violation::new(
+                        ViolationCode::TitleTooLong,
+                        "options.photo_title",
+                        "the photo post's title is too long",
+                    )
+                    .with_values(MAX_PHOTO_TITLE, n),
                 );
             }
         }
         if opts.photo_cover_index >= content.media.len() {
             out.push(
-                Violation::new("cover_index_out_of_range", "options.photo_cover_index", "there is no such photo")
-                    .with_values(content.media.len().saturating_sub(1), opts.photo_cover_index),
+                Violation::new(
+                    ViolationCode::CoverIndexOutOfRange,
+                    "options.photo_cover_index",
+                    "there is no such photo",
+                )
+                .with_values(content.media.len().saturating_sub(1), opts.photo_cover_index),
             );
         }
     } else if opts.photo_title.is_some() {
         out.push(Violation::new(
-            "title_not_supported",
+            ViolationCode::TitleNotSupported,
             "options.photo_title",
             "a video's caption is the post's text; photo_title is for photo posts",
         ));
@@ -312,7 +324,7 @@ mod tests {
         }
         let many: Vec<Media> = (0..36).map(|_| photo("image/jpeg", 10)).collect();
         let c = Content { media: many, ..Content::text("x") };
-        assert!(validate(&caps(), &c, &opts(public())).iter().any(|v| v.code.starts_with("too_many_media")));
+        assert!(validate(&caps(), &c, &opts(public())).iter().any(|v| v.code.as_str().starts_with("too_many_media")));
     }
 
     #[test]

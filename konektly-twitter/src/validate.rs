@@ -6,7 +6,7 @@ use std::time::Duration;
 use konektly_core::ratelimit::{BudgetScope, DeclaredBudget};
 use konektly_core::{
     Capabilities, Content, MediaKind, MediaLimits, ReconcileSupport, TargetOptions, TextCounting, Violation,
-    validate_against_capabilities,
+    ViolationCode, validate_against_capabilities,
 };
 
 use crate::model::XOptions;
@@ -116,11 +116,15 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
     );
     for (prefix, text, media) in items {
         if text.trim().is_empty() && media.is_empty() {
-            out.push(Violation::new("text_required", format!("{prefix}text"), "a post needs text or media"));
+            out.push(Violation::new(
+                ViolationCode::TextRequired,
+                format!("{prefix}text"),
+                "a post needs text or media",
+            ));
         }
         if parse_text(text).has_invalid_characters {
             out.push(Violation::new(
-                "invalid_characters",
+                ViolationCode::InvalidCharacters,
                 format!("{prefix}text"),
                 "the text contains characters X refuses (U+FFFE, U+FEFF or U+FFFF)",
             ));
@@ -129,7 +133,7 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
             let field = format!("{prefix}media[{j}]");
             if m.size.is_none() {
                 out.push(Violation::new(
-                    "media_size_unknown",
+                    ViolationCode::MediaSizeUnknown,
                     &field,
                     "X's upload needs the file's size: give it with Media::with_size",
                 ));
@@ -138,8 +142,12 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
                 let n = alt.chars().count();
                 if n > MAX_ALT_TEXT_CHARS {
                     out.push(
-                        Violation::new("alt_text_too_long", format!("{field}.alt_text"), "the alt text is too long")
-                            .with_values(MAX_ALT_TEXT_CHARS, n),
+                        Violation::new(
+                            ViolationCode::AltTextTooLong,
+                            format!("{field}.alt_text"),
+                            "the alt text is too long",
+                        )
+                        .with_values(MAX_ALT_TEXT_CHARS, n),
                     );
                 }
             }
@@ -149,7 +157,7 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
     if let Some(poll) = &opts.poll {
         if !POLL_OPTIONS.contains(&poll.options.len()) {
             out.push(
-                Violation::new("poll_options_count", "options.poll.options", "a poll has 2 to 4 choices")
+                Violation::new(ViolationCode::PollOptionsCount, "options.poll.options", "a poll has 2 to 4 choices")
                     .with_values("2–4", poll.options.len()),
             );
         }
@@ -158,7 +166,7 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
             if !POLL_OPTION_CHARS.contains(&n) {
                 out.push(
                     Violation::new(
-                        "poll_option_length",
+                        ViolationCode::PollOptionLength,
                         format!("options.poll.options[{k}]"),
                         "a poll choice has 1 to 25 characters",
                     )
@@ -169,7 +177,7 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
         if !POLL_MINUTES.contains(&poll.duration_minutes) {
             out.push(
                 Violation::new(
-                    "poll_duration",
+                    ViolationCode::PollDuration,
                     "options.poll.duration_minutes",
                     "a poll stays open 5 to 10080 minutes (7 days)",
                 )
@@ -189,7 +197,7 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
     if present.len() > 1 {
         out.push(
             Violation::new(
-                "mutually_exclusive",
+                ViolationCode::MutuallyExclusive,
                 present[1],
                 format!("a post carries only one of media, a poll or a quote (this one has {})", present.join(", ")),
             )
@@ -207,21 +215,29 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
         .chain(opts.tagged_user_ids.iter().map(|v| ("options.tagged_user_ids", v)));
     for (field, id) in ids {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-            out.push(Violation::new("invalid_id", field, format!("{id:?} is not an X id (digits only)")));
+            out.push(Violation::new(ViolationCode::InvalidId, field, format!("{id:?} is not an X id (digits only)")));
         }
     }
     if opts.tagged_user_ids.len() > MAX_TAGGED_USERS {
         out.push(
-            Violation::new("too_many_tagged_users", "options.tagged_user_ids", "at most 10 users can be tagged")
-                .with_values(MAX_TAGGED_USERS, opts.tagged_user_ids.len()),
+            Violation::new(
+                ViolationCode::TooManyTaggedUsers,
+                "options.tagged_user_ids",
+                "at most 10 users can be tagged",
+            )
+            .with_values(MAX_TAGGED_USERS, opts.tagged_user_ids.len()),
         );
     }
     if !opts.tagged_user_ids.is_empty() && !has_media {
-        out.push(Violation::new("tagging_needs_media", "options.tagged_user_ids", "users are tagged in media"));
+        out.push(Violation::new(
+            ViolationCode::TaggingNeedsMedia,
+            "options.tagged_user_ids",
+            "users are tagged in media",
+        ));
     }
     if opts.share_with_followers && opts.community_id.is_none() {
         out.push(Violation::new(
-            "share_needs_community",
+            ViolationCode::ShareNeedsCommunity,
             "options.share_with_followers",
             "sharing with followers is for a Community post: set options.community_id",
         ));
@@ -229,11 +245,11 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
     if let Some(place) = &opts.place_id
         && place.trim().is_empty()
     {
-        out.push(Violation::new("invalid_place_id", "options.place_id", "a place id is not empty"));
+        out.push(Violation::new(ViolationCode::InvalidPlaceId, "options.place_id", "a place id is not empty"));
     }
     if !opts.exclude_reply_user_ids.is_empty() && opts.reply_to.is_none() {
         out.push(Violation::new(
-            "exclude_needs_reply",
+            ViolationCode::ExcludeNeedsReply,
             "options.exclude_reply_user_ids",
             "excluding reply users needs options.reply_to",
         ));
@@ -282,7 +298,7 @@ mod tests {
             Content::text("v").with_media(m)
         };
         let codes = |c: &Content| -> Vec<String> {
-            validate(&capabilities(), c, &TargetOptions::none()).into_iter().map(|v| v.code).collect()
+            validate(&capabilities(), c, &TargetOptions::none()).into_iter().map(|v| v.code.to_string()).collect()
         };
         assert!(codes(&probed("h264", "aac", 59.94)).is_empty());
         assert_eq!(codes(&probed("hevc", "aac", 30.0)), vec!["video_codec_not_supported"]);

@@ -467,7 +467,7 @@ async fn community_sharing_place_and_paid_partnership_are_sent() {
     let run = publish(&x, &content, &opts(&o)).await;
     assert_eq!(published(run.result.as_ref().unwrap()).id, "1500000000000000007");
     let lonely = XOptions { share_with_followers: true, place_id: Some(" ".into()), ..XOptions::default() };
-    let codes: Vec<String> = x.validate(&content, &opts(&lonely)).into_iter().map(|v| v.code).collect();
+    let codes: Vec<String> = x.validate(&content, &opts(&lonely)).into_iter().map(|v| v.code.to_string()).collect();
     assert_eq!(codes, vec!["share_needs_community", "invalid_place_id"]);
 }
 

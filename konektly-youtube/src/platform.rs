@@ -11,7 +11,7 @@ use konektly_core::oauth::{Credentials, Grant, TokenMethod, TokenRequest, TokenS
 use konektly_core::{
     Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, ClientSecret, Content, Error, HttpClient,
     MediaKind, PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome, Reconciliation,
-    RemotePost, Result, TargetOptions, TokenSet, Violation,
+    RemotePost, Result, TargetOptions, TokenSet, Violation, ViolationCode,
 };
 use url::Url;
 
@@ -157,7 +157,7 @@ impl YouTubePlatform {
                 }
             }
             let media = content.media.iter().find(|m| m.kind() == MediaKind::Video).ok_or_else(|| {
-                Error::InvalidPost(vec![Violation::new("media_required", "media", "a video is needed")])
+                Error::InvalidPost(vec![Violation::new(ViolationCode::MediaRequired, "media", "a video is needed")])
             })?;
             let video = self.upload(ctx, &mut state, media, &opts).await?;
             state.video_id = Some(video.id);

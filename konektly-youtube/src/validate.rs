@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use konektly_core::ratelimit::{BudgetScope, DeclaredBudget};
-use konektly_core::{Capabilities, Content, MediaKind, TargetOptions, Violation, validate_against_capabilities};
+use konektly_core::{
+    Capabilities, Content, MediaKind, TargetOptions, Violation, ViolationCode, validate_against_capabilities,
+};
 use konektly_core::{MediaLimits, ReconcileSupport, TextCounting};
 
 use crate::model::{Privacy, YouTubeOptions};
@@ -53,14 +55,17 @@ pub(crate) fn validate(
     });
     if videos != 1 && !content.media.is_empty() && !said {
         out.push(
-            Violation::new("one_video_required", "media", "a YouTube post is exactly one video").with_values(1, videos),
+            Violation::new(ViolationCode::OneVideoRequired, "media", "a YouTube post is exactly one video")
+                .with_values(1, videos),
         );
     }
     for (i, m) in content.media.iter().enumerate() {
         match m.size {
-            Some(0) => out.push(Violation::new("media_empty", format!("media[{i}]"), "the video file is empty")),
+            Some(0) => {
+                out.push(Violation::new(ViolationCode::MediaEmpty, format!("media[{i}]"), "the video file is empty"))
+            }
             None => out.push(Violation::new(
-                "media_size_unknown",
+                ViolationCode::MediaSizeUnknown,
                 format!("media[{i}]"),
                 "the resumable upload needs the file's size: give it with Media::with_size",
             )),
@@ -68,7 +73,11 @@ pub(crate) fn validate(
         }
     }
     if has_angle_brackets(&content.text) {
-        out.push(Violation::new("description_invalid_characters", "text", "the description may not contain < or >"));
+        out.push(Violation::new(
+            ViolationCode::DescriptionInvalidCharacters,
+            "text",
+            "the description may not contain < or >",
+        ));
     }
 
     let opts: YouTubeOptions = match options.get() {
@@ -79,18 +88,24 @@ pub(crate) fn validate(
         }
     };
     match opts.title.as_deref().map(str::trim) {
-        None | Some("") => out.push(Violation::new("title_required", "options.title", "a YouTube video needs a title")),
+        None | Some("") => {
+            out.push(Violation::new(ViolationCode::TitleRequired, "options.title", "a YouTube video needs a title"))
+        }
         Some(title) => {
             let n = title.chars().count();
             if n > MAX_TITLE_CHARS {
                 out.push(
-                    Violation::new("title_too_long", "options.title", format!("at most {MAX_TITLE_CHARS} characters"))
-                        .with_values(MAX_TITLE_CHARS, n),
+                    Violation::new(
+                        ViolationCode::TitleTooLong,
+                        "options.title",
+                        format!("at most {MAX_TITLE_CHARS} characters"),
+                    )
+                    .with_values(MAX_TITLE_CHARS, n),
                 );
             }
             if has_angle_brackets(title) {
                 out.push(Violation::new(
-                    "title_invalid_characters",
+                    ViolationCode::TitleInvalidCharacters,
                     "options.title",
                     "the title may not contain < or >",
                 ));
@@ -101,7 +116,7 @@ pub(crate) fn validate(
     if tags_len > MAX_TAGS_CHARS {
         out.push(
             Violation::new(
-                "tags_too_long",
+                ViolationCode::TagsTooLong,
                 "options.tags",
                 format!("tags may total at most {MAX_TAGS_CHARS} characters (commas count; a tag with a space counts with quotes)"),
             )
@@ -109,14 +124,18 @@ pub(crate) fn validate(
         );
     }
     if opts.tags.iter().any(|t| has_angle_brackets(t)) {
-        out.push(Violation::new("tags_invalid_characters", "options.tags", "tags may not contain < or >"));
+        out.push(Violation::new(ViolationCode::TagsInvalidCharacters, "options.tags", "tags may not contain < or >"));
     }
     if let Some(cat) = &opts.category_id
         && (cat.is_empty() || !cat.bytes().all(|b| b.is_ascii_digit()))
     {
         out.push(
-            Violation::new("invalid_category_id", "options.category_id", "a category id is a number such as \"22\"")
-                .with_values("digits", cat),
+            Violation::new(
+                ViolationCode::InvalidCategoryId,
+                "options.category_id",
+                "a category id is a number such as \"22\"",
+            )
+            .with_values("digits", cat),
         );
     }
     if let Some(at) = opts.publish_at {
@@ -125,7 +144,7 @@ pub(crate) fn validate(
         {
             out.push(
                 Violation::new(
-                    "publish_at_requires_private",
+                    ViolationCode::PublishAtRequiresPrivate,
                     "options.publish_at",
                     "a scheduled video must be private until its time",
                 )
@@ -135,7 +154,7 @@ pub(crate) fn validate(
         if at <= now {
             out.push(
                 Violation::new(
-                    "publish_at_in_past",
+                    ViolationCode::PublishAtInPast,
                     "options.publish_at",
                     "the publication time must be in the future",
                 )
@@ -148,7 +167,7 @@ pub(crate) fn validate(
         if mime != "image/jpeg" && mime != "image/png" {
             out.push(
                 Violation::new(
-                    "thumbnail_type_not_supported",
+                    ViolationCode::ThumbnailTypeNotSupported,
                     "options.thumbnail",
                     "a thumbnail is a JPEG or PNG image",
                 )
@@ -159,8 +178,12 @@ pub(crate) fn validate(
             && size > max_thumbnail_bytes
         {
             out.push(
-                Violation::new("thumbnail_too_large", "options.thumbnail", "the thumbnail file is too large")
-                    .with_values(max_thumbnail_bytes, size),
+                Violation::new(
+                    ViolationCode::ThumbnailTooLarge,
+                    "options.thumbnail",
+                    "the thumbnail file is too large",
+                )
+                .with_values(max_thumbnail_bytes, size),
             );
         }
     }
@@ -238,7 +261,7 @@ mod tests {
 
     fn codes(content: &Content, opts: &YouTubeOptions) -> Vec<String> {
         let o = TargetOptions::new(opts).unwrap();
-        validate(&caps(), content, &o, 50 << 20, Utc::now()).into_iter().map(|v| v.code).collect()
+        validate(&caps(), content, &o, 50 << 20, Utc::now()).into_iter().map(|v| v.code.to_string()).collect()
     }
 
     fn good() -> YouTubeOptions {

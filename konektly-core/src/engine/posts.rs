@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::id::{PlatformId, PostId, TargetId, WorkerId};
 use crate::model::{Post, TargetRecord, TargetState, Violation};
 use crate::scheduler::{ClaimRequest, TargetFilter};
+use crate::violation_code::ViolationCode;
 
 impl Konektly {
     // ---- posts ---------------------------------------------------------------------------
@@ -23,7 +24,7 @@ impl Konektly {
         let mut violations = Vec::new();
         let mut records = Vec::new();
         if post.targets.is_empty() {
-            violations.push(Violation::new("no_targets", "targets", "the post has no target account"));
+            violations.push(Violation::new(ViolationCode::NoTargets, "targets", "the post has no target account"));
         }
         let due = post.publish_at.unwrap_or_else(Utc::now);
         for (i, target) in post.targets.iter().enumerate() {
@@ -39,14 +40,21 @@ impl Konektly {
             let account = match self.inner.store.get_account(target.account).await? {
                 Some(a) if a.owner == post.owner => a,
                 _ => {
-                    push(Violation::new("unknown_account", format!("targets[{i}].account"), "no such account"), None);
+                    push(
+                        Violation::new(
+                            ViolationCode::UnknownAccount,
+                            format!("targets[{i}].account"),
+                            "no such account",
+                        ),
+                        None,
+                    );
                     continue;
                 }
             };
             let Some(platform) = self.inner.platforms.get(&account.platform) else {
                 push(
                     Violation::new(
-                        "unknown_platform",
+                        ViolationCode::UnknownPlatform,
                         format!("targets[{i}]"),
                         format!("no platform `{}` is registered", account.platform),
                     ),
@@ -60,7 +68,7 @@ impl Konektly {
             if self.inner.media_host.is_none() && platform.needs_media_host_for(&account, content, &target.options) {
                 push(
                     Violation::new(
-                        "media_host_required",
+                        ViolationCode::MediaHostRequired,
                         format!("targets[{i}]"),
                         "this platform fetches media by URL: configure a MediaHost or give public URLs",
                     ),

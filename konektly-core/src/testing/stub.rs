@@ -25,6 +25,7 @@ use crate::platform::{
 };
 use crate::ratelimit::DeclaredBudget;
 use crate::secret::{AccessToken, RefreshToken};
+use crate::violation_code::ViolationCode;
 
 /// What the stub does on its next `publish`.
 #[derive(Clone, Debug, PartialEq)]
@@ -279,7 +280,7 @@ impl Platform for StubPlatform {
     fn validate(&self, content: &Content, _options: &TargetOptions) -> Vec<Violation> {
         let mut v = validate_against_capabilities(&self.caps, content, |t| t.chars().count());
         if content.text.trim().is_empty() && content.media.is_empty() {
-            v.push(Violation::new("empty_post", "text", "a post needs text or media"));
+            v.push(Violation::new(ViolationCode::EmptyPost, "text", "a post needs text or media"));
         }
         v
     }

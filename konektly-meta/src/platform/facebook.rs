@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use konektly_core::{
     AccessToken, Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, Content, Error, Media, MediaKind,
     MediaSource, PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome, Reconciliation,
-    RemotePost, Result, TargetOptions, TokenSet, Violation, oauth,
+    RemotePost, Result, TargetOptions, TokenSet, Violation, ViolationCode, oauth,
 };
 use serde_json::{Map, Value, json};
 use url::Url;
@@ -365,7 +365,7 @@ impl FacebookPagePlatform {
         if opts.kind == FacebookPostKind::Reel || st.reel.is_some() {
             if !has_video {
                 return Err(Error::InvalidPost(vec![Violation::new(
-                    "reel_needs_one_video",
+                    ViolationCode::ReelNeedsOneVideo,
                     "media",
                     "a Reel is one video",
                 )]));

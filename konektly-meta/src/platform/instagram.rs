@@ -9,7 +9,7 @@ use konektly_core::ratelimit::{BudgetScope, RateLimitReport};
 use konektly_core::{
     Account, AccountGrant, AuthorizationRequest, CallKind, Capabilities, Content, Error, Media, MediaKind, MediaSource,
     PendingAuthorization, Platform, PlatformId, Profile, PublishContext, PublishOutcome, Reconciliation, RemotePost,
-    Result, TargetOptions, TokenSet, Violation, oauth,
+    Result, TargetOptions, TokenSet, Violation, ViolationCode, oauth,
 };
 use serde_json::{Map, Value};
 use url::Url;
@@ -307,7 +307,11 @@ impl InstagramPlatform {
         let media = ctx.content.media.clone();
         let kind = instagram_kind(ctx.content, &opts);
         if media.is_empty() {
-            return Err(Error::InvalidPost(vec![Violation::new("media_required", "media", "Instagram needs media")]));
+            return Err(Error::InvalidPost(vec![Violation::new(
+                ViolationCode::MediaRequired,
+                "media",
+                "Instagram needs media",
+            )]));
         }
         // Uploads interrupted by a restart are finished first.
         self.flush_uploads(ctx, &mut st).await?;
@@ -362,7 +366,7 @@ impl InstagramPlatform {
                         let m = &media[0];
                         if m.kind() == MediaKind::Video {
                             return Err(Error::InvalidPost(vec![Violation::new(
-                                "video_must_be_reel",
+                                ViolationCode::VideoMustBeReel,
                                 "media[0]",
                                 "a single Instagram video is published as a Reel",
                             )]));
