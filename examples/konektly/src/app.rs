@@ -90,6 +90,8 @@ pub struct Store {
     pub scheduler: Arc<dyn Scheduler>,
     /// Export and erasure.
     pub data: Arc<dyn KonektlyStore>,
+    /// What the HTTP server keeps (API keys, the event log, webhooks).
+    pub server: Arc<dyn konektly_store::ServerStore>,
     /// Where it is, for people.
     pub location: String,
 }
@@ -315,7 +317,8 @@ pub async fn open_store(database_url: Option<&str>, sqlite_path: &Path) -> Resul
             Ok(Store {
                 tokens: s.clone(),
                 scheduler: s.clone(),
-                data: s,
+                data: s.clone(),
+                server: s,
                 location: konektly_core::http::redact_url(
                     &Url::parse(u).map_err(|e| CliError::Message(e.to_string()))?,
                 ),
@@ -334,7 +337,13 @@ async fn open_sqlite(path: &Path) -> Result<Store> {
     check_sqlite_path(path)?;
     let keys = keys_for(Some(path)).await?;
     let s = Arc::new(SqliteStore::open(path, keys).await?);
-    Ok(Store { tokens: s.clone(), scheduler: s.clone(), data: s, location: path.display().to_string() })
+    Ok(Store {
+        tokens: s.clone(),
+        scheduler: s.clone(),
+        data: s.clone(),
+        server: s,
+        location: path.display().to_string(),
+    })
 }
 
 /// App credentials from a config file of `KEY=VALUE` lines (the same names as the

@@ -154,6 +154,54 @@ pub enum Command {
         /// An account id, a platform, or platform:handle.
         account: String,
     },
+    /// Serve the HTTP API (`/v1`, OpenAPI at /v1/openapi.json), webhooks and the console, with
+    /// workers in the same process unless --no-workers.
+    Serve {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The address clients and browsers reach this server at (the OAuth redirect URI is
+        /// `<public-url>/v1/oauth/callback`); default `http://<listen>`.
+        #[arg(long)]
+        public_url: Option<url::Url>,
+        /// Serve the API only: publishing is left to `konektly worker` processes.
+        #[arg(long)]
+        no_workers: bool,
+        /// Requests per minute per API key (0: no limit).
+        #[arg(long, default_value_t = 600)]
+        rate_limit: u32,
+    },
+    /// Manage the server's API keys (stored hashed: a key is shown once, when it is made).
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+/// `konektly keys …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysAction {
+    /// Make a key for --owner (or an operator's key with --admin) and print it once.
+    Create {
+        /// A name for people.
+        #[arg(long, default_value = "api")]
+        name: String,
+        /// An operator's key: every owner's data (name the owner with the Konektly-Owner header).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List the keys of --owner (all keys with --all).
+    List {
+        /// Every owner's keys.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a key by its id.
+    Revoke {
+        /// The key's id (`kk_<id>_…`).
+        id: String,
+    },
 }
 
 /// A post on the command line.

@@ -254,6 +254,10 @@ pub async fn run(cli: Cli) -> Result<Exit> {
                 Command::Cancel { post } => cmd_cancel(&ctx, post).await,
                 Command::Disconnect { account } => cmd_disconnect(&ctx, account).await,
                 Command::Export { account } => cmd_export(&ctx, account).await,
+                Command::Serve { listen, public_url, no_workers, rate_limit } => {
+                    crate::serve::cmd_serve(&ctx, *listen, public_url.clone(), *no_workers, *rate_limit).await
+                }
+                Command::Keys { action } => crate::serve::cmd_keys(&ctx, action).await,
                 Command::Demo { .. }
                 | Command::Sandbox { .. }
                 | Command::Init

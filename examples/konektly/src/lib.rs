@@ -11,6 +11,7 @@ pub mod commands;
 pub mod connect;
 pub mod demo;
 pub mod doctor;
+pub mod serve;
 pub mod ui;
 
 /// What a command returns: its errors are konektly's, or plain words.
