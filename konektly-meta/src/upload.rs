@@ -300,43 +300,8 @@ impl FacebookPagePlatform {
             }
         };
         if !reel.uploaded {
-            let url = self
-                .client
-                .url(Host::Rupload, &format!("video-upload/{}/{}", self.client.cfg.graph_version, reel.video_id));
-            if let MediaSource::Url(u) = &media.source {
-                let rb = self
-                    .client
-                    .http
-                    .client()
-                    .post(url)
-                    .header(AUTHORIZATION, oauth_header(ctx.access_token())?)
-                    .header("file_url", u.as_str());
-                let done: SuccessBody =
-                    self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), "uploading the Reel").await?;
-                if !done.success {
-                    return Err(Error::transient("the Reel upload was not accepted"));
-                }
-                reel.uploaded = true;
-                st.reel = Some(reel.clone());
-                ctx.save_state(&*st).await?;
-            } else {
-                let mut session = Rupload {
-                    client: &self.client,
-                    state: &mut *st,
-                    url,
-                    size: media.require_size()?,
-                    progress: UploadProgress::default(),
-                    done: Box::new(|st: &mut FacebookState| {
-                        if let Some(r) = st.reel.as_mut() {
-                            r.uploaded = true;
-                        }
-                    }),
-                    what: "uploading the Reel",
-                    refused: "the Reel upload was not accepted",
-                };
-                drive(ctx, &self.client, &media, &mut session, &RUPLOAD_POLICY).await?;
-                reel.uploaded = true;
-            }
+            self.upload_reel(ctx, st, &media, &reel.video_id).await?;
+            reel.uploaded = true;
         }
         if !reel.finished {
             let mut form: Vec<(&'static str, String)> = vec![
@@ -369,6 +334,54 @@ impl FacebookPagePlatform {
             ctx.save_state(&*st).await?;
         }
         self.video_status(ctx, st, opts).await
+    }
+
+    /// A Reel's bytes to `rupload.facebook.com`: a URL source as `file_url`, anything else
+    /// streamed through the upload driver. The state records it uploaded.
+    async fn upload_reel(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        st: &mut FacebookState,
+        media: &Media,
+        video_id: &str,
+    ) -> Result<()> {
+        let url =
+            self.client.url(Host::Rupload, &format!("video-upload/{}/{}", self.client.cfg.graph_version, video_id));
+        if let MediaSource::Url(u) = &media.source {
+            let rb = self
+                .client
+                .http
+                .client()
+                .post(url)
+                .header(AUTHORIZATION, oauth_header(ctx.access_token())?)
+                .header("file_url", u.as_str());
+            let done: SuccessBody =
+                self.client.execute(rb, CallKind::Idempotent, Some(&*ctx), "uploading the Reel").await?;
+            if !done.success {
+                return Err(Error::transient("the Reel upload was not accepted"));
+            }
+            if let Some(r) = st.reel.as_mut() {
+                r.uploaded = true;
+            }
+            ctx.save_state(&*st).await?;
+        } else {
+            let mut session = Rupload {
+                client: &self.client,
+                state: &mut *st,
+                url,
+                size: media.require_size()?,
+                progress: UploadProgress::default(),
+                done: Box::new(|st: &mut FacebookState| {
+                    if let Some(r) = st.reel.as_mut() {
+                        r.uploaded = true;
+                    }
+                }),
+                what: "uploading the Reel",
+                refused: "the Reel upload was not accepted",
+            };
+            drive(ctx, &self.client, media, &mut session, &RUPLOAD_POLICY).await?;
+        }
+        Ok(())
     }
 }
 
