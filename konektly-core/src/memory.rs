@@ -319,7 +319,7 @@ impl Scheduler for MemoryScheduler {
         let mut map = self.targets.lock().unwrap();
         let e = map.get_mut(&lease.target).ok_or(Error::LeaseLost(lease.target))?;
         check_lease(e, lease)?;
-        let claimed_as = matches!(e.record.state, TargetState::Processing { .. }).then_some(ClaimKind::Poll);
+        let claimed_as = matches!(e.record.state, TargetState::Processing).then_some(ClaimKind::Poll);
         apply_completion(&mut e.record, completion, Utc::now());
         let r = e.record.clone();
         drop(map);
