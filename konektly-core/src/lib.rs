@@ -94,8 +94,8 @@ pub use model::{
 };
 pub use owned::Owned;
 pub use platform::{
-    AspectRatio, AuthorizationRequest, Capabilities, CheckpointSaver, CheckpointState, Dimensions, MediaLimits,
-    MemoryCheckpoints, PendingAuthorization, Platform, ProgressSink, PublishContext, RateLimitSink, ReconcileSupport,
+    AspectRatio, AttemptHooks, AuthorizationRequest, Capabilities, CheckpointState, Dimensions, MediaLimits,
+    MemoryCheckpoints, PendingAuthorization, Platform, PublishContext, PublishContextBuilder, ReconcileSupport,
     TextCounting, VideoFormat, validate_against_capabilities,
 };
 pub use scheduler::{BudgetSpend, ClaimKind, ClaimRequest, Claimed, Completion, LeaseWrite, Scheduler, TargetFilter};

@@ -388,36 +388,44 @@ pub struct PendingAuthorization {
     pub reconnect: Option<crate::id::AccountId>,
 }
 
-/// Persists an adapter's checkpoint while it works (the engine's implementation writes through
-/// the scheduler with the worker's fencing token).
+/// What an attempt reports back to whoever runs it: the adapter's checkpoints, the rate limits
+/// its answers announced and its upload progress. The engine's implementation writes
+/// checkpoints through the scheduler under the worker's lease, turns the reports into budget
+/// observations when the attempt ends and the progress into [`Event::UploadProgress`];
+/// [`MemoryCheckpoints`] keeps checkpoints and reports in memory (tests, one-shot tools).
+///
+/// Adapters do not call it: they call [`PublishContext::save_state`],
+/// [`PublishContext::before_create`], [`PublishContext::report_rate_limit`] and
+/// [`PublishContext::report_progress`], which forward here.
+///
+/// [`Event::UploadProgress`]: crate::Event::UploadProgress
 #[async_trait]
-pub trait CheckpointSaver: Send + Sync {
+pub trait AttemptHooks: Send + Sync {
     /// Saves the checkpoint durably before the adapter's next step.
-    async fn save(&self, checkpoint: &Checkpoint) -> Result<()>;
+    async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;
 
     /// Saves the checkpoint durably right before a request that creates something at the
-    /// platform. The engine's saver also renews the lease in the same write so that it
-    /// outlives the call, refuses with `LeaseLost` when it cannot, and remembers that this
+    /// platform. The engine's hooks also renew the lease in the same write so that it
+    /// outlives the call, refuse with `LeaseLost` when they cannot, and remember that this
     /// attempt sent a create (a later transient error is then an unknown outcome). The default
     /// saves.
     async fn save_before_create(&self, checkpoint: &Checkpoint) -> Result<()> {
-        self.save(checkpoint).await
+        self.save_checkpoint(checkpoint).await
+    }
+
+    /// Records what a platform's response headers said about rate limits. The default drops it.
+    fn report_rate_limit(&self, report: RateLimitReport) {
+        let _ = report;
+    }
+
+    /// `sent` of `total` bytes of the media item being uploaded for `target` are at the
+    /// platform (for progress bars). The default drops it.
+    fn report_progress(&self, target: TargetId, sent: u64, total: u64) {
+        let _ = (target, sent, total);
     }
 }
 
-/// Receives what a platform's response headers say about rate limits.
-pub trait RateLimitSink: Send + Sync {
-    /// Records one observation.
-    fn report(&self, report: RateLimitReport);
-}
-
-/// Receives upload progress (bytes the platform holds of a media item), for progress bars.
-pub trait ProgressSink: Send + Sync {
-    /// `sent` of `total` bytes of the current media item are at the platform.
-    fn progress(&self, target: TargetId, sent: u64, total: u64);
-}
-
-/// A saver that keeps checkpoints in memory (tests, one-shot tools).
+/// Hooks that keep checkpoints and rate-limit reports in memory (tests, one-shot tools).
 #[derive(Debug, Default)]
 pub struct MemoryCheckpoints {
     saved: std::sync::Mutex<Vec<Checkpoint>>,
@@ -425,7 +433,7 @@ pub struct MemoryCheckpoints {
 }
 
 impl MemoryCheckpoints {
-    /// A new, empty saver.
+    /// New, empty hooks.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
@@ -447,16 +455,25 @@ impl MemoryCheckpoints {
 }
 
 #[async_trait]
-impl CheckpointSaver for MemoryCheckpoints {
-    async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
+impl AttemptHooks for MemoryCheckpoints {
+    async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         self.saved.lock().unwrap().push(checkpoint.clone());
         Ok(())
     }
+
+    fn report_rate_limit(&self, report: RateLimitReport) {
+        self.reports.lock().unwrap().push(report);
+    }
 }
 
-impl RateLimitSink for MemoryCheckpoints {
-    fn report(&self, report: RateLimitReport) {
-        self.reports.lock().unwrap().push(report);
+/// The hooks of a context built without any: checkpoints are kept in the context only
+/// ([`PublishContext::checkpoint`]), reports and progress are dropped.
+struct NoHooks;
+
+#[async_trait]
+impl AttemptHooks for NoHooks {
+    async fn save_checkpoint(&self, _checkpoint: &Checkpoint) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -474,7 +491,8 @@ pub trait CheckpointState: Serialize + DeserializeOwned + Default {
 }
 
 /// Everything a `publish`, `poll` or `reconcile` call gets: the account with a fresh token, the
-/// content, the options, the saved checkpoint, and ways to save progress and report rate limits.
+/// content, the options, the saved checkpoint, and ways to save progress and report rate limits
+/// (forwarded to its [`AttemptHooks`]). Built with [`PublishContext::builder`].
 pub struct PublishContext<'a> {
     /// The target.
     pub target: TargetId,
@@ -487,10 +505,8 @@ pub struct PublishContext<'a> {
     /// When the current attempt began (the first `publish` call of it).
     pub attempt_started_at: DateTime<Utc>,
     checkpoint: Checkpoint,
-    saver: &'a dyn CheckpointSaver,
-    rate_limits: &'a dyn RateLimitSink,
+    hooks: &'a dyn AttemptHooks,
     media_host: Option<&'a dyn crate::MediaHost>,
-    progress: Option<&'a dyn ProgressSink>,
 }
 
 impl fmt::Debug for PublishContext<'_> {
@@ -503,48 +519,94 @@ impl fmt::Debug for PublishContext<'_> {
     }
 }
 
+/// Builds a [`PublishContext`]: what the call is about up front, the rest by name, each with a
+/// default. The engine builds one per call; tests and tools may too.
+///
+/// | setter | default |
+/// |---|---|
+/// | [`started_at`](Self::started_at) | now |
+/// | [`checkpoint`](Self::checkpoint) | empty (the first attempt) |
+/// | [`hooks`](Self::hooks) | none: checkpoints are kept in the context only, reports and progress dropped |
+/// | [`media_host`](Self::media_host) | none ([`PublishContext::media_host`] is a `Config` error) |
+///
+/// ```
+/// use konektly_core::{Account, Checkpoint, Content, MemoryCheckpoints, PublishContext, TargetId, TargetOptions};
+///
+/// fn context<'a>(
+///     account: &'a Account,
+///     content: &'a Content,
+///     options: &'a TargetOptions,
+///     saved: Checkpoint,
+///     hooks: &'a MemoryCheckpoints,
+/// ) -> PublishContext<'a> {
+///     PublishContext::builder(TargetId::new(), account, content, options).checkpoint(saved).hooks(hooks).build()
+/// }
+/// ```
+#[must_use = "call build() to get the context"]
+pub struct PublishContextBuilder<'a> {
+    ctx: PublishContext<'a>,
+}
+
+impl<'a> PublishContextBuilder<'a> {
+    /// When the current attempt began (the first `publish` call of it).
+    pub fn started_at(mut self, at: DateTime<Utc>) -> Self {
+        self.ctx.attempt_started_at = at;
+        self
+    }
+
+    /// The checkpoint saved by an earlier call of the attempt.
+    pub fn checkpoint(mut self, checkpoint: Checkpoint) -> Self {
+        self.ctx.checkpoint = checkpoint;
+        self
+    }
+
+    /// Where checkpoints, rate-limit reports and upload progress go.
+    pub fn hooks(mut self, hooks: &'a dyn AttemptHooks) -> Self {
+        self.ctx.hooks = hooks;
+        self
+    }
+
+    /// The media host for platforms that fetch media by URL, if one is configured.
+    pub fn media_host(mut self, host: Option<&'a dyn crate::MediaHost>) -> Self {
+        self.ctx.media_host = host;
+        self
+    }
+
+    /// The context.
+    pub fn build(self) -> PublishContext<'a> {
+        self.ctx
+    }
+}
+
 impl<'a> PublishContext<'a> {
-    /// A context. The engine builds these; tests and tools may too.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    /// Starts a context for one call about `target` (see [`PublishContextBuilder`] for the
+    /// rest and its defaults).
+    pub fn builder(
         target: TargetId,
         account: &'a Account,
         content: &'a Content,
         options: &'a TargetOptions,
-        attempt_started_at: DateTime<Utc>,
-        checkpoint: Checkpoint,
-        saver: &'a dyn CheckpointSaver,
-        rate_limits: &'a dyn RateLimitSink,
-        media_host: Option<&'a dyn crate::MediaHost>,
-    ) -> Self {
-        Self {
-            target,
-            account,
-            content,
-            options,
-            attempt_started_at,
-            checkpoint,
-            saver,
-            rate_limits,
-            media_host,
-            progress: None,
+    ) -> PublishContextBuilder<'a> {
+        PublishContextBuilder {
+            ctx: Self {
+                target,
+                account,
+                content,
+                options,
+                attempt_started_at: Utc::now(),
+                checkpoint: Checkpoint::default(),
+                hooks: &NoHooks,
+                media_host: None,
+            },
         }
-    }
-
-    /// Sends upload progress to `sink` (the engine turns it into [`Event::UploadProgress`]).
-    ///
-    /// [`Event::UploadProgress`]: crate::Event::UploadProgress
-    pub fn with_progress(mut self, sink: &'a dyn ProgressSink) -> Self {
-        self.progress = Some(sink);
-        self
     }
 
     /// Reports that `sent` of `total` bytes of the media being uploaded are at the platform.
-    /// Adapters call it after each chunk.
+    /// Adapters call it after each chunk (the engine turns it into [`Event::UploadProgress`]).
+    ///
+    /// [`Event::UploadProgress`]: crate::Event::UploadProgress
     pub fn report_progress(&self, sent: u64, total: u64) {
-        if let Some(p) = self.progress {
-            p.progress(self.target, sent, total);
-        }
+        self.hooks.report_progress(self.target, sent, total);
     }
 
     /// The access token to send.
@@ -572,7 +634,7 @@ impl<'a> PublishContext<'a> {
     /// repeating.
     pub async fn save_state<T: CheckpointState>(&mut self, state: &T) -> Result<()> {
         let cp = Checkpoint::versioned(state)?;
-        self.saver.save(&cp).await?;
+        self.hooks.save_checkpoint(&cp).await?;
         self.checkpoint = cp;
         Ok(())
     }
@@ -587,14 +649,14 @@ impl<'a> PublishContext<'a> {
     /// the target is reconciled before anything is sent again.
     pub async fn before_create<T: CheckpointState>(&mut self, state: &T) -> Result<()> {
         let cp = Checkpoint::versioned(state)?;
-        self.saver.save_before_create(&cp).await?;
+        self.hooks.save_before_create(&cp).await?;
         self.checkpoint = cp;
         Ok(())
     }
 
     /// Reports what a response's headers said about rate limits.
     pub fn report_rate_limit(&self, report: RateLimitReport) {
-        self.rate_limits.report(report);
+        self.hooks.report_rate_limit(report);
     }
 
     /// The media host, or a `Config` error saying one is needed.

@@ -68,17 +68,7 @@ async fn the_stub_refuses_an_unreadable_checkpoint_instead_of_posting_again() {
     // A first attempt posts two items, then fails: its checkpoint lists them.
     stub.script([StubBehavior::FailThreadAfter(2)]);
     let saver = MemoryCheckpoints::new();
-    let mut ctx = PublishContext::new(
-        target,
-        &account,
-        &content,
-        &options,
-        Utc::now(),
-        Checkpoint::default(),
-        &*saver,
-        &*saver,
-        None,
-    );
+    let mut ctx = PublishContext::builder(target, &account, &content, &options).hooks(&*saver).build();
     assert!(stub.publish(&mut ctx).await.is_err());
     let saved = saver.last().expect("a checkpoint");
     assert_eq!(saved.as_json()["checkpoint_version"], 1, "the state's version is saved with it");
@@ -86,7 +76,8 @@ async fn the_stub_refuses_an_unreadable_checkpoint_instead_of_posting_again() {
 
     for (what, cp) in spoiled(&saved) {
         let saver = MemoryCheckpoints::new();
-        let mut ctx = PublishContext::new(target, &account, &content, &options, Utc::now(), cp, &*saver, &*saver, None);
+        let mut ctx =
+            PublishContext::builder(target, &account, &content, &options).checkpoint(cp).hooks(&*saver).build();
         let err = stub.publish(&mut ctx).await.expect_err(what);
         assert!(matches!(err, Error::CheckpointUnreadable { .. }), "{what}: {err:?}");
         assert_eq!(err.kind(), ErrorKind::OutcomeUnknown, "{what}");
@@ -100,17 +91,10 @@ async fn the_stub_refuses_an_unreadable_checkpoint_instead_of_posting_again() {
     // The same state saved before versions existed (no version) still resumes.
     let mut legacy = saved.as_json().clone();
     legacy.as_object_mut().unwrap().remove("checkpoint_version");
-    let mut ctx = PublishContext::new(
-        target,
-        &account,
-        &content,
-        &options,
-        Utc::now(),
-        Checkpoint::from_json(legacy),
-        &*saver,
-        &*saver,
-        None,
-    );
+    let mut ctx = PublishContext::builder(target, &account, &content, &options)
+        .checkpoint(Checkpoint::from_json(legacy))
+        .hooks(&*saver)
+        .build();
     assert!(stub.publish(&mut ctx).await.is_ok());
     let texts: Vec<String> = stub.posts().into_iter().map(|p| p.text).collect();
     assert_eq!(texts, ["1/3", "2/3", "3/3"], "each item posted once");

@@ -193,17 +193,7 @@ fn no_secret_is_ever_formatted() {
     let content = Content::text("t");
     let options = TargetOptions::none();
     let saver = MemoryCheckpoints::new();
-    let ctx = PublishContext::new(
-        konektly_core::TargetId::new(),
-        &acc,
-        &content,
-        &options,
-        Utc::now(),
-        Default::default(),
-        &*saver,
-        &*saver,
-        None,
-    );
+    let ctx = PublishContext::builder(konektly_core::TargetId::new(), &acc, &content, &options).hooks(&*saver).build();
     let err = konektly_core::Error::reauth("the grant was revoked");
     let formatted = [
         format!("{:?}", tokens()),

@@ -26,8 +26,8 @@ use axum::routing::post;
 use chrono::Utc;
 use futures_util::StreamExt;
 use konektly_core::{
-    AccessToken, Account, AccountId, AccountStatus, Checkpoint, Content, HttpConfig, Media, MemoryCheckpoints, OwnerId,
-    Platform, PlatformId, PublishContext, PublishOutcome, TargetId, TargetOptions, TokenSet,
+    AccessToken, Account, AccountId, AccountStatus, Content, HttpConfig, Media, MemoryCheckpoints, OwnerId, Platform,
+    PlatformId, PublishContext, PublishOutcome, TargetId, TargetOptions, TokenSet,
 };
 use konektly_youtube::{YouTubeBuilder, YouTubeOptions};
 
@@ -158,17 +158,7 @@ async fn upload_once(base: &str, media: &Media, chunk: usize) -> Result<Duration
     let content = Content::text("benchmark").with_media(media.clone());
     let options = TargetOptions::new(&YouTubeOptions { title: Some("bench".into()), ..YouTubeOptions::default() })?;
     let saver = MemoryCheckpoints::new();
-    let mut ctx = PublishContext::new(
-        TargetId::new(),
-        &account,
-        &content,
-        &options,
-        Utc::now(),
-        Checkpoint::default(),
-        &*saver,
-        &*saver,
-        None,
-    );
+    let mut ctx = PublishContext::builder(TargetId::new(), &account, &content, &options).hooks(&*saver).build();
     let t0 = Instant::now();
     let out = platform.publish(&mut ctx).await?;
     let took = t0.elapsed();

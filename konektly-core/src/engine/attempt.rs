@@ -8,13 +8,13 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
 use super::Konektly;
-use super::lease::{Fenced, LeaseKeeper, LeaseSaver};
+use super::lease::{Fenced, LeaseKeeper};
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::id::{AccountId, PlatformId, TargetId};
 use crate::lifecycle::after;
-use crate::model::{Account, FailureRecord, Lease, PublishOutcome, Reconciliation, TargetRecord};
-use crate::platform::{Platform, PublishContext, RateLimitSink};
+use crate::model::{Account, Checkpoint, FailureRecord, Lease, PublishOutcome, Reconciliation, TargetRecord};
+use crate::platform::{AttemptHooks, Platform, PublishContext};
 use crate::ratelimit::{BudgetScope, RateLimitReport, budget_key, observed_key};
 use crate::scheduler::{BudgetSpend, ClaimKind, Claimed, Completion};
 
@@ -140,19 +140,18 @@ impl Konektly {
             return Some(deferred);
         }
         let account_id = account.id;
-        let sink = BudgetSink::default();
-        let (kind_now, result) = match self.run_platform(record, platform.as_ref(), account, kind, keeper, &sink).await
-        {
+        let hooks = EngineHooks { keeper, events: &self.inner.events, reports: Mutex::default() };
+        let (kind_now, result) = match self.run_platform(record, platform.as_ref(), account, kind, &hooks).await {
             Run::Ended { completion, flush } => {
                 if flush {
-                    self.flush_reports(&sink, &platform.id(), account_id).await;
+                    self.flush_reports(&hooks, &platform.id(), account_id).await;
                 }
                 return Some(completion);
             }
             Run::Answered { kind, result } => (kind, result),
         };
         let result = self.settle(account_id, keeper, result).await;
-        self.flush_reports(&sink, &platform.id(), account_id).await;
+        self.flush_reports(&hooks, &platform.id(), account_id).await;
         match result {
             Ok(PublishOutcome::Published(remote)) => Some(Completion::Published(remote)),
             Ok(PublishOutcome::Processing { poll_after, detail }) => {
@@ -212,11 +211,8 @@ impl Konektly {
         platform: &dyn Platform,
         mut account: Account,
         kind: ClaimKind,
-        keeper: &Arc<LeaseKeeper>,
-        sink: &BudgetSink,
+        hooks: &EngineHooks<'_>,
     ) -> Run {
-        let saver = LeaseSaver(keeper.clone());
-        let progress = EventProgress(self.inner.events.clone());
         let started = record.attempt_started_at.unwrap_or_else(Utc::now);
         let mut checkpoint = record.checkpoint.clone();
         let mut kind_now = kind;
@@ -224,18 +220,12 @@ impl Konektly {
         // Stored media are read through this process's media store.
         let content = crate::media_store::attach(self.inner.media_store.as_ref(), &record.content);
         loop {
-            let mut ctx = PublishContext::new(
-                record.id,
-                &account,
-                &content,
-                &record.options,
-                started,
-                checkpoint.clone(),
-                &saver,
-                sink,
-                self.inner.media_host.as_deref(),
-            )
-            .with_progress(&progress);
+            let mut ctx = PublishContext::builder(record.id, &account, &content, &record.options)
+                .started_at(started)
+                .checkpoint(checkpoint.clone())
+                .hooks(hooks)
+                .media_host(self.inner.media_host.as_deref())
+                .build();
             let call = Self::call_platform(record, platform, kind_now, &mut ctx).await;
             checkpoint = ctx.checkpoint().clone();
             drop(ctx);
@@ -380,8 +370,8 @@ impl Konektly {
         None
     }
 
-    async fn flush_reports(&self, sink: &BudgetSink, platform: &PlatformId, account: AccountId) {
-        let reports = std::mem::take(&mut *sink.reports.lock().unwrap());
+    async fn flush_reports(&self, hooks: &EngineHooks<'_>, platform: &PlatformId, account: AccountId) {
+        let reports = std::mem::take(&mut *hooks.reports.lock().unwrap());
         for r in reports {
             let key = observed_key(platform, r.scope, account);
             if let Err(e) = self.inner.scheduler.observe_budget(&key, r.remaining, r.reset_at).await {
@@ -417,23 +407,32 @@ impl Call {
     }
 }
 
-struct EventProgress(broadcast::Sender<Event>);
-
-impl crate::platform::ProgressSink for EventProgress {
-    fn progress(&self, target: TargetId, sent: u64, total: u64) {
-        if self.0.receiver_count() > 0 {
-            let _ = self.0.send(Event::UploadProgress { target, sent, total });
-        }
-    }
-}
-
-#[derive(Default)]
-struct BudgetSink {
+/// The engine's hooks for one attempt: checkpoints written under the lease, rate-limit reports
+/// kept until the attempt ends (then recorded as budget observations by `flush_reports`),
+/// upload progress sent as events while someone listens.
+struct EngineHooks<'a> {
+    keeper: &'a LeaseKeeper,
+    events: &'a broadcast::Sender<Event>,
     reports: Mutex<Vec<RateLimitReport>>,
 }
 
-impl RateLimitSink for BudgetSink {
-    fn report(&self, report: RateLimitReport) {
+#[async_trait::async_trait]
+impl AttemptHooks for EngineHooks<'_> {
+    async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
+        self.keeper.save_checkpoint(checkpoint).await
+    }
+
+    async fn save_before_create(&self, checkpoint: &Checkpoint) -> Result<()> {
+        self.keeper.save_before_create(checkpoint).await
+    }
+
+    fn report_rate_limit(&self, report: RateLimitReport) {
         self.reports.lock().unwrap().push(report);
+    }
+
+    fn report_progress(&self, target: TargetId, sent: u64, total: u64) {
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(Event::UploadProgress { target, sent, total });
+        }
     }
 }

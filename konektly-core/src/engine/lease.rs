@@ -1,18 +1,17 @@
 //! The lease of a target being processed: renewals, the fence around the attempt, and
-//! checkpoint saves under the lease.
+//! checkpoint saves under the lease (`save_checkpoint`, `save_before_create`: the engine's
+//! `AttemptHooks` call them).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::Utc;
 
 use super::EngineConfig;
 use crate::error::{Error, Result};
 use crate::group::GroupCommit;
 use crate::model::{Checkpoint, Lease};
-use crate::platform::CheckpointSaver;
 use crate::scheduler::{Completion, LeaseWrite};
 
 /// The lease of one target being processed, shared by its heartbeats, its checkpoint writes
@@ -104,10 +103,31 @@ impl LeaseKeeper {
         Ok(k.deadline)
     }
 
+    /// Saves a checkpoint under the lease. The first save after a create ends its wait for an
+    /// answer and gives the create's extension back in the same write.
+    pub(super) async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
+        if !self.create_outstanding() {
+            return self.write(self.lease(), Some(checkpoint.clone()), None).await.map(drop);
+        }
+        // The adapter saves what a create answered (its id) before anything else: from here on
+        // no create of this attempt is waiting for its answer. In the same write the lease's
+        // create extension (minutes) is given back, so that a worker that dies later
+        // (mid-upload, say) holds the target for one lease, not for the create's allowance too.
+        // (The flag is cleared first, so that a heartbeat racing this write does not extend the
+        // lease again; it is set back if the write fails.)
+        let lease_for = self.lease_for;
+        self.create_outstanding.store(false, std::sync::atomic::Ordering::Relaxed);
+        let saved = self.renew(lease_for, |lease| self.write(lease, Some(checkpoint.clone()), Some(lease_for))).await;
+        if saved.is_err() {
+            self.create_outstanding.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        saved.map(|_| ())
+    }
+
     /// Saves the checkpoint that precedes a create call and renews the lease in the same write,
     /// so that the call and the platform's work on it end before the lease does; refuses
     /// (`LeaseLost`) when the renewal came back too late for that.
-    async fn save_before_create(&self, checkpoint: &Checkpoint) -> Result<()> {
+    pub(super) async fn save_before_create(&self, checkpoint: &Checkpoint) -> Result<()> {
         let local = self.lease_for.max(self.create_call_limit + self.create_margin);
         let extend = self.stored_extension(local, true);
         let target = self.lease().target;
@@ -137,35 +157,5 @@ impl<F: Future<Output = Option<Completion>>> Future for Fenced<F> {
             return std::task::Poll::Ready(None);
         }
         self.inner.as_mut().poll(cx).map(Some)
-    }
-}
-
-pub(super) struct LeaseSaver(pub(super) Arc<LeaseKeeper>);
-
-#[async_trait]
-impl CheckpointSaver for LeaseSaver {
-    async fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
-        let keeper = &self.0;
-        if !keeper.create_outstanding() {
-            return keeper.write(keeper.lease(), Some(checkpoint.clone()), None).await.map(drop);
-        }
-        // The adapter saves what a create answered (its id) before anything else: from here on
-        // no create of this attempt is waiting for its answer. In the same write the lease's
-        // create extension (minutes) is given back, so that a worker that dies later
-        // (mid-upload, say) holds the target for one lease, not for the create's allowance too.
-        // (The flag is cleared first, so that a heartbeat racing this write does not extend the
-        // lease again; it is set back if the write fails.)
-        let lease_for = keeper.lease_for;
-        keeper.create_outstanding.store(false, std::sync::atomic::Ordering::Relaxed);
-        let saved =
-            keeper.renew(lease_for, |lease| keeper.write(lease, Some(checkpoint.clone()), Some(lease_for))).await;
-        if saved.is_err() {
-            keeper.create_outstanding.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        saved.map(|_| ())
-    }
-
-    async fn save_before_create(&self, checkpoint: &Checkpoint) -> Result<()> {
-        self.0.save_before_create(checkpoint).await
     }
 }

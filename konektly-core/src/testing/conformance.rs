@@ -691,17 +691,10 @@ async fn publish_sample(platform: &dyn Platform, case: &PlatformCase, caps: &Cap
     let target = crate::TargetId::new();
     let mut checkpoint = Checkpoint::default();
     let mut outcome = {
-        let mut ctx = PublishContext::new(
-            target,
-            &case.account,
-            &case.content,
-            &case.options,
-            Utc::now(),
-            checkpoint.clone(),
-            &*saver,
-            &*saver,
-            None,
-        );
+        let mut ctx = PublishContext::builder(target, &case.account, &case.content, &case.options)
+            .checkpoint(checkpoint.clone())
+            .hooks(&*saver)
+            .build();
         let o = platform.publish(&mut ctx).await.expect("publishing the sample");
         checkpoint = ctx.checkpoint().clone();
         o
@@ -711,17 +704,10 @@ async fn publish_sample(platform: &dyn Platform, case: &PlatformCase, caps: &Cap
         assert!(caps.asynchronous_processing, "Processing is only answered by platforms that declare it");
         polls += 1;
         assert!(polls <= case.max_polls, "the sample did not finish within {} polls", case.max_polls);
-        let mut ctx = PublishContext::new(
-            target,
-            &case.account,
-            &case.content,
-            &case.options,
-            Utc::now(),
-            checkpoint.clone(),
-            &*saver,
-            &*saver,
-            None,
-        );
+        let mut ctx = PublishContext::builder(target, &case.account, &case.content, &case.options)
+            .checkpoint(checkpoint.clone())
+            .hooks(&*saver)
+            .build();
         outcome = platform.poll(&mut ctx).await.expect("polling the sample");
         checkpoint = ctx.checkpoint().clone();
     }

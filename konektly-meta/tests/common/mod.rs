@@ -138,8 +138,12 @@ pub async fn step(
     started: DateTime<Utc>,
 ) -> Step {
     let saves = MemoryCheckpoints::new();
-    let mut ctx =
-        PublishContext::new(TargetId::new(), account, content, options, started, checkpoint, &*saves, &*saves, host);
+    let mut ctx = PublishContext::builder(TargetId::new(), account, content, options)
+        .started_at(started)
+        .checkpoint(checkpoint)
+        .hooks(&*saves)
+        .media_host(host)
+        .build();
     let result = match op {
         Op::Publish => platform.publish(&mut ctx).await.map(Outcome::Publish),
         Op::Poll => platform.poll(&mut ctx).await.map(Outcome::Publish),

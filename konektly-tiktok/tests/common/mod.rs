@@ -126,8 +126,11 @@ pub async fn run(
     call: Call,
 ) -> Run<PublishOutcome> {
     let saves = MemoryCheckpoints::new();
-    let mut ctx =
-        PublishContext::new(TargetId::new(), account, content, opts, Utc::now(), checkpoint, &*saves, &*saves, host);
+    let mut ctx = PublishContext::builder(TargetId::new(), account, content, opts)
+        .checkpoint(checkpoint)
+        .hooks(&*saves)
+        .media_host(host)
+        .build();
     let result = match call {
         Call::Publish => p.publish(&mut ctx).await,
         Call::Poll => p.poll(&mut ctx).await,
@@ -143,8 +146,10 @@ pub async fn reconcile(
     let saves = MemoryCheckpoints::new();
     let content = Content::text("x").with_media(video(10));
     let opts = options(public());
-    let mut ctx =
-        PublishContext::new(TargetId::new(), account, &content, &opts, Utc::now(), checkpoint, &*saves, &*saves, None);
+    let mut ctx = PublishContext::builder(TargetId::new(), account, &content, &opts)
+        .checkpoint(checkpoint)
+        .hooks(&*saves)
+        .build();
     p.reconcile(&mut ctx).await
 }
 

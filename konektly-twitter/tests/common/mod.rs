@@ -68,8 +68,11 @@ pub async fn drive(
 ) -> Run<PublishOutcome> {
     let account = account();
     let saver = MemoryCheckpoints::new();
-    let mut ctx =
-        PublishContext::new(TargetId::new(), &account, content, options, started, checkpoint, &*saver, &*saver, None);
+    let mut ctx = PublishContext::builder(TargetId::new(), &account, content, options)
+        .started_at(started)
+        .checkpoint(checkpoint)
+        .hooks(&*saver)
+        .build();
     let result = match call {
         Call::Publish => x.publish(&mut ctx).await,
         Call::Poll => x.poll(&mut ctx).await,
@@ -91,8 +94,11 @@ pub async fn reconcile(
 ) -> Run<Reconciliation> {
     let account = account();
     let saver = MemoryCheckpoints::new();
-    let mut ctx =
-        PublishContext::new(TargetId::new(), &account, content, options, started, checkpoint, &*saver, &*saver, None);
+    let mut ctx = PublishContext::builder(TargetId::new(), &account, content, options)
+        .started_at(started)
+        .checkpoint(checkpoint)
+        .hooks(&*saver)
+        .build();
     let result = x.reconcile(&mut ctx).await;
     let checkpoint = ctx.checkpoint().clone();
     Run { result, checkpoint, saver }

@@ -122,8 +122,10 @@ pub async fn with_ctx<T>(
     f: impl AsyncFnOnce(&mut PublishContext<'_>) -> T,
 ) -> (T, Checkpoint, std::sync::Arc<MemoryCheckpoints>) {
     let saver = MemoryCheckpoints::new();
-    let mut ctx =
-        PublishContext::new(TargetId::new(), account, content, options, Utc::now(), checkpoint, &*saver, &*saver, None);
+    let mut ctx = PublishContext::builder(TargetId::new(), account, content, options)
+        .checkpoint(checkpoint)
+        .hooks(&*saver)
+        .build();
     let out = f(&mut ctx).await;
     let cp = ctx.checkpoint().clone();
     (out, cp, saver)
