@@ -492,7 +492,7 @@ fn add_user_locked(inner: &mut Inner, platform: &str, handle: &str) -> SandboxUs
             let ig = format!("{}", 17_841_400_000_000_000u64 + n);
             user.page_id = Some(page.clone());
             user.instagram_id = Some(ig.clone());
-            inner.meta.pages.insert(
+            inner.meta.facebook.pages.insert(
                 page.clone(),
                 crate::meta::Page {
                     id: page.clone(),
