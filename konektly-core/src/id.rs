@@ -69,6 +69,10 @@ uuid_id!(
     TargetId
 );
 uuid_id!(
+    /// The id of a posting queue.
+    QueueId
+);
+uuid_id!(
     /// The id of one event in the outbox: stable across deliveries, for de-duplication.
     EventId
 );

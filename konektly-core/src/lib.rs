@@ -62,6 +62,7 @@ mod model;
 pub mod oauth;
 mod owned;
 mod platform;
+pub mod queue;
 pub mod ratelimit;
 mod scheduler;
 mod secret;

@@ -33,6 +33,7 @@ mod media;
 mod migrations;
 mod outbox;
 mod postgres;
+mod queues;
 mod rights;
 mod server;
 mod sql;

@@ -10,7 +10,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const V1_COMMON_TARGETS: &str = "CREATE TABLE IF NOT EXISTS konektly_targets (
     id TEXT PRIMARY KEY,
@@ -202,11 +202,33 @@ macro_rules! v4 {
     };
 }
 
+/// Version 5: posting queues (issue 17). A slot is a row keyed by (queue, instant): the primary
+/// key is what makes taking a slot atomic across processes; a post holds one slot of a queue.
+const V5: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS konektly_post_queues (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    body TEXT NOT NULL,
+    paused BIGINT NOT NULL DEFAULT 0,
+    created_at_ns BIGINT NOT NULL,
+    UNIQUE (owner, name)
+)",
+    "CREATE TABLE IF NOT EXISTS konektly_queue_slots (
+    queue_id TEXT NOT NULL,
+    slot_at_ns BIGINT NOT NULL,
+    post_id TEXT NOT NULL,
+    PRIMARY KEY (queue_id, slot_at_ns),
+    UNIQUE (queue_id, post_id)
+)",
+];
+
 pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 1, statements: v1!("BLOB") },
     Migration { version: 2, statements: &[V2_QUEUE[0], V2_QUEUE[1], V2_QUEUE[2], V2_QUEUE[3], V2_DROP_CLAIM_AT] },
     Migration { version: 3, statements: &V3 },
     Migration { version: 4, statements: v4!("BLOB") },
+    Migration { version: 5, statements: &V5 },
 ];
 pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 1, statements: v1!("BYTEA") },
@@ -233,6 +255,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     },
     Migration { version: 3, statements: &V3 },
     Migration { version: 4, statements: v4!("BYTEA") },
+    Migration { version: 5, statements: &V5 },
 ];
 
 /// The bookkeeping table (same on both backends).
