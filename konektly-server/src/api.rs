@@ -110,7 +110,11 @@ pub struct CallbackQuery {
 /// Starts connecting an account: returns the platform's authorization page.
 #[utoipa::path(post, path = "/v1/accounts/connect", request_body = ConnectRequest, tag = "accounts",
     responses((status = 200, body = ConnectStartView), (status = "4XX", body = Problem)), security(("api_key" = [])))]
-pub async fn connect(State(s): St, caller: Caller, Json(req): Json<ConnectRequest>) -> ApiResult<Json<ConnectStartView>> {
+pub async fn connect(
+    State(s): St,
+    caller: Caller,
+    Json(req): Json<ConnectRequest>,
+) -> ApiResult<Json<ConnectStartView>> {
     let owner = caller.owner()?;
     let platform = konektly_core::PlatformId::new(req.platform);
     let start = s.engine.owner(owner).connect(&platform, &s.callback_url()).await?;
@@ -132,11 +136,16 @@ pub async fn reconnect(State(s): St, caller: Caller, Path(id): Path<AccountId>) 
     responses((status = 200, description = "The connection is done"), (status = 303, description = "Sent to `return_to`"), (status = "4XX", body = Problem)))]
 pub async fn callback(State(s): St, Query(q): Query<CallbackQuery>) -> Response {
     let page = |status: StatusCode, title: &str, body: String| {
-        (status, Html(crate::console::page(title, &format!("<p>{}</p>", crate::console::escape(&body))))).into_response()
+        (status, Html(crate::console::page(title, &format!("<p>{}</p>", crate::console::escape(&body)))))
+            .into_response()
     };
     if let Some(e) = q.error {
         let why = q.error_description.unwrap_or(e);
-        return page(StatusCode::BAD_REQUEST, "Not connected", format!("The platform did not connect the account: {why}"));
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Not connected",
+            format!("The platform did not connect the account: {why}"),
+        );
     }
     let (Some(code), Some(state)) = (q.code, q.state) else {
         return page(StatusCode::BAD_REQUEST, "Not connected", "The callback needs `code` and `state`.".into());
@@ -183,7 +192,11 @@ pub async fn disconnect(State(s): St, caller: Caller, Path(id): Path<AccountId>)
 /// exported).
 #[utoipa::path(get, path = "/v1/accounts/{id}/export", tag = "accounts", params(("id" = String, Path, description = "The account id")),
     responses((status = 200, body = Object), (status = 404, body = Problem)), security(("api_key" = [])))]
-pub async fn export_account(State(s): St, caller: Caller, Path(id): Path<AccountId>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn export_account(
+    State(s): St,
+    caller: Caller,
+    Path(id): Path<AccountId>,
+) -> ApiResult<Json<serde_json::Value>> {
     s.engine.owner(caller.owner()?).account(id).await?;
     Ok(Json(s.store.export_account(id).await?))
 }
@@ -365,7 +378,8 @@ fn post_view(id: PostId, targets: &[TargetRecord]) -> PostView {
         (status = 422, body = Problem)), security(("api_key" = [])))]
 pub async fn create_post(State(s): St, caller: Caller, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     let owner = caller.owner()?.clone();
-    let req: PostRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the post: {e}")))?;
+    let req: PostRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the post: {e}")))?;
     let key = headers.get("idempotency-key").map(|v| v.to_str().map(str::to_owned));
     let id = match key {
         None => PostId::new(),
@@ -532,7 +546,11 @@ pub async fn delete_post(State(s): St, caller: Caller, Path(id): Path<PostId>) -
     Ok(Json(out))
 }
 
-async fn delete_remote(s: &AppState, t: &TargetRecord, remote: &konektly_core::RemotePost) -> konektly_core::Result<()> {
+async fn delete_remote(
+    s: &AppState,
+    t: &TargetRecord,
+    remote: &konektly_core::RemotePost,
+) -> konektly_core::Result<()> {
     let platform = s.engine.platform(&t.platform)?;
     let account = s.engine.tokens().fresh_account(t.account_id).await?;
     platform.delete(&account, remote).await

@@ -32,11 +32,18 @@ pub struct MediaView {
 /// limit is the largest any registered platform takes (`--max-media-bytes`).
 #[utoipa::path(post, path = "/v1/media", tag = "media", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = MediaView), (status = 413, body = Problem), (status = 422, body = Problem)), security(("api_key" = [])))]
-pub async fn upload(State(s): State<Arc<AppState>>, caller: Caller, body: Body) -> ApiResult<(StatusCode, Json<MediaView>)> {
+pub async fn upload(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<MediaView>)> {
     caller.owner()?;
     let store = s.engine.media_store().ok_or_else(|| ApiError::bad_request("this server has no media store"))?.clone();
-    let tmp = tempfile::NamedTempFile::new().map_err(|e| ApiError::from(konektly_core::Error::storage("a temporary file", e)))?;
-    let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(|e| ApiError::from(konektly_core::Error::storage("a temporary file", e)))?);
+    let tmp = tempfile::NamedTempFile::new()
+        .map_err(|e| ApiError::from(konektly_core::Error::storage("a temporary file", e)))?;
+    let mut file = tokio::fs::File::from_std(
+        tmp.reopen().map_err(|e| ApiError::from(konektly_core::Error::storage("a temporary file", e)))?,
+    );
     let mut stream = body.into_data_stream();
     let mut size = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -50,7 +57,9 @@ pub async fn upload(State(s): State<Arc<AppState>>, caller: Caller, body: Body) 
                 format!("at most {} bytes", s.config.max_media_bytes),
             ));
         }
-        file.write_all(&chunk).await.map_err(|e| ApiError::from(konektly_core::Error::storage("writing an upload", e)))?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::from(konektly_core::Error::storage("writing an upload", e)))?;
     }
     file.flush().await.map_err(|e| ApiError::from(konektly_core::Error::storage("writing an upload", e)))?;
     drop(file);
@@ -58,7 +67,9 @@ pub async fn upload(State(s): State<Arc<AppState>>, caller: Caller, body: Body) 
         return Err(ApiError::bad_request("the upload is empty"));
     }
     let probed = Media::from_file(tmp.path()).await?;
-    let reader = tokio::fs::File::open(tmp.path()).await.map_err(|e| ApiError::from(konektly_core::Error::storage("reading an upload", e)))?;
+    let reader = tokio::fs::File::open(tmp.path())
+        .await
+        .map_err(|e| ApiError::from(konektly_core::Error::storage("reading an upload", e)))?;
     let stored = store.put(MediaReader::new(Box::pin(reader)), &probed.mime).await?;
     let media = Media { source: MediaSource::Stored(StoredMedia::new(stored.key.clone())), ..probed };
     Ok((StatusCode::CREATED, Json(MediaView { id: stored.key.to_string(), media })))
@@ -68,9 +79,14 @@ pub async fn upload(State(s): State<Arc<AppState>>, caller: Caller, body: Body) 
 pub(crate) async fn probe_stored(s: &AppState, key: &MediaKey) -> ApiResult<Media> {
     let store = s.engine.media_store().ok_or_else(|| ApiError::bad_request("this server has no media store"))?;
     let mut reader = store.open_at(key, 0).await?.into_inner();
-    let tmp = tempfile::NamedTempFile::new().map_err(|e| ApiError::from(konektly_core::Error::storage("a temporary file", e)))?;
-    let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(|e| ApiError::from(konektly_core::Error::storage("a temporary file", e)))?);
-    tokio::io::copy(&mut reader, &mut file).await.map_err(|e| ApiError::from(konektly_core::Error::storage("reading stored media", e)))?;
+    let tmp = tempfile::NamedTempFile::new()
+        .map_err(|e| ApiError::from(konektly_core::Error::storage("a temporary file", e)))?;
+    let mut file = tokio::fs::File::from_std(
+        tmp.reopen().map_err(|e| ApiError::from(konektly_core::Error::storage("a temporary file", e)))?,
+    );
+    tokio::io::copy(&mut reader, &mut file)
+        .await
+        .map_err(|e| ApiError::from(konektly_core::Error::storage("reading stored media", e)))?;
     file.flush().await.map_err(|e| ApiError::from(konektly_core::Error::storage("reading stored media", e)))?;
     let probed = Media::from_file(tmp.path()).await?;
     Ok(Media { source: MediaSource::Stored(StoredMedia::new(key.clone())), ..probed })

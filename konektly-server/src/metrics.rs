@@ -74,11 +74,15 @@ pub async fn render(State(s): State<Arc<AppState>>) -> Response {
     let mut out = String::new();
     {
         let m = s.metrics.inner.lock().unwrap_or_else(|p| p.into_inner());
-        out.push_str("# HELP konektly_http_requests_total HTTP requests served.\n# TYPE konektly_http_requests_total counter\n");
+        out.push_str(
+            "# HELP konektly_http_requests_total HTTP requests served.\n# TYPE konektly_http_requests_total counter\n",
+        );
         for ((method, status), n) in &m.requests {
             let _ = writeln!(out, "konektly_http_requests_total{{method=\"{method}\",status=\"{status}\"}} {n}");
         }
-        out.push_str("# HELP konektly_http_request_seconds Request latency.\n# TYPE konektly_http_request_seconds histogram\n");
+        out.push_str(
+            "# HELP konektly_http_request_seconds Request latency.\n# TYPE konektly_http_request_seconds histogram\n",
+        );
         for (i, b) in BUCKETS.iter().enumerate() {
             let _ = writeln!(out, "konektly_http_request_seconds_bucket{{le=\"{b}\"}} {}", m.latency_buckets[i]);
         }
@@ -87,7 +91,8 @@ pub async fn render(State(s): State<Arc<AppState>>) -> Response {
         let _ = writeln!(out, "konektly_http_request_seconds_count {}", m.latency_count);
         out.push_str("# HELP konektly_target_outcomes_total Target outcomes seen by this process, by platform and outcome.\n# TYPE konektly_target_outcomes_total counter\n");
         for ((platform, outcome), n) in &m.outcomes {
-            let _ = writeln!(out, "konektly_target_outcomes_total{{platform=\"{platform}\",outcome=\"{outcome}\"}} {n}");
+            let _ =
+                writeln!(out, "konektly_target_outcomes_total{{platform=\"{platform}\",outcome=\"{outcome}\"}} {n}");
         }
     }
     let lag = match s.engine.scheduler().next_due_at().await {
@@ -97,7 +102,9 @@ pub async fn render(State(s): State<Arc<AppState>>) -> Response {
     out.push_str("# HELP konektly_queue_due_lag_seconds How late the most overdue target is.\n# TYPE konektly_queue_due_lag_seconds gauge\n");
     let _ = writeln!(out, "konektly_queue_due_lag_seconds {lag}");
     if let Ok(n) = s.store.pending_deliveries().await {
-        out.push_str("# HELP konektly_webhook_backlog Webhook deliveries waiting.\n# TYPE konektly_webhook_backlog gauge\n");
+        out.push_str(
+            "# HELP konektly_webhook_backlog Webhook deliveries waiting.\n# TYPE konektly_webhook_backlog gauge\n",
+        );
         let _ = writeln!(out, "konektly_webhook_backlog {n}");
     }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()

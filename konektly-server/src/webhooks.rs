@@ -63,8 +63,13 @@ pub struct WebhookBody<'a> {
 
 /// The body sent for `event`.
 pub fn body_of(event: &StoredEvent) -> Vec<u8> {
-    let body =
-        WebhookBody { id: event.id.to_string(), kind: event.event.kind(), timestamp: event.at, seq: event.seq, data: &event.event };
+    let body = WebhookBody {
+        id: event.id.to_string(),
+        kind: event.event.kind(),
+        timestamp: event.at,
+        seq: event.seq,
+        data: &event.event,
+    };
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
@@ -92,14 +97,19 @@ pub fn verify(secret: &str, id: &str, timestamp: &str, signatures: &str, body: &
         return false;
     }
     let want = sign(secret, id, ts, body);
-    signatures.split(' ').any(|s| {
-        s.len() == want.len() && s.bytes().zip(want.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
-    })
+    signatures
+        .split(' ')
+        .any(|s| s.len() == want.len() && s.bytes().zip(want.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0)
 }
 
 /// When attempt `attempts + 1` should follow a failure, or `None` once `retry_for` has passed
 /// since the delivery was queued.
-pub fn next_attempt(cfg: &DispatchConfig, attempts: u32, queued_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub fn next_attempt(
+    cfg: &DispatchConfig,
+    attempts: u32,
+    queued_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let exp = cfg.first_backoff.saturating_mul(1u32.checked_shl(attempts.min(20)).unwrap_or(u32::MAX));
     let base = exp.min(cfg.max_backoff);
     // Up to a fifth more, so that endpoints that fail together are not retried in step.
@@ -152,7 +162,11 @@ pub async fn attempt(http: &reqwest::Client, cfg: &DispatchConfig, d: &DueDelive
 }
 
 /// One round: claims due deliveries and attempts them concurrently; returns how many.
-pub async fn dispatch_once(store: &Arc<dyn ServerStore>, http: &reqwest::Client, cfg: &DispatchConfig) -> Result<usize> {
+pub async fn dispatch_once(
+    store: &Arc<dyn ServerStore>,
+    http: &reqwest::Client,
+    cfg: &DispatchConfig,
+) -> Result<usize> {
     let lease = cfg.timeout + Duration::from_secs(30);
     let due = store.claim_deliveries(cfg.batch, lease).await?;
     let n = due.len();

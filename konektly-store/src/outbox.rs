@@ -45,10 +45,7 @@ impl EventRow {
 
 /// The event a recorded outcome raises (see [`Event::for_completion`]), or the cancel it ended
 /// in, from the target row's columns after the update.
-pub(crate) fn completion_event(
-    row: &impl ReadRow,
-    completion: &Completion,
-) -> Result<Option<(String, Event)>> {
+pub(crate) fn completion_event(row: &impl ReadRow, completion: &Completion) -> Result<Option<(String, Event)>> {
     let read = |e| db_err("reading an outcome")(e);
     let id: String = row.text("id").map_err(read)?;
     let post: String = row.text("post_id").map_err(read)?;
@@ -99,9 +96,10 @@ pub(crate) async fn sequence<S: SqlStore>(s: &S, limit: usize) -> Result<usize> 
     if let Some(lock) = s.lock_statement(SEQUENCE_LOCK) {
         S::Db::tx_execute(&mut tx, lock, Vec::new()).await.map_err(db_err("locking the event log"))?;
     }
-    let row = S::Db::tx_fetch_optional(&mut tx, "SELECT COALESCE(MAX(seq), 0) AS m FROM konektly_events".into(), args![])
-        .await
-        .map_err(db_err("reading the event log"))?;
+    let row =
+        S::Db::tx_fetch_optional(&mut tx, "SELECT COALESCE(MAX(seq), 0) AS m FROM konektly_events".into(), args![])
+            .await
+            .map_err(db_err("reading the event log"))?;
     let last = row.map(|r| r.int("m")).transpose().map_err(db_err("reading the event log"))?.unwrap_or(0);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let sql = "SELECT id FROM konektly_events WHERE seq IS NULL ORDER BY created_at_ns, id LIMIT $1";
@@ -132,7 +130,9 @@ pub(crate) async fn sequence<S: SqlStore>(s: &S, limit: usize) -> Result<usize> 
                    FROM konektly_events e JOIN konektly_webhooks w ON w.owner = e.owner AND w.active = 1 \
                    AND (w.events = '*' OR w.events LIKE '%,' || e.kind || ',%') \
                    WHERE e.seq > $1 ON CONFLICT DO NOTHING";
-        S::Db::tx_execute(&mut tx, sql.into(), args![last, now]).await.map_err(db_err("queueing webhook deliveries"))?;
+        S::Db::tx_execute(&mut tx, sql.into(), args![last, now])
+            .await
+            .map_err(db_err("queueing webhook deliveries"))?;
     }
     tx.commit().await.map_err(db_err("committing numbered events"))?;
     Ok(n as usize)
@@ -167,9 +167,7 @@ pub(crate) async fn after<S: SqlStore>(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let (sql, args) = match owner {
         Some(o) => (
-            format!(
-                "SELECT {EVENT_COLS} FROM konektly_events WHERE owner = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-            ),
+            format!("SELECT {EVENT_COLS} FROM konektly_events WHERE owner = $1 AND seq > $2 ORDER BY seq LIMIT $3"),
             vec![Arg::Text(o.as_str().to_owned()), Arg::Int(after), Arg::Int(limit)],
         ),
         None => (

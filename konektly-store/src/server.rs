@@ -210,11 +210,19 @@ pub(crate) async fn create_api_key<S: SqlStore>(
     let id = random_token(9);
     let secret = random_token(32);
     let now = Utc::now();
-    let sql = "INSERT INTO konektly_api_keys (id, owner, admin, hash, name, created_at_ns) VALUES ($1, $2, $3, $4, $5, $6)";
+    let sql =
+        "INSERT INTO konektly_api_keys (id, owner, admin, hash, name, created_at_ns) VALUES ($1, $2, $3, $4, $5, $6)";
     let owner_s = owner.map(|o| o.as_str().to_owned());
     let a = args![id.clone(), owner_s, i64::from(admin), sha256_hex(&secret), name, ns(now)];
     S::Db::execute(s.writer(), sql.into(), a).await.map_err(db_err("storing an API key"))?;
-    let key = ApiKey { id: id.clone(), owner: owner.cloned(), admin, name: name.to_owned(), created_at: now, revoked_at: None };
+    let key = ApiKey {
+        id: id.clone(),
+        owner: owner.cloned(),
+        admin,
+        name: name.to_owned(),
+        created_at: now,
+        revoked_at: None,
+    };
     Ok(IssuedApiKey { key, token: Secret::new(format!("kk_{id}_{secret}")) })
 }
 
@@ -266,7 +274,9 @@ pub(crate) async fn list_api_keys<S: SqlStore>(s: &S, owner: Option<&OwnerId>) -
 
 pub(crate) async fn revoke_api_key<S: SqlStore>(s: &S, id: &str) -> Result<bool> {
     let sql = "UPDATE konektly_api_keys SET revoked_at_ns = $1 WHERE id = $2 AND revoked_at_ns IS NULL";
-    let n = S::Db::execute(s.writer(), sql.into(), args![ns(Utc::now()), id]).await.map_err(db_err("revoking an API key"))?;
+    let n = S::Db::execute(s.writer(), sql.into(), args![ns(Utc::now()), id])
+        .await
+        .map_err(db_err("revoking an API key"))?;
     Ok(n > 0)
 }
 
@@ -288,11 +298,14 @@ pub(crate) async fn create_webhook<S: SqlStore>(
         }
     }
     let id = format!("wh_{}", random_token(12));
-    let secret = Secret::new(format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode({
-        let mut b = [0u8; 24];
-        rand::rng().fill_bytes(&mut b);
-        b
-    })));
+    let secret = Secret::new(format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode({
+            let mut b = [0u8; 24];
+            rand::rng().fill_bytes(&mut b);
+            b
+        })
+    ));
     let sealed = s.keys().seal(secret.expose().as_bytes(), &webhook_aad(&id));
     let kinds = if events.is_empty() { "*".to_owned() } else { format!(",{},", events.join(",")) };
     let now = Utc::now();
@@ -300,7 +313,8 @@ pub(crate) async fn create_webhook<S: SqlStore>(
                VALUES ($1, $2, $3, $4, $5, 1, $6)";
     let a = args![id.clone(), owner.as_str(), url.as_str(), kinds, sealed, ns(now)];
     S::Db::execute(s.writer(), sql.into(), a).await.map_err(db_err("storing a webhook"))?;
-    let hook = Webhook { id, owner: owner.clone(), url: url.clone(), events: events.to_vec(), active: true, created_at: now };
+    let hook =
+        Webhook { id, owner: owner.clone(), url: url.clone(), events: events.to_vec(), active: true, created_at: now };
     Ok((hook, secret))
 }
 
@@ -360,7 +374,11 @@ fn delivery_of(r: &impl ReadRow) -> Result<Delivery> {
 }
 
 /// Claims up to `limit` due deliveries for `lease_for`.
-pub(crate) async fn claim_deliveries<S: SqlStore>(s: &S, limit: usize, lease_for: Duration) -> Result<Vec<DueDelivery>> {
+pub(crate) async fn claim_deliveries<S: SqlStore>(
+    s: &S,
+    limit: usize,
+    lease_for: Duration,
+) -> Result<Vec<DueDelivery>> {
     let now = Utc::now();
     let lease = ns(crate::codec::expiry(now, lease_for));
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -381,7 +399,8 @@ pub(crate) async fn claim_deliveries<S: SqlStore>(s: &S, limit: usize, lease_for
              FROM konektly_deliveries d JOIN konektly_webhooks w ON w.id = d.webhook_id \
              JOIN konektly_events e ON e.id = d.event_id WHERE d.id = $1"
         );
-        let Some(row) = S::Db::fetch_optional(s.writer(), sql, args![id]).await.map_err(db_err("reading a delivery"))?
+        let Some(row) =
+            S::Db::fetch_optional(s.writer(), sql, args![id]).await.map_err(db_err("reading a delivery"))?
         else {
             continue; // its endpoint was deleted meanwhile
         };

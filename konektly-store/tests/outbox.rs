@@ -114,8 +114,7 @@ async fn events_page_in_order_and_stay_per_owner(s: &dyn ServerStore) {
     // Not sequenced yet: nothing to read.
     assert!(s.events_after(Some(&mine), 0, 100).await.unwrap().is_empty());
     let all = events_of(s, mine.as_str()).await;
-    let want: Vec<AccountId> =
-        accounts.iter().enumerate().filter(|(i, _)| i % 3 != 2).map(|(_, a)| *a).collect();
+    let want: Vec<AccountId> = accounts.iter().enumerate().filter(|(i, _)| i % 3 != 2).map(|(_, a)| *a).collect();
     assert_eq!(all.iter().map(|e| e.event.account().unwrap()).collect::<Vec<_>>(), want);
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "in order");
     // Paging with the last seq seen continues where it stopped.
@@ -145,7 +144,9 @@ async fn webhooks_get_deliveries_that_retry_and_replay(s: &dyn ServerStore) {
     assert_eq!(d.secret, secret);
     assert_eq!(d.event.event, Event::AccountConnected { account });
     // Claimed: not claimable again while the lease lasts.
-    assert!(s.claim_deliveries(10, Duration::from_secs(30)).await.unwrap().iter().all(|x| x.delivery.id != d.delivery.id));
+    assert!(
+        s.claim_deliveries(10, Duration::from_secs(30)).await.unwrap().iter().all(|x| x.delivery.id != d.delivery.id)
+    );
 
     // A failed attempt due again at once; the old lease cannot finish it twice.
     let retry = AttemptResult {
@@ -169,7 +170,8 @@ async fn webhooks_get_deliveries_that_retry_and_replay(s: &dyn ServerStore) {
     // A replay makes it due now; delivered, it stays in the log.
     assert!(!s.replay_delivery(&OwnerId::new("someone-else"), &d.delivery.id).await.unwrap(), "per owner");
     assert!(s.replay_delivery(&owner, &d.delivery.id).await.unwrap());
-    let d = s.claim_deliveries(10, Duration::from_secs(30)).await.unwrap().into_iter().find(|x| x.delivery.owner == owner);
+    let d =
+        s.claim_deliveries(10, Duration::from_secs(30)).await.unwrap().into_iter().find(|x| x.delivery.owner == owner);
     let d = d.expect("replayed");
     let ok = AttemptResult { status: Some(204), error: None, delivered: true, retry_at: None };
     assert!(s.finish_delivery(&d.delivery.id, d.lease, &ok).await.unwrap());
@@ -202,7 +204,10 @@ async fn api_keys_and_idempotency(s: &dyn ServerStore) {
 
     let post = konektly_core::PostId::new();
     assert_eq!(s.check_idempotency(&owner, "k1", "h1", post).await.unwrap(), IdempotencyCheck::New);
-    assert_eq!(s.check_idempotency(&owner, "k1", "h1", konektly_core::PostId::new()).await.unwrap(), IdempotencyCheck::Replay(post));
+    assert_eq!(
+        s.check_idempotency(&owner, "k1", "h1", konektly_core::PostId::new()).await.unwrap(),
+        IdempotencyCheck::Replay(post)
+    );
     assert_eq!(s.check_idempotency(&owner, "k1", "h2", post).await.unwrap(), IdempotencyCheck::Mismatch);
     let other = OwnerId::new("someone-else-entirely");
     assert_eq!(s.check_idempotency(&other, "k1", "h2", post).await.unwrap(), IdempotencyCheck::New, "per owner");
@@ -274,5 +279,8 @@ async fn the_memory_stores_keep_the_same_events() {
     let a = account("m", "access", None);
     tokens.insert_account_raising(&a, &[Event::AccountConnected { account: a.id }]).await.unwrap();
     let got = tokens.events_after(None, 0, 10).await.unwrap();
-    assert_eq!(got.iter().map(|e| e.event.clone()).collect::<Vec<_>>(), vec![Event::AccountConnected { account: a.id }]);
+    assert_eq!(
+        got.iter().map(|e| e.event.clone()).collect::<Vec<_>>(),
+        vec![Event::AccountConnected { account: a.id }]
+    );
 }

@@ -45,11 +45,7 @@ pub async fn cmd_serve(
     ));
     let keys = ctx.store.server.list_api_keys(Some(&ctx.owner)).await?;
     if keys.iter().all(|k| k.revoked_at.is_some()) {
-        ctx.ui.note(format!(
-            "note: owner `{}` has no API key yet: `{}` makes one",
-            ctx.owner,
-            ctx.cmd("keys create")
-        ));
+        ctx.ui.note(format!("note: owner `{}` has no API key yet: `{}` makes one", ctx.owner, ctx.cmd("keys create")));
     }
     let mut rx = stop_rx.clone();
     let shutdown = async move {
