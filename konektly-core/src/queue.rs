@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{CancelReport, Konektly};
 use crate::error::{Error, Result};
 use crate::id::{AccountId, OwnerId, PostId};
-use crate::model::{Content, Post, Target, TargetOptions};
+use crate::model::{Content, Post, Target};
 
 /// A day of the week.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -364,22 +364,18 @@ impl Queues {
         self.store.list_queues(owner).await
     }
 
-    /// Adds a post of `content` for the queue's accounts (with `options` for each) at the
-    /// queue's next free slot. Refused before anything is taken if the post breaks a rule.
-    pub async fn add(
-        &self,
-        owner: &OwnerId,
-        queue: &str,
-        content: Content,
-        options: TargetOptions,
-    ) -> Result<QueuedPost> {
+    /// Adds `post` at the queue's next free slot: its targets must be accounts of the queue
+    /// (none: every account of the queue, with no options); its `publish_at` is the slot's.
+    /// Refused before a slot is taken if the post breaks a rule.
+    pub async fn add(&self, owner: &OwnerId, queue: &str, mut post: Post) -> Result<QueuedPost> {
         let q = self.get(owner, queue).await?;
-        let mut post = Post::new(owner.clone(), content);
-        for a in &q.accounts {
-            let mut t = Target::new(*a);
-            t.options = options.clone();
-            post.targets.push(t);
+        if post.targets.is_empty() {
+            post.targets = q.accounts.iter().map(|a| Target::new(*a)).collect();
         }
+        if let Some(t) = post.targets.iter().find(|t| !q.accounts.contains(&t.account)) {
+            return Err(bad(format!("account {} is not in queue {}", t.account, q.name)));
+        }
+        post.owner = owner.clone();
         let mine = self.engine.owner(owner);
         let violations = mine.validate(&post).await?;
         if !violations.is_empty() {
@@ -392,6 +388,11 @@ impl Queues {
             return Err(e);
         }
         Ok(QueuedPost { slot_at: slot, post: post.id })
+    }
+
+    /// [`add`](Self::add) of `content` to every account of the queue.
+    pub async fn add_content(&self, owner: &OwnerId, queue: &str, content: Content) -> Result<QueuedPost> {
+        self.add(owner, queue, Post::new(owner.clone(), content)).await
     }
 
     /// Takes the first free slot after `after`, looking a few weeks at a time.

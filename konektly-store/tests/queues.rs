@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use konektly_core::queue::{QueueId, QueueStore, Queues, SlotPlan};
 use konektly_core::testing::StubPlatform;
-use konektly_core::{Content, Konektly, OwnerId, PostId, Scheduler, TargetOptions, TokenStore};
+use konektly_core::{Content, Konektly, OwnerId, PostId, Scheduler, TokenStore};
 use konektly_store::{KeyRing, SqliteStore};
 
 async fn concurrent_takers_never_share_a_slot(a: Arc<dyn QueueStore>, b: Arc<dyn QueueStore>) {
@@ -92,14 +92,14 @@ async fn queue_operations_move_the_posts() {
     let expected: Vec<DateTime<Utc>> = plan.slots_after(Utc::now()).unwrap().take(4).collect();
     let mut posts = Vec::new();
     for i in 0..3 {
-        let q = queues.add(&owner, "main", Content::text(format!("post {i}")), TargetOptions::none()).await.unwrap();
+        let q = queues.add_content(&owner, "main", Content::text(format!("post {i}"))).await.unwrap();
         assert_eq!(q.slot_at, expected[i]);
         assert_eq!(engine.status(q.post).await.unwrap()[0].due_at, expected[i], "scheduled at its slot");
         posts.push(q.post);
     }
     // Removing the first frees its slot: the next post takes it.
     queues.remove(&owner, "main", posts[0]).await.unwrap();
-    let again = queues.add(&owner, "main", Content::text("post 3"), TargetOptions::none()).await.unwrap();
+    let again = queues.add_content(&owner, "main", Content::text("post 3")).await.unwrap();
     assert_eq!(again.slot_at, expected[0]);
     // Reorder: the new order takes the same slots, earliest first.
     let order = [posts[2], again.post, posts[1]];

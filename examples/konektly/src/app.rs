@@ -92,6 +92,8 @@ pub struct Store {
     pub data: Arc<dyn KonektlyStore>,
     /// What the HTTP server keeps (API keys, the event log, webhooks).
     pub server: Arc<dyn konektly_store::ServerStore>,
+    /// Posting queues.
+    pub queues: Arc<dyn konektly_core::queue::QueueStore>,
     /// Where it is, for people.
     pub location: String,
 }
@@ -318,7 +320,8 @@ pub async fn open_store(database_url: Option<&str>, sqlite_path: &Path) -> Resul
                 tokens: s.clone(),
                 scheduler: s.clone(),
                 data: s.clone(),
-                server: s,
+                server: s.clone(),
+                queues: s,
                 location: konektly_core::http::redact_url(
                     &Url::parse(u).map_err(|e| CliError::Message(e.to_string()))?,
                 ),
@@ -341,7 +344,8 @@ async fn open_sqlite(path: &Path) -> Result<Store> {
         tokens: s.clone(),
         scheduler: s.clone(),
         data: s.clone(),
-        server: s,
+        server: s.clone(),
+        queues: s,
         location: path.display().to_string(),
     })
 }

@@ -171,11 +171,94 @@ pub enum Command {
         #[arg(long, default_value_t = 600)]
         rate_limit: u32,
     },
+    /// Posting queues: weekly time slots per account or group of accounts, in a time zone.
+    Queue {
+        /// What to do.
+        #[command(subcommand)]
+        action: QueueAction,
+    },
     /// Manage the server's API keys (stored hashed: a key is shown once, when it is made).
     Keys {
         /// What to do.
         #[command(subcommand)]
         action: KeysAction,
+    },
+}
+
+/// `konektly queue …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum QueueAction {
+    /// Make a queue: `konektly queue create main --to x --to instagram --tz Europe/Paris --slots "09:00,12:30 Mon-Fri; 10:00 Sat"`.
+    Create {
+        /// Its name.
+        name: String,
+        /// Its accounts: an account id, a platform, or platform:handle. Repeat.
+        #[arg(long = "to", required = true)]
+        to: Vec<String>,
+        /// An IANA time zone (`Europe/Paris`, `America/New_York`, `UTC`).
+        #[arg(long)]
+        tz: String,
+        /// The weekly slots: `HH:MM,HH:MM Mon-Fri; HH:MM Sat` (days: Mon…Sun, ranges, `daily`).
+        #[arg(long)]
+        slots: String,
+    },
+    /// List the queues, or show one with its pending posts in slot order.
+    Show {
+        /// A queue's name or id.
+        name: Option<String>,
+    },
+    /// Replace a queue's slots: its pending posts take the new plan's first slots, in order.
+    Plan {
+        /// The queue.
+        name: String,
+        /// An IANA time zone.
+        #[arg(long)]
+        tz: String,
+        /// The weekly slots.
+        #[arg(long)]
+        slots: String,
+    },
+    /// Pause a queue: nothing of it is published until `queue resume`.
+    Pause {
+        /// The queue.
+        name: String,
+    },
+    /// Resume a queue: its pending posts take the next slots from now, in order.
+    Resume {
+        /// The queue.
+        name: String,
+    },
+    /// Put a queue's pending posts in this order (post ids, every pending post once).
+    Reorder {
+        /// The queue.
+        name: String,
+        /// The post ids in their new order.
+        #[arg(required = true)]
+        posts: Vec<String>,
+    },
+    /// Shuffle a queue's pending posts over their slots.
+    Shuffle {
+        /// The queue.
+        name: String,
+    },
+    /// Publish a queued post now ("skip the line"); its slot is freed.
+    Now {
+        /// The queue.
+        name: String,
+        /// The post id.
+        post: String,
+    },
+    /// Cancel a queued post; its slot is freed.
+    Remove {
+        /// The queue.
+        name: String,
+        /// The post id.
+        post: String,
+    },
+    /// Delete a queue (its posts stay scheduled).
+    Delete {
+        /// The queue.
+        name: String,
     },
 }
 
@@ -208,8 +291,11 @@ pub enum KeysAction {
 #[derive(Debug, Clone, Args)]
 pub struct PostArgs {
     /// Where to: an account id, a platform (its account), or platform:handle. Repeat.
-    #[arg(long = "to", required = true)]
+    #[arg(long = "to", required_unless_present = "queue")]
     pub to: Vec<String>,
+    /// Add to this queue at its next free slot (its accounts, or those of --to in it).
+    #[arg(long, conflicts_with = "at")]
+    pub queue: Option<String>,
     /// The text.
     #[arg(long, default_value = "")]
     pub text: String,

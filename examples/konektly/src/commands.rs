@@ -258,6 +258,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
                     crate::serve::cmd_serve(&ctx, *listen, public_url.clone(), *no_workers, *rate_limit).await
                 }
                 Command::Keys { action } => crate::serve::cmd_keys(&ctx, action).await,
+                Command::Queue { action } => crate::queue::cmd_queue(&ctx, action).await,
                 Command::Demo { .. }
                 | Command::Sandbox { .. }
                 | Command::Init
@@ -829,6 +830,9 @@ async fn finish(ctx: &Ctx, posts: &[PostId], wait: Duration) -> Result<Vec<Targe
 }
 
 async fn cmd_post(ctx: &Ctx, args: &PostArgs) -> Result<Exit> {
+    if let Some(queue) = &args.queue {
+        return crate::queue::post_to_queue(ctx, args, queue).await;
+    }
     let post = build_post(ctx, args).await?;
     let accounts = accounts_by_id(ctx).await;
     let owned = ctx.engine.owner(&ctx.owner);

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod connect;
 pub mod demo;
 pub mod doctor;
+pub mod queue;
 pub mod serve;
 pub mod ui;
 
