@@ -73,6 +73,10 @@ uuid_id!(
     QueueId
 );
 uuid_id!(
+    /// The id of a recurring series of posts.
+    SeriesId
+);
+uuid_id!(
     /// The id of one event in the outbox: stable across deliveries, for de-duplication.
     EventId
 );

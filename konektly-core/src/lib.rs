@@ -64,6 +64,7 @@ mod owned;
 mod platform;
 pub mod queue;
 pub mod ratelimit;
+pub mod series;
 mod scheduler;
 mod secret;
 mod store;

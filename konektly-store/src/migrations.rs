@@ -10,7 +10,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const V1_COMMON_TARGETS: &str = "CREATE TABLE IF NOT EXISTS konektly_targets (
     id TEXT PRIMARY KEY,
@@ -223,12 +223,22 @@ const V5: [&str; 2] = [
 )",
 ];
 
+/// Version 6: recurring series (issue 17), one row each, updated by compare-and-swap.
+const V6: [&str; 1] = ["CREATE TABLE IF NOT EXISTS konektly_series (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    body TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    created_at_ns BIGINT NOT NULL
+)"];
+
 pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 1, statements: v1!("BLOB") },
     Migration { version: 2, statements: &[V2_QUEUE[0], V2_QUEUE[1], V2_QUEUE[2], V2_QUEUE[3], V2_DROP_CLAIM_AT] },
     Migration { version: 3, statements: &V3 },
     Migration { version: 4, statements: v4!("BLOB") },
     Migration { version: 5, statements: &V5 },
+    Migration { version: 6, statements: &V6 },
 ];
 pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 1, statements: v1!("BYTEA") },
@@ -256,6 +266,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 3, statements: &V3 },
     Migration { version: 4, statements: v4!("BYTEA") },
     Migration { version: 5, statements: &V5 },
+    Migration { version: 6, statements: &V6 },
 ];
 
 /// The bookkeeping table (same on both backends).

@@ -197,3 +197,99 @@ macro_rules! impl_queue_store {
 
 impl_queue_store!(crate::SqliteStore);
 impl_queue_store!(crate::PostgresStore);
+
+mod series {
+    //! The `SeriesStore` of both backends: a series as one JSON row, updated by compare-and-swap.
+
+    use konektly_core::series::{Series, SeriesId, SeriesStore};
+    use konektly_core::{Error, OwnerId, Result};
+
+    use crate::codec::{ns, to_json};
+    use crate::common::{ReadRow, db_err};
+    use crate::sql::{Dialect, SqlStore, args};
+
+    fn series_of(r: &impl ReadRow) -> Result<Series> {
+        let body = r.text("body").map_err(db_err("reading a series"))?;
+        let mut s: Series =
+            serde_json::from_str(&body).map_err(|e| Error::storage("a stored series does not parse", e))?;
+        s.version = r.int("version").map_err(db_err("reading a series"))? as u64;
+        Ok(s)
+    }
+
+    pub(crate) async fn create<S: SqlStore>(s: &S, series: &Series) -> Result<()> {
+        let sql = "INSERT INTO konektly_series (id, owner, body, version, created_at_ns) VALUES ($1, $2, $3, $4, $5)";
+        let a = args![
+            series.id.to_string(),
+            series.owner.as_str(),
+            to_json(series, "a series")?,
+            series.version as i64,
+            ns(chrono::Utc::now())
+        ];
+        S::Db::execute(s.writer(), sql.into(), a).await.map_err(db_err("storing a series"))?;
+        Ok(())
+    }
+
+    pub(crate) async fn get<S: SqlStore>(s: &S, owner: &OwnerId, id: SeriesId) -> Result<Option<Series>> {
+        let sql = "SELECT body, version FROM konektly_series WHERE id = $1 AND owner = $2";
+        let row = S::Db::fetch_optional(s.pool(), sql.into(), args![id.to_string(), owner.as_str()])
+            .await
+            .map_err(db_err("reading a series"))?;
+        row.map(|r| series_of(&r)).transpose()
+    }
+
+    pub(crate) async fn list<S: SqlStore>(s: &S, owner: Option<&OwnerId>) -> Result<Vec<Series>> {
+        let (sql, a) = match owner {
+            Some(o) => (
+                "SELECT body, version FROM konektly_series WHERE owner = $1 ORDER BY created_at_ns, id",
+                args![o.as_str()],
+            ),
+            None => ("SELECT body, version FROM konektly_series ORDER BY created_at_ns, id", args![]),
+        };
+        let rows = S::Db::fetch_all(s.pool(), sql.into(), a).await.map_err(db_err("listing series"))?;
+        rows.iter().map(series_of).collect()
+    }
+
+    pub(crate) async fn update<S: SqlStore>(s: &S, series: &Series) -> Result<Series> {
+        let mut next = series.clone();
+        next.version += 1;
+        let sql = "UPDATE konektly_series SET body = $1, version = $2 WHERE id = $3 AND version = $4";
+        let a = args![to_json(&next, "a series")?, next.version as i64, series.id.to_string(), series.version as i64];
+        match S::Db::execute(s.writer(), sql.into(), a).await.map_err(db_err("updating a series"))? {
+            0 => Err(Error::Conflict(format!("series {} changed meanwhile", series.id))),
+            _ => Ok(next),
+        }
+    }
+
+    pub(crate) async fn delete<S: SqlStore>(s: &S, id: SeriesId) -> Result<bool> {
+        let n = S::Db::execute(s.writer(), "DELETE FROM konektly_series WHERE id = $1".into(), args![id.to_string()])
+            .await
+            .map_err(db_err("deleting a series"))?;
+        Ok(n > 0)
+    }
+
+    macro_rules! impl_series_store {
+        ($store:ty) => {
+            #[async_trait::async_trait]
+            impl SeriesStore for $store {
+                async fn create_series(&self, series: &Series) -> Result<()> {
+                    create(self, series).await
+                }
+                async fn get_series(&self, owner: &OwnerId, id: SeriesId) -> Result<Option<Series>> {
+                    get(self, owner, id).await
+                }
+                async fn list_series(&self, owner: Option<&OwnerId>) -> Result<Vec<Series>> {
+                    list(self, owner).await
+                }
+                async fn update_series(&self, series: &Series) -> Result<Series> {
+                    update(self, series).await
+                }
+                async fn delete_series(&self, id: SeriesId) -> Result<bool> {
+                    delete(self, id).await
+                }
+            }
+        };
+    }
+
+    impl_series_store!(crate::SqliteStore);
+    impl_series_store!(crate::PostgresStore);
+}

@@ -128,3 +128,53 @@ async fn queue_operations_move_the_posts() {
     // Another owner cannot see it.
     assert!(queues.get(&OwnerId::new("other"), "main").await.is_err());
 }
+
+/// A series on a durable store: one post per occurrence even when two handles (two processes)
+/// run the pass at once.
+async fn series_once_per_occurrence(a: Arc<SqliteStore>, b: Arc<SqliteStore>) {
+    use konektly_core::series::{MissedPolicy, Recurrence, Series, SeriesId, SeriesRunner};
+    let owner = OwnerId::new("o");
+    let mut account = support::account("o", "access", None);
+    account.platform = konektly_core::PlatformId::new("stub");
+    a.insert_account(&account).await.unwrap();
+    let ra = SeriesRunner::new(engine(a.clone()), a.clone());
+    let rb = SeriesRunner::new(engine(b.clone()), b.clone());
+    let s = Series {
+        id: SeriesId::new(),
+        owner: owner.clone(),
+        rule: Recurrence::parse("FREQ=DAILY;COUNT=20").unwrap(),
+        time_zone: "UTC".into(),
+        start: (Utc::now() + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M").to_string(),
+        template: konektly_core::Post::new(owner.clone(), Content::text("day {n}"))
+            .to(konektly_core::Target::new(account.id)),
+        variants: vec![],
+        missed: MissedPolicy::Skip,
+        horizon_secs: 7 * 86_400,
+        grace_secs: 600,
+        paused: false,
+        next: 0,
+        end_before: None,
+        overrides: Default::default(),
+        version: 0,
+    };
+    let s = ra.create(s).await.unwrap();
+    let later = Utc::now() + chrono::Duration::days(3);
+    let (x, y) = tokio::join!(ra.materialize(&owner, s.id, later), rb.materialize(&owner, s.id, later));
+    x.unwrap();
+    y.unwrap();
+    let targets = a.list(&konektly_core::TargetFilter::default()).await.unwrap();
+    let mut texts: Vec<String> = targets.iter().map(|t| t.content.text.clone()).collect();
+    texts.sort_by_key(|t| t[4..].parse::<u32>().unwrap());
+    let want: Vec<String> = (1..=10).map(|n| format!("day {n}")).collect();
+    assert_eq!(texts, want, "occurrences within three days + seven of horizon, once each");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_series_once_per_occurrence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let key = [9u8; 32];
+    let a = Arc::new(SqliteStore::open(&path, KeyRing::single("k1", &key).unwrap()).await.unwrap());
+    let b = Arc::new(SqliteStore::open(&path, KeyRing::single("k1", &key).unwrap()).await.unwrap());
+    series_once_per_occurrence(a, b).await;
+}
