@@ -1,4 +1,124 @@
-//! The web console's pages (server-rendered HTML, no separate front end).
+//! The web console: a few static pages built into the binary (`assets/console/`: one HTML
+//! shell, a stylesheet and a script), served at `/` and `/console/…`, that call the `/v1` API
+//! with `fetch` and the API key the user signed in with (kept in the tab's `sessionStorage`,
+//! never in a URL). No separate front end to run or build.
+//!
+//! Pages: sign in, accounts (connect through the platform's real redirect, back to the
+//! console), compose (uploads with progress, per-platform previews, live validation through
+//! `POST /v1/posts/validate`, scheduling with an `Idempotency-Key`), posts (by day, each
+//! target's state, refreshed), webhooks (endpoints, their secret shown once, the delivery log
+//! with replays). Every console response carries a strict Content-Security-Policy: no inline
+//! script or style, requests to this origin only.
+//!
+//! Also the HTML helpers of the server's own pages (the OAuth callback, the API reference).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use konektly_core::PlatformId;
+use serde::Serialize;
+
+use crate::AppState;
+
+const SHELL: &str = include_str!("../assets/console/index.html");
+const SCRIPT: &str = include_str!("../assets/console/app.js");
+const STYLE: &str = include_str!("../assets/console/app.css");
+
+/// The console's pages (each is the same shell; the script shows the one its path names).
+pub const PAGES: [&str; 4] = ["accounts", "compose", "posts", "webhooks"];
+
+/// The Content-Security-Policy of the console's pages: scripts, styles and requests from this
+/// origin only, images also from `blob:` (previews of files being uploaded), no framing.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+    connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The platforms the console offers, in its order, with their names for people.
+const PLATFORMS: [(&str, &str); 5] = [
+    ("x", "X"),
+    ("tiktok", "TikTok"),
+    ("facebook", "Facebook Page"),
+    ("instagram", "Instagram"),
+    ("youtube", "YouTube"),
+];
+
+/// The console's routes: `/`, `/console`, `/console/{page}`, its script and stylesheet, and
+/// `/console/platforms.json` (the registered platforms' text and media limits, for previews).
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(shell))
+        .route("/console", get(shell))
+        .route("/console/{page}", get(named_page))
+        .route("/console/assets/app.js", get(script))
+        .route("/console/assets/app.css", get(style))
+        .route("/console/platforms.json", get(platforms))
+}
+
+fn hardened(mut r: Response, content_type: &'static str) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+async fn shell() -> Response {
+    hardened(SHELL.into_response(), "text/html; charset=utf-8")
+}
+
+async fn named_page(Path(name): Path<String>) -> Response {
+    if PAGES.contains(&name.as_str()) {
+        return shell().await;
+    }
+    let body = page("Not found", "<p>No such page. <a href=\"/\">The console</a>.</p>");
+    hardened((StatusCode::NOT_FOUND, body).into_response(), "text/html; charset=utf-8")
+}
+
+async fn script() -> Response {
+    hardened(SCRIPT.into_response(), "text/javascript; charset=utf-8")
+}
+
+async fn style() -> Response {
+    hardened(STYLE.into_response(), "text/css; charset=utf-8")
+}
+
+/// What the console's previews need of a platform.
+#[derive(Debug, Serialize)]
+struct PlatformView {
+    id: &'static str,
+    name: &'static str,
+    /// `chars`, `utf16`, `bytes` or `weighted` (X).
+    counting: serde_json::Value,
+    max_text_len: usize,
+    max_media_per_post: usize,
+    media_required: bool,
+    media_kinds: Vec<serde_json::Value>,
+}
+
+async fn platforms(State(s): State<Arc<AppState>>) -> Response {
+    let views: Vec<PlatformView> = PLATFORMS
+        .iter()
+        .filter_map(|(id, name)| {
+            let caps = s.engine.platform(&PlatformId::new(*id)).ok()?.capabilities();
+            Some(PlatformView {
+                id,
+                name,
+                counting: serde_json::to_value(caps.text_counting).unwrap_or_default(),
+                max_text_len: caps.max_text_len,
+                max_media_per_post: caps.max_media_per_post,
+                media_required: caps.media_required,
+                media_kinds: caps.media.iter().map(|m| serde_json::to_value(m.kind).unwrap_or_default()).collect(),
+            })
+        })
+        .collect();
+    hardened(axum::Json(views).into_response(), "application/json")
+}
 
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {

@@ -194,7 +194,7 @@ impl Server {
             .nest("/v1", v1.merge(streams))
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics::render))
-            .route("/", get(index))
+            .merge(console::routes())
             .with_state(self.state.clone())
     }
 
@@ -226,14 +226,6 @@ async fn openapi_json() -> impl IntoResponse {
 
 async fn reference() -> Html<String> {
     Html(console::reference(&openapi::document()))
-}
-
-async fn index() -> Html<String> {
-    Html(console::page(
-        "konektly",
-        "<p>This is a konektly server. The API: <a href=\"/v1/docs\">reference</a>, \
-         <a href=\"/v1/openapi.json\">OpenAPI document</a>. Health: <a href=\"/healthz\">/healthz</a>.</p>",
-    ))
 }
 
 async fn healthz(State(s): State<Arc<AppState>>) -> impl IntoResponse {
