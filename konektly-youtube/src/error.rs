@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Duration, Utc};
 use konektly_core::api::ApiDialect;
 use konektly_core::disposition::{Answered, Disposition, to_error};
 use konektly_core::http::ApiResponse;
@@ -323,31 +323,15 @@ pub(crate) fn clean_message(raw: &str) -> String {
     }
 }
 
-/// The next midnight in America/Los_Angeles after `now`: when YouTube quotas reset. Daylight
-/// time runs from the second Sunday of March to the first Sunday of November (US rules since
-/// 2007); transitions happen at 02:00 local, never at midnight.
+/// The next midnight in America/Los_Angeles after `now`: when YouTube quotas reset. The zone's
+/// rules come from the tz database bundled with `jiff` (no hand-written daylight-saving dates).
 pub fn next_pacific_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
-    let offset_at_local_midnight = |d: NaiveDate| -> i64 {
-        let start = nth_sunday(d.year(), 3, 2);
-        let end = nth_sunday(d.year(), 11, 1);
-        // At 00:00 on the start Sunday it is still standard time; on the end Sunday, still daylight.
-        if d > start && d <= end { -7 } else { -8 }
-    };
-    let is_daylight = |t: DateTime<Utc>| -> bool {
-        let y = t.year();
-        let start = Utc.from_utc_datetime(&nth_sunday(y, 3, 2).and_hms_opt(10, 0, 0).expect("valid time"));
-        let end = Utc.from_utc_datetime(&nth_sunday(y, 11, 1).and_hms_opt(9, 0, 0).expect("valid time"));
-        t >= start && t < end
-    };
-    let local_now = now + Duration::hours(if is_daylight(now) { -7 } else { -8 });
-    let tomorrow = local_now.date_naive().succ_opt().expect("a date after today");
-    let midnight = tomorrow.and_hms_opt(0, 0, 0).expect("valid time");
-    Utc.from_utc_datetime(&midnight) - Duration::hours(offset_at_local_midnight(tomorrow))
-}
-
-fn nth_sunday(year: i32, month: u32, n: u8) -> NaiveDate {
-    NaiveDate::from_weekday_of_month_opt(year, month, Weekday::Sun, n)
-        .expect("every month has a first and second Sunday")
+    let fallback = now + Duration::days(1);
+    let Ok(tz) = jiff::tz::TimeZone::get("America/Los_Angeles") else { return fallback };
+    let Ok(ts) = jiff::Timestamp::new(now.timestamp(), 0) else { return fallback };
+    let today = ts.to_zoned(tz.clone()).date();
+    let next = today.tomorrow().ok().and_then(|d| d.to_zoned(tz).ok());
+    next.and_then(|z| DateTime::from_timestamp(z.timestamp().as_second(), 0)).unwrap_or(fallback)
 }
 
 #[cfg(test)]
