@@ -94,6 +94,8 @@ pub struct Store {
     pub server: Arc<dyn konektly_store::ServerStore>,
     /// Posting queues.
     pub queues: Arc<dyn konektly_core::queue::QueueStore>,
+    /// Recurring series.
+    pub series: Arc<dyn konektly_core::series::SeriesStore>,
     /// Where it is, for people.
     pub location: String,
 }
@@ -321,7 +323,8 @@ pub async fn open_store(database_url: Option<&str>, sqlite_path: &Path) -> Resul
                 scheduler: s.clone(),
                 data: s.clone(),
                 server: s.clone(),
-                queues: s,
+                queues: s.clone(),
+                series: s,
                 location: konektly_core::http::redact_url(
                     &Url::parse(u).map_err(|e| CliError::Message(e.to_string()))?,
                 ),
@@ -345,7 +348,8 @@ async fn open_sqlite(path: &Path) -> Result<Store> {
         scheduler: s.clone(),
         data: s.clone(),
         server: s.clone(),
-        queues: s,
+        queues: s.clone(),
+        series: s,
         location: path.display().to_string(),
     })
 }

@@ -177,6 +177,12 @@ pub enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// Recurring posts made with `post --repeat`: list, pause, resume, skip one, delete.
+    Series {
+        /// What to do.
+        #[command(subcommand)]
+        action: SeriesAction,
+    },
     /// Manage the server's API keys (stored hashed: a key is shown once, when it is made).
     Keys {
         /// What to do.
@@ -262,6 +268,35 @@ pub enum QueueAction {
     },
 }
 
+/// `konektly series …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SeriesAction {
+    /// List the series.
+    List,
+    /// Pause a series: no more occurrences are created.
+    Pause {
+        /// The series id.
+        id: String,
+    },
+    /// Resume a series; what it missed follows its policy (skipped, or the latest once).
+    Resume {
+        /// The series id.
+        id: String,
+    },
+    /// Skip occurrence N (from 1); its post is cancelled if it was created.
+    Skip {
+        /// The series id.
+        id: String,
+        /// The occurrence's number, from 1.
+        n: u32,
+    },
+    /// Delete a series (its created posts stay scheduled).
+    Delete {
+        /// The series id.
+        id: String,
+    },
+}
+
 /// `konektly keys …`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum KeysAction {
@@ -296,6 +331,21 @@ pub struct PostArgs {
     /// Add to this queue at its next free slot (its accounts, or those of --to in it).
     #[arg(long, conflicts_with = "at")]
     pub queue: Option<String>,
+    /// Repeat: an RFC 5545 rule (`FREQ=WEEKLY;BYDAY=MO,TH;COUNT=10`), from --at (default now)
+    /// in --tz; use `{n}` and `{date}` in the text, or --variant, since platforms refuse
+    /// identical repeated text.
+    #[arg(long, conflicts_with = "queue")]
+    pub repeat: Option<String>,
+    /// The time zone of a repeated post's times (IANA).
+    #[arg(long, default_value = "UTC")]
+    pub tz: String,
+    /// A text variant for a repeated post, cycled over its occurrences. Repeat.
+    #[arg(long = "variant")]
+    pub variants: Vec<String>,
+    /// What a repeated post does with occurrences missed while nothing ran: skip, or
+    /// latest-once (the latest of them is published once).
+    #[arg(long, default_value = "skip", value_parser = ["skip", "latest-once"])]
+    pub missed: String,
     /// The text.
     #[arg(long, default_value = "")]
     pub text: String,

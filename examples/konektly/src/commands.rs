@@ -259,6 +259,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
                 }
                 Command::Keys { action } => crate::serve::cmd_keys(&ctx, action).await,
                 Command::Queue { action } => crate::queue::cmd_queue(&ctx, action).await,
+                Command::Series { action } => crate::queue::cmd_series(&ctx, action).await,
                 Command::Demo { .. }
                 | Command::Sandbox { .. }
                 | Command::Init
@@ -833,6 +834,9 @@ async fn cmd_post(ctx: &Ctx, args: &PostArgs) -> Result<Exit> {
     if let Some(queue) = &args.queue {
         return crate::queue::post_to_queue(ctx, args, queue).await;
     }
+    if let Some(rule) = &args.repeat {
+        return crate::queue::post_series(ctx, args, rule).await;
+    }
     let post = build_post(ctx, args).await?;
     let accounts = accounts_by_id(ctx).await;
     let owned = ctx.engine.owner(&ctx.owner);
@@ -1128,9 +1132,12 @@ async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<Exit> {
             }
         }
     });
+    // Recurring series create their next occurrences every minute (and once now).
+    let series = crate::queue::series_task(ctx);
     let report = worker.run(shutdown).await;
     progress.abort();
     collecting.abort();
+    series.abort();
     let report = report?;
     let media_removed = match ctx.engine.collect_media(Duration::ZERO).await {
         Ok(c) => c.removed.len(),

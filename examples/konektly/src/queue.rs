@@ -3,7 +3,7 @@
 use konektly_core::PostId;
 use konektly_core::queue::{Queues, SlotPlan};
 
-use crate::cli::{PostArgs, QueueAction};
+use crate::cli::{PostArgs, QueueAction, SeriesAction};
 use crate::commands::{Ctx, build_post};
 use crate::ui::table;
 use crate::{CliError, Exit, Result, app};
@@ -122,6 +122,123 @@ pub async fn cmd_queue(ctx: &Ctx, action: &QueueAction) -> Result<Exit> {
         QueueAction::Delete { name } => {
             qs.delete(owner, name).await?;
             ctx.ui.say(format!("✓ queue {name} deleted; its posts stay scheduled"));
+        }
+    }
+    Ok(Exit::Done)
+}
+
+fn runner(ctx: &Ctx) -> konektly_core::series::SeriesRunner {
+    konektly_core::series::SeriesRunner::new(ctx.engine.clone(), ctx.store.series.clone())
+}
+
+/// Creates the next occurrences of every series now and every minute, until aborted.
+pub fn series_task(ctx: &Ctx) -> tokio::task::JoinHandle<()> {
+    let r = runner(ctx);
+    let ui = ctx.ui.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            if let Err(e) = r.materialize_all(chrono::Utc::now()).await {
+                ui.note(format!("note: recurring posts could not be created: {e}"));
+            }
+        }
+    })
+}
+
+/// `konektly post --repeat RULE`: a series from --at (default now) in --tz.
+pub async fn post_series(ctx: &Ctx, args: &PostArgs, rule: &str) -> Result<Exit> {
+    use konektly_core::series::{MissedPolicy, Recurrence, Series, SeriesId};
+    let rule = Recurrence::parse(rule)?;
+    let mut plain = args.clone();
+    plain.at = None;
+    let template = build_post(ctx, &plain).await?;
+    let first = match &args.at {
+        Some(at) => crate::commands::parse_at(at)?,
+        None => chrono::Utc::now(),
+    };
+    let zone = jiff::tz::TimeZone::get(&args.tz).map_err(|e| CliError::Message(format!("--tz {}: {e}", args.tz)))?;
+    let local = jiff::Timestamp::from_second(first.timestamp())
+        .map_err(|e| CliError::Message(e.to_string()))?
+        .to_zoned(zone)
+        .datetime();
+    let series = Series {
+        id: SeriesId::new(),
+        owner: ctx.owner.clone(),
+        rule,
+        time_zone: args.tz.clone(),
+        start: local.strftime("%Y-%m-%dT%H:%M:%S").to_string(),
+        template,
+        variants: args.variants.clone(),
+        missed: if args.missed == "latest-once" { MissedPolicy::PublishLatestOnce } else { MissedPolicy::Skip },
+        horizon_secs: 7 * 86_400,
+        grace_secs: 15 * 60,
+        paused: false,
+        next: 0,
+        end_before: None,
+        overrides: Default::default(),
+        version: 0,
+    };
+    let s = runner(ctx).create(series).await?;
+    let next: Vec<String> = s.rule.occurrences(&s.time_zone, &s.start)?.take(3).map(|(_, t)| when(t)).collect();
+    ctx.ui.say(format!(
+        "✓ Series {} created: {}…; the next week's posts are scheduled, `{}` creates the rest as they come",
+        s.id,
+        next.join(", "),
+        ctx.cmd("worker")
+    ));
+    Ok(Exit::Done)
+}
+
+fn series_id(s: &str) -> Result<konektly_core::series::SeriesId> {
+    s.parse().map_err(|_| CliError::Message(format!("`{s}` is not a series id")))
+}
+
+/// `konektly series …`.
+pub async fn cmd_series(ctx: &Ctx, action: &SeriesAction) -> Result<Exit> {
+    let r = runner(ctx);
+    let owner = &ctx.owner;
+    match action {
+        SeriesAction::List => {
+            let rows: Vec<Vec<String>> = ctx
+                .store
+                .series
+                .list_series(Some(owner))
+                .await?
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.id.to_string(),
+                        format!("{} ({})", s.start, s.time_zone),
+                        s.next.to_string(),
+                        if s.paused { "paused".into() } else { "active".into() },
+                    ]
+                })
+                .collect();
+            ctx.ui.say(table(&["SERIES", "FROM", "CREATED", "STATE"], &rows));
+        }
+        SeriesAction::Pause { id } => {
+            r.pause(owner, series_id(id)?).await?;
+            ctx.ui.say(format!("✓ series {id} paused"));
+        }
+        SeriesAction::Resume { id } => {
+            let m = r.resume(owner, series_id(id)?).await?;
+            ctx.ui.say(format!(
+                "✓ series {id} resumed: {} post(s) created, {} missed occurrence(s) skipped",
+                m.created.len(),
+                m.skipped.len()
+            ));
+        }
+        SeriesAction::Skip { id, n } => {
+            if *n == 0 {
+                return Err(CliError::Message("occurrences are numbered from 1".into()));
+            }
+            r.skip(owner, series_id(id)?, n - 1).await?;
+            ctx.ui.say(format!("✓ occurrence {n} of series {id} skipped"));
+        }
+        SeriesAction::Delete { id } => {
+            r.delete(owner, series_id(id)?).await?;
+            ctx.ui.say(format!("✓ series {id} deleted; its created posts stay scheduled"));
         }
     }
     Ok(Exit::Done)
