@@ -28,6 +28,7 @@ pub mod feeds;
 pub mod media;
 pub mod metrics;
 pub mod openapi;
+pub mod plans;
 pub mod problem;
 pub mod webhooks;
 
@@ -181,6 +182,17 @@ impl Server {
             .route("/webhooks/{id}", delete(feeds::delete_webhook))
             .route("/webhooks/deliveries", get(feeds::list_deliveries))
             .route("/webhooks/deliveries/{id}/replay", post(feeds::replay_delivery))
+            .route("/queues", get(plans::list_queues).post(plans::create_queue))
+            .route("/queues/{name}", get(plans::get_queue))
+            .route("/queues/{name}/posts", post(plans::add_to_queue))
+            .route("/queues/{name}/order", axum::routing::put(plans::reorder_queue))
+            .route("/queues/{name}/plan", axum::routing::put(plans::set_plan))
+            .route("/queues/{name}/posts/{post}/now", post(plans::post_now))
+            .route("/queues/{name}/posts/{post}", delete(plans::remove_from_queue))
+            .route("/queues/{name}/{action}", post(plans::queue_action))
+            .route("/series", get(plans::list_series).post(plans::create_series))
+            .route("/series/{id}", delete(plans::delete_series))
+            .route("/series/{id}/{action}", post(plans::series_action))
             .route("/openapi.json", get(openapi_json))
             .route("/docs", get(reference))
             .layer(DefaultBodyLimit::max(s.max_body_bytes))
@@ -208,6 +220,7 @@ impl Server {
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(count_outcomes(self.state.clone(), stop.clone())));
         if self.state.config.background {
+            tasks.push(tokio::spawn(series_pass(self.state.clone(), stop.clone())));
             tasks.push(tokio::spawn(sequencer(self.state.clone(), stop.clone())));
             tasks.push(tokio::spawn(dispatcher(self.state.clone(), stop.clone())));
         }
@@ -292,6 +305,17 @@ async fn count_outcomes(s: Arc<AppState>, stop: Arc<Notify>) {
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
+        }
+    }
+}
+
+/// Creates recurring series' next occurrences now and every minute.
+async fn series_pass(s: Arc<AppState>, stop: Arc<Notify>) {
+    loop {
+        plans::materialize_all(&s).await;
+        tokio::select! {
+            _ = stop.notified() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
         }
     }
 }

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{api, feeds, media, problem};
+use crate::{api, feeds, media, plans, problem};
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -14,7 +14,9 @@ use crate::{api, feeds, media, problem};
         api::export_account, api::erase_owner, api::validate, api::create_post, api::get_post, api::list_posts,
         api::cancel_post, api::reschedule_post, api::delete_post, media::upload, feeds::list_events,
         feeds::stream_events, feeds::create_webhook, feeds::list_webhooks, feeds::delete_webhook,
-        feeds::list_deliveries, feeds::replay_delivery,
+        feeds::list_deliveries, feeds::replay_delivery, plans::create_queue, plans::list_queues, plans::get_queue,
+        plans::add_to_queue, plans::queue_action, plans::reorder_queue, plans::set_plan, plans::post_now,
+        plans::remove_from_queue, plans::create_series, plans::list_series, plans::series_action, plans::delete_series,
     ),
     components(schemas(problem::Problem)),
     modifiers(&ApiKeyAuth),
@@ -24,6 +26,8 @@ use crate::{api, feeds, media, problem};
         (name = "media", description = "Media uploads into the media store"),
         (name = "events", description = "The event log, paged or streamed"),
         (name = "webhooks", description = "Signed webhook endpoints and their delivery log"),
+        (name = "queues", description = "Posting queues with weekly time slots"),
+        (name = "series", description = "Recurring posts"),
     )
 )]
 pub struct ApiDoc;
