@@ -275,7 +275,14 @@ async fn sequencer(s: Arc<AppState>, stop: Arc<Notify>) {
 
 /// Delivers due webhooks.
 async fn dispatcher(s: Arc<AppState>, stop: Arc<Notify>) {
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
+    konektly_core::http::install_crypto_provider();
+    let http = match reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(target: "konektly::webhooks", error = %e, "no HTTP client: webhooks are not delivered");
+            return;
+        }
+    };
     let cfg = s.config.dispatch.clone();
     loop {
         match webhooks::dispatch_once(&s.store, &http, &cfg).await {
