@@ -43,6 +43,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod analytics;
 pub mod api;
 pub mod checkpoint_secret;
 mod create_sent;

@@ -747,6 +747,19 @@ pub trait Platform: Send + Sync + fmt::Debug {
 
     /// Finds out whether an attempt whose outcome is unknown landed.
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation>;
+
+    /// A published post's metrics (issue 18), normalized; what the platform does not give is
+    /// `None` with a reason. Default: `NotSupported`.
+    async fn post_metrics(&self, account: &Account, post: &RemotePost) -> Result<crate::analytics::PostMetrics> {
+        let _ = (account, post);
+        Err(Error::NotSupported(format!("{} metrics are not read by this adapter yet", self.id())))
+    }
+
+    /// An account's metrics (followers…). Default: `NotSupported`.
+    async fn account_metrics(&self, account: &Account) -> Result<crate::analytics::AccountMetrics> {
+        let _ = account;
+        Err(Error::NotSupported(format!("{} account metrics are not read by this adapter yet", self.id())))
+    }
 }
 
 /// Checks shared by many adapters: text length (with the given counter), media counts, kinds,

@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod accounts;
+mod analytics;
 mod codec;
 mod common;
 mod crypto;

@@ -10,7 +10,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const V1_COMMON_TARGETS: &str = "CREATE TABLE IF NOT EXISTS konektly_targets (
     id TEXT PRIMARY KEY,
@@ -232,6 +232,14 @@ const V6: [&str; 1] = ["CREATE TABLE IF NOT EXISTS konektly_series (
     created_at_ns BIGINT NOT NULL
 )"];
 
+/// Version 7: metric snapshots of published targets (issue 18).
+const V7: [&str; 1] = ["CREATE TABLE IF NOT EXISTS konektly_metric_snapshots (
+    target_id TEXT NOT NULL,
+    taken_at_ns BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (target_id, taken_at_ns)
+)"];
+
 pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 1, statements: v1!("BLOB") },
     Migration { version: 2, statements: &[V2_QUEUE[0], V2_QUEUE[1], V2_QUEUE[2], V2_QUEUE[3], V2_DROP_CLAIM_AT] },
@@ -239,6 +247,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 4, statements: v4!("BLOB") },
     Migration { version: 5, statements: &V5 },
     Migration { version: 6, statements: &V6 },
+    Migration { version: 7, statements: &V7 },
 ];
 pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 1, statements: v1!("BYTEA") },
@@ -267,6 +276,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 4, statements: v4!("BYTEA") },
     Migration { version: 5, statements: &V5 },
     Migration { version: 6, statements: &V6 },
+    Migration { version: 7, statements: &V7 },
 ];
 
 /// The bookkeeping table (same on both backends).

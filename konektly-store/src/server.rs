@@ -538,7 +538,11 @@ pub(crate) async fn check_idempotency<S: SqlStore>(
 /// What the HTTP server keeps beside the engine's state, on both durable stores.
 #[async_trait::async_trait]
 pub trait ServerStore:
-    crate::KonektlyStore + konektly_core::EventLog + konektly_core::queue::QueueStore + konektly_core::series::SeriesStore
+    crate::KonektlyStore
+    + konektly_core::EventLog
+    + konektly_core::queue::QueueStore
+    + konektly_core::series::SeriesStore
+    + konektly_core::analytics::MetricsStore
 {
     /// A new API key for `owner` (or an admin key when `admin` and no owner).
     async fn create_api_key(&self, owner: Option<&OwnerId>, admin: bool, name: &str) -> Result<IssuedApiKey>;

@@ -217,14 +217,27 @@ fn invalid(detail: &str) -> Response {
     )
 }
 
-async fn me(AxState(state): S, headers: HeaderMap) -> Response {
+async fn me(
+    AxState(state): S,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
     let (grant, h) = match auth(&state, &headers, "users_me", 75, Some("users.read")) {
         Ok(v) => v,
         Err(r) => return r,
     };
     let inner = state.lock();
     let Some(u) = inner.user("x", &grant.user) else { return unauthorized() };
-    with_headers(json(StatusCode::OK, json!({"data": {"id": u.id, "name": u.name, "username": u.handle}})), h)
+    let tweets = inner.x.tweets.iter().filter(|t| t.author == grant.user && !t.deleted).count();
+    // Followers grow with the account's posts, so account snapshots differ over time.
+    let metrics = json!({"followers_count": 100 + tweets * 3, "following_count": 42, "tweet_count": tweets,
+        "listed_count": 1, "like_count": tweets * 2});
+    let mut data = json!({"id": u.id, "name": u.name, "username": u.handle});
+    // Like X, only the fields asked for.
+    if q.get("user.fields").is_some_and(|f| f.split(',').any(|f| f == "public_metrics")) {
+        data["public_metrics"] = metrics;
+    }
+    with_headers(json(StatusCode::OK, json!({"data": data})), h)
 }
 
 /// Weighted length as twitter-text counts it (config v3), simplified: URLs count 23, code
@@ -396,16 +409,53 @@ fn not_found(id: &str) -> Response {
     )
 }
 
-async fn get_tweet(AxState(state): S, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (_, h) = match auth(&state, &headers, "tweets_lookup", 900, None) {
+async fn get_tweet(
+    AxState(state): S,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let (grant, h) = match auth(&state, &headers, "tweets_lookup", 900, None) {
         Ok(v) => v,
         Err(r) => return r,
     };
     let inner = state.lock();
     match inner.x.tweets.iter().find(|t| t.id == id && !t.deleted) {
-        Some(t) => with_headers(json(StatusCode::OK, json!({"data": tweet_json(t)})), h),
+        Some(t) => {
+            let mut data = tweet_json(t);
+            let fields = q.get("tweet.fields").map(String::as_str).unwrap_or("");
+            let (public, private) = tweet_metrics(t, Utc::now());
+            if fields.split(',').any(|f| f == "public_metrics") {
+                data["public_metrics"] = public;
+            }
+            // X gives non-public metrics to the author only, for posts of the last 30 days.
+            if fields.split(',').any(|f| f == "non_public_metrics") {
+                if t.author == grant.user && Utc::now() - t.created_at < chrono::Duration::days(30) {
+                    data["non_public_metrics"] = private;
+                } else {
+                    let err = json!({"errors": [{"title": "Field Authorization Error", "resource_type": "tweet",
+                        "field": "non_public_metrics", "resource_id": t.id, "parameter": "tweet.fields",
+                        "detail": "Sorry, you are not authorized to access 'non_public_metrics' on a Tweet.",
+                        "type": "https://api.x.com/2/problems/not-authorized-for-field"}]});
+                    return with_headers(json(StatusCode::OK, json!({"data": data, "errors": err["errors"]})), h);
+                }
+            }
+            with_headers(json(StatusCode::OK, json!({"data": data})), h)
+        }
         None => with_headers(not_found(&id), h),
     }
+}
+
+/// A tweet's metrics, growing with its age (so that snapshots over time differ): public and
+/// non-public, with X's field names.
+fn tweet_metrics(t: &Tweet, now: DateTime<Utc>) -> (Value, Value) {
+    let age = (now - t.created_at).num_seconds().max(0) as u64;
+    let impressions = age * 3 + 10;
+    (
+        json!({"retweet_count": age / 120, "reply_count": age / 300, "like_count": age / 20,
+            "quote_count": age / 600, "bookmark_count": age / 900, "impression_count": impressions}),
+        json!({"impression_count": impressions, "url_link_clicks": age / 60, "user_profile_clicks": age / 240}),
+    )
 }
 
 async fn delete_tweet(AxState(state): S, headers: HeaderMap, Path(id): Path<String>) -> Response {

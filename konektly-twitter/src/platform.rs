@@ -346,6 +346,18 @@ impl Platform for XPlatform {
         Ok(())
     }
 
+    async fn post_metrics(
+        &self,
+        account: &Account,
+        post: &RemotePost,
+    ) -> Result<konektly_core::analytics::PostMetrics> {
+        self.tweet_metrics(account, post).await
+    }
+
+    async fn account_metrics(&self, account: &Account) -> Result<konektly_core::analytics::AccountMetrics> {
+        self.user_metrics(account).await
+    }
+
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
         let opts: XOptions = ctx.typed_options()?;
         let content = ctx.content;
