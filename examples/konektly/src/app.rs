@@ -96,6 +96,8 @@ pub struct Store {
     pub queues: Arc<dyn konektly_core::queue::QueueStore>,
     /// Recurring series.
     pub series: Arc<dyn konektly_core::series::SeriesStore>,
+    /// Metric snapshots.
+    pub metrics: Arc<dyn konektly_core::analytics::MetricsStore>,
     /// Where it is, for people.
     pub location: String,
 }
@@ -324,7 +326,8 @@ pub async fn open_store(database_url: Option<&str>, sqlite_path: &Path) -> Resul
                 data: s.clone(),
                 server: s.clone(),
                 queues: s.clone(),
-                series: s,
+                series: s.clone(),
+                metrics: s,
                 location: konektly_core::http::redact_url(
                     &Url::parse(u).map_err(|e| CliError::Message(e.to_string()))?,
                 ),
@@ -349,7 +352,8 @@ async fn open_sqlite(path: &Path) -> Result<Store> {
         data: s.clone(),
         server: s.clone(),
         queues: s.clone(),
-        series: s,
+        series: s.clone(),
+        metrics: s,
         location: path.display().to_string(),
     })
 }

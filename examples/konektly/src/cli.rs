@@ -170,12 +170,24 @@ pub enum Command {
         /// Requests per minute per API key (0: no limit).
         #[arg(long, default_value_t = 600)]
         rate_limit: u32,
+        /// Upload limit and webhook timing.
+        #[command(flatten)]
+        tuning: crate::serve::ServeTuning,
     },
     /// Posting queues: weekly time slots per account or group of accounts, in a time zone.
     Queue {
         /// What to do.
         #[command(subcommand)]
         action: QueueAction,
+    },
+    /// How a post did (its metrics now, and the snapshots taken since it was published, as a
+    /// small chart), or an account (`--account`).
+    Stats {
+        /// A post id.
+        post: Option<String>,
+        /// An account instead: an account id, a platform, or platform:handle.
+        #[arg(long, conflicts_with = "post")]
+        account: Option<String>,
     },
     /// Recurring posts made with `post --repeat`: list, pause, resume, skip one, delete.
     Series {

@@ -254,12 +254,13 @@ pub async fn run(cli: Cli) -> Result<Exit> {
                 Command::Cancel { post } => cmd_cancel(&ctx, post).await,
                 Command::Disconnect { account } => cmd_disconnect(&ctx, account).await,
                 Command::Export { account } => cmd_export(&ctx, account).await,
-                Command::Serve { listen, public_url, no_workers, rate_limit } => {
-                    crate::serve::cmd_serve(&ctx, *listen, public_url.clone(), *no_workers, *rate_limit).await
+                Command::Serve { listen, public_url, no_workers, rate_limit, tuning } => {
+                    crate::serve::cmd_serve(&ctx, *listen, public_url.clone(), *no_workers, *rate_limit, tuning).await
                 }
                 Command::Keys { action } => crate::serve::cmd_keys(&ctx, action).await,
                 Command::Queue { action } => crate::queue::cmd_queue(&ctx, action).await,
                 Command::Series { action } => crate::queue::cmd_series(&ctx, action).await,
+                Command::Stats { post, account } => crate::queue::cmd_stats(&ctx, post.as_deref(), account.as_deref()).await,
                 Command::Demo { .. }
                 | Command::Sandbox { .. }
                 | Command::Init
@@ -1132,7 +1133,8 @@ async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<Exit> {
             }
         }
     });
-    // Recurring series create their next occurrences every minute (and once now).
+    // Recurring series create their next occurrences every minute (and once now); published
+    // posts' metrics are snapshotted on their schedule.
     let series = crate::queue::series_task(ctx);
     let report = worker.run(shutdown).await;
     progress.abort();

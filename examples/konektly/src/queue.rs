@@ -131,9 +131,11 @@ fn runner(ctx: &Ctx) -> konektly_core::series::SeriesRunner {
     konektly_core::series::SeriesRunner::new(ctx.engine.clone(), ctx.store.series.clone())
 }
 
-/// Creates the next occurrences of every series now and every minute, until aborted.
+/// Creates the next occurrences of every series and takes the metric snapshots that are due,
+/// now and every minute, until aborted.
 pub fn series_task(ctx: &Ctx) -> tokio::task::JoinHandle<()> {
     let r = runner(ctx);
+    let analytics = konektly_core::analytics::Analytics::new(ctx.engine.clone(), ctx.store.metrics.clone());
     let ui = ctx.ui.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -142,8 +144,87 @@ pub fn series_task(ctx: &Ctx) -> tokio::task::JoinHandle<()> {
             if let Err(e) = r.materialize_all(chrono::Utc::now()).await {
                 ui.note(format!("note: recurring posts could not be created: {e}"));
             }
+            if let Err(e) = analytics.snapshot_due(chrono::Utc::now()).await {
+                ui.note(format!("note: metrics could not be read: {e}"));
+            }
         }
     })
+}
+
+/// A sparkline of `values` (▁ to █).
+pub fn sparkline(values: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let (lo, hi) = (values.iter().min().copied().unwrap_or(0), values.iter().max().copied().unwrap_or(0));
+    values
+        .iter()
+        .map(|v| if hi == lo { BARS[3] } else { BARS[((v - lo) * 7 / (hi - lo)) as usize] })
+        .collect()
+}
+
+fn num(v: Option<u64>) -> String {
+    v.map_or("—".into(), |v| v.to_string())
+}
+
+/// `konektly stats <post>` / `konektly stats --account X`.
+pub async fn cmd_stats(ctx: &Ctx, post: Option<&str>, account: Option<&str>) -> Result<Exit> {
+    let analytics = konektly_core::analytics::Analytics::new(ctx.engine.clone(), ctx.store.metrics.clone());
+    if let Some(spec) = account {
+        let a = app::resolve_account(&ctx.engine, &ctx.owner, spec).await?;
+        let m = analytics.account_metrics(&ctx.owner, a.id).await?;
+        if ctx.ui.json {
+            ctx.ui.json_out(&serde_json::to_value(&m).unwrap_or_default());
+        } else {
+            ctx.ui.say(format!(
+                "{} {}: followers {}, following {}, posts {}, views {}",
+                a.platform,
+                a.handle.as_deref().unwrap_or(&a.remote_id),
+                num(m.followers),
+                num(m.following),
+                num(m.posts),
+                num(m.views)
+            ));
+            for (k, why) in &m.unavailable {
+                ctx.ui.say(format!("  {k}: {why}"));
+            }
+        }
+        return Ok(Exit::Done);
+    }
+    let Some(post) = post else {
+        return Err(CliError::Message("name a post (`konektly stats POST`) or an account (`--account x`)".into()));
+    };
+    let targets = ctx.engine.owner(&ctx.owner).status(post_id(post)?).await?;
+    let mut out = Vec::new();
+    let mut rows = Vec::new();
+    for t in &targets {
+        if !matches!(t.state, konektly_core::TargetState::Published { .. }) {
+            rows.push(vec![t.platform.to_string(), t.state.name().to_owned(), String::new(), String::new(), String::new(), String::new()]);
+            continue;
+        }
+        let now = analytics.post_metrics(&ctx.owner, t.id).await;
+        let series = analytics.series(&ctx.owner, t.id).await.unwrap_or_default();
+        let mut imps: Vec<u64> = series.iter().filter_map(|s| s.metrics.impressions).collect();
+        match &now {
+            Ok(m) => {
+                imps.extend(m.impressions);
+                rows.push(vec![
+                    t.platform.to_string(),
+                    num(m.impressions),
+                    num(m.likes),
+                    num(m.comments),
+                    num(m.shares),
+                    sparkline(&imps),
+                ]);
+            }
+            Err(e) => rows.push(vec![t.platform.to_string(), format!("({e})"), String::new(), String::new(), String::new(), String::new()]),
+        }
+        out.push(serde_json::json!({"target": t.id, "now": now.as_ref().ok(), "error": now.as_ref().err().map(|e| e.to_string()), "snapshots": series}));
+    }
+    if ctx.ui.json {
+        ctx.ui.json_out(&serde_json::json!(out));
+    } else {
+        ctx.ui.say(table(&["PLATFORM", "IMPRESSIONS", "LIKES", "COMMENTS", "SHARES", "OVER TIME"], &rows));
+    }
+    Ok(Exit::Done)
 }
 
 /// `konektly post --repeat RULE`: a series from --at (default now) in --tz.
