@@ -331,6 +331,18 @@ impl Platform for YouTubePlatform {
         }
     }
 
+    async fn post_metrics(
+        &self,
+        account: &Account,
+        post: &RemotePost,
+    ) -> Result<konektly_core::analytics::PostMetrics> {
+        self.video_metrics(account, post).await
+    }
+
+    async fn account_metrics(&self, account: &Account) -> Result<konektly_core::analytics::AccountMetrics> {
+        self.channel_metrics(account).await
+    }
+
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
         let opts: YouTubeOptions = ctx.typed_options()?;
         let mut state: UploadState = ctx.state()?;
