@@ -78,7 +78,10 @@ pub mod testing;
 
 pub use create_sent::CreateSent;
 pub use disposition::Disposition;
-pub use engine::{CancelReport, ConnectStart, EngineConfig, Konektly, KonektlyBuilder, Worker, WorkerReport};
+pub use engine::{
+    COMMENTS_KEY, CancelReport, CommentPhase, CommentProgress, ConnectStart, EngineConfig, Konektly, KonektlyBuilder,
+    Worker, WorkerReport,
+};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use events::{Event, StoredEvent};
 pub use http::{CallKind, HttpClient, HttpConfig};
@@ -91,15 +94,16 @@ pub use media_store::{
 };
 pub use memory::{MemoryScheduler, MemoryTokenStore};
 pub use model::{
-    Account, AccountGrant, AccountStatus, CHECKPOINT_VERSION_KEY, Checkpoint, Content, FailureRecord, Lease,
-    PlatformOptions, Post, Profile, PublishOutcome, Reconciliation, RemotePost, Target, TargetOptions, TargetRecord,
-    TargetState, ThreadItem, TokenSet, Violation, duration_ms, option_duration_ms,
+    Account, AccountGrant, AccountStatus, CHECKPOINT_VERSION_KEY, Checkpoint, CommentFailure, Content, FailureRecord,
+    Lease, PlatformOptions, Post, Profile, PublishOutcome, Reconciliation, RemoteComment, RemotePost, Target,
+    TargetOptions, TargetRecord, TargetState, ThreadItem, TokenSet, Violation, duration_ms, option_duration_ms,
 };
 pub use owned::Owned;
 pub use platform::{
-    AspectRatio, AttemptHooks, AuthorizationRequest, Capabilities, CheckpointState, Dimensions, MediaLimits,
-    MemoryCheckpoints, PendingAuthorization, Platform, PublishContext, PublishContextBuilder, ReconcileSupport,
-    TextCounting, VideoFormat, validate_against_capabilities,
+    AspectRatio, AttemptHooks, AuthorizationRequest, Capabilities, CheckpointState, CommentSupport, Dimensions,
+    EditRequest, EditSupport, MediaLimits, MemoryCheckpoints, PendingAuthorization, Platform, PublishContext,
+    PublishContextBuilder, ReconcileSupport, TextCounting, VideoFormat, validate_against_capabilities,
+    validate_comments,
 };
 pub use scheduler::{BudgetSpend, ClaimKind, ClaimRequest, Claimed, Completion, LeaseWrite, Scheduler, TargetFilter};
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};

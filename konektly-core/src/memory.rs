@@ -10,13 +10,13 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
+use crate::events::{Event, StoredEvent};
 use crate::id::{AccountId, OwnerId, PlatformId, TargetId};
 use crate::lifecycle::{StateName, after_unblock, apply_claim, apply_completion, cancels_at_once, claim_kind};
 use crate::model::{Account, Checkpoint, Lease, TargetRecord, TargetState};
 use crate::platform::PendingAuthorization;
 use crate::ratelimit::{BudgetKey, BudgetState};
 use crate::scheduler::{ClaimKind, ClaimRequest, Claimed, Completion, Scheduler, TargetFilter};
-use crate::events::{Event, StoredEvent};
 use crate::store::{EventLog, TokenStore};
 
 /// An outbox in memory: an event's `seq` is given as it is appended (nothing commits late).
@@ -246,6 +246,17 @@ impl Scheduler for MemoryScheduler {
             e.record.cancel_requested_at = Some(now);
         }
         e.record.updated_at = now;
+        Ok(e.record.clone())
+    }
+
+    async fn update_published(&self, id: TargetId, remote: &crate::model::RemotePost) -> Result<TargetRecord> {
+        let mut map = self.targets.lock().unwrap();
+        let e = map.get_mut(&id).ok_or_else(|| Error::NotFound(format!("target {id}")))?;
+        if !matches!(e.record.state, TargetState::Published { .. }) {
+            return Err(Error::Conflict(format!("target {id} is not published ({})", e.record.state.name())));
+        }
+        e.record.state = TargetState::Published { remote: remote.clone() };
+        e.record.updated_at = Utc::now();
         Ok(e.record.clone())
     }
 

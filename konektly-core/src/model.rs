@@ -178,6 +178,13 @@ pub struct Content {
     /// Further items posted as replies to the first (a thread), where supported.
     #[serde(default)]
     pub thread: Vec<ThreadItem>,
+    /// Comments published right after the post, in order: the first comment, then follow-ups
+    /// (X: replies from the same account; Facebook Pages and Instagram: comments on the new
+    /// post; YouTube: comments on the video once it is public). Each has its own checkpoint and
+    /// remote id; a failing comment never fails or re-posts the post (see
+    /// [`RemotePost::comments`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<String>,
 }
 
 impl Content {
@@ -201,6 +208,12 @@ impl Content {
     /// Adds a thread item.
     pub fn with_thread_item(mut self, item: ThreadItem) -> Self {
         self.thread.push(item);
+        self
+    }
+
+    /// Adds a comment published right after the post (the first one added is the first comment).
+    pub fn with_comment(mut self, text: impl Into<String>) -> Self {
+        self.comments.push(text.into());
         self
     }
 }
@@ -427,12 +440,66 @@ pub struct RemotePost {
     /// When the platform will make it public, for natively scheduled posts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// What became of the target's comments ([`Content::comments`]), one per comment, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<RemoteComment>,
+    /// When it was deleted at the platform through konektly (the target stays `published`,
+    /// with this set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// When it was last edited at the platform through konektly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<DateTime<Utc>>,
 }
 
 impl RemotePost {
     /// A remote post with an id and an optional URL.
     pub fn new(platform: PlatformId, id: impl Into<String>, url: Option<Url>) -> Self {
-        Self { platform, id: id.into(), url, thread_ids: Vec::new(), scheduled_for: None }
+        Self {
+            platform,
+            id: id.into(),
+            url,
+            thread_ids: Vec::new(),
+            scheduled_for: None,
+            comments: Vec::new(),
+            deleted_at: None,
+            edited_at: None,
+        }
+    }
+
+    /// The platform's ids of the comments that were published, in order.
+    pub fn comment_ids(&self) -> impl Iterator<Item = &str> {
+        self.comments.iter().filter_map(|c| c.id.as_deref())
+    }
+}
+
+/// One comment of a published target: its id at the platform, or why it is not there. A
+/// comment that failed leaves the post published.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteComment {
+    /// The platform's id of the comment, when it was published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Why it was not published (after its own bounded retries), when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<CommentFailure>,
+}
+
+/// Why a comment was not published.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentFailure {
+    /// What kind of error.
+    pub kind: ErrorKind,
+    /// The platform's code, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// A sentence for people.
+    pub message: String,
+}
+
+impl From<&Error> for CommentFailure {
+    fn from(e: &Error) -> Self {
+        Self { kind: e.kind(), code: e.code().map(str::to_owned), message: e.to_string() }
     }
 }
 

@@ -131,6 +131,34 @@ impl<'a> Owned<'a> {
         self.engine.reschedule_records(records, at).await
     }
 
+    /// Deletes the published targets of one of this owner's posts at their platforms (see
+    /// [`Konektly::delete_target`]); one result per published target. `NotFound` for any other
+    /// post.
+    pub async fn delete(&self, post: PostId) -> Result<Vec<(crate::id::TargetId, Result<TargetRecord>)>> {
+        let records = self.status(post).await?;
+        Ok(self.engine.delete_records(records).await)
+    }
+
+    /// Deletes one published target of this owner (see [`Konektly::delete_target`]).
+    pub async fn delete_target(&self, target: crate::id::TargetId) -> Result<TargetRecord> {
+        let record = self.target(target).await?;
+        self.engine.delete_record(record).await
+    }
+
+    /// Edits one published target of this owner (see [`Konektly::edit_target`]).
+    pub async fn edit_target(&self, target: crate::id::TargetId, edit: &crate::EditRequest) -> Result<TargetRecord> {
+        let record = self.target(target).await?;
+        self.engine.edit_record(record, edit).await
+    }
+
+    /// One of this owner's targets; `NotFound` for any other.
+    pub async fn target(&self, target: crate::id::TargetId) -> Result<TargetRecord> {
+        match self.engine.scheduler().get(target).await? {
+            Some(r) if r.owner == self.owner => Ok(r),
+            _ => Err(Error::NotFound(format!("target {target}"))),
+        }
+    }
+
     fn check_post(&self, post: &Post) -> Result<()> {
         if post.owner != self.owner {
             return Err(Error::InvalidPost(vec![Violation::new(

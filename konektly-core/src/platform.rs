@@ -347,6 +347,101 @@ pub struct Capabilities {
     /// Known per-account and per-app budgets, so the engine spaces calls instead of collecting 429s.
     #[serde(default)]
     pub budgets: Vec<DeclaredBudget>,
+    /// Whether (and how) comments are published under a new post ([`Content::comments`]);
+    /// `None`: a target with comments is refused (`comments_not_supported`).
+    #[serde(default)]
+    pub comments: Option<CommentSupport>,
+    /// Whether a published post can be deleted through the API ([`Platform::delete`]).
+    #[serde(default)]
+    pub delete: bool,
+    /// What of a published post can be edited through the API ([`Platform::edit`]).
+    #[serde(default)]
+    pub edit: EditSupport,
+}
+
+/// How a platform takes the comments published right after a post.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommentSupport {
+    /// The longest comment, counted as the post's text is ([`Capabilities::text_counting`]).
+    pub max_len: usize,
+    /// Most comments konektly publishes under one post.
+    pub max_comments: usize,
+    /// What comments need beyond the post's grant, or when they wait (YouTube: the
+    /// `youtube.force-ssl` scope, and a public video).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// What of a published post a platform lets an application change. Nothing by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EditSupport {
+    /// The text (Facebook's message, YouTube's description).
+    pub text: bool,
+    /// The title (YouTube).
+    pub title: bool,
+    /// Who may see it (YouTube's privacy status).
+    pub privacy: bool,
+    /// When it becomes public (YouTube's `publishAt`, for a private video).
+    pub publish_at: bool,
+    /// Why some of it cannot be edited, in words (X: "X does not allow editing posts through
+    /// this API").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl EditSupport {
+    /// Whether anything at all can be edited.
+    pub fn any(&self) -> bool {
+        self.text || self.title || self.privacy || self.publish_at
+    }
+
+    /// Nothing can be edited, for this reason.
+    pub fn none(note: impl Into<String>) -> Self {
+        Self { note: Some(note.into()), ..Self::default() }
+    }
+}
+
+/// A change to a published post ([`Platform::edit`]): the fields given are changed, the others
+/// left as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EditRequest {
+    /// New text (Facebook's message, YouTube's description).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// New title (YouTube).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// New privacy, as the platform names it (YouTube: `public`, `unlisted`, `private`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<String>,
+    /// New publication time (YouTube: a private video becomes public then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_at: Option<DateTime<Utc>>,
+}
+
+impl EditRequest {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// What it asks that `support` does not allow, by field name.
+    pub fn unsupported(&self, support: &EditSupport) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for (asked, allowed, name) in [
+            (self.text.is_some(), support.text, "text"),
+            (self.title.is_some(), support.title, "title"),
+            (self.privacy.is_some(), support.privacy, "privacy"),
+            (self.publish_at.is_some(), support.publish_at, "publish_at"),
+        ] {
+            if asked && !allowed {
+                out.push(name);
+            }
+        }
+        out
+    }
 }
 
 impl Capabilities {
@@ -736,6 +831,53 @@ pub trait Platform: Send + Sync + fmt::Debug {
     /// Reads the account's profile.
     async fn profile(&self, account: &Account) -> Result<Profile>;
 
+    /// Publishes comment `index` of the target (`text`, from [`Content::comments`]) under
+    /// `post`, the target's published post, and returns the comment's id at the platform. The
+    /// engine calls it after the post is published, one comment at a time, having saved its
+    /// own checkpoint (the comment is marked sent, with the lease renewed as before any create);
+    /// an adapter must not save state here. Errors are read as for a create: `UnknownOutcome`
+    /// (it may have landed: [`find_comment`](Self::find_comment) is asked before it is sent
+    /// again), `Transient`/`RateLimited` (retried on its own, later), anything else ends the
+    /// comment (the post stays published). Default: `NotSupported`.
+    async fn publish_comment(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        post: &RemotePost,
+        index: usize,
+        text: &str,
+    ) -> Result<String> {
+        let _ = (ctx, post, index, text);
+        Err(Error::NotSupported(format!("{} does not publish comments through konektly", self.id())))
+    }
+
+    /// Looks for a comment with `text` by the account under `post`, sent from `sent_from` on
+    /// (a comment whose create's answer was lost): `Some(id)` when it landed, `None` when it did
+    /// not (sending it again is safe). `NotSupported` when the platform cannot say: the engine
+    /// then never sends it again and records it as unknown. Default: `NotSupported`.
+    async fn find_comment(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        post: &RemotePost,
+        text: &str,
+        sent_from: DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        let _ = (ctx, post, text, sent_from);
+        Err(Error::NotSupported(format!("{} cannot look comments up", self.id())))
+    }
+
+    /// Changes a published post as [`Capabilities::edit`] allows (the engine refuses the rest
+    /// first). Default: `NotSupported`, with [`EditSupport::note`] when there is one.
+    async fn edit(&self, account: &Account, post: &RemotePost, edit: &EditRequest) -> Result<()> {
+        let _ = (account, post, edit);
+        Err(Error::NotSupported(
+            self.capabilities()
+                .edit
+                .note
+                .clone()
+                .unwrap_or_else(|| format!("{} posts cannot be edited through konektly", self.id())),
+        ))
+    }
+
     /// Publishes (or continues publishing, from the checkpoint).
     async fn publish(&self, ctx: &mut PublishContext<'_>) -> Result<PublishOutcome>;
 
@@ -799,6 +941,7 @@ pub fn validate_against_capabilities(
             "this platform does not take link attachments",
         ));
     }
+    validate_comments(caps, &content.comments, &count_text, &mut out);
     for (i, item) in content.thread.iter().enumerate() {
         let len = count_text(&item.text);
         if len > caps.max_text_len {
@@ -814,6 +957,55 @@ pub fn validate_against_capabilities(
         validate_media_list(caps, &item.media, &format!("thread[{i}].media"), &mut out);
     }
     out
+}
+
+/// The comments' rules: supported at all, how many, each not empty and not too long (counted
+/// as the post's text).
+pub fn validate_comments(
+    caps: &Capabilities,
+    comments: &[String],
+    count_text: impl Fn(&str) -> usize,
+    out: &mut Vec<Violation>,
+) {
+    if comments.is_empty() {
+        return;
+    }
+    let Some(support) = &caps.comments else {
+        out.push(Violation::new(
+            ViolationCode::CommentsNotSupported,
+            "comments",
+            "this platform does not publish comments under a post through its API",
+        ));
+        return;
+    };
+    if comments.len() > support.max_comments {
+        out.push(
+            Violation::new(
+                ViolationCode::TooManyComments,
+                "comments",
+                format!("at most {} comments are published under a post", support.max_comments),
+            )
+            .with_values(support.max_comments, comments.len()),
+        );
+    }
+    for (i, text) in comments.iter().enumerate() {
+        let field = format!("comments[{i}]");
+        if text.trim().is_empty() {
+            out.push(Violation::new(ViolationCode::CommentEmpty, field, "a comment cannot be empty"));
+            continue;
+        }
+        let len = count_text(text);
+        if len > support.max_len {
+            out.push(
+                Violation::new(
+                    ViolationCode::CommentTooLong,
+                    field,
+                    format!("the comment is {len} long; at most {} is allowed", support.max_len),
+                )
+                .with_values(support.max_len, len),
+            );
+        }
+    }
 }
 
 fn validate_media_list(caps: &Capabilities, media: &[Media], field: &str, out: &mut Vec<Violation>) {

@@ -314,6 +314,15 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
     /// Deletes the targets that match (erasure, retention). Returns how many.
     async fn delete(&self, filter: &TargetFilter) -> Result<usize>;
 
+    /// Replaces the remote post of a `Published` target (what a deletion or an edit at the
+    /// platform changed: [`RemotePost::deleted_at`](crate::RemotePost::deleted_at),
+    /// `edited_at`), and returns the record. `Conflict` if the target is not published,
+    /// `NotFound` if it does not exist. The default is `NotSupported` (stores written before it).
+    async fn update_published(&self, id: TargetId, remote: &crate::model::RemotePost) -> Result<TargetRecord> {
+        let _ = (id, remote);
+        Err(crate::Error::NotSupported("this scheduler cannot record changes to published posts".into()))
+    }
+
     /// Spends `cost` units of the budget `key` (`limit` per `window`). `None`: granted;
     /// `Some(t)`: not before `t`. Atomic across every process sharing the store.
     async fn acquire_budget(

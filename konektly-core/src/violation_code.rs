@@ -59,6 +59,15 @@ violation_codes! {
     BitRateTooHigh => "bit_rate_too_high",
     /// Branded content cannot be private (TikTok's `SELF_ONLY`).
     BrandedContentPrivate => "branded_content_private",
+    /// A first comment or follow-up is empty.
+    CommentEmpty => "comment_empty",
+    /// A first comment or follow-up breaks one of the platform's rules for comments (hashtags,
+    /// links, characters).
+    CommentInvalid => "comment_invalid",
+    /// A first comment or follow-up is longer than the platform takes.
+    CommentTooLong => "comment_too_long",
+    /// The platform publishes no comments under a post (TikTok), or not for this kind of post.
+    CommentsNotSupported => "comments_not_supported",
     /// This kind of post (a Story) takes no collaborators.
     CollaboratorsNotSupported => "collaborators_not_supported",
     /// The photo chosen as cover does not exist.
@@ -177,6 +186,8 @@ violation_codes! {
     TooManyCollaborators => "too_many_collaborators",
     /// More hashtags than the platform takes.
     TooManyHashtags => "too_many_hashtags",
+    /// More first comments and follow-ups than the platform's adapter publishes for a post.
+    TooManyComments => "too_many_comments",
     /// More media items than the platform takes in one post.
     TooManyMedia => "too_many_media",
     /// More media items of one kind (images, videos…) than the platform takes.

@@ -43,6 +43,9 @@ fn caps() -> Capabilities {
         reconcile: ReconcileSupport::CheckpointOnly,
         needs_media_host: false,
         budgets: Vec::new(),
+        comments: None,
+        delete: false,
+        edit: Default::default(),
     }
 }
 

@@ -249,6 +249,29 @@ pub(crate) struct PageEntry {
     pub instagram_business_account: Option<LinkedInstagram>,
 }
 
+/// A comment as the `comments` edge lists it: Facebook names its text `message` and its
+/// author `from`; Instagram names them `text` and `username` (and `from` with Facebook Login).
+#[derive(Debug, Deserialize)]
+pub(crate) struct GraphComment {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub from: Option<CommentAuthor>,
+}
+
+/// A comment's author.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CommentAuthor {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+}
+
 /// A page of a Graph list.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListBody<T> {

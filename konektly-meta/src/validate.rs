@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use konektly_core::{
-    Capabilities, Content, Media, MediaKind, MediaLimits, ReconcileSupport, TargetOptions, TextCounting, Violation,
-    ViolationCode, validate_against_capabilities,
+    Capabilities, CommentSupport, Content, EditSupport, Media, MediaKind, MediaLimits, ReconcileSupport, TargetOptions,
+    TextCounting, Violation, ViolationCode, validate_against_capabilities,
 };
 
 use crate::config::Limits;
@@ -15,6 +15,10 @@ use crate::model::{FacebookOptions, FacebookPostKind, InstagramMediaKind, Instag
 pub const FACEBOOK_MAX_TEXT: usize = 63_206;
 /// Instagram's longest caption.
 pub const INSTAGRAM_MAX_CAPTION: usize = 2_200;
+/// The longest comment on a Page post.
+pub const FACEBOOK_MAX_COMMENT: usize = 8_000;
+/// Most comments konektly publishes under one post.
+pub const MAX_COMMENTS: usize = 10;
 /// Most hashtags in an Instagram caption.
 pub const INSTAGRAM_MAX_HASHTAGS: usize = 30;
 /// Most @mentions in an Instagram caption.
@@ -90,6 +94,17 @@ pub(crate) fn facebook_capabilities(limits: &Limits) -> Capabilities {
         reconcile: ReconcileSupport::Search,
         needs_media_host: false,
         budgets: Vec::new(),
+        comments: Some(CommentSupport {
+            max_len: FACEBOOK_MAX_COMMENT,
+            max_comments: MAX_COMMENTS,
+            note: Some("needs pages_manage_engagement (add it to the scopes); not on posts Facebook schedules".into()),
+        }),
+        delete: true,
+        edit: EditSupport {
+            text: true,
+            note: Some("a Page post's message (a video's description) can be edited; nothing else".into()),
+            ..EditSupport::default()
+        },
     }
 }
 
@@ -131,6 +146,19 @@ pub(crate) fn instagram_capabilities(limits: &Limits) -> Capabilities {
         reconcile: ReconcileSupport::FromCheckpoint,
         needs_media_host: true,
         budgets: Vec::new(),
+        comments: Some(CommentSupport {
+            max_len: INSTAGRAM_MAX_CAPTION,
+            max_comments: MAX_COMMENTS,
+            note: Some(
+                "not on Stories; needs instagram_manage_comments (Facebook Login) or \
+                        instagram_business_manage_comments (Instagram Login)"
+                    .into(),
+            ),
+        }),
+        delete: false,
+        edit: EditSupport::none(
+            "the Instagram API cannot edit a published media's caption (only whether it takes comments)",
+        ),
     }
 }
 
@@ -219,6 +247,14 @@ pub(crate) fn validate_facebook_at(
     };
     if content.text.trim().is_empty() && content.media.is_empty() && content.link.is_none() {
         out.push(Violation::new(ViolationCode::EmptyPost, "text", "a Facebook post needs text, a link or media"));
+    }
+    if opts.schedule_at.is_some() && !content.comments.is_empty() {
+        out.push(Violation::new(
+            ViolationCode::CommentsNotSupported,
+            "comments",
+            "a post Facebook publishes later (schedule_at) cannot be commented on before it is public: schedule it \
+             with konektly (publish_at) instead",
+        ));
     }
     if content.link.is_some() && !content.media.is_empty() {
         out.push(Violation::new(
@@ -434,6 +470,20 @@ pub(crate) fn validate_instagram(limits: &Limits, content: &Content, options: &T
             InstagramOptions::default()
         }
     };
+    if opts.kind == Some(InstagramMediaKind::Story) && !content.comments.is_empty() {
+        out.push(Violation::new(
+            ViolationCode::CommentsNotSupported,
+            "comments",
+            "a Story takes no comments (its replies are direct messages)",
+        ));
+    } else {
+        konektly_core::validate_comments(
+            &instagram_capabilities(limits),
+            &content.comments,
+            |s| s.chars().count(),
+            &mut out,
+        );
+    }
     let len = content.text.chars().count();
     if len > INSTAGRAM_MAX_CAPTION {
         out.push(

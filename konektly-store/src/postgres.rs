@@ -469,6 +469,10 @@ impl Scheduler for PostgresStore {
         crate::targets::reschedule_row(self, id, at).await
     }
 
+    async fn update_published(&self, id: TargetId, remote: &konektly_core::RemotePost) -> Result<TargetRecord> {
+        crate::targets::update_published_row(self, id, remote).await
+    }
+
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>> {
         if req.limit == 0 {
             return Ok(Vec::new());

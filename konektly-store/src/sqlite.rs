@@ -329,6 +329,10 @@ impl Scheduler for SqliteStore {
         crate::targets::reschedule_row(self, id, at).await
     }
 
+    async fn update_published(&self, id: TargetId, remote: &konektly_core::RemotePost) -> Result<TargetRecord> {
+        crate::targets::update_published_row(self, id, remote).await
+    }
+
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>> {
         if req.limit == 0 {
             return Ok(Vec::new());

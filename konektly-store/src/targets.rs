@@ -178,6 +178,32 @@ async fn refusal<S: SqlStore>(s: &S, id: TargetId, why: impl FnOnce(&TargetRecor
     })
 }
 
+/// Replaces a published target's remote post (a deletion or an edit at the platform).
+pub(crate) async fn update_published_row<S: SqlStore>(
+    s: &S,
+    id: TargetId,
+    remote: &konektly_core::RemotePost,
+) -> Result<TargetRecord> {
+    let now = ns(Utc::now());
+    let detail = crate::codec::state_detail(&konektly_core::TargetState::Published { remote: remote.clone() })?;
+    let mut tx = s.write_tx("recording a change to a published post").await?;
+    let sql = format!(
+        "UPDATE konektly_targets SET state_detail = $1, updated_at_ns = $2 \
+         WHERE id = $3 AND state = 'published' RETURNING {TARGET_COLS}"
+    );
+    let row = S::Db::tx_fetch_optional(&mut tx, sql, args![detail, now, id.to_string()])
+        .await
+        .map_err(db_err("recording a change to a published post"))?;
+    let Some(r) = row else {
+        // Rolled back before reading (an in-memory SQLite has one connection).
+        drop(tx);
+        return Err(refusal(s, id, |t| format!("target {id} is not published ({})", t.state.name())).await?);
+    };
+    let row = target_row(&r)?;
+    tx.commit().await.map_err(db_err("committing a change to a published post"))?;
+    Ok(row.decode(s.keys())?.0)
+}
+
 pub(crate) async fn reschedule_row<S: SqlStore>(s: &S, id: TargetId, at: DateTime<Utc>) -> Result<TargetRecord> {
     let now = ns(Utc::now());
     let at = ns(at);

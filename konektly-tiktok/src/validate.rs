@@ -84,6 +84,10 @@ pub(crate) fn capabilities(budgets: Vec<konektly_core::ratelimit::DeclaredBudget
         // media do, which `needs_media_host` decides per post (the engine asks it offline).
         needs_media_host: false,
         budgets,
+        // The Content Posting API publishes no comments, deletes nothing and edits nothing.
+        comments: None,
+        delete: false,
+        edit: konektly_core::EditSupport::none("TikTok's Content Posting API cannot edit a published post"),
     }
 }
 

@@ -330,8 +330,55 @@ impl Platform for XPlatform {
         self.run(ctx).await
     }
 
+    async fn publish_comment(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        post: &RemotePost,
+        _index: usize,
+        text: &str,
+    ) -> Result<String> {
+        // A reply from the same account: `POST /2/tweets` with `reply.in_reply_to_tweet_id`.
+        let mut body = tweet_body(&XOptions::default(), 0, text, Vec::new(), None);
+        body.reply = Some(TweetReply { in_reply_to_tweet_id: post.id.clone(), exclude_reply_user_ids: Vec::new() });
+        let req = self.request(Method::POST, "/2/tweets", ctx.access_token())?.json(&body);
+        let created: Data<CreatedTweet> =
+            self.call_json(Some(ctx), req, CallKind::Create, "POST /2/tweets (reply)").await?;
+        Ok(created.data.id)
+    }
+
+    async fn find_comment(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        post: &RemotePost,
+        text: &str,
+        sent_from: chrono::DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        let window = crate::model::ItemState {
+            first_sent_at: Some(sent_from),
+            last_sent_at: Some(Utc::now()),
+            ..Default::default()
+        };
+        let Some(posts) = self.window(ctx, &window).await? else {
+            return Err(Error::UnknownOutcome {
+                message: format!(
+                    "the account posted more than {RECONCILE_PAGES} pages of posts since the reply was sent"
+                ),
+                source: None,
+            });
+        };
+        Ok(posts
+            .into_iter()
+            .find(|p| {
+                same_text(&p.text, text)
+                    && p.referenced_tweets.iter().any(|r| r.kind == "replied_to" && r.id == post.id)
+            })
+            .map(|p| p.id))
+    }
+
     async fn delete(&self, account: &Account, post: &RemotePost) -> Result<()> {
-        for id in post.thread_ids.iter().rev().chain(std::iter::once(&post.id)) {
+        // Its replies from the same account (first comments) first, then the thread, last first.
+        let comments = post.comments.iter().filter_map(|c| c.id.as_ref());
+        for id in comments.chain(post.thread_ids.iter().rev()).chain(std::iter::once(&post.id)) {
             let req = self.request(Method::DELETE, &format!("/2/tweets/{id}"), &account.tokens.access_token)?;
             match self.call(None, req, CallKind::Idempotent, "DELETE /2/tweets/{id}").await {
                 Ok(_) => {}

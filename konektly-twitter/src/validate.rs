@@ -97,6 +97,14 @@ pub(crate) fn capabilities() -> Capabilities {
                 per_poll: 0,
             },
         ],
+        // A comment is a reply from the same account, a post of its own: the post's limits.
+        comments: Some(konektly_core::CommentSupport {
+            max_len: MAX_WEIGHTED_LENGTH,
+            max_comments: 10,
+            note: Some("replies to the post from the same account (each counts against the posts' rate limits)".into()),
+        }),
+        delete: true,
+        edit: konektly_core::EditSupport::none("X does not allow editing posts through this API"),
     }
 }
 

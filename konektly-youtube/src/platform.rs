@@ -138,6 +138,19 @@ impl YouTubePlatform {
         Ok(())
     }
 
+    /// Comments (`commentThreads.insert`) need `youtube.force-ssl`.
+    fn check_comment_scope(&self, tokens: &TokenSet) -> Result<()> {
+        const COMMENT_SCOPES: &[&str] = &[SCOPE_FORCE_SSL];
+        if !tokens.scopes.is_empty() && !tokens.scopes.iter().any(|s| COMMENT_SCOPES.contains(&s.as_str())) {
+            return Err(Error::NotSupported(
+                "commenting on a YouTube video needs the youtube.force-ssl scope: add SCOPE_FORCE_SSL to the \
+                 builder's scopes and connect the account again"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn remote(&self, id: &str, opts: &YouTubeOptions) -> RemotePost {
         let url = Url::parse(&format!("https://www.youtube.com/watch?v={id}")).ok();
         let mut r = RemotePost::new(PlatformId::new(crate::PLATFORM_ID), id, url);
@@ -329,6 +342,145 @@ impl Platform for YouTubePlatform {
             Err(Error::Rejected { code: Some(c), .. }) if c == "videoNotFound" || c == "404" => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    async fn publish_comment(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        post: &RemotePost,
+        _index: usize,
+        text: &str,
+    ) -> Result<String> {
+        self.check_comment_scope(&ctx.account.tokens)?;
+        // `commentThreads.insert`: a top-level comment on the video, by the channel.
+        let url = self.api_url("commentThreads", &[("part", "snippet")]);
+        let body = serde_json::json!({"snippet": {
+            "channelId": ctx.account.remote_id,
+            "videoId": post.id,
+            "topLevelComment": {"snippet": {"textOriginal": text}},
+        }});
+        let req =
+            self.http.client().post(url).header(reqwest::header::AUTHORIZATION, bearer(ctx.access_token())).json(&body);
+        let api = self.call(req, CallKind::Create).await?;
+        let created: serde_json::Value = api.json().map_err(|e| Error::UnknownOutcome {
+            message: format!("commentThreads.insert answered something unreadable: {e}"),
+            source: None,
+        })?;
+        created.get("id").and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(|| Error::UnknownOutcome {
+            message: "commentThreads.insert answered without an id".into(),
+            source: None,
+        })
+    }
+
+    async fn find_comment(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        post: &RemotePost,
+        text: &str,
+        _sent_from: chrono::DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        self.check_comment_scope(&ctx.account.tokens)?;
+        let mut page_token: Option<String> = None;
+        for _ in 0..5 {
+            let mut q =
+                vec![("part", "snippet"), ("videoId", post.id.as_str()), ("maxResults", "100"), ("order", "time")];
+            if let Some(t) = &page_token {
+                q.push(("pageToken", t));
+            }
+            let url = self.api_url("commentThreads", &q);
+            let req = self.http.client().get(url).header(reqwest::header::AUTHORIZATION, bearer(ctx.access_token()));
+            let list: serde_json::Value = self.call(req, CallKind::Idempotent).await?.json()?;
+            let items = list.get("items").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+            for item in &items {
+                let top = &item["snippet"]["topLevelComment"]["snippet"];
+                let author = top["authorChannelId"]["value"].as_str();
+                let said = top["textOriginal"].as_str().or(top["textDisplay"].as_str());
+                if author == Some(ctx.account.remote_id.as_str()) && said == Some(text) {
+                    return Ok(item["id"].as_str().map(str::to_owned));
+                }
+            }
+            page_token = list.get("nextPageToken").and_then(|v| v.as_str()).map(str::to_owned);
+            if page_token.is_none() || items.is_empty() {
+                return Ok(None);
+            }
+        }
+        Err(Error::UnknownOutcome {
+            message: "the video has more than 500 comment threads: whether this one landed is unknown".into(),
+            source: None,
+        })
+    }
+
+    async fn edit(&self, account: &Account, post: &RemotePost, edit: &konektly_core::EditRequest) -> Result<()> {
+        if !account.tokens.scopes.is_empty()
+            && !account.tokens.scopes.iter().any(|s| DELETE_SCOPES.contains(&s.as_str()))
+        {
+            return Err(Error::NotSupported(
+                "editing a YouTube video (videos.update) needs the `youtube` or `youtube.force-ssl` scope: add it to \
+                 the builder's scopes and connect the account again"
+                    .into(),
+            ));
+        }
+        // videos.update replaces the parts it is sent: read them, change what is asked, send
+        // them back whole (a snippet without its categoryId or tags would lose them).
+        let url = self.api_url("videos", &[("part", "snippet,status"), ("id", &post.id)]);
+        let req =
+            self.http.client().get(url).header(reqwest::header::AUTHORIZATION, bearer(&account.tokens.access_token));
+        let list: serde_json::Value = self.call(req, CallKind::Idempotent).await?.json()?;
+        let Some(video) = list.get("items").and_then(|v| v.as_array()).and_then(|a| a.first()) else {
+            return Err(Error::NotFound(format!("YouTube video {}", post.id)));
+        };
+        let mut snippet = video.get("snippet").cloned().unwrap_or_default();
+        let mut status = video.get("status").cloned().unwrap_or_default();
+        if let Some(obj) = snippet.as_object_mut() {
+            // Read-only fields YouTube refuses to be sent back.
+            for k in ["publishedAt", "channelId", "thumbnails", "channelTitle", "liveBroadcastContent", "localized"] {
+                obj.remove(k);
+            }
+        }
+        if let Some(title) = &edit.title {
+            snippet["title"] = title.clone().into();
+        }
+        if let Some(text) = &edit.text {
+            snippet["description"] = text.clone().into();
+        }
+        if let Some(p) = &edit.privacy {
+            if !matches!(p.as_str(), "public" | "unlisted" | "private") {
+                return Err(Error::InvalidPost(vec![Violation::new(
+                    ViolationCode::InvalidOptions,
+                    "privacy",
+                    "a YouTube privacy is public, unlisted or private",
+                )]));
+            }
+            status["privacyStatus"] = p.clone().into();
+        }
+        if let Some(at) = edit.publish_at {
+            // YouTube publishes a private video at publishAt.
+            status["publishAt"] = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).into();
+            if edit.privacy.is_none() {
+                status["privacyStatus"] = "private".into();
+            }
+        }
+        let mut parts = Vec::new();
+        let mut body = serde_json::json!({"id": post.id});
+        if edit.title.is_some() || edit.text.is_some() {
+            parts.push("snippet");
+            body["snippet"] = snippet;
+        }
+        if edit.privacy.is_some() || edit.publish_at.is_some() {
+            parts.push("status");
+            body["status"] = status;
+        }
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let url = self.api_url("videos", &[("part", &parts.join(","))]);
+        let req = self
+            .http
+            .client()
+            .put(url)
+            .header(reqwest::header::AUTHORIZATION, bearer(&account.tokens.access_token))
+            .json(&body);
+        self.call(req, CallKind::Idempotent).await.map(drop)
     }
 
     async fn post_metrics(

@@ -6,7 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use konektly_core::ratelimit::{BudgetScope, DeclaredBudget};
 use konektly_core::{
-    Capabilities, Content, MediaKind, TargetOptions, Violation, ViolationCode, validate_against_capabilities,
+    Capabilities, CommentSupport, Content, EditSupport, MediaKind, TargetOptions, Violation, ViolationCode,
+    validate_against_capabilities,
 };
 use konektly_core::{MediaLimits, ReconcileSupport, TextCounting};
 
@@ -87,6 +88,14 @@ pub(crate) fn validate(
             return out;
         }
     };
+    if !content.comments.is_empty() && opts.effective_privacy() == crate::model::Privacy::Private {
+        out.push(Violation::new(
+            ViolationCode::CommentsNotSupported,
+            "comments",
+            "a private or scheduled (publish_at) video takes no comments before it is public: publish it public or \
+             unlisted, or comment once it is public",
+        ));
+    }
     match opts.title.as_deref().map(str::trim) {
         None | Some("") => {
             out.push(Violation::new(ViolationCode::TitleRequired, "options.title", "a YouTube video needs a title"))
@@ -240,8 +249,29 @@ pub(crate) fn capabilities(daily_insert_budget: Option<u32>) -> Capabilities {
             })
             .into_iter()
             .collect(),
+        comments: Some(CommentSupport {
+            max_len: MAX_COMMENT_BYTES,
+            max_comments: 10,
+            note: Some(
+                "needs the youtube.force-ssl scope (SCOPE_FORCE_SSL); posted once the video is processed, and only \
+                 on a public or unlisted video (not a private or scheduled one)"
+                    .into(),
+            ),
+        }),
+        delete: true,
+        edit: EditSupport {
+            text: true,
+            title: true,
+            privacy: true,
+            publish_at: true,
+            note: Some("videos.update: needs the youtube or youtube.force-ssl scope".into()),
+        },
     }
 }
+
+/// The longest comment (YouTube says 10,000 characters; counted here in UTF-8 bytes, as the
+/// description is, which never lets a longer one through).
+pub const MAX_COMMENT_BYTES: usize = 10_000;
 
 #[cfg(test)]
 mod tests {

@@ -141,16 +141,35 @@ impl Konektly {
         }
         let account_id = account.id;
         let hooks = EngineHooks { keeper, events: &self.inner.events, reports: Mutex::default() };
-        let (kind_now, result) = match self.run_platform(record, platform.as_ref(), account, kind, &hooks).await {
-            Run::Ended { completion, flush } => {
-                if flush {
-                    self.flush_reports(&hooks, &platform.id(), account_id).await;
-                }
-                return Some(completion);
+        // The post is published already: only its comments remain (see `comments.rs`).
+        match Self::comment_phase_of(record) {
+            Err(ended) => return Some(ended),
+            Ok(Some(phase)) => {
+                let checkpoint = record.checkpoint.clone();
+                let c = self.comment_phase(record, platform.as_ref(), account, phase, &hooks, checkpoint).await;
+                self.flush_reports(&hooks, &platform.id(), account_id).await;
+                return c;
             }
-            Run::Answered { kind, result } => (kind, result),
-        };
+            Ok(None) => {}
+        }
+        let for_comments = (!record.content.comments.is_empty()).then(|| account.clone());
+        let (kind_now, result, checkpoint) =
+            match self.run_platform(record, platform.as_ref(), account, kind, &hooks).await {
+                Run::Ended { completion, flush } => {
+                    if flush {
+                        self.flush_reports(&hooks, &platform.id(), account_id).await;
+                    }
+                    return Some(completion);
+                }
+                Run::Answered { kind, result, checkpoint } => (kind, result, checkpoint),
+            };
         let result = self.settle(account_id, keeper, result).await;
+        if let (Ok(PublishOutcome::Published(remote)), Some(account)) = (&result, for_comments) {
+            let phase = super::comments::CommentPhase::new(remote.clone(), record.content.comments.len());
+            let c = self.comment_phase(record, platform.as_ref(), account, phase, &hooks, checkpoint).await;
+            self.flush_reports(&hooks, &platform.id(), account_id).await;
+            return c;
+        }
         self.flush_reports(&hooks, &platform.id(), account_id).await;
         match result {
             Ok(PublishOutcome::Published(remote)) => Some(Completion::Published(remote)),
@@ -254,7 +273,7 @@ impl Konektly {
                 }),
                 other => other,
             };
-            return Run::Answered { kind: kind_now, result };
+            return Run::Answered { kind: kind_now, result, checkpoint };
         }
     }
 
@@ -385,8 +404,8 @@ impl Konektly {
 enum Run {
     /// The attempt ends here, as this; `flush`: the rate-limit reports are recorded first.
     Ended { completion: Completion, flush: bool },
-    /// The platform answered a call of this kind.
-    Answered { kind: ClaimKind, result: Result<PublishOutcome> },
+    /// The platform answered a call of this kind, leaving this checkpoint.
+    Answered { kind: ClaimKind, result: Result<PublishOutcome>, checkpoint: Checkpoint },
 }
 
 /// How one call ended.
@@ -410,7 +429,7 @@ impl Call {
 /// The engine's hooks for one attempt: checkpoints written under the lease, rate-limit reports
 /// kept until the attempt ends (then recorded as budget observations by `flush_reports`),
 /// upload progress sent as events while someone listens.
-struct EngineHooks<'a> {
+pub(super) struct EngineHooks<'a> {
     keeper: &'a LeaseKeeper,
     events: &'a broadcast::Sender<Event>,
     reports: Mutex<Vec<RateLimitReport>>,

@@ -23,11 +23,14 @@ use crate::store::TokenStore;
 use crate::token::TokenManager;
 
 mod attempt;
+mod comments;
 mod connect;
 mod lease;
+mod manage;
 mod posts;
 mod worker;
 
+pub use comments::{COMMENTS_KEY, CommentPhase, CommentProgress};
 pub use worker::{Worker, WorkerReport};
 
 /// Tuning of the engine. The defaults suit most applications.

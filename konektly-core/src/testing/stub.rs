@@ -108,6 +108,20 @@ pub struct StubPlatform {
     http: Option<HttpClient>,
     counter: AtomicU64,
     failing_lookups: std::sync::atomic::AtomicBool,
+    comments: Mutex<Vec<StubComment>>,
+    comment_script: Mutex<VecDeque<StubBehavior>>,
+    edits: Mutex<Vec<(String, crate::platform::EditRequest)>>,
+}
+
+/// One comment that landed at the stub.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StubComment {
+    /// The platform's id of it.
+    pub id: String,
+    /// The post it is under.
+    pub post: String,
+    /// Its text.
+    pub text: String,
 }
 
 impl StubPlatform {
@@ -149,6 +163,9 @@ impl StubPlatform {
             reconcile: ReconcileSupport::Search,
             needs_media_host: false,
             budgets: Vec::new(),
+            comments: Some(crate::platform::CommentSupport { max_len: 500, max_comments: 5, note: None }),
+            delete: true,
+            edit: crate::platform::EditSupport { text: true, ..Default::default() },
         };
         Self {
             id: PlatformId::new(id),
@@ -163,6 +180,9 @@ impl StubPlatform {
             http: None,
             counter: AtomicU64::new(0),
             failing_lookups: std::sync::atomic::AtomicBool::new(false),
+            comments: Mutex::new(Vec::new()),
+            comment_script: Mutex::new(VecDeque::new()),
+            edits: Mutex::new(Vec::new()),
         }
     }
 
@@ -222,6 +242,29 @@ impl StubPlatform {
     /// Every post that landed, in order.
     pub fn posts(&self) -> Vec<StubPost> {
         self.posts.lock().unwrap().clone()
+    }
+
+    /// Every comment that landed, in order.
+    pub fn comments(&self) -> Vec<StubComment> {
+        self.comments.lock().unwrap().clone()
+    }
+
+    /// What the next comments do, in order (`Succeed`, `Reject`, `Transient`, `RateLimit`,
+    /// `TimeoutAfterAccept`: it lands and the answer is lost, `LoseAnswer`); then they succeed.
+    pub fn script_comments(&self, behaviors: impl IntoIterator<Item = StubBehavior>) {
+        self.comment_script.lock().unwrap().extend(behaviors);
+    }
+
+    /// Lands a comment as if it had been sent (a crash after the create, before its answer).
+    pub fn land_comment(&self, post: &str, text: &str) -> String {
+        let id = self.next_id();
+        self.comments.lock().unwrap().push(StubComment { id: id.clone(), post: post.into(), text: text.into() });
+        id
+    }
+
+    /// Every edit received: the post's id and the request.
+    pub fn edits(&self) -> Vec<(String, crate::platform::EditRequest)> {
+        self.edits.lock().unwrap().clone()
     }
 
     /// The posts a target landed.
@@ -452,6 +495,51 @@ impl Platform for StubPlatform {
     async fn delete(&self, _account: &Account, post: &RemotePost) -> Result<()> {
         self.record("delete", None);
         self.posts.lock().unwrap().retain(|p| p.id != post.id);
+        Ok(())
+    }
+
+    async fn publish_comment(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        post: &RemotePost,
+        _index: usize,
+        text: &str,
+    ) -> Result<String> {
+        self.record("publish_comment", Some(ctx.target));
+        let behavior = self.comment_script.lock().unwrap().pop_front().unwrap_or(StubBehavior::Succeed);
+        match behavior {
+            StubBehavior::Reject(why) => Err(Error::rejected(Some("stub_rejected".into()), why)),
+            StubBehavior::Transient => Err(Error::transient("the stub is busy")),
+            StubBehavior::RateLimit(d) => Err(Error::RateLimited {
+                retry_at: Some(Utc::now() + chrono::Duration::from_std(d).unwrap()),
+                message: "slow down".into(),
+                source: None,
+            }),
+            StubBehavior::TimeoutAfterAccept => {
+                self.land_comment(&post.id, text);
+                Err(Error::UnknownOutcome { message: "the answer was lost".into(), source: None })
+            }
+            StubBehavior::LoseAnswer => {
+                Err(Error::UnknownOutcome { message: "the answer was lost".into(), source: None })
+            }
+            _ => Ok(self.land_comment(&post.id, text)),
+        }
+    }
+
+    async fn find_comment(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        post: &RemotePost,
+        text: &str,
+        _sent_from: chrono::DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        self.record("find_comment", Some(ctx.target));
+        Ok(self.comments.lock().unwrap().iter().find(|c| c.post == post.id && c.text == text).map(|c| c.id.clone()))
+    }
+
+    async fn edit(&self, _account: &Account, post: &RemotePost, edit: &crate::platform::EditRequest) -> Result<()> {
+        self.record("edit", None);
+        self.edits.lock().unwrap().push((post.id.clone(), edit.clone()));
         Ok(())
     }
 

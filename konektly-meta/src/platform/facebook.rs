@@ -567,6 +567,60 @@ impl Platform for FacebookPagePlatform {
             .await
     }
 
+    async fn publish_comment(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        post: &RemotePost,
+        _index: usize,
+        text: &str,
+    ) -> Result<String> {
+        // `POST /{object-id}/comments` with the Page token: the comment is the Page's.
+        let url = self.client.versioned(Host::Graph, &format!("{}/comments", post.id));
+        let form = [("message", text.to_owned())];
+        let token = ctx.access_token().clone();
+        let created: IdBody =
+            self.client.post_form(url, &token, &form, CallKind::Create, Some(ctx), "commenting on the post").await?;
+        Ok(created.id)
+    }
+
+    async fn find_comment(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        post: &RemotePost,
+        text: &str,
+        _sent_from: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<String>> {
+        let found =
+            crate::platform::find_comment(&self.client, Host::Graph, ctx, &post.id, "id,message,from{id}", |c| {
+                c.message.as_deref() == Some(text) && c.from.as_ref().is_some_and(|f| f.id == ctx.account.remote_id)
+            })
+            .await?;
+        Ok(found)
+    }
+
+    async fn edit(&self, account: &Account, post: &RemotePost, edit: &konektly_core::EditRequest) -> Result<()> {
+        let Some(text) = &edit.text else { return Ok(()) };
+        // A feed post (`{page-id}_{post-id}`) takes a new `message`; a video node its
+        // `description`.
+        let field = if post.id.contains('_') { "message" } else { "description" };
+        let url = self.client.versioned(Host::Graph, &post.id);
+        let body: Value = self
+            .client
+            .post_form(
+                url,
+                &account.tokens.access_token,
+                &[(field, text.clone())],
+                CallKind::Idempotent,
+                None,
+                "editing the post",
+            )
+            .await?;
+        if body.get("success").and_then(Value::as_bool) == Some(false) {
+            return Err(Error::rejected(None, "editing the post: Meta answered success=false"));
+        }
+        Ok(())
+    }
+
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
         let opts = Self::options(ctx)?;
         let mut st: FacebookState = ctx.state()?;

@@ -664,6 +664,46 @@ impl Platform for InstagramPlatform {
         Err(Error::NotSupported("the Instagram API does not delete published media".into()))
     }
 
+    async fn publish_comment(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        post: &RemotePost,
+        _index: usize,
+        text: &str,
+    ) -> Result<String> {
+        // `POST /{ig-media-id}/comments?message=…`: a comment by the account on its own media.
+        let url = self.graph(ctx.account, &format!("{}/comments", post.id));
+        let form = [("message", text.to_owned())];
+        let token = ctx.access_token().clone();
+        let created: IdBody =
+            self.client.post_form(url, &token, &form, CallKind::Create, Some(ctx), "commenting on the media").await?;
+        Ok(created.id)
+    }
+
+    async fn find_comment(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        post: &RemotePost,
+        text: &str,
+        _sent_from: chrono::DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        let account = ctx.account;
+        let handle = account.handle.as_deref().map(|h| h.trim_start_matches('@').to_owned());
+        crate::platform::find_comment(
+            &self.client,
+            Self::host(account),
+            ctx,
+            &post.id,
+            "id,text,username,from{id}",
+            |c| {
+                let by_us = c.from.as_ref().is_some_and(|f| f.id == account.remote_id)
+                    || (c.username.is_some() && c.username == handle);
+                by_us && c.text.as_deref() == Some(text)
+            },
+        )
+        .await
+    }
+
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
         let mut st: InstagramState = ctx.state()?;
         if let Some(id) = &st.media_id {
