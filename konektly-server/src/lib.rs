@@ -190,6 +190,8 @@ impl Server {
             .route("/queues/{name}/posts/{post}/now", post(plans::post_now))
             .route("/queues/{name}/posts/{post}", delete(plans::remove_from_queue))
             .route("/queues/{name}/{action}", post(plans::queue_action))
+            .route("/posts/{id}/metrics", get(plans::post_metrics))
+            .route("/accounts/{id}/metrics", get(plans::account_metrics))
             .route("/series", get(plans::list_series).post(plans::create_series))
             .route("/series/{id}", delete(plans::delete_series))
             .route("/series/{id}/{action}", post(plans::series_action))
@@ -318,8 +320,12 @@ async fn count_outcomes(s: Arc<AppState>, stop: Arc<Notify>) {
 
 /// Creates recurring series' next occurrences now and every minute.
 async fn series_pass(s: Arc<AppState>, stop: Arc<Notify>) {
+    let analytics = konektly_core::analytics::Analytics::new(s.engine.clone(), s.store.clone());
     loop {
         plans::materialize_all(&s).await;
+        if let Err(e) = analytics.snapshot_due(chrono::Utc::now()).await {
+            tracing::warn!(target: "konektly::server", error = %e, "taking metric snapshots failed");
+        }
         tokio::select! {
             _ = stop.notified() => return,
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}

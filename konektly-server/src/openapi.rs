@@ -16,7 +16,7 @@ use crate::{api, feeds, media, plans, problem};
         feeds::stream_events, feeds::create_webhook, feeds::list_webhooks, feeds::delete_webhook,
         feeds::list_deliveries, feeds::replay_delivery, plans::create_queue, plans::list_queues, plans::get_queue,
         plans::add_to_queue, plans::queue_action, plans::reorder_queue, plans::set_plan, plans::post_now,
-        plans::remove_from_queue, plans::create_series, plans::list_series, plans::series_action, plans::delete_series,
+        plans::remove_from_queue, plans::post_metrics, plans::account_metrics, plans::create_series, plans::list_series, plans::series_action, plans::delete_series,
     ),
     components(schemas(problem::Problem)),
     modifiers(&ApiKeyAuth),

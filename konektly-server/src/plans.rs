@@ -296,3 +296,57 @@ pub(crate) async fn materialize_all(s: &AppState) {
         tracing::warn!(target: "konektly::server", error = %e, "creating recurring posts failed");
     }
 }
+
+/// A published post's metrics now, per target, with the snapshots taken since.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetMetricsView {
+    /// The target.
+    #[schema(value_type = String)]
+    pub target: konektly_core::TargetId,
+    /// Its platform.
+    pub platform: String,
+    /// The figures now, if the platform gave them.
+    #[schema(value_type = Option<Object>)]
+    pub now: Option<konektly_core::analytics::PostMetrics>,
+    /// Why there are none (not published, not supported, a scope missing…).
+    pub error: Option<String>,
+    /// The snapshots, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub snapshots: Vec<konektly_core::analytics::Snapshot>,
+}
+
+/// A post's metrics (issue 18): each target's figures now and its snapshots over time.
+#[utoipa::path(get, path = "/v1/posts/{id}/metrics", tag = "posts", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<TargetMetricsView>), (status = 404, body = Problem)), security(("api_key" = [])))]
+pub async fn post_metrics(
+    State(s): St,
+    caller: Caller,
+    Path(id): Path<PostId>,
+) -> ApiResult<Json<Vec<TargetMetricsView>>> {
+    let owner = caller.owner()?;
+    let analytics = konektly_core::analytics::Analytics::new(s.engine.clone(), s.store.clone());
+    let mut out = Vec::new();
+    for t in s.engine.owner(owner).status(id).await? {
+        let now = analytics.post_metrics(owner, t.id).await;
+        out.push(TargetMetricsView {
+            target: t.id,
+            platform: t.platform.to_string(),
+            error: now.as_ref().err().map(ToString::to_string),
+            now: now.ok(),
+            snapshots: analytics.series(owner, t.id).await?,
+        });
+    }
+    Ok(Json(out))
+}
+
+/// An account's metrics now (followers…).
+#[utoipa::path(get, path = "/v1/accounts/{id}/metrics", tag = "accounts", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = "4XX", body = Problem)), security(("api_key" = [])))]
+pub async fn account_metrics(
+    State(s): St,
+    caller: Caller,
+    Path(id): Path<AccountId>,
+) -> ApiResult<Json<konektly_core::analytics::AccountMetrics>> {
+    let analytics = konektly_core::analytics::Analytics::new(s.engine.clone(), s.store.clone());
+    Ok(Json(analytics.account_metrics(caller.owner()?, id).await?))
+}
