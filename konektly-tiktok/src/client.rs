@@ -30,6 +30,7 @@ pub(crate) mod path {
     pub const INBOX_VIDEO_INIT: &str = "v2/post/publish/inbox/video/init/";
     pub const CONTENT_INIT: &str = "v2/post/publish/content/init/";
     pub const STATUS_FETCH: &str = "v2/post/publish/status/fetch/";
+    pub const VIDEO_QUERY: &str = "v2/video/query/";
 }
 
 /// A token endpoint answer: the tokens and who they belong to.
@@ -118,6 +119,24 @@ impl TikTokClient {
         let req = self.http.client().get(url).header(konektly_core::reqwest::header::AUTHORIZATION, bearer(token));
         let data: UserInfoData = self.call(req, CallKind::Idempotent, path::USER_INFO).await?;
         Ok(data.user)
+    }
+
+    /// `GET user/info/` with the stats fields (scope `user.info.stats`), as TikTok gives them.
+    pub async fn user_stats(&self, token: &AccessToken) -> Result<serde_json::Map<String, serde_json::Value>> {
+        let mut url = self.api(path::USER_INFO)?;
+        url.query_pairs_mut().append_pair("fields", "open_id,follower_count,following_count,likes_count,video_count");
+        let req = self.http.client().get(url).header(konektly_core::reqwest::header::AUTHORIZATION, bearer(token));
+        let data: serde_json::Value = self.call(req, CallKind::Idempotent, path::USER_INFO).await?;
+        Ok(data["user"].as_object().cloned().unwrap_or_default())
+    }
+
+    /// `POST video/query/` (scope `video.list`): the caller's videos by id, with their counts.
+    pub async fn video_query(&self, token: &AccessToken, ids: &[&str]) -> Result<Vec<serde_json::Value>> {
+        let mut req =
+            self.json_post(path::VIDEO_QUERY, token, Some(&serde_json::json!({"filters": {"video_ids": ids}})))?;
+        req = req.query(&[("fields", "id,view_count,like_count,comment_count,share_count")]);
+        let data: serde_json::Value = self.call(req, CallKind::Idempotent, path::VIDEO_QUERY).await?;
+        Ok(data["videos"].as_array().cloned().unwrap_or_default())
     }
 
     /// `POST creator_info/query/` (empty body).

@@ -439,6 +439,18 @@ impl Platform for TikTokPlatform {
         Err(Error::NotSupported("TikTok's API cannot delete posts; delete it in the TikTok app".into()))
     }
 
+    async fn post_metrics(
+        &self,
+        account: &Account,
+        post: &RemotePost,
+    ) -> Result<konektly_core::analytics::PostMetrics> {
+        self.tiktok_video_metrics(account, post).await
+    }
+
+    async fn account_metrics(&self, account: &Account) -> Result<konektly_core::analytics::AccountMetrics> {
+        self.tiktok_account_metrics(account).await
+    }
+
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
         let mut state: State = ctx.state()?;
         let Some(pid) = state.publish_id.clone() else {
