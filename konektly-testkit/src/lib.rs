@@ -1,8 +1,9 @@
 //! # konektly-testkit
 //!
-//! A local sandbox of the five platforms konektly publishes to. [`Sandbox::start`] serves, on
-//! loopback ports, stateful emulators of X, TikTok, Facebook Pages, Instagram, YouTube and
-//! Google OAuth that follow the real APIs (paths, bodies, status codes, limits), so the real
+//! A local sandbox of the platforms konektly publishes to. [`Sandbox::start`] serves, on
+//! loopback ports, stateful emulators of X, TikTok, Facebook Pages, Instagram, YouTube, Bluesky
+//! (a PDS with its PLC directory) and Google OAuth that follow the real APIs (paths, bodies,
+//! status codes, limits), so the real
 //! adapters, pointed at [`Sandbox::base_url`] with their `with_base_url` setters, run against
 //! them unchanged:
 //!
@@ -42,6 +43,7 @@
 // Handlers answer errors as HTTP responses, and publishing records carry many facts.
 #![allow(clippy::result_large_err, clippy::too_many_arguments)]
 
+mod bluesky;
 pub mod conformance;
 mod control;
 mod digest;
@@ -64,6 +66,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+pub use bluesky::{APP_PASSWORD as BLUESKY_APP_PASSWORD, BlueskyRecord};
 pub use media_host::SandboxMediaHost;
 pub use state::{ClientCredentials, Faults, MediaRecord, PostedRecord, SandboxUser};
 
@@ -71,7 +74,7 @@ use state::{Bases, State};
 
 /// The platform ids the sandbox serves (as konektly names them), plus `google` (the OAuth
 /// host of YouTube, served on the same port) and `media` (the media host).
-pub const PLATFORMS: [&str; 5] = ["x", "tiktok", "facebook", "instagram", "youtube"];
+pub const PLATFORMS: [&str; 6] = ["x", "tiktok", "facebook", "instagram", "youtube", "bluesky"];
 
 /// How the sandbox behaves. The defaults suit demos and end-to-end tests.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -150,7 +153,7 @@ impl Sandbox {
     pub async fn start_with(config: SandboxConfig) -> std::io::Result<Sandbox> {
         let mut listeners = Vec::new();
         let mut urls = Vec::new();
-        for _ in 0..6 {
+        for _ in 0..7 {
             let l = TcpListener::bind("127.0.0.1:0").await?;
             let port = l.local_addr()?.port();
             urls.push(Url::parse(&format!("http://127.0.0.1:{port}/")).expect("a loopback URL parses"));
@@ -163,6 +166,7 @@ impl Sandbox {
             instagram: urls[3].clone(),
             youtube: urls[4].clone(),
             media: urls[5].clone(),
+            bluesky: urls[6].clone(),
         };
         let media_dir = tempfile::tempdir()?;
         let state = Arc::new(State::new(config, bases, media_dir.path().to_path_buf()));
@@ -174,6 +178,7 @@ impl Sandbox {
             ("instagram", meta::instagram_router(state.clone())),
             ("youtube", youtube::router(state.clone())),
             ("media", control::router(state.clone())),
+            ("bluesky", bluesky::router(state.clone())),
         ];
         for (listener, (name, router)) in listeners.into_iter().zip(routers) {
             tokio::spawn(server::serve(listener, name, router, state.clone(), cancel.clone()));
@@ -329,6 +334,12 @@ impl Sandbox {
             ids.push(id);
         }
         ids
+    }
+
+    /// The records of Bluesky repository `did` in `collection` (`app.bsky.feed.post`), oldest
+    /// record key first, as the sandbox's PDS holds them.
+    pub fn bluesky_records(&self, did: &str, collection: &str) -> Vec<BlueskyRecord> {
+        bluesky::records(&self.state.lock(), did, collection)
     }
 
     /// Revokes every authorization `user` (a platform user id, as in [`Sandbox::users`]) gave

@@ -126,7 +126,8 @@ fn wait_key(name: &str, req: &http::Request<Body>, body_hash: &str) -> (String, 
 /// within this long after it are not held to its wait.
 const IN_FLIGHT_GRACE: chrono::Duration = chrono::Duration::milliseconds(250);
 
-/// The wait a 429 states (`Retry-After` seconds, or X's `x-rate-limit-reset` epoch).
+/// The wait a 429 states (`Retry-After` seconds, or X's `x-rate-limit-reset` or Bluesky's
+/// `RateLimit-Reset` epoch).
 fn stated_wait(resp: &Response) -> Option<chrono::DateTime<chrono::Utc>> {
     if resp.status() != StatusCode::TOO_MANY_REQUESTS {
         return None;
@@ -136,6 +137,7 @@ fn stated_wait(resp: &Response) -> Option<chrono::DateTime<chrono::Utc>> {
     num("retry-after")
         .map(|s| now() + chrono::Duration::seconds(s))
         .or_else(|| num("x-rate-limit-reset").and_then(|t| chrono::DateTime::from_timestamp(t, 0)))
+        .or_else(|| num("ratelimit-reset").and_then(|t| chrono::DateTime::from_timestamp(t, 0)))
 }
 
 async fn handle(name: &'static str, state: &State, router: Router, req: http::Request<Body>) -> Response {
@@ -345,6 +347,16 @@ fn rate_limited(name: &str, state: &State) -> Response {
             "rate_limit_exceeded",
             "The API rate limit was exceeded. Please try again later.",
         ),
+        "bluesky" => {
+            header(&mut h, "ratelimit-limit", 3000);
+            header(&mut h, "ratelimit-remaining", 0);
+            header(&mut h, "ratelimit-reset", now().timestamp() as u64 + secs);
+            header(&mut h, "ratelimit-policy", "3000;w=300");
+            with_headers(
+                crate::bluesky::xrpc_error(StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded", "Rate Limit Exceeded"),
+                h,
+            )
+        }
         "facebook" | "instagram" => {
             header(&mut h, "x-app-usage", json!({"call_count": 100, "total_cputime": 10, "total_time": 10}));
             with_headers(graph_error(StatusCode::BAD_REQUEST, 4, None, "(#4) Application request limit reached"), h)
@@ -364,6 +376,7 @@ fn unavailable(name: &str) -> Response {
     match name {
         "x" => x_problem(s, "Service Unavailable", "Service Unavailable", "about:blank"),
         "tiktok" => tiktok_error(s, "internal_error", "Something went wrong. Please try again later."),
+        "bluesky" => crate::bluesky::xrpc_error(s, "NotEnoughResources", "Service Unavailable"),
         "facebook" | "instagram" => {
             graph_error(s, 2, None, "An unexpected error has occurred. Please retry your request later.")
         }
@@ -374,7 +387,9 @@ fn unavailable(name: &str) -> Response {
 /// The kind of an API request, as fault knobs and counters name it (see
 /// [`Faults::lose_answer`](crate::Faults::lose_answer)): `tweet`, `media_init`, `media_append`,
 /// `media_finalize` (X); `video_init`, `inbox_init`, `content_init`, `upload_chunk` (TikTok);
-/// `upload_init`, `upload`, `upload_status` (YouTube); `feed`, `photo`, `video_start`, `video_transfer`,
+/// `upload_init`, `upload`, `upload_status` (YouTube); `create_record`, `upload_blob`,
+/// `delete_record`, `create_session`, `refresh_session` (Bluesky); `feed`, `photo`,
+/// `video_start`, `video_transfer`,
 /// `video_finish`, `reel_start`, `reel_finish` (Facebook); `container`, `media_publish`
 /// (Instagram). Reads are `read`; anything else `other`.
 pub(crate) fn request_kind(
@@ -406,6 +421,11 @@ pub(crate) fn request_kind(
         ("tiktok", &Method::POST, [.., "video", "init"]) => "video_init",
         ("tiktok", &Method::POST, [.., "content", "init"]) => "content_init",
         ("tiktok", &Method::PUT, ["video"]) => "upload_chunk",
+        ("bluesky", &Method::POST, ["xrpc", "com.atproto.repo.createRecord"]) => "create_record",
+        ("bluesky", &Method::POST, ["xrpc", "com.atproto.repo.uploadBlob"]) => "upload_blob",
+        ("bluesky", &Method::POST, ["xrpc", "com.atproto.repo.deleteRecord"]) => "delete_record",
+        ("bluesky", &Method::POST, ["xrpc", "com.atproto.server.createSession"]) => "create_session",
+        ("bluesky", &Method::POST, ["xrpc", "com.atproto.server.refreshSession"]) => "refresh_session",
         ("youtube", &Method::POST, ["upload", "youtube", "v3", "videos"]) => "upload_init",
         // `Content-Range: bytes */N` asks how much of a resumable upload arrived.
         ("youtube", &Method::PUT, ["upload", "youtube", "v3", "videos"])

@@ -21,6 +21,7 @@ pub(crate) struct Bases {
     pub instagram: Url,
     pub youtube: Url,
     pub media: Url,
+    pub bluesky: Url,
 }
 
 impl Bases {
@@ -32,6 +33,7 @@ impl Bases {
             "instagram" => &self.instagram,
             "youtube" | "google" => &self.youtube,
             "media" | "control" => &self.media,
+            "bluesky" => &self.bluesky,
             _ => return None,
         })
     }
@@ -270,6 +272,7 @@ pub(crate) struct Inner {
     pub tiktok: crate::tiktok::TikTokState,
     pub meta: crate::meta::MetaState,
     pub youtube: crate::youtube::YouTubeState,
+    pub bluesky: crate::bluesky::BlueskyState,
 }
 
 pub(crate) struct State {
@@ -512,6 +515,10 @@ fn add_user_locked(inner: &mut Inner, platform: &str, handle: &str) -> SandboxUs
             inner.users.push(ig_user);
         }
         "instagram" => user.id = format!("{}", 17_841_409_000_000_000u64 + n),
+        "bluesky" => {
+            user.id = crate::bluesky::did_for(n);
+            user.handle = crate::bluesky::handle_for(handle);
+        }
         _ => user.id = format!("{platform}-{n}"),
     }
     inner.users.push(user.clone());
