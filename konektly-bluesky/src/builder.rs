@@ -58,7 +58,8 @@ impl BlueskyBuilder {
         b.sign_in_page = var("SIGN_IN_PAGE");
         let mut limits = Limits::default();
         let mut changed = false;
-        for (name, slot) in [("MAX_IMAGE_BYTES", &mut limits.max_image_bytes), ("MAX_VIDEO_BYTES", &mut limits.max_video_bytes)]
+        for (name, slot) in
+            [("MAX_IMAGE_BYTES", &mut limits.max_image_bytes), ("MAX_VIDEO_BYTES", &mut limits.max_video_bytes)]
         {
             if let Some(v) = var(name) {
                 match v.trim().parse() {
@@ -66,7 +67,9 @@ impl BlueskyBuilder {
                         *slot = n;
                         changed = true;
                     }
-                    Err(_) => b.env_error = Some(format!("KONEKTLY_BLUESKY_{name} must be a number of bytes, not `{v}`")),
+                    Err(_) => {
+                        b.env_error = Some(format!("KONEKTLY_BLUESKY_{name} must be a number of bytes, not `{v}`"))
+                    }
                 }
             }
         }
@@ -87,7 +90,8 @@ impl BlueskyBuilder {
                 "true" | "1" | "on" | "yes" => b.fetch_link_cards = Some(true),
                 "false" | "0" | "off" | "no" => b.fetch_link_cards = Some(false),
                 other => {
-                    b.env_error = Some(format!("KONEKTLY_BLUESKY_FETCH_LINK_CARDS must be true or false, not `{other}`"))
+                    b.env_error =
+                        Some(format!("KONEKTLY_BLUESKY_FETCH_LINK_CARDS must be true or false, not `{other}`"))
                 }
             }
         }

@@ -96,7 +96,8 @@ impl BlueskyClient {
     /// `/.well-known/did.json`.
     pub async fn did_document(&self, did: &str) -> Result<DidDocument> {
         let url = if did.starts_with("did:plc:") {
-            self.config.plc_directory.join(did).map_err(|e| Error::Config(format!("invalid PLC URL: {e}")))?
+            Url::parse(&format!("{}{did}", self.config.plc_directory))
+                .map_err(|e| Error::Config(format!("invalid PLC URL: {e}")))?
         } else if let Some(host) = did.strip_prefix("did:web:") {
             let host = host.replace("%3A", ":");
             let scheme = if self.config.did_web_http { "http" } else { "https" };
@@ -108,14 +109,22 @@ impl BlueskyClient {
         let req = self.http.client().get(url);
         let doc: DidDocument = self.call_json(None, req, CallKind::Idempotent, "GET DID document").await?;
         if doc.id != did {
-            return Err(Error::rejected(Some("did_mismatch".into()), format!("the DID document of `{did}` names `{}`", doc.id)));
+            return Err(Error::rejected(
+                Some("did_mismatch".into()),
+                format!("the DID document of `{did}` names `{}`", doc.id),
+            ));
         }
         Ok(doc)
     }
 
     // ---- sessions --------------------------------------------------------------------------
 
-    async fn session_answer(&self, req: RequestBuilder, grant: Grant, what: &'static str) -> Result<(TokenSet, SessionBody)> {
+    async fn session_answer(
+        &self,
+        req: RequestBuilder,
+        grant: Grant,
+        what: &'static str,
+    ) -> Result<(TokenSet, SessionBody)> {
         let step = step(grant, what);
         let resp = self.http.send(req, step.kind).await?;
         let answer = ApiResponse::read(resp, step.kind).await?;
@@ -139,14 +148,16 @@ impl BlueskyClient {
 
     /// `com.atproto.server.refreshSession` (sent once: the refresh JWT rotates).
     pub async fn refresh_session(&self, pds: &Url, refresh: &RefreshToken) -> Result<(TokenSet, SessionBody)> {
-        let req = self.http.client().post(xrpc(pds, nsid::REFRESH_SESSION)?).header(AUTHORIZATION, bearer(refresh.expose())?);
+        let req =
+            self.http.client().post(xrpc(pds, nsid::REFRESH_SESSION)?).header(AUTHORIZATION, bearer(refresh.expose())?);
         self.session_answer(req, Grant::Refresh, "POST com.atproto.server.refreshSession").await
     }
 
     /// `com.atproto.server.deleteSession`: ends the session (the app password stays).
     pub async fn delete_session(&self, pds: &Url, refresh: &RefreshToken) -> Result<()> {
         let step = step(Grant::Revoke, "POST com.atproto.server.deleteSession");
-        let req = self.http.client().post(xrpc(pds, nsid::DELETE_SESSION)?).header(AUTHORIZATION, bearer(refresh.expose())?);
+        let req =
+            self.http.client().post(xrpc(pds, nsid::DELETE_SESSION)?).header(AUTHORIZATION, bearer(refresh.expose())?);
         let resp = self.http.send(req, step.kind).await?;
         let answer = ApiResponse::read(resp, step.kind).await?;
         read_revocation(&self.sessions(), &answer, step)
@@ -165,7 +176,10 @@ impl BlueskyClient {
     /// `com.atproto.repo.getRecord` of a post; `None` when the PDS has no such record.
     pub async fn get_record(&self, pds: &Url, repo: &str, rkey: &str) -> Result<Option<RecordOutput>> {
         let mut url = xrpc(pds, nsid::GET_RECORD)?;
-        url.query_pairs_mut().append_pair("repo", repo).append_pair("collection", POST_COLLECTION).append_pair("rkey", rkey);
+        url.query_pairs_mut()
+            .append_pair("repo", repo)
+            .append_pair("collection", POST_COLLECTION)
+            .append_pair("rkey", rkey);
         let req = self.http.client().get(url);
         match self.call_json::<RecordOutput>(None, req, CallKind::Idempotent, "GET com.atproto.repo.getRecord").await {
             Ok(r) => Ok(Some(r)),
@@ -220,7 +234,8 @@ impl BlueskyClient {
             .header(AUTHORIZATION, bearer(ctx.access_token().expose())?)
             .header(CONTENT_TYPE, "application/json")
             .body(body.to_string());
-        let out: WriteOutput = self.call_json(Some(ctx), req, CallKind::Create, "POST com.atproto.repo.createRecord").await?;
+        let out: WriteOutput =
+            self.call_json(Some(ctx), req, CallKind::Create, "POST com.atproto.repo.createRecord").await?;
         if !out.uri.starts_with("at://") || out.cid.is_empty() {
             return Err(Error::UnknownOutcome {
                 message: "Bluesky accepted the record but its answer names no uri or cid".into(),

@@ -47,9 +47,7 @@ pub(crate) fn row_for(error: &str) -> Option<(Disposition, &'static str)> {
         // A token the PDS cannot verify: a refresh fixes a rotated signing key; a dead session
         // then fails its refresh and the account needs reconnecting.
         "InvalidToken" => (RefreshToken, "the PDS could not verify the access token"),
-        "AuthenticationRequired" | "AuthRequired" | "AuthMissing" => {
-            (RefreshToken, "the PDS asked for authentication")
-        }
+        "AuthenticationRequired" | "AuthRequired" | "AuthMissing" => (RefreshToken, "the PDS asked for authentication"),
         "AccountTakedown" | "RepoTakendown" => {
             (Reauth, "the account was taken down by its host; it cannot post until that is resolved")
         }
@@ -94,7 +92,13 @@ pub(crate) fn reset_at(headers: &HeaderMap) -> Option<DateTime<Utc>> {
 }
 
 /// Maps an XRPC error (`what` names the call for people).
-pub(crate) fn map_error(err: BlueskyApiError, headers: &HeaderMap, kind: CallKind, what: &str, wait: Duration) -> Error {
+pub(crate) fn map_error(
+    err: BlueskyApiError,
+    headers: &HeaderMap,
+    kind: CallKind,
+    what: &str,
+    wait: Duration,
+) -> Error {
     let (disposition, advice) = row_for(&err.error).unwrap_or((Disposition::ByStatus, "unexpected error"));
     let disposition = match disposition {
         Disposition::RateLimited { .. } => Disposition::RateLimited { retry_at: reset_at(headers), wait: Some(wait) },

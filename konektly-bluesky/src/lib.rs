@@ -139,14 +139,14 @@ pub mod fuzzing {
                 }
                 Ok(format!("{} {}", w.uri, w.cid))
             }
-            "GET com.atproto.repo.getRecord" => {
-                match call::<RecordOutput>(api, kind, answer) {
-                    Ok(r) => Ok(format!("{} {:?}", r.uri, r.cid)),
-                    Err(e) if crate::client::is_not_found(&e) => Ok("not found".into()),
-                    Err(e) => Err(e),
-                }
+            "GET com.atproto.repo.getRecord" => match call::<RecordOutput>(api, kind, answer) {
+                Ok(r) => Ok(format!("{} {:?}", r.uri, r.cid)),
+                Err(e) if crate::client::is_not_found(&e) => Ok("not found".into()),
+                Err(e) => Err(e),
+            },
+            "POST com.atproto.repo.deleteRecord" => {
+                call::<serde_json::Value>(api, kind, answer).map(|_| "deleted".into())
             }
-            "POST com.atproto.repo.deleteRecord" => call::<serde_json::Value>(api, kind, answer).map(|_| "deleted".into()),
             other => Err(Error::Config(format!("no such answer: {other}"))),
         }
     }

@@ -147,7 +147,9 @@ impl DidDocument {
     pub(crate) fn pds(&self) -> Option<url::Url> {
         self.service
             .iter()
-            .find(|s| (s.id == "#atproto_pds" || s.id.ends_with("#atproto_pds")) && s.kind == "AtprotoPersonalDataServer")
+            .find(|s| {
+                (s.id == "#atproto_pds" || s.id.ends_with("#atproto_pds")) && s.kind == "AtprotoPersonalDataServer"
+            })
             .and_then(|s| s.service_endpoint.as_str())
             .and_then(|e| url::Url::parse(e).ok())
             .filter(|u| matches!(u.scheme(), "http" | "https"))

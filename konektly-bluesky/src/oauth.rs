@@ -78,7 +78,11 @@ impl TokenDialect for BlueskySessions {
             }
             (
                 Grant::Refresh,
-                "ExpiredToken" | "InvalidToken" | "AuthenticationRequired" | "AuthRequired" | "AccountTakedown"
+                "ExpiredToken"
+                | "InvalidToken"
+                | "AuthenticationRequired"
+                | "AuthRequired"
+                | "AccountTakedown"
                 | "AccountDeactivated",
             ) => Error::ReauthRequired {
                 reason: format!("the Bluesky session ended (`{}`); reconnect the account{said}", e.error),
@@ -94,7 +98,11 @@ impl TokenDialect for BlueskySessions {
     }
 
     fn unparsed_error(&self, answer: &ApiResponse, step: TokenStep<'_>) -> Error {
-        answer.status_error(step.answer_kind(), format!("{}: Bluesky answered status {}", step.what, answer.status), None)
+        answer.status_error(
+            step.answer_kind(),
+            format!("{}: Bluesky answered status {}", step.what, answer.status),
+            None,
+        )
     }
 
     fn already_revoked(&self, e: &BlueskyApiError) -> bool {
@@ -118,7 +126,8 @@ mod tests {
 
     #[test]
     fn jwt_expiry_is_read_without_verifying() {
-        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"scope":"com.atproto.appPass","exp":1900000000}"#);
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"scope":"com.atproto.appPass","exp":1900000000}"#);
         let t = format!("eyJhbGciOiJIUzI1NiJ9.{claims}.c2ln");
         assert_eq!(jwt_exp(&t).map(|d| d.timestamp()), Some(1_900_000_000));
         assert_eq!(jwt_exp("opaque"), None);

@@ -136,10 +136,13 @@ impl BlueskyPlatform {
 
     /// The account's PDS, as found when it connected.
     fn pds_of(account: &Account) -> Result<Url> {
-        let pds = account.metadata.get("pds").and_then(Value::as_str).ok_or_else(|| {
-            Error::reauth("this Bluesky account was stored without its PDS; reconnect it")
-        })?;
-        Url::parse(pds).map_err(|e| Error::reauth(format!("this Bluesky account's PDS `{pds}` is not a URL ({e}); reconnect it")))
+        let pds = account
+            .metadata
+            .get("pds")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::reauth("this Bluesky account was stored without its PDS; reconnect it"))?;
+        Url::parse(pds)
+            .map_err(|e| Error::reauth(format!("this Bluesky account's PDS `{pds}` is not a URL ({e}); reconnect it")))
     }
 
     /// The post's page in the web app.
@@ -206,7 +209,8 @@ impl BlueskyPlatform {
             };
             pds = doc.pds().ok_or_else(|| Error::Authorization(format!("the DID document of {did} names no PDS")))?;
         }
-        let mut profile = Profile { remote_id: did.clone(), handle: body.handle.clone(), display_name: None, avatar_url: None };
+        let mut profile =
+            Profile { remote_id: did.clone(), handle: body.handle.clone(), display_name: None, avatar_url: None };
         match self.client.get_profile(&pds, &tokens.access_token, &did).await {
             Ok(p) => {
                 profile.display_name = p.display_name.filter(|n| !n.is_empty());
@@ -263,7 +267,9 @@ impl BlueskyPlatform {
                         meta_content(&html, "og:description").or_else(|| meta_content(&html, "description"))
                     });
                 }
-                Err(e) => tracing::debug!(target: "konektly::bluesky", error = %e, "no Open Graph data for the link card"),
+                Err(e) => {
+                    tracing::debug!(target: "konektly::bluesky", error = %e, "no Open Graph data for the link card")
+                }
             }
         }
         json!({
@@ -364,14 +370,25 @@ impl BlueskyPlatform {
                 format!("another post holds the record key {rkey} chosen for this one; it was not published"),
             ));
         }
-        let cid = found.cid.filter(|c| !c.is_empty()).ok_or_else(|| Error::transient("Bluesky gave the record without its cid"))?;
-        let uri = if found.uri.starts_with("at://") { found.uri } else { format!("at://{repo}/{POST_COLLECTION}/{rkey}") };
+        let cid = found
+            .cid
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Error::transient("Bluesky gave the record without its cid"))?;
+        let uri =
+            if found.uri.starts_with("at://") { found.uri } else { format!("at://{repo}/{POST_COLLECTION}/{rkey}") };
         Ok(Some((uri, cid)))
     }
 
     /// Creates item `i`'s record at its key. A create that may have landed is looked up at
     /// once: found, it is adopted; a repeat at the same key can never make a second post.
-    async fn create(&self, ctx: &mut PublishContext<'_>, state: &mut State, i: usize, pds: &Url, repo: &str) -> Result<()> {
+    async fn create(
+        &self,
+        ctx: &mut PublishContext<'_>,
+        state: &mut State,
+        i: usize,
+        pds: &Url,
+        repo: &str,
+    ) -> Result<()> {
         let item = state.items[i].clone();
         let (Some(rkey), Some(record)) = (&item.rkey, &item.record) else {
             return Err(Error::Config("a Bluesky record was sent before it was prepared".into()));

@@ -42,14 +42,30 @@ pub struct Span {
 }
 
 fn is_tag_break(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '\u{00AD}' | '\u{2060}' | '\u{200A}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{20E2}')
+    c.is_whitespace()
+        || matches!(c, '\u{00AD}' | '\u{2060}' | '\u{200A}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{20E2}')
 }
 
 fn is_punct(c: char) -> bool {
     c.is_ascii_punctuation()
         || matches!(
             c,
-            '。' | '、' | '！' | '？' | '，' | '；' | '：' | '…' | '«' | '»' | '“' | '”' | '‘' | '’' | '·' | '¡' | '¿'
+            '。' | '、'
+                | '！'
+                | '？'
+                | '，'
+                | '；'
+                | '：'
+                | '…'
+                | '«'
+                | '»'
+                | '“'
+                | '”'
+                | '‘'
+                | '’'
+                | '·'
+                | '¡'
+                | '¿'
         )
 }
 

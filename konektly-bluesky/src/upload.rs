@@ -4,7 +4,9 @@
 //! upload it again (a PDS keeps an unreferenced blob for minutes only, but the same bytes make
 //! the same blob, so sending them again is harmless).
 
-use konektly_core::upload::{Backoff, Part, PartAck, UploadEnd, UploadPolicy, UploadProgress, UploadSession, drive_upload};
+use konektly_core::upload::{
+    Backoff, Part, PartAck, UploadEnd, UploadPolicy, UploadProgress, UploadSession, drive_upload,
+};
 use konektly_core::{Error, Media, PublishContext, Result, async_trait};
 use url::Url;
 

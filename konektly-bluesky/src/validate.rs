@@ -152,12 +152,8 @@ pub(crate) fn validate(caps: &Capabilities, content: &Content, options: &TargetO
         let n = graphemes(t);
         if n > MAX_TAG_GRAPHEMES || t.trim().is_empty() {
             out.push(
-                Violation::new(
-                    ViolationCode::TagsTooLong,
-                    format!("options.tags[{i}]"),
-                    "a tag is 1 to 64 graphemes",
-                )
-                .with_values(MAX_TAG_GRAPHEMES, n),
+                Violation::new(ViolationCode::TagsTooLong, format!("options.tags[{i}]"), "a tag is 1 to 64 graphemes")
+                    .with_values(MAX_TAG_GRAPHEMES, n),
             );
         }
     }
