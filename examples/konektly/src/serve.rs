@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use konektly_server::{Server, ServerConfig};
 use url::Url;
@@ -12,6 +13,42 @@ use crate::commands::Ctx;
 use crate::ui::table;
 use crate::{CliError, Exit, Result};
 
+/// The limits and webhook timing of `konektly serve` (each absent one keeps the server's default).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct ServeTuning {
+    /// The largest media upload, in bytes [default: 4 GiB].
+    #[arg(long, value_name = "BYTES")]
+    pub max_media_bytes: Option<u64>,
+    /// How long one webhook delivery attempt may take, in milliseconds [default: 15000].
+    #[arg(long, value_name = "MS")]
+    pub webhook_timeout_ms: Option<u64>,
+    /// The first webhook retry's delay, in milliseconds; each next one doubles [default: 5000].
+    #[arg(long, value_name = "MS")]
+    pub webhook_first_backoff_ms: Option<u64>,
+    /// The longest wait between two webhook attempts, in milliseconds [default: 3600000].
+    #[arg(long, value_name = "MS")]
+    pub webhook_max_backoff_ms: Option<u64>,
+}
+
+impl ServeTuning {
+    /// Applies the options given to `config`.
+    pub fn apply(&self, config: &mut ServerConfig) {
+        if let Some(n) = self.max_media_bytes {
+            config.max_media_bytes = n;
+        }
+        let ms = Duration::from_millis;
+        if let Some(n) = self.webhook_timeout_ms {
+            config.dispatch.timeout = ms(n.max(1));
+        }
+        if let Some(n) = self.webhook_first_backoff_ms {
+            config.dispatch.first_backoff = ms(n);
+        }
+        if let Some(n) = self.webhook_max_backoff_ms {
+            config.dispatch.max_backoff = ms(n);
+        }
+    }
+}
+
 /// Serves until Ctrl-C.
 pub async fn cmd_serve(
     ctx: &Ctx,
@@ -19,6 +56,7 @@ pub async fn cmd_serve(
     public_url: Option<Url>,
     no_workers: bool,
     rate_limit: u32,
+    tuning: &ServeTuning,
 ) -> Result<Exit> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -30,6 +68,7 @@ pub async fn cmd_serve(
     };
     let mut config = ServerConfig::new(public.clone());
     config.requests_per_minute = rate_limit;
+    tuning.apply(&mut config);
     let server = Server::new(ctx.engine.clone(), ctx.store.server.clone(), config);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = (!no_workers).then(|| {
