@@ -175,7 +175,15 @@ impl Analytics {
         };
         let platform = self.engine.platform(&t.platform)?;
         let account = self.engine.tokens().fresh_account(t.account_id).await?;
-        platform.post_metrics(&account, remote).await
+        match platform.post_metrics(&account, remote).await {
+            // A token refused before its expiry (revoked and re-granted, rotated elsewhere):
+            // refreshed once, like a publish.
+            Err(Error::AccessTokenRejected { .. }) => {
+                let account = self.engine.tokens().force_refresh(&account).await?;
+                platform.post_metrics(&account, remote).await
+            }
+            other => other,
+        }
     }
 
     /// An account's metrics now.

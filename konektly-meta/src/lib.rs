@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod analytics;
 mod builder;
 mod client;
 mod config;

@@ -621,6 +621,26 @@ impl Platform for FacebookPagePlatform {
         Ok(())
     }
 
+    async fn post_metrics(
+        &self,
+        account: &Account,
+        post: &RemotePost,
+    ) -> Result<konektly_core::analytics::PostMetrics> {
+        let fields = "reactions.limit(0).summary(true),comments.limit(0).summary(true),shares";
+        let url = self.client.versioned(Host::Graph, &post.id);
+        let v: serde_json::Value =
+            self.client.get(url, Some(&account.tokens.access_token), &[("fields", fields)], None, "reading the post's counts").await?;
+        Ok(crate::analytics::page_post_metrics(&v))
+    }
+
+    async fn account_metrics(&self, account: &Account) -> Result<konektly_core::analytics::AccountMetrics> {
+        let url = self.client.versioned(Host::Graph, &account.remote_id);
+        let q = [("fields", "followers_count,fan_count")];
+        let v: serde_json::Value =
+            self.client.get(url, Some(&account.tokens.access_token), &q, None, "reading the Page's counts").await?;
+        Ok(crate::analytics::account_metrics_of(&v))
+    }
+
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
         let opts = Self::options(ctx)?;
         let mut st: FacebookState = ctx.state()?;

@@ -704,6 +704,26 @@ impl Platform for InstagramPlatform {
         .await
     }
 
+    async fn post_metrics(
+        &self,
+        account: &Account,
+        post: &RemotePost,
+    ) -> Result<konektly_core::analytics::PostMetrics> {
+        let url = self.graph(account, &post.id);
+        let q = [("fields", "like_count,comments_count")];
+        let v: serde_json::Value =
+            self.client.get(url, Some(&account.tokens.access_token), &q, None, "reading the media's counts").await?;
+        Ok(crate::analytics::ig_media_metrics(&v))
+    }
+
+    async fn account_metrics(&self, account: &Account) -> Result<konektly_core::analytics::AccountMetrics> {
+        let url = self.graph(account, &account.remote_id);
+        let q = [("fields", "followers_count,follows_count,media_count")];
+        let v: serde_json::Value =
+            self.client.get(url, Some(&account.tokens.access_token), &q, None, "reading the account's counts").await?;
+        Ok(crate::analytics::account_metrics_of(&v))
+    }
+
     async fn reconcile(&self, ctx: &mut PublishContext<'_>) -> Result<Reconciliation> {
         let mut st: InstagramState = ctx.state()?;
         if let Some(id) = &st.media_id {

@@ -419,9 +419,13 @@ pub(super) async fn page_photo(state: &State, g: &GraphReq, c: &Caller, page: &s
 /// `GET /{id}` of a post, photo, video or upload session; `None` when `node` is none of them.
 pub(super) fn node_json(fb: &FacebookState, node: &str, delay: chrono::Duration) -> Option<Value> {
     if let Some(p) = fb.posts.get(node).filter(|p| !p.deleted) {
+        // Engagement grows with the post's age (summaries as `?fields=reactions.limit(0).summary(true)` gives them).
+        let age = (chrono::Utc::now() - p.created).num_seconds().max(0) as u64;
+        let summary = |n: u64| json!({"data": [], "summary": {"total_count": n}});
         return Some(json!({"id": node, "message": p.message,
             "created_time": p.created.format("%Y-%m-%dT%H:%M:%S+0000").to_string(), "permalink_url": format!("https://www.facebook.com/{node}"),
-            "is_published": p.scheduled.is_none(), "scheduled_publish_time": p.scheduled.map(|s| s.timestamp())}));
+            "is_published": p.scheduled.is_none(), "scheduled_publish_time": p.scheduled.map(|s| s.timestamp()),
+            "reactions": summary(age / 25), "comments": summary(age / 100), "shares": {"count": age / 300}}));
     }
     if let Some(ph) = fb.photos.get(node) {
         return Some(

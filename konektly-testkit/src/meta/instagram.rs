@@ -517,8 +517,10 @@ fn media_json(id: &str, m: &IgMedia, handle: &str) -> Value {
         IgKind::Stories => ("IMAGE", "STORY"),
         IgKind::Video => ("VIDEO", "FEED"),
     };
+    let age = (chrono::Utc::now() - m.created).num_seconds().max(0) as u64;
     json!({"id": id, "caption": m.caption, "media_type": mt, "media_product_type": pt, "permalink": m.permalink,
-        "shortcode": m.shortcode, "timestamp": m.created.format("%Y-%m-%dT%H:%M:%S+0000").to_string(), "username": handle})
+        "shortcode": m.shortcode, "timestamp": m.created.format("%Y-%m-%dT%H:%M:%S+0000").to_string(), "username": handle,
+        "like_count": age / 20, "comments_count": age / 90})
 }
 
 /// `GET /{ig-id}/media`: the account's media, newest first.

@@ -300,7 +300,8 @@ fn pick(all: Value, fields: &[String]) -> Value {
         out.insert("id".into(), id.clone());
     }
     for f in fields {
-        let key = f.split('{').next().unwrap_or(f);
+        // `reactions.limit(0).summary(true)`, `children{media_url}`: the field is before the modifiers.
+        let key = f.split(['{', '.']).next().unwrap_or(f);
         if let Some(v) = all.get(key) {
             out.insert(key.to_owned(), v.clone());
         }
