@@ -432,7 +432,14 @@ pub fn platforms_tuned(
     }
     let mut meta = konektly_meta::MetaBuilder::from_env();
     let mut yt = konektly_youtube::YouTubeBuilder::from_env();
+    // Bluesky needs no app registration: app-password sessions (KONEKTLY_BLUESKY_*).
+    let mut bsky = konektly_bluesky::BlueskyBuilder::from_env();
     if let Some(sb) = sandbox {
+        // The sandbox's PDS, and its stand-in for an app-password sign-in form.
+        let base = sb.base("bluesky");
+        bsky = konektly_bluesky::BlueskyBuilder::new()
+            .with_sign_in_page(format!("{base}/konektly/sign-in/authorize"))
+            .with_base_url(base);
         let c = sb.creds("x");
         x = konektly_twitter::XBuilder::new()
             .with_client_id(c.client_id)
@@ -485,6 +492,7 @@ pub fn platforms_tuned(
         x = x.with_http_config(h.clone());
         meta = meta.with_http_config(h.clone());
         yt = yt.with_http_config(h.clone());
+        bsky = bsky.with_http_config(h.clone());
         if let Ok(client) = konektly_core::HttpClient::with_config(h.clone()) {
             // (It cannot fail where the others were built; if it did, TikTok keeps its default.)
             tt = tt.with_http_client(client);
@@ -506,6 +514,7 @@ pub fn platforms_tuned(
     push("tiktok", tt.build().map(|p| vec![Arc::new(p) as Arc<dyn Platform>]));
     push("facebook/instagram", meta.build().map(|m| m.platforms()));
     push("youtube", yt.build().map(|p| vec![Arc::new(p) as Arc<dyn Platform>]));
+    push("bluesky", bsky.build().map(|p| vec![Arc::new(p) as Arc<dyn Platform>]));
     (out, missing)
 }
 
