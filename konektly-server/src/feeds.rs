@@ -96,6 +96,11 @@ pub async fn stream_events(
         let owner = owner.clone();
         async move {
             loop {
+                // The server is stopping: the stream ends (the client reconnects with
+                // `Last-Event-ID`), so that the shutdown does not wait for it forever.
+                if state.stopping.is_cancelled() {
+                    return None;
+                }
                 if !buf.is_empty() {
                     let e = buf.remove(0);
                     after = e.seq;
@@ -111,7 +116,10 @@ pub async fn stream_events(
                 match state.store.events_after(Some(&owner), after, 100).await {
                     Ok(events) if !events.is_empty() => buf = events,
                     Ok(_) => {
-                        let _ = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+                        tokio::select! {
+                            _ = state.stopping.cancelled() => return None,
+                            _ = tokio::time::timeout(Duration::from_secs(5), waiter) => {}
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(target: "konektly::server", error = %e, "reading events for a stream failed");

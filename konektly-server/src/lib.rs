@@ -44,6 +44,7 @@ use axum::routing::{delete, get, post};
 use konektly_core::Konektly;
 use konektly_store::ServerStore;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 pub use webhooks::DispatchConfig;
@@ -98,6 +99,8 @@ pub struct AppState {
     pub deliveries_due: Notify,
     /// Counters for `/metrics`.
     pub metrics: metrics::Metrics,
+    /// Cancelled when the server stops: background tasks and event streams end.
+    pub stopping: tokio_util::sync::CancellationToken,
     returns: Mutex<HashMap<String, Url>>,
 }
 
@@ -151,6 +154,7 @@ impl Server {
                 sequenced: Notify::new(),
                 deliveries_due: Notify::new(),
                 metrics: metrics::Metrics::default(),
+                stopping: tokio_util::sync::CancellationToken::new(),
                 returns: Mutex::new(HashMap::new()),
             }),
         }
@@ -197,6 +201,7 @@ impl Server {
             .route("/series/{id}/{action}", post(plans::series_action))
             .route("/openapi.json", get(openapi_json))
             .route("/docs", get(reference))
+            .fallback(no_route)
             .layer(DefaultBodyLimit::max(s.max_body_bytes))
             .layer(axum::middleware::from_fn_with_state(self.state.clone(), metrics::timed));
         // Long-lived or large requests: no request timeout, their own body limit.
@@ -204,8 +209,10 @@ impl Server {
             .route("/events/stream", get(feeds::stream_events))
             .route("/media", post(media::upload))
             .layer(DefaultBodyLimit::disable());
+        // Every error of the API is a problem, axum's own rejections included.
+        let api = v1.merge(streams).layer(axum::middleware::from_fn(problem::as_problem));
         Router::new()
-            .nest("/v1", v1.merge(streams))
+            .nest("/v1", api)
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics::render))
             .merge(console::routes())
@@ -218,7 +225,14 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let stop = Arc::new(Notify::new());
+        // Set when `shutdown` completes: the background tasks and the event streams end (an
+        // open stream would otherwise keep the graceful shutdown waiting forever).
+        let stop = self.state.stopping.clone();
+        let stopping = stop.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopping.cancel();
+        };
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(count_outcomes(self.state.clone(), stop.clone())));
         if self.state.config.background {
@@ -227,12 +241,16 @@ impl Server {
             tasks.push(tokio::spawn(dispatcher(self.state.clone(), stop.clone())));
         }
         let result = axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await;
-        stop.notify_waiters();
+        stop.cancel();
         for t in tasks {
             let _ = t.await;
         }
         result
     }
+}
+
+async fn no_route() -> problem::ApiError {
+    problem::ApiError::not_found("no such route: see /v1/openapi.json")
 }
 
 async fn openapi_json() -> impl IntoResponse {
@@ -254,8 +272,11 @@ async fn healthz(State(s): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 /// Numbers committed events (see [`konektly_core::EventLog`]) and wakes event streams.
-async fn sequencer(s: Arc<AppState>, stop: Arc<Notify>) {
+async fn sequencer(s: Arc<AppState>, stop: CancellationToken) {
     loop {
+        if stop.is_cancelled() {
+            return;
+        }
         let n = match s.store.sequence_events(500).await {
             Ok(n) => n,
             Err(e) => {
@@ -269,14 +290,14 @@ async fn sequencer(s: Arc<AppState>, stop: Arc<Notify>) {
             continue;
         }
         tokio::select! {
-            _ = stop.notified() => return,
+            _ = stop.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
     }
 }
 
 /// Delivers due webhooks.
-async fn dispatcher(s: Arc<AppState>, stop: Arc<Notify>) {
+async fn dispatcher(s: Arc<AppState>, stop: CancellationToken) {
     konektly_core::http::install_crypto_provider();
     let http = match reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build() {
         Ok(c) => c,
@@ -287,13 +308,16 @@ async fn dispatcher(s: Arc<AppState>, stop: Arc<Notify>) {
     };
     let cfg = s.config.dispatch.clone();
     loop {
+        if stop.is_cancelled() {
+            return;
+        }
         match webhooks::dispatch_once(&s.store, &http, &cfg).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
             Err(e) => tracing::warn!(target: "konektly::webhooks", error = %e, "delivering webhooks failed"),
         }
         tokio::select! {
-            _ = stop.notified() => return,
+            _ = stop.cancelled() => return,
             _ = s.deliveries_due.notified() => {}
             _ = tokio::time::sleep(cfg.idle_poll) => {}
         }
@@ -301,11 +325,11 @@ async fn dispatcher(s: Arc<AppState>, stop: Arc<Notify>) {
 }
 
 /// Counts this process's outcomes for `/metrics`.
-async fn count_outcomes(s: Arc<AppState>, stop: Arc<Notify>) {
+async fn count_outcomes(s: Arc<AppState>, stop: CancellationToken) {
     let mut events = s.engine.subscribe();
     loop {
         tokio::select! {
-            _ = stop.notified() => return,
+            _ = stop.cancelled() => return,
             e = events.recv() => match e {
                 Ok(konektly_core::Event::Published { remote, .. }) => s.metrics.outcome(remote.platform.as_str(), "published"),
                 Ok(konektly_core::Event::Failed { failure, .. }) => {
@@ -319,7 +343,7 @@ async fn count_outcomes(s: Arc<AppState>, stop: Arc<Notify>) {
 }
 
 /// Creates recurring series' next occurrences now and every minute.
-async fn series_pass(s: Arc<AppState>, stop: Arc<Notify>) {
+async fn series_pass(s: Arc<AppState>, stop: CancellationToken) {
     let analytics = konektly_core::analytics::Analytics::new(s.engine.clone(), s.store.clone());
     loop {
         plans::materialize_all(&s).await;
@@ -327,7 +351,7 @@ async fn series_pass(s: Arc<AppState>, stop: Arc<Notify>) {
             tracing::warn!(target: "konektly::server", error = %e, "taking metric snapshots failed");
         }
         tokio::select! {
-            _ = stop.notified() => return,
+            _ = stop.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
         }
     }

@@ -155,5 +155,56 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Makes every error answer of the API a problem document: axum's own rejections (a path
+/// parameter or query that does not parse, a JSON body that is malformed, of the wrong type or
+/// too large, an unsupported method) are plain text otherwise. HTML pages (the OAuth
+/// callback's) are left as they are: a browser reads them.
+///
+/// An error to a request with a body closes the connection (`Connection: close`): the body may
+/// not have been read to its end (an upload refused as too large, a key refused before it),
+/// and a client that sent its next request on that connection would see it fail.
+pub async fn as_problem(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|n| n.trim() != "0");
+    let mut resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    if has_body {
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    let kind = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if kind.starts_with("application/problem+json") || kind.starts_with("text/html") {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let said = axum::body::to_bytes(body, 64 * 1024).await.map(|b| String::from_utf8_lossy(&b).trim().to_owned());
+    let (slug, title) = match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "The request is malformed"),
+        StatusCode::UNAUTHORIZED => ("unauthorized", "A valid API key is required"),
+        StatusCode::FORBIDDEN => ("forbidden", "This API key may not do that"),
+        StatusCode::NOT_FOUND => ("not_found", "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "This route does not take this method"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "The request body is larger than this server takes"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "Send the body as `application/json`"),
+        StatusCode::UNPROCESSABLE_ENTITY => ("invalid_request", "The request's content is invalid"),
+        s if s.is_server_error() => ("internal", "An error"),
+        _ => ("error", "An error"),
+    };
+    let detail = match said {
+        Ok(s) if !s.is_empty() => s,
+        _ => title.to_owned(),
+    };
+    let mut out = ApiError::new(status, slug, title, detail).into_response();
+    // Keep what else it said (`Allow` of a 405…).
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && !out.headers().contains_key(name) {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
 /// A handler's result.
 pub type ApiResult<T> = std::result::Result<T, ApiError>;

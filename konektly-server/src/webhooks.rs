@@ -167,7 +167,9 @@ pub async fn dispatch_once(
     http: &reqwest::Client,
     cfg: &DispatchConfig,
 ) -> Result<usize> {
-    let lease = cfg.timeout + Duration::from_secs(30);
+    // Long enough for the attempt and recording its result; short enough that a delivery
+    // claimed by a node that died is taken up again soon (a second of it is at least once).
+    let lease = cfg.timeout * 2 + Duration::from_secs(5);
     let due = store.claim_deliveries(cfg.batch, lease).await?;
     let n = due.len();
     let results = futures_util::future::join_all(due.iter().map(|d| attempt(http, cfg, d))).await;
