@@ -448,8 +448,7 @@ pub async fn list_posts(State(s): St, caller: Caller, Query(q): Query<ListQuery>
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request("limit must be 1 to 200"));
     }
-    let mut filter = TargetFilter::default();
-    filter.account = q.account;
+    let mut filter = TargetFilter { account: q.account, ..TargetFilter::default() };
     if let Some(st) = &q.state {
         let name: StateName = st.parse().map_err(|_| ApiError::bad_request(format!("no target state `{st}`")))?;
         filter = filter.with_states(&[name]);

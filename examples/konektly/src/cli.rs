@@ -329,7 +329,8 @@ pub enum KeysAction {
     },
     /// Revoke a key by its id.
     Revoke {
-        /// The key's id (`kk_<id>_…`).
+        /// The key's id (`kk_<id>_…`; it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }
