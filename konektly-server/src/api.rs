@@ -392,10 +392,13 @@ pub async fn create_post(State(s): St, caller: Caller, headers: HeaderMap, body:
             let hash: String = sha2::Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
             match s.store.check_idempotency(&owner, &k, &hash, id).await? {
                 IdempotencyCheck::New => id,
-                IdempotencyCheck::Replay(post) => {
-                    let targets = s.engine.owner(&owner).status(post).await?;
-                    return Ok((StatusCode::OK, Json(post_view(post, &targets))).into_response());
-                }
+                IdempotencyCheck::Replay(post) => match s.engine.owner(&owner).status(post).await {
+                    Ok(targets) => return Ok((StatusCode::OK, Json(post_view(post, &targets))).into_response()),
+                    // The first request with this key stored no post (it was refused, or its
+                    // process died before it stored it): this one makes it, under the same id.
+                    Err(e) if e.kind() == konektly_core::ErrorKind::NotFound => post,
+                    Err(e) => return Err(e.into()),
+                },
                 IdempotencyCheck::Mismatch => return Err(ApiError::idempotency_mismatch()),
             }
         }

@@ -545,6 +545,13 @@ async fn the_api_as_a_user_drives_it(db: Db) {
     let other = json!({"content": {"text": "something else"}, "targets": [{"account": account}]});
     let reused = server.send(create(&other, "order-1")).await;
     assert!(reused.problem(422).ends_with("/idempotency_key_reused"), "{reused:?}");
+    // A request refused for its content, retried as it was, is refused again (it used to be
+    // 404: the key named a post that was never made).
+    let bad = json!({"content": {"text": "b".repeat(300)}, "targets": [{"account": account}]});
+    for _ in 0..2 {
+        let refused = server.send(create(&bad, "order-2")).await;
+        assert!(refused.problem(422).ends_with("/invalid_post"), "{refused:?}");
+    }
 
     // --- It gets published, once, with its picture.
     let done = server.published(&alice, &post).await;
