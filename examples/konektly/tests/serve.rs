@@ -497,10 +497,15 @@ async fn the_api_as_a_user_drives_it(db: Db) {
     let receiver = Arc::new(Receiver { fail: AtomicUsize::new(3), hang: AtomicUsize::new(1), ..Default::default() });
     let hook = format!("http://{}/hook", receiver.listen(0).await);
     *receiver.secret.lock().unwrap() = register(&server, &alice, &hook).await;
+    let ftp = server.post("/v1/webhooks", &alice, json!({"url": "ftp://127.0.0.1/hook"})).await;
+    ftp.problem(400);
     let listed = server.get("/v1/webhooks", &alice).await;
     assert_eq!(listed.ok(200).as_array().unwrap().len(), 1);
     assert!(!listed.text.contains("whsec_"), "the secret is shown once: {}", listed.text);
     assert_eq!(server.get("/v1/webhooks", &bob).await.ok(200).as_array().unwrap().len(), 0);
+    let hook_id = listed.body[0]["id"].as_str().unwrap().to_owned();
+    let theirs = server.send(server.req(Method::DELETE, &format!("/v1/webhooks/{hook_id}"), Some(&bob))).await;
+    theirs.problem(404);
     let start = server.events(&alice, 0, 500).await.last().map_or(0, |e| e["seq"].as_u64().unwrap());
 
     // --- Connect through the platform's authorize page and back to the server's callback.
@@ -553,6 +558,19 @@ async fn the_api_as_a_user_drives_it(db: Db) {
         assert!(refused.problem(422).ends_with("/invalid_post"), "{refused:?}");
     }
 
+    // Sent four times at once (a client retrying on a timeout): one post.
+    let burst = json!({"content": {"text": "sent four times"}, "targets": [{"account": account}]});
+    let sent = futures_util::future::join_all((0..4).map(|_| server.send(create(&burst, "burst-1")))).await;
+    let ids: BTreeSet<&str> = sent
+        .iter()
+        .map(|a| {
+            assert!(matches!(a.status.as_u16(), 200 | 201), "{a:?}");
+            a.body["id"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{sent:?}");
+    let burst_id = ids.into_iter().next().unwrap().to_owned();
+
     // --- It gets published, once, with its picture.
     let done = server.published(&alice, &post).await;
     let target = &done["targets"][0];
@@ -562,6 +580,9 @@ async fn the_api_as_a_user_drives_it(db: Db) {
     assert_eq!(at_x.len(), 1, "published once");
     assert_eq!(at_x[0].id, remote);
     assert_eq!(at_x[0].media.len(), 1);
+
+    server.published(&alice, &burst_id).await;
+    assert_eq!(setup.sandbox.posts().iter().filter(|p| p.text == "sent four times").count(), 1);
 
     // --- Another owner's post or account is not found, like one that does not exist; an admin
     // key naming the owner reads it.
@@ -613,8 +634,8 @@ async fn the_api_as_a_user_drives_it(db: Db) {
     let all = server.get("/v1/posts?limit=200", &alice).await;
     let all: Vec<String> =
         all.ok(200)["posts"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(all.len(), 5, "{all:?}");
-    for p in [&post, &second, &third, &to_cancel, &to_move] {
+    assert_eq!(all.len(), 6, "{all:?}");
+    for p in [&post, &burst_id, &second, &third, &to_cancel, &to_move] {
         assert!(all.contains(p), "{p} listed");
     }
     let mut paged = Vec::new();
@@ -671,6 +692,8 @@ async fn the_api_as_a_user_drives_it(db: Db) {
         assert!(published.contains(p.as_str()), "{p} published in {events:#?}");
     }
     assert!(server.events(&bob, 0, 500).await.is_empty(), "bob sees none of alice's events");
+    server.get("/v1/events?limit=0", &alice).await.problem(400);
+    server.get("/v1/events?after=-1", &alice).await.problem(400);
 
     // --- The event stream tells of a new post's publication.
     let last = *seqs.last().unwrap();
