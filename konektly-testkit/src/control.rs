@@ -25,6 +25,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/_sandbox/posts", get(posts))
         .route("/_sandbox/media", axum::routing::post(upload_media))
         .route("/_sandbox/users", get(users))
+        .route("/_sandbox/comments/{platform}/{post}", get(comments))
         .route("/_sandbox/faults/{platform}", get(get_faults).put(put_faults))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
@@ -169,4 +170,65 @@ async fn upload_media(AxState(state): S, headers: HeaderMap, body: Body) -> Resp
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     json(StatusCode::OK, json!({"url": state.bases.url("media", &format!("/media/{name}"))}))
+}
+
+/// A comment (or a reply from the same account on X) the sandbox keeps under a post.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SandboxComment {
+    /// `x`, `facebook`, `instagram` or `youtube`.
+    pub platform: String,
+    /// The platform's id of the comment (X: the reply's post id; YouTube: the thread's id).
+    pub id: String,
+    /// The post, media or video it is under.
+    pub post: String,
+    /// Who wrote it (the user, Page, Instagram account or channel id).
+    pub author: String,
+    /// Its text.
+    pub text: String,
+    /// When it was made.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Whether it was deleted since (X: the reply was deleted).
+    pub deleted: bool,
+}
+
+/// Every comment under `post` on `platform`, oldest first.
+pub(crate) fn comments_of(inner: &crate::state::Inner, platform: &str, post: &str) -> Vec<SandboxComment> {
+    match platform {
+        "x" => crate::x::replies(inner, post),
+        "facebook" | "instagram" => {
+            inner.meta.comments.iter().filter(|c| c.platform == platform && c.post == post).cloned().collect()
+        }
+        "youtube" => inner.youtube.comments.iter().filter(|c| c.post == post).cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The edits of published posts the sandbox received on `platform`: the post's id and the
+/// fields sent, in order.
+pub(crate) fn edits_of(inner: &crate::state::Inner, platform: &str) -> Vec<(String, serde_json::Value)> {
+    match platform {
+        "facebook" | "instagram" => inner.meta.edits.clone(),
+        "youtube" => inner.youtube.edits.clone(),
+        _ => Vec::new(),
+    }
+}
+
+async fn comments(AxState(state): S, Path((platform, post)): Path<(String, String)>) -> Response {
+    let list = comments_of(&state.lock(), &platform, &post);
+    json(StatusCode::OK, json!({ "comments": list }))
+}
+
+impl crate::Sandbox {
+    /// Every comment under `post` (the platform's id of the post, media or video) on
+    /// `platform`, oldest first: X's replies, Facebook's and Instagram's comments, YouTube's
+    /// comment threads. Also at `GET /_sandbox/comments/{platform}/{post}`.
+    pub fn comments(&self, platform: &str, post: &str) -> Vec<SandboxComment> {
+        comments_of(&self.state.lock(), platform, post)
+    }
+
+    /// The edits of published posts `platform` received (Facebook's message, YouTube's
+    /// `videos.update`): the post's id and what was sent.
+    pub fn edits(&self, platform: &str) -> Vec<(String, serde_json::Value)> {
+        edits_of(&self.state.lock(), platform)
+    }
 }

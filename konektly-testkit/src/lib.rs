@@ -67,6 +67,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 pub use bluesky::{APP_PASSWORD as BLUESKY_APP_PASSWORD, BlueskyRecord};
+pub use control::SandboxComment;
 pub use media_host::SandboxMediaHost;
 pub use state::{ClientCredentials, Faults, MediaRecord, PostedRecord, SandboxUser};
 

@@ -47,6 +47,8 @@ struct Tweet {
     text: String,
     created_at: DateTime<Utc>,
     deleted: bool,
+    /// The post it replies to (a thread's next item, a first comment).
+    reply_to: Option<String>,
 }
 
 impl XState {
@@ -367,6 +369,7 @@ async fn create_tweet(AxState(state): S, headers: HeaderMap, body: Bytes) -> Res
         text: text.clone(),
         created_at: now,
         deleted: false,
+        reply_to: reply_to.clone(),
     });
     inner.record(PostedRecord {
         seq: 0,
@@ -395,9 +398,32 @@ async fn create_tweet(AxState(state): S, headers: HeaderMap, body: Bytes) -> Res
 }
 
 fn tweet_json(t: &Tweet) -> Value {
-    json!({"id": t.id, "text": t.text, "author_id": t.author,
+    let mut v = json!({"id": t.id, "text": t.text, "author_id": t.author,
         "created_at": t.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "edit_history_tweet_ids": [t.id]})
+        "edit_history_tweet_ids": [t.id]});
+    if let Some(parent) = &t.reply_to {
+        v["referenced_tweets"] = json!([{"type": "replied_to", "id": parent}]);
+    }
+    v
+}
+
+/// The live replies to `post` (first comments, threads' next items), oldest first.
+pub(crate) fn replies(inner: &crate::state::Inner, post: &str) -> Vec<crate::control::SandboxComment> {
+    inner
+        .x
+        .tweets
+        .iter()
+        .filter(|t| t.reply_to.as_deref() == Some(post))
+        .map(|t| crate::control::SandboxComment {
+            platform: "x".into(),
+            id: t.id.clone(),
+            post: post.to_owned(),
+            author: t.author.clone(),
+            text: t.text.clone(),
+            created_at: t.created_at,
+            deleted: t.deleted,
+        })
+        .collect()
 }
 
 fn not_found(id: &str) -> Response {
@@ -540,7 +566,14 @@ pub(crate) fn fill(inner: &mut crate::state::Inner, author: &str, text: &str, at
     let pos = inner.x.tweets.iter().position(|t| t.created_at > at).unwrap_or(inner.x.tweets.len());
     inner.x.tweets.insert(
         pos,
-        Tweet { id: id.clone(), author: author.to_owned(), text: text.to_owned(), created_at: at, deleted: false },
+        Tweet {
+            id: id.clone(),
+            author: author.to_owned(),
+            text: text.to_owned(),
+            created_at: at,
+            deleted: false,
+            reply_to: None,
+        },
     );
     let handle = inner.user("x", author).map(|u| u.handle.clone()).unwrap_or_default();
     (id.clone(), format!("https://x.com/{handle}/status/{id}"))

@@ -37,6 +37,11 @@ const UPLOAD_SCOPES: [&str; 4] = [
 pub(crate) struct YouTubeState {
     sessions: HashMap<String, Session>,
     videos: HashMap<String, Video>,
+    /// Comment threads (`commentThreads.insert`).
+    pub comments: Vec<crate::control::SandboxComment>,
+    /// `videos.update` bodies received: the video id and the body.
+    pub edits: Vec<(String, Value)>,
+    next_comment: u64,
 }
 
 struct Session {
@@ -62,7 +67,8 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/token", post(token_endpoint))
         .route("/revoke", post(revoke))
         .route("/youtube/v3/channels", get(channels))
-        .route("/youtube/v3/videos", get(videos_list).delete(videos_delete))
+        .route("/youtube/v3/videos", get(videos_list).delete(videos_delete).put(videos_update))
+        .route("/youtube/v3/commentThreads", get(comment_threads_list).post(comment_threads_insert))
         .route("/upload/youtube/v3/videos", post(insert).put(upload))
         .route("/upload/youtube/v3/thumbnails/set", post(thumbnail))
         .layer(axum::extract::DefaultBodyLimit::disable())
@@ -655,4 +661,109 @@ async fn thumbnail(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery,
         json!({"kind": "youtube#thumbnailSetResponse", "etag": token(""),
             "items": [{"default": {"url": url, "width": 120, "height": 90}}]}),
     )
+}
+
+/// `videos.update`: the parts sent (`snippet`, `status`) replace the video's.
+async fn videos_update(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let grant = match auth(&state, &headers, 50, false) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let q = oauth::parse_query(q.as_deref());
+    let parts = q.get("part").cloned().unwrap_or_default();
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+        return google_error(StatusCode::BAD_REQUEST, "parseError", "global", "Parse Error");
+    };
+    let id = req["id"].as_str().unwrap_or_default().to_owned();
+    let mut inner = state.lock();
+    let Some(v) = inner.youtube.videos.get_mut(&id).filter(|v| !v.deleted && v.channel == grant.user) else {
+        return google_error(StatusCode::NOT_FOUND, "videoNotFound", "youtube.video", "The video cannot be found.");
+    };
+    for part in parts.split(',').filter(|p| !p.is_empty()) {
+        if part == "snippet" && req["snippet"]["title"].as_str().is_none_or(|t| t.trim().is_empty()) {
+            return google_error(StatusCode::BAD_REQUEST, "invalidTitle", "youtube.video", "The title is empty.");
+        }
+        if !req[part].is_null() {
+            v.resource[part] = req[part].clone();
+        }
+    }
+    let out = v.resource.clone();
+    inner.youtube.edits.push((id, req));
+    json(StatusCode::OK, out)
+}
+
+/// `commentThreads.insert`: a top-level comment on a public or unlisted video, by the channel.
+async fn comment_threads_insert(AxState(state): S, headers: HeaderMap, body: Bytes) -> Response {
+    let grant = match auth(&state, &headers, 50, false) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+        return google_error(StatusCode::BAD_REQUEST, "parseError", "global", "Parse Error");
+    };
+    let video = req["snippet"]["videoId"].as_str().unwrap_or_default().to_owned();
+    let text = req["snippet"]["topLevelComment"]["snippet"]["textOriginal"].as_str().unwrap_or_default().to_owned();
+    if text.trim().is_empty() {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "commentTextRequired",
+            "youtube.commentThread",
+            "The comment is empty.",
+        );
+    }
+    let mut inner = state.lock();
+    let Some(v) = inner.youtube.videos.get(&video).filter(|v| !v.deleted) else {
+        return google_error(
+            StatusCode::NOT_FOUND,
+            "videoNotFound",
+            "youtube.commentThread",
+            "The video cannot be found.",
+        );
+    };
+    if v.resource["status"]["privacyStatus"].as_str() == Some("private") {
+        return google_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "youtube.commentThread",
+            "The comment thread could not be created due to insufficient permissions (the video is private).",
+        );
+    }
+    inner.youtube.next_comment += 1;
+    let id = format!("Ugz{:020}", inner.youtube.next_comment);
+    let now = Utc::now();
+    inner.youtube.comments.push(crate::control::SandboxComment {
+        platform: "youtube".into(),
+        id: id.clone(),
+        post: video.clone(),
+        author: grant.user.clone(),
+        text: text.clone(),
+        created_at: now,
+        deleted: false,
+    });
+    json(StatusCode::OK, thread_json(&id, &video, &grant.user, &text, now))
+}
+
+fn thread_json(id: &str, video: &str, channel: &str, text: &str, at: DateTime<Utc>) -> Value {
+    json!({"kind": "youtube#commentThread", "id": id, "snippet": {"videoId": video, "topLevelComment": {
+        "kind": "youtube#comment", "id": id, "snippet": {"videoId": video, "textOriginal": text, "textDisplay": text,
+        "authorChannelId": {"value": channel}, "publishedAt": at.to_rfc3339()}}}})
+}
+
+/// `commentThreads.list?videoId=…`: newest first, one page.
+async fn comment_threads_list(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    if let Err(r) = auth(&state, &headers, 1, false) {
+        return r;
+    }
+    let q = oauth::parse_query(q.as_deref());
+    let video = q.get("videoId").cloned().unwrap_or_default();
+    let inner = state.lock();
+    let items: Vec<Value> = inner
+        .youtube
+        .comments
+        .iter()
+        .rev()
+        .filter(|c| c.post == video && !c.deleted)
+        .map(|c| thread_json(&c.id, &c.post, &c.author, &c.text, c.created_at))
+        .collect();
+    json(StatusCode::OK, json!({"kind": "youtube#commentThreadListResponse", "items": items}))
 }

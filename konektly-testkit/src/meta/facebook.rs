@@ -487,3 +487,43 @@ pub(crate) fn add_page(inner: &mut Inner, owner: &str, name: &str) -> String {
         .insert(n.clone(), Page { id: n.clone(), name: name.to_owned(), owner: owner.to_owned(), instagram: None });
     n
 }
+
+/// The Page of a live post, video or photo, if the caller may act for it (`Err`: it may not).
+pub(super) fn live_object_page(inner: &Inner, c: &Caller, node: &str) -> Option<Result<String, Response>> {
+    let fb = &inner.meta.facebook;
+    let page = if let Some(p) = fb.posts.get(node).filter(|p| !p.deleted) {
+        if p.scheduled.is_some_and(|t| t > Utc::now()) {
+            return Some(Err(err100("(#100) A scheduled post cannot be commented on before it is published")));
+        }
+        p.page.clone()
+    } else if let Some(v) = fb.videos.get(node) {
+        v.page.clone()
+    } else if let Some(ph) = fb.photos.get(node) {
+        ph.page.clone()
+    } else {
+        return None;
+    };
+    Some(if may_act_as_page(inner, c, &page) { Ok(page) } else { Err(no_permission()) })
+}
+
+/// `POST /{post-id}?message=…` (a feed post) or `POST /{video-id}?description=…`: an edit.
+pub(super) fn edit_node(inner: &mut Inner, g: &GraphReq, c: &Caller, node: &str) -> Response {
+    let page = match live_object_page(inner, c, node) {
+        Some(Ok(p)) => p,
+        Some(Err(r)) => return r,
+        None => return err100("Unsupported post request."),
+    };
+    let _ = page;
+    let fb = &mut inner.meta.facebook;
+    let change = if let (Some(p), Some(m)) = (fb.posts.get_mut(node), g.p("message")) {
+        p.message = m.to_owned();
+        json!({"message": m})
+    } else if let (Some(v), Some(d)) = (fb.videos.get_mut(node), g.p("description")) {
+        v.description = d.to_owned();
+        json!({"description": d})
+    } else {
+        return err100("(#100) Nothing to update: give message (a post) or description (a video)");
+    };
+    inner.meta.edits.push((node.to_owned(), change));
+    json(StatusCode::OK, json!({"success": true}))
+}

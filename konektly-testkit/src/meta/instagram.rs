@@ -602,3 +602,8 @@ pub(crate) fn fill_ig(inner: &mut Inner, ig: &str, text: &str, at: DateTime<Utc>
     );
     (id, permalink)
 }
+
+/// The Instagram account that owns published media `node`, if it is one.
+pub(super) fn media_owner(inner: &Inner, node: &str) -> Option<String> {
+    inner.meta.instagram.media.get(node).map(|m| m.ig.clone())
+}

@@ -34,6 +34,7 @@ use crate::digest::Digest;
 use crate::oauth::{self, Params};
 use crate::server::{graph_error, header as set_header, json, with_headers};
 use crate::state::{Grant, Inner, State, chrono_dur, credentials, now};
+use chrono::Utc;
 
 pub(crate) use facebook::{Page, add_page, fill_page};
 pub(crate) use instagram::fill_ig;
@@ -46,6 +47,10 @@ pub(crate) struct MetaState {
     pub facebook: facebook::FacebookState,
     pub instagram: instagram::InstagramState,
     next: u64,
+    /// Comments on Page posts and Instagram media (`POST /{object}/comments`).
+    pub comments: Vec<crate::control::SandboxComment>,
+    /// Edits of published posts (`POST /{post-id}` with a new message or description).
+    pub edits: Vec<(String, Value)>,
 }
 
 impl MetaState {
@@ -357,6 +362,9 @@ async fn graph_call(state: &Arc<State>, g: &GraphReq, s: &[&str], port: &'static
         (&Method::GET, Some("media")) => instagram::list(state, c, &node, port),
         (&Method::POST, Some("media_publish")) => instagram::publish(state, g, c, &node, port).await,
         (&Method::GET, Some("content_publishing_limit")) => instagram::limit(state, c, &node, port),
+        (&Method::POST, Some("comments")) => post_comment(state, g, c, &node, port),
+        (&Method::GET, Some("comments")) => list_comments(state, g, &node, port),
+        (&Method::POST, None) => facebook::edit_node(&mut state.lock(), g, c, &node),
         (&Method::GET, None) => get_node(state, c, &node, &fields, port),
         (&Method::DELETE, None) => delete_node(state, c, &node),
         _ => err100(&format!("Unsupported {} request.", g.method)),
@@ -426,4 +434,59 @@ fn delete_node(state: &State, c: &Caller, node: &str) -> Response {
         return err100("Unsupported delete request.");
     }
     facebook::delete_node(&mut inner, c, node)
+}
+
+/// `POST /{object-id}/comments?message=…`: a comment by the Page (Facebook) or the Instagram
+/// account that owns the media.
+fn post_comment(state: &State, g: &GraphReq, c: &Caller, node: &str, port: &'static str) -> Response {
+    let Some(message) = g.p("message").map(str::to_owned).filter(|m| !m.trim().is_empty()) else {
+        return err100("(#100) The parameter message is required");
+    };
+    let mut inner = state.lock();
+    let (platform, author) = if let Some(ig) = instagram::media_owner(&inner, node) {
+        ("instagram", ig)
+    } else if let Some(page) = facebook::live_object_page(&inner, c, node) {
+        match page {
+            Ok(page) => ("facebook", page),
+            Err(r) => return r,
+        }
+    } else {
+        return err100(&format!("Object with ID '{node}' does not exist, cannot be loaded due to missing permissions"));
+    };
+    if port == "instagram" && platform == "facebook" {
+        return err100("Unsupported post request.");
+    }
+    let id = inner.meta.id(17_900_000_000_000_000);
+    inner.meta.comments.push(crate::control::SandboxComment {
+        platform: platform.into(),
+        id: id.clone(),
+        post: node.to_owned(),
+        author,
+        text: message,
+        created_at: Utc::now(),
+        deleted: false,
+    });
+    json(StatusCode::OK, json!({ "id": id }))
+}
+
+/// `GET /{object-id}/comments`: Facebook's shape (`message`, `from`) or Instagram's (`text`,
+/// `username`, `from`).
+fn list_comments(state: &State, g: &GraphReq, node: &str, _port: &'static str) -> Response {
+    let inner = state.lock();
+    let items: Vec<Value> = inner
+        .meta
+        .comments
+        .iter()
+        .filter(|c| c.post == node && !c.deleted)
+        .map(|c| {
+            let created = c.created_at.to_rfc3339();
+            if c.platform == "instagram" {
+                let username = inner.user("instagram", &c.author).map(|u| u.handle.clone());
+                json!({"id": c.id, "text": c.text, "username": username, "from": {"id": c.author}, "timestamp": created})
+            } else {
+                json!({"id": c.id, "message": c.text, "from": {"id": c.author}, "created_time": created})
+            }
+        })
+        .collect();
+    json(StatusCode::OK, graph_page(items, g))
 }
