@@ -37,12 +37,13 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
     connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The platforms the console offers, in its order, with their names for people.
-const PLATFORMS: [(&str, &str); 5] = [
+const PLATFORMS: [(&str, &str); 6] = [
     ("x", "X"),
     ("tiktok", "TikTok"),
     ("facebook", "Facebook Page"),
     ("instagram", "Instagram"),
     ("youtube", "YouTube"),
+    ("bluesky", "Bluesky"),
 ];
 
 /// The console's routes: `/`, `/console`, `/console/{page}`, its script and stylesheet, and
