@@ -548,12 +548,12 @@ pub async fn delete_post(State(s): St, caller: Caller, Path(id): Path<PostId>) -
     Ok(Json(out))
 }
 
+/// Deletes the post at the platform through the engine, which records it in the target's
+/// state (`deleted_at`).
 async fn delete_remote(
     s: &AppState,
     t: &TargetRecord,
-    remote: &konektly_core::RemotePost,
+    _remote: &konektly_core::RemotePost,
 ) -> konektly_core::Result<()> {
-    let platform = s.engine.platform(&t.platform)?;
-    let account = s.engine.tokens().fresh_account(t.account_id).await?;
-    platform.delete(&account, remote).await
+    s.engine.owner(&t.owner).delete_target(t.id).await.map(drop)
 }

@@ -144,6 +144,12 @@ pub enum Command {
         /// A post id.
         post: String,
     },
+    /// Delete a published post at its platforms (X with its replies, Facebook, YouTube; TikTok
+    /// and Instagram cannot), recorded in each target's state.
+    Delete {
+        /// A post id.
+        post: String,
+    },
     /// Revoke an account's grant at the platform and forget it.
     Disconnect {
         /// An account id, a platform, or platform:handle.
@@ -371,6 +377,11 @@ pub struct PostArgs {
     /// A further item of a thread (X). Repeat.
     #[arg(long = "thread")]
     pub thread: Vec<String>,
+    /// A comment published right after the post (X: a reply; Facebook, Instagram: a comment;
+    /// YouTube: a comment once the video is public; not TikTok). Repeat: the first is the
+    /// first comment.
+    #[arg(long = "comment")]
+    pub comments: Vec<String>,
     /// A title (YouTube, Facebook video).
     #[arg(long)]
     pub title: Option<String>,

@@ -252,6 +252,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
                 Command::Status { post } => cmd_status(&ctx, post.as_deref()).await,
                 Command::Worker { until_idle } => cmd_worker(&ctx, *until_idle).await,
                 Command::Cancel { post } => cmd_cancel(&ctx, post).await,
+                Command::Delete { post } => cmd_delete(&ctx, post).await,
                 Command::Disconnect { account } => cmd_disconnect(&ctx, account).await,
                 Command::Export { account } => cmd_export(&ctx, account).await,
                 Command::Serve { listen, public_url, no_workers, rate_limit, tuning } => {
@@ -260,7 +261,9 @@ pub async fn run(cli: Cli) -> Result<Exit> {
                 Command::Keys { action } => crate::serve::cmd_keys(&ctx, action).await,
                 Command::Queue { action } => crate::queue::cmd_queue(&ctx, action).await,
                 Command::Series { action } => crate::queue::cmd_series(&ctx, action).await,
-                Command::Stats { post, account } => crate::queue::cmd_stats(&ctx, post.as_deref(), account.as_deref()).await,
+                Command::Stats { post, account } => {
+                    crate::queue::cmd_stats(&ctx, post.as_deref(), account.as_deref()).await
+                }
                 Command::Demo { .. }
                 | Command::Sandbox { .. }
                 | Command::Init
@@ -630,6 +633,7 @@ pub async fn build_post(ctx: &Ctx, args: &PostArgs) -> Result<Post> {
         media,
         link: None,
         thread: args.thread.iter().map(|t| ThreadItem { text: t.clone(), media: Vec::new() }).collect(),
+        comments: args.comments.clone(),
     };
     let mut post = Post::new(ctx.owner.clone(), content);
     if let Some(k) = &args.idempotency_key {
@@ -1206,6 +1210,34 @@ async fn cmd_worker(ctx: &Ctx, until_idle: bool) -> Result<Exit> {
         }
     }
     Ok(Exit::attention_if(attention))
+}
+
+async fn cmd_delete(ctx: &Ctx, post: &str) -> Result<Exit> {
+    let id = parse_post(post)?;
+    let owned = ctx.engine.owner(&ctx.owner);
+    let results = owned.delete(id).await?;
+    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+    if ctx.ui.json {
+        let items: Vec<Value> = results
+            .iter()
+            .map(|(t, r)| match r {
+                Ok(rec) => json!({"target": t, "platform": rec.platform, "deleted": true}),
+                Err(e) => json!({"target": t, "deleted": false, "error": e.to_string()}),
+            })
+            .collect();
+        ctx.ui.json_out(&json!({"post": id, "targets": items}));
+        return Ok(Exit::attention_if(failed > 0));
+    }
+    if results.is_empty() {
+        ctx.ui.say(format!("· Post {id} has no published target: nothing to delete (cancel what is pending)."));
+    }
+    for (t, r) in &results {
+        match r {
+            Ok(rec) => ctx.ui.say(format!("✓ Deleted target {t} on {}.", rec.platform)),
+            Err(e) => ctx.ui.say(format!("✗ Target {t}: {e}")),
+        }
+    }
+    Ok(Exit::attention_if(failed > 0))
 }
 
 async fn cmd_cancel(ctx: &Ctx, post: &str) -> Result<Exit> {
