@@ -136,6 +136,7 @@ fn next_for(e: &Error) -> Next {
 
 impl Konektly {
     /// Whether the target's post is published and only its comments remain (or must start).
+    #[allow(clippy::result_large_err)] // the completion that ends the attempt at once
     pub(super) fn comment_phase_of(record: &TargetRecord) -> std::result::Result<Option<CommentPhase>, Completion> {
         CommentPhase::of(&record.checkpoint).map_err(|e| Completion::Failed(FailureRecord::from(&e)))
     }
