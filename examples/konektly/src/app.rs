@@ -434,6 +434,7 @@ pub fn platforms_tuned(
     let mut yt = konektly_youtube::YouTubeBuilder::from_env();
     // Bluesky needs no app registration: app-password sessions (KONEKTLY_BLUESKY_*).
     let mut bsky = konektly_bluesky::BlueskyBuilder::from_env();
+    let mut li = konektly_linkedin::LinkedInBuilder::from_env();
     if let Some(sb) = sandbox {
         // The sandbox's PDS, and its stand-in for an app-password sign-in form.
         let base = sb.base("bluesky");
@@ -487,6 +488,11 @@ pub fn platforms_tuned(
         {
             yt = yt.with_client_id(id).with_client_secret(secret);
         }
+        if let (Some(id), Some(secret)) =
+            (setting(config, "KONEKTLY_LINKEDIN_CLIENT_ID"), setting(config, "KONEKTLY_LINKEDIN_CLIENT_SECRET"))
+        {
+            li = li.with_client_id(id).with_client_secret(secret);
+        }
     }
     if let Some(h) = &tuning.http {
         x = x.with_http_config(h.clone());
@@ -495,7 +501,8 @@ pub fn platforms_tuned(
         bsky = bsky.with_http_config(h.clone());
         if let Ok(client) = konektly_core::HttpClient::with_config(h.clone()) {
             // (It cannot fail where the others were built; if it did, TikTok keeps its default.)
-            tt = tt.with_http_client(client);
+            tt = tt.with_http_client(client.clone());
+            li = li.with_http_client(client);
         }
     }
     if let Some(d) = tuning.meta_usage_cool_down {
@@ -515,6 +522,10 @@ pub fn platforms_tuned(
     push("facebook/instagram", meta.build().map(|m| m.platforms()));
     push("youtube", yt.build().map(|p| vec![Arc::new(p) as Arc<dyn Platform>]));
     push("bluesky", bsky.build().map(|p| vec![Arc::new(p) as Arc<dyn Platform>]));
+    // The sandbox has no LinkedIn emulator yet: LinkedIn is configured from the environment only.
+    if sandbox.is_none() {
+        push("linkedin", li.build().map(|p| vec![Arc::new(p) as Arc<dyn Platform>]));
+    }
     (out, missing)
 }
 
