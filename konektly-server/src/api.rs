@@ -77,8 +77,8 @@ impl From<&Account> for AccountView {
 pub struct ConnectRequest {
     /// The platform to connect.
     pub platform: String,
-    /// Where to send the user's browser once the connection is done (default: a page of the
-    /// server's that says so).
+    /// Where to send the user's browser once the connection is done: a page of this server
+    /// (its origin; another is refused). Default: a page of the server's that says so.
     #[serde(default)]
     pub return_to: Option<url::Url>,
 }
@@ -116,6 +116,17 @@ pub async fn connect(
     Json(req): Json<ConnectRequest>,
 ) -> ApiResult<Json<ConnectStartView>> {
     let owner = caller.owner()?;
+    // The callback redirects the browser to `return_to`: only to this server's own pages, or it
+    // would be an open redirect anyone with a key could point at another site.
+    if let Some(to) = &req.return_to
+        && to.origin() != s.config.public_url.origin()
+    {
+        return Err(ApiError::bad_request(format!(
+            "return_to must be a page of this server ({}), not {}",
+            s.config.public_url.origin().ascii_serialization(),
+            to.origin().ascii_serialization()
+        )));
+    }
     let platform = konektly_core::PlatformId::new(req.platform);
     let start = s.engine.owner(owner).connect(&platform, &s.callback_url()).await?;
     s.remember_return(&start.state, req.return_to);
