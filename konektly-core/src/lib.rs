@@ -65,13 +65,13 @@ mod owned;
 mod platform;
 pub mod queue;
 pub mod ratelimit;
-pub mod series;
 mod scheduler;
 mod secret;
+pub mod series;
 mod store;
 mod token;
-mod violation_code;
 pub mod upload;
+mod violation_code;
 
 #[cfg(feature = "testing")]
 pub mod testing;

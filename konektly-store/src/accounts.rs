@@ -128,13 +128,13 @@ pub(crate) async fn list_accounts<S: SqlStore>(s: &S, owner: &OwnerId) -> Result
 pub(crate) async fn delete_account<S: SqlStore>(s: &S, id: AccountId, events: &[Event]) -> Result<bool> {
     let sql = "DELETE FROM konektly_accounts WHERE id = $1 RETURNING owner".to_owned();
     if !events.iter().any(Event::is_durable) {
-        let done = S::Db::execute(s.writer(), sql, args![id.to_string()]).await.map_err(db_err("deleting an account"))?;
+        let done =
+            S::Db::execute(s.writer(), sql, args![id.to_string()]).await.map_err(db_err("deleting an account"))?;
         return Ok(done > 0);
     }
     let mut tx = s.write_tx("deleting an account").await?;
-    let row = S::Db::tx_fetch_optional(&mut tx, sql, args![id.to_string()])
-        .await
-        .map_err(db_err("deleting an account"))?;
+    let row =
+        S::Db::tx_fetch_optional(&mut tx, sql, args![id.to_string()]).await.map_err(db_err("deleting an account"))?;
     let Some(row) = row else { return Ok(false) };
     let owner = row.text("owner").map_err(db_err("deleting an account"))?;
     crate::outbox::insert_tx(&mut tx, &owner, events).await?;

@@ -47,6 +47,7 @@ pub use media::ObjectMediaStore;
 pub use migrations::SCHEMA_VERSION;
 pub use postgres::{PostgresStore, PostgresStoreBuilder};
 pub use server::{
-    ApiKey, AttemptResult, Delivery, DeliveryState, DueDelivery, IdempotencyCheck, IssuedApiKey, Secret, ServerStore, Webhook,
+    ApiKey, AttemptResult, Delivery, DeliveryState, DueDelivery, IdempotencyCheck, IssuedApiKey, Secret, ServerStore,
+    Webhook,
 };
 pub use sqlite::SqliteStore;

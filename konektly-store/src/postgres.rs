@@ -323,7 +323,12 @@ impl PostgresStore {
         for (lease, c) in items {
             let p = crate::codec::CompletionPatch::new(c)?;
             // The event the outcome raises; its post id comes from the row (see the SQL).
-            let event = konektly_core::Event::for_completion(lease.target, konektly_core::PostId::from_uuid(uuid::Uuid::nil()), None, c);
+            let event = konektly_core::Event::for_completion(
+                lease.target,
+                konektly_core::PostId::from_uuid(uuid::Uuid::nil()),
+                None,
+                c,
+            );
             ev_ids.push(konektly_core::EventId::new().to_string());
             ev_kinds.push(event.as_ref().map(|e| e.kind().to_owned()));
             ev_bodies.push(event.as_ref().map(|e| crate::codec::to_json(e, "an event")).transpose()?);

@@ -91,10 +91,10 @@ async fn queue_operations_move_the_posts() {
     assert!(queues.create(&owner, "main", &[account.id], plan.clone()).await.is_err(), "one name per owner");
     let expected: Vec<DateTime<Utc>> = plan.slots_after(Utc::now()).unwrap().take(4).collect();
     let mut posts = Vec::new();
-    for i in 0..3 {
+    for (i, slot) in expected.iter().take(3).enumerate() {
         let q = queues.add_content(&owner, "main", Content::text(format!("post {i}"))).await.unwrap();
-        assert_eq!(q.slot_at, expected[i]);
-        assert_eq!(engine.status(q.post).await.unwrap()[0].due_at, expected[i], "scheduled at its slot");
+        assert_eq!(q.slot_at, *slot);
+        assert_eq!(engine.status(q.post).await.unwrap()[0].due_at, *slot, "scheduled at its slot");
         posts.push(q.post);
     }
     // Removing the first frees its slot: the next post takes it.

@@ -208,12 +208,21 @@ async fn user_info(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery)
     let q = oauth::parse_query(q.as_deref());
     let inner = state.lock();
     let Some(u) = inner.user("tiktok", &grant.user) else { return invalid("unknown user") };
-    let videos = inner.posts.iter().filter(|p| p.platform == "tiktok" && p.account_id == grant.user && p.status == "published").count();
+    let videos = inner
+        .posts
+        .iter()
+        .filter(|p| p.platform == "tiktok" && p.account_id == grant.user && p.status == "published")
+        .count();
     let mut all = json!({"open_id": u.id, "union_id": format!("union-{}", u.id), "avatar_url": format!("https://p16.tiktokcdn.com/{}.jpeg", u.handle),
         "display_name": u.name, "username": u.handle});
     // The stats fields need `user.info.stats`.
     if grant.scopes.iter().any(|s| s == "user.info.stats") {
-        for (k, v) in [("follower_count", 250 + videos * 5), ("following_count", 12), ("likes_count", videos * 40), ("video_count", videos)] {
+        for (k, v) in [
+            ("follower_count", 250 + videos * 5),
+            ("following_count", 12),
+            ("likes_count", videos * 40),
+            ("video_count", videos),
+        ] {
             all[k] = json!(v);
         }
     }
@@ -677,29 +686,6 @@ async fn status_fetch(AxState(state): S, headers: HeaderMap, body: Bytes) -> Res
     tiktok_ok(data)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunk_plan_rules() {
-        assert!(check_plan(3 * MB, 3 * MB, 1).is_ok());
-        assert!(check_plan(3 * MB, MB, 3).is_err());
-        assert!(check_plan(50 * MB, 10 * MB, 5).is_ok());
-        assert!(check_plan(55 * MB, 10 * MB, 5).is_ok());
-        assert!(check_plan(55 * MB, 10 * MB, 6).is_err());
-        assert!(check_plan(15 * MB, 10 * MB, 1).is_err());
-        assert!(check_plan(15 * MB, 15 * MB, 1).is_ok());
-        assert!(check_plan(200 * MB, 4 * MB, 50).is_err());
-    }
-
-    #[test]
-    fn content_range() {
-        assert_eq!(parse_content_range("bytes 0-99/200"), Some((0, 99, 200)));
-        assert_eq!(parse_content_range("bytes */200"), None);
-    }
-}
-
 /// `POST /v2/video/query/` (scope `video.list`): the caller's videos by id, with the fields asked
 /// for; counts grow with a video's age.
 async fn video_query(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
@@ -724,7 +710,9 @@ async fn video_query(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuer
     let videos: Vec<Value> = inner
         .posts
         .iter()
-        .filter(|p| p.platform == "tiktok" && p.account_id == grant.user && p.status != "deleted" && ids.contains(&p.id))
+        .filter(|p| {
+            p.platform == "tiktok" && p.account_id == grant.user && p.status != "deleted" && ids.contains(&p.id)
+        })
         .map(|p| {
             let age = (now() - p.created_at).num_seconds().max(0) as u64;
             let all = json!({"id": p.id, "title": p.text, "create_time": p.created_at.timestamp(),
@@ -736,4 +724,27 @@ async fn video_query(AxState(state): S, headers: HeaderMap, RawQuery(q): RawQuer
         })
         .collect();
     tiktok_ok(json!({"videos": videos, "cursor": 0, "has_more": false}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_plan_rules() {
+        assert!(check_plan(3 * MB, 3 * MB, 1).is_ok());
+        assert!(check_plan(3 * MB, MB, 3).is_err());
+        assert!(check_plan(50 * MB, 10 * MB, 5).is_ok());
+        assert!(check_plan(55 * MB, 10 * MB, 5).is_ok());
+        assert!(check_plan(55 * MB, 10 * MB, 6).is_err());
+        assert!(check_plan(15 * MB, 10 * MB, 1).is_err());
+        assert!(check_plan(15 * MB, 15 * MB, 1).is_ok());
+        assert!(check_plan(200 * MB, 4 * MB, 50).is_err());
+    }
+
+    #[test]
+    fn content_range() {
+        assert_eq!(parse_content_range("bytes 0-99/200"), Some((0, 99, 200)));
+        assert_eq!(parse_content_range("bytes */200"), None);
+    }
 }

@@ -155,10 +155,7 @@ pub fn series_task(ctx: &Ctx) -> tokio::task::JoinHandle<()> {
 pub fn sparkline(values: &[u64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let (lo, hi) = (values.iter().min().copied().unwrap_or(0), values.iter().max().copied().unwrap_or(0));
-    values
-        .iter()
-        .map(|v| if hi == lo { BARS[3] } else { BARS[((v - lo) * 7 / (hi - lo)) as usize] })
-        .collect()
+    values.iter().map(|v| if hi == lo { BARS[3] } else { BARS[((v - lo) * 7 / (hi - lo)) as usize] }).collect()
 }
 
 fn num(v: Option<u64>) -> String {
@@ -197,7 +194,14 @@ pub async fn cmd_stats(ctx: &Ctx, post: Option<&str>, account: Option<&str>) -> 
     let mut rows = Vec::new();
     for t in &targets {
         if !matches!(t.state, konektly_core::TargetState::Published { .. }) {
-            rows.push(vec![t.platform.to_string(), t.state.name().to_owned(), String::new(), String::new(), String::new(), String::new()]);
+            rows.push(vec![
+                t.platform.to_string(),
+                t.state.name().to_owned(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
             continue;
         }
         let now = analytics.post_metrics(&ctx.owner, t.id).await;
@@ -215,7 +219,14 @@ pub async fn cmd_stats(ctx: &Ctx, post: Option<&str>, account: Option<&str>) -> 
                     sparkline(&imps),
                 ]);
             }
-            Err(e) => rows.push(vec![t.platform.to_string(), format!("({e})"), String::new(), String::new(), String::new(), String::new()]),
+            Err(e) => rows.push(vec![
+                t.platform.to_string(),
+                format!("({e})"),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]),
         }
         out.push(serde_json::json!({"target": t.id, "now": now.as_ref().ok(), "error": now.as_ref().err().map(|e| e.to_string()), "snapshots": series}));
     }

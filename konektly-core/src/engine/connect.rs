@@ -159,7 +159,12 @@ impl Konektly {
                         created_at: now,
                         updated_at: now,
                     };
-                    match self.inner.store.insert_account_raising(&a, &[Event::AccountConnected { account: a.id }]).await {
+                    match self
+                        .inner
+                        .store
+                        .insert_account_raising(&a, &[Event::AccountConnected { account: a.id }])
+                        .await
+                    {
                         Ok(()) => return Ok(a),
                         // A parallel connect of the same login stored it first: update that one.
                         Err(Error::Conflict(_)) => continue,

@@ -628,8 +628,10 @@ impl Platform for FacebookPagePlatform {
     ) -> Result<konektly_core::analytics::PostMetrics> {
         let fields = "reactions.limit(0).summary(true),comments.limit(0).summary(true),shares";
         let url = self.client.versioned(Host::Graph, &post.id);
-        let v: serde_json::Value =
-            self.client.get(url, Some(&account.tokens.access_token), &[("fields", fields)], None, "reading the post's counts").await?;
+        let v: serde_json::Value = self
+            .client
+            .get(url, Some(&account.tokens.access_token), &[("fields", fields)], None, "reading the post's counts")
+            .await?;
         Ok(crate::analytics::page_post_metrics(&v))
     }
 
